@@ -1,0 +1,147 @@
+//! Command-line definitions. Nothing but clap types lives here: parsing is
+//! declarative, and every command's behaviour lives in its own module.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Build and delivery system of a Databricks bundle: validate, test, package,
+/// deploy, promote and watch, locally or against a Databricks workspace.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts. Spelled as DESIGN §2 says: scripts and CI rely on them.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The bundle folder [default: bundle/ of this repository]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub bundle_dir: Option<PathBuf>,
+
+    /// The environment: a target of databricks.yml
+    #[arg(long = "env", short = 't', visible_alias = "target", global = true, value_name = "NAME")]
+    pub env: Option<String>,
+
+    /// A variable value, repeatable
+    #[arg(long = "var", global = true, value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+
+    /// Print one JSON document on stdout instead of human output
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Use the Databricks workspace backend instead of the local folder
+    #[arg(long, global = true, env = "XTASK_REMOTE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub remote: bool,
+
+    /// The local folder that holds .bundle/ [default: the repository root]
+    #[arg(long, global = true, env = "XTASK_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Print less
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check project_params.json and databricks.yml; report every problem at once
+    Validate(ValidateArgs),
+    /// Show what a deploy would do, writing nothing
+    Plan,
+    /// Deploy the working tree to an environment, without gates
+    Deploy(DeployArgs),
+    /// Validate, unit-test, package, deploy to `test`, run the integration tests, record the result
+    Test(DeployArgs),
+    /// Promote what passed in `test` to `staging` (runs `test` first if needed)
+    Stage(DeployArgs),
+    /// Promote what `staging` holds to `prod`, from the release branch only
+    Release(ReleaseArgs),
+    /// Keep `test` in sync with the working tree on every save
+    Watch(WatchArgs),
+    /// Run a job of the bundle locally from the deployed copy in an environment
+    Run(RunArgs),
+    /// Show what is deployed where, and drift of each environment from its manifest
+    Status,
+    /// Switch an environment back to an earlier deployment
+    Rollback(RollbackArgs),
+    /// Measure deploy speed against peers (cp, rsync) on a synthetic bundle
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Treat warnings as errors
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// Take the deploy lock even if another deploy holds it (recorded in the state)
+    #[arg(long)]
+    pub force_lock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+    /// Show what would be released, writing nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Poll and compare contents instead of using file-system events
+    #[arg(long)]
+    pub poll: bool,
+    /// Debounce window for file-system events, in milliseconds
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    pub debounce_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job's key under resources.jobs
+    pub job: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The deployment to switch back to [default: the one before the current]
+    #[arg(long, value_name = "ID")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Which benchmark to run
+    #[arg(value_enum, default_value_t = BenchKind::Deploy)]
+    pub kind: BenchKind,
+    /// Number of files in the synthetic bundle
+    #[arg(long, default_value_t = 10_000)]
+    pub files: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchKind {
+    /// validate on this repository's bundle and the largest corpus bundle
+    Validate,
+    /// local deploy against cp -r and rsync
+    Deploy,
+    /// save-to-landed latency of watch
+    Watch,
+    /// remote deploy against the fake workspace server
+    Remote,
+}

@@ -1,0 +1,1 @@
+//! Which files belong to the bundle: ignore rules, `sync.include/exclude`, notebooks.

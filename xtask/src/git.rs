@@ -1,0 +1,1 @@
+//! Facts about the git repository around the bundle: branch, commit, origin.

@@ -1,0 +1,1 @@
+//! The package of a deployment: manifest, digest, wheel and other artifacts.

@@ -1,0 +1,1 @@
+//! `project_params.json`: load and validate (DESIGN §3).

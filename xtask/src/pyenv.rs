@@ -1,0 +1,1 @@
+//! The bundle's Python virtual environment, kept in step with requirements.txt.

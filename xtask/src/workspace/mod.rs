@@ -1,0 +1,2 @@
+//! The backends an environment lives in: a local folder (default) and a
+//! Databricks workspace over REST, behind one trait.
