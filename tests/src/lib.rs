@@ -1,1 +1,41 @@
+//! Support for the end-to-end tests: the real `xtask` binary, temp repositories.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root (the repository this test crate lives in).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The `xtask` binary, built once per test process with the same cargo that
+/// runs the tests, so tests exercise the real program as users run it.
+pub fn xtask_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = workspace_root();
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--package", "xtask"])
+            .current_dir(&root)
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "cargo build -p xtask failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let target = if target.is_absolute() { target } else { root.join(target) };
+        target.join("debug").join(format!("xtask{}", std::env::consts::EXE_SUFFIX))
+    })
+    .clone()
+}
+
+/// A `Command` for the xtask binary, with the environment variables that
+/// change its behaviour cleared so tests do not depend on the caller's shell.
+pub fn xtask() -> Command {
+    let mut cmd = Command::new(xtask_bin());
+    for var in ["XTASK_REMOTE", "XTASK_ROOT", "DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
