@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 /// Build and delivery system of a Databricks bundle: validate, test, package,
 /// deploy, promote and watch, locally or against a Databricks workspace.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, propagate_version = true)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, propagate_version = true, term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
