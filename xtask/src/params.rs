@@ -16,7 +16,7 @@ mod rules;
 #[cfg(test)]
 mod cases_test;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, Location};
@@ -230,6 +230,9 @@ fn check_doc(doc: &Located, ctx: &Ctx) -> (Params, Vec<Diagnostic>) {
 
     let mut first: HashMap<&str, &Member> = HashMap::new();
     let mut valid: HashMap<&'static str, Valid> = HashMap::new();
+    // Keys present with a wrong value: already reported, and neither their
+    // value nor their default may feed a cross-field rule.
+    let mut broken: HashSet<&'static str> = HashSet::new();
     for m in members {
         if let Some(earlier) = first.get(m.key.as_str()) {
             diags.push(
@@ -253,6 +256,7 @@ fn check_doc(doc: &Located, ctx: &Ctx) -> (Params, Vec<Diagnostic>) {
             continue;
         };
         let Value::String(s) = &m.value.value else {
+            broken.insert(key);
             diags.push(
                 Diagnostic::error(format!(
                     "{key} must be a string, found {}",
@@ -274,12 +278,15 @@ fn check_doc(doc: &Located, ctx: &Ctx) -> (Params, Vec<Diagnostic>) {
                     },
                 );
             }
-            Err(why) => diags.push(Diagnostic::error(why).path(key).at(ctx.loc(m.value.pos))),
+            Err(why) => {
+                broken.insert(key);
+                diags.push(Diagnostic::error(why).path(key).at(ctx.loc(m.value.pos)));
+            }
         }
     }
 
     let params = effective(&valid, ctx);
-    cross::check(&params, &valid, ctx, &mut diags);
+    cross::check(&params, &cross::Keys { valid, broken }, ctx, &mut diags);
     (params, diags)
 }
 

@@ -1,19 +1,31 @@
 //! Rules that span several keys, or the file system: what the MLOps Stacks
 //! template itself never checks (DESIGN §3 "this tool does").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{Ctx, Params, Valid, default_inference_table, rules};
 use crate::diag::Diagnostic;
 
-/// Rules that involve more than one key, or the world outside the file.
-/// `valid` holds the keys present with a valid value; `p` the values in force.
-pub(super) fn check(
-    p: &Params,
-    valid: &HashMap<&'static str, Valid>,
-    ctx: &Ctx,
-    diags: &mut Vec<Diagnostic>,
-) {
+/// What the file holds, key by key.
+pub(super) struct Keys {
+    /// Present with a valid value.
+    pub valid: HashMap<&'static str, Valid>,
+    /// Present with a wrong value (already reported).
+    pub broken: HashSet<&'static str>,
+}
+
+impl Keys {
+    fn absent(&self, key: &str) -> bool {
+        !self.valid.contains_key(key) && !self.broken.contains(key)
+    }
+}
+
+/// Rules that involve more than one key, or the world outside the file. `p`
+/// holds the values in force. A rule is skipped when a key it reads has a
+/// wrong value: that is reported already, and its default is not what the
+/// user meant.
+pub(super) fn check(p: &Params, keys: &Keys, ctx: &Ctx, diags: &mut Vec<Diagnostic>) {
+    let (valid, broken) = (&keys.valid, &keys.broken);
     let at = |key: &str| valid.get(key).map(|v| ctx.loc(v.pos));
     // A value the user did not write is shown as such, or "it is yes" puzzles.
     let given = |key: &str, value: &str| {
@@ -53,7 +65,10 @@ pub(super) fn check(
         );
     }
 
-    if p.input_default_branch == p.input_release_branch {
+    if p.input_default_branch == p.input_release_branch
+        && !broken.contains("input_default_branch")
+        && !broken.contains("input_release_branch")
+    {
         let summary = format!(
             "input_release_branch {} is the same as input_default_branch {}; releases need a branch of their own",
             given("input_release_branch", &p.input_release_branch),
@@ -78,7 +93,10 @@ pub(super) fn check(
                 &p.input_include_feature_store,
             ),
         ];
-        for (key, value) in needs_no.into_iter().filter(|(_, v)| *v == "yes") {
+        for (key, value) in needs_no
+            .into_iter()
+            .filter(|(k, v)| *v == "yes" && !broken.contains(k))
+        {
             let summary = format!(
                 "input_include_mlflow_recipes is \"yes\", which needs {key} to be \"no\", but it is {}",
                 given(key, value)
@@ -93,6 +111,7 @@ pub(super) fn check(
     }
 
     if p.unity_catalog()
+        && !broken.contains("input_include_models_in_unity_catalog")
         && let Some(group) = valid.get("input_unity_catalog_read_user_group")
         && rules::non_blank(&group.value).is_err()
     {
@@ -108,22 +127,19 @@ pub(super) fn check(
     }
 
     if let Some(name) = valid.get("input_project_name") {
-        derived_defaults(p, name, valid, ctx, diags);
+        derived_defaults(p, name, keys, ctx, diags);
     }
 }
 
 /// The template derives these defaults from the project name without checking
 /// them: a project "a-b" silently gets the schema "a-b", which Unity Catalog
 /// rejects at deploy time. Say so now, pointing at the project name.
-fn derived_defaults(
-    p: &Params,
-    name: &Valid,
-    valid: &HashMap<&'static str, Valid>,
-    ctx: &Ctx,
-    diags: &mut Vec<Diagnostic>,
-) {
+fn derived_defaults(p: &Params, name: &Valid, keys: &Keys, ctx: &Ctx, diags: &mut Vec<Diagnostic>) {
     if p.unity_catalog()
-        && !valid.contains_key("input_schema_name")
+        && !keys
+            .broken
+            .contains("input_include_models_in_unity_catalog")
+        && keys.absent("input_schema_name")
         && let Err(why) = rules::schema_name(&name.value)
     {
         let summary = format!(
@@ -137,7 +153,7 @@ fn derived_defaults(
         );
     }
     let table = default_inference_table(&name.value);
-    if !valid.contains_key("input_inference_table_name")
+    if keys.absent("input_inference_table_name")
         && let Err(why) = rules::table_name(&table)
     {
         let summary = format!(
