@@ -20,7 +20,11 @@ pub struct Params {
 /// Find `project_params.json` (the bundle folder first, then the repository
 /// root), load and validate it. `bundle_name` is `bundle.name` of the
 /// configuration with its location, for the cross-check; `None` skips it.
-pub fn check(bundle_dir: &Path, repo_root: &Path, bundle_name: Option<(&str, Option<Location>)>) -> (Params, Vec<Diagnostic>) {
+pub fn check(
+    bundle_dir: &Path,
+    repo_root: &Path,
+    bundle_name: Option<(&str, Option<Location>)>,
+) -> (Params, Vec<Diagnostic>) {
     let _ = (bundle_dir, repo_root, bundle_name);
     (Params::default(), Vec::new())
 }
