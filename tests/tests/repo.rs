@@ -9,8 +9,16 @@ const START: &str = "<!-- command-reference:start -->";
 const END: &str = "<!-- command-reference:end -->";
 
 fn help(args: &[&str]) -> String {
-    let out = xtask().args(args).arg("--help").output().expect("running xtask --help");
-    assert!(out.status.success(), "xtask {args:?} --help failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = xtask()
+        .args(args)
+        .arg("--help")
+        .output()
+        .expect("running xtask --help");
+    assert!(
+        out.status.success(),
+        "xtask {args:?} --help failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("help is UTF-8")
 }
 
@@ -32,7 +40,9 @@ fn reference() -> String {
     let mut out = format!("{START}\n```text\n$ cargo xtask --help\n{}```\n", top);
     for cmd in subcommands(&top) {
         let text = help(&[&cmd]);
-        out.push_str(&format!("\n### `cargo xtask {cmd}`\n\n```text\n{text}```\n"));
+        out.push_str(&format!(
+            "\n### `cargo xtask {cmd}`\n\n```text\n{text}```\n"
+        ));
     }
     out.push_str(END);
     out
@@ -49,7 +59,12 @@ fn readme_command_reference_matches_help() {
     let actual = &readme[start..end + END.len()];
     if actual != expected {
         if std::env::var_os("UPDATE_README").is_some() {
-            let updated = format!("{}{}{}", &readme[..start], expected, &readme[end + END.len()..]);
+            let updated = format!(
+                "{}{}{}",
+                &readme[..start],
+                expected,
+                &readme[end + END.len()..]
+            );
             std::fs::write(&path, updated).expect("writing README.md");
             return;
         }
@@ -64,14 +79,19 @@ fn readme_command_reference_matches_help() {
 /// Every `run:` step of every workflow, with the file it came from.
 fn workflow_commands(dir: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(dir).expect("reading .github/workflows").flatten().collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("reading .github/workflows")
+        .flatten()
+        .collect();
     files.sort_by_key(|e| e.path());
     for entry in files {
         let path = entry.path();
         let text = std::fs::read_to_string(&path).expect("reading workflow");
         let doc: serde_json::Value = serde_saphyr::from_str(&text)
             .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
-        let jobs = doc["jobs"].as_object().unwrap_or_else(|| panic!("{} has no jobs", path.display()));
+        let jobs = doc["jobs"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{} has no jobs", path.display()));
         for job in jobs.values() {
             for step in job["steps"].as_array().into_iter().flatten() {
                 if let Some(run) = step["run"].as_str() {
@@ -87,16 +107,26 @@ fn workflow_commands(dir: &Path) -> Vec<(String, String)> {
 fn workflows_call_only_existing_xtask_commands() {
     let dir = workspace_root().join(".github/workflows");
     let commands = workflow_commands(&dir);
-    assert!(!commands.is_empty(), "no run steps found in {}", dir.display());
+    assert!(
+        !commands.is_empty(),
+        "no run steps found in {}",
+        dir.display()
+    );
     let known = subcommands(&help(&[]));
     let mut xtask_calls = Vec::new();
     for (file, run) in &commands {
-        assert!(!run.contains('\n'), "{file}: a run step holds a script, not one command: {run:?}");
+        assert!(
+            !run.contains('\n'),
+            "{file}: a run step holds a script, not one command: {run:?}"
+        );
         let words: Vec<&str> = run.split_whitespace().collect();
         match words.as_slice() {
             ["cargo", "test", ..] => {}
             ["cargo", "xtask", cmd, ..] => {
-                assert!(known.iter().any(|k| k == cmd), "{file}: `cargo xtask {cmd}` is not a command ({known:?})");
+                assert!(
+                    known.iter().any(|k| k == cmd),
+                    "{file}: `cargo xtask {cmd}` is not a command ({known:?})"
+                );
                 // The whole command line must parse: `--help` after it exits 0 only if it does.
                 let mut args: Vec<&str> = words[2..].to_vec();
                 args.push("--help");
@@ -108,6 +138,9 @@ fn workflows_call_only_existing_xtask_commands() {
         }
     }
     for gate in ["test", "stage", "release"] {
-        assert!(xtask_calls.iter().any(|c| c == gate), "no workflow calls `cargo xtask {gate}`");
+        assert!(
+            xtask_calls.iter().any(|c| c == gate),
+            "no workflow calls `cargo xtask {gate}`"
+        );
     }
 }
