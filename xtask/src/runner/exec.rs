@@ -544,10 +544,15 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
                 }
                 Err(e) => (TaskState::Failed, Some(e)),
             },
-            Ok(Exit::Code(code)) => (
-                TaskState::Failed,
-                Some(format!("exited with code {code}; see the log")),
-            ),
+            Ok(Exit::Code(code)) => {
+                let hint = last_words(&log_path)
+                    .map(|l| format!(": {l}"))
+                    .unwrap_or_default();
+                (
+                    TaskState::Failed,
+                    Some(format!("exited with code {code}{hint}")),
+                )
+            }
             Ok(Exit::Signal(sig)) => (TaskState::Failed, Some(format!("killed by signal {sig}"))),
             Ok(Exit::TimedOut) => {
                 let msg = format!(
@@ -589,6 +594,18 @@ fn command(shared: &Shared, task: &Task, path: &Path, spec_file: &Path) -> Comma
         .env("XTASK_FILES_ROOT", &shared.files_root)
         .envs(&shared.ctx.env);
     cmd
+}
+
+/// The last line the task printed (for a traceback, the exception), so the
+/// summary says why without opening the log.
+fn last_words(log: &Path) -> Option<String> {
+    let text = fs::read_to_string(log).ok()?;
+    let line = text
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("[xtask]"))?;
+    Some(line.chars().take(200).collect())
 }
 
 fn read_result(file: &Path) -> Result<Option<String>, String> {

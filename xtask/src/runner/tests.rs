@@ -220,6 +220,10 @@ fn run_if_conditions_follow_databricks() {
             .unwrap()
             .contains("RuntimeError: boom")
     );
+    assert_eq!(
+        bad.reason.as_deref(),
+        Some("exited with code 1: RuntimeError: boom")
+    );
     assert!(
         report.task("all_success").unwrap().log.is_none(),
         "a task that did not run has no log"
@@ -602,6 +606,7 @@ fn integration_jobs_by_tag_then_training() {
         mode: None,
         config: json!({"resources": {"jobs": jobs}}),
         resource_files: Default::default(),
+        source: Default::default(),
     };
     let tagged = bundle(json!({
         "monitoring": {"tags": {"integration": "true"}},
