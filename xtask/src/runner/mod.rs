@@ -127,26 +127,27 @@ pub fn run_in_env(
     run_job(job, &ctx).with_context(|| format!("running job {key}"))
 }
 
-/// The jobs the integration gate runs: those tagged `integration`, ordered by
-/// the tag's value when it is a number (then by key); with no tag anywhere,
-/// the jobs whose key contains `train`.
+/// The jobs the integration gate runs: those tagged `integration` (any value
+/// but `false`/`no`/empty), ordered by their `integration_order` tag, else by
+/// the `integration` tag itself when it is a number, unnumbered jobs last by
+/// key; with no tag anywhere, the jobs whose key contains `train`.
 #[allow(dead_code)] // called by the integration gate (flow), merged separately
 pub fn integration_jobs(bundle: &Bundle) -> Vec<String> {
+    let tag = |job: &serde_json::Value, name: &str| {
+        job["tags"].get(name).map(|v| match v {
+            serde_json::Value::String(s) => s.trim().to_string(),
+            other => other.to_string(),
+        })
+    };
     let mut tagged: Vec<(Option<f64>, String)> = bundle
         .resources("jobs")
         .filter_map(|(key, job)| {
-            let tag = job["tags"].get("integration")?;
-            let text = match tag {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            if matches!(
-                text.trim().to_ascii_lowercase().as_str(),
-                "false" | "no" | "0" | ""
-            ) {
+            let value = tag(job, "integration")?;
+            if matches!(value.to_ascii_lowercase().as_str(), "false" | "no" | "") {
                 return None;
             }
-            Some((text.trim().parse::<f64>().ok(), key.to_string()))
+            let order = tag(job, "integration_order").and_then(|o| o.parse::<f64>().ok());
+            Some((order.or(value.parse::<f64>().ok()), key.to_string()))
         })
         .collect();
     if tagged.is_empty() {
@@ -156,7 +157,6 @@ pub fn integration_jobs(bundle: &Bundle) -> Vec<String> {
             .map(|(k, _)| k.to_string())
             .collect();
     }
-    // Numbered jobs first, in number order; the rest after, by key.
     tagged.sort_by(|a, b| match (a.0, b.0) {
         (Some(x), Some(y)) => x.total_cmp(&y).then_with(|| a.1.cmp(&b.1)),
         (Some(_), None) => std::cmp::Ordering::Less,

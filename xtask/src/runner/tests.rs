@@ -615,10 +615,11 @@ fn integration_jobs_by_tag_then_training() {
         "batch": {"tags": {"integration": "false"}},
         "other": {"tags": {"team": "x"}},
         "deploy": {"tags": {"integration": true}},
+        "ordered": {"tags": {"integration": "true", "integration_order": "1.5"}},
     }));
     assert_eq!(
         integration_jobs(&tagged),
-        ["ingestion", "training", "deploy", "monitoring"]
+        ["ingestion", "ordered", "training", "deploy", "monitoring"]
     );
     let untagged = bundle(json!({"ingest": {}, "model_training_job": {}, "monitor": {}}));
     assert_eq!(integration_jobs(&untagged), ["model_training_job"]);
