@@ -37,6 +37,9 @@ pub struct RunContext {
     pub dbfs_root: PathBuf,
     /// Values for the job's `parameters`, overriding their defaults.
     pub job_parameters: BTreeMap<String, String>,
+    /// Built wheels (`<env>/artifacts/...*.whl`) that `python_wheel_task`s
+    /// import from, ahead of the environment's packages.
+    pub wheels: Vec<PathBuf>,
     /// At most this many tasks at once (0: the machine's parallelism, 2 to 8).
     pub max_parallel: usize,
 }
@@ -469,36 +472,48 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
         }
     };
 
-    let (kind, raw, widgets, argv) = match &task.kind {
+    let file_path = shared.ctx.file_path.as_deref();
+    let sub = |v: &String| shared.substitute(v, &task.key);
+    // (shim kind, the file it runs or the folder it runs in, widgets, argv, extra spec)
+    let prepared = match &task.kind {
         Kind::Notebook {
             path,
             base_parameters,
         } => {
             let mut widgets: BTreeMap<String, String> = base_parameters
                 .iter()
-                .map(|(k, v)| (k.clone(), shared.substitute(v, &task.key)))
+                .map(|(k, v)| (k.clone(), sub(v)))
                 .collect();
             // Job parameters win over task parameters of the same name.
             widgets.extend(shared.params.clone());
-            ("notebook", path, widgets, Vec::new())
+            process::resolve(&shared.files_root, file_path, path, true)
+                .map(|p| ("notebook", p, widgets, Vec::new(), json!({})))
         }
         Kind::PythonFile { path, parameters } => {
-            let argv = parameters
-                .iter()
-                .map(|p| shared.substitute(p, &task.key))
-                .collect();
-            ("python_file", path, shared.params.clone(), argv)
+            let argv = parameters.iter().map(sub).collect();
+            process::resolve(&shared.files_root, file_path, path, false)
+                .map(|p| ("python_file", p, shared.params.clone(), argv, json!({})))
+        }
+        Kind::Wheel {
+            package,
+            entry_point,
+            parameters,
+        } => {
+            let argv = parameters.iter().map(sub).collect();
+            let extra = json!({"package": package, "entry_point": entry_point, "wheels": shared.ctx.wheels});
+            Ok((
+                "wheel",
+                shared.files_root.clone(),
+                shared.params.clone(),
+                argv,
+                extra,
+            ))
         }
         Kind::Condition { .. } | Kind::Unsupported { .. } => {
-            unreachable!("settled by the scheduler")
+            Err("settled by the scheduler".to_string())
         }
     };
-    let path = match process::resolve(
-        &shared.files_root,
-        shared.ctx.file_path.as_deref(),
-        raw,
-        kind == "notebook",
-    ) {
+    let (kind, path, widgets, argv, extra) = match prepared {
         Ok(p) => p,
         Err(e) => {
             process::note(&mut log, &format!("[xtask] {e}"));
@@ -507,10 +522,13 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
     };
     let internal = shared.run_dir.join(".internal");
     let result_file = internal.join(format!("{}.result.json", task.key));
-    let spec = json!({
+    let mut spec = json!({
         "kind": kind, "path": path, "widgets": widgets, "argv": argv, "task_key": task.key,
         "run_dir": shared.run_dir, "result": result_file,
     });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
     let spec_file = internal.join(format!("{}.spec.json", task.key));
     if let Err(e) = fs::write(&spec_file, spec.to_string()) {
         return finish(
@@ -532,7 +550,14 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
             &format!(
                 "[xtask] {} {} (attempt {attempt})",
                 task.kind.name(),
-                rel.display()
+                match &task.kind {
+                    Kind::Wheel {
+                        package,
+                        entry_point,
+                        ..
+                    } => format!("{package}:{entry_point}"),
+                    _ => rel.display().to_string(),
+                }
             ),
         );
         let cmd = command(shared, task, &path, &spec_file);
@@ -583,7 +608,12 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
 fn command(shared: &Shared, task: &Task, path: &Path, spec_file: &Path) -> Command {
     let mut cmd = Command::new(&shared.ctx.python);
     cmd.arg(shared.run_dir.join("shim.py")).arg(spec_file);
-    cmd.current_dir(path.parent().unwrap_or(&shared.files_root));
+    let folder = if path.is_dir() {
+        path
+    } else {
+        path.parent().unwrap_or(&shared.files_root)
+    };
+    cmd.current_dir(folder);
     cmd.env("PYTHONPATH", &shared.files_root)
         .env("PYTHONUNBUFFERED", "1")
         // The deployed copy must stay byte-identical to its manifest.

@@ -20,6 +20,11 @@ use crate::project::Project;
 
 #[allow(unused_imports)] // the public API; some items are used only by the gate and tests
 pub use exec::{JobReport, RunContext, TaskReport, TaskState, run_job};
+/// Kill the process groups of the tasks running now. `run` installs a Ctrl-C
+/// handler that calls it; a command that installs its own handler first
+/// (only one is allowed per process) must call it from there.
+#[allow(unused_imports)]
+pub use process::interrupt;
 
 pub fn run_cmd(project: &Project, args: &RunArgs) -> Result<()> {
     let opts = LoadOptions {
@@ -108,6 +113,7 @@ pub fn run_in_env(
         env: BTreeMap::new(),
         dbfs_root: env_dir.join("dbfs"),
         job_parameters: BTreeMap::new(),
+        wheels: wheels_in(&env_dir.join("artifacts")),
         max_parallel: 0,
     };
     // Ctrl-C ends the tasks' process groups too, not only this process. A
@@ -125,6 +131,24 @@ pub fn run_in_env(
         );
     }
     run_job(job, &ctx).with_context(|| format!("running job {key}"))
+}
+
+/// Every `.whl` under `dir` (an env's built artifacts), sorted.
+fn wheels_in(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "whl") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// The jobs the integration gate runs: those tagged `integration` (any value

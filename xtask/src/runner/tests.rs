@@ -37,6 +37,7 @@ impl Env {
             env: BTreeMap::new(),
             dbfs_root: self.root.join("dbfs"),
             job_parameters: BTreeMap::new(),
+            wheels: Vec::new(),
             max_parallel: 0,
         }
     }
@@ -624,4 +625,75 @@ fn integration_jobs_by_tag_then_training() {
     let untagged = bundle(json!({"ingest": {}, "model_training_job": {}, "monitor": {}}));
     assert_eq!(integration_jobs(&untagged), ["model_training_job"]);
     assert!(integration_jobs(&bundle(json!({}))).is_empty());
+}
+
+/// A pure-Python wheel with one console-script entry point.
+fn write_wheel(path: &std::path::Path) {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default();
+    let files = [
+        (
+            "hello_pkg/__init__.py",
+            "import os, sys\n\ndef main():\n    open(os.path.join(os.environ['XTASK_DBFS_ROOT'], 'wheel'), 'w').write(' '.join(sys.argv))\n\ndef other():\n    print('other ran')\n",
+        ),
+        (
+            "hello_pkg-1.0.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: hello-pkg\nVersion: 1.0\n",
+        ),
+        (
+            "hello_pkg-1.0.dist-info/entry_points.txt",
+            "[console_scripts]\nhello = hello_pkg:main\n",
+        ),
+        ("hello_pkg-1.0.dist-info/RECORD", ""),
+    ];
+    for (name, content) in files {
+        zip.start_file(name, opts).unwrap();
+        zip.write_all(content.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn wheel_tasks_run_entry_points_from_built_wheels() {
+    let env = Env::new(&[("ok.py", &nb(&["print(1)"]))]);
+    let wheel = env
+        .root
+        .join("artifacts/.internal/hello_pkg-1.0-py3-none-any.whl");
+    fs::create_dir_all(wheel.parent().unwrap()).unwrap();
+    write_wheel(&wheel);
+    let job = json!({"parameters": [{"name": "cat", "default": "main"}], "tasks": [
+        {"task_key": "named", "python_wheel_task": {"package_name": "hello-pkg", "entry_point": "hello",
+            "named_parameters": {"catalog": "{{job.parameters.cat}}", "rows": 3}}},
+        {"task_key": "function", "depends_on": [{"task_key": "named"}],
+         "python_wheel_task": {"package_name": "hello_pkg", "entry_point": "other"}},
+        {"task_key": "absent", "python_wheel_task": {"package_name": "not_there", "entry_point": "main"}},
+    ]});
+    let mut ctx = env.ctx();
+    ctx.wheels = vec![wheel];
+    let report = run_job(&job, &ctx).unwrap();
+    assert_eq!(
+        state(&report, "named"),
+        TaskState::Success,
+        "{}",
+        summary(&report)
+    );
+    assert_eq!(env.dbfs("wheel"), "hello-pkg --catalog=main --rows=3");
+    assert_eq!(
+        state(&report, "function"),
+        TaskState::Success,
+        "{}",
+        summary(&report)
+    );
+    let absent = report.task("absent").unwrap();
+    assert_eq!(absent.state, TaskState::Failed);
+    assert!(
+        absent
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("no entry point 'main' in package 'not_there'"),
+        "{:?}",
+        absent.reason
+    );
 }
