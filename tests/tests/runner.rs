@@ -133,3 +133,52 @@ fn tasks_run_under_the_bundle_venv() {
     );
     assert!(!d.dir.path().join("venv").exists());
 }
+
+#[test]
+fn ctrl_c_ends_the_tasks_too() {
+    let d = deployed("mini", "mini_runner", "test");
+    let mut child = e2e::xtask()
+        .arg("--bundle-dir")
+        .arg(&d.bundle)
+        .arg("--root")
+        .arg(&d.root)
+        .args(["run", "sleepy", "--env", "test"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = d.env_dir.join("dbfs/nap.pid");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pid_file.is_file() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pids: Vec<u32> = fs::read_to_string(&pid_file)
+        .expect("the task started")
+        .split(' ')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(130));
+    // The notebook's process and its own child are gone (or zombies awaiting a reaper).
+    let alive = |pid: u32| {
+        fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while pids.iter().any(|p| alive(*p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for pid in pids {
+        assert!(!alive(pid), "process {pid} survived Ctrl-C");
+    }
+}
