@@ -30,6 +30,9 @@ pub fn ensure(project: &Project, requirements: &Path) -> Result<PathBuf> {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => project.repo_root.join(".venv"),
     };
+    // Absolute: tasks run the venv's python from their own working folders.
+    let venv =
+        std::path::absolute(&venv).with_context(|| format!("resolving {}", venv.display()))?;
     let python = std::env::var_os("XTASK_PYTHON").filter(|p| !p.is_empty());
     ensure_at(
         &venv,
