@@ -1,0 +1,55 @@
+"""Tokenisation shared by indexing, retrieval, answer assembly and drift monitoring."""
+
+from __future__ import annotations
+
+import re
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing don down during each few for from further get
+    got had has have having he her here hers herself him himself his how i if in into is it its itself
+    just me more most my myself no nor not now of off on once only or other our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then there these they
+    this those through to too under until up very was we were what when where which while who whom why
+    will with would you your yours yourself yourselves must may might shall what's i'm""".split()
+)
+
+
+def stem(word: str) -> str:
+    """A deliberately small suffix stripper: enough to match 'deployments' with 'deploy'."""
+    for suffix, repl in (
+        ("ies", "y"),
+        ("ing", ""),
+        ("ed", ""),
+        ("es", ""),
+        ("s", ""),
+    ):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)] + repl
+            break
+    if word.endswith("ment") and len(word) > 7:
+        word = word[:-4]
+    return word
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case word tokens without stopwords, stemmed."""
+    out = []
+    for tok in _TOKEN.findall(text.lower()):
+        tok = tok.replace("'", "")
+        if tok in STOPWORDS or len(tok) < 2:
+            continue
+        out.append(stem(tok))
+    return out
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
+
+
+def words(text: str) -> list[str]:
+    """Whitespace words, keeping punctuation: the unit chunk sizes are counted in."""
+    return text.split()
