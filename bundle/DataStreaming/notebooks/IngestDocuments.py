@@ -35,6 +35,7 @@ dbutils.widgets.text("table_path", "/dbfs/my_mlops_project_luv_v6/dev/tables/doc
 dbutils.widgets.text("quarantine_dir", "/dbfs/my_mlops_project_luv_v6/dev/quarantine", "Quarantine folder")
 dbutils.widgets.text("seed_dir", "data/documents", "Seed documents (relative to the bundle root)")
 dbutils.widgets.text("max_files", "", "Files per run (empty: all)")
+dbutils.widgets.text("git_source_info", "", "Git source of this deployment")
 
 # COMMAND ----------
 
