@@ -19,19 +19,26 @@ STOPWORDS = frozenset(
 
 
 def stem(word: str) -> str:
-    """A deliberately small suffix stripper: enough to match 'deployments' with 'deploy'."""
-    for suffix, repl in (
-        ("ies", "y"),
-        ("ing", ""),
-        ("ed", ""),
-        ("es", ""),
-        ("s", ""),
-    ):
+    """A deliberately small suffix stripper: enough to match 'deployments' with 'deploy' and
+    'approved' with 'approve'. Short words are left alone."""
+    if len(word) <= 3:
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("sses"):
+        word = word[:-2]
+    elif word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh")):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)] + repl
+            word = word[: -len(suffix)]
             break
     if word.endswith("ment") and len(word) > 7:
         word = word[:-4]
+    if word.endswith("e") and len(word) > 4:
+        word = word[:-1]
     return word
 
 

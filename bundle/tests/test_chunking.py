@@ -63,6 +63,9 @@ def test_tokenize_drops_stopwords_and_stems():
     assert tokenize("The deployments are approved!") == ["deploy", "approv"]
     assert stem("policies") == "policy"
     assert stem("bus") == "bus"  # too short to strip
+    assert stem("approve") == stem("approved") == stem("approves")
+    assert stem("outage") == stem("outages")
+    assert stem("boxes") == "box" and stem("status") == "status"
 
 
 def test_split_sentences():
