@@ -1,6 +1,3 @@
-import json
-from pathlib import Path
-
 import pytest
 
 from rag_code_files.paths import BUNDLE_ROOT
@@ -33,9 +30,3 @@ def landing(tmp_path):
     d = tmp_path / "landing"
     d.mkdir()
     return d
-
-
-def write_doc(folder: Path, name: str, doc) -> Path:
-    path = folder / name
-    path.write_text(doc if isinstance(doc, str) else json.dumps(doc), encoding="utf-8")
-    return path

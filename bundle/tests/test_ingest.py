@@ -11,7 +11,7 @@ from DataStreaming.ingest import (
     read_documents,
     seed_landing,
 )
-from tests.conftest import write_doc
+from tests.helpers import write_doc
 
 
 def doc(i, text=None):

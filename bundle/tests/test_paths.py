@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 
 from rag_code_files import paths

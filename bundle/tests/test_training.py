@@ -4,7 +4,7 @@ import pytest
 
 from DataStreaming.ingest import ingest
 from rag_code_files.index import VectorIndex
-from tests.conftest import write_doc
+from tests.helpers import write_doc
 from training.tracking import ExperimentTracker, experiment_dir_name
 from training.train import train
 
