@@ -37,6 +37,7 @@ def run_batch(
     alias: str = "champion",
     k: int = 3,
     min_score: float = 0.15,
+    min_coverage: float = 0.4,
 ) -> dict:
     version = registry.get_by_alias(model_name, alias)
     index = VectorIndex.load(version["artifact_path"])
@@ -47,7 +48,7 @@ def run_batch(
     records = []
     for q in questions:
         started = time.perf_counter()
-        ans = answer_question(index, q, k=k, min_score=min_score)
+        ans = answer_question(index, q, k=k, min_score=min_score, min_coverage=min_coverage)
         latency_ms = (time.perf_counter() - started) * 1000.0
         records.append({
             "timestamp": time.time(), "batch_id": batch_id, "model_name": model_name,

@@ -14,6 +14,10 @@ class Chunk:
     title: str
     position: int
     text: str
+    # Word offsets [start, end) of the window in the document text: answer assembly maps
+    # retrieved windows back to whole sentences of the document.
+    start: int = 0
+    end: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -23,8 +27,9 @@ class Chunk:
         return cls(**d)
 
 
-def chunk_text(text: str, chunk_size: int, overlap: int) -> list[str]:
-    """Windows of `chunk_size` words, each sharing `overlap` words with the previous one.
+def chunk_spans(n_words: int, chunk_size: int, overlap: int) -> list[tuple[int, int]]:
+    """Word spans [start, end) of windows of `chunk_size` words, each sharing `overlap` words with
+    the previous one.
 
     The last window is anchored to the end of the text so that no tail is lost and no window is a
     pure subset of its predecessor.
@@ -33,36 +38,43 @@ def chunk_text(text: str, chunk_size: int, overlap: int) -> list[str]:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     if overlap < 0 or overlap >= chunk_size:
         raise ValueError(f"overlap must be in [0, chunk_size), got {overlap} for chunk_size {chunk_size}")
-    tokens = words(text)
-    if not tokens:
+    if n_words == 0:
         return []
-    if len(tokens) <= chunk_size:
-        return [" ".join(tokens)]
+    if n_words <= chunk_size:
+        return [(0, n_words)]
     step = chunk_size - overlap
-    chunks = []
+    spans = []
     start = 0
     while True:
         end = start + chunk_size
-        if end >= len(tokens):
+        if end >= n_words:
             # Last window: end-aligned, so it still holds chunk_size words.
-            chunks.append(" ".join(tokens[len(tokens) - chunk_size :]))
+            spans.append((n_words - chunk_size, n_words))
             break
-        chunks.append(" ".join(tokens[start:end]))
+        spans.append((start, end))
         start += step
-    return chunks
+    return spans
+
+
+def chunk_text(text: str, chunk_size: int, overlap: int) -> list[str]:
+    """The windows of `chunk_spans` as text (words joined by single spaces)."""
+    tokens = words(text)
+    return [" ".join(tokens[a:b]) for a, b in chunk_spans(len(tokens), chunk_size, overlap)]
 
 
 def chunk_document(doc: dict, chunk_size: int, overlap: int) -> list[Chunk]:
-    pieces = chunk_text(doc["text"], chunk_size, overlap)
+    tokens = words(doc["text"])
     return [
         Chunk(
             chunk_id=f"{doc['id']}#{i}",
             doc_id=doc["id"],
             title=doc.get("title", ""),
             position=i,
-            text=piece,
+            text=" ".join(tokens[a:b]),
+            start=a,
+            end=b,
         )
-        for i, piece in enumerate(pieces)
+        for i, (a, b) in enumerate(chunk_spans(len(tokens), chunk_size, overlap))
     ]
 
 

@@ -14,7 +14,7 @@ from rag_code_files.paths import atomic_write_text
 from rag_code_files.text import tokenize
 
 INDEX_FILE = "index.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class VectorIndex:
         self.params = dict(params or {})
         # Corpus term frequencies: the training distribution that monitoring compares queries with.
         self.term_counts = dict(term_counts or {})
+        self._doc_words: dict[str, list[str]] | None = None
         self._postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for i, vec in enumerate(vectors):
             for term, w in vec.items():
@@ -72,6 +73,18 @@ class VectorIndex:
     @property
     def doc_ids(self) -> list[str]:
         return sorted({c.doc_id for c in self.chunks})
+
+    def document_words(self, doc_id: str) -> list[str]:
+        """The document's words, put back together from its windows (which cover it entirely)."""
+        if self._doc_words is None:
+            rebuilt: dict[str, list[str]] = {}
+            for c in self.chunks:
+                words = rebuilt.setdefault(c.doc_id, [])
+                if len(words) < c.end:
+                    words.extend([""] * (c.end - len(words)))
+                words[c.start : c.end] = c.text.split()
+            self._doc_words = rebuilt
+        return self._doc_words.get(doc_id, [])
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)

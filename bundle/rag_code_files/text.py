@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
 
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before being
@@ -53,8 +53,17 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
+def sentence_spans(word_list: list[str]) -> list[tuple[int, int]]:
+    """Word spans [start, end) of the sentences in a list of words: a sentence ends at a word ending
+    in '.', '!' or '?' (closing quotes or brackets allowed)."""
+    spans, start = [], 0
+    for i, w in enumerate(word_list):
+        if _SENTENCE_END.search(w):
+            spans.append((start, i + 1))
+            start = i + 1
+    if start < len(word_list):
+        spans.append((start, len(word_list)))
+    return spans
 
 
 def words(text: str) -> list[str]:

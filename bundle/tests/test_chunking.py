@@ -1,7 +1,7 @@
 import pytest
 
 from rag_code_files.chunking import chunk_document, chunk_documents, chunk_text
-from rag_code_files.text import split_sentences, stem, tokenize
+from rag_code_files.text import sentence_spans, stem, tokenize
 
 
 def words(n):
@@ -68,5 +68,16 @@ def test_tokenize_drops_stopwords_and_stems():
     assert stem("boxes") == "box" and stem("status") == "status"
 
 
-def test_split_sentences():
-    assert split_sentences("One. Two? Three! 4 is here.") == ["One.", "Two?", "Three!", "4 is here."]
+def test_sentence_spans():
+    ws = 'One. Two? Three! "Quoted." (Aside.) trailing words'.split()
+    assert [" ".join(ws[a:b]) for a, b in sentence_spans(ws)] == [
+        "One.", "Two?", "Three!", '"Quoted."', "(Aside.)", "trailing words"]
+    assert sentence_spans([]) == []
+
+
+def test_chunks_carry_their_word_spans():
+    doc = {"id": "d", "text": words(23)}
+    chunks = chunk_document(doc, 10, 3)
+    tokens = words(23).split()
+    assert [(c.start, c.end) for c in chunks] == [(0, 10), (7, 17), (13, 23)]
+    assert all(c.text == " ".join(tokens[c.start : c.end]) for c in chunks)

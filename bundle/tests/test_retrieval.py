@@ -81,6 +81,29 @@ def test_answer_cites_its_sources(tiny_index):
     assert "eighty degrees" in ans.text and "[tea]" in ans.text
 
 
+def test_documents_are_rebuilt_exactly_from_their_windows(tiny_docs, tiny_index):
+    for doc in tiny_docs:
+        assert tiny_index.document_words(doc["id"]) == doc["text"].split()
+    assert tiny_index.document_words("missing") == []
+
+
+def test_answers_are_whole_sentences_even_across_window_boundaries():
+    from rag_code_files.chunking import chunk_documents
+
+    text = ("Alpha beta gamma delta. The reimbursement limit for hotel rooms is ninety euros per night "
+            "in every city. Omega psi chi.")
+    index = VectorIndex.build(chunk_documents([{"id": "d", "title": "", "text": text}], 6, 2))
+    ans = answer_question(index, "hotel reimbursement limit per night", k=1, min_score=0.0, max_sentences=1)
+    assert ans.text == ("The reimbursement limit for hotel rooms is ninety euros per night in every city. [d]")
+
+
+def test_one_rare_word_in_common_is_not_an_answer(tiny_index):
+    question = "purr recipe banana bread oven"
+    assert retrieve_documents(tiny_index, question, 1)[0].doc_id == "cats"
+    assert answer_question(tiny_index, question, min_score=0.0, min_coverage=0.4).no_answer
+    assert not answer_question(tiny_index, question, min_score=0.0, min_coverage=0.2).no_answer
+
+
 def test_unanswerable_question_gives_no_answer(tiny_index):
     ans = answer_question(tiny_index, "stock market forecast", k=3, min_score=0.1)
     assert ans.no_answer and ans.text == NO_ANSWER and ans.sources == []

@@ -34,6 +34,7 @@ dbutils.widgets.text("questions_path", "data/inference/questions.txt", "Question
 dbutils.widgets.text("inference_log", "/dbfs/my_mlops_project_luv_v6/dev/inference/inference_log.jsonl", "Inference log")
 dbutils.widgets.text("top_k", "3", "Documents retrieved per question")
 dbutils.widgets.text("min_score", "0.15", "Minimum similarity to answer")
+dbutils.widgets.text("min_coverage", "0.4", "Minimum share of question terms found in the best document")
 dbutils.widgets.text("git_source_info", "", "Git source of this deployment")
 
 # COMMAND ----------
@@ -52,6 +53,7 @@ summary = run_batch(
     alias=dbutils.widgets.get("alias"),
     k=int(dbutils.widgets.get("top_k")),
     min_score=float(dbutils.widgets.get("min_score")),
+    min_coverage=float(dbutils.widgets.get("min_coverage")),
 )
 print(json.dumps(summary, indent=2))
 dbutils.jobs.taskValues.set(key="batch_id", value=summary["batch_id"])
