@@ -11,12 +11,18 @@ replaced atomically, so a reader never sees a partial version or a dangling alia
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; single-writer use only
+    fcntl = None
 
 from rag_code_files.paths import atomic_write_text
 
@@ -80,9 +86,26 @@ class LocalModelRegistry:
         if not ALIAS.match(alias):
             raise ValueError(f"invalid alias {alias!r}")
         self.get_version(name, version)  # must exist
-        aliases = self.aliases(name)
-        aliases[alias] = version
-        atomic_write_text(self._model_dir(name) / "aliases.json", json.dumps(aliases, indent=2, sort_keys=True) + "\n")
+        # Read-modify-write of aliases.json under a lock: concurrent deployments moving different
+        # aliases must not lose each other's update.
+        with self._lock(name):
+            aliases = self.aliases(name)
+            aliases[alias] = version
+            text = json.dumps(aliases, indent=2, sort_keys=True) + "\n"
+            atomic_write_text(self._model_dir(name) / "aliases.json", text)
+
+    @contextlib.contextmanager
+    def _lock(self, name: str):
+        folder = self._model_dir(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "a") as f:
+            if fcntl is not None:
+                fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(f, fcntl.LOCK_UN)
 
     def get_by_alias(self, name: str, alias: str) -> dict:
         version = self.aliases(name).get(alias)

@@ -100,3 +100,35 @@ def test_question_file_errors_name_the_line(tmp_path):
     f.write_text("fine question\n{\"nope\": 1}\n")
     with pytest.raises(ValueError, match=r"q.txt:2"):
         load_question_file(f)
+
+
+CONCURRENT = r"""
+import sys
+from deployment.registry import LocalModelRegistry
+reg = LocalModelRegistry(sys.argv[1])
+worker = sys.argv[3]
+for i in range(15):
+    v = reg.register(sys.argv[2], sys.argv[4], run_id=worker)
+    reg.set_alias(sys.argv[2], f"{worker}-{i}", v)
+"""
+
+
+def test_concurrent_registrations_get_distinct_versions_and_keep_every_alias(tmp_path, finished_run):
+    import subprocess
+    import sys
+
+    from rag_code_files.paths import BUNDLE_ROOT
+
+    art = finished_run.meta["artifacts"]["index"]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", CONCURRENT, str(tmp_path / "reg"), MODEL, f"w{n}", art],
+                         cwd=BUNDLE_ROOT)
+        for n in range(3)
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    reg = LocalModelRegistry(tmp_path / "reg")
+    assert reg.versions(MODEL) == list(range(1, 46))
+    aliases = reg.aliases(MODEL)
+    assert len(aliases) == 45 and sorted(aliases.values()) == list(range(1, 46))
+    for alias, version in aliases.items():
+        assert reg.get_version(MODEL, version)["run_id"] == alias.split("-")[0]
