@@ -43,12 +43,12 @@ import json
 
 from DataStreaming.ingest import checkpoint_counts, ingest, seed_landing
 from rag_code_files.paths import resolve
+from rag_code_files.widgets import get_int
 
 landing_dir = resolve(dbutils.widgets.get("landing_dir"))
 table_path = resolve(dbutils.widgets.get("table_path"))
 quarantine_dir = resolve(dbutils.widgets.get("quarantine_dir"))
 seed_dir = dbutils.widgets.get("seed_dir")
-max_files = dbutils.widgets.get("max_files")
 
 if seed_dir:
     seeded = seed_landing(resolve(seed_dir), landing_dir)
@@ -56,7 +56,8 @@ if seed_dir:
 
 # COMMAND ----------
 
-report = ingest(landing_dir, table_path, quarantine_dir, max_files=int(max_files) if max_files else None)
+max_files = get_int(dbutils, "max_files", minimum=1) if dbutils.widgets.get("max_files") else None
+report = ingest(landing_dir, table_path, quarantine_dir, max_files=max_files)
 print(json.dumps({**report.to_dict(), "checkpoint": checkpoint_counts(table_path)}, indent=2))
 dbutils.jobs.taskValues.set(key="ingested", value=len(report.ingested))
 dbutils.jobs.taskValues.set(key="quarantined", value=len(report.quarantined))

@@ -44,6 +44,7 @@ import json
 from deployment.batch_inference import run_batch
 from deployment.registry import LocalModelRegistry
 from rag_code_files.paths import resolve
+from rag_code_files.widgets import get_float, get_int
 
 summary = run_batch(
     LocalModelRegistry(resolve(dbutils.widgets.get("registry_root"))),
@@ -51,9 +52,9 @@ summary = run_batch(
     resolve(dbutils.widgets.get("questions_path")),
     resolve(dbutils.widgets.get("inference_log")),
     alias=dbutils.widgets.get("alias"),
-    k=int(dbutils.widgets.get("top_k")),
-    min_score=float(dbutils.widgets.get("min_score")),
-    min_coverage=float(dbutils.widgets.get("min_coverage")),
+    k=get_int(dbutils, "top_k"),
+    min_score=get_float(dbutils, "min_score"),
+    min_coverage=get_float(dbutils, "min_coverage"),
 )
 print(json.dumps(summary, indent=2))
 dbutils.jobs.taskValues.set(key="batch_id", value=summary["batch_id"])

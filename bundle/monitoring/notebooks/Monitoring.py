@@ -48,19 +48,20 @@ from deployment.registry import LocalModelRegistry
 from monitoring.monitor import monitor
 from rag_code_files.index import VectorIndex
 from rag_code_files.paths import resolve
+from rag_code_files.widgets import get_float, get_int
 
 champion = LocalModelRegistry(resolve(dbutils.widgets.get("registry_root"))).get_by_alias(
     dbutils.widgets.get("model_name"), dbutils.widgets.get("alias")
 )
 corpus_terms = VectorIndex.load(champion["artifact_path"]).term_counts
 thresholds = {
-    "latency_p95_ms": float(dbutils.widgets.get("max_latency_p95_ms")),
-    "no_answer_rate": float(dbutils.widgets.get("max_no_answer_rate")),
-    "drift_oov_rate": float(dbutils.widgets.get("max_drift_oov_rate")),
+    "latency_p95_ms": get_float(dbutils, "max_latency_p95_ms"),
+    "no_answer_rate": get_float(dbutils, "max_no_answer_rate"),
+    "drift_oov_rate": get_float(dbutils, "max_drift_oov_rate"),
 }
-last_n = dbutils.widgets.get("last_n")
+last_n = get_int(dbutils, "last_n", minimum=1) if dbutils.widgets.get("last_n") else None
 report = monitor(resolve(dbutils.widgets.get("inference_log")), corpus_terms, thresholds,
-                 resolve(dbutils.widgets.get("report_dir")), last_n=int(last_n) if last_n else None)
+                 resolve(dbutils.widgets.get("report_dir")), last_n=last_n)
 print(json.dumps(report, indent=2))
 
 # COMMAND ----------

@@ -40,14 +40,15 @@ dbutils.widgets.text("git_source_info", "", "Git source of this deployment")
 import json
 
 from rag_code_files.paths import resolve
+from rag_code_files.widgets import get_int
 from training.train import train
 
 result = train(
     resolve(dbutils.widgets.get("table_path")),
     resolve(dbutils.widgets.get("tracking_root")),
     dbutils.widgets.get("experiment_name"),
-    chunk_size=int(dbutils.widgets.get("chunk_size")),
-    chunk_overlap=int(dbutils.widgets.get("chunk_overlap")),
+    chunk_size=get_int(dbutils, "chunk_size"),
+    chunk_overlap=get_int(dbutils, "chunk_overlap"),
     tags={"env": dbutils.widgets.get("env"), "git_source_info": dbutils.widgets.get("git_source_info")},
 )
 print(json.dumps({"run_id": result.run_id, "index_path": str(result.index_path), **result.metrics}, indent=2))

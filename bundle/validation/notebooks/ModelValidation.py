@@ -42,6 +42,7 @@ dbutils.widgets.text("git_source_info", "", "Git source of this deployment")
 import json
 
 from rag_code_files.paths import resolve
+from rag_code_files.widgets import get_float, get_int
 from training.tracking import ExperimentTracker
 from validation.validate import validate_run
 
@@ -65,9 +66,9 @@ else:
     result = validate_run(
         run,
         resolve(dbutils.widgets.get("questions_path")),
-        k=int(dbutils.widgets.get("k")),
-        min_recall_at_k=float(dbutils.widgets.get("min_recall_at_k")),
-        min_mrr=float(dbutils.widgets.get("min_mrr")),
+        k=get_int(dbutils, "k"),
+        min_recall_at_k=get_float(dbutils, "min_recall_at_k"),
+        min_mrr=get_float(dbutils, "min_mrr"),
     )
     print(json.dumps({"run_id": run.run_id, "passed": result.passed, **result.metrics,
                       "failures": result.failures}, indent=2))
