@@ -6,6 +6,8 @@
 mod exec;
 mod job;
 mod process;
+mod report;
+mod rules;
 #[cfg(test)]
 mod tests;
 
@@ -19,12 +21,14 @@ use crate::config::{self, Bundle, LoadOptions};
 use crate::project::Project;
 
 #[allow(unused_imports)] // the public API; some items are used only by the gate and tests
-pub use exec::{JobReport, RunContext, TaskReport, TaskState, run_job};
+pub use exec::run_job;
 /// Kill the process groups of the tasks running now. `run` installs a Ctrl-C
 /// handler that calls it; a command that installs its own handler first
 /// (only one is allowed per process) must call it from there.
 #[allow(unused_imports)]
 pub use process::interrupt;
+#[allow(unused_imports)]
+pub use report::{JobReport, RunContext, TaskReport, TaskState};
 
 pub fn run_cmd(project: &Project, args: &RunArgs) -> Result<()> {
     let opts = LoadOptions {
