@@ -100,13 +100,19 @@ pub fn run_job(job: &Value, ctx: &RunContext) -> Result<JobReport> {
                     started[i] = true;
                     progressed = true;
                     if let Some((state, reason)) = gate(task.run_if, &ups) {
-                        done[i] = Some(not_run(task, state, reason));
+                        done[i] = Some(settled(ctx, not_run(task, state, reason)));
                     } else if let Kind::Unsupported { reason, .. } = &task.kind {
-                        done[i] = Some(not_run(task, TaskState::Skipped, reason.clone()));
+                        done[i] = Some(settled(
+                            ctx,
+                            not_run(task, TaskState::Skipped, reason.clone()),
+                        ));
                     } else if let Kind::Condition { op, left, right } = &task.kind {
-                        done[i] = Some(condition(task, &shared, op, left, right));
+                        done[i] = Some(settled(ctx, condition(task, &shared, op, left, right)));
                     } else {
                         running += 1;
+                        if ctx.progress {
+                            eprintln!("  {:<15}  {}", "RUNNING", task.key);
+                        }
                         let (tx, shared) = (tx.clone(), &shared);
                         scope.spawn(move || {
                             let report = run_task(task, shared);
@@ -120,7 +126,7 @@ pub fn run_job(job: &Value, ctx: &RunContext) -> Result<JobReport> {
             }
             if let Ok((i, report)) = rx.recv() {
                 running -= 1;
-                done[i] = Some(report);
+                done[i] = Some(settled(ctx, report));
             }
         }
     });
@@ -138,6 +144,18 @@ pub fn run_job(job: &Value, ctx: &RunContext) -> Result<JobReport> {
     let json = serde_json::to_vec_pretty(&report)?;
     fs::write(run_dir.join("report.json"), json).context("writing the run report")?;
     Ok(report)
+}
+
+/// A task's final report, announced on stderr as it happens when asked to.
+fn settled(ctx: &RunContext, report: TaskReport) -> TaskReport {
+    if ctx.progress {
+        let why = match (&report.reason, report.state) {
+            (Some(reason), s) if s != TaskState::Success => format!(": {reason}"),
+            _ => String::new(),
+        };
+        eprintln!("  {:<15}  {}{why}", report.state.as_str(), report.task_key);
+    }
+    report
 }
 
 /// What the run needs from every task thread.

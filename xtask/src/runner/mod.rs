@@ -119,6 +119,7 @@ pub fn run_in_env(
         job_parameters: BTreeMap::new(),
         wheels: wheels_in(&env_dir.join("artifacts")),
         max_parallel: 0,
+        progress: project.human(),
     };
     // Ctrl-C ends the tasks' process groups too, not only this process. A
     // second registration (a gate running several jobs) is refused; the first

@@ -28,6 +28,8 @@ pub struct RunContext {
     /// Built wheels (`<env>/artifacts/...*.whl`) that `python_wheel_task`s
     /// import from, ahead of the environment's packages.
     pub wheels: Vec<PathBuf>,
+    /// Announce each task's start and end on stderr (human output).
+    pub progress: bool,
     /// At most this many tasks at once (0: the machine's parallelism, 2 to 8).
     pub max_parallel: usize,
 }

@@ -39,6 +39,7 @@ impl Env {
             job_parameters: BTreeMap::new(),
             wheels: Vec::new(),
             max_parallel: 0,
+            progress: false,
         }
     }
 
