@@ -57,6 +57,10 @@ pub fn run_job(job: &Value, ctx: &RunContext) -> Result<JobReport> {
         run_id: run_id.clone(),
         job_name: job["name"].as_str().unwrap_or("").to_string(),
         params,
+        deadline: job["timeout_seconds"]
+            .as_u64()
+            .filter(|s| *s > 0)
+            .map(|s| Instant::now() + Duration::from_secs(s)),
     };
 
     let started_at = now_rfc3339();
@@ -167,6 +171,8 @@ pub(super) struct Shared<'a> {
     pub(super) run_id: String,
     pub(super) job_name: String,
     pub(super) params: BTreeMap<String, String>,
+    /// When the job's `timeout_seconds` runs out.
+    pub(super) deadline: Option<Instant>,
 }
 
 /// Run a notebook or Python file task with its retries.
@@ -260,9 +266,25 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
         );
     }
 
-    let timeout = (task.timeout_seconds > 0).then(|| Duration::from_secs(task.timeout_seconds));
+    let task_timeout =
+        (task.timeout_seconds > 0).then(|| Duration::from_secs(task.timeout_seconds));
     let mut attempt = 0;
     loop {
+        // The job's own timeout bounds every attempt of every task.
+        let left = shared
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            let msg =
+                "the job's timeout_seconds passed before this attempt could start".to_string();
+            process::note(&mut log, &format!("[xtask] {msg}"));
+            return finish(report, TaskState::TimedOut, Some(msg));
+        }
+        let timeout = match (task_timeout, left) {
+            (Some(t), Some(l)) => Some(t.min(l)),
+            (t, l) => t.or(l),
+        };
+        let job_bound = left.is_some_and(|l| task_timeout.is_none_or(|t| l < t));
         attempt += 1;
         report.attempts = attempt;
         let _ = fs::remove_file(&result_file);
@@ -302,10 +324,14 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
             }
             Ok(Exit::Signal(sig)) => (TaskState::Failed, Some(format!("killed by signal {sig}"))),
             Ok(Exit::TimedOut) => {
-                let msg = format!(
-                    "timed out after {}s; the process group was killed",
-                    task.timeout_seconds
-                );
+                let msg = if job_bound {
+                    "the job's timeout_seconds passed; the process group was killed".to_string()
+                } else {
+                    format!(
+                        "timed out after {}s; the process group was killed",
+                        task.timeout_seconds
+                    )
+                };
                 process::note(&mut log, &format!("[xtask] {msg}"));
                 (TaskState::TimedOut, Some(msg))
             }
@@ -313,7 +339,7 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
         };
         let retry = match state {
             TaskState::Failed => true,
-            TaskState::TimedOut => task.retry_on_timeout,
+            TaskState::TimedOut => task.retry_on_timeout && !job_bound,
             _ => false,
         };
         if !retry || attempt > task.max_retries {

@@ -192,6 +192,17 @@ class _Fs:
         return True
 
 
+class _Secrets:
+    """Secret scopes live in a workspace; a local run has none and says so."""
+
+    def _absent(self, *args, **kwargs):
+        raise NotImplementedError(
+            "dbutils.secrets is not available in the local runner: read the value from an "
+            "environment variable when XTASK_RUN_DIR is set")
+
+    get = getBytes = list = listScopes = _absent
+
+
 class _Library:
     def restartPython(self):
         pass
@@ -204,6 +215,7 @@ class DBUtils:
         self.notebook = _Notebook()
         self.fs = _Fs()
         self.library = _Library()
+        self.secrets = _Secrets()
 
 
 class _Absent:

@@ -196,6 +196,40 @@ time.sleep(60)"]);
 }
 
 #[test]
+fn job_timeout_bounds_every_task() {
+    let env = Env::new(&[
+        (
+            "sleep.py",
+            &nb(&["import time\nprint('napping', flush=True)\ntime.sleep(60)"]),
+        ),
+        ("ok.py", &nb(&["print(1)"])),
+    ]);
+    let mut after = task("after", "ok", &["sleep"]);
+    after["run_if"] = json!("ALL_DONE");
+    let job = json!({"timeout_seconds": 1, "tasks": [task("sleep", "sleep", &[]), after]});
+    let report = env.run(job);
+    let sleep = report.task("sleep").unwrap();
+    assert_eq!(sleep.state, TaskState::TimedOut, "{}", summary(&report));
+    assert!(
+        sleep
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("job's timeout_seconds passed; the process group")
+    );
+    // The job's time is up: the task after it does not start.
+    let after = report.task("after").unwrap();
+    assert_eq!(after.state, TaskState::TimedOut, "{}", summary(&report));
+    assert!(
+        after
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("before this attempt could start")
+    );
+}
+
+#[test]
 fn tasks_that_cannot_run_locally_are_skipped_with_a_reason() {
     let env = Env::new(&[("ok.py", &nb(&["print('ran')"]))]);
     let job = json!({"tasks": [
