@@ -263,3 +263,41 @@ fn wheel_tasks_run_entry_points_from_built_wheels() {
         absent.reason
     );
 }
+
+#[test]
+fn dbutils_fs_maps_dbfs_to_the_local_folder_and_spark_explains_its_absence() {
+    let fs_cells = nb(&["dbutils.fs.mkdirs('dbfs:/data/in')\n\
+dbutils.fs.put('dbfs:/data/in/a.txt', 'hello', overwrite=True)\n\
+dbutils.fs.cp('/dbfs/data/in/a.txt', 'dbfs:/data/out/b.txt')\n\
+names = [f.name for f in dbutils.fs.ls('dbfs:/data')]\n\
+print('ls', names, dbutils.fs.head('dbfs:/data/out/b.txt'))\n\
+assert dbutils.fs.rm('dbfs:/data/in', recurse=True)\n\
+display('shown')"]);
+    let spark_cells = nb(&["df = spark.table('main.default.docs')"]);
+    let env = Env::new(&[("fs.py", &fs_cells), ("spark.py", &spark_cells)]);
+    let report = env.run(json!({"tasks": [task("fs", "fs", &[]), task("spark", "spark", &[])]}));
+    assert_eq!(
+        state(&report, "fs"),
+        TaskState::Success,
+        "{}",
+        summary(&report)
+    );
+    let log = fs::read_to_string(report.task("fs").unwrap().log.as_ref().unwrap()).unwrap();
+    assert!(
+        log.contains("ls ['in/', 'out/'] hello") && log.contains("shown"),
+        "{log}"
+    );
+    assert_eq!(env.dbfs("data/out/b.txt"), "hello");
+    assert!(!env.root.join("dbfs/data/in").exists());
+    let spark = report.task("spark").unwrap();
+    assert_eq!(spark.state, TaskState::Failed);
+    assert!(
+        spark
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("no Spark session in the local runner"),
+        "{:?}",
+        spark.reason
+    );
+}
