@@ -220,15 +220,22 @@ pub fn find_python(override_: Option<&OsStr>) -> Result<OsString> {
         let out = Command::new(&cand)
             .args([
                 "-c",
-                "import sys; print(sys.version_info[0], sys.version_info[1])",
+                "import sys; print(sys.version_info[0], sys.version_info[1]); print(sys.executable)",
             ])
             .stdin(Stdio::null())
             .output();
         match out {
             Ok(out) if out.status.success() => {
-                let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let mut lines = stdout.lines();
+                let version = lines.next().unwrap_or("").trim().to_string();
                 if version.split(' ').next() == Some("3") {
-                    return Ok(cand);
+                    // The interpreter itself, not a launcher such as a pyenv
+                    // shim: tasks start it many times, and a shim costs each start.
+                    return Ok(match lines.next().map(str::trim) {
+                        Some(exe) if !exe.is_empty() && Path::new(exe).is_file() => exe.into(),
+                        _ => cand,
+                    });
                 }
                 tried.push(format!(
                     "{} is Python {}",

@@ -31,6 +31,12 @@ pub use process::interrupt;
 pub use report::{JobReport, RunContext, TaskReport, TaskState};
 
 pub fn run_cmd(project: &Project, args: &RunArgs) -> Result<()> {
+    if project.global.remote {
+        // Never fall back to a local run when the workspace was asked for.
+        bail!(
+            "`run --remote` (jobs run-now in the workspace) is not available yet; drop --remote to run locally"
+        );
+    }
     let opts = LoadOptions {
         bundle_dir: project.bundle_dir.clone(),
         target: project.global.env.clone(),
