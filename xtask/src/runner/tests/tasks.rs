@@ -91,6 +91,20 @@ fn notebook_exit_value_ends_the_notebook() {
 }
 
 #[test]
+fn tracebacks_name_the_notebook_line() {
+    let notebook = nb(&["x = 1\n", "y = 2\nraise ValueError('in cell two')"]);
+    let line = 1 + notebook
+        .lines()
+        .position(|l| l.starts_with("raise"))
+        .unwrap();
+    let env = Env::new(&[("nb.py", &notebook)]);
+    let report = env.run(json!({"tasks": [task("t", "nb", &[])]}));
+    let log = fs::read_to_string(report.task("t").unwrap().log.as_ref().unwrap()).unwrap();
+    assert!(line > 5, "the raise is in the second cell");
+    assert!(log.contains(&format!("nb.py\", line {line}")), "{log}");
+}
+
+#[test]
 fn magic_cells_md_sh_run_pip_and_unsupported() {
     let helper = nb(&["HELPER = 'from helper'"]);
     let main = nb(&[
