@@ -44,7 +44,7 @@ pub fn run(project: &Project, args: &ValidateArgs) -> Result<()> {
     if project.global.json {
         let mut err = std::io::stderr().lock();
         for d in &diags {
-            let _ = write!(err, "{d}\n");
+            let _ = writeln!(err, "{d}");
         }
         if let Some(b) = &bundle {
             let text = serde_json::to_string_pretty(&b.config)?;

@@ -66,7 +66,7 @@ fn parse_ref(s: &str) -> Option<usize> {
             while chars.get(j).is_some_and(|(_, c)| c.is_ascii_digit()) {
                 j += 1;
             }
-            if j == digits_from || !chars.get(j).is_some_and(|(_, c)| *c == ']') {
+            if j == digits_from || chars.get(j).is_none_or(|(_, c)| *c != ']') {
                 return None;
             }
             i = j + 1;
@@ -210,14 +210,13 @@ fn cycle_from(snapshot: &Node, start: &str) -> String {
         };
         let mut next = None;
         walk_ref_node(n, &mut |m| {
-            if next.is_none() {
-                if let Value::Str(s) = &m.v {
+            if next.is_none()
+                && let Value::Str(s) = &m.v {
                     next = find_refs(s)
                         .into_iter()
                         .find(|r| resolvable(&r.path))
                         .map(|r| r.path);
                 }
-            }
         });
         let Some(next) = next else { break };
         chain.push(format!("${{{next}}}"));

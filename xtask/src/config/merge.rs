@@ -28,8 +28,8 @@ pub fn deep_merge(base: &mut Node, over: Node) {
 /// Merge an included file's top level into the root. A resource key defined
 /// in two files is an error, as in the CLI.
 pub fn merge_file(ctx: &mut Ctx, root: &mut Node, file: Node) {
-    if let (Some(have), Some(new)) = (root.get("resources"), file.get("resources")) {
-        if let (Some(have), Some(new)) = (have.as_map(), new.as_map()) {
+    if let (Some(have), Some(new)) = (root.get("resources"), file.get("resources"))
+        && let (Some(have), Some(new)) = (have.as_map(), new.as_map()) {
             for kind in new.iter() {
                 let (Some(h), Some(n)) = (
                     have.get(&kind.key).and_then(Node::as_map),
@@ -53,7 +53,6 @@ pub fn merge_file(ctx: &mut Ctx, root: &mut Node, file: Node) {
                 }
             }
         }
-    }
     deep_merge(root, file);
 }
 

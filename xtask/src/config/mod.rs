@@ -42,6 +42,8 @@ pub struct LoadOptions {
 }
 
 /// The resolved configuration of one target.
+// Deploy, package and runner read the fields this module does not.
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct Bundle {
     /// The bundle folder, absolute.
@@ -71,6 +73,7 @@ pub struct Source {
     files: Vec<PathBuf>,
 }
 
+#[allow(dead_code)] // the API of the later stages (files, package, deploy)
 impl Bundle {
     /// `resources.<kind>` as (key, settings) pairs, e.g. `kind = "jobs"`.
     pub fn resources<'a>(&'a self, kind: &str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
@@ -261,11 +264,10 @@ fn to_config_json(tree: &yaml::Node) -> Value {
         return Value::Object(out);
     };
     for key in ORDER {
-        if let Some(n) = m.get(key) {
-            if !n.is_null() {
+        if let Some(n) = m.get(key)
+            && !n.is_null() {
                 out.insert(key.to_string(), n.to_json());
             }
-        }
     }
     let sync = out
         .entry("sync")
@@ -276,6 +278,7 @@ fn to_config_json(tree: &yaml::Node) -> Value {
     Value::Object(out)
 }
 
+#[allow(dead_code)]
 /// The path of a file for diagnostics: relative to the bundle root when inside it.
 pub fn display_path(root: &Path, file: &Path) -> PathBuf {
     file.strip_prefix(root)

@@ -100,15 +100,14 @@ pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo) {
         "state_path",
         "resource_path",
     ] {
-        if let Some(Value::Str(s)) = ws.get_mut(key).map(|n| &mut n.v) {
-            if s.starts_with('/')
+        if let Some(Value::Str(s)) = ws.get_mut(key).map(|n| &mut n.v)
+            && s.starts_with('/')
                 && !s.starts_with("/Workspace/")
                 && !s.starts_with("/Volumes/")
                 && s != "/Workspace"
             {
                 *s = format!("/Workspace{s}");
             }
-        }
     }
     rewrite_legacy_prefix(ctx, root);
 }
@@ -118,8 +117,8 @@ pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo) {
 fn rewrite_legacy_prefix(ctx: &mut Ctx, root: &mut Node) {
     let mut hits = Vec::new();
     walk(root, &mut |n| {
-        if let Value::Str(s) = &mut n.v {
-            if s.contains("/Workspace${workspace.") {
+        if let Value::Str(s) = &mut n.v
+            && s.contains("/Workspace${workspace.") {
                 let mut out = s.clone();
                 for k in [
                     "root_path",
@@ -138,7 +137,6 @@ fn rewrite_legacy_prefix(ctx: &mut Ctx, root: &mut Node) {
                     *s = out;
                 }
             }
-        }
     });
     for (s, loc) in hits {
         ctx.warning(
@@ -199,12 +197,11 @@ fn development(ctx: &mut Ctx, root: &mut Node, user: &str) {
     // Presets set by the user win; development mode fills the rest.
     let empty = Map::default();
     let presets = m.get("presets").and_then(Node::as_map).unwrap_or(&empty);
-    if let Some(p) = presets.get("trigger_pause_status") {
-        if p.as_str() == Some("UNPAUSED") {
+    if let Some(p) = presets.get("trigger_pause_status")
+        && p.as_str() == Some("UNPAUSED") {
             let l = p.loc;
             ctx.error("target with 'mode: development' cannot set trigger pause status to UNPAUSED by default", Some(l), "presets.trigger_pause_status");
         }
-    }
     let prefix = presets
         .get("name_prefix")
         .and_then(Node::as_str)
@@ -257,11 +254,10 @@ fn development(ctx: &mut Ctx, root: &mut Node, user: &str) {
                 job.insert("max_concurrent_runs", loc, Node::new(Value::Int(4), loc));
             }
             for k in ["schedule", "continuous", "trigger"] {
-                if let Some(t) = job.get_mut(k).and_then(Node::as_map_mut) {
-                    if t.get("pause_status").is_none() {
+                if let Some(t) = job.get_mut(k).and_then(Node::as_map_mut)
+                    && t.get("pause_status").is_none() {
                         t.insert("pause_status", loc, Node::str("PAUSED", loc));
                     }
-                }
             }
         }
     }
@@ -287,15 +283,14 @@ fn prefix_name(m: &mut Map, prefix: &str) {
 fn production(ctx: &mut Ctx, root: &mut Node, root_path_explicit: bool) {
     if let Some(ps) = root.at(&["resources", "pipelines"]).and_then(Node::as_map) {
         for p in ps.iter() {
-            if let Some(d) = p.node.get("development") {
-                if d.v == Value::Bool(true) {
+            if let Some(d) = p.node.get("development")
+                && d.v == Value::Bool(true) {
                     ctx.error(
                         "target with 'mode: production' cannot include a pipeline with 'development: true'",
                         Some(d.loc),
                         &format!("resources.pipelines.{}.development", p.key),
                     );
                 }
-            }
         }
     }
     if root_path_explicit {
