@@ -4,9 +4,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub mod validate;
+
 /// The workspace root (the repository this test crate lives in).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// The `xtask` binary, built once per test process with the same cargo that
@@ -24,8 +29,14 @@ pub fn xtask_bin() -> PathBuf {
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
-        let target = if target.is_absolute() { target } else { root.join(target) };
-        target.join("debug").join(format!("xtask{}", std::env::consts::EXE_SUFFIX))
+        let target = if target.is_absolute() {
+            target
+        } else {
+            root.join(target)
+        };
+        target
+            .join("debug")
+            .join(format!("xtask{}", std::env::consts::EXE_SUFFIX))
     })
     .clone()
 }
@@ -34,7 +45,13 @@ pub fn xtask_bin() -> PathBuf {
 /// change its behaviour cleared so tests do not depend on the caller's shell.
 pub fn xtask() -> Command {
     let mut cmd = Command::new(xtask_bin());
-    for var in ["XTASK_REMOTE", "XTASK_ROOT", "DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE"] {
+    for var in [
+        "XTASK_REMOTE",
+        "XTASK_ROOT",
+        "DATABRICKS_HOST",
+        "DATABRICKS_TOKEN",
+        "DATABRICKS_CONFIG_PROFILE",
+    ] {
         cmd.env_remove(var);
     }
     cmd

@@ -137,10 +137,11 @@ fn config_value(file: &Path, section: &str, key: &str) -> Option<String> {
             continue;
         }
         if let Some((k, v)) = line.split_once('=')
-            && k.trim().eq_ignore_ascii_case(key) {
-                // The last assignment wins, as in git.
-                found = Some(unquote(v.trim()));
-            }
+            && k.trim().eq_ignore_ascii_case(key)
+        {
+            // The last assignment wins, as in git.
+            found = Some(unquote(v.trim()));
+        }
     }
     found
 }

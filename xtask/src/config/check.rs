@@ -194,13 +194,14 @@ fn check_section(ctx: &mut Ctx, section: &str, node: &Node, path: &str) {
         "bundle" => {
             check_keys(ctx, node, BUNDLE, path);
             if let Some(n) = node.get("name")
-                && n.as_str().is_none() {
-                    ctx.error(
-                        format!("expected a string, found a {}", n.kind()),
-                        Some(n.loc),
-                        &format!("{path}.name"),
-                    );
-                }
+                && n.as_str().is_none()
+            {
+                ctx.error(
+                    format!("expected a string, found a {}", n.kind()),
+                    Some(n.loc),
+                    &format!("{path}.name"),
+                );
+            }
             if let Some(g) = node.get("git") {
                 check_keys(ctx, g, GIT, &format!("{path}.git"));
             }
@@ -243,9 +244,9 @@ fn check_section(ctx: &mut Ctx, section: &str, node: &Node, path: &str) {
                         || vm.get("lookup").is_some()
                         || vm.get("type").is_some()
                         || vm.0.is_empty())
-                    {
-                        check_keys(ctx, &e.node, VARIABLE, &format!("{path}.{}", e.key));
-                    }
+                {
+                    check_keys(ctx, &e.node, VARIABLE, &format!("{path}.{}", e.key));
+                }
             }
         }
         "resources" => {

@@ -211,12 +211,13 @@ fn cycle_from(snapshot: &Node, start: &str) -> String {
         let mut next = None;
         walk_ref_node(n, &mut |m| {
             if next.is_none()
-                && let Value::Str(s) = &m.v {
-                    next = find_refs(s)
-                        .into_iter()
-                        .find(|r| resolvable(&r.path))
-                        .map(|r| r.path);
-                }
+                && let Value::Str(s) = &m.v
+            {
+                next = find_refs(s)
+                    .into_iter()
+                    .find(|r| resolvable(&r.path))
+                    .map(|r| r.path);
+            }
         });
         let Some(next) = next else { break };
         chain.push(format!("${{{next}}}"));

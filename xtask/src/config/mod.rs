@@ -24,7 +24,6 @@ mod targets;
 mod vars;
 pub mod yaml;
 
-
 use crate::diag::Diagnostic;
 
 /// What the caller knows before loading.
@@ -265,9 +264,10 @@ fn to_config_json(tree: &yaml::Node) -> Value {
     };
     for key in ORDER {
         if let Some(n) = m.get(key)
-            && !n.is_null() {
-                out.insert(key.to_string(), n.to_json());
-            }
+            && !n.is_null()
+        {
+            out.insert(key.to_string(), n.to_json());
+        }
     }
     let sync = out
         .entry("sync")

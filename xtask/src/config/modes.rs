@@ -102,12 +102,12 @@ pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo) {
     ] {
         if let Some(Value::Str(s)) = ws.get_mut(key).map(|n| &mut n.v)
             && s.starts_with('/')
-                && !s.starts_with("/Workspace/")
-                && !s.starts_with("/Volumes/")
-                && s != "/Workspace"
-            {
-                *s = format!("/Workspace{s}");
-            }
+            && !s.starts_with("/Workspace/")
+            && !s.starts_with("/Volumes/")
+            && s != "/Workspace"
+        {
+            *s = format!("/Workspace{s}");
+        }
     }
     rewrite_legacy_prefix(ctx, root);
 }
@@ -118,25 +118,26 @@ fn rewrite_legacy_prefix(ctx: &mut Ctx, root: &mut Node) {
     let mut hits = Vec::new();
     walk(root, &mut |n| {
         if let Value::Str(s) = &mut n.v
-            && s.contains("/Workspace${workspace.") {
-                let mut out = s.clone();
-                for k in [
-                    "root_path",
-                    "file_path",
-                    "artifact_path",
-                    "state_path",
-                    "resource_path",
-                ] {
-                    out = out.replace(
-                        &format!("/Workspace${{workspace.{k}}}"),
-                        &format!("${{workspace.{k}}}"),
-                    );
-                }
-                if out != *s {
-                    hits.push((s.clone(), n.loc));
-                    *s = out;
-                }
+            && s.contains("/Workspace${workspace.")
+        {
+            let mut out = s.clone();
+            for k in [
+                "root_path",
+                "file_path",
+                "artifact_path",
+                "state_path",
+                "resource_path",
+            ] {
+                out = out.replace(
+                    &format!("/Workspace${{workspace.{k}}}"),
+                    &format!("${{workspace.{k}}}"),
+                );
             }
+            if out != *s {
+                hits.push((s.clone(), n.loc));
+                *s = out;
+            }
+        }
     });
     for (s, loc) in hits {
         ctx.warning(
@@ -198,10 +199,11 @@ fn development(ctx: &mut Ctx, root: &mut Node, user: &str) {
     let empty = Map::default();
     let presets = m.get("presets").and_then(Node::as_map).unwrap_or(&empty);
     if let Some(p) = presets.get("trigger_pause_status")
-        && p.as_str() == Some("UNPAUSED") {
-            let l = p.loc;
-            ctx.error("target with 'mode: development' cannot set trigger pause status to UNPAUSED by default", Some(l), "presets.trigger_pause_status");
-        }
+        && p.as_str() == Some("UNPAUSED")
+    {
+        let l = p.loc;
+        ctx.error("target with 'mode: development' cannot set trigger pause status to UNPAUSED by default", Some(l), "presets.trigger_pause_status");
+    }
     let prefix = presets
         .get("name_prefix")
         .and_then(Node::as_str)
@@ -255,9 +257,10 @@ fn development(ctx: &mut Ctx, root: &mut Node, user: &str) {
             }
             for k in ["schedule", "continuous", "trigger"] {
                 if let Some(t) = job.get_mut(k).and_then(Node::as_map_mut)
-                    && t.get("pause_status").is_none() {
-                        t.insert("pause_status", loc, Node::str("PAUSED", loc));
-                    }
+                    && t.get("pause_status").is_none()
+                {
+                    t.insert("pause_status", loc, Node::str("PAUSED", loc));
+                }
             }
         }
     }
@@ -284,13 +287,14 @@ fn production(ctx: &mut Ctx, root: &mut Node, root_path_explicit: bool) {
     if let Some(ps) = root.at(&["resources", "pipelines"]).and_then(Node::as_map) {
         for p in ps.iter() {
             if let Some(d) = p.node.get("development")
-                && d.v == Value::Bool(true) {
-                    ctx.error(
+                && d.v == Value::Bool(true)
+            {
+                ctx.error(
                         "target with 'mode: production' cannot include a pipeline with 'development: true'",
                         Some(d.loc),
                         &format!("resources.pipelines.{}.development", p.key),
                     );
-                }
+            }
         }
     }
     if root_path_explicit {

@@ -30,9 +30,10 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
             let loc = e.node.loc;
             let old = std::mem::replace(&mut e.node, Node::map(loc));
             if !old.is_null()
-                && let Some(m) = e.node.as_map_mut() {
-                    m.insert("default", loc, old);
-                }
+                && let Some(m) = e.node.as_map_mut()
+            {
+                m.insert("default", loc, old);
+            }
         }
     }
 

@@ -223,7 +223,7 @@ pub fn parse(text: &str, file: u32) -> Result<Node, ParseError> {
     let mut alias_limits = serde_saphyr::options::AliasLimits::default();
     // Alias bombs: a config has a handful of anchors; refusing a
     // billion-laughs document early keeps validate fast and bounded.
-    alias_limits.max_total_replayed_events = 100_000;
+    alias_limits.max_total_replayed_events = 20_000;
     alias_limits.max_replay_stack_depth = 32;
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
@@ -250,7 +250,11 @@ pub fn parse(text: &str, file: u32) -> Result<Node, ParseError> {
                 .map(|l| (l.line() as u32, l.column() as u32))
                 .unwrap_or((1, 1));
             let message = e.without_snippet().to_string();
-            let message = clean_message(&message);
+            let mut message = clean_message(&message);
+            if message.contains("alias replay limit") || message.contains("budget") {
+                message =
+                    format!("refusing to expand YAML aliases further (an alias bomb?): {message}");
+            }
             Err(ParseError {
                 message,
                 line: line.max(1),
@@ -288,6 +292,8 @@ fn clean_message(msg: &str) -> String {
         .find(" at line ")
         .map(|i| &first[..i])
         .unwrap_or(first);
+    // Advice aimed at the library's caller, not at the user.
+    let cut = cut.split(", set DuplicateKeyPolicy").next().unwrap_or(cut);
     cut.trim_end_matches(':').to_string()
 }
 
