@@ -109,13 +109,11 @@ pub fn target_names(root_file: &str) -> Vec<String> {
             }
             let indent = line.len() - line.trim_start().len();
             let t = line.trim();
-            if indent == 2 && !t.starts_with('#') {
-                if let Some(name) = t
-                    .strip_suffix(':')
-                    .or_else(|| t.split_once(':').map(|(n, _)| n))
-                {
-                    out.push(name.trim().to_string());
-                }
+            if indent == 2
+                && !t.starts_with('#')
+                && let Some((name, _)) = t.split_once(':')
+            {
+                out.push(name.trim().to_string());
             }
         }
     }

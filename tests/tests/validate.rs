@@ -360,7 +360,14 @@ fn variable_precedence() {
     let yml = "bundle:\n  name: v\nvariables:\n  v:\n    default: from-default\nresources:\n  jobs:\n    j:\n      name: ${var.v}\ntargets:\n  plain:\n    default: true\n  over:\n    variables:\n      v: from-target\n";
     let file = ".databricks/bundle/over/variable-overrides.json";
     // (target, override file?, BUNDLE_VAR_v, --var, expected)
-    let cases: [(&str, bool, Option<&str>, Option<&str>, &str); 7] = [
+    type Case = (
+        &'static str,
+        bool,
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static str,
+    );
+    let cases: [Case; 7] = [
         ("plain", false, None, None, "from-default"),
         ("over", false, None, None, "from-target"),
         ("over", true, None, None, "from-file"),
