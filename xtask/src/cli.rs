@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand};
     name = "cargo xtask",
     bin_name = "cargo xtask",
     version,
-    propagate_version = true
+    propagate_version = true,
+    term_width = 100
 )]
 pub struct Cli {
     #[command(flatten)]
