@@ -137,6 +137,7 @@ fn bad_cases() -> Vec<Bad> {
         bad("missing variable value", &format!("{BASE}variables:\n  catalog:\n    description: c\n"), "no value assigned to required variable catalog", "databricks.yml:4:3"),
         bad("variable cycle", &format!("{BASE}variables:\n  a:\n    default: ${{var.b}}\n  b:\n    default: x-${{var.a}}\n"), "cycle detected in field resolution", "databricks.yml:"),
         bad("typo in a variable reference", &format!("{BASE}variables:\n  catalog:\n    default: c\nresources:\n  jobs:\n    j:\n      name: ${{var.catalg}}\n"), "reference does not exist: ${var.catalg}. did you mean ${var.catalog}?", "databricks.yml:9:13"),
+        bad("cycle through a second reference", &format!("{BASE}variables:\n  a:\n    default: ${{bundle.name}}-${{var.b}}\n  b:\n    default: ${{var.c}}\n  c:\n    default: x${{var.a}}\n"), "cycle detected in field resolution: ${var.b} -> ${var.c} -> ${var.a} -> ${var.b}", "databricks.yml:"),
         bad("typo in a bundle reference", &format!("{BASE}resources:\n  jobs:\n    j:\n      name: x-${{bundle.nmae}}\n"), "did you mean ${bundle.name}?", "databricks.yml:6:13"),
         bad("variable not declared, assigned in target", &format!("{BASE}variables:\n  a:\n    default: 1\ntargets:\n  dev:\n    variables:\n      zz: 2\n"), "variable zz is not defined but is assigned a value", "databricks.yml:9:7"),
         bad("include matching nothing", "bundle:\n  name: b\ninclude:\n  - resources/missing.yml\n", "resources/missing.yml defined in 'include' section does not match any files", "databricks.yml:4:5"),
@@ -482,6 +483,33 @@ fn lookups_are_left_unresolved_with_a_warning() {
 }
 
 #[test]
+fn a_typo_under_a_variable_is_not_reported_as_a_cycle() {
+    let yml = "bundle:\n  name: t\nvariables:\n  a:\n    default: ${var.bb}\n  b:\n    default: x\n  c:\n    lookup:\n      warehouse: w\n  d:\n    default: ${var.c}/${var.a}\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let run = validate(dir.path(), &[], &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("Error: reference does not exist: ${var.bb}. did you mean ${var.b}?\n  in databricks.yml:5:14"), "{}", run.stdout);
+    assert!(!run.stdout.contains("cycle"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Found 1 error and 1 warning"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn presets_apply_outside_development_mode() {
+    let yml = "bundle:\n  name: p\npresets:\n  name_prefix: \"[ci] \"\n  tags:\n    owner: ci\n  trigger_pause_status: PAUSED\nresources:\n  jobs:\n    j:\n      name: job\n      tags:\n        owner: me\n      schedule:\n        quartz_cron_expression: x\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let json = ok_json(dir.path(), &[], &[]);
+    let j = at(&json, "/resources/jobs/j");
+    assert_eq!(j["name"], "[ci] job");
+    assert_eq!(j["tags"], json!({"owner": "me"}));
+    assert_eq!(j["schedule"]["pause_status"], "PAUSED");
+    assert!(j.get("max_concurrent_runs").is_none());
+}
+
+#[test]
 fn development_mode_presets() {
     let yml = r#"bundle:
   name: d
@@ -530,6 +558,7 @@ targets:
     );
     assert_eq!(at(&json, "/bundle/deployment/lock/enabled"), &json!(false));
     assert_eq!(at(&json, "/workspace/current_user/userName"), "Jane.Doe");
+    assert_eq!(at(&json, "/presets/name_prefix"), "[dev jane_doe] ");
 }
 
 #[test]
