@@ -285,3 +285,54 @@ pub fn display_path(root: &Path, file: &Path) -> PathBuf {
         .map(Path::to_path_buf)
         .unwrap_or_else(|_| file.to_path_buf())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_and_resource_files_point_at_the_defining_file() {
+        let dir = std::env::temp_dir().join(format!("xtask-config-loc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("resources")).unwrap();
+        std::fs::write(
+            dir.join("databricks.yml"),
+            "bundle:\n  name: loc\ninclude:\n  - resources/*.yml\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("resources/jobs.yml"),
+            "resources:\n  jobs:\n    train:\n      tasks:\n        - task_key: t\n          notebook_task:\n            notebook_path: ../nb.py\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("nb.py"), "# Databricks notebook source\n").unwrap();
+        let opts = LoadOptions {
+            bundle_dir: dir.clone(),
+            current_user: Some("a.b@c.d".into()),
+            ..Default::default()
+        };
+        let (bundle, diags) = load(&opts);
+        assert!(diags.is_empty(), "{diags:?}");
+        let b = bundle.unwrap();
+        assert_eq!(
+            b.location("bundle.name").unwrap().to_string(),
+            "databricks.yml:2:9"
+        );
+        let nb = b
+            .location("resources.jobs.train.tasks[0].notebook_task.notebook_path")
+            .unwrap();
+        assert_eq!(nb.to_string(), "resources/jobs.yml:7:28");
+        assert_eq!(
+            b.location("resources.jobs.train").unwrap().file,
+            PathBuf::from("resources/jobs.yml")
+        );
+        assert!(b.location("resources.jobs.nope").is_none());
+        assert_eq!(b.resource_files["jobs.train"], "resources/jobs.yml");
+        assert_eq!(b.user(), "a.b@c.d");
+        assert_eq!(
+            b.resources("jobs").next().unwrap().1["tasks"][0]["notebook_task"]["notebook_path"],
+            "/Workspace/Users/a.b@c.d/.bundle/loc/default/files/nb"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
