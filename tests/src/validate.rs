@@ -6,6 +6,9 @@ use std::process::Output;
 
 use tempfile::TempDir;
 
+#[path = "validate_cases.rs"]
+pub mod cases;
+
 /// What one run of the binary produced.
 #[derive(Debug)]
 pub struct Run {
