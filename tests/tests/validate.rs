@@ -507,6 +507,21 @@ fn default_targets_and_workspace_paths() {
 }
 
 #[test]
+fn interpolation_in_auth_fields_is_a_warning() {
+    let yml = "bundle:\n  name: a\nvariables:\n  h:\n    default: https://x\nworkspace:\n  host: ${var.h}\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let run = validate(dir.path(), &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.starts_with("Warning: Variable interpolation is not supported for fields that configure authentication\n  at workspace.host\n  in databricks.yml:7:9\n\nInterpolation is not supported for the field workspace.host."),
+        "{}",
+        run.stdout
+    );
+    let strict = validate(dir.path(), &["--strict"], &[]);
+    assert_eq!(strict.code, 1, "{}", strict.all());
+}
+
+#[test]
 fn human_output_matches_the_cli_layout() {
     let dir = bundle(&[(
         "databricks.yml",

@@ -186,6 +186,7 @@ fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
         );
     }
 
+    auth_interpolation_warnings(ctx, &tree);
     let user = opts
         .current_user
         .clone()
@@ -214,6 +215,33 @@ fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
             files: ctx.files.clone(),
         },
     })
+}
+
+/// Auth settings are read before any interpolation could happen, so a
+/// reference there is never what the user meant (the CLI warns the same way).
+fn auth_interpolation_warnings(ctx: &mut ctx::Ctx, tree: &yaml::Node) {
+    let Some(ws) = tree.get("workspace").and_then(yaml::Node::as_map) else {
+        return;
+    };
+    for e in ws.iter() {
+        let auth = matches!(
+            e.key.as_str(),
+            "host"
+                | "profile"
+                | "auth_type"
+                | "client_id"
+                | "account_id"
+                | "google_service_account"
+        ) || e.key.starts_with("azure_");
+        if auth && e.node.as_str().is_some_and(|s| s.contains("${")) {
+            let d = crate::diag::Diagnostic::warning("Variable interpolation is not supported for fields that configure authentication")
+                .detail(format!(
+                    "Interpolation is not supported for the field workspace.{}. Please set the corresponding DATABRICKS_ environment variable if you wish to configure this field at runtime.",
+                    e.key
+                ));
+            ctx.push(d, Some(e.node.loc), &format!("workspace.{}", e.key));
+        }
+    }
 }
 
 fn resource_files(ctx: &ctx::Ctx, tree: &yaml::Node) -> BTreeMap<String, String> {
