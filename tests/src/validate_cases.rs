@@ -79,6 +79,7 @@ pub fn bad_cases() -> Vec<Bad> {
         bad("include matching nothing", "bundle:\n  name: b\ninclude:\n  - resources/missing.yml\n", "resources/missing.yml defined in 'include' section does not match any files", "databricks.yml:4:5"),
         bad("include outside the root", "bundle:\n  name: b\ninclude:\n  - ../other.yml\n", "include ../other.yml is outside the bundle root", "databricks.yml:4:5"),
         bad("include not yaml", "bundle:\n  name: b\ninclude:\n  - \"*.txt\"\n", "notes.txt defined in 'include' section is not a .yml, .yaml or .json file", "databricks.yml:4:5").with("notes.txt", b"hi"),
+        bad("include with a broken glob", "bundle:\n  name: b\ninclude:\n  - \"resources/[a.yml\"\n", "invalid glob pattern resources/[a.yml", "databricks.yml:4:5").with("resources/a.yml", b"{}"),
         bad("include in an included file", "bundle:\n  name: b\ninclude:\n  - a.yml\n", "include is only allowed in the root configuration file", "a.yml:1:1").with("a.yml", b"include:\n  - b.yml\n"),
         bad("same resource in two files", &format!("{BASE}include:\n  - r.yml\nresources:\n  jobs:\n    j:\n      name: a\n"), "multiple resources have been defined with the same key: j", "r.yml:3:5").with("r.yml", b"resources:\n  jobs:\n    j:\n      name: b\n"),
         bad("missing notebook", &job("          notebook_task:\n            notebook_path: ./nb.py\n"), "notebook ./nb.py not found", "databricks.yml:10:28"),
