@@ -5,6 +5,15 @@
 //! `load` never panics and never writes; it returns every diagnostic it found,
 //! and a `Bundle` whenever the configuration could be resolved far enough to
 //! be useful (it may still carry errors: callers that act check `has_errors`).
+//!
+//! The stages, in the CLI's order (reference §4), each in its own module:
+//! `files` (root file, `include:` globs, size/encoding checks) → `yaml`
+//! (located tree) → `check` (known keys, types) → `targets` (select, merge)
+//! → `merge` (tasks by key) → `modes::fill_facts` (user, git, workspace
+//! paths) → `vars` (values by precedence) → `interp` (`${...}`) →
+//! `modes::apply_mode` (presets, development/production rules) → `paths`
+//! (local paths checked and translated). Every node keeps the file it came
+//! from, so paths are relative to the file that names them even after merges.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
