@@ -379,6 +379,8 @@ fn suggest(snapshot: &Node, path: &str) -> Option<String> {
         let best = parent?
             .as_map()?
             .iter()
+            // Only names a reference can spell.
+            .filter(|e| parse_ref(&format!("{}}}", e.key)).is_some())
             .map(|e| (distance(&e.key, missing), e.key.as_str()))
             .filter(|(d, k)| *d <= (k.len().max(missing.len()) / 3).max(2))
             .min()?

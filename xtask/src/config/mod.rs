@@ -173,28 +173,7 @@ fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
     targets::apply(ctx, &mut tree, &target);
     merge::keyed_merges(&mut tree);
 
-    let name_node = tree.at(&["bundle", "name"]);
-    let name = match name_node.and_then(yaml::Node::as_str) {
-        Some(n) => n.to_string(),
-        None => {
-            if name_node.is_none() {
-                let loc = tree
-                    .as_map()
-                    .and_then(|m| m.entry("bundle"))
-                    .map(|e| e.key_loc);
-                ctx.error("missing required field: name", loc, "bundle");
-            }
-            String::new()
-        }
-    };
-    if name.contains("${") {
-        ctx.warning(
-            "Variable interpolation is not supported for the field bundle.name; the value is used as written",
-            name_node.map(|n| n.loc),
-            "bundle.name",
-        );
-    }
-
+    let name = bundle_name(ctx, &mut tree);
     auth_interpolation_warnings(ctx, &tree);
     let user = opts
         .current_user
@@ -224,6 +203,50 @@ fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
             files: ctx.files.clone(),
         },
     })
+}
+
+/// `bundle.name`, required and taken literally (no interpolation).
+fn bundle_name(ctx: &mut ctx::Ctx, tree: &mut yaml::Node) -> String {
+    let name_node = tree.at(&["bundle", "name"]);
+    let (name, loc) = (
+        name_node.and_then(yaml::Node::as_str).map(str::to_string),
+        name_node.map(|n| n.loc),
+    );
+    match name {
+        Some(name) => {
+            if name.contains("${") {
+                ctx.warning(
+                    "Variable interpolation is not supported for the field bundle.name; the value is used as written",
+                    loc,
+                    "bundle.name",
+                );
+            }
+            name
+        }
+        None => {
+            if loc.is_none() {
+                let key_loc = tree
+                    .as_map()
+                    .and_then(|m| m.entry("bundle"))
+                    .map(|e| e.key_loc);
+                ctx.error("missing required field: name", key_loc, "bundle");
+                // An empty name keeps `${bundle.name}` (in the default
+                // root_path) from being reported a second time.
+                if let Some(b) = tree
+                    .as_map_mut()
+                    .and_then(|m| m.get_mut("bundle"))
+                    .and_then(yaml::Node::as_map_mut)
+                {
+                    b.insert(
+                        "name",
+                        yaml::Loc::default(),
+                        yaml::Node::str("", yaml::Loc::default()),
+                    );
+                }
+            }
+            String::new()
+        }
+    }
 }
 
 /// Auth settings are read before any interpolation could happen, so a
