@@ -533,6 +533,20 @@ fn human_output_matches_the_cli_layout() {
         run.stdout,
         "Warning: unknown field: new_cluster\n  in databricks.yml:3:1\n\nName: h\nTarget: default\nWorkspace:\n  Host: https://h.example.com\n  User: tester\n  Path: /Workspace/Users/tester/.bundle/h/default\n\nFound 1 warning\n"
     );
+    // Fixtures live inside this repository, whose project_params.json names
+    // another bundle: validate a copy.
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(
+        &e2e::workspace_root().join("tests/fixtures/validate/two_files"),
+        tmp.path(),
+    );
+    let verbose = validate(tmp.path(), &["-v"], &[]);
+    assert_eq!(verbose.code, 0, "{}", verbose.all());
+    assert!(
+        verbose.stdout.contains("  Path: /Workspace/Users/tester/.bundle/two_files/default\nResources:\n  Experiments:\n    exp:\n      Name: /Shared/exp\n      File: databricks.yml\n  Jobs:\n    nightly:\n      Name: nightly report\n      File: resources/nightly.yml\n\nValidation OK!\n"),
+        "{}",
+        verbose.stdout
+    );
     let clean = bundle(&[("databricks.yml", BASE.as_bytes())]);
     let run = validate(clean.path(), &[], &[]);
     assert_eq!(run.code, 0);
@@ -649,17 +663,17 @@ fn this_repository_bundle_validates_when_present() {
         eprintln!("bundle/databricks.yml not written yet: nothing to check");
         return;
     };
+    // In place, so that the repository's project_params.json is checked
+    // against it too (validate writes nothing).
     let targets = target_names(&text);
     for t in if targets.is_empty() {
         vec![String::new()]
     } else {
         targets
     } {
-        let tmp = tempfile::tempdir().unwrap();
-        let copy = tmp.path().join("bundle");
-        copy_tree(&bundle_dir, &copy);
         let args: Vec<&str> = if t.is_empty() { vec![] } else { vec!["-t", &t] };
-        let run = validate(&copy, &args, &[]);
+        let run = validate(&bundle_dir, &args, &[]);
         assert_eq!(run.code, 0, "bundle/ -t {t}:\n{}", run.all());
+        assert!(!run.stdout.contains("Error:"), "{}", run.stdout);
     }
 }
