@@ -358,6 +358,23 @@ targets:
 }
 
 #[test]
+fn sync_patterns_and_artifact_paths_are_relative_to_the_root() {
+    let dir = bundle(&[
+        ("databricks.yml", b"bundle:\n  name: s\ninclude:\n  - conf/*.yml\nsync:\n  exclude:\n    - ./tmp/\n"),
+        (
+            "conf/extra.yml",
+            b"sync:\n  include:\n    - ../data/*.csv\n    - gen\nartifacts:\n  whl:\n    type: whl\n    path: ../pkg\n",
+        ),
+    ]);
+    let json = ok_json(dir.path(), &[], &[]);
+    assert_eq!(
+        at(&json, "/sync"),
+        &json!({"exclude": ["tmp/"], "include": ["data/*.csv", "conf/gen"], "paths": ["."]})
+    );
+    assert_eq!(at(&json, "/artifacts/whl/path"), "pkg");
+}
+
+#[test]
 fn lookups_are_left_unresolved_with_a_warning() {
     let yml = "bundle:\n  name: l\nvariables:\n  c:\n    lookup:\n      cluster: my-cluster\nresources:\n  jobs:\n    j:\n      tasks:\n        - task_key: t\n          existing_cluster_id: ${var.c}\n";
     let dir = bundle(&[("databricks.yml", yml.as_bytes())]);

@@ -140,7 +140,8 @@ impl Bundle {
             .unwrap_or("")
     }
 
-    /// `sync.include` / `sync.exclude` patterns, relative to the bundle root.
+    /// `sync.include` / `sync.exclude` patterns, relative to the bundle root
+    /// (patterns written in an included file are rebased, as the CLI does).
     pub fn sync_patterns(&self, which: &str) -> Vec<String> {
         self.config["sync"][which]
             .as_array()
@@ -188,6 +189,7 @@ fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
     interp::resolve(ctx, &mut tree, &lookups);
     let mode = modes::apply_mode(ctx, &mut tree, &user, root_path_explicit);
     paths::translate(ctx, &mut tree);
+    paths::rebase_local(ctx, &mut tree);
 
     let resource_files = resource_files(ctx, &tree);
     let config = to_config_json(&tree);
