@@ -67,6 +67,7 @@ pub fn bad_cases() -> Vec<Bad> {
         bad("top level not a map", "- a\n- b\n", "expected a map at the top level", "databricks.yml:1:1"),
         bad("default not a bool", &format!("{BASE}targets:\n  dev:\n    default: yes\n"), "expected a bool, found a string", "databricks.yml:5:14"),
         bad("unknown target", &format!("{BASE}targets:\n  dev:\n  prod:\n"), "nope: no such target. Available targets: dev, prod", "databricks.yml:3:1").args(&["-t", "nope"]),
+        bad("unknown target without targets", BASE, "dev: no such target. Available targets: default", "").args(&["-t", "dev"]),
         bad("multiple default targets", &format!("{BASE}{targets2}"), "multiple targets are marked as default (dev, prod)", "databricks.yml:4:3"),
         bad("no default target", &format!("{BASE}targets:\n  dev:\n  prod:\n"), "please specify target", ""),
         bad("both environments and targets", &format!("{BASE}targets:\n  dev:\nenvironments:\n  dev:\n"), "both 'environments' and 'targets'", "databricks.yml:5:1"),

@@ -45,7 +45,11 @@ pub fn select(ctx: &mut Ctx, root: &Node, requested: Option<&str>) -> Option<Str
         ctx.error(
             format!(
                 "{name}: no such target. Available targets: {}",
-                names.join(", ")
+                if names.is_empty() {
+                    "default".to_string()
+                } else {
+                    names.join(", ")
+                }
             ),
             loc,
             "",
