@@ -52,8 +52,8 @@ pub fn bad_cases() -> Vec<Bad> {
     }
     let targets2 = "targets:\n  dev:\n    default: true\n  prod:\n    default: true\n";
     vec![
-        bad("unclosed flow sequence", "bundle:\n  name: b\n  x: [1, 2\n", "", "databricks.yml:"),
-        bad("bad indentation", "bundle:\n  name: b\n   x: 1\n", "", "databricks.yml:3:"),
+        bad("unclosed flow sequence", "bundle:\n  name: b\n  x: [1, 2\n", "unclosed bracket '['", "databricks.yml:3:6"),
+        bad("bad indentation", "bundle:\n  name: b\n   x: 1\n", "mapping values are not allowed in this context", "databricks.yml:3:5"),
         bad("tab indentation", "bundle:\n\tname: b\n", "tab character", "databricks.yml:2:1"),
         bad("duplicate key", "bundle:\n  name: a\n  name: b\n", "duplicate", "databricks.yml:3:3"),
         bad("duplicate top-level key", "bundle:\n  name: a\nbundle:\n  name: b\n", "duplicate", "databricks.yml:3:1"),
@@ -95,7 +95,9 @@ pub fn bad_cases() -> Vec<Bad> {
         bad("empty file", "", "databricks.yml is empty", "databricks.yml:1:1"),
         bad("comment-only file", "# nothing here\n", "databricks.yml is empty", "databricks.yml:"),
         bad("very large file", &big, "file is too large", "databricks.yml:1:1"),
-        bad("alias bomb", &bomb, "", "databricks.yml:"),
+        bad("alias bomb", &bomb, "refusing to expand YAML aliases further (an alias bomb?)", "databricks.yml:"),
+        bad("unknown anchor", "bundle:\n  name: b\nx: *nope\n", "alias references unknown anchor", "databricks.yml:3:4"),
+        bad("two YAML documents", "bundle:\n  name: b\n---\nbundle:\n  name: c\n", "must hold a single YAML document", "databricks.yml:4:1"),
         bad("two root files", BASE, "multiple bundle root configuration files", "").with("bundle.yml", BASE.as_bytes()),
         Bad { name: "no root file", files: vec![("README.md", b"hi".to_vec())], args: vec![], message: "databricks.yml not found", at: "" },
         bad("variable assigned twice", &format!("{BASE}variables:\n  a:\n    default: 1\n"), "variable has already been assigned value", "").args(&["--var", "a=1", "--var", "a=2"]),

@@ -251,6 +251,9 @@ pub fn parse(text: &str, file: u32) -> Result<Node, ParseError> {
             if let Some(e) = tab_error(text, line, &message) {
                 return Err(e);
             }
+            if message.starts_with("multiple YAML documents") {
+                message = "a configuration file must hold a single YAML document; a second one starts here".into();
+            }
             if message.contains("alias replay limit") || message.contains("budget") {
                 message =
                     format!("refusing to expand YAML aliases further (an alias bomb?): {message}");
