@@ -115,82 +115,15 @@ fn ok_json(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value
     run.json()
 }
 
-const MERGE_ROOT: &str = r#"bundle:
-  name: merge
-workspace:
-  host: https://root.example.com
-run_as:
-  user_name: root@example.com
-permissions:
-  - level: CAN_VIEW
-    group_name: users
-resources:
-  jobs:
-    train:
-      name: train
-      max_concurrent_runs: 1
-      tags:
-        team: ml
-        cost: a
-      email_notifications:
-        on_failure: [root@example.com]
-      job_clusters:
-        - job_cluster_key: c1
-          new_cluster:
-            num_workers: 1
-            spark_version: "15.3"
-      tasks:
-        - task_key: a
-          notebook_task:
-            notebook_path: ./nb.py
-            base_parameters:
-              x: "1"
-        - task_key: b
-          spark_python_task:
-            python_file: src/main.py
-targets:
-  dev:
-    default: true
-  prod:
-    mode: production
-    git:
-      branch: release
-    run_as:
-      service_principal_name: sp-1
-    workspace:
-      root_path: /Shared/merge
-    permissions:
-      - level: CAN_MANAGE
-        user_name: ops@example.com
-    resources:
-      jobs:
-        train:
-          name: train-prod
-          tags:
-            cost: b
-          email_notifications:
-            on_failure: [prod@example.com]
-          job_clusters:
-            - job_cluster_key: c1
-              new_cluster:
-                num_workers: 8
-          tasks:
-            - task_key: a
-              notebook_task:
-                base_parameters:
-                  y: "2"
-            - task_key: c
-              notebook_task:
-                notebook_path: ./nb.py
-"#;
-
 #[test]
 fn target_overrides_merge_like_the_cli() {
-    let dir = bundle(&[
-        ("databricks.yml", MERGE_ROOT.as_bytes()),
-        ("nb.py", NB),
-        ("src/main.py", b"print(1)\n"),
-    ]);
+    // A copy: fixtures live inside this repository, whose project_params.json names another bundle.
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(
+        &e2e::workspace_root().join("tests/fixtures/validate/merge"),
+        tmp.path(),
+    );
+    let dir = tmp;
     let dev = ok_json(dir.path(), &[], &[]);
     assert_eq!(at(&dev, "/bundle/target"), "dev");
     assert_eq!(
