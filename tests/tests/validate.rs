@@ -9,7 +9,6 @@ use e2e::validate::{Run, bundle, copy_tree, target_names, validate};
 use serde_json::json;
 
 const BASE: &str = "bundle:\n  name: b\n";
-const NB: &[u8] = b"# Databricks notebook source\nprint(1)\n";
 
 fn run_files(files: &[(&str, &[u8])], args: &[&str]) -> Run {
     let dir = bundle(files);
