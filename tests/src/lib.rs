@@ -17,6 +17,16 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// `shared/corpus`: real public bundles, beside the repository (or beside the
+/// folder that holds a worktree of it). Read-only: copy before use.
+pub fn corpus_dir() -> PathBuf {
+    workspace_root()
+        .ancestors()
+        .map(|a| a.join("shared/corpus"))
+        .find(|p| p.is_dir())
+        .expect("shared/corpus beside the repository")
+}
+
 /// The `xtask` binary, built once per test process with the same cargo that
 /// runs the tests, so tests exercise the real program as users run it.
 pub fn xtask_bin() -> PathBuf {

@@ -17,7 +17,7 @@ fn run_files(files: &[(&str, &[u8])], args: &[&str]) -> Run {
 
 #[test]
 fn every_corpus_bundle_validates_for_every_target() {
-    let corpus = Path::new("/work/shared/corpus");
+    let corpus = e2e::corpus_dir();
     let mut checked = 0;
     for entry in std::fs::read_dir(corpus).expect("corpus exists").flatten() {
         let root = entry.path().join("databricks.yml");
@@ -37,17 +37,14 @@ fn every_corpus_bundle_validates_for_every_target() {
             let run = validate(&copy, &["-t", &t], &[]);
             let name = entry.file_name().to_string_lossy().into_owned();
             if name == "target_includes" && (t == "dev" || t == "staging") {
-                // Upstream bug, reported as the Databricks CLI reports it:
                 // resources/set1/job_1.yml (in dev and staging) names
-                // `${var.environment}`, which the bundle never declares.
-                assert_eq!(run.code, 1, "{}", run.all());
-                assert!(run.stdout.contains("Error: reference does not exist: ${var.environment}\n  in resources/set1/job_1.yml:"), "{}", run.all());
+                // `${var.environment}`, which the bundle never declares: no
+                // near miss, so it is left as text with a located warning.
                 assert!(
-                    run.stdout.contains("Found 1 error and 1 warning"),
+                    run.stdout.contains("Warning: reference does not exist: ${var.environment}; it is left as is (declare the variable under `variables:`)\n  in resources/set1/job_1.yml:"),
                     "{}",
                     run.all()
                 );
-                continue;
             }
             assert_eq!(run.code, 0, "{name} -t {t}:\n{}", run.all());
             assert!(

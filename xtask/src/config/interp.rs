@@ -155,7 +155,7 @@ fn scalar_text(n: &Node) -> Option<String> {
 
 /// Resolve every reference in `root` (in place), reporting unknown ones.
 pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
-    let mut problems: BTreeSet<(String, u32, u32, u32)> = BTreeSet::new();
+    let mut problems: BTreeSet<(bool, String, u32, u32, u32)> = BTreeSet::new();
     for _ in 0..ROUNDS {
         let snapshot = sections(root);
         let mut changed = false;
@@ -186,8 +186,13 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
             }
         }
     });
-    for (msg, file, line, col) in problems {
-        ctx.error(msg, Some(crate::config::yaml::Loc { file, line, col }), "");
+    for (is_error, msg, file, line, col) in problems {
+        let loc = Some(crate::config::yaml::Loc { file, line, col });
+        if is_error {
+            ctx.error(msg, loc, "");
+        } else {
+            ctx.warning(msg, loc, "");
+        }
     }
     for (name, what) in reported_lookups {
         ctx.warning(
@@ -285,7 +290,7 @@ fn substitute(
     n: &mut Node,
     snapshot: &Node,
     lookups: &Lookups,
-    problems: &mut BTreeSet<(String, u32, u32, u32)>,
+    problems: &mut BTreeSet<(bool, String, u32, u32, u32)>,
 ) -> bool {
     let Value::Str(s) = &n.v else { return false };
     if !s.contains("${") {
@@ -306,14 +311,25 @@ fn substitute(
             Some(v) if !has_refs(v, lookups) => values.push(Some(v.clone())),
             Some(_) => values.push(None),
             None => {
-                let msg = match suggest(snapshot, &r.path) {
-                    Some(s) => format!(
-                        "reference does not exist: ${{{}}}. did you mean ${{{s}}}?",
-                        r.path
+                // A near miss is a typo: an error with the fix. A variable
+                // declared nowhere, like nothing declared, is left as text
+                // with a warning: real bundles (the corpus's target_includes)
+                // use such references in targets they never deploy.
+                let (is_error, msg) = match suggest(snapshot, &r.path) {
+                    Some(s) => (
+                        true,
+                        format!("reference does not exist: ${{{}}}. did you mean ${{{s}}}?", r.path),
                     ),
-                    None => format!("reference does not exist: ${{{}}}", r.path),
+                    None if r.path.starts_with("var.") || r.path.starts_with("variables.") => (
+                        false,
+                        format!(
+                            "reference does not exist: ${{{}}}; it is left as is (declare the variable under `variables:`)",
+                            r.path
+                        ),
+                    ),
+                    None => (true, format!("reference does not exist: ${{{}}}", r.path)),
                 };
-                problems.insert((msg, n.loc.file, n.loc.line, n.loc.col));
+                problems.insert((is_error, msg, n.loc.file, n.loc.line, n.loc.col));
                 values.push(None);
             }
         }
@@ -341,6 +357,7 @@ fn substitute(
             None => {
                 if v.is_some() {
                     problems.insert((
+                        true,
                         format!("cannot interpolate non-string value: ${{{}}}", r.path),
                         n.loc.file,
                         n.loc.line,
