@@ -410,7 +410,8 @@ impl Workspace for LocalWorkspace {
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(e).with_context(|| format!("listing {}", self.versions_dir().display()));
+                return Err(e)
+                    .with_context(|| format!("listing {}", self.versions_dir().display()));
             }
         }
         out.sort();
