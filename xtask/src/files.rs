@@ -151,7 +151,7 @@ fn walk(
             .parents(true)
             .require_git(false);
     }
-    let out: Mutex<Vec<Result<(String, PathBuf, Stat), String>>> = Mutex::new(Vec::new());
+    let out: Mutex<Vec<Visited>> = Mutex::new(Vec::new());
     builder.build_parallel().run(|| {
         let out = &out;
         Box::new(move |entry| {
@@ -177,7 +177,10 @@ fn walk(
     Ok(())
 }
 
-fn visit(root: &Path, entry: &DirEntry) -> Option<Result<(String, PathBuf, Stat), String>> {
+/// A file found by the walk, or why an entry was skipped (`skipping ...`) or failed.
+type Visited = Result<(String, PathBuf, Stat), String>;
+
+fn visit(root: &Path, entry: &DirEntry) -> Option<Visited> {
     let file_type = entry.file_type()?;
     if file_type.is_dir() {
         return None;

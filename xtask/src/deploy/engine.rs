@@ -57,7 +57,6 @@ pub struct Computed {
     pub resources: ResourcePlan,
     pub manifest: Manifest,
     pub prev_manifest: Option<Manifest>,
-    pub drift: Drift,
     /// Source files in manifest order, for `apply`.
     sources: Vec<PathBuf>,
     /// Bytes of artifacts to write, by artifact path.
@@ -173,7 +172,6 @@ pub fn compute(
         resources,
         manifest,
         prev_manifest,
-        drift,
         sources,
         artifact_bytes,
         cache_entries: hashed,

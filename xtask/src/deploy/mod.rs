@@ -82,6 +82,7 @@ pub fn open(project: &Project, bundle: &Bundle) -> Box<dyn Workspace> {
     ))
 }
 
+#[allow(dead_code)] // for the runner and watch modules
 /// The folder where env `env`'s current files are (a stable path through `current`).
 pub fn files_dir(project: &Project, bundle_name: &str, env: &str) -> PathBuf {
     project.env_dir(bundle_name, env).join("files")

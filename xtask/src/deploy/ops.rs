@@ -62,12 +62,11 @@ fn env_status(project: &Project, bundle_name: &str, env: &str) -> Result<EnvStat
     let current = ws.current()?;
     let mut metadata: Option<Metadata> = EnvState::read(&ws)?.metadata;
     // A run killed after its switch leaves the state behind: trust the version's own record.
-    if let Some(id) = &current {
-        if metadata.as_ref().is_none_or(|m| &m.deployment_id != id) {
-            if let Some(bytes) = ws.read_version_state(id, "metadata.json")? {
-                metadata = serde_json::from_slice(&bytes).ok();
-            }
-        }
+    if let Some(id) = &current
+        && metadata.as_ref().is_none_or(|m| &m.deployment_id != id)
+        && let Some(bytes) = ws.read_version_state(id, "metadata.json")?
+    {
+        metadata = serde_json::from_slice(&bytes).ok();
     }
     let deployment: Option<DeploymentState> = match &current {
         Some(id) => ws
@@ -245,6 +244,7 @@ fn rollback_locked(
 /// file is checked against `from_env`'s manifest and the digest verified, so
 /// the target gets exactly the tested bytes (nothing is rebuilt). Resources
 /// come from `bundle` (the target's configuration).
+#[allow(dead_code)] // called by the flow module (stage, release)
 pub fn promote(
     project: &Project,
     bundle: &Bundle,
@@ -410,6 +410,7 @@ pub fn promote(
 
 /// Change the metadata.json of env `env` (e.g. the flow's test record), under
 /// the deploy lock, in the state and in the current version's own record.
+#[allow(dead_code)] // called by the flow module (test record)
 pub fn update_metadata(
     project: &Project,
     bundle: &Bundle,

@@ -195,7 +195,7 @@ fn pid_alive(pid: u32) -> bool {
 
 /// An exclusive `flock` on a guard file, held while the lock file is inspected
 /// and replaced, so that two processes taking over a stale lock cannot both win.
-struct Guard(fs::File);
+struct Guard(#[allow(dead_code)] fs::File); // held for its lock, released on drop
 
 impl Guard {
     fn take(path: &Path) -> Result<Guard> {
@@ -401,10 +401,10 @@ impl Workspace for LocalWorkspace {
             Ok(entries) => {
                 for e in entries {
                     let e = e?;
-                    if e.file_type()?.is_dir() {
-                        if let Some(name) = e.file_name().to_str() {
-                            out.push(name.to_string());
-                        }
+                    if e.file_type()?.is_dir()
+                        && let Some(name) = e.file_name().to_str()
+                    {
+                        out.push(name.to_string());
                     }
                 }
             }
@@ -467,10 +467,10 @@ impl Workspace for LocalWorkspace {
         // state recorded with the current version.
         if let Some(id) = self.current()? {
             for name in STATE_FILES {
-                if let Some(snapshot) = self.read_version_state(&id, name)? {
-                    if self.read_state(name)?.as_deref() != Some(&snapshot[..]) {
-                        self.write_state(name, &snapshot)?;
-                    }
+                if let Some(snapshot) = self.read_version_state(&id, name)?
+                    && self.read_state(name)?.as_deref() != Some(&snapshot[..])
+                {
+                    self.write_state(name, &snapshot)?;
                 }
             }
         }

@@ -102,6 +102,7 @@ pub trait Workspace: Send + Sync {
     /// A file of the current deployment (`artifacts/manifest.json`), `None` if absent.
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>>;
     /// Where a file of the current deployment can be read directly, for backends that have one.
+    #[allow(dead_code)] // for the runner and promotion across backends
     fn local_path(&self, path: &str) -> Option<PathBuf>;
     /// Compare the current deployment with its manifest.
     fn drift(&self, manifest: &Manifest) -> Result<Drift>;
