@@ -64,6 +64,12 @@ impl SourceCache {
         SourceCache { entries }
     }
 
+    /// Saving would write the same entries again: every file came from the
+    /// cache (`misses == 0`), none is racy, none was dropped.
+    pub fn unchanged(&self, misses: usize, files: usize) -> bool {
+        misses == 0 && self.entries.len() == files && self.entries.values().all(|(_, racy)| !racy)
+    }
+
     /// The cached hash of `path` if its stat is unchanged and the entry is trustworthy.
     pub fn get(&self, path: &str, stat: &Stat) -> Option<&Entry> {
         match self.entries.get(path) {

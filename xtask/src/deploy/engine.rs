@@ -62,6 +62,8 @@ pub struct Computed {
     /// Bytes of artifacts to write, by artifact path.
     artifact_bytes: Vec<(String, ArtifactBytes)>,
     pub cache_entries: Vec<(String, Entry)>,
+    /// Files hashed because the cache could not vouch for them.
+    pub cache_misses: usize,
     pub warnings: Vec<String>,
 }
 
@@ -113,7 +115,7 @@ pub fn compute(
         None => Drift::default(),
     };
 
-    let hashed = hash_all(&selection.files, cache)?;
+    let (hashed, cache_misses) = hash_all(&selection.files, cache)?;
     files::check_collisions(hashed.iter().map(|e| (e.0.as_str(), e.1.notebook)))?;
 
     let mut changes = FileChanges::default();
@@ -175,23 +177,28 @@ pub fn compute(
         sources,
         artifact_bytes,
         cache_entries: hashed,
+        cache_misses,
         warnings: selection.warnings,
     })
 }
 
 /// Hash every selected file, from the cache when its stat is unchanged, in parallel.
-fn hash_all(files: &[SourceFile], cache: &SourceCache) -> Result<Vec<(String, Entry)>> {
+fn hash_all(files: &[SourceFile], cache: &SourceCache) -> Result<(Vec<(String, Entry)>, usize)> {
     let results: Vec<Mutex<Option<Entry>>> = files.iter().map(|_| Mutex::new(None)).collect();
+    let misses = AtomicUsize::new(0);
     parallel(files.len(), |i| {
         let f = &files[i];
         let entry = match cache.get(&f.path, &f.stat) {
             Some(e) => e.clone(),
-            None => hash_source(f)?,
+            None => {
+                misses.fetch_add(1, Ordering::Relaxed);
+                hash_source(f)?
+            }
         };
         *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);
         Ok(())
     })?;
-    files
+    let entries = files
         .iter()
         .zip(results)
         .map(|(f, r)| {
@@ -201,7 +208,8 @@ fn hash_all(files: &[SourceFile], cache: &SourceCache) -> Result<Vec<(String, En
                 .ok_or_else(|| anyhow!("{} was not hashed", f.path))?;
             Ok((f.path.clone(), entry))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok((entries, misses.into_inner()))
 }
 
 fn read_source(f: &SourceFile) -> Result<Vec<u8>> {

@@ -232,6 +232,7 @@ fn deploy_locked(
     ws: &dyn Workspace,
     user: &str,
 ) -> Result<DeployReport> {
+    let mut t = Timer::new();
     ws.recover()
         .context("recovering from an interrupted deploy")?;
     let state = EnvState::read(ws)?;
@@ -247,7 +248,9 @@ fn deploy_locked(
     let cache_file = cache_path(project, bundle);
     let cache = SourceCache::load(&cache_file);
     let scan_start = cache::now_ns();
+    t.phase("recover, prune, build");
     let c = engine::compute(bundle, ws, &state, &cache, &specs, &Some(built), true)?;
+    t.phase("compute");
 
     let previous_id = ws.current()?;
     let now = state::now_rfc3339();
@@ -298,16 +301,20 @@ fn deploy_locked(
     if noop {
         // Same content: no new version, but the deploy is recorded (seq + 1, as the CLI does).
         ws.switch(&id, &files)?;
+        t.phase("record state");
     } else {
         let txn = ws.begin(&id)?;
         if let Err(e) = engine::apply(&c, &*txn) {
             let _ = txn.abort();
             return Err(e);
         }
+        t.phase("apply");
         // Old versions go before the switch: unlinking their files after it
         // would change the ctime of the hard-linked ones just recorded.
         ws.prune(&keep_ids(&history, n))?;
+        t.phase("prune");
         txn.commit(&c.manifest, &files)?;
+        t.phase("commit");
     }
     let entries: Vec<(&str, cache::Entry)> = c
         .cache_entries
@@ -323,9 +330,26 @@ fn deploy_locked(
         previous_id,
         opts.force_lock,
     );
-    if let Err(e) = SourceCache::save(&cache_file, &entries, scan_start) {
+    if cache.unchanged(c.cache_misses, entries.len()) {
+        // Nothing new to remember: skip rewriting the cache.
+    } else if let Err(e) = SourceCache::save(&cache_file, &entries, scan_start) {
         r.warnings
             .push(format!("could not save the stat cache: {e:#}"));
     }
     Ok(r)
+}
+
+/// `XTASK_TIMINGS=1` prints how long each phase of a deploy took (for the bench).
+struct Timer(Option<std::time::Instant>);
+
+impl Timer {
+    fn new() -> Timer {
+        Timer(std::env::var_os("XTASK_TIMINGS").map(|_| std::time::Instant::now()))
+    }
+    fn phase(&mut self, name: &str) {
+        if let Some(t) = &mut self.0 {
+            eprintln!("  {name:<22} {:>7.1} ms", t.elapsed().as_secs_f64() * 1e3);
+            *t = std::time::Instant::now();
+        }
+    }
 }

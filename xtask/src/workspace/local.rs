@@ -105,8 +105,20 @@ impl LocalWorkspace {
     }
 
     /// Remember the stat of every file of version `id`, so `drift` can trust unchanged stats.
-    fn record_env_stat(&self, id: &str, manifest: &Manifest) -> Result<()> {
+    ///
+    /// `kept`: files hard-linked from version `from`, whose entries (same
+    /// inode, size, mtime) carry over without a stat: recording costs the
+    /// change, not the bundle.
+    fn record_env_stat(
+        &self,
+        id: &str,
+        manifest: &Manifest,
+        kept: Option<(&str, &HashSet<String>)>,
+    ) -> Result<()> {
         let dir = self.version_dir(id);
+        let old = kept
+            .map(|(from, _)| self.load_env_stat(from))
+            .unwrap_or_default();
         let mut out = format!("v1 {id}\n");
         let paths = manifest
             .files
@@ -119,6 +131,17 @@ impl LocalWorkspace {
                     .map(|a| (format!("artifacts/{}", a.path), a.hash.as_str())),
             );
         for (path, hash) in paths {
+            if let Some((_, kept)) = kept
+                && kept.contains(&path)
+                && let Some((s, h)) = old.get(&path)
+                && h == hash
+            {
+                out.push_str(&format!(
+                    "{} {} {} {} {hash} {path}\n",
+                    s.size, s.mtime_ns, s.ino, s.ctime_ns
+                ));
+                continue;
+            }
             if let Ok(meta) = fs::symlink_metadata(dir.join(&path)) {
                 let s = Stat::of(&meta);
                 out.push_str(&format!(
@@ -368,7 +391,7 @@ impl Workspace for LocalWorkspace {
             };
             let trusted = cache
                 .get(&path)
-                .is_some_and(|(s, h)| *s == stat && h == hash);
+                .is_some_and(|(s, h)| same_file(s, &stat) && h == hash);
             if !trusted && package::hash_file(&dir.join(&path))? != hash {
                 drift.changed.push(path);
             }
@@ -385,13 +408,16 @@ impl Workspace for LocalWorkspace {
         fs::create_dir_all(self.versions_dir())
             .with_context(|| format!("creating {}", self.versions_dir().display()))?;
         fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let base = self.current()?.map(|cur| self.version_dir(&cur));
+        let base_id = self.current()?;
+        let base = base_id.as_ref().map(|cur| self.version_dir(cur));
         Ok(Box::new(LocalTxn {
             ws: self,
             id: id.to_string(),
             dir,
             base,
+            base_id,
             made: Mutex::new(HashSet::new()),
+            kept: Mutex::new(HashSet::new()),
         }))
     }
 
@@ -426,13 +452,18 @@ impl Workspace for LocalWorkspace {
         if !self.version_dir(id).is_dir() {
             bail!("deployment {id} is not kept in {}", self.env.display());
         }
+        // Re-recording the same version (a no-change deploy, a metadata
+        // update) keeps its stat cache: nothing was linked or unlinked.
+        let already = self.current()?.as_deref() == Some(id);
         self.install_state(id, state)?;
         self.switch_current(id)?;
         self.write_installed_state(state)?;
-        if let Some(bytes) = read_opt(&self.version_dir(id).join("artifacts/manifest.json"))? {
+        if !already
+            && let Some(bytes) = read_opt(&self.version_dir(id).join("artifacts/manifest.json"))?
+        {
             let manifest: Manifest =
                 serde_json::from_slice(&bytes).context("reading the manifest")?;
-            self.record_env_stat(id, &manifest)?;
+            self.record_env_stat(id, &manifest, None)?;
         }
         Ok(())
     }
@@ -476,6 +507,13 @@ impl Workspace for LocalWorkspace {
         }
         Ok(())
     }
+}
+
+/// The stat fields that tell a deployed file is untouched. Not ctime: hard
+/// links made or removed by later deploys change it. An out-of-band edit
+/// changes the mtime (or, for a replaced file, the inode).
+fn same_file(a: &Stat, b: &Stat) -> bool {
+    a.size == b.size && a.mtime_ns == b.mtime_ns && a.ino == b.ino
 }
 
 fn unknown_holder(bytes: &[u8]) -> LockInfo {
@@ -524,6 +562,9 @@ struct LocalTxn<'a> {
     dir: PathBuf,
     base: Option<PathBuf>,
     made: Mutex<HashSet<PathBuf>>,
+    base_id: Option<String>,
+    /// Paths hard-linked from the base version.
+    kept: Mutex<HashSet<String>>,
 }
 
 impl LocalTxn<'_> {
@@ -555,7 +596,13 @@ impl Transaction for LocalTxn<'_> {
         let full = self.target(path)?;
         fault::step("file linked")?;
         match fs::hard_link(base.join(path), &full) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.kept
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(path.to_string());
+                Ok(())
+            }
             // Too many links (or a file system without them): copy instead.
             Err(e)
                 if matches!(
@@ -603,7 +650,9 @@ impl Transaction for LocalTxn<'_> {
         self.ws.install_state(&self.id, state)?;
         self.ws.switch_current(&self.id)?;
         self.ws.write_installed_state(state)?;
-        self.ws.record_env_stat(&self.id, manifest)
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = self.base_id.as_deref().map(|b| (b, &*kept));
+        self.ws.record_env_stat(&self.id, manifest, kept)
     }
 
     fn abort(self: Box<Self>) -> Result<()> {
