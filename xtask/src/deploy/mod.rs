@@ -27,6 +27,7 @@ use serde_json::{Map, Value, json};
 
 pub use bench::bench_cmd;
 pub use commands::{deploy_cmd, plan_cmd, rollback_cmd, status_cmd};
+pub(crate) use engine::parallel;
 pub use engine::{ArtifactChange, FileChanges};
 #[allow(unused_imports)] // promote and update_metadata are for the flow module.
 pub use ops::{EnvStatus, RollbackReport, promote, rollback, status, update_metadata};

@@ -530,27 +530,49 @@ fn unknown_holder(bytes: &[u8]) -> LockInfo {
     }
 }
 
-/// Every non-directory under `root/top`, as (`top/...` path, stat).
+/// Every non-directory under `root/top`, as (`top/...` path, stat). The
+/// first-level folders are listed in parallel: stat calls dominate.
 fn list_files(root: &Path, top: &str, out: &mut Vec<(String, Stat)>) -> Result<()> {
-    let mut stack = vec![top.to_string()];
-    while let Some(rel) = stack.pop() {
-        let entries = match fs::read_dir(root.join(&rel)) {
-            Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(e).with_context(|| format!("listing {}", root.join(&rel).display()));
-            }
-        };
-        for e in entries {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            let path = format!("{rel}/{name}");
-            let meta = fs::symlink_metadata(e.path())?;
-            if meta.is_dir() {
-                stack.push(path);
-            } else {
-                out.push((path, Stat::of(&meta)));
-            }
+    let mut dirs = Vec::new();
+    list_dir(root, top, out, &mut dirs)?;
+    let found: Vec<Mutex<Vec<(String, Stat)>>> =
+        dirs.iter().map(|_| Mutex::new(Vec::new())).collect();
+    crate::deploy::parallel(dirs.len(), |i| {
+        let mut stack = vec![dirs[i].clone()];
+        let mut files = Vec::new();
+        while let Some(rel) = stack.pop() {
+            list_dir(root, &rel, &mut files, &mut stack)?;
+        }
+        *found[i].lock().unwrap_or_else(|e| e.into_inner()) = files;
+        Ok(())
+    })?;
+    for f in found {
+        out.append(&mut f.into_inner().unwrap_or_else(|e| e.into_inner()));
+    }
+    Ok(())
+}
+
+/// The entries of one folder: files into `files`, sub-folders into `dirs`.
+fn list_dir(
+    root: &Path,
+    rel: &str,
+    files: &mut Vec<(String, Stat)>,
+    dirs: &mut Vec<String>,
+) -> Result<()> {
+    let entries = match fs::read_dir(root.join(rel)) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", root.join(rel).display())),
+    };
+    for e in entries {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = format!("{rel}/{name}");
+        let meta = fs::symlink_metadata(e.path())?;
+        if meta.is_dir() {
+            dirs.push(path);
+        } else {
+            files.push((path, Stat::of(&meta)));
         }
     }
     Ok(())
