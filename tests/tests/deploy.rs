@@ -442,6 +442,15 @@ fn incremental_touch_writes_nothing_same_size_edit_is_caught() {
     assert!(!repo.env_dir("dev").join("files/README.md").exists());
 }
 
+/// Kept deployments of an env: version folders not reduced to a husk of shared folders.
+fn versions(env: &Path) -> usize {
+    std::fs::read_dir(env.join(".deployments"))
+        .unwrap()
+        .flatten()
+        .filter(|e| !e.path().join(".husk").exists())
+        .count()
+}
+
 fn set_source(repo: &Repo, v: u32) {
     repo.write("README.md", &format!("version {v}\n"));
     repo.write(&format!("v{v}/only.txt"), "x");
@@ -504,9 +513,7 @@ fn a_deploy_killed_at_any_step_leaves_a_complete_version_and_the_next_one_recove
         cur = next;
         n += 1;
     }
-    let kept = std::fs::read_dir(repo.env_dir("dev").join(".deployments"))
-        .unwrap()
-        .count();
+    let kept = versions(&repo.env_dir("dev"));
     assert!(kept <= 5, "{kept} versions kept");
 }
 
@@ -708,12 +715,7 @@ fn history_keeps_five_and_rollback_switches_back() {
         repo.write("README.md", &format!("v{i}\n"));
         digests.push(repo.deploy("dev")["digest"].clone());
     }
-    assert_eq!(
-        std::fs::read_dir(repo.env_dir("dev").join(".deployments"))
-            .unwrap()
-            .count(),
-        5
-    );
+    assert_eq!(versions(&repo.env_dir("dev")), 5);
     let status = repo.json(&["status", "--env", "dev"]);
     let kept: Vec<String> = status[0]["kept"]
         .as_array()
@@ -736,6 +738,16 @@ fn history_keeps_five_and_rollback_switches_back() {
     assert_eq!(
         std::fs::read_to_string(repo.env_dir("dev").join("files/README.md")).unwrap(),
         "v3\n"
+    );
+    // Folders unchanged since the first (pruned) deployment are still there, intact.
+    assert_eq!(
+        std::fs::read(repo.env_dir("dev").join("files/rag/chunk.py")).unwrap(),
+        std::fs::read(repo.bundle().join("rag/chunk.py")).unwrap()
+    );
+    let status = repo.json(&["status", "--env", "dev"]);
+    assert_eq!(
+        status[0]["drift"],
+        serde_json::json!({"changed": [], "added": [], "missing": []})
     );
     let history = repo.state("dev", "history.json");
     let last = history["deployments"]

@@ -6,6 +6,7 @@
 //! `plan` (compute only) and `deploy` (compute, then apply), which is what
 //! makes the plan honest: deploy does exactly what plan printed.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -57,6 +58,9 @@ pub struct Computed {
     pub resources: ResourcePlan,
     pub manifest: Manifest,
     pub prev_manifest: Option<Manifest>,
+    /// Top-most folders (under `files/`) whose whole content is unchanged:
+    /// kept as one unit instead of file by file.
+    pub keep_dirs: Vec<String>,
     /// Source files in manifest order, for `apply`.
     sources: Vec<PathBuf>,
     /// Bytes of artifacts to write, by artifact path.
@@ -155,6 +159,10 @@ pub fn compute(
         .cloned()
         .collect();
     changes.repaired.sort();
+    let keep_dirs = match &prev_manifest {
+        Some(_) => clean_dirs(&records, &changes),
+        None => Vec::new(),
+    };
 
     let (artifact_records, artifact_changes, artifact_bytes) = artifacts(
         bundle,
@@ -174,12 +182,61 @@ pub fn compute(
         resources,
         manifest,
         prev_manifest,
+        keep_dirs,
         sources,
         artifact_bytes,
         cache_entries: hashed,
         cache_misses,
         warnings: selection.warnings,
     })
+}
+
+/// The top-most folders with nothing put, deleted or repaired anywhere below
+/// them. (New files are puts, removed ones deletes: a clean folder holds
+/// exactly the same files as in the current deployment.)
+fn clean_dirs(records: &[FileRecord], changes: &FileChanges) -> Vec<String> {
+    use std::collections::BTreeSet;
+    let mut dirty: HashSet<&str> = HashSet::new();
+    let changed = changes
+        .put
+        .iter()
+        .chain(&changes.delete)
+        .map(String::as_str)
+        .chain(
+            changes
+                .repaired
+                .iter()
+                .filter_map(|p| p.strip_prefix("files/")),
+        );
+    for path in changed {
+        for (i, _) in path.match_indices('/') {
+            dirty.insert(&path[..i]);
+        }
+    }
+    let mut dirs = BTreeSet::new();
+    for r in records {
+        for (i, _) in r.path.match_indices('/') {
+            dirs.insert(&r.path[..i]);
+        }
+    }
+    // BTreeSet order puts a folder before its sub-folders: skip those under a kept one.
+    let mut kept: HashSet<&str> = HashSet::new();
+    for d in dirs {
+        if !dirty.contains(d) && !covered(d, &kept) {
+            kept.insert(d);
+        }
+    }
+    let mut out: Vec<String> = kept.into_iter().map(str::to_string).collect();
+    out.sort();
+    out
+}
+
+/// Is `path` under one of `dirs` (a set of folder paths)?
+fn covered(path: &str, dirs: &HashSet<&str>) -> bool {
+    !dirs.is_empty()
+        && path
+            .match_indices('/')
+            .any(|(i, _)| dirs.contains(&path[..i]))
 }
 
 /// Hash every selected file, from the cache when its stat is unchanged, in parallel.
@@ -425,10 +482,17 @@ fn artifacts(
 /// Write a computed deployment into `txn`: changed files put (re-hashed, so a
 /// file edited since `compute` is caught), the others kept.
 pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
-    let put: std::collections::HashSet<&str> = c.files.put.iter().map(String::as_str).collect();
+    let put: HashSet<&str> = c.files.put.iter().map(String::as_str).collect();
+    let kept_dirs: HashSet<&str> = c.keep_dirs.iter().map(String::as_str).collect();
+    for d in &c.keep_dirs {
+        txn.keep_dir(&format!("files/{d}"))?;
+    }
     let files = &c.manifest.files;
     parallel(files.len(), |i| {
         let rec = &files[i];
+        if covered(&rec.path, &kept_dirs) {
+            return Ok(());
+        }
         let target = format!("files/{}", rec.path);
         if !put.contains(rec.path.as_str()) {
             return txn.keep(&target);

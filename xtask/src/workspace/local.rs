@@ -49,6 +49,30 @@ impl LocalWorkspace {
     fn version_dir(&self, id: &str) -> PathBuf {
         self.versions_dir().join(id)
     }
+    /// Every folder under `.deployments/`, husks included, oldest first.
+    fn all_versions(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        match fs::read_dir(self.versions_dir()) {
+            Ok(entries) => {
+                for e in entries {
+                    let e = e?;
+                    if e.file_type()?.is_dir()
+                        && let Some(name) = e.file_name().to_str()
+                    {
+                        out.push(name.to_string());
+                    }
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("listing {}", self.versions_dir().display()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     fn cache_file(&self) -> PathBuf {
         self.env.join(".cache").join("env-stat")
     }
@@ -181,6 +205,56 @@ impl LocalWorkspace {
 
 /// Write a file so that readers see the old content or the new one: a
 /// temporary file beside it, then rename(2).
+/// Marks a pruned version folder kept only for folders newer versions share.
+const HUSK: &str = ".husk";
+
+/// Every physical folder reachable from `dir`, following shared-folder symlinks.
+fn mark_reachable(dir: &Path, seen: &mut HashSet<PathBuf>) -> Result<()> {
+    let Ok(real) = fs::canonicalize(dir) else {
+        return Ok(());
+    };
+    let mut stack = vec![real];
+    while let Some(d) = stack.pop() {
+        if !seen.insert(d.clone()) {
+            continue;
+        }
+        let entries = fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))?;
+        for e in entries {
+            let e = e?;
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_symlink() && e.path().is_dir() {
+                stack.push(fs::canonicalize(e.path())?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Delete `dir` except the folders in `keep` (physical paths); true if something stayed.
+fn delete_except(dir: &Path, keep: &HashSet<PathBuf>) -> Result<bool> {
+    if keep.contains(dir) {
+        return Ok(true);
+    }
+    let mut stayed = false;
+    for e in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let e = e?;
+        let path = e.path();
+        if e.file_type()?.is_dir() {
+            stayed |= delete_except(&path, keep)?;
+        } else if e.file_name() != HUSK {
+            fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    if stayed {
+        return Ok(true);
+    }
+    let _ = fs::remove_file(dir.join(HUSK));
+    fs::remove_dir(dir).with_context(|| format!("removing {}", dir.display()))?;
+    Ok(false)
+}
+
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
@@ -418,29 +492,13 @@ impl Workspace for LocalWorkspace {
             base_id,
             made: Mutex::new(HashSet::new()),
             kept: Mutex::new(HashSet::new()),
+            kept_dirs: Mutex::new(Vec::new()),
         }))
     }
 
     fn versions(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        match fs::read_dir(self.versions_dir()) {
-            Ok(entries) => {
-                for e in entries {
-                    let e = e?;
-                    if e.file_type()?.is_dir()
-                        && let Some(name) = e.file_name().to_str()
-                    {
-                        out.push(name.to_string());
-                    }
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("listing {}", self.versions_dir().display()));
-            }
-        }
-        out.sort();
+        let mut out = self.all_versions()?;
+        out.retain(|id| !self.version_dir(id).join(HUSK).exists());
         Ok(out)
     }
 
@@ -470,13 +528,33 @@ impl Workspace for LocalWorkspace {
 
     fn prune(&self, keep: &[String]) -> Result<()> {
         let current = self.current()?;
-        for id in self.versions()? {
-            if Some(&id) == current.as_ref() || keep.contains(&id) {
-                continue;
+        let all = self.all_versions()?;
+        let doomed: Vec<&String> = all
+            .iter()
+            .filter(|id| Some(*id) != current.as_ref() && !keep.contains(id))
+            .collect();
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        // Folders of a doomed version that kept versions still share stay,
+        // as a husk (marked, never listed as a version) until nothing uses them.
+        let mut reachable = HashSet::new();
+        for id in all
+            .iter()
+            .filter(|id| !doomed.contains(id) && !self.version_dir(id).join(HUSK).exists())
+        {
+            for top in ["files", "artifacts"] {
+                mark_reachable(&self.version_dir(id).join(top), &mut reachable)?;
             }
-            let dir = self.version_dir(&id);
-            fs::remove_dir_all(&dir)
-                .with_context(|| format!("removing old deployment {}", dir.display()))?;
+        }
+        for id in doomed {
+            let dir = self.version_dir(id);
+            let dir =
+                fs::canonicalize(&dir).with_context(|| format!("resolving {}", dir.display()))?;
+            if delete_except(&dir, &reachable)? {
+                fs::write(dir.join(HUSK), "shared folders of a pruned deployment\n")
+                    .with_context(|| format!("marking {}", dir.display()))?;
+            }
             fault::step("old deployment removed")?;
         }
         Ok(())
@@ -569,7 +647,8 @@ fn list_dir(
         let name = e.file_name().to_string_lossy().into_owned();
         let path = format!("{rel}/{name}");
         let meta = fs::symlink_metadata(e.path())?;
-        if meta.is_dir() {
+        // A folder shared with an older version is a symlink to it.
+        if meta.is_dir() || (meta.file_type().is_symlink() && e.path().is_dir()) {
             dirs.push(path);
         } else {
             files.push((path, Stat::of(&meta)));
@@ -587,6 +666,8 @@ struct LocalTxn<'a> {
     base_id: Option<String>,
     /// Paths hard-linked from the base version.
     kept: Mutex<HashSet<String>>,
+    /// Folders (with a trailing `/`) shared with the base version.
+    kept_dirs: Mutex<Vec<String>>,
 }
 
 impl LocalTxn<'_> {
@@ -640,6 +721,30 @@ impl Transaction for LocalTxn<'_> {
         }
     }
 
+    fn keep_dir(&self, path: &str) -> Result<()> {
+        let Some(base) = &self.base else {
+            bail!("no current deployment to keep {path} from")
+        };
+        let full = self.target(path)?;
+        fault::step("folder linked")?;
+        // Point at the folder's physical place (it may itself be shared from
+        // an older version), relative to `.deployments/` so the env can move.
+        let physical = fs::canonicalize(base.join(path))
+            .with_context(|| format!("resolving {}", base.join(path).display()))?;
+        let root = fs::canonicalize(self.ws.versions_dir())?;
+        let rel = physical
+            .strip_prefix(&root)
+            .with_context(|| format!("{} is outside {}", physical.display(), root.display()))?;
+        let up = "../".repeat(path.split('/').count());
+        std::os::unix::fs::symlink(format!("{up}{}", rel.display()), &full)
+            .with_context(|| format!("linking {}", full.display()))?;
+        self.kept_dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("{path}/"));
+        Ok(())
+    }
+
     fn put(&self, path: &str, bytes: &[u8]) -> Result<()> {
         let full = self.target(path)?;
         fault::step("file written")?;
@@ -672,7 +777,18 @@ impl Transaction for LocalTxn<'_> {
         self.ws.install_state(&self.id, state)?;
         self.ws.switch_current(&self.id)?;
         self.ws.write_installed_state(state)?;
-        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let dirs = self.kept_dirs.lock().unwrap_or_else(|e| e.into_inner());
+        if !dirs.is_empty() {
+            let under = |p: &str| dirs.iter().any(|d| p.starts_with(d.as_str()));
+            kept.extend(
+                manifest
+                    .files
+                    .iter()
+                    .map(|f| format!("files/{}", f.path))
+                    .filter(|p| under(p)),
+            );
+        }
         let kept = self.base_id.as_deref().map(|b| (b, &*kept));
         self.ws.record_env_stat(&self.id, manifest, kept)
     }

@@ -128,6 +128,10 @@ pub trait Workspace: Send + Sync {
 pub trait Transaction: Sync {
     /// `path` is unchanged from the current deployment (local: hard link; remote: nothing to do).
     fn keep(&self, path: &str) -> Result<()>;
+    /// The folder `path` and everything in it are unchanged from the current
+    /// deployment (local: one symlink to where the folder physically is;
+    /// remote: nothing to do). Nothing is then put or kept below it.
+    fn keep_dir(&self, path: &str) -> Result<()>;
     /// Write `path` with these bytes.
     fn put(&self, path: &str, bytes: &[u8]) -> Result<()>;
     /// Write `path` with the content of a local file.
