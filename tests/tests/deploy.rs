@@ -883,3 +883,35 @@ fn the_corpus_bundles_deploy_to_a_local_env() {
         "only {deployed} corpus bundles deployed; refused: {refused:?}"
     );
 }
+
+#[test]
+fn shared_folders_survive_pruning_at_any_depth() {
+    let repo = Repo::new();
+    repo.write("a/x.py", "x = 1\n");
+    repo.write("a/b/c/deep.txt", "deep\n");
+    let deploy = |repo: &Repo| {
+        let out = repo
+            .xtask(&["deploy", "--env", "dev", "-q"])
+            .env("XTASK_DEPLOY_HISTORY", "2")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    deploy(&repo);
+    repo.write("README.md", "1\n"); // a/ shared whole
+    deploy(&repo);
+    repo.write("a/x.py", "x = 2\n"); // a/ real again, a/b shared through the previous link
+    deploy(&repo);
+    repo.write("README.md", "2\n");
+    deploy(&repo);
+    assert_eq!(versions(&repo.env_dir("dev")), 2);
+    let deployed = repo.deployed("dev");
+    assert_eq!(deployed["a/b/c/deep.txt"], b"deep\n");
+    assert_eq!(deployed["a/x.py"], b"x = 2\n");
+    assert_eq!(deployed.len(), source_files(&repo).len());
+    let status = repo.json(&["status", "--env", "dev"]);
+    assert_eq!(
+        status[0]["drift"],
+        serde_json::json!({"changed": [], "added": [], "missing": []})
+    );
+}

@@ -49,6 +49,32 @@ impl LocalWorkspace {
     fn version_dir(&self, id: &str) -> PathBuf {
         self.versions_dir().join(id)
     }
+    /// Where `path` of version `id` physically is, relative to
+    /// `.deployments/`: follow the shared-folder links component by component
+    /// (a few lstat calls, where `canonicalize` would stat every ancestor).
+    fn physical(&self, id: &str, path: &str) -> Result<String> {
+        let root = self.versions_dir();
+        let mut cur = id.to_string();
+        for part in path.split('/') {
+            let next = format!("{cur}/{part}");
+            let full = root.join(&next);
+            let meta = fs::symlink_metadata(&full)
+                .with_context(|| format!("reading {}", full.display()))?;
+            cur = if meta.file_type().is_symlink() {
+                let target = fs::read_link(&full)?;
+                let target = target.to_string_lossy();
+                let mut t: &str = &target;
+                while let Some(rest) = t.strip_prefix("../") {
+                    t = rest;
+                }
+                t.to_string()
+            } else {
+                next
+            };
+        }
+        Ok(cur)
+    }
+
     /// Every folder under `.deployments/`, husks included, oldest first.
     fn all_versions(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
@@ -722,21 +748,17 @@ impl Transaction for LocalTxn<'_> {
     }
 
     fn keep_dir(&self, path: &str) -> Result<()> {
-        let Some(base) = &self.base else {
-            bail!("no current deployment to keep {path} from")
-        };
+        if self.base.is_none() {
+            bail!("no current deployment to keep {path} from");
+        }
         let full = self.target(path)?;
         fault::step("folder linked")?;
         // Point at the folder's physical place (it may itself be shared from
         // an older version), relative to `.deployments/` so the env can move.
-        let physical = fs::canonicalize(base.join(path))
-            .with_context(|| format!("resolving {}", base.join(path).display()))?;
-        let root = fs::canonicalize(self.ws.versions_dir())?;
-        let rel = physical
-            .strip_prefix(&root)
-            .with_context(|| format!("{} is outside {}", physical.display(), root.display()))?;
+        let base_id = self.base_id.as_deref().unwrap_or_default();
+        let rel = self.ws.physical(base_id, path)?;
         let up = "../".repeat(path.split('/').count());
-        std::os::unix::fs::symlink(format!("{up}{}", rel.display()), &full)
+        std::os::unix::fs::symlink(format!("{up}{rel}"), &full)
             .with_context(|| format!("linking {}", full.display()))?;
         self.kept_dirs
             .lock()
@@ -780,7 +802,9 @@ impl Transaction for LocalTxn<'_> {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let dirs = self.kept_dirs.lock().unwrap_or_else(|e| e.into_inner());
         if !dirs.is_empty() {
-            let under = |p: &str| dirs.iter().any(|d| p.starts_with(d.as_str()));
+            // A file is under a shared folder if one of its ancestors is one.
+            let shared: HashSet<&str> = dirs.iter().map(|d| d.trim_end_matches('/')).collect();
+            let under = |p: &str| p.match_indices('/').any(|(i, _)| shared.contains(&p[..i]));
             kept.extend(
                 manifest
                     .files
