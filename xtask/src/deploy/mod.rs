@@ -7,7 +7,9 @@
 //! - [`rollback`], [`status`], [`update_metadata`], [`files_dir`].
 //!
 //! History: each env keeps its last 5 deployments; `XTASK_DEPLOY_HISTORY=N`
-//! (or `DeployOptions::history`) changes that.
+//! (or `DeployOptions::history`) changes that. (Old versions are pruned
+//! before the switch, so the version a deploy replaces stays until the next
+//! deploy even with N = 1.) `XTASK_TIMINGS=1` prints the phases of a deploy.
 
 mod bench;
 mod cache;

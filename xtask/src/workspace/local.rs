@@ -12,11 +12,21 @@
 //!   .cache/env-stat                   stat of the current version's files (drift check)
 //! ```
 //!
-//! A new version is built beside the current one: unchanged files are hard
-//! links to the current version's, changed ones are written fresh; nothing is
-//! visible until `current` is switched. Deployed files are read-only, to
-//! discourage edits in place (which, through the hard links, would also reach
-//! older versions; `drift` finds them and the next deploy writes a fresh copy).
+//! A new version is built beside the current one: a folder whose whole
+//! content is unchanged is one relative symlink to where that folder
+//! physically is (in the current version or an older one); in the other
+//! folders, unchanged files are hard links to the current version's and
+//! changed ones are written fresh. Nothing is visible until `current` is
+//! switched. Pruning an old version keeps the folders newer versions still
+//! share, as a "husk" (marked `.husk`, never offered for rollback), and
+//! deletes the rest. Deployed files are read-only, to discourage edits in
+//! place (which, through the sharing, would also reach older versions;
+//! `drift` finds them and the next deploy writes a fresh copy).
+//!
+//! Cost on this kind of file system (ext4 here): a hard link is ~6 µs, but
+//! creating an inode (mkdir, symlink) ~100–150 µs; so a deploy costs about
+//! one inode per changed folder plus one symlink per clean top-most folder,
+//! and one link per unchanged file of a changed folder.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
