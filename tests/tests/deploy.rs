@@ -452,6 +452,10 @@ fn versions(env: &Path) -> usize {
 }
 
 fn set_source(repo: &Repo, v: u32) {
+    // A folder big enough to be shared between versions as one symlink.
+    for i in 0..40 {
+        repo.write(&format!("data/f{i}.txt"), &format!("{i}\n"));
+    }
     repo.write("README.md", &format!("version {v}\n"));
     repo.write(&format!("v{v}/only.txt"), "x");
     let _ = std::fs::remove_dir_all(repo.bundle().join(format!("v{}", 1 - v)));
@@ -889,6 +893,10 @@ fn shared_folders_survive_pruning_at_any_depth() {
     let repo = Repo::new();
     repo.write("a/x.py", "x = 1\n");
     repo.write("a/b/c/deep.txt", "deep\n");
+    // Big enough to be shared as a folder rather than file by file.
+    for i in 0..40 {
+        repo.write(&format!("a/b/c/f{i}.txt"), &format!("{i}\n"));
+    }
     let deploy = |repo: &Repo| {
         let out = repo
             .xtask(&["deploy", "--env", "dev", "-q"])
@@ -905,6 +913,14 @@ fn shared_folders_survive_pruning_at_any_depth() {
     repo.write("README.md", "2\n");
     deploy(&repo);
     assert_eq!(versions(&repo.env_dir("dev")), 2);
+    let current = repo.env_dir("dev").join("current/files");
+    assert!(
+        std::fs::symlink_metadata(current.join("a"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "a/ is not shared"
+    );
     let deployed = repo.deployed("dev");
     assert_eq!(deployed["a/b/c/deep.txt"], b"deep\n");
     assert_eq!(deployed["a/x.py"], b"x = 2\n");

@@ -103,6 +103,7 @@ fn run(tmp: &Path, n: usize) -> Result<()> {
         }
     }
     let (self_kb, children_kb) = max_rss_kb();
+    let fs_costs = fs_costs(&tmp.join("fs"))?;
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let line = |what: &str, ours: &[Duration], peer: &[Duration], peer_name: &str, goal: &str| {
@@ -137,11 +138,38 @@ fn run(tmp: &Path, n: usize) -> Result<()> {
         "<= 0.5",
     );
     println!(
+        "file system here: {fs_costs} (a deploy creates one inode per changed folder and one symlink per clean top-most folder)"
+    );
+    println!(
         "peak memory (max RSS): xtask {:.1} MB (goal < 100 MB), children {:.1} MB",
         self_kb as f64 / 1024.0,
         children_kb as f64 / 1024.0
     );
     Ok(())
+}
+
+/// Mean cost of link, mkdir and symlink on this file system: what a redeploy is made of.
+fn fs_costs(dir: &Path) -> Result<String> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("f"), "x")?;
+    let n = 500;
+    let mut out = Vec::new();
+    for (name, op) in [("link", 0), ("mkdir", 1), ("symlink", 2)] {
+        let t = Instant::now();
+        for i in 0..n {
+            let p = dir.join(format!("{name}{i}"));
+            match op {
+                0 => std::fs::hard_link(dir.join("f"), p)?,
+                1 => std::fs::create_dir(p)?,
+                _ => std::os::unix::fs::symlink("f", p)?,
+            }
+        }
+        out.push(format!(
+            "{name} {:.0} µs",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        ));
+    }
+    Ok(out.join(", "))
 }
 
 fn setup(tmp: &Path, src: &Path, env: &str) -> (Project, Bundle) {
