@@ -12,8 +12,8 @@
 //!   .cache/env-stat                   stat of the current version's files (drift check)
 //! ```
 //!
-//! A new version is built beside the current one: a folder whose whole
-//! content is unchanged is one relative symlink to where that folder
+//! A new version is built beside the current one: a big folder (see
+//! `deploy::engine::clean_dirs`) whose whole content is unchanged is one relative symlink to where that folder
 //! physically is (in the current version or an older one); in the other
 //! folders, unchanged files are hard links to the current version's and
 //! changed ones are written fresh. Nothing is visible until `current` is
@@ -23,10 +23,10 @@
 //! place (which, through the sharing, would also reach older versions;
 //! `drift` finds them and the next deploy writes a fresh copy).
 //!
-//! Cost on this kind of file system (ext4 here): a hard link is ~6 µs, but
-//! creating an inode (mkdir, symlink) ~100–150 µs; so a deploy costs about
-//! one inode per changed folder plus one symlink per clean top-most folder,
-//! and one link per unchanged file of a changed folder.
+//! Cost on this kind of file system (ext4 here): a hard link is ~5 µs, but
+//! creating an inode (mkdir, symlink) 15–200 µs depending on load; so a
+//! deploy costs about one inode per folder not shared, one link per
+//! unchanged file in them, and one symlink per shared folder.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
