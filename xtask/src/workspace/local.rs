@@ -31,7 +31,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -41,6 +40,15 @@ use super::{Drift, LockInfo, Replaced, STATE_FILES, Transaction, Workspace};
 use crate::deploy::fault;
 use crate::files::Stat;
 use crate::package::{self, Manifest};
+
+mod lockfile;
+mod tree;
+mod txn;
+
+use lockfile::{Guard, pid_alive, unknown_holder};
+pub use lockfile::{describe_holder, hostname};
+use tree::{HUSK, delete_except, list_files, mark_reachable, same_file};
+use txn::LocalTxn;
 
 pub struct LocalWorkspace {
     env: PathBuf,
@@ -241,56 +249,6 @@ impl LocalWorkspace {
 
 /// Write a file so that readers see the old content or the new one: a
 /// temporary file beside it, then rename(2).
-/// Marks a pruned version folder kept only for folders newer versions share.
-const HUSK: &str = ".husk";
-
-/// Every physical folder reachable from `dir`, following shared-folder symlinks.
-fn mark_reachable(dir: &Path, seen: &mut HashSet<PathBuf>) -> Result<()> {
-    let Ok(real) = fs::canonicalize(dir) else {
-        return Ok(());
-    };
-    let mut stack = vec![real];
-    while let Some(d) = stack.pop() {
-        if !seen.insert(d.clone()) {
-            continue;
-        }
-        let entries = fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))?;
-        for e in entries {
-            let e = e?;
-            let ft = e.file_type()?;
-            if ft.is_dir() {
-                stack.push(e.path());
-            } else if ft.is_symlink() && e.path().is_dir() {
-                stack.push(fs::canonicalize(e.path())?);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Delete `dir` except the folders in `keep` (physical paths); true if something stayed.
-fn delete_except(dir: &Path, keep: &HashSet<PathBuf>) -> Result<bool> {
-    if keep.contains(dir) {
-        return Ok(true);
-    }
-    let mut stayed = false;
-    for e in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let e = e?;
-        let path = e.path();
-        if e.file_type()?.is_dir() {
-            stayed |= delete_except(&path, keep)?;
-        } else if e.file_name() != HUSK {
-            fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-        }
-    }
-    if stayed {
-        return Ok(true);
-    }
-    let _ = fs::remove_file(dir.join(HUSK));
-    fs::remove_dir(dir).with_context(|| format!("removing {}", dir.display()))?;
-    Ok(false)
-}
-
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
@@ -304,64 +262,6 @@ fn read_opt(path: &Path) -> Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
-}
-
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".to_string();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
-fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks that the process exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-/// An exclusive `flock` on a guard file, held while the lock file is inspected
-/// and replaced, so that two processes taking over a stale lock cannot both win.
-struct Guard(#[allow(dead_code)] fs::File); // held for its lock, released on drop
-
-impl Guard {
-    fn take(path: &Path) -> Result<Guard> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        use std::os::fd::AsRawFd;
-        // SAFETY: the descriptor is open for the lifetime of `file`.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("locking {}", path.display()));
-        }
-        Ok(Guard(file))
-    }
-}
-
-pub fn describe_holder(h: &LockInfo) -> String {
-    let forced = if h.is_forced {
-        "force-acquired"
-    } else {
-        "acquired"
-    };
-    let mut s = format!(
-        "deploy lock {forced} by {} at {}",
-        h.user, h.acquisition_time
-    );
-    if h.pid != 0 {
-        s.push_str(&format!(" (pid {} on {})", h.pid, h.host));
-    }
-    s
 }
 
 impl Workspace for LocalWorkspace {
@@ -620,214 +520,5 @@ impl Workspace for LocalWorkspace {
             }
         }
         Ok(())
-    }
-}
-
-/// The stat fields that tell a deployed file is untouched. Not ctime: hard
-/// links made or removed by later deploys change it. An out-of-band edit
-/// changes the mtime (or, for a replaced file, the inode).
-fn same_file(a: &Stat, b: &Stat) -> bool {
-    a.size == b.size && a.mtime_ns == b.mtime_ns && a.ino == b.ino
-}
-
-fn unknown_holder(bytes: &[u8]) -> LockInfo {
-    LockInfo {
-        id: String::new(),
-        acquisition_time: String::new(),
-        is_forced: false,
-        user: format!(
-            "<unreadable lock: {}>",
-            String::from_utf8_lossy(&bytes[..bytes.len().min(80)])
-        ),
-        pid: 0,
-        host: String::new(),
-    }
-}
-
-/// Every non-directory under `root/top`, as (`top/...` path, stat). The
-/// first-level folders are listed in parallel: stat calls dominate.
-fn list_files(root: &Path, top: &str, out: &mut Vec<(String, Stat)>) -> Result<()> {
-    let mut dirs = Vec::new();
-    list_dir(root, top, out, &mut dirs)?;
-    let found: Vec<Mutex<Vec<(String, Stat)>>> =
-        dirs.iter().map(|_| Mutex::new(Vec::new())).collect();
-    crate::deploy::parallel(dirs.len(), |i| {
-        let mut stack = vec![dirs[i].clone()];
-        let mut files = Vec::new();
-        while let Some(rel) = stack.pop() {
-            list_dir(root, &rel, &mut files, &mut stack)?;
-        }
-        *found[i].lock().unwrap_or_else(|e| e.into_inner()) = files;
-        Ok(())
-    })?;
-    for f in found {
-        out.append(&mut f.into_inner().unwrap_or_else(|e| e.into_inner()));
-    }
-    Ok(())
-}
-
-/// The entries of one folder: files into `files`, sub-folders into `dirs`.
-fn list_dir(
-    root: &Path,
-    rel: &str,
-    files: &mut Vec<(String, Stat)>,
-    dirs: &mut Vec<String>,
-) -> Result<()> {
-    let entries = match fs::read_dir(root.join(rel)) {
-        Ok(e) => e,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("listing {}", root.join(rel).display())),
-    };
-    for e in entries {
-        let e = e?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        let path = format!("{rel}/{name}");
-        let meta = fs::symlink_metadata(e.path())?;
-        // A folder shared with an older version is a symlink to it.
-        if meta.is_dir() || (meta.file_type().is_symlink() && e.path().is_dir()) {
-            dirs.push(path);
-        } else {
-            files.push((path, Stat::of(&meta)));
-        }
-    }
-    Ok(())
-}
-
-struct LocalTxn<'a> {
-    ws: &'a LocalWorkspace,
-    id: String,
-    dir: PathBuf,
-    base: Option<PathBuf>,
-    made: Mutex<HashSet<PathBuf>>,
-    base_id: Option<String>,
-    /// Paths hard-linked from the base version.
-    kept: Mutex<HashSet<String>>,
-    /// Folders (with a trailing `/`) shared with the base version.
-    kept_dirs: Mutex<Vec<String>>,
-}
-
-impl LocalTxn<'_> {
-    fn target(&self, path: &str) -> Result<PathBuf> {
-        if path
-            .split('/')
-            .any(|p| p.is_empty() || p == "." || p == "..")
-        {
-            bail!("refusing to write {path:?}: not a plain relative path");
-        }
-        let full = self.dir.join(path);
-        if let Some(parent) = full.parent() {
-            let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
-            if !made.contains(parent) {
-                fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
-                made.insert(parent.to_path_buf());
-            }
-        }
-        Ok(full)
-    }
-}
-
-impl Transaction for LocalTxn<'_> {
-    fn keep(&self, path: &str) -> Result<()> {
-        let Some(base) = &self.base else {
-            bail!("no current deployment to keep {path} from")
-        };
-        let full = self.target(path)?;
-        fault::step("file linked")?;
-        match fs::hard_link(base.join(path), &full) {
-            Ok(()) => {
-                self.kept
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(path.to_string());
-                Ok(())
-            }
-            // Too many links (or a file system without them): copy instead.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EMLINK) | Some(libc::EXDEV) | Some(libc::EPERM)
-                ) =>
-            {
-                fs::copy(base.join(path), &full)
-                    .with_context(|| format!("copying {}", full.display()))?;
-                Ok(())
-            }
-            Err(e) => Err(e).with_context(|| format!("linking {}", full.display())),
-        }
-    }
-
-    fn keep_dir(&self, path: &str) -> Result<()> {
-        if self.base.is_none() {
-            bail!("no current deployment to keep {path} from");
-        }
-        let full = self.target(path)?;
-        fault::step("folder linked")?;
-        // Point at the folder's physical place (it may itself be shared from
-        // an older version), relative to `.deployments/` so the env can move.
-        let base_id = self.base_id.as_deref().unwrap_or_default();
-        let rel = self.ws.physical(base_id, path)?;
-        let up = "../".repeat(path.split('/').count());
-        std::os::unix::fs::symlink(format!("{up}{rel}"), &full)
-            .with_context(|| format!("linking {}", full.display()))?;
-        self.kept_dirs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(format!("{path}/"));
-        Ok(())
-    }
-
-    fn put(&self, path: &str, bytes: &[u8]) -> Result<()> {
-        let full = self.target(path)?;
-        fault::step("file written")?;
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o444)
-            .open(&full)
-            .with_context(|| format!("creating {}", full.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("writing {}", full.display()))
-    }
-
-    fn put_file(&self, path: &str, src: &Path) -> Result<()> {
-        let full = self.target(path)?;
-        fault::step("file copied")?;
-        fs::copy(src, &full)
-            .with_context(|| format!("copying {} to {}", src.display(), full.display()))?;
-        fs::set_permissions(&full, fs::Permissions::from_mode(0o444))
-            .with_context(|| format!("making {} read-only", full.display()))
-    }
-
-    fn delete(&self, _path: &str) -> Result<()> {
-        // The new version is built from scratch: a file not kept or put is gone.
-        Ok(())
-    }
-
-    fn commit(self: Box<Self>, manifest: &Manifest, state: &[(&str, Vec<u8>)]) -> Result<()> {
-        fault::step("commit")?;
-        self.ws.install_state(&self.id, state)?;
-        self.ws.switch_current(&self.id)?;
-        self.ws.write_installed_state(state)?;
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        let dirs = self.kept_dirs.lock().unwrap_or_else(|e| e.into_inner());
-        if !dirs.is_empty() {
-            // A file is under a shared folder if one of its ancestors is one.
-            let shared: HashSet<&str> = dirs.iter().map(|d| d.trim_end_matches('/')).collect();
-            let under = |p: &str| p.match_indices('/').any(|(i, _)| shared.contains(&p[..i]));
-            kept.extend(
-                manifest
-                    .files
-                    .iter()
-                    .map(|f| format!("files/{}", f.path))
-                    .filter(|p| under(p)),
-            );
-        }
-        let kept = self.base_id.as_deref().map(|b| (b, &*kept));
-        self.ws.record_env_stat(&self.id, manifest, kept)
-    }
-
-    fn abort(self: Box<Self>) -> Result<()> {
-        fs::remove_dir_all(&self.dir).with_context(|| format!("removing {}", self.dir.display()))
     }
 }
