@@ -931,3 +931,27 @@ fn shared_folders_survive_pruning_at_any_depth() {
         serde_json::json!({"changed": [], "added": [], "missing": []})
     );
 }
+
+#[test]
+fn an_artifact_path_escaping_the_bundle_is_refused() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    std::fs::create_dir_all(repo.path().join("outside")).unwrap();
+    repo.write(
+        "databricks.yml",
+        &format!(
+            "{}artifacts:\n  lib:\n    type: whl\n    path: ../outside\n    build: touch pwned\n",
+            e2e::deploy::DATABRICKS_YML
+        ),
+    );
+    let before = tree_hash(&repo.root());
+    let out = repo.run(&["deploy", "--env", "dev"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("outside"), "{err}");
+    assert!(
+        !repo.path().join("outside/pwned").exists(),
+        "the build ran outside the bundle"
+    );
+    assert_same_tree(&before, &tree_hash(&repo.root()));
+}

@@ -514,7 +514,8 @@ pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
         let src = &c.sources[i];
         if rec.size > BIG_FILE {
             txn.put_file(&target, src)?;
-            let written = package::hash_file(&txn_path_hint(src))?;
+            // Copied by the kernel: check the source still has the planned content.
+            let written = package::hash_file(src)?;
             return check_same(&rec.path, &written, &rec.hash);
         }
         let bytes = if fault::unreadable(&rec.path) {
@@ -548,11 +549,6 @@ pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
         "artifacts/manifest.json",
         &serde_json::to_vec_pretty(&c.manifest)?,
     )
-}
-
-fn txn_path_hint(src: &Path) -> PathBuf {
-    // Big files are copied by the kernel; verify the source again after the copy.
-    src.to_path_buf()
 }
 
 fn check_same(path: &str, now: &str, planned: &str) -> Result<()> {
