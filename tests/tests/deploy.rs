@@ -1,0 +1,957 @@
+//! `plan`, `deploy`, `status`, `rollback` end to end: the real binary on
+//! bundles in temp git repositories, deploying to temp local environments.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use e2e::deploy::{Repo, assert_same_tree, files_under, strings, text, tree_hash};
+use serde_json::Value;
+
+fn source_files(repo: &Repo) -> Vec<String> {
+    let mut v: Vec<String> = files_under(&repo.bundle())
+        .into_keys()
+        .filter(|p| !p.starts_with(".git/") && p != ".git")
+        .collect();
+    v.sort();
+    v
+}
+
+fn actions(v: &Value, fields: &[&str]) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| {
+            fields
+                .iter()
+                .map(|f| x[*f].as_str().unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn deploy_writes_files_manifest_and_cli_state() {
+    let repo = Repo::new();
+    let r = repo.deploy("dev");
+    let deployed = repo.deployed("dev");
+    let expected: Vec<String> = source_files(&repo);
+    assert_eq!(deployed.keys().cloned().collect::<Vec<_>>(), expected);
+    for (path, bytes) in &deployed {
+        assert_eq!(
+            bytes,
+            &std::fs::read(repo.bundle().join(path)).unwrap(),
+            "{path}"
+        );
+    }
+    // Deployed files are read-only.
+    let mode = std::fs::metadata(repo.env_dir("dev").join("files/README.md"))
+        .unwrap()
+        .mode();
+    assert_eq!(mode & 0o222, 0, "mode {mode:o}");
+
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(repo.env_dir("dev").join("artifacts/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["digest"], r["digest"]);
+    let nb = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "training/train.py")
+        .unwrap();
+    assert_eq!(nb["notebook"], true);
+    assert_eq!(nb["hash"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        nb["size"],
+        "# Databricks notebook source\nprint('train')\n".len()
+    );
+
+    let meta = repo.state("dev", "metadata.json");
+    assert_eq!(meta["version"], 1);
+    assert_eq!(meta["config"]["bundle"]["name"], "demo");
+    assert_eq!(meta["config"]["bundle"]["target"], "dev");
+    assert_eq!(meta["digest"], r["digest"]);
+    assert!(
+        meta["config"]["bundle"]["git"]["commit"]
+            .as_str()
+            .unwrap()
+            .len()
+            == 40,
+        "{meta}"
+    );
+    assert_eq!(
+        meta["config"]["resources"]["jobs"]["train"]["relative_path"],
+        "resources/job.yml"
+    );
+    assert!(meta["deployed_at"].as_str().unwrap().starts_with("20"));
+    assert!(meta["tool_version"].as_str().unwrap().starts_with("xtask-"));
+    let dep = repo.state("dev", "deployment.json");
+    assert_eq!(dep["version"], 1);
+    assert_eq!(dep["seq"], 1);
+    assert!(
+        dep["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["local_path"] == "training/train.py" && f["is_notebook"] == true)
+    );
+    let tf = repo.state("dev", "terraform.tfstate");
+    assert_eq!(tf["version"], 4);
+    assert_eq!(tf["serial"], 1);
+    let types: Vec<&str> = tf["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"databricks_job") && types.contains(&"databricks_mlflow_experiment"),
+        "{types:?}"
+    );
+    assert!(!repo.env_dir("dev").join("state/deploy.lock").exists());
+
+    // A second deploy with a change: seq and serial + 1, lineage and deployment id kept.
+    repo.write("README.md", "demo, changed\n");
+    repo.deploy("dev");
+    let dep2 = repo.state("dev", "deployment.json");
+    assert_eq!(dep2["seq"], 2);
+    assert_eq!(dep2["id"], dep["id"]);
+    let tf2 = repo.state("dev", "terraform.tfstate");
+    assert_eq!(tf2["serial"], 2);
+    assert_eq!(tf2["lineage"], tf["lineage"]);
+}
+
+#[test]
+fn plan_writes_nothing_and_deploy_does_what_it_said() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    repo.write("README.md", "changed\n");
+    repo.write("rag/new.py", "X = 2\n");
+    std::fs::remove_file(repo.bundle().join("rag/chunk.py")).unwrap();
+    repo.write(
+        "resources/job.yml",
+        &e2e::deploy::JOB_YML.replace("name: train", "name: train2"),
+    );
+    let before = tree_hash(&repo.root());
+    let plan = repo.json(&["plan", "--env", "dev"]);
+    let human = repo.run(&["plan", "--env", "dev"]);
+    assert!(human.status.success());
+    assert_same_tree(&before, &tree_hash(&repo.root()));
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(
+        strings(&plan["files"]["put"]),
+        ["README.md", "rag/new.py", "resources/job.yml"]
+    );
+    assert_eq!(strings(&plan["files"]["delete"]), ["rag/chunk.py"]);
+    assert!(
+        actions(&plan["resources"], &["kind", "key", "action"])
+            .contains(&"jobs train update".to_string())
+    );
+
+    let dep = repo.deploy("dev");
+    assert_eq!(dep["files"], plan["files"]);
+    assert_eq!(
+        actions(&dep["artifacts"], &["name", "action"]),
+        actions(&plan["artifacts"], &["name", "action"])
+    );
+    assert_eq!(
+        actions(&dep["resources"], &["kind", "key", "action"]),
+        actions(&plan["resources"], &["kind", "key", "action"])
+    );
+    assert_eq!(dep["digest"], plan["digest"]);
+    assert!(!repo.env_dir("dev").join("files/rag/chunk.py").exists());
+}
+
+#[test]
+fn resource_ids_are_stable_new_ones_fresh_removed_ones_gone() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    let ids = |repo: &Repo| repo.state("dev", "metadata.json")["config"]["resources"].clone();
+    let first = ids(&repo);
+    let train = first["jobs"]["train"]["id"].as_str().unwrap().to_string();
+    assert!(!train.is_empty());
+    repo.write(
+        "resources/job.yml",
+        "resources:\n  jobs:\n    train:\n      name: train\n    other:\n      name: other\n",
+    );
+    let r = repo.deploy("dev");
+    let second = ids(&repo);
+    assert_eq!(second["jobs"]["train"]["id"], train.as_str());
+    assert!(
+        second["jobs"]["other"]["id"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty() && s != train)
+    );
+    assert!(
+        second
+            .get("experiments")
+            .is_none_or(|e| e.get("exp").is_none()),
+        "{second}"
+    );
+    assert!(
+        actions(&r["resources"], &["kind", "key", "action"])
+            .contains(&"experiments exp delete".to_string())
+    );
+    let tf = repo.state("dev", "terraform.tfstate");
+    assert!(
+        !tf["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["type"] == "databricks_mlflow_experiment")
+    );
+}
+
+#[test]
+fn file_selection_follows_ignore_rules_include_and_exclude() {
+    let repo = Repo::new();
+    repo.write(
+        "databricks.yml",
+        &format!("{}sync:\n  include:\n    - build/keep.txt\n    - data/*.csv\n  exclude:\n    - data/b.csv\n    - notes/\n", e2e::deploy::DATABRICKS_YML),
+    );
+    repo.write(".gitignore", "*.log\nbuild/\n");
+    repo.write("data/.gitignore", "*.csv\n");
+    repo.write("a.log", "x");
+    repo.write("build/keep.txt", "x");
+    repo.write("build/other.txt", "x");
+    repo.write("data/a.csv", "x");
+    repo.write("data/b.csv", "x");
+    repo.write("notes/n.txt", "x");
+    repo.write("secret.txt", "x");
+    std::fs::write(repo.path().join(".git/info/exclude"), "secret.txt\n").unwrap();
+    repo.write(".venv/lib.py", "x");
+    repo.write("target/debug.bin", "x");
+    repo.write("env2/pyvenv.cfg", "home = /usr\n");
+    repo.write("env2/lib.py", "x");
+    repo.write(".databricks/bundle/x", "x");
+    std::os::unix::fs::symlink("README.md", repo.bundle().join("link.md")).unwrap();
+    let out = repo.run(&["deploy", "--env", "dev"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("skipping symlink link.md"),
+        "{}",
+        text(&out)
+    );
+    let deployed: Vec<String> = repo.deployed("dev").into_keys().collect();
+    for p in [
+        "build/keep.txt",
+        "data/a.csv",
+        ".gitignore",
+        "data/.gitignore",
+        "README.md",
+    ] {
+        assert!(
+            deployed.contains(&p.to_string()),
+            "{p} missing from {deployed:?}"
+        );
+    }
+    for p in [
+        "a.log",
+        "build/other.txt",
+        "data/b.csv",
+        "notes/n.txt",
+        "secret.txt",
+        ".venv/lib.py",
+        "target/debug.bin",
+        "env2/lib.py",
+        "link.md",
+        ".databricks/bundle/x",
+    ] {
+        assert!(
+            !deployed.contains(&p.to_string()),
+            "{p} should not be deployed: {deployed:?}"
+        );
+    }
+}
+
+#[test]
+fn works_outside_a_git_repository() {
+    let repo = Repo::empty();
+    repo.write("databricks.yml", e2e::deploy::DATABRICKS_YML);
+    repo.write(".gitignore", "*.tmp\n");
+    repo.write("a.py", "print(1)\n");
+    repo.write("b.tmp", "x");
+    repo.deploy("dev");
+    let deployed: Vec<String> = repo.deployed("dev").into_keys().collect();
+    assert_eq!(deployed, [".gitignore", "a.py", "databricks.yml"]);
+}
+
+#[test]
+fn notebook_name_collision_is_an_error_and_writes_nothing() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    repo.write(
+        "training/train.sql",
+        "-- Databricks notebook source\nselect 1\n",
+    );
+    let before = tree_hash(&repo.root());
+    let out = repo.run(&["deploy", "--env", "dev"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("training/train.py")
+            && err.contains("training/train.sql")
+            && err.contains("same remote file"),
+        "{err}"
+    );
+    assert_same_tree(&before, &tree_hash(&repo.root()));
+}
+
+#[test]
+fn bundle_wheel_is_deterministic_and_installs_with_pip() {
+    let repo = Repo::new();
+    let r = repo.deploy("dev");
+    assert!(
+        actions(&r["artifacts"], &["name", "action"]).contains(&"wheel put".to_string()),
+        "{r}"
+    );
+    let whl = repo
+        .env_dir("dev")
+        .join("artifacts/.internal/demo-0.1.0-py3-none-any.whl");
+    assert!(whl.is_file());
+    let bytes = std::fs::read(&whl).unwrap();
+    // Touch the package: same content, same wheel, same digest.
+    let f = std::fs::File::options()
+        .append(true)
+        .open(repo.bundle().join("rag/chunk.py"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now()).unwrap();
+    let r2 = repo.deploy("dev");
+    assert_eq!(r2["digest"], r["digest"]);
+    assert_eq!(std::fs::read(&whl).unwrap(), bytes);
+    // A change to the package rebuilds it.
+    repo.write("rag/chunk.py", "def chunk(s):\n    return s.split(',')\n");
+    let r3 = repo.deploy("dev");
+    assert!(
+        actions(&r3["artifacts"], &["name", "action"]).contains(&"wheel put".to_string()),
+        "{r3}"
+    );
+
+    let venv = repo.path().join("venv");
+    let ok = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let pip = Command::new(venv.join("bin/pip"))
+        .args(["install", "--no-index", "--no-deps", "--quiet"])
+        .arg(&whl)
+        .output()
+        .unwrap();
+    assert!(pip.status.success(), "{}", text(&pip));
+    let py = Command::new(venv.join("bin/python"))
+        .args([
+            "-c",
+            "import rag, rag.chunk; print(rag.VERSION, rag.chunk.chunk('a,b'))",
+        ])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&py.stdout).trim(),
+        "1 ['a', 'b']",
+        "{}",
+        text(&py)
+    );
+}
+
+#[test]
+fn config_artifacts_are_built_and_collected() {
+    let repo = Repo::new();
+    repo.write(
+        "databricks.yml",
+        &format!(
+            "{}artifacts:\n  lib:\n    type: whl\n    path: ./lib\n    build: mkdir -p dist && printf built > dist/lib-1.0-py3-none-any.whl\n",
+            e2e::deploy::DATABRICKS_YML
+        ),
+    );
+    repo.write("lib/setup.py", "# setup\n");
+    repo.write(".gitignore", "dist/\n");
+    let plan = repo.json(&["plan", "--env", "dev"]);
+    assert!(
+        actions(&plan["artifacts"], &["name", "action"]).contains(&"lib build".to_string()),
+        "{plan}"
+    );
+    assert!(
+        !repo.bundle().join("lib/dist").exists(),
+        "plan must not run builds"
+    );
+    repo.deploy("dev");
+    let art = repo
+        .env_dir("dev")
+        .join("artifacts/.internal/lib-1.0-py3-none-any.whl");
+    assert_eq!(std::fs::read_to_string(art).unwrap(), "built");
+
+    repo.write(
+        "databricks.yml",
+        &format!("{}artifacts:\n  lib:\n    type: whl\n    path: ./lib\n    build: echo broken >&2; exit 3\n", e2e::deploy::DATABRICKS_YML),
+    );
+    let before = tree_hash(&repo.root());
+    let out = repo.run(&["deploy", "--env", "dev"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("broken"),
+        "{}",
+        text(&out)
+    );
+    assert_same_tree(&before, &tree_hash(&repo.root()));
+}
+
+#[test]
+fn incremental_touch_writes_nothing_same_size_edit_is_caught() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    let ino = |p: &str| {
+        std::fs::metadata(repo.env_dir("dev").join("files").join(p))
+            .unwrap()
+            .ino()
+    };
+    let chunk_ino = ino("rag/chunk.py");
+
+    let f = std::fs::File::options()
+        .append(true)
+        .open(repo.bundle().join("README.md"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    let r = repo.deploy("dev");
+    assert_eq!(r["noop"], true, "{r}");
+    assert!(strings(&r["files"]["put"]).is_empty());
+
+    // Same size, right away (same second).
+    repo.write("README.md", "DEMO\n");
+    let r = repo.deploy("dev");
+    assert_eq!(strings(&r["files"]["put"]), ["README.md"]);
+    assert_eq!(
+        std::fs::read_to_string(repo.env_dir("dev").join("files/README.md")).unwrap(),
+        "DEMO\n"
+    );
+    repo.write("README.md", "demo\n");
+    let r = repo.deploy("dev");
+    assert_eq!(strings(&r["files"]["put"]), ["README.md"]);
+    // Unchanged files are the same inode across versions (hard links), not copies.
+    assert_eq!(ino("rag/chunk.py"), chunk_ino);
+
+    std::fs::remove_file(repo.bundle().join("README.md")).unwrap();
+    let r = repo.deploy("dev");
+    assert_eq!(strings(&r["files"]["delete"]), ["README.md"]);
+    assert!(!repo.env_dir("dev").join("files/README.md").exists());
+}
+
+/// Kept deployments of an env: version folders not reduced to a husk of shared folders.
+fn versions(env: &Path) -> usize {
+    std::fs::read_dir(env.join(".deployments"))
+        .unwrap()
+        .flatten()
+        .filter(|e| !e.path().join(".husk").exists())
+        .count()
+}
+
+fn set_source(repo: &Repo, v: u32) {
+    // A folder big enough to be shared between versions as one symlink.
+    for i in 0..40 {
+        repo.write(&format!("data/f{i}.txt"), &format!("{i}\n"));
+    }
+    repo.write("README.md", &format!("version {v}\n"));
+    repo.write(&format!("v{v}/only.txt"), "x");
+    let _ = std::fs::remove_dir_all(repo.bundle().join(format!("v{}", 1 - v)));
+    repo.write("rag/chunk.py", &format!("def chunk(s):\n    return {v}\n"));
+}
+
+#[test]
+fn a_deploy_killed_at_any_step_leaves_a_complete_version_and_the_next_one_recovers() {
+    let repo = Repo::new();
+    set_source(&repo, 0);
+    repo.deploy("dev");
+    let mut contents = vec![repo.deployed("dev")];
+    set_source(&repo, 1);
+    repo.deploy("dev");
+    contents.push(repo.deployed("dev"));
+    let mut n = 1;
+    let mut cur = 1;
+    loop {
+        let next = 1 - cur;
+        set_source(&repo, next as u32);
+        let out = repo
+            .xtask(&["deploy", "--env", "dev"])
+            .env("XTASK_FAULT_AFTER_STEP", n.to_string())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            assert!(n > 10, "the deploy has only {n} steps?");
+            eprintln!("killed at each of steps 1..{n}; all recovered");
+            break;
+        }
+        assert_eq!(
+            out.status.code(),
+            None,
+            "step {n}: expected an abort\n{}",
+            text(&out)
+        );
+        let seen = repo.deployed("dev");
+        assert!(
+            seen == contents[cur] || seen == contents[next],
+            "step {n}: a mix of versions: {:?}",
+            seen.keys()
+        );
+        let status = repo.json(&["status", "--env", "dev"]);
+        assert!(status[0]["deployed"] == true, "step {n}: {status}");
+        // The next deploy succeeds without cleanup (the dead process's lock is taken over).
+        let r = repo.deploy("dev");
+        assert_eq!(repo.deployed("dev"), contents[next], "step {n}");
+        assert!(
+            r["warnings"].to_string().contains("stale")
+                || !r["warnings"].to_string().contains("lock acquired"),
+            "{r}"
+        );
+        let status = repo.json(&["status", "--env", "dev"]);
+        assert_eq!(
+            status[0]["drift"],
+            serde_json::json!({"changed": [], "added": [], "missing": []}),
+            "step {n}"
+        );
+        cur = next;
+        n += 1;
+    }
+    let kept = versions(&repo.env_dir("dev"));
+    assert!(kept <= 5, "{kept} versions kept");
+}
+
+#[test]
+fn a_full_disk_midway_is_a_clear_error_and_the_previous_version_stays() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    let before = repo.deployed("dev");
+    let versions = std::fs::read_dir(repo.env_dir("dev").join(".deployments"))
+        .unwrap()
+        .count();
+    repo.write("README.md", "new content\n");
+    repo.write("more/a.txt", "a");
+    for n in [2, 4, 6] {
+        let out = repo
+            .xtask(&["deploy", "--env", "dev"])
+            .env("XTASK_FAULT_ERROR_AT_STEP", n.to_string())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("No space left on device"),
+            "{}",
+            text(&out)
+        );
+        assert_eq!(repo.deployed("dev"), before);
+        assert!(
+            !repo.env_dir("dev").join("state/deploy.lock").exists(),
+            "lock left behind"
+        );
+        assert_eq!(
+            std::fs::read_dir(repo.env_dir("dev").join(".deployments"))
+                .unwrap()
+                .count(),
+            versions
+        );
+    }
+    repo.deploy("dev");
+    assert_eq!(
+        std::fs::read_to_string(repo.env_dir("dev").join("files/README.md")).unwrap(),
+        "new content\n"
+    );
+}
+
+#[test]
+fn an_unreadable_file_is_a_clear_error_and_writes_nothing() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    repo.write("secret.py", "x = 1\n");
+    let path = repo.bundle().join("secret.py");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let before = tree_hash(&repo.root());
+    let mut cmd = repo.xtask(&["deploy", "--env", "dev"]);
+    if std::fs::read(&path).is_ok() {
+        // Running as root: permissions do not stop reads; inject the same error.
+        cmd.env("XTASK_FAULT_UNREADABLE", "secret.py");
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("secret.py") && err.contains("ermission denied"),
+        "{err}"
+    );
+    assert_same_tree(&before, &tree_hash(&repo.root()));
+}
+
+#[test]
+fn an_invalid_configuration_refuses_to_act() {
+    let repo = Repo::new();
+    repo.write(
+        "databricks.yml",
+        "bundle:\n  name: demo\nresources:\n  jobs: [\n",
+    );
+    for cmd in ["deploy", "plan", "status", "rollback"] {
+        let out = repo.run(&[cmd, "--env", "dev"]);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("rror"),
+            "{}",
+            text(&out)
+        );
+    }
+    assert!(!repo.root().exists());
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn write_lock(repo: &Repo, pid: u32) {
+    let dir = repo.env_dir("dev").join("state");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = serde_json::json!({"ID": "abc", "AcquisitionTime": "2026-01-01T00:00:00Z", "IsForced": false,
+        "User": "alice@example.com", "pid": pid, "host": hostname()});
+    std::fs::write(dir.join("deploy.lock"), lock.to_string()).unwrap();
+}
+
+#[test]
+fn lock_held_by_a_live_process_stops_a_deploy_and_force_overrides() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    write_lock(&repo, std::process::id());
+    let out = repo.run(&["deploy", "--env", "dev"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("deploy lock acquired by alice@example.com")
+            && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert!(err.contains("--force-lock"));
+    let r = repo.json(&["deploy", "--env", "dev", "--force-lock"]);
+    assert_eq!(r["forced_lock"], true);
+    assert!(
+        r["warnings"].to_string().contains("alice@example.com"),
+        "{r}"
+    );
+    let history = repo.state("dev", "history.json");
+    assert_eq!(
+        history["deployments"].as_array().unwrap().last().unwrap()["forced_lock"],
+        true
+    );
+    assert!(!repo.env_dir("dev").join("state/deploy.lock").exists());
+}
+
+#[test]
+fn a_lock_left_by_a_dead_process_is_taken_over() {
+    let repo = Repo::new();
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    write_lock(&repo, pid);
+    let r = repo.deploy("dev");
+    assert!(r["warnings"].to_string().contains("stale lock"), "{r}");
+    assert!(!repo.env_dir("dev").join("state/deploy.lock").exists());
+}
+
+#[test]
+fn deploys_to_different_envs_run_in_parallel() {
+    let repo = Repo::new();
+    let children: Vec<_> = ["dev", "test", "staging"]
+        .iter()
+        .map(|env| repo.xtask(&["deploy", "--env", env, "-q"]).spawn().unwrap())
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    for env in ["dev", "test", "staging"] {
+        assert_eq!(repo.deployed(env).len(), source_files(&repo).len());
+    }
+}
+
+#[test]
+fn status_finds_drift_and_the_next_deploy_repairs_it() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    let files = repo.env_dir("dev").join("files");
+    let readme = files.join("README.md");
+    std::fs::set_permissions(&readme, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&readme, "EVIL\n").unwrap();
+    std::fs::remove_file(files.join("rag/chunk.py")).unwrap();
+    std::fs::write(files.join("extra.txt"), "x").unwrap();
+    let status = repo.json(&["status", "--env", "dev"]);
+    let drift = &status[0]["drift"];
+    assert_eq!(strings(&drift["changed"]), ["files/README.md"]);
+    assert_eq!(strings(&drift["missing"]), ["files/rag/chunk.py"]);
+    assert_eq!(strings(&drift["added"]), ["files/extra.txt"]);
+    let human = repo.run(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains("changed files/README.md"),
+        "{}",
+        text(&human)
+    );
+    let plan = repo.json(&["plan", "--env", "dev"]);
+    assert_eq!(
+        strings(&plan["files"]["put"]),
+        ["README.md", "rag/chunk.py"]
+    );
+    repo.deploy("dev");
+    assert_eq!(std::fs::read_to_string(&readme).unwrap(), "demo\n");
+    assert!(files.join("rag/chunk.py").is_file());
+    assert!(!files.join("extra.txt").exists());
+    let status = repo.json(&["status", "--env", "dev"]);
+    assert_eq!(
+        status[0]["drift"],
+        serde_json::json!({"changed": [], "added": [], "missing": []})
+    );
+}
+
+#[test]
+fn history_keeps_five_and_rollback_switches_back() {
+    let repo = Repo::new();
+    let mut digests = Vec::new();
+    for i in 0..7 {
+        repo.write("README.md", &format!("v{i}\n"));
+        digests.push(repo.deploy("dev")["digest"].clone());
+    }
+    assert_eq!(versions(&repo.env_dir("dev")), 5);
+    let status = repo.json(&["status", "--env", "dev"]);
+    let kept: Vec<String> = status[0]["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kept.len(), 5);
+
+    let r = repo.json(&["rollback", "--env", "dev"]);
+    assert_eq!(r["digest"], digests[5]);
+    assert_eq!(
+        std::fs::read_to_string(repo.env_dir("dev").join("files/README.md")).unwrap(),
+        "v5\n"
+    );
+    assert_eq!(repo.state("dev", "metadata.json")["digest"], digests[5]);
+    let seq: u64 = kept[1][..4].parse().unwrap();
+    let r = repo.json(&["rollback", "--env", "dev", "--to", &seq.to_string()]);
+    assert_eq!(r["to"], kept[1].as_str());
+    assert_eq!(
+        std::fs::read_to_string(repo.env_dir("dev").join("files/README.md")).unwrap(),
+        "v3\n"
+    );
+    // Folders unchanged since the first (pruned) deployment are still there, intact.
+    assert_eq!(
+        std::fs::read(repo.env_dir("dev").join("files/rag/chunk.py")).unwrap(),
+        std::fs::read(repo.bundle().join("rag/chunk.py")).unwrap()
+    );
+    let status = repo.json(&["status", "--env", "dev"]);
+    assert_eq!(
+        status[0]["drift"],
+        serde_json::json!({"changed": [], "added": [], "missing": []})
+    );
+    let history = repo.state("dev", "history.json");
+    let last = history["deployments"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["kind"], "rollback");
+    assert_eq!(repo.state("dev", "deployment.json")["seq"], 9);
+    let out = repo.run(&["rollback", "--env", "dev", "--to", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not kept"),
+        "{}",
+        text(&out)
+    );
+    // A deploy after a rollback builds on the rolled-back version.
+    repo.write("README.md", "v7\n");
+    repo.deploy("dev");
+    assert_eq!(
+        std::fs::read_to_string(repo.env_dir("dev").join("files/README.md")).unwrap(),
+        "v7\n"
+    );
+}
+
+/// A directory of fake build tools (`uv`, `poetry`) that drop a wheel in `dist/`.
+fn fake_tools(dir: &Path) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    for tool in ["uv", "poetry"] {
+        let p = dir.join(tool);
+        std::fs::write(&p, "#!/bin/sh\nmkdir -p dist && printf wheel > dist/$(basename \"$PWD\")-0.1-py3-none-any.whl\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let out = Command::new("cp")
+        .arg("-r")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn the_corpus_bundles_deploy_to_a_local_env() {
+    let corpus = Path::new("/work/shared/corpus");
+    let mut names: Vec<_> = std::fs::read_dir(corpus)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5);
+    let (mut deployed, mut refused) = (0, Vec::new());
+    for name in names {
+        let tmp = tempfile::tempdir().unwrap();
+        let bundle = tmp.path().join("b");
+        copy_dir(&corpus.join(&name), &bundle);
+        let path = fake_tools(&tmp.path().join("bin"));
+        let git = |args: &[&str]| {
+            Command::new("git")
+                .args(["-c", "user.email=a@b.c", "-c", "user.name=A"])
+                .args(args)
+                .current_dir(&bundle)
+                .output()
+                .unwrap()
+        };
+        git(&["init", "-q"]);
+        git(&["add", "-A"]);
+        git(&["commit", "-qm", "i"]);
+        let validate = e2e::xtask()
+            .args(["validate", "--bundle-dir"])
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        let out = e2e::xtask()
+            .args(["deploy", "--json", "--bundle-dir"])
+            .arg(&bundle)
+            .arg("--root")
+            .arg(tmp.path().join("root"))
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        if !validate.status.success() {
+            // A configuration the loader rejects must not be deployed.
+            assert_eq!(out.status.code(), Some(1), "{name:?}: {}", text(&out));
+            assert!(
+                !tmp.path().join("root").exists(),
+                "{name:?}: a refused deploy wrote something"
+            );
+            refused.push(name);
+            continue;
+        }
+        assert!(out.status.success(), "{name:?}: {}", text(&out));
+        deployed += 1;
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let env = r["env"].as_str().unwrap();
+        let bname = std::fs::read_dir(tmp.path().join("root/.bundle"))
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .file_name();
+        let files = files_under(
+            &tmp.path()
+                .join("root/.bundle")
+                .join(&bname)
+                .join(env)
+                .join("files"),
+        );
+        assert!(files.contains_key("databricks.yml"), "{name:?}");
+        let status = e2e::xtask()
+            .args(["status", "--json", "--bundle-dir"])
+            .arg(&bundle)
+            .arg("--root")
+            .arg(tmp.path().join("root"))
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{name:?}: {}", text(&status));
+    }
+    eprintln!("corpus: {deployed} deployed; refused by the config loader: {refused:?}");
+    assert!(
+        deployed >= 6,
+        "only {deployed} corpus bundles deployed; refused: {refused:?}"
+    );
+}
+
+#[test]
+fn shared_folders_survive_pruning_at_any_depth() {
+    let repo = Repo::new();
+    repo.write("a/x.py", "x = 1\n");
+    repo.write("a/b/c/deep.txt", "deep\n");
+    // Big enough to be shared as a folder rather than file by file.
+    for i in 0..40 {
+        repo.write(&format!("a/b/c/f{i}.txt"), &format!("{i}\n"));
+    }
+    let deploy = |repo: &Repo| {
+        let out = repo
+            .xtask(&["deploy", "--env", "dev", "-q"])
+            .env("XTASK_DEPLOY_HISTORY", "2")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    deploy(&repo);
+    repo.write("README.md", "1\n"); // a/ shared whole
+    deploy(&repo);
+    repo.write("a/x.py", "x = 2\n"); // a/ real again, a/b shared through the previous link
+    deploy(&repo);
+    repo.write("README.md", "2\n");
+    deploy(&repo);
+    assert_eq!(versions(&repo.env_dir("dev")), 2);
+    let current = repo.env_dir("dev").join("current/files");
+    assert!(
+        std::fs::symlink_metadata(current.join("a"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "a/ is not shared"
+    );
+    let deployed = repo.deployed("dev");
+    assert_eq!(deployed["a/b/c/deep.txt"], b"deep\n");
+    assert_eq!(deployed["a/x.py"], b"x = 2\n");
+    assert_eq!(deployed.len(), source_files(&repo).len());
+    let status = repo.json(&["status", "--env", "dev"]);
+    assert_eq!(
+        status[0]["drift"],
+        serde_json::json!({"changed": [], "added": [], "missing": []})
+    );
+}
+
+#[test]
+fn an_artifact_path_escaping_the_bundle_is_refused() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    std::fs::create_dir_all(repo.path().join("outside")).unwrap();
+    repo.write(
+        "databricks.yml",
+        &format!(
+            "{}artifacts:\n  lib:\n    type: whl\n    path: ../outside\n    build: touch pwned\n",
+            e2e::deploy::DATABRICKS_YML
+        ),
+    );
+    let before = tree_hash(&repo.root());
+    let out = repo.run(&["deploy", "--env", "dev"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("outside"), "{err}");
+    assert!(
+        !repo.path().join("outside/pwned").exists(),
+        "the build ran outside the bundle"
+    );
+    assert_same_tree(&before, &tree_hash(&repo.root()));
+}

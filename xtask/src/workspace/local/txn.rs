@@ -1,0 +1,154 @@
+//! A new local version being written: see the layout in `local.rs`.
+
+use std::collections::HashSet;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result, bail};
+
+use super::LocalWorkspace;
+use crate::deploy::fault;
+use crate::package::Manifest;
+use crate::workspace::Transaction;
+
+pub(super) struct LocalTxn<'a> {
+    pub(super) ws: &'a LocalWorkspace,
+    pub(super) id: String,
+    pub(super) dir: PathBuf,
+    pub(super) base: Option<PathBuf>,
+    pub(super) made: Mutex<HashSet<PathBuf>>,
+    pub(super) base_id: Option<String>,
+    /// Paths hard-linked from the base version.
+    pub(super) kept: Mutex<HashSet<String>>,
+    /// Folders (with a trailing `/`) shared with the base version.
+    pub(super) kept_dirs: Mutex<Vec<String>>,
+}
+
+impl LocalTxn<'_> {
+    fn target(&self, path: &str) -> Result<PathBuf> {
+        if path
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
+        {
+            bail!("refusing to write {path:?}: not a plain relative path");
+        }
+        let full = self.dir.join(path);
+        if let Some(parent) = full.parent() {
+            let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+            if !made.contains(parent) {
+                fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+                made.insert(parent.to_path_buf());
+            }
+        }
+        Ok(full)
+    }
+}
+
+impl Transaction for LocalTxn<'_> {
+    fn keep(&self, path: &str) -> Result<()> {
+        let Some(base) = &self.base else {
+            bail!("no current deployment to keep {path} from")
+        };
+        let full = self.target(path)?;
+        fault::step("file linked")?;
+        match fs::hard_link(base.join(path), &full) {
+            Ok(()) => {
+                self.kept
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(path.to_string());
+                Ok(())
+            }
+            // Too many links (or a file system without them): copy instead.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMLINK) | Some(libc::EXDEV) | Some(libc::EPERM)
+                ) =>
+            {
+                fs::copy(base.join(path), &full)
+                    .with_context(|| format!("copying {}", full.display()))?;
+                Ok(())
+            }
+            Err(e) => Err(e).with_context(|| format!("linking {}", full.display())),
+        }
+    }
+
+    fn keep_dir(&self, path: &str) -> Result<()> {
+        if self.base.is_none() {
+            bail!("no current deployment to keep {path} from");
+        }
+        let full = self.target(path)?;
+        fault::step("folder linked")?;
+        // Point at the folder's physical place (it may itself be shared from
+        // an older version), relative to `.deployments/` so the env can move.
+        let base_id = self.base_id.as_deref().unwrap_or_default();
+        let rel = self.ws.physical(base_id, path)?;
+        let up = "../".repeat(path.split('/').count());
+        std::os::unix::fs::symlink(format!("{up}{rel}"), &full)
+            .with_context(|| format!("linking {}", full.display()))?;
+        self.kept_dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("{path}/"));
+        Ok(())
+    }
+
+    fn put(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        let full = self.target(path)?;
+        fault::step("file written")?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o444)
+            .open(&full)
+            .with_context(|| format!("creating {}", full.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("writing {}", full.display()))
+    }
+
+    fn put_file(&self, path: &str, src: &Path) -> Result<()> {
+        let full = self.target(path)?;
+        fault::step("file copied")?;
+        fs::copy(src, &full)
+            .with_context(|| format!("copying {} to {}", src.display(), full.display()))?;
+        fs::set_permissions(&full, fs::Permissions::from_mode(0o444))
+            .with_context(|| format!("making {} read-only", full.display()))
+    }
+
+    fn delete(&self, _path: &str) -> Result<()> {
+        // The new version is built from scratch: a file not kept or put is gone.
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>, manifest: &Manifest, state: &[(&str, Vec<u8>)]) -> Result<()> {
+        fault::step("commit")?;
+        self.ws.install_state(&self.id, state)?;
+        self.ws.switch_current(&self.id)?;
+        self.ws.write_installed_state(state)?;
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let dirs = self.kept_dirs.lock().unwrap_or_else(|e| e.into_inner());
+        if !dirs.is_empty() {
+            // A file is under a shared folder if one of its ancestors is one.
+            let shared: HashSet<&str> = dirs.iter().map(|d| d.trim_end_matches('/')).collect();
+            let under = |p: &str| p.match_indices('/').any(|(i, _)| shared.contains(&p[..i]));
+            kept.extend(
+                manifest
+                    .files
+                    .iter()
+                    .map(|f| format!("files/{}", f.path))
+                    .filter(|p| under(p)),
+            );
+        }
+        let kept = self.base_id.as_deref().map(|b| (b, &*kept));
+        self.ws.record_env_stat(&self.id, manifest, kept)
+    }
+
+    fn abort(self: Box<Self>) -> Result<()> {
+        fs::remove_dir_all(&self.dir).with_context(|| format!("removing {}", self.dir.display()))
+    }
+}
