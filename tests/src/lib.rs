@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests: the real `xtask` binary, temp repositories.
 
 pub mod params;
+pub mod runner;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

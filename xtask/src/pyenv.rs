@@ -1,1 +1,346 @@
 //! The bundle's Python virtual environment, kept in step with requirements.txt.
+//!
+//! One venv per repository (`<repo>/.venv`, or `XTASK_VENV`). It is created
+//! with the system Python's `venv` module on first use and refreshed with the
+//! venv's own pip whenever the requirements change, so the system Python is
+//! never modified. A marker file inside the venv records the hash of what was
+//! installed last: an unchanged requirements file costs one file read.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::project::Project;
+
+/// Inside the venv: the hash of the requirements last installed successfully.
+const MARKER: &str = "xtask-requirements.hash";
+/// Inside the venv: pip's output, appended to by every install.
+const PIP_LOG: &str = "xtask-pip.log";
+/// Bump when the install recipe changes, so existing venvs refresh once.
+const RECIPE: &str = "xtask-pyenv-1";
+
+/// The venv's python executable, creating or refreshing the venv first when
+/// needed. `requirements` is a pip requirements file (usually the bundle's).
+pub fn ensure(project: &Project, requirements: &Path) -> Result<PathBuf> {
+    let venv = match std::env::var_os("XTASK_VENV") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => project.repo_root.join(".venv"),
+    };
+    let python = std::env::var_os("XTASK_PYTHON").filter(|p| !p.is_empty());
+    ensure_at(
+        &venv,
+        python.as_deref(),
+        requirements,
+        !project.global.quiet,
+    )
+}
+
+/// What `ensure` does, with the environment variables already read.
+pub fn ensure_at(
+    venv: &Path,
+    python: Option<&OsStr>,
+    requirements: &Path,
+    chatty: bool,
+) -> Result<PathBuf> {
+    let reqs = fs::read_to_string(requirements)
+        .with_context(|| format!("reading Python requirements {}", requirements.display()))?;
+    let needs_pytest = !lists_pytest(&reqs);
+    let wanted = blake3::hash(format!("{RECIPE}\n{needs_pytest}\n{reqs}").as_bytes())
+        .to_hex()
+        .to_string();
+
+    let venv_python = venv_python(venv);
+    let usable = venv_python.is_file() && runs(&venv_python);
+    if usable && fs::read_to_string(venv.join(MARKER)).is_ok_and(|m| m.trim() == wanted) {
+        return Ok(venv_python);
+    }
+
+    if !usable {
+        let system = find_python(python)?;
+        if chatty {
+            eprintln!("Creating the Python environment {} ...", venv.display());
+        }
+        // `--clear` repairs a venv whose interpreter vanished (e.g. the system
+        // Python was upgraded); a fresh folder is simply created.
+        let out = Command::new(&system)
+            .args([
+                OsStr::new("-m"),
+                OsStr::new("venv"),
+                OsStr::new("--clear"),
+                venv.as_os_str(),
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running {} -m venv", system.to_string_lossy()))?;
+        if !out.status.success() {
+            bail!(
+                "creating the virtual environment {} with {} failed:\n{}",
+                venv.display(),
+                system.to_string_lossy(),
+                tail(&String::from_utf8_lossy(&out.stderr), 20)
+            );
+        }
+        // A stale marker must not survive a rebuilt venv.
+        let _ = fs::remove_file(venv.join(MARKER));
+    }
+
+    install(venv, &venv_python, requirements, needs_pytest, chatty)?;
+    fs::write(venv.join(MARKER), format!("{wanted}\n"))
+        .with_context(|| format!("writing {}", venv.join(MARKER).display()))?;
+    Ok(venv_python)
+}
+
+/// `pip install -r requirements` with the venv's own pip, output to the log.
+fn install(
+    venv: &Path,
+    python: &Path,
+    requirements: &Path,
+    add_pytest: bool,
+    chatty: bool,
+) -> Result<()> {
+    let log_path = venv.join(PIP_LOG);
+    let mut log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let started = log.metadata().map(|m| m.len()).unwrap_or(0);
+    writeln!(
+        log,
+        "== xtask: pip install -r {}{}",
+        requirements.display(),
+        if add_pytest { " pytest" } else { "" }
+    )?;
+    if chatty {
+        eprintln!(
+            "Installing {} into {} ...",
+            requirements.display(),
+            venv.display()
+        );
+        if add_pytest {
+            eprintln!(
+                "note: {} does not list pytest; installing pytest too",
+                requirements.display()
+            );
+        }
+    }
+    let mut args: Vec<OsString> = [
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "-r",
+    ]
+    .map(OsString::from)
+    .to_vec();
+    args.push(requirements.into());
+    if add_pytest {
+        args.push("pytest".into());
+    }
+    let status = Command::new(python)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log.try_clone()?)
+        .status()
+        .with_context(|| format!("running {} -m pip", python.display()))?;
+    if !status.success() {
+        let text = fs::read(&log_path).unwrap_or_default();
+        let this_run = String::from_utf8_lossy(text.get(started as usize..).unwrap_or(&text));
+        bail!(
+            "pip install -r {} failed ({status}); the last lines of {}:\n{}",
+            requirements.display(),
+            log_path.display(),
+            tail(&this_run, 15)
+        );
+    }
+    Ok(())
+}
+
+/// The system Python 3: `override_` (from `XTASK_PYTHON`), else `python3`, else `python`.
+pub fn find_python(override_: Option<&OsStr>) -> Result<OsString> {
+    const HELP: &str = "Python 3 is required to run the bundle's code: install it (python3 on PATH) \
+                        or set XTASK_PYTHON to a Python 3 interpreter";
+    let candidates: Vec<OsString> = match override_ {
+        Some(p) => vec![p.to_os_string()],
+        None => vec!["python3".into(), "python".into()],
+    };
+    let mut tried = Vec::new();
+    for cand in candidates {
+        let out = Command::new(&cand)
+            .args([
+                "-c",
+                "import sys; print(sys.version_info[0], sys.version_info[1])",
+            ])
+            .stdin(Stdio::null())
+            .output();
+        match out {
+            Ok(out) if out.status.success() => {
+                let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if version.split(' ').next() == Some("3") {
+                    return Ok(cand);
+                }
+                tried.push(format!(
+                    "{} is Python {}",
+                    cand.to_string_lossy(),
+                    version.replace(' ', ".")
+                ));
+            }
+            Ok(out) => tried.push(format!(
+                "{} exited with {}",
+                cand.to_string_lossy(),
+                out.status
+            )),
+            Err(err) => tried.push(format!("{}: {err}", cand.to_string_lossy())),
+        }
+    }
+    let source = if override_.is_some() {
+        " (from XTASK_PYTHON)"
+    } else {
+        ""
+    };
+    bail!("{HELP}; tried{source}: {}", tried.join("; "))
+}
+
+fn venv_python(venv: &Path) -> PathBuf {
+    if cfg!(windows) {
+        venv.join("Scripts").join("python.exe")
+    } else {
+        venv.join("bin").join("python")
+    }
+}
+
+fn runs(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "pass"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether a requirements file names pytest (`pytest`, `pytest==8.*`,
+/// `pytest[extra]>=8`, ...), not a plugin like `pytest-cov`.
+fn lists_pytest(reqs: &str) -> bool {
+    reqs.lines().any(|line| {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let name_end = line
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+            .unwrap_or(line.len());
+        line[..name_end].eq_ignore_ascii_case("pytest")
+    })
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pip_runs(venv: &Path) -> usize {
+        fs::read_to_string(venv.join(PIP_LOG))
+            .unwrap_or_default()
+            .matches("== xtask: pip install")
+            .count()
+    }
+
+    #[test]
+    fn requirements_naming_pytest() {
+        assert!(lists_pytest("numpy\npytest==8.3\n"));
+        assert!(lists_pytest("PyTest[testing] >= 8 # tests\n"));
+        assert!(!lists_pytest("pytest-cov\n# pytest\n"));
+        assert!(!lists_pytest(""));
+    }
+
+    #[test]
+    fn missing_python_is_a_clear_error() {
+        let err = find_python(Some(OsStr::new("/nonexistent/python3")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Python 3 is required"), "{err}");
+        assert!(err.contains("XTASK_PYTHON"), "{err}");
+        assert!(err.contains("/nonexistent/python3"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let reqs = dir.path().join("requirements.txt");
+        fs::write(&reqs, "").unwrap();
+        let venv = dir.path().join("venv");
+        let err = ensure_at(&venv, Some(OsStr::new("/nonexistent")), &reqs, false).unwrap_err();
+        assert!(format!("{err:#}").contains("Python 3 is required"));
+        assert!(!venv.exists(), "nothing is created without a Python");
+    }
+
+    #[test]
+    fn python2_is_refused() {
+        // A fake interpreter that reports version 2.7.
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("python");
+        fs::write(&fake, "#!/bin/sh\necho 2 7\n").unwrap();
+        let mut perms = fs::metadata(&fake).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        fs::set_permissions(&fake, perms).unwrap();
+        let err = find_python(Some(fake.as_os_str())).unwrap_err().to_string();
+        assert!(err.contains("is Python 2.7"), "{err}");
+    }
+
+    /// Creation, a no-op second call, and a refresh after a change, on a real
+    /// venv. The requirements are tiny pure-Python packages from PyPI.
+    #[test]
+    fn creates_reuses_and_refreshes() {
+        let dir = tempfile::tempdir().unwrap();
+        let venv = dir.path().join("venv");
+        let reqs = dir.path().join("requirements.txt");
+        fs::write(&reqs, "pytest\n").unwrap();
+
+        let python = ensure_at(&venv, None, &reqs, false).unwrap();
+        assert!(python.starts_with(&venv));
+        assert_eq!(pip_runs(&venv), 1);
+        let import = |module: &str| {
+            Command::new(&python)
+                .args(["-c", &format!("import {module}")])
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert!(import("pytest"));
+
+        // Unchanged requirements: no pip run at all.
+        let again = ensure_at(&venv, None, &reqs, false).unwrap();
+        assert_eq!(again, python);
+        assert_eq!(pip_runs(&venv), 1);
+
+        // Changed requirements: pip runs once more and the new package is there.
+        fs::write(&reqs, "pytest\nsix\n").unwrap();
+        ensure_at(&venv, None, &reqs, false).unwrap();
+        assert_eq!(pip_runs(&venv), 2);
+        assert!(import("six"));
+
+        // A requirements file without pytest still yields pytest (kept installed).
+        fs::write(&reqs, "six\n").unwrap();
+        ensure_at(&venv, None, &reqs, false).unwrap();
+        assert!(
+            fs::read_to_string(venv.join(PIP_LOG))
+                .unwrap()
+                .contains("requirements.txt pytest")
+        );
+
+        // A requirement that cannot be installed: an error with pip's words, marker unchanged.
+        let marker = fs::read_to_string(venv.join(MARKER)).unwrap();
+        fs::write(&reqs, "this-package-does-not-exist-xtask-0c1d==1.0\n").unwrap();
+        let err = format!("{:#}", ensure_at(&venv, None, &reqs, false).unwrap_err());
+        assert!(
+            err.contains("pip install -r") && err.contains("this-package-does-not-exist"),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(venv.join(MARKER)).unwrap(), marker);
+    }
+}
