@@ -1,5 +1,6 @@
 //! Support for the end-to-end tests: the real `xtask` binary, temp repositories.
 
+pub mod gitrepo;
 pub mod params;
 pub mod runner;
 

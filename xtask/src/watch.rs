@@ -28,17 +28,34 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 const TICK: Duration = Duration::from_millis(100);
 
 pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
-    let env = project.global.env.clone().unwrap_or_else(|| "test".to_string());
+    let env = project
+        .global
+        .env
+        .clone()
+        .unwrap_or_else(|| "test".to_string());
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
         // Ctrl-C and SIGTERM (the `termination` feature) end the loop between
         // syncs, so the deploy lock is always released by the deploy itself.
-        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("installing the signal handler")?;
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .context("installing the signal handler")?;
     }
-    let mut session = Session { project, env, watched: BTreeSet::new(), bundle: None };
+    let mut session = Session {
+        project,
+        env,
+        watched: BTreeSet::new(),
+        bundle: None,
+    };
     if args.poll {
-        say(project, &format!("watching {} (polling every {} ms)", project.bundle_dir.display(), POLL_INTERVAL.as_millis()));
+        say(
+            project,
+            &format!(
+                "watching {} (polling every {} ms)",
+                project.bundle_dir.display(),
+                POLL_INTERVAL.as_millis()
+            ),
+        );
         session.sync(None);
         while !stop.load(Ordering::SeqCst) {
             std::thread::sleep(POLL_INTERVAL);
@@ -50,7 +67,13 @@ pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
     let mut debouncer = new_debouncer(Duration::from_millis(args.debounce_ms), None, tx)
         .context("starting the file watcher")?;
     session.sync(Some(&mut debouncer));
-    say(project, &format!("watching {} for changes (Ctrl-C to stop)", project.bundle_dir.display()));
+    say(
+        project,
+        &format!(
+            "watching {} for changes (Ctrl-C to stop)",
+            project.bundle_dir.display()
+        ),
+    );
     event_loop(&mut session, &mut debouncer, &rx, &stop);
     say(project, "stopped");
     Ok(())
@@ -73,7 +96,13 @@ fn event_loop(
         // plain saves do not, and skip the extra walk.
         let mut rewatch = false;
         match batch {
-            Ok(events) if events.iter().all(|e| e.paths.iter().all(|p| session.is_noise(p))) => continue,
+            Ok(events)
+                if events
+                    .iter()
+                    .all(|e| e.paths.iter().all(|p| session.is_noise(p))) =>
+            {
+                continue;
+            }
             Ok(events) => rewatch = events.iter().any(|e| is_structural(e)),
             Err(errors) => {
                 for err in errors {
@@ -101,13 +130,19 @@ struct Session<'a> {
 impl Session<'_> {
     /// Re-resolve the configuration and the file set, deploy the difference,
     /// and adjust the watched folders. Errors are reported, never fatal.
-    fn sync(&mut self, debouncer: Option<&mut Debouncer<notify::RecommendedWatcher, RecommendedCache>>) {
+    fn sync(
+        &mut self,
+        debouncer: Option<&mut Debouncer<notify::RecommendedWatcher, RecommendedCache>>,
+    ) {
         let started = Instant::now();
         let outcome = self.deploy();
         let took = started.elapsed();
         match &outcome {
             Ok(report) => line(self.project, report, took),
-            Err(err) => eprintln!("{} sync failed: {err:#} (will retry on the next change)", clock()),
+            Err(err) => eprintln!(
+                "{} sync failed: {err:#} (will retry on the next change)",
+                clock()
+            ),
         }
         if let Some(debouncer) = debouncer {
             self.rewatch(debouncer);
@@ -139,16 +174,21 @@ impl Session<'_> {
     fn rewatch(&mut self, debouncer: &mut Debouncer<notify::RecommendedWatcher, RecommendedCache>) {
         let root = &self.project.bundle_dir;
         let selection = match &self.bundle {
-            Some(b) => crate::files::select(root, &b.sync_patterns("include"), &b.sync_patterns("exclude")),
+            Some(b) => crate::files::select(
+                root,
+                &b.sync_patterns("include"),
+                &b.sync_patterns("exclude"),
+            ),
             None => crate::files::select(root, &[], &[]),
         };
-        let wanted: BTreeSet<PathBuf> = match selection.and_then(|s| crate::files::watch_dirs(root, &s)) {
-            Ok(dirs) => dirs.into_iter().collect(),
-            Err(err) => {
-                eprintln!("{} cannot list folders to watch: {err:#}", clock());
-                return;
-            }
-        };
+        let wanted: BTreeSet<PathBuf> =
+            match selection.and_then(|s| crate::files::watch_dirs(root, &s)) {
+                Ok(dirs) => dirs.into_iter().collect(),
+                Err(err) => {
+                    eprintln!("{} cannot list folders to watch: {err:#}", clock());
+                    return;
+                }
+            };
         for gone in self.watched.difference(&wanted) {
             let _ = debouncer.unwatch(gone);
         }
@@ -166,7 +206,12 @@ impl Session<'_> {
     /// Events for paths the sync never looks at (editor swap files in
     /// ignored folders, the env itself) need no sync.
     fn is_noise(&self, path: &Path) -> bool {
-        path.components().any(|c| matches!(c.as_os_str().to_str(), Some(".git" | ".bundle" | ".databricks")))
+        path.components().any(|c| {
+            matches!(
+                c.as_os_str().to_str(),
+                Some(".git" | ".bundle" | ".databricks")
+            )
+        })
     }
 }
 
@@ -179,7 +224,10 @@ fn is_structural(event: &notify_debouncer_full::DebouncedEvent) -> bool {
         || event.paths.iter().any(|p| {
             p.is_dir()
                 || p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n == ".gitignore" || n.ends_with(".yml") || n.ends_with(".yaml") || n.ends_with(".json")
+                    n == ".gitignore"
+                        || n.ends_with(".yml")
+                        || n.ends_with(".yaml")
+                        || n.ends_with(".json")
                 })
         })
 }
@@ -212,7 +260,11 @@ fn line(project: &Project, report: &DeployReport, took: Duration) {
         report.env,
         f.put.len(),
         f.delete.len(),
-        if f.repaired.is_empty() { String::new() } else { format!(", {} repaired", f.repaired.len()) },
+        if f.repaired.is_empty() {
+            String::new()
+        } else {
+            format!(", {} repaired", f.repaired.len())
+        },
         took.as_millis()
     );
 }
@@ -225,5 +277,8 @@ fn say(project: &Project, text: &str) {
 
 fn clock() -> String {
     let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    now.format(time::macros::format_description!("[hour]:[minute]:[second]")).unwrap_or_default()
+    now.format(time::macros::format_description!(
+        "[hour]:[minute]:[second]"
+    ))
+    .unwrap_or_default()
 }

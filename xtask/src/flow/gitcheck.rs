@@ -20,20 +20,29 @@ pub fn current_branch(repo: &Path) -> Result<String> {
         .read()
         .unwrap_or_default();
     if branch.is_empty() {
-        bail!("HEAD is detached in {}: check out the release branch", repo.display());
+        bail!(
+            "HEAD is detached in {}: check out the release branch",
+            repo.display()
+        );
     }
     Ok(branch)
 }
 
 pub fn head(repo: &Path) -> Result<String> {
     let sh = shell(repo)?;
-    cmd!(sh, "git rev-parse HEAD").quiet().read().context("reading HEAD")
+    cmd!(sh, "git rev-parse HEAD")
+        .quiet()
+        .read()
+        .context("reading HEAD")
 }
 
 /// `Some("a.py, b.py")` when the work tree has changes git would commit.
 pub fn dirty_files(repo: &Path) -> Result<Option<String>> {
     let sh = shell(repo)?;
-    let out = cmd!(sh, "git status --porcelain").quiet().read().context("running git status")?;
+    let out = cmd!(sh, "git status --porcelain")
+        .quiet()
+        .read()
+        .context("running git status")?;
     let files: Vec<&str> = out.lines().map(|l| l.get(3..).unwrap_or(l)).collect();
     Ok(match files.len() {
         0 => None,
@@ -46,19 +55,32 @@ pub fn dirty_files(repo: &Path) -> Result<Option<String>> {
 /// is exactly that of a commit on it (release branch merged from main).
 pub fn from_default_branch(repo: &Path, default: &str) -> Result<(), String> {
     let sh = shell(repo).map_err(|e| e.to_string())?;
-    let candidates = [format!("refs/heads/{default}"), format!("refs/remotes/origin/{default}")];
+    let candidates = [
+        format!("refs/heads/{default}"),
+        format!("refs/remotes/origin/{default}"),
+    ];
     let default_ref = candidates
         .iter()
         .find(|r| cmd!(sh, "git rev-parse --verify --quiet {r}").quiet().ignore_stdout().run().is_ok())
         .ok_or_else(|| format!("the default branch `{default}` is not known here: fetch it (`git fetch origin {default}`)"))?;
-    let is_ancestor =
-        |c: &str| cmd!(sh, "git merge-base --is-ancestor {c} {default_ref}").quiet().run().is_ok();
+    let is_ancestor = |c: &str| {
+        cmd!(sh, "git merge-base --is-ancestor {c} {default_ref}")
+            .quiet()
+            .run()
+            .is_ok()
+    };
     if is_ancestor("HEAD") {
         return Ok(());
     }
-    let parents = cmd!(sh, "git rev-list --parents -n 1 HEAD").quiet().read().unwrap_or_default();
+    let parents = cmd!(sh, "git rev-list --parents -n 1 HEAD")
+        .quiet()
+        .read()
+        .unwrap_or_default();
     let same_tree = |c: &str| cmd!(sh, "git diff --quiet {c} HEAD").quiet().run().is_ok();
-    let merged = parents.split_whitespace().skip(1).any(|p| is_ancestor(p) && same_tree(p));
+    let merged = parents
+        .split_whitespace()
+        .skip(1)
+        .any(|p| is_ancestor(p) && same_tree(p));
     if parents.split_whitespace().count() > 2 && merged {
         return Ok(());
     }

@@ -36,11 +36,24 @@ pub fn stage_cmd(project: &Project, args: &DeployArgs) -> Result<()> {
     let digest = deploy::plan(project, &test, &DeployOptions::default())?.digest;
     let record = match passing_record(project, &test, &digest)? {
         Some(record) => {
-            say(project, format!("`test` passed digest {} at {}: promoting it", short(&digest), record.finished_at));
+            say(
+                project,
+                format!(
+                    "`test` passed digest {} at {}: promoting it",
+                    short(&digest),
+                    record.finished_at
+                ),
+            );
             record
         }
         None => {
-            say(project, format!("no passing `test` record for digest {}: running `test` first", short(&digest)));
+            say(
+                project,
+                format!(
+                    "no passing `test` record for digest {}: running `test` first",
+                    short(&digest)
+                ),
+            );
             let record = run_test_gate(project, args)?;
             if !record.passed {
                 finish(project, &record.summary_json(), false)?;
@@ -53,9 +66,19 @@ pub fn stage_cmd(project: &Project, args: &DeployArgs) -> Result<()> {
     let opts = deploy_options(project, args, Map::new());
     let report = deploy::promote(project, &staging, TEST_ENV, &opts)?;
     if report.digest != tested {
-        bail!("staging holds digest {} after the copy, expected {}: nothing was released", report.digest, tested);
+        bail!(
+            "staging holds digest {} after the copy, expected {}: nothing was released",
+            report.digest,
+            tested
+        );
     }
-    say(project, format!("staging now holds digest {} (from `test`)", short(&report.digest)));
+    say(
+        project,
+        format!(
+            "staging now holds digest {} (from `test`)",
+            short(&report.digest)
+        ),
+    );
     finish(project, &json!({"staged": report}), true)
 }
 
@@ -72,10 +95,14 @@ pub fn release_cmd(project: &Project, args: &ReleaseArgs) -> Result<()> {
         ));
     }
     if let Some(dirty) = gitcheck::dirty_files(&project.repo_root)? {
-        refusals.push(format!("the working tree has uncommitted changes ({dirty}): commit or stash them"));
+        refusals.push(format!(
+            "the working tree has uncommitted changes ({dirty}): commit or stash them"
+        ));
     }
     let commit = gitcheck::head(&project.repo_root)?;
-    if let Err(why) = gitcheck::from_default_branch(&project.repo_root, &params.input_default_branch) {
+    if let Err(why) =
+        gitcheck::from_default_branch(&project.repo_root, &params.input_default_branch)
+    {
         refusals.push(why);
     }
     let staging_bundle = load(project, STAGING_ENV)?;
@@ -105,17 +132,36 @@ pub fn release_cmd(project: &Project, args: &ReleaseArgs) -> Result<()> {
         "at": record::now(),
     });
     if args.dry_run {
-        say(project, format!("would release digest {} from staging to prod (commit {commit})", short(&digest)));
-        return finish(project, &json!({"dry_run": true, "digest": digest, "release": release}), true);
+        say(
+            project,
+            format!(
+                "would release digest {} from staging to prod (commit {commit})",
+                short(&digest)
+            ),
+        );
+        return finish(
+            project,
+            &json!({"dry_run": true, "digest": digest, "release": release}),
+            true,
+        );
     }
     let mut metadata = Map::new();
     metadata.insert("release".into(), release);
     let opts = deploy_options(project, &args.deploy, metadata);
     let report = deploy::promote(project, &prod, STAGING_ENV, &opts)?;
     if report.digest != digest {
-        bail!("prod holds digest {} after the copy, expected {digest}", report.digest);
+        bail!(
+            "prod holds digest {} after the copy, expected {digest}",
+            report.digest
+        );
     }
-    say(project, format!("released digest {} to prod (commit {commit})", short(&digest)));
+    say(
+        project,
+        format!(
+            "released digest {} to prod (commit {commit})",
+            short(&digest)
+        ),
+    );
     finish(project, &json!({"released": report}), true)
 }
 
@@ -139,29 +185,41 @@ fn run_test_gate(project: &Project, args: &DeployArgs) -> Result<TestRecord> {
         return record.finish(project, &bundle, false);
     }
     let opts = deploy_options(project, args, Map::new());
-    let Some(report) = step(project, &mut record, "deploy to test", |_log| deploy::deploy(project, &bundle, &opts))
-    else {
+    let Some(report) = step(project, &mut record, "deploy to test", |_log| {
+        deploy::deploy(project, &bundle, &opts)
+    }) else {
         return record.finish(project, &bundle, false);
     };
     record.digest = Some(report.digest.clone());
     for key in crate::runner::integration_jobs(&bundle) {
         let job = bundle.config["resources"]["jobs"][&key].clone();
-        let ok = step(project, &mut record, &format!("integration job {key}"), |_log| {
-            let report = crate::runner::run_in_env(project, &bundle, &key, &job)?;
-            if project.human() {
-                eprintln!("{}", crate::runner::summary(&report));
-            }
-            if !report.ok() {
-                bail!("job {key} ended {} (logs in {})", report.result_state, report.run_dir.display());
-            }
-            Ok(report.run_dir)
-        });
+        let ok = step(
+            project,
+            &mut record,
+            &format!("integration job {key}"),
+            |_log| {
+                let report = crate::runner::run_in_env(project, &bundle, &key, &job)?;
+                if project.human() {
+                    eprintln!("{}", crate::runner::summary(&report));
+                }
+                if !report.ok() {
+                    bail!(
+                        "job {key} ended {} (logs in {})",
+                        report.result_state,
+                        report.run_dir.display()
+                    );
+                }
+                Ok(report.run_dir)
+            },
+        );
         if ok.is_none() {
             return record.finish(project, &bundle, false);
         }
     }
     let files = deploy::files_dir(project, &bundle.name, TEST_ENV);
-    let integ = step(project, &mut record, "integration tests", |log| pytest(&python, &files, "integration", log));
+    let integ = step(project, &mut record, "integration tests", |log| {
+        pytest(&python, &files, "integration", log)
+    });
     record.finish(project, &bundle, integ.is_some())
 }
 
@@ -183,7 +241,13 @@ fn step<T>(
     let log_shown = log.exists().then(|| log.display().to_string());
     match result {
         Ok(v) => {
-            record.steps.push(StepRecord { name: name.into(), outcome: Outcome::Passed, duration_ms, log: log_shown, error: None });
+            record.steps.push(StepRecord {
+                name: name.into(),
+                outcome: Outcome::Passed,
+                duration_ms,
+                log: log_shown,
+                error: None,
+            });
             Some(v)
         }
         Err(err) => {
@@ -221,14 +285,22 @@ fn pytest(python: &Path, dir: &Path, marker: &str, log: &Path) -> Result<()> {
         .with_context(|| format!("running pytest with {}", python.display()))?;
     match status.code() {
         Some(0) | Some(5) => Ok(()),
-        _ => bail!("pytest -m \"{marker}\" failed in {} ({status})", dir.display()),
+        _ => bail!(
+            "pytest -m \"{marker}\" failed in {} ({status})",
+            dir.display()
+        ),
     }
 }
 
 /// Load and check the configuration for `env`; print the problems and stop
 /// on errors.
 fn load(project: &Project, env: &str) -> Result<Bundle> {
-    let target = project.global.env.clone().filter(|_| env == TEST_ENV).unwrap_or_else(|| env.to_string());
+    let target = project
+        .global
+        .env
+        .clone()
+        .filter(|_| env == TEST_ENV)
+        .unwrap_or_else(|| env.to_string());
     let opts = LoadOptions {
         bundle_dir: project.bundle_dir.clone(),
         target: Some(target),
@@ -237,7 +309,11 @@ fn load(project: &Project, env: &str) -> Result<Bundle> {
     };
     let (bundle, mut diags) = config::load(&opts);
     if let Some(b) = &bundle {
-        let (_, params) = crate::params::check(&project.bundle_dir, &project.repo_root, Some((&b.name, b.location("bundle.name"))));
+        let (_, params) = crate::params::check(
+            &project.bundle_dir,
+            &project.repo_root,
+            Some((&b.name, b.location("bundle.name"))),
+        );
         diags.extend(params);
     }
     refuse_on_errors(project, &diags)?;
@@ -269,19 +345,35 @@ fn refuse(project: &Project, gate: &str, why: &[String]) -> Result<()> {
     Err(Failed.into())
 }
 
-fn deploy_options(project: &Project, args: &DeployArgs, metadata: Map<String, Value>) -> DeployOptions {
-    DeployOptions { force_lock: args.force_lock, metadata, verbose: project.global.verbose, ..Default::default() }
+fn deploy_options(
+    project: &Project,
+    args: &DeployArgs,
+    metadata: Map<String, Value>,
+) -> DeployOptions {
+    DeployOptions {
+        force_lock: args.force_lock,
+        metadata,
+        verbose: project.global.verbose,
+        ..Default::default()
+    }
 }
 
 /// The record of a passing `test` run of `digest` in `env`, if there is one.
 fn passing_record(project: &Project, test: &Bundle, digest: &str) -> Result<Option<TestRecord>> {
-    let Some(meta) = read_metadata(project, test)? else { return Ok(None) };
-    let Some(test) = meta.test else { return Ok(None) };
+    let Some(meta) = read_metadata(project, test)? else {
+        return Ok(None);
+    };
+    let Some(test) = meta.test else {
+        return Ok(None);
+    };
     let record: TestRecord = match serde_json::from_value(test) {
         Ok(r) => r,
         Err(_) => return Ok(None),
     };
-    Ok((record.passed && meta.digest == digest && record.digest.as_deref() == Some(digest)).then_some(record))
+    Ok(
+        (record.passed && meta.digest == digest && record.digest.as_deref() == Some(digest))
+            .then_some(record),
+    )
 }
 
 /// The metadata.json of `bundle`'s target env, from whichever backend holds it.

@@ -48,7 +48,11 @@ pub struct TestRecord {
 impl TestRecord {
     pub fn start(repo: &Path, env_dir: &Path) -> Result<TestRecord> {
         let started_at = now();
-        let id = format!("{}-{}", started_at.replace([':', '-'], ""), &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        let id = format!(
+            "{}-{}",
+            started_at.replace([':', '-'], ""),
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        );
         let logs = env_dir.join("state").join("test-runs").join(&id);
         std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
         let git = crate::git::info(repo);
@@ -68,17 +72,28 @@ impl TestRecord {
 
     /// Where step `name` writes its output.
     pub fn log_path(&self, name: &str) -> PathBuf {
-        let file: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        let file: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
         self.logs.join(format!("{file}.log"))
     }
 
     /// Close the record and keep it: in the run's log folder, as the env's
     /// latest record, and in metadata.json when this run deployed.
-    pub fn finish(mut self, project: &Project, bundle: &Bundle, passed: bool) -> Result<TestRecord> {
+    pub fn finish(
+        mut self,
+        project: &Project,
+        bundle: &Bundle,
+        passed: bool,
+    ) -> Result<TestRecord> {
         self.passed = passed;
         self.finished_at = now();
-        self.failed_step =
-            self.steps.iter().find(|s| s.outcome == Outcome::Failed).map(|s| s.name.clone());
+        self.failed_step = self
+            .steps
+            .iter()
+            .find(|s| s.outcome == Outcome::Failed)
+            .map(|s| s.name.clone());
         let json = serde_json::to_vec_pretty(&self)?;
         std::fs::write(self.logs.join("record.json"), &json).context("writing the test record")?;
         let latest = self.logs.parent().map(|p| p.join("latest.json"));
@@ -91,7 +106,10 @@ impl TestRecord {
         }
         if project.human() {
             let verdict = if passed { "PASSED" } else { "FAILED" };
-            eprintln!("test {verdict}: record in {}", self.logs.join("record.json").display());
+            eprintln!(
+                "test {verdict}: record in {}",
+                self.logs.join("record.json").display()
+            );
         }
         Ok(self)
     }
