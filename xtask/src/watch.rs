@@ -45,7 +45,6 @@ pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
         project,
         env,
         watched: BTreeSet::new(),
-        bundle: None,
     };
     if args.poll {
         say(
@@ -123,8 +122,6 @@ struct Session<'a> {
     project: &'a Project,
     env: String,
     watched: BTreeSet<PathBuf>,
-    /// The configuration of the last sync that could load it.
-    bundle: Option<crate::config::Bundle>,
 }
 
 impl Session<'_> {
@@ -135,7 +132,15 @@ impl Session<'_> {
         debouncer: Option<&mut Debouncer<notify::RecommendedWatcher, RecommendedCache>>,
     ) {
         let started = Instant::now();
-        let outcome = self.deploy();
+        // Watch before deploying: a save made while the deploy runs then
+        // raises an event and a next sync, instead of being missed. With a
+        // broken configuration, watch the plain tree so the fix is seen.
+        let loaded = self.load();
+        if let Some(debouncer) = debouncer {
+            self.rewatch(debouncer, loaded.as_ref().ok());
+        }
+        let outcome = loaded
+            .and_then(|bundle| deploy::deploy(self.project, &bundle, &DeployOptions::default()));
         let took = started.elapsed();
         match &outcome {
             Ok(report) => line(self.project, report, took),
@@ -144,12 +149,12 @@ impl Session<'_> {
                 clock()
             ),
         }
-        if let Some(debouncer) = debouncer {
-            self.rewatch(debouncer);
-        }
     }
 
-    fn deploy(&mut self) -> Result<DeployReport> {
+    /// The configuration of the env; its errors are printed with their
+    /// locations. While it is broken, the bundle folder is still watched (by
+    /// the last good file set, or the plain tree), so the fix is seen.
+    fn load(&mut self) -> Result<crate::config::Bundle> {
         let opts = LoadOptions {
             bundle_dir: self.project.bundle_dir.clone(),
             target: Some(self.env.clone()),
@@ -163,24 +168,19 @@ impl Session<'_> {
             }
             anyhow::bail!("the configuration has errors; waiting for a fix");
         }
-        let bundle = bundle.context("the configuration could not be resolved")?;
-        let report = deploy::deploy(self.project, &bundle, &DeployOptions::default());
-        self.bundle = Some(bundle);
-        report
+        bundle.context("the configuration could not be resolved")
     }
 
     /// Watch exactly the folders of the file set (never `.git`, `.bundle`,
     /// `target/` or a virtualenv), adding new folders and dropping gone ones.
-    fn rewatch(&mut self, debouncer: &mut Debouncer<notify::RecommendedWatcher, RecommendedCache>) {
+    fn rewatch(
+        &mut self,
+        debouncer: &mut Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+        bundle: Option<&crate::config::Bundle>,
+    ) {
         let root = &self.project.bundle_dir;
-        let selection = match &self.bundle {
-            Some(b) => crate::files::select(
-                root,
-                &b.sync_patterns("include"),
-                &b.sync_patterns("exclude"),
-            ),
-            None => crate::files::select(root, &[], &[]),
-        };
+        let patterns = |which| bundle.map(|b| b.sync_patterns(which)).unwrap_or_default();
+        let selection = crate::files::select(root, &patterns("include"), &patterns("exclude"));
         let wanted: BTreeSet<PathBuf> =
             match selection.and_then(|s| crate::files::watch_dirs(root, &s)) {
                 Ok(dirs) => dirs.into_iter().collect(),
