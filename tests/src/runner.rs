@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 /// `tests/fixtures/runner/<name>`.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("runner").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join("runner")
+        .join(name)
 }
 
 /// Copy the folder `from` into `to` (created), recursively.
@@ -42,7 +45,12 @@ pub fn deployed(name: &str, bundle_name: &str, env: &str) -> Deployed {
     let root = dir.path().join("root");
     let env_dir = root.join(".bundle").join(bundle_name).join(env);
     copy_tree(&bundle, &env_dir.join("files")).expect("placing the deployed files");
-    Deployed { dir, bundle, root, env_dir }
+    Deployed {
+        dir,
+        bundle,
+        root,
+        env_dir,
+    }
 }
 
 impl Deployed {

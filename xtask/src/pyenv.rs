@@ -20,6 +20,8 @@ use crate::project::Project;
 const MARKER: &str = "xtask-requirements.hash";
 /// Inside the venv: pip's output, appended to by every install.
 const PIP_LOG: &str = "xtask-pip.log";
+/// Inside the venv: taken while creating or refreshing it.
+const LOCK: &str = "xtask.lock";
 /// Bump when the install recipe changes, so existing venvs refresh once.
 const RECIPE: &str = "xtask-pyenv-1";
 
@@ -30,6 +32,9 @@ pub fn ensure(project: &Project, requirements: &Path) -> Result<PathBuf> {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => project.repo_root.join(".venv"),
     };
+    // Absolute: tasks run the venv's python from their own working folders.
+    let venv =
+        std::path::absolute(&venv).with_context(|| format!("resolving {}", venv.display()))?;
     let python = std::env::var_os("XTASK_PYTHON").filter(|p| !p.is_empty());
     ensure_at(
         &venv,
@@ -59,20 +64,44 @@ pub fn ensure_at(
         return Ok(venv_python);
     }
 
+    // Find Python before touching the disk: without one, nothing is created.
+    let system = if usable {
+        None
+    } else {
+        Some(find_python(python)?)
+    };
+    fs::create_dir_all(venv).with_context(|| format!("creating {}", venv.display()))?;
+    let _lock = lock(venv)?;
+    // Another xtask (say `watch` next to `test`) may have done the work while we waited.
+    let usable = venv_python.is_file() && runs(&venv_python);
+    if usable && fs::read_to_string(venv.join(MARKER)).is_ok_and(|m| m.trim() == wanted) {
+        return Ok(venv_python);
+    }
+
     if !usable {
-        let system = find_python(python)?;
+        let system = match system {
+            Some(s) => s,
+            None => find_python(python)?,
+        };
         if chatty {
             eprintln!("Creating the Python environment {} ...", venv.display());
         }
-        // `--clear` repairs a venv whose interpreter vanished (e.g. the system
-        // Python was upgraded); a fresh folder is simply created.
+        // A venv whose interpreter vanished (the system Python was upgraded)
+        // is rebuilt from scratch; the lock file stays, it is held.
+        for entry in fs::read_dir(venv)?.flatten() {
+            if entry.file_name() == LOCK {
+                continue;
+            }
+            let path = entry.path();
+            let removed = if path.is_dir() && !path.is_symlink() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            removed.with_context(|| format!("clearing {}", path.display()))?;
+        }
         let out = Command::new(&system)
-            .args([
-                OsStr::new("-m"),
-                OsStr::new("venv"),
-                OsStr::new("--clear"),
-                venv.as_os_str(),
-            ])
+            .args([OsStr::new("-m"), OsStr::new("venv"), venv.as_os_str()])
             .stdin(Stdio::null())
             .output()
             .with_context(|| format!("running {} -m venv", system.to_string_lossy()))?;
@@ -84,14 +113,30 @@ pub fn ensure_at(
                 tail(&String::from_utf8_lossy(&out.stderr), 20)
             );
         }
-        // A stale marker must not survive a rebuilt venv.
-        let _ = fs::remove_file(venv.join(MARKER));
     }
 
     install(venv, &venv_python, requirements, needs_pytest, chatty)?;
     fs::write(venv.join(MARKER), format!("{wanted}\n"))
         .with_context(|| format!("writing {}", venv.join(MARKER).display()))?;
     Ok(venv_python)
+}
+
+/// Held while a venv is created or refreshed: one install at a time per venv.
+fn lock(venv: &Path) -> Result<fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = venv.join(LOCK);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: flock(2) on a descriptor this function owns; released when the file is closed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("locking {}", path.display()));
+    }
+    Ok(file)
 }
 
 /// `pip install -r requirements` with the venv's own pip, output to the log.
@@ -175,15 +220,22 @@ pub fn find_python(override_: Option<&OsStr>) -> Result<OsString> {
         let out = Command::new(&cand)
             .args([
                 "-c",
-                "import sys; print(sys.version_info[0], sys.version_info[1])",
+                "import sys; print(sys.version_info[0], sys.version_info[1]); print(sys.executable)",
             ])
             .stdin(Stdio::null())
             .output();
         match out {
             Ok(out) if out.status.success() => {
-                let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let mut lines = stdout.lines();
+                let version = lines.next().unwrap_or("").trim().to_string();
                 if version.split(' ').next() == Some("3") {
-                    return Ok(cand);
+                    // The interpreter itself, not a launcher such as a pyenv
+                    // shim: tasks start it many times, and a shim costs each start.
+                    return Ok(match lines.next().map(str::trim) {
+                        Some(exe) if !exe.is_empty() && Path::new(exe).is_file() => exe.into(),
+                        _ => cand,
+                    });
                 }
                 tried.push(format!(
                     "{} is Python {}",
@@ -342,5 +394,38 @@ mod tests {
             "{err}"
         );
         assert_eq!(fs::read_to_string(venv.join(MARKER)).unwrap(), marker);
+    }
+
+    /// Two callers at once install once; a venv whose interpreter vanished is rebuilt.
+    #[test]
+    fn concurrent_callers_and_a_broken_venv() {
+        let dir = tempfile::tempdir().unwrap();
+        let venv = dir.path().join("venv");
+        let reqs = dir.path().join("requirements.txt");
+        fs::write(&reqs, "pytest\n").unwrap();
+        let pythons: Vec<PathBuf> = std::thread::scope(|s| {
+            let calls: Vec<_> = (0..2)
+                .map(|_| s.spawn(|| ensure_at(&venv, None, &reqs, false).unwrap()))
+                .collect();
+            calls.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        assert_eq!(pythons[0], pythons[1]);
+        assert_eq!(
+            pip_runs(&venv),
+            1,
+            "the second caller waited and found the work done"
+        );
+
+        fs::remove_file(venv_python(&venv)).unwrap();
+        let python = ensure_at(&venv, None, &reqs, false).unwrap();
+        assert!(runs(&python));
+        assert!(
+            Command::new(&python)
+                .args(["-c", "import pytest"])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert_eq!(pip_runs(&venv), 1, "a rebuilt venv starts a fresh log");
     }
 }

@@ -10,120 +10,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::job::{Kind, RunIf, Task};
+use super::job::{Kind, Task};
 use super::process::{self, Exit};
+use super::report::{JobReport, RunContext, TaskReport, TaskState};
+use super::rules::{Upstream, condition, gate, not_run, result_state, text, upstream};
 
 const SHIM: &str = include_str!("shim.py");
-
-/// Everything a run needs besides the job's settings.
-#[derive(Debug, Clone)]
-pub struct RunContext {
-    /// The deployed copy of the bundle (`<env>/files`). Canonicalized once at
-    /// the start, so a deploy switching the folder mid-run does not mix versions.
-    pub files_root: PathBuf,
-    /// `workspace.file_path` of the resolved configuration: the prefix of the
-    /// translated task paths.
-    pub file_path: Option<String>,
-    /// The Python that runs the tasks (the venv's).
-    pub python: PathBuf,
-    /// The run folder, e.g. `<env>/state/runs/<run-id>`; created if missing.
-    pub run_dir: PathBuf,
-    /// Extra environment variables for every task.
-    pub env: BTreeMap<String, String>,
-    /// The local stand-in for DBFS (`<env>/dbfs`); created if missing.
-    pub dbfs_root: PathBuf,
-    /// Values for the job's `parameters`, overriding their defaults.
-    pub job_parameters: BTreeMap<String, String>,
-    /// At most this many tasks at once (0: the machine's parallelism, 2 to 8).
-    pub max_parallel: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TaskState {
-    Success,
-    Failed,
-    TimedOut,
-    /// Not run: its `run_if` needed upstream successes that did not happen.
-    UpstreamFailed,
-    /// Not run: a failure-handling `run_if` did not hold, or every upstream
-    /// was excluded. Counts as a success downstream, as on Databricks.
-    Excluded,
-    /// Not run: the task type cannot run on this machine (the reason says why).
-    Skipped,
-}
-
-impl TaskState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Success => "SUCCESS",
-            TaskState::Failed => "FAILED",
-            TaskState::TimedOut => "TIMEDOUT",
-            TaskState::UpstreamFailed => "UPSTREAM_FAILED",
-            TaskState::Excluded => "EXCLUDED",
-            TaskState::Skipped => "SKIPPED",
-        }
-    }
-    fn failed(self) -> bool {
-        matches!(
-            self,
-            TaskState::Failed | TaskState::TimedOut | TaskState::UpstreamFailed
-        )
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TaskReport {
-    pub task_key: String,
-    /// `notebook_task`, `spark_python_task`, `pipeline_task`, ...
-    pub kind: String,
-    pub state: TaskState,
-    /// Why it failed or did not run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub attempts: u32,
-    /// RFC 3339; absent for tasks that did not run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<String>,
-    pub duration_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log: Option<PathBuf>,
-    /// The value given to `dbutils.notebook.exit`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit_value: Option<String>,
-    /// A condition task's result, `"true"` or `"false"`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct JobReport {
-    /// The job's `name` setting, when it has one.
-    pub job_name: Option<String>,
-    pub run_id: String,
-    pub run_dir: PathBuf,
-    /// Databricks' rule: `FAILED` when a leaf task failed, `SUCCESS_WITH_FAILURES`
-    /// when only inner tasks failed, else `SUCCESS`.
-    pub result_state: String,
-    pub started_at: String,
-    pub duration_ms: u64,
-    pub tasks: Vec<TaskReport>,
-}
-
-impl JobReport {
-    /// No task failed or timed out. Stricter than Databricks'
-    /// `SUCCESS_WITH_FAILURES`, which a local gate must not take for a pass.
-    pub fn ok(&self) -> bool {
-        !self.tasks.iter().any(|t| t.state.failed())
-    }
-    #[allow(dead_code)] // for the gate and tests
-    pub fn task(&self, key: &str) -> Option<&TaskReport> {
-        self.tasks.iter().find(|t| t.task_key == key)
-    }
-}
 
 /// Run `job` (a job's settings) to the end. An `Err` means the job could not
 /// be run at all (bad settings, missing files folder); task failures are in
@@ -163,6 +57,10 @@ pub fn run_job(job: &Value, ctx: &RunContext) -> Result<JobReport> {
         run_id: run_id.clone(),
         job_name: job["name"].as_str().unwrap_or("").to_string(),
         params,
+        deadline: job["timeout_seconds"]
+            .as_u64()
+            .filter(|s| *s > 0)
+            .map(|s| Instant::now() + Duration::from_secs(s)),
     };
 
     let started_at = now_rfc3339();
@@ -206,13 +104,19 @@ pub fn run_job(job: &Value, ctx: &RunContext) -> Result<JobReport> {
                     started[i] = true;
                     progressed = true;
                     if let Some((state, reason)) = gate(task.run_if, &ups) {
-                        done[i] = Some(not_run(task, state, reason));
+                        done[i] = Some(settled(ctx, not_run(task, state, reason)));
                     } else if let Kind::Unsupported { reason, .. } = &task.kind {
-                        done[i] = Some(not_run(task, TaskState::Skipped, reason.clone()));
+                        done[i] = Some(settled(
+                            ctx,
+                            not_run(task, TaskState::Skipped, reason.clone()),
+                        ));
                     } else if let Kind::Condition { op, left, right } = &task.kind {
-                        done[i] = Some(condition(task, &shared, op, left, right));
+                        done[i] = Some(settled(ctx, condition(task, &shared, op, left, right)));
                     } else {
                         running += 1;
+                        if ctx.progress {
+                            eprintln!("  {:<15}  {}", "RUNNING", task.key);
+                        }
                         let (tx, shared) = (tx.clone(), &shared);
                         scope.spawn(move || {
                             let report = run_task(task, shared);
@@ -226,7 +130,7 @@ pub fn run_job(job: &Value, ctx: &RunContext) -> Result<JobReport> {
             }
             if let Ok((i, report)) = rx.recv() {
                 running -= 1;
-                done[i] = Some(report);
+                done[i] = Some(settled(ctx, report));
             }
         }
     });
@@ -246,202 +150,29 @@ pub fn run_job(job: &Value, ctx: &RunContext) -> Result<JobReport> {
     Ok(report)
 }
 
-/// What the run needs from every task thread.
-struct Shared<'a> {
-    ctx: &'a RunContext,
-    files_root: PathBuf,
-    dbfs_root: PathBuf,
-    run_dir: PathBuf,
-    run_id: String,
-    job_name: String,
-    params: BTreeMap<String, String>,
-}
-
-/// How an upstream counts for `run_if`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Upstream {
-    Succeeded,
-    Failed,
-    /// Excluded (or the other branch of a condition): treated as a success
-    /// that did not run.
-    Excluded,
-}
-
-fn upstream(r: &TaskReport, outcome: Option<&str>) -> Upstream {
-    match r.state {
-        TaskState::Success => match outcome {
-            Some(wanted) if r.outcome.as_deref() != Some(wanted) => Upstream::Excluded,
-            _ => Upstream::Succeeded,
-        },
-        // A task that cannot run here does not block the tasks after it; the
-        // summary shows it as SKIPPED, never as a success.
-        TaskState::Skipped => Upstream::Succeeded,
-        TaskState::Excluded => Upstream::Excluded,
-        TaskState::Failed | TaskState::TimedOut | TaskState::UpstreamFailed => Upstream::Failed,
-    }
-}
-
-/// Databricks' `run_if` rules: `None` means run; otherwise the state the task
-/// ends in without running, and why.
-fn gate(run_if: RunIf, ups: &[Upstream]) -> Option<(TaskState, String)> {
-    if ups.is_empty() {
-        return None;
-    }
-    if ups.iter().all(|u| *u == Upstream::Excluded) {
-        return Some((
-            TaskState::Excluded,
-            "every upstream task was excluded".into(),
-        ));
-    }
-    let failed = ups.iter().filter(|u| **u == Upstream::Failed).count();
-    let ok = ups.len() - failed;
-    let ran = ups.iter().filter(|u| **u != Upstream::Excluded).count();
-    let (holds, miss) = match run_if {
-        RunIf::AllSuccess => (failed == 0, TaskState::UpstreamFailed),
-        RunIf::AtLeastOneSuccess => (ok > 0, TaskState::UpstreamFailed),
-        RunIf::NoneFailed => (failed == 0 && ran > 0, TaskState::UpstreamFailed),
-        RunIf::AllDone => (true, TaskState::UpstreamFailed),
-        RunIf::AtLeastOneFailed => (failed > 0, TaskState::Excluded),
-        RunIf::AllFailed => (failed == ups.len(), TaskState::Excluded),
-    };
-    let name = serde_json::to_value(run_if)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    (!holds).then(|| {
-        (
-            miss,
-            format!(
-                "run_if {name} does not hold ({failed} of {} upstream tasks failed)",
-                ups.len()
-            ),
-        )
-    })
-}
-
-fn not_run(task: &Task, state: TaskState, reason: String) -> TaskReport {
-    TaskReport {
-        task_key: task.key.clone(),
-        kind: task.kind.name().to_string(),
-        state,
-        reason: Some(reason),
-        attempts: 0,
-        started_at: None,
-        duration_ms: 0,
-        log: None,
-        exit_value: None,
-        outcome: None,
-    }
-}
-
-/// Databricks' rule for the run's result, from its leaf tasks.
-fn result_state(tasks: &[Task], reports: &[TaskReport]) -> &'static str {
-    let is_leaf = |key: &str| {
-        !tasks
-            .iter()
-            .any(|t| t.depends_on.iter().any(|(d, _)| d == key))
-    };
-    if reports
-        .iter()
-        .any(|r| r.state.failed() && is_leaf(&r.task_key))
-    {
-        "FAILED"
-    } else if reports.iter().any(|r| r.state.failed()) {
-        "SUCCESS_WITH_FAILURES"
-    } else {
-        "SUCCESS"
-    }
-}
-
-/// A `condition_task`: operands after `{{...}}` references, compared as the
-/// Jobs service does (`==`/`!=` on text, the others on numbers).
-fn condition(task: &Task, shared: &Shared, op: &str, left: &str, right: &str) -> TaskReport {
-    let (l, r) = (
-        shared.substitute(left, &task.key),
-        shared.substitute(right, &task.key),
-    );
-    let num = |s: &str| s.trim().parse::<f64>().ok();
-    let result = match op {
-        "EQUAL_TO" => Ok(l == r),
-        "NOT_EQUAL" => Ok(l != r),
-        "GREATER_THAN" | "GREATER_THAN_OR_EQUAL" | "LESS_THAN" | "LESS_THAN_OR_EQUAL" => {
-            match (num(&l), num(&r)) {
-                (Some(a), Some(b)) => Ok(match op {
-                    "GREATER_THAN" => a > b,
-                    "GREATER_THAN_OR_EQUAL" => a >= b,
-                    "LESS_THAN" => a < b,
-                    _ => a <= b,
-                }),
-                _ => Err(format!("{op} needs numbers, got {l:?} and {r:?}")),
-            }
-        }
-        other => Err(format!("unknown condition op {other:?}")),
-    };
-    let mut report = not_run(task, TaskState::Success, String::new());
-    report.started_at = Some(now_rfc3339());
-    report.attempts = 1;
-    match result {
-        Ok(b) => {
-            report.reason = Some(format!("{l:?} {op} {r:?} is {b}"));
-            report.outcome = Some(b.to_string());
-        }
-        Err(e) => {
-            report.state = TaskState::Failed;
-            report.reason = Some(e);
-        }
+/// A task's final report, announced on stderr as it happens when asked to.
+fn settled(ctx: &RunContext, report: TaskReport) -> TaskReport {
+    if ctx.progress {
+        let why = match (&report.reason, report.state) {
+            (Some(reason), s) if s != TaskState::Success => format!(": {reason}"),
+            _ => String::new(),
+        };
+        eprintln!("  {:<15}  {}{why}", report.state.as_str(), report.task_key);
     }
     report
 }
 
-impl Shared<'_> {
-    /// Dynamic value references: `{{job.parameters.x}}`, `{{job.run_id}}`,
-    /// `{{job.name}}`, `{{task.name}}`, `{{tasks.<key>.values.<name>}}`.
-    /// Unknown references stay as written, as text.
-    fn substitute(&self, s: &str, task_key: &str) -> String {
-        let mut out = String::new();
-        let mut rest = s;
-        while let Some(start) = rest.find("{{") {
-            let Some(len) = rest[start..].find("}}") else {
-                break;
-            };
-            out.push_str(&rest[..start]);
-            let whole = &rest[start..start + len + 2];
-            let name = whole[2..whole.len() - 2].trim();
-            out.push_str(
-                &self
-                    .reference(name, task_key)
-                    .unwrap_or_else(|| whole.to_string()),
-            );
-            rest = &rest[start + len + 2..];
-        }
-        out.push_str(rest);
-        out
-    }
-
-    fn reference(&self, name: &str, task_key: &str) -> Option<String> {
-        let parts: Vec<&str> = name.split('.').collect();
-        match parts.as_slice() {
-            ["job", "parameters", p] => self.params.get(*p).cloned(),
-            ["job", "run_id"] | ["job", "id"] | ["task", "run_id"] => Some(self.run_id.clone()),
-            ["job", "name"] => Some(self.job_name.clone()),
-            ["task", "name"] => Some(task_key.to_string()),
-            ["tasks", key, "values", value] => {
-                let file = self.run_dir.join("task_values").join(format!("{key}.json"));
-                let values: Value = serde_json::from_slice(&fs::read(file).ok()?).ok()?;
-                Some(text(values.get(*value)?))
-            }
-            _ => None,
-        }
-    }
-}
-
-/// A JSON value as text: strings bare, the rest as JSON.
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
+/// What the run needs from every task thread.
+pub(super) struct Shared<'a> {
+    pub(super) ctx: &'a RunContext,
+    pub(super) files_root: PathBuf,
+    pub(super) dbfs_root: PathBuf,
+    pub(super) run_dir: PathBuf,
+    pub(super) run_id: String,
+    pub(super) job_name: String,
+    pub(super) params: BTreeMap<String, String>,
+    /// When the job's `timeout_seconds` runs out.
+    pub(super) deadline: Option<Instant>,
 }
 
 /// Run a notebook or Python file task with its retries.
@@ -469,36 +200,48 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
         }
     };
 
-    let (kind, raw, widgets, argv) = match &task.kind {
+    let file_path = shared.ctx.file_path.as_deref();
+    let sub = |v: &String| shared.substitute(v, &task.key);
+    // (shim kind, the file it runs or the folder it runs in, widgets, argv, extra spec)
+    let prepared = match &task.kind {
         Kind::Notebook {
             path,
             base_parameters,
         } => {
             let mut widgets: BTreeMap<String, String> = base_parameters
                 .iter()
-                .map(|(k, v)| (k.clone(), shared.substitute(v, &task.key)))
+                .map(|(k, v)| (k.clone(), sub(v)))
                 .collect();
             // Job parameters win over task parameters of the same name.
             widgets.extend(shared.params.clone());
-            ("notebook", path, widgets, Vec::new())
+            process::resolve(&shared.files_root, file_path, path, true)
+                .map(|p| ("notebook", p, widgets, Vec::new(), json!({})))
         }
         Kind::PythonFile { path, parameters } => {
-            let argv = parameters
-                .iter()
-                .map(|p| shared.substitute(p, &task.key))
-                .collect();
-            ("python_file", path, shared.params.clone(), argv)
+            let argv = parameters.iter().map(sub).collect();
+            process::resolve(&shared.files_root, file_path, path, false)
+                .map(|p| ("python_file", p, shared.params.clone(), argv, json!({})))
+        }
+        Kind::Wheel {
+            package,
+            entry_point,
+            parameters,
+        } => {
+            let argv = parameters.iter().map(sub).collect();
+            let extra = json!({"package": package, "entry_point": entry_point, "wheels": shared.ctx.wheels});
+            Ok((
+                "wheel",
+                shared.files_root.clone(),
+                shared.params.clone(),
+                argv,
+                extra,
+            ))
         }
         Kind::Condition { .. } | Kind::Unsupported { .. } => {
-            unreachable!("settled by the scheduler")
+            Err("settled by the scheduler".to_string())
         }
     };
-    let path = match process::resolve(
-        &shared.files_root,
-        shared.ctx.file_path.as_deref(),
-        raw,
-        kind == "notebook",
-    ) {
+    let (kind, path, widgets, argv, extra) = match prepared {
         Ok(p) => p,
         Err(e) => {
             process::note(&mut log, &format!("[xtask] {e}"));
@@ -507,10 +250,13 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
     };
     let internal = shared.run_dir.join(".internal");
     let result_file = internal.join(format!("{}.result.json", task.key));
-    let spec = json!({
+    let mut spec = json!({
         "kind": kind, "path": path, "widgets": widgets, "argv": argv, "task_key": task.key,
         "run_dir": shared.run_dir, "result": result_file,
     });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
     let spec_file = internal.join(format!("{}.spec.json", task.key));
     if let Err(e) = fs::write(&spec_file, spec.to_string()) {
         return finish(
@@ -520,9 +266,25 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
         );
     }
 
-    let timeout = (task.timeout_seconds > 0).then(|| Duration::from_secs(task.timeout_seconds));
+    let task_timeout =
+        (task.timeout_seconds > 0).then(|| Duration::from_secs(task.timeout_seconds));
     let mut attempt = 0;
     loop {
+        // The job's own timeout bounds every attempt of every task.
+        let left = shared
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            let msg =
+                "the job's timeout_seconds passed before this attempt could start".to_string();
+            process::note(&mut log, &format!("[xtask] {msg}"));
+            return finish(report, TaskState::TimedOut, Some(msg));
+        }
+        let timeout = match (task_timeout, left) {
+            (Some(t), Some(l)) => Some(t.min(l)),
+            (t, l) => t.or(l),
+        };
+        let job_bound = left.is_some_and(|l| task_timeout.is_none_or(|t| l < t));
         attempt += 1;
         report.attempts = attempt;
         let _ = fs::remove_file(&result_file);
@@ -532,7 +294,14 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
             &format!(
                 "[xtask] {} {} (attempt {attempt})",
                 task.kind.name(),
-                rel.display()
+                match &task.kind {
+                    Kind::Wheel {
+                        package,
+                        entry_point,
+                        ..
+                    } => format!("{package}:{entry_point}"),
+                    _ => rel.display().to_string(),
+                }
             ),
         );
         let cmd = command(shared, task, &path, &spec_file);
@@ -544,16 +313,25 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
                 }
                 Err(e) => (TaskState::Failed, Some(e)),
             },
-            Ok(Exit::Code(code)) => (
-                TaskState::Failed,
-                Some(format!("exited with code {code}; see the log")),
-            ),
+            Ok(Exit::Code(code)) => {
+                let hint = last_words(&log_path)
+                    .map(|l| format!(": {l}"))
+                    .unwrap_or_default();
+                (
+                    TaskState::Failed,
+                    Some(format!("exited with code {code}{hint}")),
+                )
+            }
             Ok(Exit::Signal(sig)) => (TaskState::Failed, Some(format!("killed by signal {sig}"))),
             Ok(Exit::TimedOut) => {
-                let msg = format!(
-                    "timed out after {}s; the process group was killed",
-                    task.timeout_seconds
-                );
+                let msg = if job_bound {
+                    "the job's timeout_seconds passed; the process group was killed".to_string()
+                } else {
+                    format!(
+                        "timed out after {}s; the process group was killed",
+                        task.timeout_seconds
+                    )
+                };
                 process::note(&mut log, &format!("[xtask] {msg}"));
                 (TaskState::TimedOut, Some(msg))
             }
@@ -561,7 +339,7 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
         };
         let retry = match state {
             TaskState::Failed => true,
-            TaskState::TimedOut => task.retry_on_timeout,
+            TaskState::TimedOut => task.retry_on_timeout && !job_bound,
             _ => false,
         };
         if !retry || attempt > task.max_retries {
@@ -578,7 +356,12 @@ fn run_task(task: &Task, shared: &Shared) -> TaskReport {
 fn command(shared: &Shared, task: &Task, path: &Path, spec_file: &Path) -> Command {
     let mut cmd = Command::new(&shared.ctx.python);
     cmd.arg(shared.run_dir.join("shim.py")).arg(spec_file);
-    cmd.current_dir(path.parent().unwrap_or(&shared.files_root));
+    let folder = if path.is_dir() {
+        path
+    } else {
+        path.parent().unwrap_or(&shared.files_root)
+    };
+    cmd.current_dir(folder);
     cmd.env("PYTHONPATH", &shared.files_root)
         .env("PYTHONUNBUFFERED", "1")
         // The deployed copy must stay byte-identical to its manifest.
@@ -589,6 +372,18 @@ fn command(shared: &Shared, task: &Task, path: &Path, spec_file: &Path) -> Comma
         .env("XTASK_FILES_ROOT", &shared.files_root)
         .envs(&shared.ctx.env);
     cmd
+}
+
+/// The last line the task printed (for a traceback, the exception), so the
+/// summary says why without opening the log.
+fn last_words(log: &Path) -> Option<String> {
+    let text = fs::read_to_string(log).ok()?;
+    let line = text
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("[xtask]"))?;
+    Some(line.chars().take(200).collect())
 }
 
 fn read_result(file: &Path) -> Result<Option<String>, String> {

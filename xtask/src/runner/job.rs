@@ -44,6 +44,13 @@ pub enum Kind {
         path: String,
         parameters: Vec<String>,
     },
+    /// `python_wheel_task`: an entry point of a package, with `parameters`
+    /// (or `named_parameters` as `--key=value`) as its argv.
+    Wheel {
+        package: String,
+        entry_point: String,
+        parameters: Vec<String>,
+    },
     /// `condition_task`: `left op right`, evaluated by the runner itself.
     Condition {
         op: String,
@@ -59,6 +66,7 @@ impl Kind {
         match self {
             Kind::Notebook { .. } => "notebook_task",
             Kind::PythonFile { .. } => "spark_python_task",
+            Kind::Wheel { .. } => "python_wheel_task",
             Kind::Condition { .. } => "condition_task",
             Kind::Unsupported { kind, .. } => kind,
         }
@@ -173,6 +181,28 @@ fn kind(t: &Value) -> Kind {
             parameters,
         };
     }
+    if let Some(w) = t.get("python_wheel_task") {
+        let (Some(package), Some(entry_point)) =
+            (w["package_name"].as_str(), w["entry_point"].as_str())
+        else {
+            return unsupported("python_wheel_task", "needs package_name and entry_point");
+        };
+        let parameters = match w["named_parameters"].as_object() {
+            Some(named) => named
+                .iter()
+                .map(|(k, v)| format!("--{k}={}", scalar(v)))
+                .collect(),
+            None => w["parameters"]
+                .as_array()
+                .map(|a| a.iter().map(scalar).collect())
+                .unwrap_or_default(),
+        };
+        return Kind::Wheel {
+            package: package.to_string(),
+            entry_point: entry_point.to_string(),
+            parameters,
+        };
+    }
     if let Some(c) = t.get("condition_task") {
         return Kind::Condition {
             op: c["op"].as_str().unwrap_or("").to_string(),
@@ -186,7 +216,6 @@ fn kind(t: &Value) -> Kind {
         "dbt_task" => "needs dbt and a Databricks SQL warehouse",
         "run_job_task" => "triggers another job by id, which exists only in a workspace",
         "spark_jar_task" | "spark_submit_task" => "needs a Spark cluster",
-        "python_wheel_task" => "wheel tasks are not run locally yet",
         "for_each_task" => "for_each tasks are not run locally",
         _ => "this task type has no local equivalent",
     };

@@ -6,6 +6,8 @@
 mod exec;
 mod job;
 mod process;
+mod report;
+mod rules;
 #[cfg(test)]
 mod tests;
 
@@ -19,9 +21,22 @@ use crate::config::{self, Bundle, LoadOptions};
 use crate::project::Project;
 
 #[allow(unused_imports)] // the public API; some items are used only by the gate and tests
-pub use exec::{JobReport, RunContext, TaskReport, TaskState, run_job};
+pub use exec::run_job;
+/// Kill the process groups of the tasks running now. `run` installs a Ctrl-C
+/// handler that calls it; a command that installs its own handler first
+/// (only one is allowed per process) must call it from there.
+#[allow(unused_imports)]
+pub use process::interrupt;
+#[allow(unused_imports)]
+pub use report::{JobReport, RunContext, TaskReport, TaskState};
 
 pub fn run_cmd(project: &Project, args: &RunArgs) -> Result<()> {
+    if project.global.remote {
+        // Never fall back to a local run when the workspace was asked for.
+        bail!(
+            "`run --remote` (jobs run-now in the workspace) is not available yet; drop --remote to run locally"
+        );
+    }
     let opts = LoadOptions {
         bundle_dir: project.bundle_dir.clone(),
         target: project.global.env.clone(),
@@ -108,7 +123,9 @@ pub fn run_in_env(
         env: BTreeMap::new(),
         dbfs_root: env_dir.join("dbfs"),
         job_parameters: BTreeMap::new(),
+        wheels: wheels_in(&env_dir.join("artifacts")),
         max_parallel: 0,
+        progress: project.human(),
     };
     // Ctrl-C ends the tasks' process groups too, not only this process. A
     // second registration (a gate running several jobs) is refused; the first
@@ -127,26 +144,45 @@ pub fn run_in_env(
     run_job(job, &ctx).with_context(|| format!("running job {key}"))
 }
 
-/// The jobs the integration gate runs: those tagged `integration`, ordered by
-/// the tag's value when it is a number (then by key); with no tag anywhere,
-/// the jobs whose key contains `train`.
+/// Every `.whl` under `dir` (an env's built artifacts), sorted.
+fn wheels_in(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "whl") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The jobs the integration gate runs: those tagged `integration` (any value
+/// but `false`/`no`/empty), ordered by their `integration_order` tag, else by
+/// the `integration` tag itself when it is a number, unnumbered jobs last by
+/// key; with no tag anywhere, the jobs whose key contains `train`.
 #[allow(dead_code)] // called by the integration gate (flow), merged separately
 pub fn integration_jobs(bundle: &Bundle) -> Vec<String> {
+    let tag = |job: &serde_json::Value, name: &str| {
+        job["tags"].get(name).map(|v| match v {
+            serde_json::Value::String(s) => s.trim().to_string(),
+            other => other.to_string(),
+        })
+    };
     let mut tagged: Vec<(Option<f64>, String)> = bundle
         .resources("jobs")
         .filter_map(|(key, job)| {
-            let tag = job["tags"].get("integration")?;
-            let text = match tag {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            if matches!(
-                text.trim().to_ascii_lowercase().as_str(),
-                "false" | "no" | "0" | ""
-            ) {
+            let value = tag(job, "integration")?;
+            if matches!(value.to_ascii_lowercase().as_str(), "false" | "no" | "") {
                 return None;
             }
-            Some((text.trim().parse::<f64>().ok(), key.to_string()))
+            let order = tag(job, "integration_order").and_then(|o| o.parse::<f64>().ok());
+            Some((order.or(value.parse::<f64>().ok()), key.to_string()))
         })
         .collect();
     if tagged.is_empty() {
@@ -156,7 +192,6 @@ pub fn integration_jobs(bundle: &Bundle) -> Vec<String> {
             .map(|(k, _)| k.to_string())
             .collect();
     }
-    // Numbered jobs first, in number order; the rest after, by key.
     tagged.sort_by(|a, b| match (a.0, b.0) {
         (Some(x), Some(y)) => x.total_cmp(&y).then_with(|| a.1.cmp(&b.1)),
         (Some(_), None) => std::cmp::Ordering::Less,

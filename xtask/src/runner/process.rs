@@ -5,7 +5,8 @@ use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -29,32 +30,36 @@ pub fn run(mut cmd: Command, log: &File, timeout: Option<Duration>) -> Result<Ex
     // A group of its own, so a timeout also kills what the task started
     // (`%sh` cells, subprocesses) and the terminal's Ctrl-C reaches us first.
     cmd.process_group(0);
-    let mut child = cmd
+    let child = cmd
         .spawn()
         .with_context(|| format!("starting {:?}", cmd.get_program()))?;
     let pgid = child.id() as i32;
     lock_running().push(pgid);
-    let started = Instant::now();
-    let result = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                break Ok(match (status.code(), status.signal()) {
-                    (Some(code), _) => Exit::Code(code),
-                    (None, Some(sig)) => Exit::Signal(sig),
-                    (None, None) => Exit::Code(-1),
-                });
-            }
-            Ok(None) => {}
-            Err(err) => {
-                break Err(anyhow::Error::new(err).context("waiting for the task's process"));
-            }
-        }
-        if timeout.is_some_and(|t| started.elapsed() >= t) {
+    // A waiter thread reaps the child, so the end is seen at once (no polling)
+    // and the timeout is a plain receive deadline.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = tx.send(child.wait());
+    });
+    let received = match timeout {
+        Some(t) => rx.recv_timeout(t),
+        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    };
+    let result = match received {
+        Ok(Ok(status)) => Ok(match (status.code(), status.signal()) {
+            (Some(code), _) => Exit::Code(code),
+            (None, Some(sig)) => Exit::Signal(sig),
+            (None, None) => Exit::Code(-1),
+        }),
+        Ok(Err(err)) => Err(anyhow::Error::new(err).context("waiting for the task's process")),
+        Err(RecvTimeoutError::Timeout) => {
             kill_group(pgid);
-            let _ = child.wait();
-            break Ok(Exit::TimedOut);
+            // Reaped by the waiter once the kill lands.
+            let _ = rx.recv();
+            Ok(Exit::TimedOut)
         }
-        std::thread::sleep(Duration::from_millis(20));
+        Err(RecvTimeoutError::Disconnected) => Err(anyhow::anyhow!("lost the task's process")),
     };
     // Leftover children of a finished task would outlive the run: end them.
     kill_group(pgid);

@@ -192,6 +192,17 @@ class _Fs:
         return True
 
 
+class _Secrets:
+    """Secret scopes live in a workspace; a local run has none and says so."""
+
+    def _absent(self, *args, **kwargs):
+        raise NotImplementedError(
+            "dbutils.secrets is not available in the local runner: read the value from an "
+            "environment variable when XTASK_RUN_DIR is set")
+
+    get = getBytes = list = listScopes = _absent
+
+
 class _Library:
     def restartPython(self):
         pass
@@ -204,6 +215,7 @@ class DBUtils:
         self.notebook = _Notebook()
         self.fs = _Fs()
         self.library = _Library()
+        self.secrets = _Secrets()
 
 
 class _Absent:
@@ -309,6 +321,38 @@ def _run_notebook(path, ns):
                 "cell %d: %s cells cannot run in the local runner (only Python, %%md, %%pip, %%sh and %%run)" % (n, cmd))
 
 
+def _run_wheel(package, entry_point, argv, wheels):
+    """Databricks' wheel task: the package's entry point named `entry_point`
+    (any group), else the function `<package>.<entry_point>`. Pure-Python
+    wheels of the deployment are imported straight from the .whl files."""
+    import importlib
+    from importlib import metadata
+
+    sys.path[:0] = wheels
+    # A src/ layout in the deployed files also provides the package.
+    src = os.path.join(os.environ.get("XTASK_FILES_ROOT", ""), "src")
+    if os.path.isdir(os.path.join(src, package.replace("-", "_"))):
+        sys.path.insert(len(wheels), src)
+    sys.argv = [package] + argv
+    func = None
+    try:
+        dist = metadata.distribution(package)
+        func = next((ep.load() for ep in dist.entry_points if ep.name == entry_point), None)
+    except metadata.PackageNotFoundError:
+        pass
+    if func is None:
+        try:
+            func = getattr(importlib.import_module(package.replace("-", "_")), entry_point)
+        except (ImportError, AttributeError):
+            raise RuntimeError(
+                "python_wheel_task: no entry point %r in package %r: build the wheel (cargo xtask deploy puts it "
+                "in the env's artifacts) or install the package into the runner's environment"
+                % (entry_point, package)) from None
+    result = func()
+    if isinstance(result, int) and result != 0:
+        raise SystemExit(result)
+
+
 def main():
     dbutils = DBUtils(SPEC.get("widgets", {}))
     spark, sc = _Absent("spark"), _Absent("sc")
@@ -324,6 +368,8 @@ def main():
             ns = {"__name__": "__main__", "__file__": path, "dbutils": dbutils, "spark": spark, "sc": sc,
                   "display": display, "displayHTML": displayHTML}
             _run_notebook(path, ns)
+        elif SPEC["kind"] == "wheel":
+            _run_wheel(SPEC["package"], SPEC["entry_point"], list(SPEC.get("argv", [])), SPEC.get("wheels", []))
         else:
             sys.argv = [path] + list(SPEC.get("argv", []))
             runpy.run_path(path, run_name="__main__")

@@ -1,94 +1,12 @@
-//! The runner on real notebooks and real Python processes in temp folders.
+//! Order, parallelism, run_if, timeouts, retries, skipped task types.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
 use super::*;
-
-const FILE_PATH: &str = "/Workspace/Users/u@example.com/.bundle/b/test/files";
-
-struct Env {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Env {
-    /// A deployed copy (`files/`) holding `files` as (relative path, content).
-    fn new(files: &[(&str, &str)]) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        for (rel, content) in files {
-            let path = root.join("files").join(rel);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, content).unwrap();
-        }
-        Env { _dir: dir, root }
-    }
-
-    fn ctx(&self) -> RunContext {
-        RunContext {
-            files_root: self.root.join("files"),
-            file_path: Some(FILE_PATH.to_string()),
-            python: PathBuf::from("python3"),
-            run_dir: self.root.join("state/runs/r1"),
-            env: BTreeMap::new(),
-            dbfs_root: self.root.join("dbfs"),
-            job_parameters: BTreeMap::new(),
-            max_parallel: 0,
-        }
-    }
-
-    fn run(&self, job: Value) -> JobReport {
-        run_job(&job, &self.ctx()).unwrap()
-    }
-
-    fn dbfs(&self, rel: &str) -> String {
-        fs::read_to_string(self.root.join("dbfs").join(rel))
-            .unwrap_or_else(|e| panic!("dbfs {rel}: {e}"))
-    }
-}
-
-/// A source notebook from cells.
-fn nb(cells: &[&str]) -> String {
-    format!(
-        "# Databricks notebook source\n{}\n",
-        cells.join("\n\n# COMMAND ----------\n\n")
-    )
-}
-
-/// A notebook task on `rel` (given as the CLI translates it: prefix, no extension).
-fn task(key: &str, rel: &str, deps: &[&str]) -> Value {
-    json!({
-        "task_key": key,
-        "notebook_task": {"notebook_path": format!("{FILE_PATH}/{rel}")},
-        "depends_on": deps.iter().map(|d| json!({"task_key": d})).collect::<Vec<_>>(),
-    })
-}
-
-fn state(report: &JobReport, key: &str) -> TaskState {
-    report
-        .task(key)
-        .unwrap_or_else(|| panic!("no task {key}"))
-        .state
-}
-
-/// Writes `<dbfs>/<task>.times`: start and end wall-clock times around a sleep.
-const STAMP: &str = "import os, time\n\
-root = os.environ['XTASK_DBFS_ROOT']\n\
-key = os.environ['XTASK_TASK_KEY']\n\
-start = time.time()\n\
-time.sleep(0.6)\n\
-open(os.path.join(root, key + '.times'), 'w').write('%r %r' % (start, time.time()))\n\
-print('stamped', key)";
-
-fn times(env: &Env, key: &str) -> (f64, f64) {
-    let text = env.dbfs(&format!("{key}.times"));
-    let mut it = text.split(' ').map(|s| s.parse::<f64>().unwrap());
-    (it.next().unwrap(), it.next().unwrap())
-}
+use crate::runner::*;
 
 #[test]
 fn dependency_order_and_parallel_tasks() {
@@ -127,30 +45,6 @@ fn dependency_order_and_parallel_tasks() {
         );
     }
     assert!(report.run_dir.join("report.json").is_file());
-}
-
-#[test]
-fn task_values_pass_between_tasks() {
-    let producer = nb(&[
-        "dbutils.jobs.taskValues.set('rows', 42)\ndbutils.jobs.taskValues.set('meta', {'model': 'm1', 'ok': True})",
-    ]);
-    let consumer = nb(&["import os\n\
-rows = dbutils.jobs.taskValues.get(taskKey='produce', key='rows', default=0, debugValue=7)\n\
-meta = dbutils.jobs.taskValues.get('produce', 'meta')\n\
-missing = dbutils.jobs.taskValues.get('produce', 'nope', default='fallback')\n\
-open(os.path.join(os.environ['XTASK_DBFS_ROOT'], 'got'), 'w').write('%r %r %r %s' % (rows, meta['model'], missing, dbutils.widgets.get('via_ref')))"]);
-    let env = Env::new(&[("produce.py", &producer), ("consume.py", &consumer)]);
-    let mut consume = task("consume", "consume", &["produce"]);
-    consume["notebook_task"]["base_parameters"] =
-        json!({"via_ref": "{{tasks.produce.values.rows}}"});
-    let report = env.run(json!({"tasks": [task("produce", "produce", &[]), consume]}));
-    assert!(report.ok(), "{}", summary(&report));
-    assert_eq!(env.dbfs("got"), "42 'm1' 'fallback' 42");
-    // Persisted in the run folder.
-    let stored: Value =
-        serde_json::from_slice(&fs::read(report.run_dir.join("task_values/produce.json")).unwrap())
-            .unwrap();
-    assert_eq!(stored["rows"], 42);
 }
 
 #[test]
@@ -219,6 +113,10 @@ fn run_if_conditions_follow_databricks() {
         fs::read_to_string(bad.log.as_ref().unwrap())
             .unwrap()
             .contains("RuntimeError: boom")
+    );
+    assert_eq!(
+        bad.reason.as_deref(),
+        Some("exited with code 1: RuntimeError: boom")
     );
     assert!(
         report.task("all_success").unwrap().log.is_none(),
@@ -298,6 +196,40 @@ time.sleep(60)"]);
 }
 
 #[test]
+fn job_timeout_bounds_every_task() {
+    let env = Env::new(&[
+        (
+            "sleep.py",
+            &nb(&["import time\nprint('napping', flush=True)\ntime.sleep(60)"]),
+        ),
+        ("ok.py", &nb(&["print(1)"])),
+    ]);
+    let mut after = task("after", "ok", &["sleep"]);
+    after["run_if"] = json!("ALL_DONE");
+    let job = json!({"timeout_seconds": 1, "tasks": [task("sleep", "sleep", &[]), after]});
+    let report = env.run(job);
+    let sleep = report.task("sleep").unwrap();
+    assert_eq!(sleep.state, TaskState::TimedOut, "{}", summary(&report));
+    assert!(
+        sleep
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("job's timeout_seconds passed; the process group")
+    );
+    // The job's time is up: the task after it does not start.
+    let after = report.task("after").unwrap();
+    assert_eq!(after.state, TaskState::TimedOut, "{}", summary(&report));
+    assert!(
+        after
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("before this attempt could start")
+    );
+}
+
+#[test]
 fn tasks_that_cannot_run_locally_are_skipped_with_a_reason() {
     let env = Env::new(&[("ok.py", &nb(&["print('ran')"]))]);
     let job = json!({"tasks": [
@@ -324,168 +256,6 @@ fn tasks_that_cannot_run_locally_are_skipped_with_a_reason() {
         text.contains("SKIPPED") && text.contains("3 task(s) SKIPPED"),
         "{text}"
     );
-}
-
-#[test]
-fn widgets_from_base_parameters_job_parameters_and_defaults() {
-    let notebook = nb(&[
-        "dbutils.widgets.text('env', 'dev', 'Environment')\n\
-dbutils.widgets.dropdown('mode', 'fast', ['fast', 'slow'])\n\
-dbutils.widgets.text('unset', 'the-default')",
-        "import os\n\
-vals = [dbutils.widgets.get(n) for n in ('env', 'mode', 'unset', 'catalog', 'shared', 'ref')]\n\
-open(os.path.join(os.environ['XTASK_DBFS_ROOT'], 'widgets'), 'w').write(' '.join(vals))",
-    ]);
-    let env = Env::new(&[("nb.py", &notebook)]);
-    let mut t = task("w", "nb", &[]);
-    t["notebook_task"]["base_parameters"] = json!({"env": "test", "mode": "slow", "shared": "from-task", "ref": "{{job.parameters.catalog}}-{{task.name}}"});
-    let job = json!({
-        "parameters": [{"name": "catalog", "default": "main"}, {"name": "shared", "default": "from-job"}],
-        "tasks": [t],
-    });
-    let report = env.run(job.clone());
-    assert!(report.ok(), "{}", summary(&report));
-    assert_eq!(
-        env.dbfs("widgets"),
-        "test slow the-default main from-job main-w"
-    );
-
-    // Values given for the run override the job parameters' defaults.
-    let mut ctx = env.ctx();
-    ctx.run_dir = env.root.join("state/runs/r2");
-    ctx.job_parameters.insert("catalog".into(), "other".into());
-    assert!(run_job(&job, &ctx).unwrap().ok());
-    assert_eq!(
-        env.dbfs("widgets"),
-        "test slow the-default other from-job other-w"
-    );
-
-    // An undefined widget is an error naming it.
-    let env = Env::new(&[("nb.py", &nb(&["dbutils.widgets.get('nowhere')"]))]);
-    let report = env.run(json!({"tasks": [task("w", "nb", &[])]}));
-    let log = fs::read_to_string(report.task("w").unwrap().log.as_ref().unwrap()).unwrap();
-    assert!(
-        log.contains("InputWidgetNotDefined") && log.contains("'nowhere'"),
-        "{log}"
-    );
-}
-
-#[test]
-fn notebook_exit_value_ends_the_notebook() {
-    let notebook = nb(&[
-        "print('before')",
-        "dbutils.notebook.exit('trained: 0.93')",
-        "raise RuntimeError('not reached')",
-    ]);
-    let env = Env::new(&[("nb.py", &notebook)]);
-    let report = env.run(json!({"tasks": [task("t", "nb", &[])]}));
-    let t = report.task("t").unwrap();
-    assert_eq!(t.state, TaskState::Success, "{}", summary(&report));
-    assert_eq!(t.exit_value.as_deref(), Some("trained: 0.93"));
-    assert!(summary(&report).contains("exit value: trained: 0.93"));
-}
-
-#[test]
-fn magic_cells_md_sh_run_pip_and_unsupported() {
-    let helper = nb(&["HELPER = 'from helper'"]);
-    let main = nb(&[
-        "# MAGIC %md\n# MAGIC # Title\n# MAGIC raise would fail if run",
-        "# MAGIC %pip install nothing-here",
-        "# MAGIC %run ./lib/helper",
-        "# MAGIC %sh\n# MAGIC echo shell-ran > \"$XTASK_DBFS_ROOT/sh\"",
-        "import os\nopen(os.path.join(os.environ['XTASK_DBFS_ROOT'], 'helper'), 'w').write(HELPER + ' ' + os.getcwd())",
-    ]);
-    let env = Env::new(&[
-        ("nbs/main.py", &main),
-        ("nbs/lib/helper.py", &helper),
-        ("nbs/sql.py", &nb(&["# MAGIC %sql\n# MAGIC SELECT 1"])),
-    ]);
-    let report =
-        env.run(json!({"tasks": [task("main", "nbs/main", &[]), task("sql", "nbs/sql", &[])]}));
-    assert_eq!(
-        state(&report, "main"),
-        TaskState::Success,
-        "{}",
-        summary(&report)
-    );
-    assert_eq!(env.dbfs("sh").trim(), "shell-ran");
-    let files = fs::canonicalize(env.root.join("files/nbs")).unwrap();
-    assert_eq!(
-        env.dbfs("helper"),
-        format!("from helper {}", files.display()),
-        "cwd is the notebook's folder"
-    );
-    let log = fs::read_to_string(report.task("main").unwrap().log.as_ref().unwrap()).unwrap();
-    assert!(log.contains("%pip skipped"), "{log}");
-    assert_eq!(state(&report, "sql"), TaskState::Failed);
-    let log = fs::read_to_string(report.task("sql").unwrap().log.as_ref().unwrap()).unwrap();
-    assert!(log.contains("%sql cells cannot run"), "{log}");
-}
-
-#[test]
-fn python_file_tasks_get_parameters_and_the_bundle_on_the_path() {
-    let script = "import os, sys\nfrom pkg.util import twice\n\
-open(os.path.join(os.environ['XTASK_DBFS_ROOT'], 'argv'), 'w').write(' '.join(sys.argv[1:]) + ' ' + twice('x') + ' ' + __name__)";
-    let env = Env::new(&[
-        ("scripts/run.py", script),
-        ("pkg/__init__.py", ""),
-        ("pkg/util.py", "def twice(s):\n    return s * 2\n"),
-    ]);
-    let job = json!({"parameters": [{"name": "p", "default": "v"}], "tasks": [
-        {"task_key": "py", "spark_python_task": {
-            "python_file": format!("{FILE_PATH}/scripts/run.py"),
-            "parameters": ["--rows", "3", "{{job.parameters.p}}"]}},
-    ]});
-    let report = env.run(job);
-    assert!(report.ok(), "{}", summary(&report));
-    assert_eq!(env.dbfs("argv"), "--rows 3 v xx __main__");
-    // Nothing written into the deployed copy (no __pycache__).
-    assert!(!env.root.join("files/pkg/__pycache__").exists());
-}
-
-#[test]
-fn paths_resolve_like_the_cli_translates_them() {
-    let env = Env::new(&[
-        ("a/nb.py", &nb(&["print(1)"])),
-        (
-            "a/plain.ipynb",
-            r#"{"nbformat": 4, "cells": [{"cell_type": "code", "source": ["print('from ipynb')"]}]}"#,
-        ),
-    ]);
-    let job = json!({"tasks": [
-        // Without the /Workspace prefix, relative, and an .ipynb notebook.
-        {"task_key": "short", "notebook_task": {"notebook_path": "/Users/u@example.com/.bundle/b/test/files/a/nb"}},
-        {"task_key": "relative", "notebook_task": {"notebook_path": "a/nb.py"}},
-        task("ipynb", "a/plain", &[]),
-        task("missing", "a/none", &[]),
-        {"task_key": "outside", "notebook_task": {"notebook_path": "/Workspace/Shared/nb"}},
-        {"task_key": "escape", "notebook_task": {"notebook_path": format!("{FILE_PATH}/../secret")}},
-    ]});
-    let report = env.run(job);
-    for key in ["short", "relative", "ipynb"] {
-        assert_eq!(
-            state(&report, key),
-            TaskState::Success,
-            "{key}\n{}",
-            summary(&report)
-        );
-    }
-    let ipynb_log =
-        fs::read_to_string(report.task("ipynb").unwrap().log.as_ref().unwrap()).unwrap();
-    assert!(ipynb_log.contains("from ipynb"));
-    for (key, words) in [
-        ("missing", "not found"),
-        ("outside", "outside the bundle's files"),
-        ("escape", "leaves"),
-    ] {
-        let t = report.task(key).unwrap();
-        assert_eq!(t.state, TaskState::Failed);
-        assert!(
-            t.reason.as_deref().unwrap().contains(words),
-            "{key}: {:?}",
-            t.reason
-        );
-    }
 }
 
 #[test]
@@ -602,6 +372,7 @@ fn integration_jobs_by_tag_then_training() {
         mode: None,
         config: json!({"resources": {"jobs": jobs}}),
         resource_files: Default::default(),
+        source: Default::default(),
     };
     let tagged = bundle(json!({
         "monitoring": {"tags": {"integration": "true"}},
@@ -610,10 +381,11 @@ fn integration_jobs_by_tag_then_training() {
         "batch": {"tags": {"integration": "false"}},
         "other": {"tags": {"team": "x"}},
         "deploy": {"tags": {"integration": true}},
+        "ordered": {"tags": {"integration": "true", "integration_order": "1.5"}},
     }));
     assert_eq!(
         integration_jobs(&tagged),
-        ["ingestion", "training", "deploy", "monitoring"]
+        ["ingestion", "ordered", "training", "deploy", "monitoring"]
     );
     let untagged = bundle(json!({"ingest": {}, "model_training_job": {}, "monitor": {}}));
     assert_eq!(integration_jobs(&untagged), ["model_training_job"]);
