@@ -93,8 +93,7 @@ fn event_loop(
         // A structural change (a folder created, removed or renamed, ignore
         // rules or configuration edited) changes which folders to watch;
         // plain saves do not, and skip the extra walk.
-        let mut rewatch = false;
-        match batch {
+        let mut rewatch = match batch {
             Ok(events)
                 if events
                     .iter()
@@ -102,17 +101,17 @@ fn event_loop(
             {
                 continue;
             }
-            Ok(events) => rewatch = events.iter().any(|e| is_structural(e)),
+            Ok(events) => events.iter().any(is_structural),
             Err(errors) => {
                 for err in errors {
                     report_watch_error(session.project, &err);
                 }
-                rewatch = true;
+                true
             }
-        }
+        };
         // Coalesce whatever else arrived meanwhile into this one sync.
         while let Ok(more) = rx.try_recv() {
-            rewatch |= more.map_or(true, |events| events.iter().any(|e| is_structural(e)));
+            rewatch |= more.map_or(true, |events| events.iter().any(is_structural));
         }
         session.sync(rewatch.then_some(&mut *debouncer));
     }
