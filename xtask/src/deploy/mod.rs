@@ -9,7 +9,7 @@
 //! History: each env keeps its last 5 deployments; `XTASK_DEPLOY_HISTORY=N`
 //! (or `DeployOptions::history`) changes that.
 
-mod bench;
+pub mod bench;
 mod cache;
 mod commands;
 mod engine;

@@ -6,6 +6,8 @@
 //! *what* changed: a missed or coalesced event cannot leave the env wrong,
 //! and an event-queue overflow needs nothing more than the next sync.
 
+mod bench;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use crate::cli::WatchArgs;
 use crate::config::{self, LoadOptions};
 use crate::deploy::{self, DeployOptions, DeployReport};
 use crate::project::Project;
+pub use bench::bench;
 
 /// How often `--poll` looks at the tree.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
