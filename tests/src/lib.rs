@@ -8,12 +8,24 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub mod validate;
+
 /// The workspace root (the repository this test crate lives in).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf()
+}
+
+/// `shared/corpus`: real public bundles, beside the repository (or beside the
+/// folder that holds a worktree of it). Read-only: copy before use.
+pub fn corpus_dir() -> PathBuf {
+    workspace_root()
+        .ancestors()
+        .map(|a| a.join("shared/corpus"))
+        .find(|p| p.is_dir())
+        .expect("shared/corpus beside the repository")
 }
 
 /// The `xtask` binary, built once per test process with the same cargo that

@@ -174,7 +174,7 @@ mod tests {
         assert_eq!(summary_line(&[]), "Validation OK!");
         let e = Diagnostic::error("a");
         let w = Diagnostic::warning("b");
-        assert_eq!(summary_line(&[e.clone()]), "Found 1 error");
+        assert_eq!(summary_line(std::slice::from_ref(&e)), "Found 1 error");
         assert_eq!(
             summary_line(&[e.clone(), e.clone(), w.clone()]),
             "Found 2 errors and 1 warning"

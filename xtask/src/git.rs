@@ -136,11 +136,11 @@ fn config_value(file: &Path, section: &str, key: &str) -> Option<String> {
         if !in_section || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
-        if let Some((k, v)) = line.split_once('=') {
-            if k.trim().eq_ignore_ascii_case(key) {
-                // The last assignment wins, as in git.
-                found = Some(unquote(v.trim()));
-            }
+        if let Some((k, v)) = line.split_once('=')
+            && k.trim().eq_ignore_ascii_case(key)
+        {
+            // The last assignment wins, as in git.
+            found = Some(unquote(v.trim()));
         }
     }
     found

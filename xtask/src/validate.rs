@@ -44,7 +44,7 @@ pub fn run(project: &Project, args: &ValidateArgs) -> Result<()> {
     if project.global.json {
         let mut err = std::io::stderr().lock();
         for d in &diags {
-            let _ = write!(err, "{d}\n");
+            let _ = writeln!(err, "{d}");
         }
         if let Some(b) = &bundle {
             let text = serde_json::to_string_pretty(&b.config)?;
@@ -61,6 +61,9 @@ pub fn run(project: &Project, args: &ValidateArgs) -> Result<()> {
         if !project.global.quiet {
             if let Some(b) = &bundle {
                 write!(out, "{}", summary(b))?;
+                if project.global.verbose {
+                    write!(out, "{}", resources(b))?;
+                }
             }
             writeln!(out, "\n{}", diag::summary_line(&diags))?;
         }
@@ -83,5 +86,34 @@ fn summary(b: &Bundle) -> String {
         b.user(),
         b.workspace("root_path").unwrap_or("")
     ));
+    s
+}
+
+/// With `-v`: the resources, as `databricks bundle summary` lists them, with
+/// the file that defines each.
+fn resources(b: &Bundle) -> String {
+    let Some(kinds) = b.config["resources"].as_object() else {
+        return String::new();
+    };
+    let mut s = String::from("Resources:\n");
+    for (kind, items) in kinds {
+        let Some(items) = items.as_object() else {
+            continue;
+        };
+        let mut title = kind.replace('_', " ");
+        if let Some(first) = title.get(..1) {
+            title = first.to_uppercase() + &title[1..];
+        }
+        s.push_str(&format!("  {title}:\n"));
+        for (key, settings) in items {
+            s.push_str(&format!("    {key}:\n"));
+            if let Some(name) = settings["name"].as_str() {
+                s.push_str(&format!("      Name: {name}\n"));
+            }
+            if let Some(file) = b.resource_files.get(&format!("{kind}.{key}")) {
+                s.push_str(&format!("      File: {file}\n"));
+            }
+        }
+    }
     s
 }

@@ -193,14 +193,14 @@ fn check_section(ctx: &mut Ctx, section: &str, node: &Node, path: &str) {
     match section {
         "bundle" => {
             check_keys(ctx, node, BUNDLE, path);
-            if let Some(n) = node.get("name") {
-                if n.as_str().is_none() {
-                    ctx.error(
-                        format!("expected a string, found a {}", n.kind()),
-                        Some(n.loc),
-                        &format!("{path}.name"),
-                    );
-                }
+            if let Some(n) = node.get("name")
+                && n.as_str().is_none()
+            {
+                ctx.error(
+                    format!("expected a string, found a {}", n.kind()),
+                    Some(n.loc),
+                    &format!("{path}.name"),
+                );
             }
             if let Some(g) = node.get("git") {
                 check_keys(ctx, g, GIT, &format!("{path}.git"));
@@ -238,15 +238,14 @@ fn check_section(ctx: &mut Ctx, section: &str, node: &Node, path: &str) {
             };
             for e in m.iter() {
                 // `name: value` shorthand is accepted; a map is a declaration.
-                if let Some(vm) = e.node.as_map() {
-                    if vm.get("default").is_some()
+                if let Some(vm) = e.node.as_map()
+                    && (vm.get("default").is_some()
                         || vm.get("description").is_some()
                         || vm.get("lookup").is_some()
                         || vm.get("type").is_some()
-                        || vm.0.is_empty()
-                    {
-                        check_keys(ctx, &e.node, VARIABLE, &format!("{path}.{}", e.key));
-                    }
+                        || vm.0.is_empty())
+                {
+                    check_keys(ctx, &e.node, VARIABLE, &format!("{path}.{}", e.key));
                 }
             }
         }

@@ -41,18 +41,4 @@ impl Ctx {
         }
         self.diags.push(d);
     }
-    pub fn has_errors(&self) -> bool {
-        self.diags.iter().any(|d| d.is_error())
-    }
-    /// The folder of the file a location is in, absolute: relative paths in
-    /// the configuration are relative to the file that names them.
-    pub fn dir_of(&self, loc: Loc) -> PathBuf {
-        let file = self
-            .files
-            .get(loc.file as usize)
-            .cloned()
-            .unwrap_or_default();
-        let parent = file.parent().map(PathBuf::from).unwrap_or_default();
-        self.root.join(parent)
-    }
 }

@@ -211,7 +211,17 @@ fn includes(ctx: &mut Ctx, root: &Node) -> Vec<PathBuf> {
             continue;
         };
         let is_glob = pattern.contains(['*', '?', '[']);
-        let mut matches = glob(&ctx.root, &clean);
+        let mut matches = match glob(&ctx.root, &clean) {
+            Ok(m) => m,
+            Err(e) => {
+                ctx.error(
+                    format!("invalid glob pattern {pattern}: {e}"),
+                    Some(entry.loc),
+                    &path,
+                );
+                continue;
+            }
+        };
         matches.sort();
         if matches.is_empty() && !is_glob {
             ctx.error(
@@ -266,7 +276,7 @@ pub fn normalize(p: &Path) -> Option<PathBuf> {
 
 /// `filepath.Glob` semantics: `*`, `?` and `[...]` within one path element
 /// (`**` is just `*`); returns paths relative to `root` that exist as files.
-fn glob(root: &Path, pattern: &Path) -> Vec<PathBuf> {
+fn glob(root: &Path, pattern: &Path) -> Result<Vec<PathBuf>, globset::Error> {
     let mut current = vec![PathBuf::new()];
     let parts: Vec<String> = pattern
         .components()
@@ -284,12 +294,9 @@ fn glob(root: &Path, pattern: &Path) -> Vec<PathBuf> {
                 }
             }
         } else {
-            let Ok(m) = globset::GlobBuilder::new(part)
+            let m = globset::GlobBuilder::new(part)
                 .literal_separator(true)
-                .build()
-            else {
-                return Vec::new();
-            };
+                .build()?;
             let m = m.compile_matcher();
             for c in current {
                 let Ok(rd) = std::fs::read_dir(root.join(&c)) else {
@@ -311,7 +318,7 @@ fn glob(root: &Path, pattern: &Path) -> Vec<PathBuf> {
         }
         current = next;
     }
-    current
+    Ok(current)
 }
 
 #[cfg(test)]

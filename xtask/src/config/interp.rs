@@ -66,7 +66,7 @@ fn parse_ref(s: &str) -> Option<usize> {
             while chars.get(j).is_some_and(|(_, c)| c.is_ascii_digit()) {
                 j += 1;
             }
-            if j == digits_from || !chars.get(j).is_some_and(|(_, c)| *c == ']') {
+            if j == digits_from || chars.get(j).is_none_or(|(_, c)| *c != ']') {
                 return None;
             }
             i = j + 1;
@@ -121,18 +121,25 @@ fn lookup<'a>(root: &'a Node, path: &str) -> Option<&'a Node> {
     })
 }
 
-fn has_refs(n: &Node) -> bool {
+fn has_refs(n: &Node, lookups: &Lookups) -> bool {
     match &n.v {
-        Value::Str(s) => find_refs(s).iter().any(|r| resolvable(&r.path)),
-        Value::Seq(v) => v.iter().any(has_refs),
-        Value::Map(m) => m.iter().any(|e| has_refs(&e.node)),
+        Value::Str(s) => find_refs(s).iter().any(|r| resolvable(&r.path, lookups)),
+        Value::Seq(v) => v.iter().any(|c| has_refs(c, lookups)),
+        Value::Map(m) => m.iter().any(|e| has_refs(&e.node, lookups)),
         _ => false,
     }
 }
 
-fn resolvable(path: &str) -> bool {
+/// A reference this stage resolves: `bundle`, `workspace` or `variables`,
+/// except variables whose value is a workspace lookup (left as text).
+fn resolvable(path: &str, lookups: &Lookups) -> bool {
     let n = normalize(path);
-    PREFIXES.contains(&split_first(&n).0)
+    let (head, rest) = split_first(&n);
+    if !PREFIXES.contains(&head) {
+        return false;
+    }
+    let var = rest.strip_prefix('.').map(|r| split_first(r).0);
+    !(head == "variables" && var.is_some_and(|v| lookups.contains_key(v)))
 }
 
 fn scalar_text(n: &Node) -> Option<String> {
@@ -148,7 +155,7 @@ fn scalar_text(n: &Node) -> Option<String> {
 
 /// Resolve every reference in `root` (in place), reporting unknown ones.
 pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
-    let mut problems: BTreeSet<(String, u32, u32, u32)> = BTreeSet::new();
+    let mut problems: BTreeSet<(bool, String, u32, u32, u32)> = BTreeSet::new();
     for _ in 0..ROUNDS {
         let snapshot = sections(root);
         let mut changed = false;
@@ -166,12 +173,12 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
         let Value::Str(s) = &n.v else { return };
         for r in find_refs(s) {
             let path = normalize(&r.path);
-            if !resolvable(&r.path) {
-                continue;
-            }
             let var = path.strip_prefix("variables.").map(|p| split_first(p).0);
             if let Some(what) = var.and_then(|v| lookups.get(v).map(|w| (v, w))) {
                 reported_lookups.insert((what.0.to_string(), what.1.clone()));
+                continue;
+            }
+            if !resolvable(&r.path, lookups) {
                 continue;
             }
             if lookup(&snapshot, &path).is_some() {
@@ -179,8 +186,13 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
             }
         }
     });
-    for (msg, file, line, col) in problems {
-        ctx.error(msg, Some(crate::config::yaml::Loc { file, line, col }), "");
+    for (is_error, msg, file, line, col) in problems {
+        let loc = Some(crate::config::yaml::Loc { file, line, col });
+        if is_error {
+            ctx.error(msg, loc, "");
+        } else {
+            ctx.warning(msg, loc, "");
+        }
     }
     for (name, what) in reported_lookups {
         ctx.warning(
@@ -189,46 +201,56 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
             &format!("variables.{name}"),
         );
     }
-    if let Some((first, loc)) = cycles.first() {
-        let chain = cycle_from(&snapshot, first);
+    // A reference still there after the last round either waits on a missing
+    // one (already reported) or is part of a cycle: name the cycle.
+    let found = cycles.iter().find_map(|(p, loc)| {
+        let mut stack = Vec::new();
+        cycle_from(&snapshot, p, lookups, &mut stack).map(|c| (c, *loc))
+    });
+    if let Some((chain, loc)) = found {
         ctx.error(
             format!("cycle detected in field resolution: {chain}"),
-            Some(*loc),
+            Some(loc),
             "",
         );
     }
 }
 
-/// The chain of references starting at `start` until one repeats.
-fn cycle_from(snapshot: &Node, start: &str) -> String {
-    let mut chain = vec![format!("${{{start}}}")];
-    let mut seen = vec![normalize(start)];
-    let mut cur = normalize(start);
-    for _ in 0..64 {
-        let Some(n) = lookup(snapshot, &cur) else {
-            break;
-        };
-        let mut next = None;
-        walk_ref_node(n, &mut |m| {
-            if next.is_none() {
-                if let Value::Str(s) = &m.v {
-                    next = find_refs(s)
-                        .into_iter()
-                        .find(|r| resolvable(&r.path))
-                        .map(|r| r.path);
-                }
-            }
-        });
-        let Some(next) = next else { break };
-        chain.push(format!("${{{next}}}"));
-        let norm = normalize(&next);
-        if seen.contains(&norm) {
-            break;
-        }
-        seen.push(norm.clone());
-        cur = norm;
+/// Depth-first search along references from `path`; the chain when one
+/// leads back to a reference already on the stack.
+fn cycle_from(
+    snapshot: &Node,
+    path: &str,
+    lookups: &Lookups,
+    stack: &mut Vec<String>,
+) -> Option<String> {
+    let norm = normalize(path);
+    if let Some(i) = stack.iter().position(|p| normalize(p) == norm) {
+        let mut chain: Vec<String> = stack[i..].iter().map(|p| format!("${{{p}}}")).collect();
+        chain.push(format!("${{{path}}}"));
+        return Some(chain.join(" -> "));
     }
-    chain.join(" -> ")
+    if stack.len() > 64 {
+        return None;
+    }
+    let node = lookup(snapshot, &norm)?;
+    let mut next = Vec::new();
+    walk_ref_node(node, &mut |m| {
+        if let Value::Str(s) = &m.v {
+            next.extend(
+                find_refs(s)
+                    .into_iter()
+                    .filter(|r| resolvable(&r.path, lookups))
+                    .map(|r| r.path),
+            );
+        }
+    });
+    stack.push(path.to_string());
+    let found = next
+        .iter()
+        .find_map(|n| cycle_from(snapshot, n, lookups, stack));
+    stack.pop();
+    found
 }
 
 /// The parts references can point at, copied so the tree can change under them.
@@ -268,7 +290,7 @@ fn substitute(
     n: &mut Node,
     snapshot: &Node,
     lookups: &Lookups,
-    problems: &mut BTreeSet<(String, u32, u32, u32)>,
+    problems: &mut BTreeSet<(bool, String, u32, u32, u32)>,
 ) -> bool {
     let Value::Str(s) = &n.v else { return false };
     if !s.contains("${") {
@@ -281,28 +303,33 @@ fn substitute(
     let mut values: Vec<Option<Node>> = Vec::with_capacity(refs.len());
     for r in &refs {
         let path = normalize(&r.path);
-        if !resolvable(&r.path)
-            || lookups.contains_key(
-                path.strip_prefix("variables.")
-                    .map(|p| split_first(p).0)
-                    .unwrap_or(""),
-            )
-        {
+        if !resolvable(&r.path, lookups) {
             values.push(None);
             continue;
         }
         match lookup(snapshot, &path) {
-            Some(v) if !has_refs(v) => values.push(Some(v.clone())),
+            Some(v) if !has_refs(v, lookups) => values.push(Some(v.clone())),
             Some(_) => values.push(None),
             None => {
-                let msg = match suggest(snapshot, &r.path) {
-                    Some(s) => format!(
-                        "reference does not exist: ${{{}}}. did you mean ${{{s}}}?",
-                        r.path
+                // A near miss is a typo: an error with the fix. A variable
+                // declared nowhere, like nothing declared, is left as text
+                // with a warning: real bundles (the corpus's target_includes)
+                // use such references in targets they never deploy.
+                let (is_error, msg) = match suggest(snapshot, &r.path) {
+                    Some(s) => (
+                        true,
+                        format!("reference does not exist: ${{{}}}. did you mean ${{{s}}}?", r.path),
                     ),
-                    None => format!("reference does not exist: ${{{}}}", r.path),
+                    None if r.path.starts_with("var.") || r.path.starts_with("variables.") => (
+                        false,
+                        format!(
+                            "reference does not exist: ${{{}}}; it is left as is (declare the variable under `variables:`)",
+                            r.path
+                        ),
+                    ),
+                    None => (true, format!("reference does not exist: ${{{}}}", r.path)),
                 };
-                problems.insert((msg, n.loc.file, n.loc.line, n.loc.col));
+                problems.insert((is_error, msg, n.loc.file, n.loc.line, n.loc.col));
                 values.push(None);
             }
         }
@@ -330,6 +357,7 @@ fn substitute(
             None => {
                 if v.is_some() {
                     problems.insert((
+                        true,
                         format!("cannot interpolate non-string value: ${{{}}}", r.path),
                         n.loc.file,
                         n.loc.line,
@@ -368,6 +396,8 @@ fn suggest(snapshot: &Node, path: &str) -> Option<String> {
         let best = parent?
             .as_map()?
             .iter()
+            // Only names a reference can spell.
+            .filter(|e| parse_ref(&format!("{}}}", e.key)).is_some())
             .map(|e| (distance(&e.key, missing), e.key.as_str()))
             .filter(|(d, k)| *d <= (k.len().max(missing.len()) / 3).max(2))
             .min()?

@@ -28,28 +28,28 @@ pub fn deep_merge(base: &mut Node, over: Node) {
 /// Merge an included file's top level into the root. A resource key defined
 /// in two files is an error, as in the CLI.
 pub fn merge_file(ctx: &mut Ctx, root: &mut Node, file: Node) {
-    if let (Some(have), Some(new)) = (root.get("resources"), file.get("resources")) {
-        if let (Some(have), Some(new)) = (have.as_map(), new.as_map()) {
-            for kind in new.iter() {
-                let (Some(h), Some(n)) = (
-                    have.get(&kind.key).and_then(Node::as_map),
-                    kind.node.as_map(),
-                ) else {
-                    continue;
-                };
-                for e in n.iter() {
-                    if let Some(prev) = h.entry(&e.key) {
-                        let d = crate::diag::Diagnostic::error(format!(
-                            "multiple resources have been defined with the same key: {}",
-                            e.key
-                        ))
-                        .at(ctx.location(prev.key_loc));
-                        ctx.push(
-                            d,
-                            Some(e.key_loc),
-                            &format!("resources.{}.{}", kind.key, e.key),
-                        );
-                    }
+    if let (Some(have), Some(new)) = (root.get("resources"), file.get("resources"))
+        && let (Some(have), Some(new)) = (have.as_map(), new.as_map())
+    {
+        for kind in new.iter() {
+            let (Some(h), Some(n)) = (
+                have.get(&kind.key).and_then(Node::as_map),
+                kind.node.as_map(),
+            ) else {
+                continue;
+            };
+            for e in n.iter() {
+                if let Some(prev) = h.entry(&e.key) {
+                    let d = crate::diag::Diagnostic::error(format!(
+                        "multiple resources have been defined with the same key: {}",
+                        e.key
+                    ))
+                    .at(ctx.location(prev.key_loc));
+                    ctx.push(
+                        d,
+                        Some(e.key_loc),
+                        &format!("resources.{}.{}", kind.key, e.key),
+                    );
                 }
             }
         }

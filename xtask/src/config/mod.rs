@@ -5,6 +5,15 @@
 //! `load` never panics and never writes; it returns every diagnostic it found,
 //! and a `Bundle` whenever the configuration could be resolved far enough to
 //! be useful (it may still carry errors: callers that act check `has_errors`).
+//!
+//! The stages, in the CLI's order (reference §4), each in its own module:
+//! `files` (root file, `include:` globs, size/encoding checks) → `yaml`
+//! (located tree) → `check` (known keys, types) → `targets` (select, merge)
+//! → `merge` (tasks by key) → `modes::fill_facts` (user, git, workspace
+//! paths) → `vars` (values by precedence) → `interp` (`${...}`) →
+//! `modes::apply_mode` (presets, development/production rules) → `paths`
+//! (local paths checked and translated). Every node keeps the file it came
+//! from, so paths are relative to the file that names them even after merges.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,6 +50,8 @@ pub struct LoadOptions {
 }
 
 /// The resolved configuration of one target.
+// Deploy, package and runner read the fields this module does not.
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct Bundle {
     /// The bundle folder, absolute.
@@ -70,6 +81,7 @@ pub struct Source {
     files: Vec<PathBuf>,
 }
 
+#[allow(dead_code)] // the API of the later stages (files, package, deploy)
 impl Bundle {
     /// `resources.<kind>` as (key, settings) pairs, e.g. `kind = "jobs"`.
     pub fn resources<'a>(&'a self, kind: &str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
@@ -128,7 +140,8 @@ impl Bundle {
             .unwrap_or("")
     }
 
-    /// `sync.include` / `sync.exclude` patterns, relative to the bundle root.
+    /// `sync.include` / `sync.exclude` patterns, relative to the bundle root
+    /// (patterns written in an included file are rebased, as the CLI does).
     pub fn sync_patterns(&self, which: &str) -> Vec<String> {
         self.config["sync"][which]
             .as_array()
@@ -161,28 +174,8 @@ fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
     targets::apply(ctx, &mut tree, &target);
     merge::keyed_merges(&mut tree);
 
-    let name_node = tree.at(&["bundle", "name"]);
-    let name = match name_node.and_then(yaml::Node::as_str) {
-        Some(n) => n.to_string(),
-        None => {
-            if name_node.is_none() {
-                let loc = tree
-                    .as_map()
-                    .and_then(|m| m.entry("bundle"))
-                    .map(|e| e.key_loc);
-                ctx.error("missing required field: name", loc, "bundle");
-            }
-            String::new()
-        }
-    };
-    if name.contains("${") {
-        ctx.warning(
-            "Variable interpolation is not supported for the field bundle.name; the value is used as written",
-            name_node.map(|n| n.loc),
-            "bundle.name",
-        );
-    }
-
+    let name = bundle_name(ctx, &mut tree);
+    auth_interpolation_warnings(ctx, &tree);
     let user = opts
         .current_user
         .clone()
@@ -196,6 +189,7 @@ fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
     interp::resolve(ctx, &mut tree, &lookups);
     let mode = modes::apply_mode(ctx, &mut tree, &user, root_path_explicit);
     paths::translate(ctx, &mut tree);
+    paths::rebase_local(ctx, &mut tree);
 
     let resource_files = resource_files(ctx, &tree);
     let config = to_config_json(&tree);
@@ -211,6 +205,77 @@ fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
             files: ctx.files.clone(),
         },
     })
+}
+
+/// `bundle.name`, required and taken literally (no interpolation).
+fn bundle_name(ctx: &mut ctx::Ctx, tree: &mut yaml::Node) -> String {
+    let name_node = tree.at(&["bundle", "name"]);
+    let (name, loc) = (
+        name_node.and_then(yaml::Node::as_str).map(str::to_string),
+        name_node.map(|n| n.loc),
+    );
+    match name {
+        Some(name) => {
+            if name.contains("${") {
+                ctx.warning(
+                    "Variable interpolation is not supported for the field bundle.name; the value is used as written",
+                    loc,
+                    "bundle.name",
+                );
+            }
+            name
+        }
+        None => {
+            if loc.is_none() {
+                let key_loc = tree
+                    .as_map()
+                    .and_then(|m| m.entry("bundle"))
+                    .map(|e| e.key_loc);
+                ctx.error("missing required field: name", key_loc, "bundle");
+                // An empty name keeps `${bundle.name}` (in the default
+                // root_path) from being reported a second time.
+                if let Some(b) = tree
+                    .as_map_mut()
+                    .and_then(|m| m.get_mut("bundle"))
+                    .and_then(yaml::Node::as_map_mut)
+                {
+                    b.insert(
+                        "name",
+                        yaml::Loc::default(),
+                        yaml::Node::str("", yaml::Loc::default()),
+                    );
+                }
+            }
+            String::new()
+        }
+    }
+}
+
+/// Auth settings are read before any interpolation could happen, so a
+/// reference there is never what the user meant (the CLI warns the same way).
+fn auth_interpolation_warnings(ctx: &mut ctx::Ctx, tree: &yaml::Node) {
+    let Some(ws) = tree.get("workspace").and_then(yaml::Node::as_map) else {
+        return;
+    };
+    for e in ws.iter() {
+        let auth = matches!(
+            e.key.as_str(),
+            "host"
+                | "profile"
+                | "auth_type"
+                | "client_id"
+                | "account_id"
+                | "google_service_account"
+        ) || e.key.starts_with("azure_");
+        if auth && e.node.as_str().is_some_and(|s| s.contains("${")) {
+            let d = crate::diag::Diagnostic::warning("Variable interpolation is not supported for fields that configure authentication")
+                .detail(format!(
+                    "Interpolation is not supported for the field workspace.{}. Please set the corresponding DATABRICKS_ environment variable if you wish to configure this field at runtime.",
+                    e.key
+                ));
+            ctx.push(d, Some(e.node.loc), &format!("workspace.{}", e.key));
+        }
+    }
 }
 
 fn resource_files(ctx: &ctx::Ctx, tree: &yaml::Node) -> BTreeMap<String, String> {
@@ -260,10 +325,10 @@ fn to_config_json(tree: &yaml::Node) -> Value {
         return Value::Object(out);
     };
     for key in ORDER {
-        if let Some(n) = m.get(key) {
-            if !n.is_null() {
-                out.insert(key.to_string(), n.to_json());
-            }
+        if let Some(n) = m.get(key)
+            && !n.is_null()
+        {
+            out.insert(key.to_string(), n.to_json());
         }
     }
     let sync = out
@@ -275,9 +340,61 @@ fn to_config_json(tree: &yaml::Node) -> Value {
     Value::Object(out)
 }
 
+#[allow(dead_code)]
 /// The path of a file for diagnostics: relative to the bundle root when inside it.
 pub fn display_path(root: &Path, file: &Path) -> PathBuf {
     file.strip_prefix(root)
         .map(Path::to_path_buf)
         .unwrap_or_else(|_| file.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_and_resource_files_point_at_the_defining_file() {
+        let dir = std::env::temp_dir().join(format!("xtask-config-loc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("resources")).unwrap();
+        std::fs::write(
+            dir.join("databricks.yml"),
+            "bundle:\n  name: loc\ninclude:\n  - resources/*.yml\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("resources/jobs.yml"),
+            "resources:\n  jobs:\n    train:\n      tasks:\n        - task_key: t\n          notebook_task:\n            notebook_path: ../nb.py\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("nb.py"), "# Databricks notebook source\n").unwrap();
+        let opts = LoadOptions {
+            bundle_dir: dir.clone(),
+            current_user: Some("a.b@c.d".into()),
+            ..Default::default()
+        };
+        let (bundle, diags) = load(&opts);
+        assert!(diags.is_empty(), "{diags:?}");
+        let b = bundle.unwrap();
+        assert_eq!(
+            b.location("bundle.name").unwrap().to_string(),
+            "databricks.yml:2:9"
+        );
+        let nb = b
+            .location("resources.jobs.train.tasks[0].notebook_task.notebook_path")
+            .unwrap();
+        assert_eq!(nb.to_string(), "resources/jobs.yml:7:28");
+        assert_eq!(
+            b.location("resources.jobs.train").unwrap().file,
+            PathBuf::from("resources/jobs.yml")
+        );
+        assert!(b.location("resources.jobs.nope").is_none());
+        assert_eq!(b.resource_files["jobs.train"], "resources/jobs.yml");
+        assert_eq!(b.user(), "a.b@c.d");
+        assert_eq!(
+            b.resources("jobs").next().unwrap().1["tasks"][0]["notebook_task"]["notebook_path"],
+            "/Workspace/Users/a.b@c.d/.bundle/loc/default/files/nb"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

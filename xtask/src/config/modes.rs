@@ -100,14 +100,13 @@ pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo) {
         "state_path",
         "resource_path",
     ] {
-        if let Some(Value::Str(s)) = ws.get_mut(key).map(|n| &mut n.v) {
-            if s.starts_with('/')
-                && !s.starts_with("/Workspace/")
-                && !s.starts_with("/Volumes/")
-                && s != "/Workspace"
-            {
-                *s = format!("/Workspace{s}");
-            }
+        if let Some(Value::Str(s)) = ws.get_mut(key).map(|n| &mut n.v)
+            && s.starts_with('/')
+            && !s.starts_with("/Workspace/")
+            && !s.starts_with("/Volumes/")
+            && s != "/Workspace"
+        {
+            *s = format!("/Workspace{s}");
         }
     }
     rewrite_legacy_prefix(ctx, root);
@@ -118,25 +117,25 @@ pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo) {
 fn rewrite_legacy_prefix(ctx: &mut Ctx, root: &mut Node) {
     let mut hits = Vec::new();
     walk(root, &mut |n| {
-        if let Value::Str(s) = &mut n.v {
-            if s.contains("/Workspace${workspace.") {
-                let mut out = s.clone();
-                for k in [
-                    "root_path",
-                    "file_path",
-                    "artifact_path",
-                    "state_path",
-                    "resource_path",
-                ] {
-                    out = out.replace(
-                        &format!("/Workspace${{workspace.{k}}}"),
-                        &format!("${{workspace.{k}}}"),
-                    );
-                }
-                if out != *s {
-                    hits.push((s.clone(), n.loc));
-                    *s = out;
-                }
+        if let Value::Str(s) = &mut n.v
+            && s.contains("/Workspace${workspace.")
+        {
+            let mut out = s.clone();
+            for k in [
+                "root_path",
+                "file_path",
+                "artifact_path",
+                "state_path",
+                "resource_path",
+            ] {
+                out = out.replace(
+                    &format!("/Workspace${{workspace.{k}}}"),
+                    &format!("${{workspace.{k}}}"),
+                );
+            }
+            if out != *s {
+                hits.push((s.clone(), n.loc));
+                *s = out;
             }
         }
     });
@@ -166,7 +165,10 @@ pub fn apply_mode(
 ) -> Option<String> {
     let mode_node = root.at(&["bundle", "mode"]).cloned();
     let mode = match mode_node.as_ref().map(|n| &n.v) {
-        None | Some(Value::Null) => return None,
+        None | Some(Value::Null) => {
+            apply_presets(root);
+            return None;
+        }
         Some(Value::Str(s)) => s.clone(),
         Some(_) => {
             ctx.error(
@@ -178,8 +180,14 @@ pub fn apply_mode(
         }
     };
     match mode.as_str() {
-        "development" => development(ctx, root, user),
-        "production" => production(ctx, root, root_path_explicit),
+        "development" => {
+            development(ctx, root, user);
+            apply_presets(root);
+        }
+        "production" => {
+            apply_presets(root);
+            production(ctx, root, root_path_explicit);
+        }
         other => {
             ctx.error(
                 format!("unsupported value '{other}' specified for 'mode': must be either 'development' or 'production'"),
@@ -196,23 +204,56 @@ fn development(ctx: &mut Ctx, root: &mut Node, user: &str) {
     let short = short_name(user);
     let loc = Loc::default();
     let Some(m) = root.as_map_mut() else { return };
-    // Presets set by the user win; development mode fills the rest.
-    let empty = Map::default();
-    let presets = m.get("presets").and_then(Node::as_map).unwrap_or(&empty);
-    if let Some(p) = presets.get("trigger_pause_status") {
-        if p.as_str() == Some("UNPAUSED") {
-            let l = p.loc;
-            ctx.error("target with 'mode: development' cannot set trigger pause status to UNPAUSED by default", Some(l), "presets.trigger_pause_status");
-        }
+    let presets = child(m, "presets", loc);
+    if let Some(p) = presets.get("trigger_pause_status")
+        && p.as_str() == Some("UNPAUSED")
+    {
+        let l = p.loc;
+        ctx.error(
+            "target with 'mode: development' cannot set trigger pause status to UNPAUSED by default",
+            Some(l),
+            "presets.trigger_pause_status",
+        );
     }
-    let prefix = presets
-        .get("name_prefix")
-        .and_then(Node::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("[dev {short}] "));
-    if !prefix.contains(&short) && !prefix.contains(user) {
-        let l = presets.get("name_prefix").map(|n| n.loc);
-        ctx.error("name_prefix should contain the current username or ${workspace.current_user.short_name} to ensure uniqueness when using 'mode: development'", l, "presets.name_prefix");
+    match presets.get("name_prefix") {
+        Some(p) => {
+            let text = p.as_str().unwrap_or("");
+            if !text.contains(&short) && !text.contains(user) {
+                let l = p.loc;
+                ctx.error(
+                    "name_prefix should contain the current username or ${workspace.current_user.short_name} to ensure uniqueness when using 'mode: development'",
+                    Some(l),
+                    "presets.name_prefix",
+                );
+            }
+        }
+        None => presets.insert(
+            "name_prefix",
+            loc,
+            Node::str(format!("[dev {short}] "), loc),
+        ),
+    }
+    // Presets set by the user win; development mode fills the rest.
+    if presets.get("pipelines_development").is_none() {
+        presets.insert(
+            "pipelines_development",
+            loc,
+            Node::new(Value::Bool(true), loc),
+        );
+    }
+    if presets.get("trigger_pause_status").is_none() {
+        presets.insert("trigger_pause_status", loc, Node::str("PAUSED", loc));
+    }
+    if presets.get("jobs_max_concurrent_runs").is_none() {
+        presets.insert(
+            "jobs_max_concurrent_runs",
+            loc,
+            Node::new(Value::Int(4), loc),
+        );
+    }
+    let tags = child(presets, "tags", loc);
+    if tags.get("dev").is_none() {
+        tags.insert("dev", loc, Node::str(&short, loc));
     }
     let bundle = child(m, "bundle", loc);
     let deployment = child(bundle, "deployment", loc);
@@ -232,7 +273,9 @@ fn development(ctx: &mut Ctx, root: &mut Node, user: &str) {
                 let s = n.as_str().unwrap_or("");
                 if !s.contains(user) && !s.contains(&short) {
                     ctx.error(
-                        format!("{key} must start with '~/' or contain the current username to ensure uniqueness when using 'mode: development'"),
+                        format!(
+                            "{key} must start with '~/' or contain the current username to ensure uniqueness when using 'mode: development'"
+                        ),
                         Some(n.loc),
                         &format!("workspace.{key}"),
                     );
@@ -240,7 +283,42 @@ fn development(ctx: &mut Ctx, root: &mut Node, user: &str) {
             }
         }
     }
-    let Some(res) = m.get_mut("resources").and_then(Node::as_map_mut) else {
+}
+
+/// `presets` (set by the user, or by development mode) applied to jobs and
+/// pipelines; a value set on the resource itself wins.
+pub fn apply_presets(root: &mut Node) {
+    let loc = Loc::default();
+    let Some(presets) = root.get("presets").and_then(Node::as_map).cloned() else {
+        return;
+    };
+    let prefix = presets
+        .get("name_prefix")
+        .and_then(Node::as_str)
+        .unwrap_or("")
+        .to_string();
+    let pause = presets
+        .get("trigger_pause_status")
+        .and_then(Node::as_str)
+        .map(str::to_string);
+    let max_runs = presets
+        .get("jobs_max_concurrent_runs")
+        .filter(|n| matches!(n.v, Value::Int(_)))
+        .cloned();
+    let pipelines_dev = presets
+        .get("pipelines_development")
+        .filter(|n| matches!(n.v, Value::Bool(_)))
+        .cloned();
+    let tags = presets
+        .get("tags")
+        .and_then(Node::as_map)
+        .cloned()
+        .unwrap_or_default();
+    let Some(res) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("resources"))
+        .and_then(Node::as_map_mut)
+    else {
         return;
     };
     if let Some(jobs) = res.get_mut("jobs").and_then(Node::as_map_mut) {
@@ -249,17 +327,25 @@ fn development(ctx: &mut Ctx, root: &mut Node, user: &str) {
                 continue;
             };
             prefix_name(job, &prefix);
-            let tags = child(job, "tags", loc);
-            if tags.get("dev").is_none() {
-                tags.insert("dev", loc, Node::str(&short, loc));
+            if !tags.0.is_empty() {
+                let jt = child(job, "tags", loc);
+                for t in tags.iter() {
+                    if jt.get(&t.key).is_none() {
+                        jt.insert(&t.key, loc, t.node.clone());
+                    }
+                }
             }
-            if job.get("max_concurrent_runs").is_none() {
-                job.insert("max_concurrent_runs", loc, Node::new(Value::Int(4), loc));
+            if let Some(n) = &max_runs
+                && job.get("max_concurrent_runs").is_none()
+            {
+                job.insert("max_concurrent_runs", loc, n.clone());
             }
-            for k in ["schedule", "continuous", "trigger"] {
-                if let Some(t) = job.get_mut(k).and_then(Node::as_map_mut) {
-                    if t.get("pause_status").is_none() {
-                        t.insert("pause_status", loc, Node::str("PAUSED", loc));
+            if let Some(p) = &pause {
+                for k in ["schedule", "continuous", "trigger"] {
+                    if let Some(t) = job.get_mut(k).and_then(Node::as_map_mut)
+                        && t.get("pause_status").is_none()
+                    {
+                        t.insert("pause_status", loc, Node::str(p, loc));
                     }
                 }
             }
@@ -271,14 +357,19 @@ fn development(ctx: &mut Ctx, root: &mut Node, user: &str) {
                 continue;
             };
             prefix_name(pm, &prefix);
-            if pm.get("development").is_none() {
-                pm.insert("development", loc, Node::new(Value::Bool(true), loc));
+            if let Some(d) = &pipelines_dev
+                && pm.get("development").is_none()
+            {
+                pm.insert("development", loc, d.clone());
             }
         }
     }
 }
 
 fn prefix_name(m: &mut Map, prefix: &str) {
+    if prefix.is_empty() {
+        return;
+    }
     if let Some(Value::Str(s)) = m.get_mut("name").map(|n| &mut n.v) {
         *s = format!("{prefix}{s}");
     }
@@ -287,14 +378,14 @@ fn prefix_name(m: &mut Map, prefix: &str) {
 fn production(ctx: &mut Ctx, root: &mut Node, root_path_explicit: bool) {
     if let Some(ps) = root.at(&["resources", "pipelines"]).and_then(Node::as_map) {
         for p in ps.iter() {
-            if let Some(d) = p.node.get("development") {
-                if d.v == Value::Bool(true) {
-                    ctx.error(
+            if let Some(d) = p.node.get("development")
+                && d.v == Value::Bool(true)
+            {
+                ctx.error(
                         "target with 'mode: production' cannot include a pipeline with 'development: true'",
                         Some(d.loc),
                         &format!("resources.pipelines.{}.development", p.key),
                     );
-                }
             }
         }
     }

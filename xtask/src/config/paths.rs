@@ -18,6 +18,53 @@ enum Kind {
 
 const NOTEBOOK_EXTS: [&str; 5] = ["py", "ipynb", "sql", "scala", "r"];
 
+/// Paths that stay local but are written relative to their file: made
+/// relative to the bundle root, as the CLI's RewriteSyncPaths does for sync
+/// patterns (artifact paths too, so that packaging needs no file table).
+pub fn rebase_local(ctx: &Ctx, root: &mut Node) {
+    let Some(m) = root.as_map_mut() else { return };
+    if let Some(sync) = m.get_mut("sync").and_then(Node::as_map_mut) {
+        for key in ["include", "exclude", "paths"] {
+            if let Some(Value::Seq(items)) = sync.get_mut(key).map(|n| &mut n.v) {
+                items.iter_mut().for_each(|n| rebase(ctx, n));
+            }
+        }
+    }
+    if let Some(arts) = m.get_mut("artifacts").and_then(Node::as_map_mut) {
+        for a in arts.0.iter_mut() {
+            if let Some(p) = a.node.as_map_mut().and_then(|am| am.get_mut("path")) {
+                rebase(ctx, p);
+            }
+        }
+    }
+}
+
+fn rebase(ctx: &Ctx, n: &mut Node) {
+    let Some(s) = n.as_str() else { return };
+    if s.starts_with('/') || s.contains("://") {
+        return;
+    }
+    let dir = ctx
+        .files
+        .get(n.loc.file as usize)
+        .and_then(|f| f.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let rebased = match normalize(&dir.join(s)) {
+        Some(p) if p.as_os_str().is_empty() => ".".to_string(),
+        Some(p) => slash(&p),
+        // Outside the root (e.g. `sync.paths: [..]`): keep the folder prefix.
+        None if dir.as_os_str().is_empty() => return,
+        None => slash(&dir.join(s)),
+    };
+    // Patterns keep a trailing `/` (a folder-only pattern).
+    let rebased = if s.ends_with('/') && !rebased.ends_with('/') {
+        format!("{rebased}/")
+    } else {
+        rebased
+    };
+    n.v = Value::Str(rebased);
+}
+
 pub fn translate(ctx: &mut Ctx, root: &mut Node) {
     let file_path = root
         .at(&["workspace", "file_path"])

@@ -45,7 +45,11 @@ pub fn select(ctx: &mut Ctx, root: &Node, requested: Option<&str>) -> Option<Str
         ctx.error(
             format!(
                 "{name}: no such target. Available targets: {}",
-                names.join(", ")
+                if names.is_empty() {
+                    "default".to_string()
+                } else {
+                    names.join(", ")
+                }
             ),
             loc,
             "",
@@ -193,9 +197,13 @@ fn merge_variables(ctx: &mut Ctx, root: &mut Map, over: Node, target: &str) {
                     .any(|k| m.get(k).is_some())
             })
         };
-        let override_node = if !complex && is_decl(&e.node)
-            || complex && is_decl(&e.node) && e.node.get("default").is_some()
-        {
+        // A complex value is itself a map: only `{default: ...}` is the long form.
+        let long_form = if complex {
+            e.node.get("default").is_some()
+        } else {
+            is_decl(&e.node)
+        };
+        let override_node = if long_form {
             e.node
         } else {
             let loc = e.node.loc;

@@ -29,10 +29,10 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
         if e.node.as_map().is_none() {
             let loc = e.node.loc;
             let old = std::mem::replace(&mut e.node, Node::map(loc));
-            if !old.is_null() {
-                if let Some(m) = e.node.as_map_mut() {
-                    m.insert("default", loc, old);
-                }
+            if !old.is_null()
+                && let Some(m) = e.node.as_map_mut()
+            {
+                m.insert("default", loc, old);
             }
         }
     }

@@ -217,13 +217,10 @@ impl fmt::Display for ParseError {
 
 /// Parse YAML text (JSON is YAML too). `file` tags every location.
 pub fn parse(text: &str, file: u32) -> Result<Node, ParseError> {
-    if let Some(e) = check_text(text) {
-        return Err(e);
-    }
     let mut alias_limits = serde_saphyr::options::AliasLimits::default();
     // Alias bombs: a config has a handful of anchors; refusing a
     // billion-laughs document early keeps validate fast and bounded.
-    alias_limits.max_total_replayed_events = 100_000;
+    alias_limits.max_total_replayed_events = 20_000;
     alias_limits.max_replay_stack_depth = 32;
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
@@ -250,7 +247,17 @@ pub fn parse(text: &str, file: u32) -> Result<Node, ParseError> {
                 .map(|l| (l.line() as u32, l.column() as u32))
                 .unwrap_or((1, 1));
             let message = e.without_snippet().to_string();
-            let message = clean_message(&message);
+            let mut message = clean_message(&message);
+            if let Some(e) = tab_error(text, line, &message) {
+                return Err(e);
+            }
+            if message.starts_with("multiple YAML documents") {
+                message = "a configuration file must hold a single YAML document; a second one starts here".into();
+            }
+            if message.contains("alias replay limit") || message.contains("budget") {
+                message =
+                    format!("refusing to expand YAML aliases further (an alias bomb?): {message}");
+            }
             Err(ParseError {
                 message,
                 line: line.max(1),
@@ -260,24 +267,23 @@ pub fn parse(text: &str, file: u32) -> Result<Node, ParseError> {
     }
 }
 
-/// Problems the YAML parser reports poorly: tabs used for indentation.
-fn check_text(text: &str) -> Option<ParseError> {
-    for (i, line) in text.lines().enumerate() {
-        let indent: &str = &line[..line.len() - line.trim_start_matches([' ', '\t']).len()];
-        if let Some(col) = indent.find('\t') {
-            // A tab inside a block scalar's text is content, but a tab in the
-            // indentation of a key is the classic editor mistake.
-            let rest = line.trim_start_matches([' ', '\t']);
-            if !rest.is_empty() && !rest.starts_with('#') {
-                return Some(ParseError {
-                    message: "found a tab character where indentation is expected; YAML allows only spaces for indentation".into(),
-                    line: i as u32 + 1,
-                    col: col as u32 + 1,
-                });
-            }
-        }
+/// A tab where the parser wanted indentation: point at the tab itself (the
+/// parser reports the character after it) and say what to do.
+fn tab_error(text: &str, line: u32, message: &str) -> Option<ParseError> {
+    if !message.contains("tab") {
+        return None;
     }
-    None
+    let lines: Vec<&str> = text.lines().collect();
+    let upto = (line as usize).min(lines.len());
+    (upto.saturating_sub(3)..upto).rev().find_map(|i| {
+        let l = lines[i];
+        let indent = &l[..l.len() - l.trim_start_matches([' ', '\t']).len()];
+        indent.find('\t').map(|col| ParseError {
+            message: format!("found a tab character where indentation is expected; YAML allows only spaces ({message})"),
+            line: i as u32 + 1,
+            col: col as u32 + 1,
+        })
+    })
 }
 
 /// serde-saphyr appends " at line X column Y" to some messages; the location is
@@ -288,6 +294,8 @@ fn clean_message(msg: &str) -> String {
         .find(" at line ")
         .map(|i| &first[..i])
         .unwrap_or(first);
+    // Advice aimed at the library's caller, not at the user.
+    let cut = cut.split(", set DuplicateKeyPolicy").next().unwrap_or(cut);
     cut.trim_end_matches(':').to_string()
 }
 
@@ -458,6 +466,10 @@ mod tests {
         assert_eq!(e.line, 3);
         let e = parse("a:\n\tb: 1\n", 0).unwrap_err();
         assert_eq!((e.line, e.col), (2, 1));
+        assert!(e.message.contains("tab"), "{e}");
+        // A tab inside a block scalar's text is content, not indentation.
+        let ok = parse("a: |\n  x\n  \ty\n", 0).unwrap();
+        assert_eq!(ok.get("a").unwrap().v, Value::Str("x\n\ty\n".into()));
     }
 
     #[test]

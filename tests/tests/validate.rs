@@ -1,0 +1,625 @@
+//! `cargo xtask validate` end to end: the real binary on real bundles in temp
+//! folders (the corpus, a table of broken inputs, merge and variable cases,
+//! a real git repository).
+
+use std::path::Path;
+
+use e2e::validate::cases::bad_cases;
+use e2e::validate::{Run, bundle, copy_tree, target_names, validate};
+use serde_json::json;
+
+const BASE: &str = "bundle:\n  name: b\n";
+
+fn run_files(files: &[(&str, &[u8])], args: &[&str]) -> Run {
+    let dir = bundle(files);
+    validate(dir.path(), args, &[])
+}
+
+#[test]
+fn every_corpus_bundle_validates_for_every_target() {
+    let corpus = e2e::corpus_dir();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(corpus).expect("corpus exists").flatten() {
+        let root = entry.path().join("databricks.yml");
+        let Ok(text) = std::fs::read_to_string(&root) else {
+            continue;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let copy = tmp.path().join(entry.file_name());
+        copy_tree(&entry.path(), &copy);
+        let targets = target_names(&text);
+        assert!(
+            !targets.is_empty(),
+            "no targets found in {}",
+            root.display()
+        );
+        for t in targets {
+            let run = validate(&copy, &["-t", &t], &[]);
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "target_includes" && (t == "dev" || t == "staging") {
+                // resources/set1/job_1.yml (in dev and staging) names
+                // `${var.environment}`, which the bundle never declares: no
+                // near miss, so it is left as text with a located warning.
+                assert!(
+                    run.stdout.contains("Warning: reference does not exist: ${var.environment}; it is left as is (declare the variable under `variables:`)\n  in resources/set1/job_1.yml:"),
+                    "{}",
+                    run.all()
+                );
+            }
+            assert_eq!(run.code, 0, "{name} -t {t}:\n{}", run.all());
+            assert!(
+                !run.stdout.contains("Error:"),
+                "{name} -t {t}:\n{}",
+                run.all()
+            );
+            assert!(
+                run.stdout.contains(&format!("Target: {t}\n")),
+                "{}",
+                run.all()
+            );
+            let json = validate(&copy, &["-t", &t, "--json"], &[]).json();
+            assert_eq!(json["bundle"]["target"], json!(t));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} bundle/target pairs checked");
+}
+
+#[test]
+fn bad_inputs_fail_with_a_located_message() {
+    let cases = bad_cases();
+    assert!(cases.len() >= 40);
+    let mut failures = Vec::new();
+    for case in cases {
+        let files: Vec<(&str, &[u8])> =
+            case.files.iter().map(|(p, c)| (*p, c.as_slice())).collect();
+        let run = run_files(&files, &case.args);
+        let out = run.all();
+        let ok = run.code == 1
+            && out.contains("Error: ")
+            && out.contains(case.message)
+            && (case.at.is_empty() || out.contains(&format!("  in {}", case.at)))
+            && !out.contains("panicked");
+        if !ok {
+            failures.push(format!("--- {} (exit {}):\n{}", case.name, run.code, out));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A JSON value at a `/`-separated pointer, with a readable failure.
+fn at<'a>(json: &'a serde_json::Value, pointer: &str) -> &'a serde_json::Value {
+    json.pointer(pointer)
+        .unwrap_or_else(|| panic!("no {pointer} in {json:#}"))
+}
+
+fn ok_json(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let run = validate(dir, &all, env);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        !run.stdout.contains("Error:"),
+        "diagnostics must go to stderr: {}",
+        run.stdout
+    );
+    run.json()
+}
+
+#[test]
+fn target_overrides_merge_like_the_cli() {
+    // A copy: fixtures live inside this repository, whose project_params.json names another bundle.
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(
+        &e2e::workspace_root().join("tests/fixtures/validate/merge"),
+        tmp.path(),
+    );
+    let dir = tmp;
+    let dev = ok_json(dir.path(), &[], &[]);
+    assert_eq!(at(&dev, "/bundle/target"), "dev");
+    assert_eq!(
+        at(&dev, "/resources/jobs/train/tasks")
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let prod = ok_json(dir.path(), &["-t", "prod"], &[]);
+    let job = at(&prod, "/resources/jobs/train");
+    // Primitives replaced, maps merged with the target winning.
+    assert_eq!(job["name"], "train-prod");
+    assert_eq!(job["tags"], json!({"team": "ml", "cost": "b"}));
+    // Sequences concatenated.
+    assert_eq!(
+        job["email_notifications"]["on_failure"],
+        json!(["root@example.com", "prod@example.com"])
+    );
+    assert_eq!(at(&prod, "/permissions").as_array().unwrap().len(), 2);
+    // Then tasks merged by task_key (order of first appearance), clusters by key.
+    let keys: Vec<&str> = job["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["a", "b", "c"]);
+    assert_eq!(
+        job["tasks"][0]["notebook_task"]["base_parameters"],
+        json!({"x": "1", "y": "2"})
+    );
+    assert_eq!(
+        job["job_clusters"],
+        json!([{"job_cluster_key": "c1", "new_cluster": {"num_workers": 8, "spark_version": "15.3"}}])
+    );
+    // Replaced whole: run_as and mode; `git` goes to bundle.git.
+    assert_eq!(
+        at(&prod, "/run_as"),
+        &json!({"service_principal_name": "sp-1"})
+    );
+    assert_eq!(at(&prod, "/bundle/mode"), "production");
+    assert_eq!(at(&prod, "/bundle/git/branch"), "release");
+    // Paths translated relative to the file, notebooks without extension.
+    assert_eq!(
+        job["tasks"][0]["notebook_task"]["notebook_path"],
+        "/Workspace/Shared/merge/files/nb"
+    );
+    assert_eq!(
+        job["tasks"][1]["spark_python_task"]["python_file"],
+        "/Workspace/Shared/merge/files/src/main.py"
+    );
+    assert_eq!(at(&prod, "/workspace/host"), "https://root.example.com");
+    assert!(prod.get("targets").is_none() && prod.get("include").is_none());
+    assert_eq!(at(&prod, "/sync/paths"), &json!(["."]));
+}
+
+#[test]
+fn variable_precedence() {
+    let yml = "bundle:\n  name: v\nvariables:\n  v:\n    default: from-default\nresources:\n  jobs:\n    j:\n      name: ${var.v}\ntargets:\n  plain:\n    default: true\n  over:\n    variables:\n      v: from-target\n";
+    let file = ".databricks/bundle/over/variable-overrides.json";
+    // (target, override file?, BUNDLE_VAR_v, --var, expected)
+    type Case = (
+        &'static str,
+        bool,
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static str,
+    );
+    let cases: [Case; 7] = [
+        ("plain", false, None, None, "from-default"),
+        ("over", false, None, None, "from-target"),
+        ("over", true, None, None, "from-file"),
+        ("over", true, Some("from-env"), None, "from-env"),
+        (
+            "over",
+            true,
+            Some("from-env"),
+            Some("v=from-flag"),
+            "from-flag",
+        ),
+        ("plain", false, None, Some("v=from-flag"), "from-flag"),
+        ("plain", true, None, None, "from-default"),
+    ];
+    for (target, with_file, env, flag, expected) in cases {
+        let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+        if with_file {
+            write_file(dir.path(), file, br#"{"v": "from-file"}"#);
+        }
+        let mut args = vec!["-t", target];
+        if let Some(f) = flag {
+            args.extend(["--var", f]);
+        }
+        let env: Vec<(&str, &str)> = env.map(|e| vec![("BUNDLE_VAR_v", e)]).unwrap_or_default();
+        let json = ok_json(dir.path(), &args, &env);
+        assert_eq!(
+            at(&json, "/variables/v/value"),
+            expected,
+            "{target} file={with_file} env={env:?} flag={flag:?}"
+        );
+        assert_eq!(at(&json, "/resources/jobs/j/name"), expected);
+    }
+}
+
+fn write_file(root: &Path, path: &str, content: &[u8]) {
+    e2e::validate::write_files(root, &[(path, content)]);
+}
+
+#[test]
+fn references_keep_types_and_complex_values() {
+    let yml = r#"bundle:
+  name: t
+variables:
+  n:
+    default: 5
+  cluster:
+    type: complex
+    default:
+      num_workers: 2
+      spark_conf:
+        a: b
+  flag:
+    default: true
+  nested:
+    default: ${var.n}-${bundle.name}
+resources:
+  jobs:
+    j:
+      name: "n=${var.n} ${var.nested}"
+      max_concurrent_runs: ${var.n}
+      job_clusters:
+        - job_cluster_key: c
+          new_cluster: ${var.cluster}
+      tags:
+        f: ${var.flag}
+        target: ${bundle.target}
+        user: ${workspace.current_user.short_name}
+        files: ${workspace.file_path}
+        dep: ${resources.jobs.other.id}
+targets:
+  dev:
+    variables:
+      cluster:
+        num_workers: 9
+"#;
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let json = ok_json(dir.path(), &[], &[]);
+    let job = at(&json, "/resources/jobs/j");
+    assert_eq!(job["name"], "n=5 5-t");
+    assert_eq!(job["max_concurrent_runs"], json!(5));
+    assert_eq!(
+        job["job_clusters"][0]["new_cluster"],
+        json!({"num_workers": 9})
+    );
+    assert_eq!(job["tags"]["f"], json!(true));
+    assert_eq!(job["tags"]["target"], "dev");
+    assert_eq!(job["tags"]["user"], "tester");
+    assert_eq!(
+        job["tags"]["files"],
+        "/Workspace/Users/tester/.bundle/t/dev/files"
+    );
+    assert_eq!(job["tags"]["dep"], "${resources.jobs.other.id}");
+    assert_eq!(at(&json, "/variables/cluster/type"), "complex");
+}
+
+#[test]
+fn sync_patterns_and_artifact_paths_are_relative_to_the_root() {
+    let dir = bundle(&[
+        ("databricks.yml", b"bundle:\n  name: s\ninclude:\n  - conf/*.yml\nsync:\n  exclude:\n    - ./tmp/\n"),
+        (
+            "conf/extra.yml",
+            b"sync:\n  include:\n    - ../data/*.csv\n    - gen\nartifacts:\n  whl:\n    type: whl\n    path: ../pkg\n",
+        ),
+    ]);
+    let json = ok_json(dir.path(), &[], &[]);
+    assert_eq!(
+        at(&json, "/sync"),
+        &json!({"exclude": ["tmp/"], "include": ["data/*.csv", "conf/gen"], "paths": ["."]})
+    );
+    assert_eq!(at(&json, "/artifacts/whl/path"), "pkg");
+}
+
+#[test]
+fn lookups_are_left_unresolved_with_a_warning() {
+    let yml = "bundle:\n  name: l\nvariables:\n  c:\n    lookup:\n      cluster: my-cluster\nresources:\n  jobs:\n    j:\n      tasks:\n        - task_key: t\n          existing_cluster_id: ${var.c}\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let run = validate(dir.path(), &["--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("Warning: variable c is a lookup of cluster \"my-cluster\""),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        at(&run.json(), "/resources/jobs/j/tasks/0/existing_cluster_id"),
+        "${var.c}"
+    );
+}
+
+#[test]
+fn a_typo_under_a_variable_is_not_reported_as_a_cycle() {
+    let yml = "bundle:\n  name: t\nvariables:\n  a:\n    default: ${var.bb}\n  b:\n    default: x\n  c:\n    lookup:\n      warehouse: w\n  d:\n    default: ${var.c}/${var.a}\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let run = validate(dir.path(), &[], &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("Error: reference does not exist: ${var.bb}. did you mean ${var.b}?\n  in databricks.yml:5:14"), "{}", run.stdout);
+    assert!(!run.stdout.contains("cycle"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Found 1 error and 1 warning"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn presets_apply_outside_development_mode() {
+    let yml = "bundle:\n  name: p\npresets:\n  name_prefix: \"[ci] \"\n  tags:\n    owner: ci\n  trigger_pause_status: PAUSED\nresources:\n  jobs:\n    j:\n      name: job\n      tags:\n        owner: me\n      schedule:\n        quartz_cron_expression: x\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let json = ok_json(dir.path(), &[], &[]);
+    let j = at(&json, "/resources/jobs/j");
+    assert_eq!(j["name"], "[ci] job");
+    assert_eq!(j["tags"], json!({"owner": "me"}));
+    assert_eq!(j["schedule"]["pause_status"], "PAUSED");
+    assert!(j.get("max_concurrent_runs").is_none());
+}
+
+#[test]
+fn development_mode_presets() {
+    let yml = r#"bundle:
+  name: d
+resources:
+  jobs:
+    j:
+      name: job
+      schedule:
+        quartz_cron_expression: "0 0 * * * ?"
+        timezone_id: UTC
+      trigger:
+        pause_status: UNPAUSED
+        periodic: {interval: 1, unit: DAYS}
+    k:
+      name: other
+      max_concurrent_runs: 1
+  pipelines:
+    p:
+      name: pipe
+targets:
+  dev:
+    mode: development
+"#;
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let json = ok_json(dir.path(), &[], &[("USER", "Jane.Doe")]);
+    let j = at(&json, "/resources/jobs/j");
+    assert_eq!(j["name"], "[dev jane_doe] job");
+    assert_eq!(j["schedule"]["pause_status"], "PAUSED");
+    assert_eq!(
+        j["trigger"]["pause_status"], "UNPAUSED",
+        "set on the resource itself: kept"
+    );
+    assert_eq!(j["tags"]["dev"], "jane_doe");
+    assert_eq!(j["max_concurrent_runs"], json!(4));
+    assert_eq!(
+        at(&json, "/resources/jobs/k/max_concurrent_runs"),
+        &json!(1)
+    );
+    assert_eq!(
+        at(&json, "/resources/pipelines/p/name"),
+        "[dev jane_doe] pipe"
+    );
+    assert_eq!(
+        at(&json, "/resources/pipelines/p/development"),
+        &json!(true)
+    );
+    assert_eq!(at(&json, "/bundle/deployment/lock/enabled"), &json!(false));
+    assert_eq!(at(&json, "/workspace/current_user/userName"), "Jane.Doe");
+    assert_eq!(at(&json, "/presets/name_prefix"), "[dev jane_doe] ");
+}
+
+#[test]
+fn default_targets_and_workspace_paths() {
+    let none = bundle(&[(
+        "databricks.yml",
+        b"bundle:\n  name: n\nworkspace:\n  root_path: /Users/x/n\n",
+    )]);
+    let json = ok_json(none.path(), &[], &[]);
+    assert_eq!(at(&json, "/bundle/target"), "default");
+    assert_eq!(at(&json, "/workspace/root_path"), "/Workspace/Users/x/n");
+    assert_eq!(
+        at(&json, "/workspace/state_path"),
+        "/Workspace/Users/x/n/state"
+    );
+    assert_eq!(
+        at(&json, "/workspace/artifact_path"),
+        "/Workspace/Users/x/n/artifacts"
+    );
+
+    let single = bundle(&[(
+        "databricks.yml",
+        b"bundle:\n  name: n\nenvironments:\n  only:\n    workspace:\n      host: https://h\n",
+    )]);
+    let json = ok_json(single.path(), &[], &[]);
+    assert_eq!(
+        at(&json, "/bundle/target"),
+        "only",
+        "a single target (legacy `environments`) is the default"
+    );
+    assert_eq!(
+        at(&json, "/workspace/root_path"),
+        "/Workspace/Users/tester/.bundle/n/only"
+    );
+
+    let legacy = bundle(&[(
+        "databricks.yml",
+        b"bundle:\n  name: n\nresources:\n  jobs:\n    j:\n      tags:\n        p: /Workspace${workspace.root_path}/x\n",
+    )]);
+    let run = validate(legacy.path(), &["--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("Warning: substring \"/Workspace${workspace.")
+            && run.stderr.contains("in databricks.yml:7:12"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        at(&run.json(), "/resources/jobs/j/tags/p"),
+        "/Workspace/Users/tester/.bundle/n/default/x"
+    );
+}
+
+#[test]
+fn interpolation_in_auth_fields_is_a_warning() {
+    let yml = "bundle:\n  name: a\nvariables:\n  h:\n    default: https://x\nworkspace:\n  host: ${var.h}\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let run = validate(dir.path(), &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.starts_with("Warning: Variable interpolation is not supported for fields that configure authentication\n  at workspace.host\n  in databricks.yml:7:9\n\nInterpolation is not supported for the field workspace.host."),
+        "{}",
+        run.stdout
+    );
+    let strict = validate(dir.path(), &["--strict"], &[]);
+    assert_eq!(strict.code, 1, "{}", strict.all());
+}
+
+#[test]
+fn human_output_matches_the_cli_layout() {
+    let dir = bundle(&[(
+        "databricks.yml",
+        b"bundle:\n  name: h\nnew_cluster: &c\n  x: 1\nworkspace:\n  host: https://h.example.com\n",
+    )]);
+    let run = validate(dir.path(), &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(
+        run.stdout,
+        "Warning: unknown field: new_cluster\n  in databricks.yml:3:1\n\nName: h\nTarget: default\nWorkspace:\n  Host: https://h.example.com\n  User: tester\n  Path: /Workspace/Users/tester/.bundle/h/default\n\nFound 1 warning\n"
+    );
+    // Fixtures live inside this repository, whose project_params.json names
+    // another bundle: validate a copy.
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(
+        &e2e::workspace_root().join("tests/fixtures/validate/two_files"),
+        tmp.path(),
+    );
+    let verbose = validate(tmp.path(), &["-v"], &[]);
+    assert_eq!(verbose.code, 0, "{}", verbose.all());
+    assert!(
+        verbose.stdout.contains("  Path: /Workspace/Users/tester/.bundle/two_files/default\nResources:\n  Experiments:\n    exp:\n      Name: /Shared/exp\n      File: databricks.yml\n  Jobs:\n    nightly:\n      Name: nightly report\n      File: resources/nightly.yml\n\nValidation OK!\n"),
+        "{}",
+        verbose.stdout
+    );
+    let clean = bundle(&[("databricks.yml", BASE.as_bytes())]);
+    let run = validate(clean.path(), &[], &[]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout.ends_with("\n\nValidation OK!\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("running git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn git_facts_come_from_the_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(repo.join("bundle")).unwrap();
+    let yml = "bundle:\n  name: g\nresources:\n  jobs:\n    j:\n      name: ${bundle.git.branch}@${bundle.git.commit}\n      tags:\n        origin: ${bundle.git.origin_url}\n";
+    write_file(&repo, "bundle/databricks.yml", yml.as_bytes());
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["config", "user.email", "Jane.Doe@example.com"]);
+    git(&repo, &["config", "user.name", "Jane"]);
+    git(
+        &repo,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://example.com/org/repo.git",
+        ],
+    );
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+    let commit = git(&repo, &["rev-parse", "HEAD"]);
+    let b = repo.join("bundle");
+    // The user's email comes from the repository config, not $USER.
+    let json = ok_json(&b, &[], &[]);
+    assert_eq!(at(&json, "/bundle/git/branch"), "main");
+    assert_eq!(at(&json, "/bundle/git/commit"), commit.as_str());
+    assert_eq!(
+        at(&json, "/bundle/git/origin_url"),
+        "https://example.com/org/repo.git"
+    );
+    assert_eq!(at(&json, "/bundle/git/bundle_root_path"), "bundle");
+    assert_eq!(
+        at(&json, "/resources/jobs/j/name"),
+        format!("main@{commit}").as_str()
+    );
+    assert_eq!(
+        at(&json, "/workspace/current_user/userName"),
+        "Jane.Doe@example.com"
+    );
+    assert_eq!(at(&json, "/workspace/current_user/short_name"), "jane_doe");
+
+    // Refs packed away: the commit is found in packed-refs.
+    git(&repo, &["pack-refs", "--all"]);
+    assert!(!repo.join(".git/refs/heads/main").exists());
+    assert_eq!(
+        at(&ok_json(&b, &[], &[]), "/bundle/git/commit"),
+        commit.as_str()
+    );
+
+    // Detached HEAD: no branch, the commit still known.
+    git(&repo, &["checkout", "-q", "--detach"]);
+    let json = ok_json(&b, &[], &[]);
+    assert_eq!(at(&json, "/bundle/git/branch"), "");
+    assert_eq!(at(&json, "/bundle/git/commit"), commit.as_str());
+    git(&repo, &["checkout", "-q", "main"]);
+
+    // A linked worktree: `.git` is a file pointing into the main repository.
+    let wt = tmp.path().join("wt");
+    git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "feature",
+            wt.to_str().unwrap(),
+        ],
+    );
+    write_file(&wt, "bundle/x.txt", b"x");
+    git(&wt, &["add", "."]);
+    git(&wt, &["commit", "-q", "-m", "second"]);
+    let wt_commit = git(&wt, &["rev-parse", "HEAD"]);
+    let json = ok_json(&wt.join("bundle"), &[], &[]);
+    assert_eq!(at(&json, "/bundle/git/branch"), "feature");
+    assert_eq!(at(&json, "/bundle/git/commit"), wt_commit.as_str());
+    assert_eq!(
+        at(&json, "/bundle/git/origin_url"),
+        "https://example.com/org/repo.git"
+    );
+}
+
+#[test]
+fn this_repository_bundle_validates_when_present() {
+    let bundle_dir = e2e::workspace_root().join("bundle");
+    let Ok(text) = std::fs::read_to_string(bundle_dir.join("databricks.yml")) else {
+        eprintln!("bundle/databricks.yml not written yet: nothing to check");
+        return;
+    };
+    // In place, so that the repository's project_params.json is checked
+    // against it too (validate writes nothing).
+    let targets = target_names(&text);
+    for t in if targets.is_empty() {
+        vec![String::new()]
+    } else {
+        targets
+    } {
+        let args: Vec<&str> = if t.is_empty() { vec![] } else { vec!["-t", &t] };
+        let run = validate(&bundle_dir, &args, &[]);
+        assert_eq!(run.code, 0, "bundle/ -t {t}:\n{}", run.all());
+        assert!(!run.stdout.contains("Error:"), "{}", run.stdout);
+    }
+}
