@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests: the real `xtask` binary, temp repositories.
 
 pub mod deploy;
+pub mod gitrepo;
 pub mod params;
 pub mod runner;
 

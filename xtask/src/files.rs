@@ -289,6 +289,38 @@ pub fn check_collisions<'a>(files: impl IntoIterator<Item = (&'a str, bool)>) ->
     Ok(())
 }
 
+/// The folders a watcher must watch to see every change to the selection:
+/// every folder the ignore rules keep (new empty folders included, so a
+/// file created in one is seen), plus the folders of files that
+/// `sync.include` re-adds from ignored places. Never `.git`, `.bundle`,
+/// `target/` or a virtualenv.
+pub fn watch_dirs(root: &Path, selection: &Selection) -> Result<Vec<PathBuf>> {
+    let mut dirs = BTreeSet::new();
+    let walker = WalkBuilder::new(root)
+        .standard_filters(false)
+        .hidden(false)
+        .follow_links(false)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(true)
+        .parents(true)
+        .require_git(false)
+        .filter_entry(|e| !never_included(e))
+        .build();
+    for entry in walker {
+        let entry = entry.with_context(|| format!("walking {}", root.display()))?;
+        if entry.file_type().is_some_and(|t| t.is_dir()) {
+            dirs.insert(entry.into_path());
+        }
+    }
+    for file in &selection.files {
+        if let Some(parent) = file.abs.parent() {
+            dirs.insert(parent.to_path_buf());
+        }
+    }
+    Ok(dirs.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! own module (see DESIGN §1). Data flows one way: params + config → resolved
 //! bundle → file set + artifacts → plan → apply to a workspace → state.
 
+mod bench;
 mod cli;
 mod config;
 mod deploy;
@@ -55,6 +56,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Release(args) => flow::release_cmd(&project, &args),
         Command::Watch(args) => watch::run(&project, &args),
         Command::Run(args) => runner::run_cmd(&project, &args),
-        Command::Bench(args) => deploy::bench_cmd(&project, &args),
+        Command::Bench(args) => bench::run(&project, &args),
     }
 }

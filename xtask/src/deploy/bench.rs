@@ -202,7 +202,7 @@ fn setup(tmp: &Path, src: &Path, env: &str) -> (Project, Bundle) {
 }
 
 /// Write `n` files of 1–8 KB (mean ~4.6 KB) of pseudo-random text, 9 per folder.
-fn generate(src: &Path, n: usize) -> Result<u64> {
+pub fn generate(src: &Path, n: usize) -> Result<u64> {
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = || {
         state ^= state << 13;

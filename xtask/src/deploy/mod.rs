@@ -11,7 +11,7 @@
 //! before the switch, so the version a deploy replaces stays until the next
 //! deploy even with N = 1.) `XTASK_TIMINGS=1` prints the phases of a deploy.
 
-mod bench;
+pub mod bench;
 mod cache;
 mod commands;
 mod engine;

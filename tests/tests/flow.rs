@@ -1,0 +1,387 @@
+//! The delivery gates end to end, in temp git repositories: `test` runs the
+//! chain and records it, `stage` promotes exactly what passed, `release`
+//! promotes exactly what staging holds, from the release branch only.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Mutex;
+
+use e2e::gitrepo::Repo;
+use e2e::{workspace_root, xtask};
+
+/// The gates share one Python environment (made by the first `test`); this
+/// keeps the tests of this file from creating it concurrently.
+static VENV: Mutex<()> = Mutex::new(());
+
+const DATABRICKS_YML: &str = r#"bundle:
+  name: flowdemo
+include:
+  - resources/*.yml
+targets:
+  dev:
+    default: true
+    mode: development
+  test:
+    workspace:
+      host: https://example.cloud.databricks.com
+  staging:
+    workspace:
+      host: https://example.cloud.databricks.com
+  prod:
+    mode: production
+    workspace:
+      host: https://example.cloud.databricks.com
+      root_path: /Workspace/Shared/.bundle/flowdemo/prod
+"#;
+
+const JOBS_YML: &str = r#"resources:
+  jobs:
+    train:
+      name: train-${bundle.target}
+      tags:
+        integration: "true"
+      tasks:
+        - task_key: make
+          notebook_task:
+            notebook_path: ../notebooks/make.py
+            base_parameters:
+              greeting: hello-${bundle.target}
+        - task_key: check
+          depends_on:
+            - task_key: make
+          notebook_task:
+            notebook_path: ../notebooks/check.py
+"#;
+
+const MAKE_PY: &str = r#"# Databricks notebook source
+dbutils.widgets.text("greeting", "hi")
+
+# COMMAND ----------
+import os, pathlib
+out = pathlib.Path(os.environ["XTASK_DBFS_ROOT"]) / "greeting.txt"
+out.parent.mkdir(parents=True, exist_ok=True)
+out.write_text(dbutils.widgets.get("greeting"))
+dbutils.jobs.taskValues.set(key="answer", value=42)
+"#;
+
+const CHECK_PY: &str = r#"# Databricks notebook source
+answer = dbutils.jobs.taskValues.get(taskKey="make", key="answer", default=0)
+assert answer == 42, f"task value not passed: {answer!r}"
+"#;
+
+fn project(repo: &Repo) {
+    repo.write(".gitignore", ".bundle/\n.venv/\n__pycache__/\n");
+    repo.write("bundle/databricks.yml", DATABRICKS_YML);
+    repo.write("bundle/resources/jobs.yml", JOBS_YML);
+    repo.write("bundle/notebooks/make.py", MAKE_PY);
+    repo.write("bundle/notebooks/check.py", CHECK_PY);
+    let pins = std::fs::read_to_string(workspace_root().join("bundle/requirements.txt"))
+        .expect("bundle requirements");
+    repo.write("bundle/requirements.txt", &pins);
+    repo.write(
+        "bundle/pytest.ini",
+        "[pytest]\nmarkers =\n    integration: runs the pipeline\n",
+    );
+    repo.write(
+        "bundle/tests/test_unit.py",
+        "def test_adds():\n    assert 1 + 1 == 2\n",
+    );
+    repo.write(
+        "bundle/tests/test_integration.py",
+        "import pytest\n\n@pytest.mark.integration\ndef test_pipeline():\n    assert True\n",
+    );
+    repo.commit("a bundle");
+}
+
+fn venv() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let target = if target.is_absolute() {
+        target
+    } else {
+        workspace_root().join(target)
+    };
+    target.join("e2e-venv")
+}
+
+fn run(repo: &Repo, args: &[&str]) -> Output {
+    let out = xtask()
+        .arg("--bundle-dir")
+        .arg(repo.join("bundle"))
+        .args(args)
+        .env("XTASK_VENV", venv())
+        .current_dir(repo.path())
+        .output()
+        .expect("running xtask");
+    eprintln!(
+        "$ xtask {args:?} → {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn env_dir(repo: &Repo, env: &str) -> PathBuf {
+    repo.join(".bundle/flowdemo").join(env)
+}
+
+fn metadata(repo: &Repo, env: &str) -> serde_json::Value {
+    let path = env_dir(repo, env).join("state/metadata.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("metadata.json is JSON")
+}
+
+/// Every file under `dir` (following the env's `files`/`artifacts` links) with
+/// its content hash.
+fn tree(dir: &Path) -> BTreeMap<String, blake3::Hash> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, blake3::Hash>) {
+        for entry in std::fs::read_dir(dir).expect("reading a folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let rel = path
+                    .strip_prefix(base)
+                    .expect("inside")
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(
+                    rel,
+                    blake3::hash(&std::fs::read(&path).expect("reading a file")),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn test_then_stage_promotes_the_tested_bytes() {
+    let _guard = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    let repo = Repo::new();
+    project(&repo);
+
+    let out = run(&repo, &["test"]);
+    assert!(out.status.success(), "test failed: {}", stderr(&out));
+    let meta = metadata(&repo, "test");
+    let record = &meta["test"];
+    assert_eq!(record["passed"], true);
+    assert_eq!(record["digest"], meta["digest"]);
+    assert_eq!(
+        record["commit"].as_str(),
+        Some(repo.git(&["rev-parse", "HEAD"]).as_str())
+    );
+    assert_eq!(record["branch"], "main");
+    let steps: Vec<&str> = record["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "python environment",
+            "unit tests",
+            "deploy to test",
+            "integration job train",
+            "integration tests"
+        ]
+    );
+    // The job really ran from the deployed copy: its output is in test's dbfs.
+    let greeting = std::fs::read_to_string(env_dir(&repo, "test").join("dbfs/greeting.txt"))
+        .expect("job output");
+    assert_eq!(greeting, "hello-test");
+
+    let out = run(&repo, &["stage"]);
+    assert!(out.status.success(), "stage failed: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("promoting it"),
+        "stage re-ran test although it had passed"
+    );
+    let staged = metadata(&repo, "staging");
+    assert_eq!(staged["digest"], meta["digest"]);
+    assert_eq!(staged["promoted_from"]["env"], "test");
+    assert_eq!(staged["promoted_from"]["test"]["passed"], true);
+    for part in ["files", "artifacts"] {
+        let tested = tree(&env_dir(&repo, "test").join(part));
+        assert!(!tested.is_empty(), "test holds no {part}");
+        assert_eq!(
+            tested,
+            tree(&env_dir(&repo, "staging").join(part)),
+            "staging's {part} differ from test's"
+        );
+    }
+}
+
+#[test]
+fn a_failing_unit_test_stops_test_and_blocks_stage() {
+    let _guard = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    let repo = Repo::new();
+    project(&repo);
+    repo.write(
+        "bundle/tests/test_unit.py",
+        "def test_adds():\n    assert 1 + 1 == 3\n",
+    );
+    repo.commit("break a unit test");
+
+    let out = run(&repo, &["test"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("step `unit tests` failed"), "{err}");
+    let log_line = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("log: "))
+        .expect("the failing step's log is named");
+    let log = log_line.trim_start().trim_start_matches("log: ");
+    assert!(
+        std::fs::read_to_string(log)
+            .expect("the log exists")
+            .contains("assert 1 + 1 == 3")
+    );
+    assert!(
+        !env_dir(&repo, "test").join("state/metadata.json").exists(),
+        "a failed unit test must not deploy"
+    );
+    let latest =
+        std::fs::read_to_string(env_dir(&repo, "test").join("state/test-runs/latest.json"))
+            .expect("record");
+    let latest: serde_json::Value = serde_json::from_str(&latest).expect("record is JSON");
+    assert_eq!(latest["passed"], false);
+    assert_eq!(latest["failed_step"], "unit tests");
+
+    let out = run(&repo, &["stage"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("running `test` first"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !env_dir(&repo, "staging").exists(),
+        "stage must not promote a failed test"
+    );
+}
+
+#[test]
+fn a_change_after_test_makes_stage_run_test_again() {
+    let _guard = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    let repo = Repo::new();
+    project(&repo);
+    assert!(run(&repo, &["test"]).status.success());
+    let first = metadata(&repo, "test")["digest"].clone();
+
+    repo.write("bundle/notebooks/extra.py", "print('new')\n");
+    repo.commit("a change after test");
+    let out = run(&repo, &["stage"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("running `test` first"),
+        "{}",
+        stderr(&out)
+    );
+    let staged = metadata(&repo, "staging")["digest"].clone();
+    assert_ne!(staged, first, "staging must hold the new digest");
+    assert_eq!(staged, metadata(&repo, "test")["digest"]);
+}
+
+#[test]
+fn release_is_refused_unless_everything_holds_then_promotes_staging() {
+    let _guard = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    let repo = Repo::new();
+    project(&repo);
+    assert!(run(&repo, &["stage"]).status.success());
+
+    // On main: refused.
+    let out = run(&repo, &["release"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("only from the release branch `release`, and this is `main`"),
+        "{}",
+        stderr(&out)
+    );
+
+    // On a release branch made from main, with a dirty tree: refused.
+    repo.git(&["switch", "-q", "-c", "release"]);
+    repo.write(
+        "bundle/notebooks/make.py",
+        &format!("{MAKE_PY}\n# local edit\n"),
+    );
+    let out = run(&repo, &["release"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("uncommitted changes"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!env_dir(&repo, "prod").exists());
+
+    // Committed on the release branch only: not from main, and staging holds another digest.
+    repo.commit("a fix made on the release branch");
+    let out = run(&repo, &["release"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("not on `main`'s history"), "{err}");
+    assert!(err.contains("staging holds digest"), "{err}");
+    assert!(!env_dir(&repo, "prod").exists());
+
+    // Reset the release branch to main and merge main into it: accepted.
+    repo.git(&["reset", "-q", "--hard", "main"]);
+    let out = run(&repo, &["release", "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !env_dir(&repo, "prod").exists(),
+        "--dry-run must write nothing"
+    );
+    let out = run(&repo, &["release"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let prod = metadata(&repo, "prod");
+    let staging = metadata(&repo, "staging");
+    assert_eq!(prod["digest"], staging["digest"]);
+    assert_eq!(prod["promoted_from"]["env"], "staging");
+    assert_eq!(
+        prod["release"]["commit"].as_str(),
+        Some(repo.git(&["rev-parse", "HEAD"]).as_str())
+    );
+    assert_eq!(prod["release"]["branch"], "release");
+    assert_eq!(
+        tree(&env_dir(&repo, "prod").join("files")),
+        tree(&env_dir(&repo, "staging").join("files"))
+    );
+}
+
+#[test]
+fn release_accepts_a_merge_of_main_into_the_release_branch() {
+    let _guard = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    let repo = Repo::new();
+    project(&repo);
+    repo.git(&["branch", "release"]);
+    repo.write("bundle/notebooks/extra.py", "print('feature')\n");
+    repo.commit("a feature merged to main");
+    assert!(run(&repo, &["stage"]).status.success());
+    repo.git(&["switch", "-q", "release"]);
+    repo.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge main into release",
+        "main",
+    ]);
+    let out = run(&repo, &["release"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        metadata(&repo, "prod")["digest"],
+        metadata(&repo, "staging")["digest"]
+    );
+}
