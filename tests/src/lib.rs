@@ -1,5 +1,7 @@
 //! Support for the end-to-end tests: the real `xtask` binary, temp repositories.
 
+pub mod fake_workspace;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
