@@ -22,6 +22,7 @@ use http::{Action, Request, Response};
 
 pub const DEFAULT_TOKEN: &str = "dapi-fake-token-0123456789";
 pub const DEFAULT_USER: &str = "tester@example.com";
+pub const WORKSPACE_ID: &str = "1234567890123456";
 
 /// One request as the server saw it. `status` is 0 for a dropped connection.
 #[derive(Clone, Debug)]
@@ -285,13 +286,15 @@ fn respond(shared: &Shared, req: Request, path: &str) -> Action {
         Some(FaultKind::Delay(d)) => std::thread::sleep(d),
         None => {}
     }
-    // Unauthenticated discovery endpoints come before the token check.
-    if path.starts_with("/.well-known/") || path.starts_with("/oidc/") {
-        return Action::Respond(error(
-            404,
-            "NOT_FOUND",
-            &format!("No API found for '{key}'"),
-        ));
+    // Unauthenticated discovery, asked by the SDKs before anything else:
+    // answer like a workspace host so they skip account-level fallbacks.
+    if req.method == "GET" && path == "/.well-known/databricks-config" {
+        let host = req.header("host").unwrap_or("127.0.0.1");
+        return Action::Respond(ok(json!({
+            "oidc_endpoint": format!("http://{host}/oidc"),
+            "workspace_id": WORKSPACE_ID,
+            "cloud": "AWS",
+        })));
     }
     let bearer = req
         .header("authorization")
