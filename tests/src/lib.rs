@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests: the real `xtask` binary, temp repositories.
 
 pub mod fake_workspace;
+pub mod params;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,7 +9,10 @@ use std::sync::OnceLock;
 
 /// The workspace root (the repository this test crate lives in).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// The `xtask` binary, built once per test process with the same cargo that
@@ -26,8 +30,14 @@ pub fn xtask_bin() -> PathBuf {
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
-        let target = if target.is_absolute() { target } else { root.join(target) };
-        target.join("debug").join(format!("xtask{}", std::env::consts::EXE_SUFFIX))
+        let target = if target.is_absolute() {
+            target
+        } else {
+            root.join(target)
+        };
+        target
+            .join("debug")
+            .join(format!("xtask{}", std::env::consts::EXE_SUFFIX))
     })
     .clone()
 }
@@ -36,7 +46,13 @@ pub fn xtask_bin() -> PathBuf {
 /// change its behaviour cleared so tests do not depend on the caller's shell.
 pub fn xtask() -> Command {
     let mut cmd = Command::new(xtask_bin());
-    for var in ["XTASK_REMOTE", "XTASK_ROOT", "DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE"] {
+    for var in [
+        "XTASK_REMOTE",
+        "XTASK_ROOT",
+        "DATABRICKS_HOST",
+        "DATABRICKS_TOKEN",
+        "DATABRICKS_CONFIG_PROFILE",
+    ] {
         cmd.env_remove(var);
     }
     cmd

@@ -8,7 +8,13 @@ use clap::{Args, Parser, Subcommand};
 /// Build and delivery system of a Databricks bundle: validate, test, package,
 /// deploy, promote and watch, locally or against a Databricks workspace.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, propagate_version = true)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    propagate_version = true,
+    term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -24,7 +30,13 @@ pub struct Global {
     pub bundle_dir: Option<PathBuf>,
 
     /// The environment: a target of databricks.yml
-    #[arg(long = "env", short = 't', visible_alias = "target", global = true, value_name = "NAME")]
+    #[arg(
+        long = "env",
+        short = 't',
+        visible_alias = "target",
+        global = true,
+        value_name = "NAME"
+    )]
     pub env: Option<String>,
 
     /// A variable value, repeatable

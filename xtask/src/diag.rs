@@ -53,7 +53,13 @@ impl Diagnostic {
         Self::new(Severity::Recommendation, summary)
     }
     fn new(severity: Severity, summary: impl Into<String>) -> Self {
-        Diagnostic { severity, summary: summary.into(), detail: None, path: None, locations: Vec::new() }
+        Diagnostic {
+            severity,
+            summary: summary.into(),
+            detail: None,
+            path: None,
+            locations: Vec::new(),
+        }
     }
     pub fn at(mut self, location: Location) -> Self {
         self.locations.push(location);
@@ -106,8 +112,11 @@ impl fmt::Display for Diagnostic {
 pub fn summary_line(diags: &[Diagnostic]) -> String {
     let count = |s| diags.iter().filter(|d| d.severity == s).count();
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    let (errors, warnings, recs) =
-        (count(Severity::Error), count(Severity::Warning), count(Severity::Recommendation));
+    let (errors, warnings, recs) = (
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Recommendation),
+    );
     let mut parts = Vec::new();
     if errors > 0 {
         parts.push(plural(errors, "error"));
@@ -149,8 +158,15 @@ mod tests {
     fn renders_like_the_cli() {
         let d = Diagnostic::error("unknown target")
             .path("targets.x")
-            .at(Location { file: "databricks.yml".into(), line: 12, col: 3 });
-        assert_eq!(d.to_string(), "Error: unknown target\n  at targets.x\n  in databricks.yml:12:3\n");
+            .at(Location {
+                file: "databricks.yml".into(),
+                line: 12,
+                col: 3,
+            });
+        assert_eq!(
+            d.to_string(),
+            "Error: unknown target\n  at targets.x\n  in databricks.yml:12:3\n"
+        );
     }
 
     #[test]
@@ -159,7 +175,10 @@ mod tests {
         let e = Diagnostic::error("a");
         let w = Diagnostic::warning("b");
         assert_eq!(summary_line(&[e.clone()]), "Found 1 error");
-        assert_eq!(summary_line(&[e.clone(), e.clone(), w.clone()]), "Found 2 errors and 1 warning");
+        assert_eq!(
+            summary_line(&[e.clone(), e.clone(), w.clone()]),
+            "Found 2 errors and 1 warning"
+        );
         assert_eq!(summary_line(&[w]), "Found 1 warning");
     }
 }

@@ -1,1 +1,330 @@
 //! Which files belong to the bundle: ignore rules, `sync.include/exclude`, notebooks.
+//!
+//! The set is `(walk ∪ include) − exclude`, as the Databricks CLI computes it
+//! (reference §2.1): the walk honours `.gitignore` files (nested ones too),
+//! `.git/info/exclude` and the global excludes file, inside or outside a git
+//! repository; `sync.include` re-adds ignored files; `sync.exclude` always wins.
+//! Unlike the CLI, the include walk still prunes the folders that never belong
+//! to a bundle (`.git`, `.bundle`, `.databricks`, `target/`, virtualenvs), so a
+//! repository with a big `.venv` stays fast.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result, bail};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::{DirEntry, WalkBuilder, WalkState};
+
+/// What `stat` says about a file: enough to tell, without reading it, that a
+/// file has not changed since it was hashed (size, mtime, inode, ctime: an
+/// editor's atomic save changes the inode, an in-place write the ctime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stat {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ino: u64,
+    pub ctime_ns: i64,
+}
+
+impl Stat {
+    pub fn of(meta: &std::fs::Metadata) -> Stat {
+        Stat {
+            size: meta.size(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ino: meta.ino(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+        }
+    }
+}
+
+/// One selected file of the bundle.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Relative to the bundle root, `/`-separated.
+    pub path: String,
+    pub abs: PathBuf,
+    pub stat: Stat,
+}
+
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// Sorted by `path`.
+    pub files: Vec<SourceFile>,
+    /// Things skipped on purpose that a user may want to know about (symlinks).
+    pub warnings: Vec<String>,
+}
+
+/// Select the files of the bundle rooted at `root`.
+pub fn select(root: &Path, include: &[String], exclude: &[String]) -> Result<Selection> {
+    let include = matcher(root, include, "sync.include")?;
+    let exclude = matcher(root, exclude, "sync.exclude")?;
+
+    let mut found = BTreeMap::new();
+    let mut warnings = BTreeSet::new();
+    walk(
+        root,
+        true,
+        &mut |rel, abs, stat| {
+            found.insert(rel, (abs, stat));
+        },
+        &mut warnings,
+    )?;
+    if !include.is_empty() {
+        // Include re-adds files the ignore rules dropped: walk without them.
+        walk(
+            root,
+            false,
+            &mut |rel, abs, stat| {
+                if include
+                    .matched_path_or_any_parents(Path::new(&rel), false)
+                    .is_ignore()
+                {
+                    found.entry(rel).or_insert((abs, stat));
+                }
+            },
+            &mut warnings,
+        )?;
+    }
+    let files = found
+        .into_iter()
+        .filter(|(rel, _)| {
+            !exclude
+                .matched_path_or_any_parents(Path::new(rel), false)
+                .is_ignore()
+        })
+        .map(|(path, (abs, stat))| SourceFile { path, abs, stat })
+        .collect();
+    Ok(Selection {
+        files,
+        warnings: warnings.into_iter().collect(),
+    })
+}
+
+fn matcher(root: &Path, patterns: &[String], what: &str) -> Result<Gitignore> {
+    let mut builder = GitignoreBuilder::new(root);
+    for pattern in patterns {
+        builder
+            .add_line(None, pattern)
+            .with_context(|| format!("invalid {what} pattern {pattern:?}"))?;
+    }
+    builder
+        .build()
+        .with_context(|| format!("compiling {what} patterns"))
+}
+
+/// Folders that never belong to a deployment, whatever the ignore rules say.
+fn never_included(entry: &DirEntry) -> bool {
+    if entry.depth() == 0 {
+        return false;
+    }
+    let name = entry.file_name().to_string_lossy();
+    if matches!(name.as_ref(), ".git" | ".bundle" | ".databricks") {
+        return true;
+    }
+    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+    is_dir
+        && (matches!(name.as_ref(), "target" | ".venv")
+            || entry.path().join("pyvenv.cfg").is_file())
+}
+
+/// Walk `root` in parallel, calling `found` for each regular file.
+fn walk(
+    root: &Path,
+    ignore_rules: bool,
+    found: &mut dyn FnMut(String, PathBuf, Stat),
+    warnings: &mut BTreeSet<String>,
+) -> Result<()> {
+    let mut builder = WalkBuilder::new(root);
+    builder
+        .standard_filters(false)
+        .hidden(false)
+        .follow_links(false)
+        .threads(2)
+        .filter_entry(|e| !never_included(e));
+    if ignore_rules {
+        builder
+            .git_ignore(true)
+            .git_exclude(true)
+            .git_global(true)
+            .parents(true)
+            .require_git(false);
+    }
+    let out: Mutex<Vec<Result<(String, PathBuf, Stat), String>>> = Mutex::new(Vec::new());
+    builder.build_parallel().run(|| {
+        let out = &out;
+        Box::new(move |entry| {
+            let item = match entry {
+                Err(err) => Some(Err(format!("walking {}: {err}", root.display()))),
+                Ok(entry) => visit(root, &entry),
+            };
+            if let Some(item) = item {
+                out.lock().unwrap_or_else(|e| e.into_inner()).push(item);
+            }
+            WalkState::Continue
+        })
+    });
+    for item in out.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        match item {
+            Ok((rel, abs, stat)) => found(rel, abs, stat),
+            Err(msg) if msg.starts_with("skipping ") => {
+                warnings.insert(msg);
+            }
+            Err(msg) => bail!(msg),
+        }
+    }
+    Ok(())
+}
+
+fn visit(root: &Path, entry: &DirEntry) -> Option<Result<(String, PathBuf, Stat), String>> {
+    let file_type = entry.file_type()?;
+    if file_type.is_dir() {
+        return None;
+    }
+    let rel = match relative(root, entry.path()) {
+        Ok(rel) => rel,
+        Err(err) => return Some(Err(format!("{err:#}"))),
+    };
+    if file_type.is_symlink() {
+        // Following links could pull in files from outside the bundle, and a
+        // deployed copy would not be a link anyway: skip, but say so (the CLI
+        // skips silently, issue #1706).
+        return Some(Err(format!(
+            "skipping symlink {rel}: symbolic links are not deployed"
+        )));
+    }
+    if !file_type.is_file() {
+        return Some(Err(format!("skipping {rel}: not a regular file")));
+    }
+    match entry.metadata() {
+        Ok(meta) => Some(Ok((rel, entry.path().to_path_buf(), Stat::of(&meta)))),
+        Err(err) => Some(Err(format!("reading {}: {err}", entry.path().display()))),
+    }
+}
+
+/// `path` relative to `root`, `/`-separated; an error if it leaves the root or
+/// is not valid UTF-8 (the workspace API and the state files need UTF-8).
+pub fn relative(root: &Path, path: &Path) -> Result<String> {
+    let rel = path.strip_prefix(root).with_context(|| {
+        format!(
+            "{} is outside the bundle root {}",
+            path.display(),
+            root.display()
+        )
+    })?;
+    let mut parts = Vec::new();
+    for part in rel.components() {
+        match part {
+            std::path::Component::Normal(p) => match p.to_str() {
+                Some(s) => parts.push(s),
+                None => bail!("{}: file names must be valid UTF-8", path.display()),
+            },
+            _ => bail!(
+                "{} escapes the bundle root {}",
+                path.display(),
+                root.display()
+            ),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// Is this file a Databricks notebook? (reference §2.3): the first line equals
+/// the language's header, or a `.ipynb` is JSON with an `nbformat` field.
+pub fn is_notebook(path: &str, content: &[u8]) -> bool {
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let header: &[u8] = match ext.as_str() {
+        "py" | "r" => b"# Databricks notebook source",
+        "scala" => b"// Databricks notebook source",
+        "sql" => b"-- Databricks notebook source",
+        "ipynb" => {
+            return serde_json::from_slice::<serde_json::Value>(content)
+                .is_ok_and(|v| v.get("nbformat").is_some());
+        }
+        _ => return false,
+    };
+    // The CLI scans the first 32 bytes and takes the first line, `\r\n` stripped.
+    let head = &content[..content.len().min(32)];
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    line == header
+}
+
+/// The name a file gets in a Databricks workspace: notebooks lose their
+/// extension (except `.designer.ipynb`).
+pub fn remote_name(path: &str, notebook: bool) -> &str {
+    if !notebook || path.ends_with(".designer.ipynb") {
+        return path;
+    }
+    match path.rsplit_once('.') {
+        Some((stem, _)) if !stem.ends_with('/') && !stem.is_empty() => stem,
+        _ => path,
+    }
+}
+
+/// Two local files that would land on the same remote name are an error,
+/// with the CLI's wording.
+pub fn check_collisions<'a>(files: impl IntoIterator<Item = (&'a str, bool)>) -> Result<()> {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (path, notebook) in files {
+        let remote = remote_name(path, notebook);
+        if let Some(other) = seen.insert(remote, path) {
+            errors.push(format!(
+                "both {other} and {path} point to the same remote file location {remote}. \
+                 Please remove one of them from your local project"
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        bail!(errors.join("\n"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notebook_headers() {
+        assert!(is_notebook(
+            "a.py",
+            b"# Databricks notebook source\nprint(1)\n"
+        ));
+        assert!(is_notebook(
+            "a.PY",
+            b"# Databricks notebook source\r\nprint(1)\n"
+        ));
+        assert!(!is_notebook(
+            "a.py",
+            b"# Databricks notebook source extra\n"
+        ));
+        assert!(!is_notebook("a.txt", b"# Databricks notebook source\n"));
+        assert!(is_notebook("q.sql", b"-- Databricks notebook source\n"));
+        assert!(is_notebook("n.ipynb", br#"{"nbformat": 4, "cells": []}"#));
+        assert!(!is_notebook("n.ipynb", b"{not json"));
+    }
+
+    #[test]
+    fn remote_names_and_collisions() {
+        assert_eq!(remote_name("a/nb.py", true), "a/nb");
+        assert_eq!(remote_name("a/nb.py", false), "a/nb.py");
+        assert_eq!(remote_name("x.designer.ipynb", true), "x.designer.ipynb");
+        assert!(check_collisions([("a.py", true), ("a.sql", true)]).is_err());
+        assert!(check_collisions([("a.py", true), ("a", false)]).is_err());
+        assert!(check_collisions([("a.py", false), ("a", false)]).is_ok());
+    }
+
+    #[test]
+    fn relative_paths_stay_inside() {
+        let root = Path::new("/r/b");
+        assert_eq!(relative(root, Path::new("/r/b/x/y.py")).unwrap(), "x/y.py");
+        assert!(relative(root, Path::new("/r/c/y.py")).is_err());
+        assert!(relative(root, Path::new("/r/b/../c")).is_err());
+    }
+}

@@ -26,16 +26,25 @@ impl Project {
             None => this_repository().join("bundle"),
         };
         if !bundle_dir.is_dir() {
-            bail!("bundle folder {} does not exist or is not a folder", bundle_dir.display());
+            bail!(
+                "bundle folder {} does not exist or is not a folder",
+                bundle_dir.display()
+            );
         }
         let bundle_dir = std::path::absolute(&bundle_dir)
             .with_context(|| format!("resolving {}", bundle_dir.display()))?;
         let repo_root = git_work_tree(&bundle_dir).unwrap_or_else(|| bundle_dir.clone());
         let state_root = match &global.root {
-            Some(root) => std::path::absolute(root).with_context(|| format!("resolving {}", root.display()))?,
+            Some(root) => std::path::absolute(root)
+                .with_context(|| format!("resolving {}", root.display()))?,
             None => repo_root.clone(),
         };
-        Ok(Project { bundle_dir, repo_root, state_root, global })
+        Ok(Project {
+            bundle_dir,
+            repo_root,
+            state_root,
+            global,
+        })
     }
 
     /// `<root>/.bundle/<bundle>/<env>`: a local environment.
@@ -57,5 +66,7 @@ pub fn this_repository() -> PathBuf {
 
 /// The nearest ancestor of `dir` (itself included) that holds `.git`.
 pub fn git_work_tree(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf)
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
 }

@@ -11,6 +11,19 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::diag::Location;
+
+mod check;
+mod ctx;
+mod files;
+mod interp;
+mod merge;
+mod modes;
+mod paths;
+mod targets;
+mod vars;
+pub mod yaml;
+
 use crate::diag::Diagnostic;
 
 /// What the caller knows before loading.
@@ -46,6 +59,15 @@ pub struct Bundle {
     /// For each resource `"<type>.<key>"` (e.g. `"jobs.training"`), the YAML
     /// file that defined it, relative to the bundle root, `/`-separated.
     pub resource_files: BTreeMap<String, String>,
+    /// Where each value of `config` was written; see [`Bundle::location`].
+    pub source: Source,
+}
+
+/// The resolved tree with its locations, and the files they point into.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    tree: Option<yaml::Node>,
+    files: Vec<PathBuf>,
 }
 
 impl Bundle {
@@ -62,22 +84,200 @@ impl Bundle {
         self.config["workspace"][key].as_str()
     }
 
+    /// Where the value at `config_path` (e.g. `bundle.name`,
+    /// `resources.jobs.train.tasks[0].notebook_task.notebook_path`) was written:
+    /// `file:line:col` with the file relative to the bundle root. For a map
+    /// key that does not exist, `None`.
+    pub fn location(&self, config_path: &str) -> Option<Location> {
+        let mut node = self.source.tree.as_ref()?;
+        let mut loc = node.loc;
+        for seg in config_path.split('.') {
+            let (key, mut rest) = seg.split_at(seg.find('[').unwrap_or(seg.len()));
+            if !key.is_empty() {
+                let entry = node.as_map()?.entry(key)?;
+                node = &entry.node;
+                // A value created by the loader (no line) points at its key.
+                loc = if node.loc.line == 0 {
+                    entry.key_loc
+                } else {
+                    node.loc
+                };
+            }
+            while let Some(r) = rest.strip_prefix('[') {
+                let close = r.find(']')?;
+                node = node.as_seq()?.get(r[..close].parse::<usize>().ok()?)?;
+                loc = node.loc;
+                rest = &r[close + 1..];
+            }
+        }
+        if loc.line == 0 {
+            return None;
+        }
+        let file = self.source.files.get(loc.file as usize)?.clone();
+        Some(Location {
+            file,
+            line: loc.line as usize,
+            col: loc.col as usize,
+        })
+    }
+
+    /// The current user the configuration was resolved for (`workspace.current_user.userName`).
+    pub fn user(&self) -> &str {
+        self.config["workspace"]["current_user"]["userName"]
+            .as_str()
+            .unwrap_or("")
+    }
+
     /// `sync.include` / `sync.exclude` patterns, relative to the bundle root.
     pub fn sync_patterns(&self, which: &str) -> Vec<String> {
         self.config["sync"][which]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
 
 /// Load `databricks.yml` from `opts.bundle_dir` and resolve `opts.target`.
 pub fn load(opts: &LoadOptions) -> (Option<Bundle>, Vec<Diagnostic>) {
-    let _ = opts;
-    (None, vec![Diagnostic::error("configuration loading is not implemented yet")])
+    let root = std::path::absolute(&opts.bundle_dir).unwrap_or_else(|_| opts.bundle_dir.clone());
+    let mut ctx = ctx::Ctx {
+        root,
+        ..Default::default()
+    };
+    let bundle = resolve(&mut ctx, opts);
+    (bundle, ctx.diags)
+}
+
+fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
+    let mut tree = files::read_all(ctx)?;
+    targets::legacy_alias(ctx, &mut tree);
+    check::check_root(ctx, &tree);
+    check::drop_unknown(&mut tree);
+    let target = targets::select(ctx, &tree, opts.target.as_deref())?;
+    targets::apply(ctx, &mut tree, &target);
+    merge::keyed_merges(&mut tree);
+
+    let name_node = tree.at(&["bundle", "name"]);
+    let name = match name_node.and_then(yaml::Node::as_str) {
+        Some(n) => n.to_string(),
+        None => {
+            if name_node.is_none() {
+                let loc = tree
+                    .as_map()
+                    .and_then(|m| m.entry("bundle"))
+                    .map(|e| e.key_loc);
+                ctx.error("missing required field: name", loc, "bundle");
+            }
+            String::new()
+        }
+    };
+    if name.contains("${") {
+        ctx.warning(
+            "Variable interpolation is not supported for the field bundle.name; the value is used as written",
+            name_node.map(|n| n.loc),
+            "bundle.name",
+        );
+    }
+
+    let user = opts
+        .current_user
+        .clone()
+        .or_else(|| crate::git::user_email(&ctx.root))
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string());
+    let git = crate::git::info(&ctx.root);
+    let root_path_explicit = tree.at(&["workspace", "root_path"]).is_some();
+    modes::fill_facts(ctx, &mut tree, &user, &git);
+    let lookups = vars::assign(ctx, &mut tree, &opts.vars, &target);
+    interp::resolve(ctx, &mut tree, &lookups);
+    let mode = modes::apply_mode(ctx, &mut tree, &user, root_path_explicit);
+    paths::translate(ctx, &mut tree);
+
+    let resource_files = resource_files(ctx, &tree);
+    let config = to_config_json(&tree);
+    Some(Bundle {
+        root: ctx.root.clone(),
+        name,
+        target,
+        mode,
+        config,
+        resource_files,
+        source: Source {
+            tree: Some(tree),
+            files: ctx.files.clone(),
+        },
+    })
+}
+
+fn resource_files(ctx: &ctx::Ctx, tree: &yaml::Node) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(res) = tree.get("resources").and_then(yaml::Node::as_map) else {
+        return out;
+    };
+    for kind in res.iter() {
+        let Some(items) = kind.node.as_map() else {
+            continue;
+        };
+        for item in items.iter() {
+            let file = ctx
+                .files
+                .get(item.key_loc.file as usize)
+                .cloned()
+                .unwrap_or_default();
+            let file: Vec<String> = file
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.insert(format!("{}.{}", kind.key, item.key), file.join("/"));
+        }
+    }
+    out
+}
+
+/// The tree in the shape of `databricks bundle validate -o json`: the CLI's
+/// key order, `targets` and `include` gone, `sync.paths` defaulted.
+fn to_config_json(tree: &yaml::Node) -> Value {
+    const ORDER: [&str; 12] = [
+        "bundle",
+        "workspace",
+        "variables",
+        "artifacts",
+        "presets",
+        "resources",
+        "sync",
+        "permissions",
+        "run_as",
+        "experimental",
+        "python",
+        "scripts",
+    ];
+    let mut out = serde_json::Map::new();
+    let Some(m) = tree.as_map() else {
+        return Value::Object(out);
+    };
+    for key in ORDER {
+        if let Some(n) = m.get(key) {
+            if !n.is_null() {
+                out.insert(key.to_string(), n.to_json());
+            }
+        }
+    }
+    let sync = out
+        .entry("sync")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if let Some(s) = sync.as_object_mut() {
+        s.entry("paths").or_insert_with(|| serde_json::json!(["."]));
+    }
+    Value::Object(out)
 }
 
 /// The path of a file for diagnostics: relative to the bundle root when inside it.
 pub fn display_path(root: &Path, file: &Path) -> PathBuf {
-    file.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| file.to_path_buf())
+    file.strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| file.to_path_buf())
 }

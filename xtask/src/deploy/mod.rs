@@ -1,27 +1,330 @@
 //! Plan and apply a deployment: lock, diff, upload, delete, state files,
 //! atomic switch, history, rollback.
+//!
+//! Public API for other modules (flow, watch, runner):
+//! - [`plan`] / [`deploy`]: the working tree of a loaded bundle to its target env;
+//! - [`promote`]: copy what env A holds to env B byte for byte, digest verified;
+//! - [`rollback`], [`status`], [`update_metadata`], [`files_dir`].
+//!
+//! History: each env keeps its last 5 deployments; `XTASK_DEPLOY_HISTORY=N`
+//! (or `DeployOptions::history`) changes that.
 
-use anyhow::{Result, bail};
+mod bench;
+mod cache;
+mod commands;
+mod engine;
+pub mod fault;
+mod lock;
+mod ops;
+mod resources;
+pub mod state;
 
-use crate::cli::{BenchArgs, DeployArgs, RollbackArgs};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+pub use bench::bench_cmd;
+pub use commands::{deploy_cmd, plan_cmd, rollback_cmd, status_cmd};
+pub use engine::{ArtifactChange, FileChanges};
+#[allow(unused_imports)] // promote and update_metadata are for the flow module.
+pub use ops::{EnvStatus, RollbackReport, promote, rollback, status, update_metadata};
+pub use resources::ResourceChange;
+pub use state::{HistoryEntry, Metadata};
+
+use crate::config::Bundle;
 use crate::project::Project;
+use crate::workspace::Workspace;
+use crate::workspace::local::LocalWorkspace;
+use cache::SourceCache;
+use state::EnvState;
 
-pub fn plan_cmd(_project: &Project) -> Result<()> {
-    bail!("plan is not implemented yet")
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    /// Take the lock even if another deploy holds it (recorded).
+    pub force_lock: bool,
+    /// Deployments to keep for rollback [default: `XTASK_DEPLOY_HISTORY`, else 5].
+    pub history: Option<usize>,
+    /// Extra fields for metadata.json (e.g. a test record), kept as given.
+    pub metadata: Map<String, Value>,
+    /// Show build output.
+    pub verbose: bool,
 }
 
-pub fn deploy_cmd(_project: &Project, _args: &DeployArgs) -> Result<()> {
-    bail!("deploy is not implemented yet")
+/// What a plan would do or a deploy did. A deploy's report equals the plan's
+/// (files, artifacts, resources) when nothing changed in between.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployReport {
+    pub env: String,
+    pub location: String,
+    pub dry_run: bool,
+    /// Nothing to write: same content, no drift (state still recorded).
+    pub noop: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_id: Option<String>,
+    pub digest: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_digest: Option<String>,
+    pub files: FileChanges,
+    pub artifacts: Vec<ArtifactChange>,
+    pub resources: Vec<ResourceChange>,
+    pub forced_lock: bool,
+    pub warnings: Vec<String>,
 }
 
-pub fn status_cmd(_project: &Project) -> Result<()> {
-    bail!("status is not implemented yet")
+/// The backend of `bundle`'s target env. The remote backend plugs in here.
+pub fn open(project: &Project, bundle: &Bundle) -> Box<dyn Workspace> {
+    Box::new(LocalWorkspace::new(
+        project.env_dir(&bundle.name, &bundle.target),
+    ))
 }
 
-pub fn rollback_cmd(_project: &Project, _args: &RollbackArgs) -> Result<()> {
-    bail!("rollback is not implemented yet")
+/// The folder where env `env`'s current files are (a stable path through `current`).
+pub fn files_dir(project: &Project, bundle_name: &str, env: &str) -> PathBuf {
+    project.env_dir(bundle_name, env).join("files")
 }
 
-pub fn bench_cmd(_project: &Project, _args: &BenchArgs) -> Result<()> {
-    bail!("bench is not implemented yet")
+fn history_len(opts: &DeployOptions) -> usize {
+    opts.history
+        .or_else(|| {
+            std::env::var("XTASK_DEPLOY_HISTORY")
+                .ok()
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(5)
+        .max(1)
+}
+
+/// The ids of the last `n` distinct deployments of the history.
+fn keep_ids(history: &state::History, n: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in history.deployments.iter().rev() {
+        if out.len() >= n {
+            break;
+        }
+        if !out.contains(&e.id) {
+            out.push(e.id.clone());
+        }
+    }
+    out
+}
+
+/// The user deploying: the config's current user, else `$USER`.
+pub(crate) fn current_user(bundle: &Bundle) -> String {
+    bundle.config["workspace"]["current_user"]["userName"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// `bundle.git` of the config, or asked from git when the config has none.
+fn git_info(bundle: &Bundle) -> Value {
+    if let Some(git) = bundle.config["bundle"]["git"]
+        .as_object()
+        .filter(|g| !g.is_empty())
+    {
+        return Value::Object(git.clone());
+    }
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(&bundle.root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let mut out = Map::new();
+    if let Some(commit) = git(&["rev-parse", "HEAD"]) {
+        out.insert("commit".into(), json!(commit));
+        if let Some(branch) = git(&["rev-parse", "--abbrev-ref", "HEAD"]) {
+            out.insert("branch".into(), json!(branch));
+        }
+        if let Some(url) = git(&["config", "--get", "remote.origin.url"]) {
+            out.insert("origin_url".into(), json!(url));
+        }
+        if let Some(top) = git(&["rev-parse", "--show-toplevel"]) {
+            let rel = bundle
+                .root
+                .strip_prefix(&top)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.insert(
+                "bundle_root_path".into(),
+                json!(if rel.is_empty() { ".".into() } else { rel }),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
+/// What a deploy of `bundle` to its target would do. Writes nothing (not even caches).
+pub fn plan(project: &Project, bundle: &Bundle, _opts: &DeployOptions) -> Result<DeployReport> {
+    let ws = open(project, bundle);
+    let state = EnvState::read(&*ws)?;
+    let specs = crate::package::artifacts::specs(bundle)?;
+    let cache = SourceCache::load(&cache_path(project, bundle));
+    let c = engine::compute(bundle, &*ws, &state, &cache, &specs, &None, false)?;
+    Ok(report(&*ws, bundle, &c, true, None, ws.current()?, false))
+}
+
+fn cache_path(project: &Project, bundle: &Bundle) -> PathBuf {
+    project
+        .env_dir(&bundle.name, &bundle.target)
+        .join(".cache")
+        .join("source-stat")
+}
+
+fn report(
+    ws: &dyn Workspace,
+    bundle: &Bundle,
+    c: &engine::Computed,
+    dry_run: bool,
+    id: Option<String>,
+    previous_id: Option<String>,
+    forced: bool,
+) -> DeployReport {
+    DeployReport {
+        env: bundle.target.clone(),
+        location: ws.location(),
+        dry_run,
+        noop: c.is_noop(),
+        deployment_id: id,
+        previous_id,
+        digest: c.manifest.digest.clone(),
+        previous_digest: c.prev_manifest.as_ref().map(|m| m.digest.clone()),
+        files: c.files.clone(),
+        artifacts: c.artifacts.clone(),
+        resources: c.resources.changes.clone(),
+        forced_lock: forced,
+        warnings: c.warnings.clone(),
+    }
+}
+
+/// Deploy the working tree of `bundle` to its target env: lock, build,
+/// compare, write the difference into a new version, switch, record.
+pub fn deploy(project: &Project, bundle: &Bundle, opts: &DeployOptions) -> Result<DeployReport> {
+    let ws = open(project, bundle);
+    let user = current_user(bundle);
+    let held = lock::acquire(&*ws, &user, opts.force_lock)?;
+    let result = deploy_locked(project, bundle, opts, &*ws, &user);
+    let mut warnings = held.warnings.clone();
+    if let Some(w) = held.release()? {
+        warnings.push(w);
+    }
+    let mut report = result?;
+    warnings.append(&mut report.warnings);
+    report.warnings = warnings;
+    Ok(report)
+}
+
+fn deploy_locked(
+    project: &Project,
+    bundle: &Bundle,
+    opts: &DeployOptions,
+    ws: &dyn Workspace,
+    user: &str,
+) -> Result<DeployReport> {
+    ws.recover()
+        .context("recovering from an interrupted deploy")?;
+    let state = EnvState::read(ws)?;
+    let n = history_len(opts);
+    ws.prune(&keep_ids(&state.history, n))?;
+
+    let specs = crate::package::artifacts::specs(bundle)?;
+    let mut built = Vec::new();
+    for spec in &specs {
+        let files = crate::package::artifacts::build(spec, opts.verbose)?;
+        built.push((spec.clone(), files));
+    }
+    let cache_file = cache_path(project, bundle);
+    let cache = SourceCache::load(&cache_file);
+    let scan_start = cache::now_ns();
+    let c = engine::compute(bundle, ws, &state, &cache, &specs, &Some(built), true)?;
+
+    let previous_id = ws.current()?;
+    let now = state::now_rfc3339();
+    let files = c
+        .manifest
+        .files
+        .iter()
+        .map(|f| state::DeployedFile {
+            local_path: f.path.clone(),
+            is_notebook: f.notebook,
+        })
+        .collect();
+    let deployment = state.next_deployment(files, &now);
+    let noop = c.is_noop();
+    let id = match (&previous_id, noop) {
+        (Some(prev), true) => prev.clone(),
+        _ => format!("{:04}-{}", deployment.seq, &state::new_uuid()[..8]),
+    };
+    let git = git_info(bundle);
+    let tfstate = state.next_tfstate(c.resources.resources.clone());
+    let metadata = Metadata {
+        version: 1,
+        config: state::metadata_config(bundle, &git, &c.resources.metadata_ids(bundle)),
+        extra: Map::new(),
+        deployment_id: id.clone(),
+        digest: c.manifest.digest.clone(),
+        deployed_at: now.clone(),
+        deployed_by: user.to_string(),
+        tool_version: state::TOOL_VERSION.to_string(),
+        test: None,
+        promoted_from: None,
+        other: opts.metadata.clone(),
+    };
+    let mut history = state.history.clone();
+    history.deployments.push(HistoryEntry {
+        id: id.clone(),
+        kind: "deploy".into(),
+        seq: deployment.seq,
+        digest: c.manifest.digest.clone(),
+        at: now,
+        by: user.to_string(),
+        commit: git["commit"].as_str().map(str::to_string),
+        forced_lock: opts.force_lock,
+        from: None,
+    });
+    let files = state::serialise(&deployment, &tfstate, &history, &metadata)?;
+
+    if noop {
+        // Same content: no new version, but the deploy is recorded (seq + 1, as the CLI does).
+        ws.switch(&id, &files)?;
+    } else {
+        let txn = ws.begin(&id)?;
+        if let Err(e) = engine::apply(&c, &*txn) {
+            let _ = txn.abort();
+            return Err(e);
+        }
+        // Old versions go before the switch: unlinking their files after it
+        // would change the ctime of the hard-linked ones just recorded.
+        ws.prune(&keep_ids(&history, n))?;
+        txn.commit(&c.manifest, &files)?;
+    }
+    let entries: Vec<(&str, cache::Entry)> = c
+        .cache_entries
+        .iter()
+        .map(|(p, e)| (p.as_str(), e.clone()))
+        .collect();
+    let mut r = report(
+        ws,
+        bundle,
+        &c,
+        false,
+        Some(id),
+        previous_id,
+        opts.force_lock,
+    );
+    if let Err(e) = SourceCache::save(&cache_file, &entries, scan_start) {
+        r.warnings
+            .push(format!("could not save the stat cache: {e:#}"));
+    }
+    Ok(r)
 }

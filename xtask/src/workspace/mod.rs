@@ -1,5 +1,143 @@
 //! The backends an environment lives in: a local folder (default) and a
 //! Databricks workspace over REST, behind one trait.
+//!
+//! An environment holds the current deployment (`files/`, `artifacts/`) and
+//! its `state/` (reference §1). The deploy engine (`crate::deploy`) decides
+//! *what* to write; a backend decides *how* to make it visible:
+//!
+//! | guarantee | local folder | remote workspace |
+//! |---|---|---|
+//! | readers during a deploy | see the old version or the new one, never a mix (versioned folders, one atomic symlink switch) | see files change one by one (no rename in the API); state files are written last, so the state always names a complete version |
+//! | killed mid-deploy | previous version intact; the next run removes the leftovers | files partly updated; the next deploy repairs them (content hashes, not mtimes) |
+//! | lock | `state/deploy.lock` created with `O_EXCL`; a dead holder on this host is detected | `import-file?overwrite=false`, read back and compared |
+//! | history / rollback | the last N versions are kept | not available |
 
+pub mod local;
 #[allow(dead_code)]
 pub mod remote;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::package::Manifest;
+
+/// The state files a deployment writes, in the order they are written. A
+/// backend writes them only after every file of the deployment is in place.
+pub const STATE_FILES: [&str; 4] = [
+    "deployment.json",
+    "terraform.tfstate",
+    "history.json",
+    "metadata.json",
+];
+
+/// `state/deploy.lock`: the CLI's capitalised keys, plus the pid and host of
+/// the holder so that a lock left by a dead process on this machine can be detected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "AcquisitionTime")]
+    pub acquisition_time: String,
+    #[serde(rename = "IsForced")]
+    pub is_forced: bool,
+    #[serde(rename = "User")]
+    pub user: String,
+    #[serde(default)]
+    pub pid: u32,
+    #[serde(default)]
+    pub host: String,
+}
+
+/// What acquiring the lock replaced, if anything.
+#[derive(Debug, Clone)]
+pub enum Replaced {
+    Nothing,
+    /// The holder was a process of this host that no longer exists.
+    Stale(LockInfo),
+    /// Taken over with `--force-lock`.
+    Forced(LockInfo),
+}
+
+/// Files of the current deployment that differ from its manifest: edited,
+/// added or deleted out of band. Paths are relative to the environment root
+/// (`files/a.py`, `artifacts/.internal/x.whl`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    pub changed: Vec<String>,
+    pub added: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+impl Drift {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.added.is_empty() && self.missing.is_empty()
+    }
+    /// Whether the deployed copy of `path` can no longer be trusted.
+    pub fn damaged(&self, path: &str) -> bool {
+        self.changed.iter().chain(&self.missing).any(|p| p == path)
+    }
+}
+
+/// One environment in one backend. Paths given to it are relative to the
+/// environment root: `files/<path>`, `artifacts/<path>`; state file names are
+/// bare (`metadata.json`).
+pub trait Workspace: Send + Sync {
+    /// Where the environment is, for messages (a folder or a URL).
+    fn location(&self) -> String;
+
+    /// A state file's bytes, `None` if absent.
+    fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Replace a state file; readers see the old bytes or the new ones.
+    fn write_state(&self, name: &str, bytes: &[u8]) -> Result<()>;
+
+    /// Create `state/deploy.lock` if absent. A lock held by a live process
+    /// is an error naming the holder unless `lock.is_forced`; a lock whose
+    /// holder is known to be dead is replaced.
+    fn lock(&self, lock: &LockInfo) -> Result<Replaced>;
+    /// Remove the lock if it is still ours; a warning (not an error) otherwise.
+    fn unlock(&self, lock: &LockInfo) -> Result<Option<String>>;
+
+    /// The id of the deployment readers currently see, if any.
+    fn current(&self) -> Result<Option<String>>;
+    /// A file of the current deployment (`artifacts/manifest.json`), `None` if absent.
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>>;
+    /// Where a file of the current deployment can be read directly, for backends that have one.
+    fn local_path(&self, path: &str) -> Option<PathBuf>;
+    /// Compare the current deployment with its manifest.
+    fn drift(&self, manifest: &Manifest) -> Result<Drift>;
+
+    /// Start writing deployment `id` on top of the current one.
+    fn begin(&self, id: &str) -> Result<Box<dyn Transaction + '_>>;
+
+    /// Deployments kept for rollback, oldest first (empty if the backend keeps none).
+    fn versions(&self) -> Result<Vec<String>>;
+    /// A state file as recorded with a kept deployment.
+    fn read_version_state(&self, id: &str, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Make kept deployment `id` the current one, with these state files.
+    fn switch(&self, id: &str, state: &[(&str, Vec<u8>)]) -> Result<()>;
+    /// Forget deployments not in `keep` (the current one is always kept).
+    fn prune(&self, keep: &[String]) -> Result<()>;
+    /// Finish or undo what a killed run left behind (stale temp files, state
+    /// files not yet installed). Called with the lock held.
+    fn recover(&self) -> Result<()>;
+}
+
+/// A new deployment being written. Nothing is visible to readers before
+/// `commit`; `abort` (or dropping it) leaves the current deployment as it was.
+pub trait Transaction: Sync {
+    /// `path` is unchanged from the current deployment (local: hard link; remote: nothing to do).
+    fn keep(&self, path: &str) -> Result<()>;
+    /// Write `path` with these bytes.
+    fn put(&self, path: &str, bytes: &[u8]) -> Result<()>;
+    /// Write `path` with the content of a local file.
+    fn put_file(&self, path: &str, src: &std::path::Path) -> Result<()>;
+    /// `path` of the current deployment is not part of the new one.
+    fn delete(&self, path: &str) -> Result<()>;
+    /// Make the new deployment current, then write the state files (in
+    /// `STATE_FILES` order). `manifest` describes what was written.
+    fn commit(self: Box<Self>, manifest: &Manifest, state: &[(&str, Vec<u8>)]) -> Result<()>;
+    /// Give up: the current deployment stays.
+    fn abort(self: Box<Self>) -> Result<()>;
+}

@@ -1,0 +1,375 @@
+//! Shape checks on the raw tree: known keys (unknown ones are warnings, as
+//! the CLI warns) and the types the loader relies on (errors).
+//!
+//! Only the sections this tool models are checked key by key; resource
+//! settings are the Databricks APIs' business and pass through untouched.
+
+use crate::config::ctx::Ctx;
+use crate::config::yaml::{Node, Value};
+
+const TOP: &[&str] = &[
+    "artifacts",
+    "bundle",
+    "environments",
+    "experimental",
+    "include",
+    "permissions",
+    "presets",
+    "python",
+    "resources",
+    "run_as",
+    "scripts",
+    "sync",
+    "targets",
+    "variables",
+    "workspace",
+];
+const TARGET: &[&str] = &[
+    "artifacts",
+    "bundle",
+    "cluster_id",
+    "compute_id",
+    "default",
+    "git",
+    "mode",
+    "permissions",
+    "presets",
+    "resources",
+    "run_as",
+    "sync",
+    "variables",
+    "workspace",
+];
+const BUNDLE: &[&str] = &[
+    "name",
+    "engine",
+    "git",
+    "cluster_id",
+    "compute_id",
+    "databricks_cli_version",
+    "deployment",
+    "uuid",
+    "target",
+    "mode",
+    "environment",
+];
+const GIT: &[&str] = &[
+    "branch",
+    "origin_url",
+    "commit",
+    "actual_branch",
+    "bundle_root_path",
+    "inferred",
+];
+const DEPLOYMENT: &[&str] = &["fail_on_active_runs", "lock"];
+const LOCK: &[&str] = &["enabled", "force"];
+const WORKSPACE: &[&str] = &[
+    "host",
+    "profile",
+    "auth_type",
+    "root_path",
+    "file_path",
+    "artifact_path",
+    "state_path",
+    "resource_path",
+    "current_user",
+    "client_id",
+    "account_id",
+    "azure_client_id",
+    "azure_environment",
+    "azure_login_app_id",
+    "azure_tenant_id",
+    "azure_use_msi",
+    "azure_workspace_resource_id",
+    "google_service_account",
+    "metadata_service_url",
+    "experimental_is_unified_host",
+    "workspace_id",
+];
+const SYNC: &[&str] = &["paths", "include", "exclude"];
+const PRESETS: &[&str] = &[
+    "name_prefix",
+    "pipelines_development",
+    "trigger_pause_status",
+    "jobs_max_concurrent_runs",
+    "tags",
+    "source_linked_deployment",
+    "artifacts_dynamic_version",
+];
+const VARIABLE: &[&str] = &["default", "description", "type", "lookup"];
+pub const RESOURCE_KINDS: &[&str] = &[
+    "jobs",
+    "pipelines",
+    "models",
+    "experiments",
+    "model_serving_endpoints",
+    "registered_models",
+    "quality_monitors",
+    "schemas",
+    "volumes",
+    "clusters",
+    "dashboards",
+    "apps",
+    "secret_scopes",
+    "alerts",
+    "sql_warehouses",
+    "database_instances",
+    "database_catalogs",
+    "synced_database_tables",
+    "catalogs",
+    "external_locations",
+    "postgres_projects",
+    "postgres_branches",
+    "postgres_endpoints",
+];
+
+/// Drop top-level keys the configuration model does not have (after
+/// `check_root` warned about them): anchor holders must not be interpolated
+/// or reported twice.
+pub fn drop_unknown(root: &mut Node) {
+    if let Some(m) = root.as_map_mut() {
+        m.0.retain(|e| TOP.contains(&e.key.as_str()));
+    }
+}
+
+/// Check the merged (pre-target) tree, including every target's overrides.
+pub fn check_root(ctx: &mut Ctx, root: &Node) {
+    let Some(m) = root.as_map() else { return };
+    for e in m.iter() {
+        let p = e.key.as_str();
+        if !TOP.contains(&p) {
+            // MLOps Stacks files keep anchors in top-level keys such as
+            // `new_cluster:`; the CLI warns about them and so do we.
+            ctx.warning(format!("unknown field: {p}"), Some(e.key_loc), "");
+            continue;
+        }
+        check_section(ctx, p, &e.node, p);
+    }
+    for key in ["targets", "environments"] {
+        let Some(t) = root.get(key) else { continue };
+        let Some(targets) = expect_map(ctx, t, key) else {
+            continue;
+        };
+        for te in targets.iter() {
+            let tp = format!("{key}.{}", te.key);
+            if te.node.is_null() {
+                continue;
+            }
+            let Some(tm) = expect_map(ctx, &te.node, &tp) else {
+                continue;
+            };
+            for e in tm.iter() {
+                let p = format!("{tp}.{}", e.key);
+                if !TARGET.contains(&e.key.as_str()) {
+                    ctx.warning(format!("unknown field: {}", e.key), Some(e.key_loc), &tp);
+                    continue;
+                }
+                match e.key.as_str() {
+                    "git" => check_keys(ctx, &e.node, GIT, &p),
+                    "mode" | "cluster_id" | "compute_id" => expect_scalar_str(ctx, &e.node, &p),
+                    "default" => {
+                        if !matches!(e.node.v, Value::Bool(_)) {
+                            ctx.error(
+                                format!("expected a bool, found a {}", e.node.kind()),
+                                Some(e.node.loc),
+                                &p,
+                            );
+                        }
+                    }
+                    "variables" => {
+                        expect_map(ctx, &e.node, &p);
+                    }
+                    k => check_section(ctx, k, &e.node, &p),
+                }
+            }
+        }
+    }
+}
+
+fn check_section(ctx: &mut Ctx, section: &str, node: &Node, path: &str) {
+    if node.is_null() {
+        return;
+    }
+    match section {
+        "bundle" => {
+            check_keys(ctx, node, BUNDLE, path);
+            if let Some(n) = node.get("name") {
+                if n.as_str().is_none() {
+                    ctx.error(
+                        format!("expected a string, found a {}", n.kind()),
+                        Some(n.loc),
+                        &format!("{path}.name"),
+                    );
+                }
+            }
+            if let Some(g) = node.get("git") {
+                check_keys(ctx, g, GIT, &format!("{path}.git"));
+            }
+            if let Some(d) = node.get("deployment") {
+                check_keys(ctx, d, DEPLOYMENT, &format!("{path}.deployment"));
+                if let Some(l) = d.get("lock") {
+                    check_keys(ctx, l, LOCK, &format!("{path}.deployment.lock"));
+                }
+            }
+        }
+        "workspace" => {
+            check_keys(ctx, node, WORKSPACE, path);
+            if let Some(m) = node.as_map() {
+                for e in m
+                    .iter()
+                    .filter(|e| e.key.ends_with("_path") || e.key == "host" || e.key == "profile")
+                {
+                    expect_scalar_str(ctx, &e.node, &format!("{path}.{}", e.key));
+                }
+            }
+        }
+        "sync" => {
+            check_keys(ctx, node, SYNC, path);
+            if let Some(m) = node.as_map() {
+                for e in m.iter() {
+                    expect_string_seq(ctx, &e.node, &format!("{path}.{}", e.key));
+                }
+            }
+        }
+        "presets" => check_keys(ctx, node, PRESETS, path),
+        "variables" => {
+            let Some(m) = expect_map(ctx, node, path) else {
+                return;
+            };
+            for e in m.iter() {
+                // `name: value` shorthand is accepted; a map is a declaration.
+                if let Some(vm) = e.node.as_map() {
+                    if vm.get("default").is_some()
+                        || vm.get("description").is_some()
+                        || vm.get("lookup").is_some()
+                        || vm.get("type").is_some()
+                        || vm.0.is_empty()
+                    {
+                        check_keys(ctx, &e.node, VARIABLE, &format!("{path}.{}", e.key));
+                    }
+                }
+            }
+        }
+        "resources" => {
+            let Some(m) = expect_map(ctx, node, path) else {
+                return;
+            };
+            for kind in m.iter() {
+                let kp = format!("{path}.{}", kind.key);
+                if !RESOURCE_KINDS.contains(&kind.key.as_str()) {
+                    ctx.warning(
+                        format!("unknown field: {}", kind.key),
+                        Some(kind.key_loc),
+                        path,
+                    );
+                    continue;
+                }
+                if kind.node.is_null() {
+                    continue;
+                }
+                let Some(rs) = expect_map(ctx, &kind.node, &kp) else {
+                    continue;
+                };
+                for r in rs.iter() {
+                    let rp = format!("{kp}.{}", r.key);
+                    let Some(rm) = expect_map(ctx, &r.node, &rp) else {
+                        continue;
+                    };
+                    if kind.key == "jobs" {
+                        check_job(ctx, rm, &rp);
+                    }
+                }
+            }
+        }
+        "artifacts" | "permissions" | "run_as" | "experimental" | "python" | "scripts" => {}
+        _ => {}
+    }
+}
+
+fn check_job(ctx: &mut Ctx, job: &crate::config::yaml::Map, path: &str) {
+    let Some(tasks) = job.get("tasks") else {
+        return;
+    };
+    let tp = format!("{path}.tasks");
+    match &tasks.v {
+        Value::Null => {}
+        Value::Seq(items) => {
+            for (i, t) in items.iter().enumerate() {
+                let p = format!("{tp}[{i}]");
+                let Some(tm) = expect_map(ctx, t, &p) else {
+                    continue;
+                };
+                match tm.get("task_key") {
+                    Some(k) if k.as_str().is_some() => {}
+                    Some(k) => ctx.error(
+                        format!("expected a string, found a {}", k.kind()),
+                        Some(k.loc),
+                        &format!("{p}.task_key"),
+                    ),
+                    None => {}
+                }
+            }
+        }
+        _ => ctx.error(
+            format!("expected a sequence, found a {}", tasks.kind()),
+            Some(tasks.loc),
+            &tp,
+        ),
+    }
+}
+
+fn check_keys(ctx: &mut Ctx, node: &Node, known: &[&str], path: &str) {
+    let Some(m) = expect_map(ctx, node, path) else {
+        return;
+    };
+    for e in m.iter() {
+        if !known.contains(&e.key.as_str()) {
+            ctx.warning(format!("unknown field: {}", e.key), Some(e.key_loc), path);
+        }
+    }
+}
+
+pub fn expect_map<'a>(
+    ctx: &mut Ctx,
+    node: &'a Node,
+    path: &str,
+) -> Option<&'a crate::config::yaml::Map> {
+    match &node.v {
+        Value::Map(m) => Some(m),
+        Value::Null => None,
+        _ => {
+            ctx.error(
+                format!("expected a map, found a {}", node.kind()),
+                Some(node.loc),
+                path,
+            );
+            None
+        }
+    }
+}
+
+fn expect_scalar_str(ctx: &mut Ctx, node: &Node, path: &str) {
+    if !matches!(node.v, Value::Str(_) | Value::Null) {
+        ctx.error(
+            format!("expected a string, found a {}", node.kind()),
+            Some(node.loc),
+            path,
+        );
+    }
+}
+
+fn expect_string_seq(ctx: &mut Ctx, node: &Node, path: &str) {
+    match &node.v {
+        Value::Null => {}
+        Value::Seq(items) => {
+            for (i, it) in items.iter().enumerate() {
+                expect_scalar_str(ctx, it, &format!("{path}[{i}]"));
+            }
+        }
+        _ => ctx.error(
+            format!("expected a sequence, found a {}", node.kind()),
+            Some(node.loc),
+            path,
+        ),
+    }
+}

@@ -1,0 +1,58 @@
+//! What every loading step shares: the files read so far (for locations) and
+//! the diagnostics found so far (all problems are collected in one run).
+
+use std::path::PathBuf;
+
+use crate::config::yaml::Loc;
+use crate::diag::{Diagnostic, Location};
+
+#[derive(Debug, Clone, Default)]
+pub struct Ctx {
+    /// The bundle folder, absolute.
+    pub root: PathBuf,
+    /// Every file read, relative to the bundle root; `Loc::file` indexes this.
+    pub files: Vec<PathBuf>,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Ctx {
+    pub fn location(&self, loc: Loc) -> Location {
+        let file = self
+            .files
+            .get(loc.file as usize)
+            .cloned()
+            .unwrap_or_default();
+        Location {
+            file,
+            line: loc.line.max(1) as usize,
+            col: loc.col.max(1) as usize,
+        }
+    }
+    pub fn error(&mut self, summary: impl Into<String>, loc: Option<Loc>, path: &str) {
+        self.push(Diagnostic::error(summary), loc, path);
+    }
+    pub fn warning(&mut self, summary: impl Into<String>, loc: Option<Loc>, path: &str) {
+        self.push(Diagnostic::warning(summary), loc, path);
+    }
+    pub fn push(&mut self, d: Diagnostic, loc: Option<Loc>, path: &str) {
+        let mut d = d.at_opt(loc.map(|l| self.location(l)));
+        if !path.is_empty() {
+            d = d.path(path);
+        }
+        self.diags.push(d);
+    }
+    pub fn has_errors(&self) -> bool {
+        self.diags.iter().any(|d| d.is_error())
+    }
+    /// The folder of the file a location is in, absolute: relative paths in
+    /// the configuration are relative to the file that names them.
+    pub fn dir_of(&self, loc: Loc) -> PathBuf {
+        let file = self
+            .files
+            .get(loc.file as usize)
+            .cloned()
+            .unwrap_or_default();
+        let parent = file.parent().map(PathBuf::from).unwrap_or_default();
+        self.root.join(parent)
+    }
+}

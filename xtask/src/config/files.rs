@@ -1,0 +1,330 @@
+//! Reading configuration files: the root file, `include:` globs, and the
+//! checks that keep bad input from reaching the parser (size, encoding).
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::config::ctx::Ctx;
+use crate::config::merge;
+use crate::config::yaml::{self, Loc, Node, Value};
+
+/// The names the CLI accepts for the root file, in its order.
+pub const ROOT_NAMES: [&str; 4] = [
+    "databricks.yml",
+    "databricks.yaml",
+    "bundle.yml",
+    "bundle.yaml",
+];
+
+/// Read the root file and every include, merged into one tree. `None` when
+/// nothing usable could be read (the reason is in `ctx.diags`).
+pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
+    let found: Vec<&str> = ROOT_NAMES
+        .iter()
+        .copied()
+        .filter(|n| ctx.root.join(n).is_file())
+        .collect();
+    let name = match found.as_slice() {
+        [] => {
+            ctx.error(
+                format!(
+                    "unable to locate bundle root: databricks.yml not found in {}",
+                    ctx.root.display()
+                ),
+                None,
+                "",
+            );
+            return None;
+        }
+        [one] => *one,
+        many => {
+            ctx.error(
+                format!(
+                    "multiple bundle root configuration files found in {}: {}",
+                    ctx.root.display(),
+                    many.join(", ")
+                ),
+                None,
+                "",
+            );
+            return None;
+        }
+    };
+    let mut root = read_file(ctx, Path::new(name))?;
+    if root.is_null() {
+        ctx.error(
+            format!("{name} is empty: a bundle needs at least `bundle: {{name: ...}}`"),
+            Some(root.loc),
+            "",
+        );
+        return None;
+    }
+    if root.as_map().is_none() {
+        ctx.error(
+            format!(
+                "expected a map at the top level of {name}, found a {}",
+                root.kind()
+            ),
+            Some(root.loc),
+            "",
+        );
+        return None;
+    }
+    for rel in includes(ctx, &root) {
+        let Some(node) = read_file(ctx, &rel) else {
+            continue;
+        };
+        match &node.v {
+            Value::Null => ctx.warning("included file is empty", Some(node.loc), ""),
+            Value::Map(m) => {
+                if let Some(e) = m.entry("include") {
+                    ctx.error(
+                        "include is only allowed in the root configuration file",
+                        Some(e.key_loc),
+                        "include",
+                    );
+                }
+                merge::merge_file(ctx, &mut root, node);
+            }
+            _ => ctx.error(
+                format!("expected a map at the top level, found a {}", node.kind()),
+                Some(node.loc),
+                "",
+            ),
+        }
+    }
+    Some(root)
+}
+
+/// Read and parse one file (relative to the bundle root), registering it in `ctx.files`.
+fn read_file(ctx: &mut Ctx, rel: &Path) -> Option<Node> {
+    let id = ctx.files.len() as u32;
+    ctx.files.push(rel.to_path_buf());
+    let at = |line, col| {
+        Some(Loc {
+            file: id,
+            line,
+            col,
+        })
+    };
+    let path = ctx.root.join(rel);
+    let size = match std::fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) => {
+            ctx.error(format!("cannot read {}: {e}", rel.display()), None, "");
+            return None;
+        }
+    };
+    if size > yaml::MAX_FILE_BYTES {
+        ctx.error(
+            format!(
+                "file is too large: {size} bytes (the limit for a configuration file is {} bytes)",
+                yaml::MAX_FILE_BYTES
+            ),
+            at(1, 1),
+            "",
+        );
+        return None;
+    }
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) => {
+            ctx.error(format!("cannot read {}: {e}", rel.display()), None, "");
+            return None;
+        }
+    };
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = &bytes[..e.valid_up_to()];
+            let line = good.iter().filter(|b| **b == b'\n').count() as u32 + 1;
+            let line_start = good
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map(|i| i + 1)
+                .unwrap_or(0);
+            let col = String::from_utf8_lossy(&good[line_start..]).chars().count() as u32 + 1;
+            ctx.error(
+                format!(
+                    "file is not valid UTF-8: invalid byte 0x{:02x}",
+                    bytes[e.valid_up_to()]
+                ),
+                at(line, col),
+                "",
+            );
+            return None;
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if rel.extension().is_some_and(|e| e == "json") && text.trim().is_empty() {
+        return Some(Node::new(
+            Value::Null,
+            Loc {
+                file: id,
+                line: 1,
+                col: 1,
+            },
+        ));
+    }
+    match yaml::parse(text, id) {
+        Ok(node) => Some(node),
+        Err(e) => {
+            ctx.error(e.message, at(e.line, e.col), "");
+            None
+        }
+    }
+}
+
+/// Expand `include:` of the root file: paths relative to the bundle root.
+fn includes(ctx: &mut Ctx, root: &Node) -> Vec<PathBuf> {
+    let Some(inc) = root.get("include") else {
+        return Vec::new();
+    };
+    let entries = match &inc.v {
+        Value::Null => return Vec::new(),
+        Value::Seq(s) => s.clone(),
+        _ => {
+            ctx.error(
+                format!("expected a sequence, found a {}", inc.kind()),
+                Some(inc.loc),
+                "include",
+            );
+            return Vec::new();
+        }
+    };
+    let mut out: Vec<PathBuf> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let path = format!("include[{i}]");
+        let Some(pattern) = entry.as_str() else {
+            ctx.error(
+                format!("expected a string, found a {}", entry.kind()),
+                Some(entry.loc),
+                &path,
+            );
+            continue;
+        };
+        let Some(clean) = normalize(Path::new(pattern)) else {
+            ctx.error(
+                format!("include {pattern} is outside the bundle root"),
+                Some(entry.loc),
+                &path,
+            );
+            continue;
+        };
+        let is_glob = pattern.contains(['*', '?', '[']);
+        let mut matches = glob(&ctx.root, &clean);
+        matches.sort();
+        if matches.is_empty() && !is_glob {
+            ctx.error(
+                format!("{pattern} defined in 'include' section does not match any files"),
+                Some(entry.loc),
+                &path,
+            );
+            continue;
+        }
+        for m in matches {
+            let ok = m
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e, "yml" | "yaml" | "json"));
+            if !ok {
+                ctx.error(
+                    format!(
+                        "{} defined in 'include' section is not a .yml, .yaml or .json file",
+                        m.display()
+                    ),
+                    Some(entry.loc),
+                    &path,
+                );
+                continue;
+            }
+            if ROOT_NAMES.iter().any(|n| Path::new(n) == m) || out.contains(&m) {
+                continue;
+            }
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// Lexically clean a relative path; `None` if it leaves the root (or is absolute).
+pub fn normalize(p: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::Normal(x) => out.push(x),
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// `filepath.Glob` semantics: `*`, `?` and `[...]` within one path element
+/// (`**` is just `*`); returns paths relative to `root` that exist as files.
+fn glob(root: &Path, pattern: &Path) -> Vec<PathBuf> {
+    let mut current = vec![PathBuf::new()];
+    let parts: Vec<String> = pattern
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let mut next = Vec::new();
+        if !part.contains(['*', '?', '[']) {
+            for c in current {
+                let p = c.join(part);
+                let full = root.join(&p);
+                if (last && full.is_file()) || (!last && full.is_dir()) {
+                    next.push(p);
+                }
+            }
+        } else {
+            let Ok(m) = globset::GlobBuilder::new(part)
+                .literal_separator(true)
+                .build()
+            else {
+                return Vec::new();
+            };
+            let m = m.compile_matcher();
+            for c in current {
+                let Ok(rd) = std::fs::read_dir(root.join(&c)) else {
+                    continue;
+                };
+                for e in rd.flatten() {
+                    let name = e.file_name();
+                    let Ok(ft) = e.file_type() else { continue };
+                    let wanted = if last {
+                        !ft.is_dir()
+                    } else {
+                        ft.is_dir() || ft.is_symlink()
+                    };
+                    if wanted && m.is_match(&name) {
+                        next.push(c.join(name));
+                    }
+                }
+            }
+        }
+        current = next;
+    }
+    current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_refuses_escapes() {
+        assert_eq!(
+            normalize(Path::new("./a/../b/c.yml")),
+            Some(PathBuf::from("b/c.yml"))
+        );
+        assert_eq!(normalize(Path::new("../x.yml")), None);
+        assert_eq!(normalize(Path::new("/etc/x.yml")), None);
+    }
+}

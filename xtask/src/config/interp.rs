@@ -1,0 +1,421 @@
+//! `${...}` interpolation: `${var.x}` (= `${variables.x.value}`),
+//! `${bundle.*}`, `${workspace.*}` and `${variables.*}`, in rounds until
+//! nothing changes (at most 11, as the CLI). `${resources.*}` and other
+//! prefixes stay as text: they are resolved at deploy time.
+
+use std::collections::BTreeSet;
+
+use crate::config::ctx::Ctx;
+use crate::config::vars::Lookups;
+use crate::config::yaml::{Node, Value};
+
+const ROUNDS: usize = 11;
+const PREFIXES: [&str; 3] = ["bundle", "workspace", "variables"];
+
+/// One `${...}` in a string: byte range and the path inside.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ref {
+    pub start: usize,
+    pub end: usize,
+    pub path: String,
+}
+
+/// Find references with the CLI's grammar:
+/// `SEG(.SEG([\d+])*)*([\d+])*` with `SEG = \p{L}+([-_]*[\p{L}\p{N}]+)*`.
+pub fn find_refs(s: &str) -> Vec<Ref> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = s[from..].find("${") {
+        let start = from + i;
+        match parse_ref(&s[start + 2..]) {
+            Some(len) => {
+                out.push(Ref {
+                    start,
+                    end: start + 2 + len + 1,
+                    path: s[start + 2..start + 2 + len].to_string(),
+                });
+                from = start + 2 + len + 1;
+            }
+            None => from = start + 2,
+        }
+    }
+    out
+}
+
+/// Length of a valid path at the start of `s` followed by `}`.
+fn parse_ref(s: &str) -> Option<usize> {
+    let chars: Vec<(usize, char)> = s.char_indices().collect();
+    let mut i = 0;
+    loop {
+        // A segment: a letter, then letters, digits, `-`, `_`, ending alphanumeric.
+        if !chars.get(i).is_some_and(|(_, c)| c.is_alphabetic()) {
+            return None;
+        }
+        while chars
+            .get(i)
+            .is_some_and(|(_, c)| c.is_alphanumeric() || *c == '-' || *c == '_')
+        {
+            i += 1;
+        }
+        if !chars[i - 1].1.is_alphanumeric() {
+            return None;
+        }
+        while chars.get(i).is_some_and(|(_, c)| *c == '[') {
+            let digits_from = i + 1;
+            let mut j = digits_from;
+            while chars.get(j).is_some_and(|(_, c)| c.is_ascii_digit()) {
+                j += 1;
+            }
+            if j == digits_from || !chars.get(j).is_some_and(|(_, c)| *c == ']') {
+                return None;
+            }
+            i = j + 1;
+        }
+        match chars.get(i) {
+            Some((_, '.')) => i += 1,
+            Some((pos, '}')) => return Some(*pos),
+            _ => return None,
+        }
+    }
+}
+
+/// `var.x.y` → `variables.x.value.y`.
+fn normalize(path: &str) -> String {
+    match path.strip_prefix("var.") {
+        Some(rest) => {
+            let (name, tail) = split_first(rest);
+            format!("variables.{name}.value{tail}")
+        }
+        None => path.to_string(),
+    }
+}
+
+fn split_first(p: &str) -> (&str, &str) {
+    let end = p.find(['.', '[']).unwrap_or(p.len());
+    (&p[..end], &p[end..])
+}
+
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn steps(path: &str) -> Vec<Step<'_>> {
+    let mut out = Vec::new();
+    for seg in path.split('.') {
+        let (key, mut rest) = seg.split_at(seg.find('[').unwrap_or(seg.len()));
+        out.push(Step::Key(key));
+        while let Some(r) = rest.strip_prefix('[') {
+            let close = r.find(']').unwrap_or(r.len());
+            out.push(Step::Index(r[..close].parse().unwrap_or(usize::MAX)));
+            rest = r.get(close + 1..).unwrap_or("");
+        }
+    }
+    out
+}
+
+fn lookup<'a>(root: &'a Node, path: &str) -> Option<&'a Node> {
+    steps(path).into_iter().try_fold(root, |n, s| match s {
+        Step::Key(k) => n.get(k),
+        Step::Index(i) => n.as_seq().and_then(|v| v.get(i)),
+    })
+}
+
+fn has_refs(n: &Node) -> bool {
+    match &n.v {
+        Value::Str(s) => find_refs(s).iter().any(|r| resolvable(&r.path)),
+        Value::Seq(v) => v.iter().any(has_refs),
+        Value::Map(m) => m.iter().any(|e| has_refs(&e.node)),
+        _ => false,
+    }
+}
+
+fn resolvable(path: &str) -> bool {
+    let n = normalize(path);
+    PREFIXES.contains(&split_first(&n).0)
+}
+
+fn scalar_text(n: &Node) -> Option<String> {
+    Some(match &n.v {
+        Value::Str(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Null => String::new(),
+        _ => return None,
+    })
+}
+
+/// Resolve every reference in `root` (in place), reporting unknown ones.
+pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
+    let mut problems: BTreeSet<(String, u32, u32, u32)> = BTreeSet::new();
+    for _ in 0..ROUNDS {
+        let snapshot = sections(root);
+        let mut changed = false;
+        walk(root, &mut |n| {
+            changed |= substitute(n, &snapshot, lookups, &mut problems)
+        });
+        if !changed {
+            break;
+        }
+    }
+    let snapshot = sections(root);
+    let mut reported_lookups = BTreeSet::new();
+    let mut cycles = Vec::new();
+    walk_ref(root, &mut |n| {
+        let Value::Str(s) = &n.v else { return };
+        for r in find_refs(s) {
+            let path = normalize(&r.path);
+            if !resolvable(&r.path) {
+                continue;
+            }
+            let var = path.strip_prefix("variables.").map(|p| split_first(p).0);
+            if let Some(what) = var.and_then(|v| lookups.get(v).map(|w| (v, w))) {
+                reported_lookups.insert((what.0.to_string(), what.1.clone()));
+                continue;
+            }
+            if lookup(&snapshot, &path).is_some() {
+                cycles.push((r.path.clone(), n.loc));
+            }
+        }
+    });
+    for (msg, file, line, col) in problems {
+        ctx.error(msg, Some(crate::config::yaml::Loc { file, line, col }), "");
+    }
+    for (name, what) in reported_lookups {
+        ctx.warning(
+            format!("variable {name} is a lookup of {what}: it is resolved only against a Databricks workspace, so ${{var.{name}}} is left as is locally"),
+            None,
+            &format!("variables.{name}"),
+        );
+    }
+    if let Some((first, loc)) = cycles.first() {
+        let chain = cycle_from(&snapshot, first);
+        ctx.error(
+            format!("cycle detected in field resolution: {chain}"),
+            Some(*loc),
+            "",
+        );
+    }
+}
+
+/// The chain of references starting at `start` until one repeats.
+fn cycle_from(snapshot: &Node, start: &str) -> String {
+    let mut chain = vec![format!("${{{start}}}")];
+    let mut seen = vec![normalize(start)];
+    let mut cur = normalize(start);
+    for _ in 0..64 {
+        let Some(n) = lookup(snapshot, &cur) else {
+            break;
+        };
+        let mut next = None;
+        walk_ref_node(n, &mut |m| {
+            if next.is_none() {
+                if let Value::Str(s) = &m.v {
+                    next = find_refs(s)
+                        .into_iter()
+                        .find(|r| resolvable(&r.path))
+                        .map(|r| r.path);
+                }
+            }
+        });
+        let Some(next) = next else { break };
+        chain.push(format!("${{{next}}}"));
+        let norm = normalize(&next);
+        if seen.contains(&norm) {
+            break;
+        }
+        seen.push(norm.clone());
+        cur = norm;
+    }
+    chain.join(" -> ")
+}
+
+/// The parts references can point at, copied so the tree can change under them.
+fn sections(root: &Node) -> Node {
+    let mut out = Node::map(root.loc);
+    if let (Some(m), Some(o)) = (root.as_map(), out.as_map_mut()) {
+        for e in m.iter().filter(|e| PREFIXES.contains(&e.key.as_str())) {
+            o.0.push(e.clone());
+        }
+    }
+    out
+}
+
+fn walk(n: &mut Node, f: &mut impl FnMut(&mut Node)) {
+    match &mut n.v {
+        Value::Seq(v) => v.iter_mut().for_each(|c| walk(c, f)),
+        Value::Map(m) => m.0.iter_mut().for_each(|e| walk(&mut e.node, f)),
+        Value::Str(_) => f(n),
+        _ => {}
+    }
+}
+
+fn walk_ref(n: &Node, f: &mut impl FnMut(&Node)) {
+    walk_ref_node(n, f)
+}
+
+fn walk_ref_node(n: &Node, f: &mut impl FnMut(&Node)) {
+    match &n.v {
+        Value::Seq(v) => v.iter().for_each(|c| walk_ref_node(c, f)),
+        Value::Map(m) => m.iter().for_each(|e| walk_ref_node(&e.node, f)),
+        _ => f(n),
+    }
+}
+
+/// Replace the references of one string that can be resolved now.
+fn substitute(
+    n: &mut Node,
+    snapshot: &Node,
+    lookups: &Lookups,
+    problems: &mut BTreeSet<(String, u32, u32, u32)>,
+) -> bool {
+    let Value::Str(s) = &n.v else { return false };
+    if !s.contains("${") {
+        return false;
+    }
+    let refs = find_refs(s);
+    if refs.is_empty() {
+        return false;
+    }
+    let mut values: Vec<Option<Node>> = Vec::with_capacity(refs.len());
+    for r in &refs {
+        let path = normalize(&r.path);
+        if !resolvable(&r.path)
+            || lookups.contains_key(
+                path.strip_prefix("variables.")
+                    .map(|p| split_first(p).0)
+                    .unwrap_or(""),
+            )
+        {
+            values.push(None);
+            continue;
+        }
+        match lookup(snapshot, &path) {
+            Some(v) if !has_refs(v) => values.push(Some(v.clone())),
+            Some(_) => values.push(None),
+            None => {
+                let msg = match suggest(snapshot, &r.path) {
+                    Some(s) => format!(
+                        "reference does not exist: ${{{}}}. did you mean ${{{s}}}?",
+                        r.path
+                    ),
+                    None => format!("reference does not exist: ${{{}}}", r.path),
+                };
+                problems.insert((msg, n.loc.file, n.loc.line, n.loc.col));
+                values.push(None);
+            }
+        }
+    }
+    // A string that is exactly one reference takes the value with its type.
+    if refs.len() == 1 && refs[0].start == 0 && refs[0].end == s.len() {
+        return match values.pop().flatten() {
+            Some(v) => {
+                n.v = v.v;
+                true
+            }
+            None => false,
+        };
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut last = 0;
+    let mut changed = false;
+    for (r, v) in refs.iter().zip(values) {
+        out.push_str(&s[last..r.start]);
+        match v.as_ref().and_then(scalar_text) {
+            Some(text) => {
+                out.push_str(&text);
+                changed = true;
+            }
+            None => {
+                if v.is_some() {
+                    problems.insert((
+                        format!("cannot interpolate non-string value: ${{{}}}", r.path),
+                        n.loc.file,
+                        n.loc.line,
+                        n.loc.col,
+                    ));
+                }
+                out.push_str(&s[r.start..r.end]);
+            }
+        }
+        last = r.end;
+    }
+    out.push_str(&s[last..]);
+    if changed {
+        n.v = Value::Str(out);
+    }
+    changed
+}
+
+/// "did you mean": the closest existing sibling of the missing key.
+fn suggest(snapshot: &Node, path: &str) -> Option<String> {
+    let is_var = path.starts_with("var.");
+    let norm = normalize(path);
+    let parts: Vec<&str> = norm.split('.').collect();
+    // Find the first missing prefix.
+    for i in 1..=parts.len() {
+        let prefix = parts[..i].join(".");
+        if lookup(snapshot, &prefix).is_some() {
+            continue;
+        }
+        let parent = if i == 1 {
+            Some(snapshot)
+        } else {
+            lookup(snapshot, &parts[..i - 1].join("."))
+        };
+        let missing = parts[i - 1];
+        let best = parent?
+            .as_map()?
+            .iter()
+            .map(|e| (distance(&e.key, missing), e.key.as_str()))
+            .filter(|(d, k)| *d <= (k.len().max(missing.len()) / 3).max(2))
+            .min()?
+            .1
+            .to_string();
+        let mut fixed: Vec<&str> = parts.clone();
+        fixed[i - 1] = &best;
+        let fixed = fixed.join(".");
+        return Some(if is_var {
+            let rest = fixed.strip_prefix("variables.").unwrap_or(&fixed);
+            let (name, tail) = split_first(rest);
+            let tail = tail.strip_prefix(".value").unwrap_or(tail);
+            format!("var.{name}{tail}")
+        } else {
+            fixed
+        });
+    }
+    None
+}
+
+/// Levenshtein distance.
+pub fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_grammar() {
+        let r =
+            find_refs("a ${var.x} b ${resources.jobs.j.id} ${x.y[0].z} ${bad-} ${1x} $${var.y}");
+        let paths: Vec<&str> = r.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec!["var.x", "resources.jobs.j.id", "x.y[0].z", "var.y"]
+        );
+        assert_eq!(distance("catalg", "catalog"), 1);
+    }
+}

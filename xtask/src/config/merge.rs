@@ -1,0 +1,145 @@
+//! Merging trees: included files into the root, a target over the root, and
+//! the keyed merges of job tasks and clusters that follow (reference §4).
+
+use crate::config::ctx::Ctx;
+use crate::config::yaml::{Node, Value};
+
+/// The CLI's deep merge: maps merge with `over` winning, sequences are
+/// concatenated, anything else is replaced. A null `over` keeps `base`.
+pub fn deep_merge(base: &mut Node, over: Node) {
+    match (&mut base.v, over.v) {
+        (_, Value::Null) => {}
+        (Value::Map(b), Value::Map(o)) => {
+            for e in o.0 {
+                match b.get_mut(&e.key) {
+                    Some(existing) => deep_merge(existing, e.node),
+                    None => b.0.push(e),
+                }
+            }
+        }
+        (Value::Seq(b), Value::Seq(o)) => b.extend(o),
+        (_, v) => {
+            base.v = v;
+            base.loc = over.loc;
+        }
+    }
+}
+
+/// Merge an included file's top level into the root. A resource key defined
+/// in two files is an error, as in the CLI.
+pub fn merge_file(ctx: &mut Ctx, root: &mut Node, file: Node) {
+    if let (Some(have), Some(new)) = (root.get("resources"), file.get("resources")) {
+        if let (Some(have), Some(new)) = (have.as_map(), new.as_map()) {
+            for kind in new.iter() {
+                let (Some(h), Some(n)) = (
+                    have.get(&kind.key).and_then(Node::as_map),
+                    kind.node.as_map(),
+                ) else {
+                    continue;
+                };
+                for e in n.iter() {
+                    if let Some(prev) = h.entry(&e.key) {
+                        let d = crate::diag::Diagnostic::error(format!(
+                            "multiple resources have been defined with the same key: {}",
+                            e.key
+                        ))
+                        .at(ctx.location(prev.key_loc));
+                        ctx.push(
+                            d,
+                            Some(e.key_loc),
+                            &format!("resources.{}.{}", kind.key, e.key),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    deep_merge(root, file);
+}
+
+/// After the target merge: job `tasks` by `task_key`, `job_clusters` by
+/// `job_cluster_key`, `parameters` by `name`, pipeline `clusters` by `label`.
+pub fn keyed_merges(root: &mut Node) {
+    let Some(resources) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("resources"))
+        .and_then(Node::as_map_mut)
+    else {
+        return;
+    };
+    if let Some(jobs) = resources.get_mut("jobs").and_then(Node::as_map_mut) {
+        for job in jobs.0.iter_mut() {
+            let Some(job) = job.node.as_map_mut() else {
+                continue;
+            };
+            for (field, key) in [
+                ("tasks", "task_key"),
+                ("job_clusters", "job_cluster_key"),
+                ("parameters", "name"),
+            ] {
+                if let Some(seq) = job.get_mut(field) {
+                    merge_by_key(seq, |n| {
+                        n.get(key).and_then(Node::as_str).map(str::to_string)
+                    });
+                }
+            }
+        }
+    }
+    if let Some(pipelines) = resources.get_mut("pipelines").and_then(Node::as_map_mut) {
+        for p in pipelines.0.iter_mut() {
+            if let Some(seq) = p.node.as_map_mut().and_then(|m| m.get_mut("clusters")) {
+                // A cluster without a label is the `default` one; labels compare case-insensitively.
+                merge_by_key(seq, |n| {
+                    Some(
+                        n.get("label")
+                            .and_then(Node::as_str)
+                            .unwrap_or("default")
+                            .to_lowercase(),
+                    )
+                });
+            }
+        }
+    }
+}
+
+fn merge_by_key(seq: &mut Node, key: impl Fn(&Node) -> Option<String>) {
+    let Value::Seq(items) = &mut seq.v else {
+        return;
+    };
+    let mut out: Vec<(Option<String>, Node)> = Vec::with_capacity(items.len());
+    for item in std::mem::take(items) {
+        let k = key(&item);
+        match k
+            .as_ref()
+            .and_then(|k| out.iter_mut().find(|(ok, _)| ok.as_ref() == Some(k)))
+        {
+            Some((_, existing)) => deep_merge(existing, item),
+            None => out.push((k, item)),
+        }
+    }
+    *items = out.into_iter().map(|(_, n)| n).collect();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml::parse;
+
+    #[test]
+    fn tasks_merge_by_key_after_concatenation() {
+        let mut root = parse(
+            "resources:\n  jobs:\n    j:\n      tasks:\n        - task_key: a\n          x: 1\n        - task_key: b\n",
+            0,
+        )
+        .unwrap();
+        let over = parse("resources:\n  jobs:\n    j:\n      tasks:\n        - task_key: a\n          x: 2\n          y: 3\n", 1)
+            .unwrap();
+        deep_merge(&mut root, over);
+        keyed_merges(&mut root);
+        let json = root.to_json();
+        assert_eq!(
+            json["resources"]["jobs"]["j"]["tasks"],
+            serde_json::json!([{"task_key": "a", "x": 2, "y": 3}, {"task_key": "b"}])
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! Facts filled in before interpolation (current user, git, workspace paths)
+//! and the `mode: development` / `mode: production` rules (reference §1.1, §4).
+
+use crate::config::ctx::Ctx;
+use crate::config::yaml::{Loc, Map, Node, Value};
+use crate::git::GitInfo;
+
+/// `short_name` as the CLI derives it: the email's local part, lowercased,
+/// with every character other than a letter or digit turned into `_`.
+pub fn short_name(user: &str) -> String {
+    let local = user.split('@').next().unwrap_or(user);
+    local
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn child<'a>(m: &'a mut Map, key: &str, loc: Loc) -> &'a mut Map {
+    let needs = !matches!(m.get(key).map(|n| &n.v), Some(Value::Map(_)));
+    if needs {
+        m.insert(key, loc, Node::map(loc));
+    }
+    m.get_mut(key)
+        .and_then(Node::as_map_mut)
+        .expect("just inserted a map")
+}
+
+/// `bundle.git.*`, `workspace.current_user`, and the five workspace paths.
+pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo) {
+    let Some(m) = root.as_map_mut() else { return };
+    let loc = Loc::default();
+    let bundle = child(m, "bundle", loc);
+    let g = child(bundle, "git", loc);
+    let configured_branch = g.get("branch").and_then(Node::as_str).map(str::to_string);
+    if configured_branch.is_none() && !git.branch.is_empty() {
+        g.insert("branch", loc, Node::str(&git.branch, loc));
+        g.insert("inferred", loc, Node::new(Value::Bool(true), loc));
+    }
+    if !git.branch.is_empty() {
+        g.insert("actual_branch", loc, Node::str(&git.branch, loc));
+    }
+    if !git.commit.is_empty() {
+        g.insert("commit", loc, Node::str(&git.commit, loc));
+    }
+    if g.get("origin_url").is_none() && !git.origin_url.is_empty() {
+        g.insert("origin_url", loc, Node::str(&git.origin_url, loc));
+    }
+    // `${bundle.git.x}` must resolve even outside git, to an empty string.
+    for k in ["branch", "commit", "origin_url"] {
+        if g.get(k).is_none() {
+            g.insert(k, loc, Node::str("", loc));
+        }
+    }
+    if !git.bundle_root_path.is_empty() {
+        g.insert(
+            "bundle_root_path",
+            loc,
+            Node::str(&git.bundle_root_path, loc),
+        );
+    }
+
+    let ws = child(m, "workspace", loc);
+    let cu = child(ws, "current_user", loc);
+    cu.insert("short_name", loc, Node::str(short_name(user), loc));
+    cu.insert("userName", loc, Node::str(user, loc));
+    let root_path = match ws.get("root_path").and_then(Node::as_str) {
+        Some(r) => r.to_string(),
+        None => "~/.bundle/${bundle.name}/${bundle.target}".to_string(),
+    };
+    let root_loc = ws.get("root_path").map(|n| n.loc).unwrap_or(loc);
+    let expanded = match root_path.strip_prefix("~/") {
+        Some(rest) => format!("/Workspace/Users/{user}/{rest}"),
+        None => root_path,
+    };
+    ws.insert("root_path", root_loc, Node::str(expanded, root_loc));
+    for (key, sub) in [
+        ("file_path", "files"),
+        ("artifact_path", "artifacts"),
+        ("state_path", "state"),
+        ("resource_path", "resources"),
+    ] {
+        if ws.get(key).is_none() {
+            ws.insert(
+                key,
+                loc,
+                Node::str(format!("${{workspace.root_path}}/{sub}"), loc),
+            );
+        }
+    }
+    for key in [
+        "root_path",
+        "file_path",
+        "artifact_path",
+        "state_path",
+        "resource_path",
+    ] {
+        if let Some(Value::Str(s)) = ws.get_mut(key).map(|n| &mut n.v) {
+            if s.starts_with('/')
+                && !s.starts_with("/Workspace/")
+                && !s.starts_with("/Volumes/")
+                && s != "/Workspace"
+            {
+                *s = format!("/Workspace{s}");
+            }
+        }
+    }
+    rewrite_legacy_prefix(ctx, root);
+}
+
+/// `/Workspace${workspace.root_path}` and friends: the paths already carry
+/// `/Workspace`, so the CLI rewrites them and warns.
+fn rewrite_legacy_prefix(ctx: &mut Ctx, root: &mut Node) {
+    let mut hits = Vec::new();
+    walk(root, &mut |n| {
+        if let Value::Str(s) = &mut n.v {
+            if s.contains("/Workspace${workspace.") {
+                let mut out = s.clone();
+                for k in [
+                    "root_path",
+                    "file_path",
+                    "artifact_path",
+                    "state_path",
+                    "resource_path",
+                ] {
+                    out = out.replace(
+                        &format!("/Workspace${{workspace.{k}}}"),
+                        &format!("${{workspace.{k}}}"),
+                    );
+                }
+                if out != *s {
+                    hits.push((s.clone(), n.loc));
+                    *s = out;
+                }
+            }
+        }
+    });
+    for (s, loc) in hits {
+        ctx.warning(
+            format!("substring \"/Workspace${{workspace.…}}\" found in \"{s}\": workspace paths already start with /Workspace; rewritten without the prefix"),
+            Some(loc),
+            "",
+        );
+    }
+}
+
+fn walk(n: &mut Node, f: &mut impl FnMut(&mut Node)) {
+    match &mut n.v {
+        Value::Seq(v) => v.iter_mut().for_each(|c| walk(c, f)),
+        Value::Map(m) => m.0.iter_mut().for_each(|e| walk(&mut e.node, f)),
+        _ => f(n),
+    }
+}
+
+/// Apply and check the target's mode (after interpolation).
+pub fn apply_mode(
+    ctx: &mut Ctx,
+    root: &mut Node,
+    user: &str,
+    root_path_explicit: bool,
+) -> Option<String> {
+    let mode_node = root.at(&["bundle", "mode"]).cloned();
+    let mode = match mode_node.as_ref().map(|n| &n.v) {
+        None | Some(Value::Null) => return None,
+        Some(Value::Str(s)) => s.clone(),
+        Some(_) => {
+            ctx.error(
+                "expected a string",
+                mode_node.as_ref().map(|n| n.loc),
+                "bundle.mode",
+            );
+            return None;
+        }
+    };
+    match mode.as_str() {
+        "development" => development(ctx, root, user),
+        "production" => production(ctx, root, root_path_explicit),
+        other => {
+            ctx.error(
+                format!("unsupported value '{other}' specified for 'mode': must be either 'development' or 'production'"),
+                mode_node.map(|n| n.loc),
+                "bundle.mode",
+            );
+            return None;
+        }
+    }
+    Some(mode)
+}
+
+fn development(ctx: &mut Ctx, root: &mut Node, user: &str) {
+    let short = short_name(user);
+    let loc = Loc::default();
+    let Some(m) = root.as_map_mut() else { return };
+    // Presets set by the user win; development mode fills the rest.
+    let empty = Map::default();
+    let presets = m.get("presets").and_then(Node::as_map).unwrap_or(&empty);
+    if let Some(p) = presets.get("trigger_pause_status") {
+        if p.as_str() == Some("UNPAUSED") {
+            let l = p.loc;
+            ctx.error("target with 'mode: development' cannot set trigger pause status to UNPAUSED by default", Some(l), "presets.trigger_pause_status");
+        }
+    }
+    let prefix = presets
+        .get("name_prefix")
+        .and_then(Node::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("[dev {short}] "));
+    if !prefix.contains(&short) && !prefix.contains(user) {
+        let l = presets.get("name_prefix").map(|n| n.loc);
+        ctx.error("name_prefix should contain the current username or ${workspace.current_user.short_name} to ensure uniqueness when using 'mode: development'", l, "presets.name_prefix");
+    }
+    let bundle = child(m, "bundle", loc);
+    let deployment = child(bundle, "deployment", loc);
+    let lock = child(deployment, "lock", loc);
+    if lock.get("enabled").is_none() {
+        lock.insert("enabled", loc, Node::new(Value::Bool(false), loc));
+    }
+    if let Some(ws) = m.get("workspace").and_then(Node::as_map) {
+        for key in [
+            "root_path",
+            "file_path",
+            "artifact_path",
+            "state_path",
+            "resource_path",
+        ] {
+            if let Some(n) = ws.get(key) {
+                let s = n.as_str().unwrap_or("");
+                if !s.contains(user) && !s.contains(&short) {
+                    ctx.error(
+                        format!("{key} must start with '~/' or contain the current username to ensure uniqueness when using 'mode: development'"),
+                        Some(n.loc),
+                        &format!("workspace.{key}"),
+                    );
+                }
+            }
+        }
+    }
+    let Some(res) = m.get_mut("resources").and_then(Node::as_map_mut) else {
+        return;
+    };
+    if let Some(jobs) = res.get_mut("jobs").and_then(Node::as_map_mut) {
+        for j in jobs.0.iter_mut() {
+            let Some(job) = j.node.as_map_mut() else {
+                continue;
+            };
+            prefix_name(job, &prefix);
+            let tags = child(job, "tags", loc);
+            if tags.get("dev").is_none() {
+                tags.insert("dev", loc, Node::str(&short, loc));
+            }
+            if job.get("max_concurrent_runs").is_none() {
+                job.insert("max_concurrent_runs", loc, Node::new(Value::Int(4), loc));
+            }
+            for k in ["schedule", "continuous", "trigger"] {
+                if let Some(t) = job.get_mut(k).and_then(Node::as_map_mut) {
+                    if t.get("pause_status").is_none() {
+                        t.insert("pause_status", loc, Node::str("PAUSED", loc));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(ps) = res.get_mut("pipelines").and_then(Node::as_map_mut) {
+        for p in ps.0.iter_mut() {
+            let Some(pm) = p.node.as_map_mut() else {
+                continue;
+            };
+            prefix_name(pm, &prefix);
+            if pm.get("development").is_none() {
+                pm.insert("development", loc, Node::new(Value::Bool(true), loc));
+            }
+        }
+    }
+}
+
+fn prefix_name(m: &mut Map, prefix: &str) {
+    if let Some(Value::Str(s)) = m.get_mut("name").map(|n| &mut n.v) {
+        *s = format!("{prefix}{s}");
+    }
+}
+
+fn production(ctx: &mut Ctx, root: &mut Node, root_path_explicit: bool) {
+    if let Some(ps) = root.at(&["resources", "pipelines"]).and_then(Node::as_map) {
+        for p in ps.iter() {
+            if let Some(d) = p.node.get("development") {
+                if d.v == Value::Bool(true) {
+                    ctx.error(
+                        "target with 'mode: production' cannot include a pipeline with 'development: true'",
+                        Some(d.loc),
+                        &format!("resources.pipelines.{}.development", p.key),
+                    );
+                }
+            }
+        }
+    }
+    if root_path_explicit {
+        return;
+    }
+    let jobs: Vec<&Node> = root
+        .at(&["resources", "jobs"])
+        .and_then(Node::as_map)
+        .map(|m| m.iter().map(|e| &e.node).collect())
+        .unwrap_or_default();
+    let all_run_as = root.get("run_as").is_some()
+        || (!jobs.is_empty() && jobs.iter().all(|j| j.get("run_as").is_some()));
+    let mode_loc = root.at(&["bundle", "mode"]).map(|n| n.loc);
+    let msg = "target with 'mode: production' must set 'workspace.root_path' to make sure only one copy of a bundle is deployed";
+    if all_run_as {
+        ctx.push(crate::diag::Diagnostic::recommendation(msg), mode_loc, "");
+    } else {
+        ctx.error(msg, mode_loc, "");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_names() {
+        assert_eq!(super::short_name("Jane.Doe+x@example.com"), "jane_doe_x");
+        assert_eq!(super::short_name("bob"), "bob");
+    }
+}

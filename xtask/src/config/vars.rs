@@ -1,0 +1,164 @@
+//! Variable values, in the CLI's order of precedence: `--var`, then
+//! `BUNDLE_VAR_<name>`, then `lookup` (left unresolved locally), then
+//! `.databricks/bundle/<target>/variable-overrides.json`, then `default`.
+
+use std::collections::BTreeMap;
+
+use crate::config::ctx::Ctx;
+use crate::config::yaml::{Loc, Node, Value};
+
+/// Names of variables whose value is a `lookup:` only a workspace can answer.
+pub type Lookups = BTreeMap<String, String>;
+
+pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) -> Lookups {
+    let mut lookups = Lookups::new();
+    let overrides = read_overrides(ctx, target);
+    let Some(vars) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("variables"))
+        .and_then(Node::as_map_mut)
+    else {
+        for f in flags {
+            let name = f.split_once('=').map(|(n, _)| n).unwrap_or(f);
+            ctx.error(format!("variable {name} has not been defined"), None, "");
+        }
+        return lookups;
+    };
+    // Shorthand declarations `name: value` become `{default: value}`.
+    for e in vars.0.iter_mut() {
+        if e.node.as_map().is_none() {
+            let loc = e.node.loc;
+            let old = std::mem::replace(&mut e.node, Node::map(loc));
+            if !old.is_null() {
+                if let Some(m) = e.node.as_map_mut() {
+                    m.insert("default", loc, old);
+                }
+            }
+        }
+    }
+
+    let mut from_flags: BTreeMap<String, String> = BTreeMap::new();
+    for f in flags {
+        let Some((name, value)) = f.split_once('=') else {
+            ctx.error(
+                format!("unexpected flag value for variable assignment: {f} (expected NAME=VALUE)"),
+                None,
+                "",
+            );
+            continue;
+        };
+        let Some(decl) = vars.get(name) else {
+            ctx.error(format!("variable {name} has not been defined"), None, "");
+            continue;
+        };
+        if decl.get("type").and_then(Node::as_str) == Some("complex") {
+            ctx.error(
+                format!(
+                    "setting variables of complex type via --var flag is not supported: {name}"
+                ),
+                None,
+                "",
+            );
+            continue;
+        }
+        if from_flags.contains_key(name) {
+            ctx.error(
+                format!(
+                    "failed to assign {value} to {name}: variable has already been assigned value"
+                ),
+                None,
+                "",
+            );
+            continue;
+        }
+        from_flags.insert(name.to_string(), value.to_string());
+    }
+
+    for e in vars.0.iter_mut() {
+        let name = e.key.clone();
+        let path = format!("variables.{name}");
+        let Some(m) = e.node.as_map_mut() else {
+            continue;
+        };
+        let complex = m.get("type").and_then(Node::as_str) == Some("complex");
+        let decl_loc = e.key_loc;
+        let value: Option<Node> = if let Some(v) = from_flags.get(&name) {
+            Some(Node::str(v.clone(), decl_loc))
+        } else if let Some(v) = std::env::var(format!("BUNDLE_VAR_{name}"))
+            .ok()
+            .filter(|_| !complex)
+        {
+            Some(Node::str(v, decl_loc))
+        } else if let Some(l) = m.get("lookup") {
+            let what = l
+                .as_map()
+                .and_then(|lm| lm.0.first())
+                .map(|e| format!("{} {:?}", e.key, e.node.as_str().unwrap_or("")))
+                .unwrap_or_else(|| "a workspace object".into());
+            lookups.insert(name.clone(), what);
+            None
+        } else if let Some(v) = overrides.as_ref().and_then(|o| o.get(&name)) {
+            Some(Node::from_json(v, decl_loc))
+        } else if let Some(d) = m.get("default") {
+            Some(d.clone())
+        } else {
+            ctx.error(
+                format!(
+                    "no value assigned to required variable {name}. Variables are usually assigned in databricks.yml, and they can be overridden using \"--var\", the BUNDLE_VAR_{name} environment variable, or .databricks/bundle/{target}/variable-overrides.json"
+                ),
+                Some(decl_loc),
+                &path,
+            );
+            None
+        };
+        let Some(value) = value else { continue };
+        if !complex && matches!(value.v, Value::Map(_) | Value::Seq(_)) {
+            ctx.error(
+                format!("variable {name} is not of type complex, but the value in the variable is a complex type"),
+                Some(value.loc),
+                &path,
+            );
+        }
+        m.insert("value", decl_loc, value);
+    }
+    lookups
+}
+
+fn read_overrides(
+    ctx: &mut Ctx,
+    target: &str,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let rel = std::path::PathBuf::from(".databricks/bundle")
+        .join(target)
+        .join("variable-overrides.json");
+    let text = std::fs::read_to_string(ctx.root.join(&rel)).ok()?;
+    let id = ctx.files.len() as u32;
+    ctx.files.push(rel);
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(o)) => Some(o),
+        Ok(_) => {
+            ctx.error(
+                "expected a JSON object of variable values",
+                Some(Loc {
+                    file: id,
+                    line: 1,
+                    col: 1,
+                }),
+                "",
+            );
+            None
+        }
+        Err(e) => {
+            ctx.error(
+                format!("invalid JSON: {e}"),
+                Some(Loc {
+                    file: id,
+                    line: e.line() as u32,
+                    col: e.column() as u32,
+                }),
+                "",
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! `cargo xtask bench deploy`: the local deploy against `cp -r` and
+//! `rsync -a --delete` on the same synthetic tree, in one run.
+//!
+//! The tree: `--files` files (default 10,000, ~46 MB in ~1,100 folders) of
+//! pseudo-random text. The engine runs in-process with a hand-built bundle;
+//! the peers run as processes. Each figure is the median of 3 runs, caches warm.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::DeployOptions;
+use crate::cli::{BenchArgs, BenchKind, Global};
+use crate::config::Bundle;
+use crate::project::Project;
+
+pub fn bench_cmd(_project: &Project, args: &BenchArgs) -> Result<()> {
+    match args.kind {
+        BenchKind::Deploy => bench_deploy(args.files),
+        other => bail!("bench {other:?} is not implemented yet"),
+    }
+}
+
+fn bench_deploy(n: usize) -> Result<()> {
+    let tmp = std::env::temp_dir().join(format!("xtask-bench-{}", uuid::Uuid::new_v4()));
+    let result = run(&tmp, n);
+    let _ = make_writable_and_remove(&tmp);
+    result
+}
+
+fn make_writable_and_remove(dir: &Path) -> Result<()> {
+    std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))
+}
+
+fn run(tmp: &Path, n: usize) -> Result<()> {
+    let src = tmp.join("src");
+    let bytes = generate(&src, n)?;
+    let folders = n.div_ceil(9);
+    println!(
+        "synthetic bundle: {n} files, {:.1} MB, {folders} folders in {}",
+        bytes as f64 / 1e6,
+        src.display()
+    );
+    // Files younger than the stat cache's racy window are re-hashed on every
+    // run (see deploy/cache.rs); a real tree is older than that.
+    std::thread::sleep(Duration::from_millis(1100));
+    let rsync = Command::new("rsync")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+
+    // Warm the page cache with one untimed copy.
+    sh(Command::new("cp").arg("-r").arg(&src).arg(tmp.join("warm")))?;
+
+    let mut ours_initial = Vec::new();
+    let mut cp = Vec::new();
+    for i in 0..3 {
+        cp.push(time(|| {
+            sh(Command::new("cp")
+                .arg("-r")
+                .arg(&src)
+                .arg(tmp.join(format!("cp{i}"))))
+        })?);
+        let (project, bundle) = setup(tmp, &src, &format!("env{i}"));
+        ours_initial.push(time(|| {
+            super::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
+        })?);
+    }
+    let (project, bundle) = setup(tmp, &src, "env0");
+    let rs_dst = tmp.join("rsync");
+    let rsync_run = || {
+        sh(Command::new("rsync")
+            .arg("-a")
+            .arg("--delete")
+            .arg(format!("{}/", src.display()))
+            .arg(&rs_dst))
+    };
+    if rsync {
+        rsync_run()?;
+    }
+    let mut ours_nochange = Vec::new();
+    let mut rs_nochange = Vec::new();
+    for _ in 0..3 {
+        ours_nochange.push(time(|| {
+            super::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
+        })?);
+        if rsync {
+            rs_nochange.push(time(rsync_run)?);
+        }
+    }
+    let mut ours_one = Vec::new();
+    let mut rs_one = Vec::new();
+    for i in 0..3 {
+        let changed = src.join("d0000/f00000.py");
+        std::fs::write(&changed, format!("# changed {i}\n"))?;
+        ours_one.push(time(|| {
+            super::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
+        })?);
+        if rsync {
+            rs_one.push(time(rsync_run)?);
+        }
+    }
+    let (self_kb, children_kb) = max_rss_kb();
+
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let line = |what: &str, ours: &[Duration], peer: &[Duration], peer_name: &str, goal: &str| {
+        let (o, p) = (median(ours), median(peer));
+        if peer.is_empty() {
+            println!(
+                "{what:<22} ours {:>8.1} ms   {peer_name}: not installed (apt-get install -y rsync)",
+                ms(o)
+            );
+        } else {
+            println!(
+                "{what:<22} ours {:>8.1} ms   {peer_name} {:>8.1} ms   ratio {:.2}  (goal {goal})",
+                ms(o),
+                ms(p),
+                ms(o) / ms(p)
+            );
+        }
+    };
+    line("initial deploy", &ours_initial, &cp, "cp -r", "<= 1.5");
+    line(
+        "no-change redeploy",
+        &ours_nochange,
+        &rs_nochange,
+        "rsync -a --delete",
+        "<= 0.5",
+    );
+    line(
+        "one-file redeploy",
+        &ours_one,
+        &rs_one,
+        "rsync -a --delete",
+        "<= 0.5",
+    );
+    println!(
+        "peak memory (max RSS): xtask {:.1} MB (goal < 100 MB), children {:.1} MB",
+        self_kb as f64 / 1024.0,
+        children_kb as f64 / 1024.0
+    );
+    Ok(())
+}
+
+fn setup(tmp: &Path, src: &Path, env: &str) -> (Project, Bundle) {
+    let global = Global {
+        bundle_dir: Some(src.to_path_buf()),
+        env: Some(env.to_string()),
+        vars: Vec::new(),
+        json: false,
+        remote: false,
+        root: Some(tmp.join("state")),
+        quiet: true,
+        verbose: false,
+    };
+    let project = Project {
+        bundle_dir: src.to_path_buf(),
+        repo_root: src.to_path_buf(),
+        state_root: tmp.join("state"),
+        global,
+    };
+    let bundle = Bundle {
+        root: src.to_path_buf(),
+        name: "bench".into(),
+        target: env.into(),
+        mode: None,
+        config: serde_json::json!({"bundle": {"name": "bench", "git": {"commit": "bench"}}}),
+        resource_files: Default::default(),
+        source: Default::default(),
+    };
+    (project, bundle)
+}
+
+/// Write `n` files of 1–8 KB (mean ~4.6 KB) of pseudo-random text, 9 per folder.
+fn generate(src: &Path, n: usize) -> Result<u64> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut total = 0;
+    for i in 0..n {
+        let dir: PathBuf = src.join(format!("d{:04}", i / 9));
+        if i % 9 == 0 {
+            std::fs::create_dir_all(&dir)?;
+        }
+        let size = 1024 + (next() % 7300) as usize;
+        let mut text = String::with_capacity(size + 16);
+        while text.len() < size {
+            text.push_str(&format!("x_{:016x} = {}\n", next(), i));
+        }
+        std::fs::write(dir.join(format!("f{i:05}.py")), &text)?;
+        total += text.len() as u64;
+    }
+    Ok(total)
+}
+
+fn sh(cmd: &mut Command) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+fn time(f: impl FnOnce() -> Result<()>) -> Result<Duration> {
+    let t = Instant::now();
+    f()?;
+    Ok(t.elapsed())
+}
+
+fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// Max resident set size of this process and of its waited-for children, in KB.
+fn max_rss_kb() -> (i64, i64) {
+    let get = |who| {
+        // SAFETY: getrusage fills the struct it is given.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut u) };
+        u.ru_maxrss
+    };
+    (get(libc::RUSAGE_SELF), get(libc::RUSAGE_CHILDREN))
+}

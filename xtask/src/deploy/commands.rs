@@ -1,0 +1,195 @@
+//! The `plan`, `deploy`, `status` and `rollback` commands: load the
+//! configuration (refusing to act on errors), call the engine, print.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{DeployOptions, DeployReport, EnvStatus, RollbackReport};
+use crate::cli::{DeployArgs, RollbackArgs};
+use crate::config::{self, Bundle, LoadOptions};
+use crate::diag::{self, Failed};
+use crate::project::Project;
+
+/// Load the configuration; print its diagnostics; `Failed` if any is an error.
+pub(crate) fn load(project: &Project) -> Result<Bundle> {
+    let (bundle, diags) = config::load(&LoadOptions {
+        bundle_dir: project.bundle_dir.clone(),
+        target: project.global.env.clone(),
+        vars: project.global.vars.clone(),
+        current_user: None,
+    });
+    let errors = diags.iter().any(|d| d.is_error());
+    if errors || (!project.global.quiet && !diags.is_empty()) {
+        for d in &diags {
+            eprint!("{d}");
+        }
+    }
+    match bundle {
+        Some(b) if !errors => Ok(b),
+        _ => {
+            eprintln!("{}", diag::summary_line(&diags));
+            Err(Failed.into())
+        }
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub fn plan_cmd(project: &Project) -> Result<()> {
+    let bundle = load(project)?;
+    let report = super::plan(project, &bundle, &DeployOptions::default())?;
+    if project.global.json {
+        return print_json(&report);
+    }
+    print_report(&report, project.global.verbose);
+    Ok(())
+}
+
+pub fn deploy_cmd(project: &Project, args: &DeployArgs) -> Result<()> {
+    let bundle = load(project)?;
+    let opts = DeployOptions {
+        force_lock: args.force_lock,
+        verbose: project.global.verbose,
+        ..Default::default()
+    };
+    let report = super::deploy(project, &bundle, &opts)?;
+    if project.global.json {
+        return print_json(&report);
+    }
+    if !project.global.quiet {
+        print_report(&report, project.global.verbose);
+    }
+    Ok(())
+}
+
+fn print_report(r: &DeployReport, verbose: bool) {
+    for w in &r.warnings {
+        eprintln!("Warning: {w}");
+    }
+    let head = if r.dry_run { "Plan for" } else { "Deployed to" };
+    println!("{head} env {} ({})", r.env, r.location);
+    if r.noop {
+        println!("  no changes");
+    }
+    let f = &r.files;
+    println!(
+        "  files: {} to put, {} to delete, {} unchanged",
+        f.put.len(),
+        f.delete.len(),
+        f.unchanged
+    );
+    let limit = if verbose { usize::MAX } else { 50 };
+    for p in f.put.iter().take(limit) {
+        println!("    put     {p}");
+    }
+    for p in f.delete.iter().take(limit) {
+        println!("    delete  {p}");
+    }
+    if f.put.len().max(f.delete.len()) > limit {
+        println!("    ... (-v lists all)");
+    }
+    for p in &f.repaired {
+        println!("    repair  {p} (changed in the env out of band)");
+    }
+    for a in &r.artifacts {
+        let what = a
+            .path
+            .as_deref()
+            .or(a.command.as_deref())
+            .unwrap_or_default();
+        println!("  artifact {:<9} {} {what}", a.action, a.name);
+    }
+    for c in &r.resources {
+        let id =
+            c.id.as_deref()
+                .map(|i| format!(" (id {i})"))
+                .unwrap_or_default();
+        println!("  resource {:<9} {}.{}{id}", c.action, c.kind, c.key);
+    }
+    if let Some(id) = &r.deployment_id {
+        println!("  deployment {id}");
+    }
+    println!("  digest {}", r.digest);
+}
+
+pub fn status_cmd(project: &Project) -> Result<()> {
+    let bundle = load(project)?;
+    let env = project.global.env.as_deref();
+    let statuses = super::status(project, &bundle.name, env)?;
+    if project.global.json {
+        return print_json(&statuses);
+    }
+    if statuses.is_empty() {
+        println!(
+            "nothing deployed for bundle {} under {}",
+            bundle.name,
+            project.state_root.display()
+        );
+    }
+    for s in &statuses {
+        print_status(s);
+    }
+    Ok(())
+}
+
+fn print_status(s: &EnvStatus) {
+    if !s.deployed {
+        println!("{}: not deployed ({})", s.env, s.location);
+        return;
+    }
+    let o = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    println!(
+        "{}: deployment {} ({})",
+        s.env,
+        o(&s.deployment_id),
+        s.location
+    );
+    println!("  digest {}", o(&s.digest));
+    println!("  commit {} on {}", o(&s.commit), o(&s.branch));
+    println!("  at {} by {}", o(&s.deployed_at), o(&s.deployed_by));
+    if let Some(l) = &s.lock {
+        println!(
+            "  locked by {} since {} (pid {} on {})",
+            l.user, l.acquisition_time, l.pid, l.host
+        );
+    }
+    if s.drift.is_empty() {
+        println!("  no drift");
+    } else {
+        println!("  drift (the next deploy repairs it):");
+        for p in &s.drift.changed {
+            println!("    changed {p}");
+        }
+        for p in &s.drift.added {
+            println!("    added   {p}");
+        }
+        for p in &s.drift.missing {
+            println!("    missing {p}");
+        }
+    }
+    let kept: Vec<&str> = s.kept.iter().map(|e| e.id.as_str()).collect();
+    println!("  kept for rollback: {}", kept.join(", "));
+}
+
+pub fn rollback_cmd(project: &Project, args: &RollbackArgs) -> Result<()> {
+    let bundle = load(project)?;
+    let opts = DeployOptions::default();
+    let r: RollbackReport = super::rollback(project, &bundle, args.to.as_deref(), &opts)?;
+    if project.global.json {
+        return print_json(&r);
+    }
+    for w in &r.warnings {
+        eprintln!("Warning: {w}");
+    }
+    println!(
+        "Rolled back env {} from {} to {} (digest {})",
+        r.env,
+        r.from.as_deref().unwrap_or("-"),
+        r.to,
+        r.digest
+    );
+    Ok(())
+}

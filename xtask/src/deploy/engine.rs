@@ -1,0 +1,479 @@
+//! The core of plan and deploy: compare the bundle (files, artifacts,
+//! resources) with what an environment holds, then write the difference.
+//!
+//! `compute` reads and writes nothing in the environment but its state and
+//! manifest; `apply` writes the plan into a transaction. Both are shared by
+//! `plan` (compute only) and `deploy` (compute, then apply), which is what
+//! makes the plan honest: deploy does exactly what plan printed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Serialize;
+
+use super::cache::{Entry, SourceCache};
+use super::fault;
+use super::resources::{self, ResourcePlan};
+use super::state::EnvState;
+use crate::config::Bundle;
+use crate::files::{self, SourceFile};
+use crate::package::artifacts::ArtifactSpec;
+use crate::package::wheel::{self, WheelInput};
+use crate::package::{self, ArtifactRecord, FileRecord, Manifest};
+use crate::workspace::{Drift, Transaction, Workspace};
+
+/// Files larger than this are streamed instead of read into memory.
+const BIG_FILE: u64 = 16 << 20;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FileChanges {
+    /// Files written: new, changed, or repaired after drift. Sorted.
+    pub put: Vec<String>,
+    /// Files of the current deployment no longer in the bundle. Sorted.
+    pub delete: Vec<String>,
+    pub unchanged: usize,
+    /// Paths (relative to the env: `files/...`, `artifacts/...`) found
+    /// changed, added or missing out of band, which this deploy repairs.
+    pub repaired: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArtifactChange {
+    pub name: String,
+    /// `put`, `unchanged`, `delete`, or `build` (a build command whose output is known only once run).
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+/// What a deployment changes, computed against the current one.
+pub struct Computed {
+    pub files: FileChanges,
+    pub artifacts: Vec<ArtifactChange>,
+    pub resources: ResourcePlan,
+    pub manifest: Manifest,
+    pub prev_manifest: Option<Manifest>,
+    pub drift: Drift,
+    /// Source files in manifest order, for `apply`.
+    sources: Vec<PathBuf>,
+    /// Bytes of artifacts to write, by artifact path.
+    artifact_bytes: Vec<(String, ArtifactBytes)>,
+    pub cache_entries: Vec<(String, Entry)>,
+    pub warnings: Vec<String>,
+}
+
+enum ArtifactBytes {
+    Memory(Vec<u8>),
+    File(PathBuf),
+}
+
+impl Computed {
+    /// Nothing to write: same files, artifacts and resources, no drift.
+    pub fn is_noop(&self) -> bool {
+        self.files.put.is_empty()
+            && self.files.delete.is_empty()
+            && self.files.repaired.is_empty()
+            && self.artifacts.iter().all(|a| a.action == "unchanged")
+            && !self.resources.changed()
+            && self
+                .prev_manifest
+                .as_ref()
+                .is_some_and(|m| m.digest == self.manifest.digest)
+    }
+}
+
+/// Built artifacts of the config: (spec, files produced). `None` in a plan.
+pub type Built = Option<Vec<(ArtifactSpec, Vec<PathBuf>)>>;
+
+pub fn compute(
+    bundle: &Bundle,
+    ws: &dyn Workspace,
+    state: &EnvState,
+    cache: &SourceCache,
+    specs: &[ArtifactSpec],
+    built: &Built,
+    assign_ids: bool,
+) -> Result<Computed> {
+    let selection = files::select(
+        &bundle.root,
+        &bundle.sync_patterns("include"),
+        &bundle.sync_patterns("exclude"),
+    )?;
+    let prev_manifest: Option<Manifest> = match ws.read("artifacts/manifest.json")? {
+        Some(bytes) => {
+            Some(serde_json::from_slice(&bytes).context("reading the deployed manifest")?)
+        }
+        None => None,
+    };
+    let drift = match &prev_manifest {
+        Some(m) => ws.drift(m)?,
+        None => Drift::default(),
+    };
+
+    let hashed = hash_all(&selection.files, cache)?;
+    files::check_collisions(hashed.iter().map(|e| (e.0.as_str(), e.1.notebook)))?;
+
+    let mut changes = FileChanges::default();
+    let mut records = Vec::with_capacity(hashed.len());
+    let mut sources = Vec::with_capacity(hashed.len());
+    for ((path, entry), src) in hashed.iter().zip(&selection.files) {
+        let same = prev_manifest
+            .as_ref()
+            .and_then(|m| m.file(path))
+            .is_some_and(|r| r.hash == entry.hash);
+        if !same || drift.damaged(&format!("files/{path}")) {
+            changes.put.push(path.clone());
+        } else {
+            changes.unchanged += 1;
+        }
+        records.push(FileRecord {
+            path: path.clone(),
+            size: entry.stat.size,
+            hash: entry.hash.clone(),
+            notebook: entry.notebook,
+        });
+        sources.push(src.abs.clone());
+    }
+    if let Some(prev) = &prev_manifest {
+        changes.delete = prev
+            .files
+            .iter()
+            .filter(|f| records.binary_search_by(|r| r.path.cmp(&f.path)).is_err())
+            .map(|f| f.path.clone())
+            .collect();
+    }
+    changes.repaired = drift
+        .changed
+        .iter()
+        .chain(&drift.added)
+        .chain(&drift.missing)
+        .cloned()
+        .collect();
+    changes.repaired.sort();
+
+    let (artifact_records, artifact_changes, artifact_bytes) = artifacts(
+        bundle,
+        &records,
+        &hashed,
+        &selection.files,
+        prev_manifest.as_ref(),
+        &drift,
+        specs,
+        built,
+    )?;
+    let resources = resources::plan(bundle, state.tfstate.as_ref(), assign_ids);
+    let manifest = Manifest::new(records, artifact_records);
+    Ok(Computed {
+        files: changes,
+        artifacts: artifact_changes,
+        resources,
+        manifest,
+        prev_manifest,
+        drift,
+        sources,
+        artifact_bytes,
+        cache_entries: hashed,
+        warnings: selection.warnings,
+    })
+}
+
+/// Hash every selected file, from the cache when its stat is unchanged, in parallel.
+fn hash_all(files: &[SourceFile], cache: &SourceCache) -> Result<Vec<(String, Entry)>> {
+    let results: Vec<Mutex<Option<Entry>>> = files.iter().map(|_| Mutex::new(None)).collect();
+    parallel(files.len(), |i| {
+        let f = &files[i];
+        let entry = match cache.get(&f.path, &f.stat) {
+            Some(e) => e.clone(),
+            None => hash_source(f)?,
+        };
+        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);
+        Ok(())
+    })?;
+    files
+        .iter()
+        .zip(results)
+        .map(|(f, r)| {
+            let entry = r
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .ok_or_else(|| anyhow!("{} was not hashed", f.path))?;
+            Ok((f.path.clone(), entry))
+        })
+        .collect()
+}
+
+fn read_source(f: &SourceFile) -> Result<Vec<u8>> {
+    if fault::unreadable(&f.path) {
+        return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+            .with_context(|| format!("reading {}", f.abs.display()));
+    }
+    std::fs::read(&f.abs).with_context(|| format!("reading {}", f.abs.display()))
+}
+
+fn hash_source(f: &SourceFile) -> Result<Entry> {
+    if f.stat.size > BIG_FILE {
+        let hash = package::hash_file(&f.abs)?;
+        let mut head = vec![0u8; 32];
+        let n = std::io::Read::read(&mut std::fs::File::open(&f.abs)?, &mut head)?;
+        head.truncate(n);
+        // A big .ipynb is parsed whole only if it may be a notebook.
+        let notebook = if f.path.ends_with(".ipynb") {
+            files::is_notebook(&f.path, &read_source(f)?)
+        } else {
+            files::is_notebook(&f.path, &head)
+        };
+        return Ok(Entry {
+            stat: f.stat,
+            hash,
+            notebook,
+        });
+    }
+    let bytes = read_source(f)?;
+    Ok(Entry {
+        stat: f.stat,
+        hash: package::hash_bytes(&bytes),
+        notebook: files::is_notebook(&f.path, &bytes),
+    })
+}
+
+/// Run `job(i)` for i in 0..n on a few threads; the first error stops the rest.
+pub fn parallel(n: usize, job: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |p| p.get())
+        .clamp(2, 8)
+        .min(n.max(1));
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    if let Err(e) = job(i) {
+                        failed.store(true, Ordering::Relaxed);
+                        error
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    match error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+type ArtifactsOut = (
+    Vec<ArtifactRecord>,
+    Vec<ArtifactChange>,
+    Vec<(String, ArtifactBytes)>,
+);
+
+#[allow(clippy::too_many_arguments)]
+fn artifacts(
+    bundle: &Bundle,
+    records: &[FileRecord],
+    hashed: &[(String, Entry)],
+    sources: &[SourceFile],
+    prev: Option<&Manifest>,
+    drift: &Drift,
+    specs: &[ArtifactSpec],
+    built: &Built,
+) -> Result<ArtifactsOut> {
+    let mut out_records = Vec::new();
+    let mut changes = Vec::new();
+    let mut bytes_out = Vec::new();
+    let prev_art = |path: &str| prev.and_then(|m| m.artifacts.iter().find(|a| a.path == path));
+    let intact = |path: &str| !drift.damaged(&format!("artifacts/{path}"));
+
+    // The bundle's own wheel, rebuilt only when its inputs change.
+    let packages = wheel::packages(records.iter().map(|r| r.path.as_str()));
+    if !packages.is_empty() {
+        let path = format!(".internal/{}", wheel::file_name(&bundle.name));
+        let mut key = blake3::Hasher::new();
+        key.update(
+            format!(
+                "{}\0{}\0{}\n",
+                wheel::dist_name(&bundle.name),
+                wheel::WHEEL_VERSION,
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_bytes(),
+        );
+        let mut inputs = Vec::new();
+        for ((p, e), src) in hashed.iter().zip(sources) {
+            if wheel::belongs(p, &packages) {
+                key.update(format!("{p}\0{}\n", e.hash).as_bytes());
+                inputs.push(WheelInput {
+                    path: p,
+                    abs: &src.abs,
+                });
+            }
+        }
+        let key = key.finalize().to_hex().to_string();
+        let reuse = prev_art(&path).filter(|a| a.inputs.as_deref() == Some(&key) && intact(&path));
+        let (record, action) = match reuse {
+            Some(a) => (a.clone(), "unchanged"),
+            None => {
+                let bytes = wheel::build(&bundle.name, &packages, &inputs)?;
+                let record = ArtifactRecord {
+                    path: path.clone(),
+                    size: bytes.len() as u64,
+                    hash: package::hash_bytes(&bytes),
+                    name: "wheel".into(),
+                    inputs: Some(key),
+                };
+                let same = prev_art(&path).is_some_and(|a| a.hash == record.hash) && intact(&path);
+                if !same {
+                    bytes_out.push((path.clone(), ArtifactBytes::Memory(bytes)));
+                }
+                (record, if same { "unchanged" } else { "put" })
+            }
+        };
+        changes.push(ArtifactChange {
+            name: "wheel".into(),
+            action: action.into(),
+            path: Some(path),
+            command: None,
+        });
+        out_records.push(record);
+    }
+
+    // Artifacts of the config: known only once built.
+    match built {
+        None => {
+            for spec in specs {
+                changes.push(ArtifactChange {
+                    name: spec.name.clone(),
+                    action: "build".into(),
+                    path: None,
+                    command: spec.build.clone(),
+                });
+            }
+        }
+        Some(built) => {
+            for (spec, produced) in built {
+                for file in produced {
+                    let base = file
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .ok_or_else(|| anyhow!("{}: bad file name", file.display()))?;
+                    let path = format!(".internal/{base}");
+                    if out_records.iter().any(|r: &ArtifactRecord| r.path == path) {
+                        bail!(
+                            "artifact {}: two artifacts are named {base}; rename one",
+                            spec.name
+                        );
+                    }
+                    let hash = package::hash_file(file)?;
+                    let size = std::fs::metadata(file)
+                        .with_context(|| format!("reading {}", file.display()))?
+                        .len();
+                    if !(prev_art(&path).is_some_and(|a| a.hash == hash) && intact(&path)) {
+                        bytes_out.push((path.clone(), ArtifactBytes::File(file.clone())));
+                    }
+                    out_records.push(ArtifactRecord {
+                        path,
+                        size,
+                        hash,
+                        name: spec.name.clone(),
+                        inputs: None,
+                    });
+                }
+                changes.push(ArtifactChange {
+                    name: spec.name.clone(),
+                    action: "build".into(),
+                    path: None,
+                    command: spec.build.clone(),
+                });
+            }
+        }
+    }
+    if let Some(prev) = prev {
+        for a in &prev.artifacts {
+            if !out_records.iter().any(|r| r.path == a.path) {
+                changes.push(ArtifactChange {
+                    name: a.name.clone(),
+                    action: "delete".into(),
+                    path: Some(a.path.clone()),
+                    command: None,
+                });
+            }
+        }
+    }
+    out_records.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((out_records, changes, bytes_out))
+}
+
+/// Write a computed deployment into `txn`: changed files put (re-hashed, so a
+/// file edited since `compute` is caught), the others kept.
+pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
+    let put: std::collections::HashSet<&str> = c.files.put.iter().map(String::as_str).collect();
+    let files = &c.manifest.files;
+    parallel(files.len(), |i| {
+        let rec = &files[i];
+        let target = format!("files/{}", rec.path);
+        if !put.contains(rec.path.as_str()) {
+            return txn.keep(&target);
+        }
+        let src = &c.sources[i];
+        if rec.size > BIG_FILE {
+            txn.put_file(&target, src)?;
+            let written = package::hash_file(&txn_path_hint(src))?;
+            return check_same(&rec.path, &written, &rec.hash);
+        }
+        let bytes = if fault::unreadable(&rec.path) {
+            return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+                .with_context(|| format!("reading {}", src.display()));
+        } else {
+            std::fs::read(src).with_context(|| format!("reading {}", src.display()))?
+        };
+        check_same(&rec.path, &package::hash_bytes(&bytes), &rec.hash)?;
+        txn.put(&target, &bytes)
+    })?;
+    for path in &c.files.delete {
+        txn.delete(&format!("files/{path}"))?;
+    }
+    for a in &c.manifest.artifacts {
+        let target = format!("artifacts/{}", a.path);
+        match c.artifact_bytes.iter().find(|(p, _)| *p == a.path) {
+            Some((_, ArtifactBytes::Memory(bytes))) => txn.put(&target, bytes)?,
+            Some((_, ArtifactBytes::File(src))) => txn.put_file(&target, src)?,
+            None => txn.keep(&target)?,
+        }
+    }
+    if let Some(prev) = &c.prev_manifest {
+        for a in &prev.artifacts {
+            if !c.manifest.artifacts.iter().any(|r| r.path == a.path) {
+                txn.delete(&format!("artifacts/{}", a.path))?;
+            }
+        }
+    }
+    txn.put(
+        "artifacts/manifest.json",
+        &serde_json::to_vec_pretty(&c.manifest)?,
+    )
+}
+
+fn txn_path_hint(src: &Path) -> PathBuf {
+    // Big files are copied by the kernel; verify the source again after the copy.
+    src.to_path_buf()
+}
+
+fn check_same(path: &str, now: &str, planned: &str) -> Result<()> {
+    if now != planned {
+        bail!("{path} changed while it was being deployed; run the deploy again");
+    }
+    Ok(())
+}

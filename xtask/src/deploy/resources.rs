@@ -1,0 +1,230 @@
+//! Resources of the bundle (jobs, experiments, registered models, pipelines,
+//! ...) against the resource state: what to create, update, delete, and the
+//! new state. Locally nothing is called: a resource "exists" by its entry in
+//! `terraform.tfstate`, with a stable id, so that tools reading the state
+//! (and a later remote backend) see what the CLI would record.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::state::{TfInstance, TfResource, TfState};
+use crate::config::Bundle;
+
+const PROVIDER: &str = "provider[\"registry.terraform.io/databricks/databricks\"]";
+
+/// The Terraform resource type of a bundle resource kind.
+pub fn tf_type(kind: &str) -> String {
+    match kind {
+        "jobs" => "databricks_job".into(),
+        "experiments" => "databricks_mlflow_experiment".into(),
+        "registered_models" => "databricks_registered_model".into(),
+        "pipelines" => "databricks_pipeline".into(),
+        "models" => "databricks_mlflow_model".into(),
+        "model_serving_endpoints" => "databricks_model_serving".into(),
+        other => format!("databricks_{}", other.strip_suffix('s').unwrap_or(other)),
+    }
+}
+
+fn kind_of(tf_type: &str) -> String {
+    match tf_type {
+        "databricks_job" => "jobs".into(),
+        "databricks_mlflow_experiment" => "experiments".into(),
+        "databricks_registered_model" => "registered_models".into(),
+        "databricks_pipeline" => "pipelines".into(),
+        "databricks_mlflow_model" => "models".into(),
+        "databricks_model_serving" => "model_serving_endpoints".into(),
+        other => format!("{}s", other.strip_prefix("databricks_").unwrap_or(other)),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceChange {
+    /// `jobs`, `experiments`, ...
+    pub kind: String,
+    pub key: String,
+    /// `create`, `update`, `delete` or `unchanged`.
+    pub action: String,
+    /// Known for existing resources; for new ones only once deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+pub struct ResourcePlan {
+    /// Sorted by kind, key.
+    pub changes: Vec<ResourceChange>,
+    /// The resource list of the next state (new ids filled in when `assign_ids`).
+    pub resources: Vec<TfResource>,
+}
+
+impl ResourcePlan {
+    pub fn changed(&self) -> bool {
+        self.changes.iter().any(|c| c.action != "unchanged")
+    }
+
+    /// `{kind: {key: {id, relative_path}}}` for metadata.json.
+    pub fn metadata_ids(&self, bundle: &Bundle) -> Map<String, Value> {
+        let mut out = Map::new();
+        for r in &self.resources {
+            let kind = kind_of(&r.kind);
+            let rel = bundle
+                .resource_files
+                .get(&format!("{kind}.{}", r.name))
+                .cloned()
+                .unwrap_or_default();
+            let entry = json!({"id": r.id().unwrap_or_default(), "relative_path": rel});
+            out.entry(kind).or_insert_with(|| Value::Object(Map::new()))[&r.name] = entry;
+        }
+        out
+    }
+}
+
+/// Compare the bundle's resources with the state. With `assign_ids`, new
+/// resources get fresh ids (deploy); without, they stay unnamed (plan).
+pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> ResourcePlan {
+    let prev_resources: &[TfResource] = prev.map_or(&[], |s| &s.resources);
+    let mut changes = Vec::new();
+    let mut resources = Vec::new();
+    let kinds = bundle.config["resources"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect::<Vec<_>>());
+    for kind in kinds.unwrap_or_default() {
+        let ty = tf_type(&kind);
+        for (key, settings) in bundle.resources(&kind) {
+            let old = prev_resources
+                .iter()
+                .find(|r| r.kind == ty && r.name == key && r.id().is_some());
+            let (action, id) = match old {
+                Some(old) => {
+                    let same = old.instances.first().is_some_and(|i| {
+                        let mut a = i.attributes.clone();
+                        a.remove("id");
+                        Value::Object(a) == *settings
+                    });
+                    (
+                        if same { "unchanged" } else { "update" },
+                        old.id().map(str::to_string),
+                    )
+                }
+                None => ("create", assign_ids.then(|| new_id(&kind, settings))),
+            };
+            let mut attributes = settings.as_object().cloned().unwrap_or_default();
+            attributes.insert("id".into(), json!(id.clone().unwrap_or_default()));
+            resources.push(TfResource {
+                mode: "managed".into(),
+                kind: ty.clone(),
+                name: key.to_string(),
+                provider: PROVIDER.into(),
+                instances: vec![TfInstance {
+                    schema_version: 0,
+                    attributes,
+                    sensitive_attributes: Vec::new(),
+                }],
+            });
+            changes.push(ResourceChange {
+                kind: kind.clone(),
+                key: key.to_string(),
+                action: action.into(),
+                id,
+            });
+        }
+    }
+    for old in prev_resources {
+        let kind = kind_of(&old.kind);
+        if bundle.resources(&kind).all(|(k, _)| k != old.name) {
+            changes.push(ResourceChange {
+                kind,
+                key: old.name.clone(),
+                action: "delete".into(),
+                id: old.id().map(str::to_string),
+            });
+        }
+    }
+    changes.sort_by(|a, b| (&a.kind, &a.key).cmp(&(&b.kind, &b.key)));
+    resources.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+    ResourcePlan { changes, resources }
+}
+
+/// A fresh id shaped like the workspace's: numbers for jobs and experiments,
+/// the full name for registered models, a UUID otherwise.
+fn new_id(kind: &str, settings: &Value) -> String {
+    let n = uuid::Uuid::new_v4().as_u128();
+    match kind {
+        "jobs" | "experiments" => {
+            format!("{}", 100_000_000_000_000 + (n % 900_000_000_000_000) as u64)
+        }
+        "registered_models" => {
+            let name = settings["name"].as_str().unwrap_or("model");
+            match (
+                settings["catalog_name"].as_str(),
+                settings["schema_name"].as_str(),
+            ) {
+                (Some(c), Some(s)) => format!("{c}.{s}.{name}"),
+                _ => name.to_string(),
+            }
+        }
+        _ => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn bundle(resources: Value) -> Bundle {
+        Bundle {
+            root: "/b".into(),
+            name: "b".into(),
+            target: "dev".into(),
+            mode: None,
+            config: json!({ "resources": resources }),
+            resource_files: BTreeMap::new(),
+            source: Default::default(),
+        }
+    }
+
+    #[test]
+    fn ids_are_stable_and_changes_classified() {
+        let b1 = bundle(
+            json!({"jobs": {"a": {"name": "A"}, "b": {"name": "B"}}, "experiments": {"e": {"name": "/e"}}}),
+        );
+        let p1 = plan(&b1, None, true);
+        assert!(
+            p1.changes
+                .iter()
+                .all(|c| c.action == "create" && c.id.is_some())
+        );
+        let state = TfState {
+            version: 4,
+            terraform_version: "1.5.5".into(),
+            serial: 1,
+            lineage: "l".into(),
+            outputs: Map::new(),
+            resources: p1.resources.clone(),
+            other: Map::new(),
+        };
+        let b2 = bundle(
+            json!({"jobs": {"a": {"name": "A2"}, "c": {"name": "C"}}, "experiments": {"e": {"name": "/e"}}}),
+        );
+        let p2 = plan(&b2, Some(&state), false);
+        let action = |k: &str| {
+            p2.changes
+                .iter()
+                .find(|c| c.key == k)
+                .map(|c| c.action.as_str())
+        };
+        assert_eq!(action("a"), Some("update"));
+        assert_eq!(action("b"), Some("delete"));
+        assert_eq!(action("c"), Some("create"));
+        assert_eq!(action("e"), Some("unchanged"));
+        let id = |p: &ResourcePlan, k: &str| {
+            p.changes
+                .iter()
+                .find(|c| c.key == k)
+                .and_then(|c| c.id.clone())
+        };
+        assert_eq!(id(&p1, "a"), id(&p2, "a"));
+        assert_eq!(id(&p2, "c"), None);
+        assert!(!p2.resources.iter().any(|r| r.name == "b"));
+    }
+}

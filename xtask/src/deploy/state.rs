@@ -1,0 +1,243 @@
+//! The state files of an environment, in the Databricks CLI's formats
+//! (reference §1.3–§1.5) plus our own fields and `history.json`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::workspace::Workspace;
+use anyhow::{Context, Result};
+
+pub const TOOL_VERSION: &str = concat!("xtask-", env!("CARGO_PKG_VERSION"));
+
+/// `state/metadata.json`: the CLI's `version`/`config`/`extra`, then our
+/// fields. Modules that add their own fields (the flow's test record,
+/// `promoted_from`) use the named fields or `other`: unknown fields read from
+/// the file are kept in `other` and written back.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Metadata {
+    pub version: u32,
+    #[serde(default)]
+    pub config: Value,
+    #[serde(default)]
+    pub extra: Map<String, Value>,
+    #[serde(default)]
+    pub deployment_id: String,
+    #[serde(default)]
+    pub digest: String,
+    #[serde(default)]
+    pub deployed_at: String,
+    #[serde(default)]
+    pub deployed_by: String,
+    #[serde(default)]
+    pub tool_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<Value>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `state/deployment.json` (version 1).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeploymentState {
+    pub version: u32,
+    pub seq: u64,
+    #[serde(default)]
+    pub cli_version: String,
+    #[serde(default)]
+    pub timestamp: String,
+    #[serde(default)]
+    pub files: Vec<DeployedFile>,
+    #[serde(default)]
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeployedFile {
+    pub local_path: String,
+    pub is_notebook: bool,
+}
+
+/// `state/terraform.tfstate`, Terraform state format 4. Fields we do not use are kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TfState {
+    pub version: u32,
+    pub terraform_version: String,
+    pub serial: u64,
+    pub lineage: String,
+    #[serde(default)]
+    pub outputs: Map<String, Value>,
+    #[serde(default)]
+    pub resources: Vec<TfResource>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TfResource {
+    pub mode: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub provider: String,
+    pub instances: Vec<TfInstance>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TfInstance {
+    #[serde(default)]
+    pub schema_version: u32,
+    pub attributes: Map<String, Value>,
+    #[serde(default)]
+    pub sensitive_attributes: Vec<Value>,
+}
+
+impl TfResource {
+    pub fn id(&self) -> Option<&str> {
+        self.instances.first()?.attributes.get("id")?.as_str()
+    }
+}
+
+/// `state/history.json`: every deploy, rollback and promotion of the
+/// environment, newest last. Deployments still kept can be rolled back to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct History {
+    pub deployments: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HistoryEntry {
+    /// The deployment (version folder) this event made current.
+    pub id: String,
+    /// `deploy`, `rollback` or `promote`.
+    pub kind: String,
+    pub seq: u64,
+    pub digest: String,
+    pub at: String,
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default)]
+    pub forced_lock: bool,
+    /// For rollbacks: the deployment that was current; for promotions: `<env>/<id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+/// Everything the state of an environment says, read once.
+#[derive(Debug, Clone, Default)]
+pub struct EnvState {
+    pub metadata: Option<Metadata>,
+    pub deployment: Option<DeploymentState>,
+    pub tfstate: Option<TfState>,
+    pub history: History,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(ws: &dyn Workspace, name: &str) -> Result<Option<T>> {
+    match ws.read_state(name)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .with_context(|| format!("{}/state/{name} is not valid", ws.location())),
+    }
+}
+
+impl EnvState {
+    pub fn read(ws: &dyn Workspace) -> Result<EnvState> {
+        Ok(EnvState {
+            metadata: parse(ws, "metadata.json")?,
+            deployment: parse(ws, "deployment.json")?,
+            tfstate: parse(ws, "terraform.tfstate")?,
+            history: parse(ws, "history.json")?.unwrap_or_default(),
+        })
+    }
+
+    /// The next deployment.json: seq + 1, the id kept.
+    pub fn next_deployment(&self, files: Vec<DeployedFile>, now: &str) -> DeploymentState {
+        let prev = self.deployment.as_ref();
+        DeploymentState {
+            version: 1,
+            seq: prev.map_or(0, |d| d.seq) + 1,
+            cli_version: TOOL_VERSION.to_string(),
+            timestamp: now.to_string(),
+            files,
+            id: prev
+                .map(|d| d.id.clone())
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(new_uuid),
+        }
+    }
+
+    /// The next terraform.tfstate: serial + 1, lineage fixed per env.
+    pub fn next_tfstate(&self, resources: Vec<TfResource>) -> TfState {
+        match &self.tfstate {
+            Some(prev) => TfState {
+                serial: prev.serial + 1,
+                resources,
+                ..prev.clone()
+            },
+            None => TfState {
+                version: 4,
+                terraform_version: "1.5.5".to_string(),
+                serial: 1,
+                lineage: new_uuid(),
+                outputs: Map::new(),
+                resources,
+                other: Map::new(),
+            },
+        }
+    }
+}
+
+/// The state files to write, serialised in `STATE_FILES` order.
+pub fn serialise(
+    deployment: &DeploymentState,
+    tfstate: &TfState,
+    history: &History,
+    metadata: &Metadata,
+) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    Ok(vec![
+        ("deployment.json", serde_json::to_vec_pretty(deployment)?),
+        ("terraform.tfstate", serde_json::to_vec_pretty(tfstate)?),
+        ("history.json", serde_json::to_vec_pretty(history)?),
+        ("metadata.json", serde_json::to_vec_pretty(metadata)?),
+    ])
+}
+
+pub fn new_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The CLI's `config` block of metadata.json for this bundle and these resource ids.
+pub fn metadata_config(
+    bundle: &crate::config::Bundle,
+    git: &Value,
+    ids: &Map<String, Value>,
+) -> Value {
+    let mut resources = Map::new();
+    for (kind, entries) in ids {
+        resources.insert(kind.clone(), entries.clone());
+    }
+    let file_path = bundle
+        .workspace("file_path")
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            format!(
+                "/Workspace/Users/local/.bundle/{}/{}/files",
+                bundle.name, bundle.target
+            )
+        });
+    json!({
+        "bundle": {"name": bundle.name, "target": bundle.target, "mode": bundle.mode, "git": git},
+        "workspace": {"file_path": file_path},
+        "resources": resources,
+        "presets": {"source_linked_deployment": false},
+    })
+}
