@@ -20,6 +20,7 @@ use anyhow::{Context, Result, bail};
 use super::api::{ObjectType, is_exists, is_missing};
 use super::auth::{self, TargetAuth};
 use super::client::{Client, ClientOptions};
+use crate::config::Bundle;
 use crate::package::{self, Manifest};
 use crate::workspace::local::{describe_holder, hostname};
 use crate::workspace::{Drift, LockInfo, Replaced, STATE_FILES, Transaction, Workspace};
@@ -44,24 +45,18 @@ impl RemoteWorkspace {
         }
     }
 
-    /// Resolves credentials (target `workspace.host`/`profile`, environment,
-    /// `~/.databrickscfg`), asks the workspace who we are, and places the
-    /// environment at `root_path` (default `~/.bundle/<bundle>/<env>`).
-    pub fn connect(
-        target: &TargetAuth,
-        root_path: Option<&str>,
-        bundle: &str,
-        env: &str,
-    ) -> Result<RemoteWorkspace> {
-        let creds = auth::resolve(target)?;
-        let client = Client::new(&creds, ClientOptions::default())?;
-        let user = client
-            .me()
-            .with_context(|| format!("asking {} for the current user", creds.host))?;
-        let root = root_path
+    /// The environment of `bundle`, resolved for the user `client` speaks
+    /// for (load the config with `current_user` = [`connect`]'s user, so
+    /// `workspace.root_path` expands `~` to the right home).
+    pub fn open(client: Client, bundle: &Bundle) -> Result<RemoteWorkspace> {
+        let user = bundle.user();
+        let root = bundle
+            .workspace("root_path")
             .map(str::to_string)
-            .unwrap_or_else(|| format!("~/.bundle/{bundle}/{env}"));
-        Ok(RemoteWorkspace::new(client, expand_root(&root, &user)?))
+            .unwrap_or_else(|| format!("~/.bundle/{}/{}", bundle.name, bundle.target));
+        let root =
+            expand_root(&root, user).with_context(|| format!("target {}", bundle.target))?;
+        Ok(RemoteWorkspace::new(client, root))
     }
 
     pub fn root(&self) -> &str {
@@ -137,6 +132,25 @@ impl RemoteWorkspace {
             true,
         )
     }
+}
+
+/// The target's `workspace.host` and `workspace.profile`.
+pub fn target_auth(bundle: &Bundle) -> TargetAuth {
+    TargetAuth {
+        host: bundle.workspace("host").map(str::to_string),
+        profile: bundle.workspace("profile").map(str::to_string),
+    }
+}
+
+/// Resolves credentials (target settings, environment, `~/.databrickscfg`),
+/// builds the client and asks the workspace who we are (SCIM `Me`).
+pub fn connect(target: &TargetAuth) -> Result<(Client, String)> {
+    let creds = auth::resolve(target)?;
+    let client = Client::new(&creds, ClientOptions::default())?;
+    let user = client
+        .me()
+        .with_context(|| format!("asking {} for the current user", creds.host))?;
+    Ok((client, user))
 }
 
 /// `~/` → the user's home; `/Users/..` → `/Workspace/Users/..` (the CLI's

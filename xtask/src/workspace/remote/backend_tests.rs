@@ -333,3 +333,45 @@ fn remote_backend_root_paths() {
     assert!(expand_root("relative/x", "u").is_err());
     assert!(expand_root("/Workspace/../etc", "u").is_err());
 }
+
+#[test]
+fn remote_backend_opens_the_env_of_a_loaded_bundle() {
+    let fake = FakeWorkspace::start();
+    let dir = std::env::temp_dir().join(format!("xtask-remote-open-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let yml = format!(
+        "bundle:\n  name: rag\ntargets:\n  dev:\n    default: true\n    workspace:\n      host: {}\n  prod:\n    workspace:\n      host: {}\n      root_path: /Shared/rag/prod\n",
+        fake.url(),
+        fake.url()
+    );
+    std::fs::write(dir.join("databricks.yml"), yml).unwrap();
+    let creds = Credentials {
+        host: fake.url().to_string(),
+        token: Secret::new(fake.token()),
+    };
+    let client = Client::new(&creds, ClientOptions::default()).unwrap();
+    let user = client.me().unwrap();
+    let load = |target: &str| {
+        let opts = crate::config::LoadOptions {
+            bundle_dir: dir.clone(),
+            target: Some(target.into()),
+            vars: Vec::new(),
+            current_user: Some(user.clone()),
+        };
+        let (bundle, diags) = crate::config::load(&opts);
+        bundle.unwrap_or_else(|| panic!("{diags:?}"))
+    };
+    let dev = load("dev");
+    assert_eq!(
+        super::backend::target_auth(&dev).host.as_deref(),
+        Some(fake.url())
+    );
+    let ws = RemoteWorkspace::open(client.clone(), &dev).unwrap();
+    assert_eq!(
+        ws.root(),
+        format!("/Workspace/Users/{user}/.bundle/rag/dev")
+    );
+    let ws = RemoteWorkspace::open(client, &load("prod")).unwrap();
+    assert_eq!(ws.root(), "/Workspace/Shared/rag/prod");
+    let _ = std::fs::remove_dir_all(&dir);
+}
