@@ -1,0 +1,1 @@
+"""Incremental, exactly-once ingestion of documents from a landing folder."""

@@ -1,0 +1,1 @@
+"""Model registry, promotion to champion, and batch inference."""

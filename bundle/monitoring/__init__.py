@@ -1,0 +1,1 @@
+"""Metrics over the inference log and threshold violations."""

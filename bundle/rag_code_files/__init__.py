@@ -1,0 +1,1 @@
+"""Retrieval-augmented generation core: chunking, embedding, vector index, retrieval, answers."""

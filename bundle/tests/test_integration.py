@@ -1,0 +1,180 @@
+"""The whole pipeline on the shipped data: ingest -> train -> validate -> deploy -> batch inference ->
+monitoring, through the modules, through the notebooks run as plain scripts, and through the notebooks
+executed with an injected `dbutils` the way the job runner does."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from DataStreaming.ingest import checkpoint_counts, ingest, seed_landing
+from deployment.batch_inference import run_batch
+from deployment.deploy import deploy
+from deployment.registry import LocalModelRegistry
+from monitoring.monitor import monitor
+from rag_code_files.index import VectorIndex
+from rag_code_files.paths import BUNDLE_ROOT
+from training.tracking import ExperimentTracker
+from training.train import train
+from validation.validate import validate_run
+
+pytestmark = pytest.mark.integration
+
+DATA = BUNDLE_ROOT / "data"
+MODEL = "test.my_mlops_project_luv_v6.rag_index"
+N_DOCS = len(list((DATA / "documents").glob("*.json")))
+
+
+def test_pipeline_through_the_modules(tmp_path):
+    landing, table, quarantine = tmp_path / "landing", tmp_path / "docs.db", tmp_path / "quarantine"
+    assert seed_landing(DATA / "documents", landing) == N_DOCS
+    (landing / "zz-broken.json").write_text('{"id": "broken"')
+    report = ingest(landing, table, quarantine)
+    assert len(report.ingested) == N_DOCS and report.quarantined == ["zz-broken.json"]
+    assert ingest(landing, table, quarantine).ingested == []  # exactly once
+    assert checkpoint_counts(table) == {"ingested": N_DOCS, "quarantined": 1}
+
+    result = train(table, tmp_path / "mlflow", "/Shared/test-exp", chunk_size=60, chunk_overlap=15)
+    run = ExperimentTracker(tmp_path / "mlflow", "/Shared/test-exp").get_run(result.run_id)
+    validation = validate_run(run, DATA / "eval/questions.jsonl", k=5, min_recall_at_k=0.8, min_mrr=0.6)
+    assert validation.passed, validation.failures
+    assert validation.metrics["recall_at_5"] >= 0.8
+    assert run.metrics["val_recall_at_5"] == validation.metrics["recall_at_5"]
+
+    registry = LocalModelRegistry(tmp_path / "registry")
+    promoted = deploy(run, registry, MODEL)
+    assert promoted.promoted and registry.aliases(MODEL) == {"champion": 1}
+
+    # A second run that misses the thresholds (its labels point at a document that does not exist)
+    # is recorded as failed on the run, and deployment, reading that record, does not promote it.
+    second = train(table, tmp_path / "mlflow", "/Shared/test-exp", chunk_size=20, chunk_overlap=5)
+    run2 = ExperimentTracker(tmp_path / "mlflow", "/Shared/test-exp").get_run(second.run_id)
+    mislabelled = tmp_path / "mislabelled.jsonl"
+    mislabelled.write_text(json.dumps({"question": "vpn gateway", "relevant": ["kb-999"]}) + "\n")
+    assert not validate_run(run2, mislabelled, k=5, min_recall_at_k=0.8, min_mrr=0.6).passed
+    assert run2.meta["tags"]["validation_passed"] == "false"
+    assert not deploy(run2, registry, MODEL).promoted
+    assert registry.aliases(MODEL) == {"champion": 1}
+
+    log = tmp_path / "inference.jsonl"
+    summary = run_batch(registry, MODEL, DATA / "inference/questions.txt", log)
+    assert summary["questions"] >= 10 and summary["model_version"] == 1
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    answered = [r for r in records if not r["no_answer"]]
+    assert answered and all(r["sources"] and f"[{r['sources'][0]}]" in r["answer"] for r in answered)
+    assert any(r["no_answer"] for r in records)  # the off-topic questions
+
+    corpus = VectorIndex.load(registry.get_by_alias(MODEL, "champion")["artifact_path"]).term_counts
+    mon = monitor(log, corpus, {"latency_p95_ms": 1000, "no_answer_rate": 0.5, "drift_oov_rate": 0.05},
+                  tmp_path / "monitoring")
+    assert mon["metrics"]["requests"] == summary["questions"]
+    assert [v["metric"] for v in mon["violations"]] == ["drift_oov_rate"]
+    assert (tmp_path / "monitoring/report.md").is_file()
+
+
+NOTEBOOKS = [
+    "DataStreaming/notebooks/IngestDocuments.py",
+    "training/notebooks/Train.py",
+    "validation/notebooks/ModelValidation.py",
+    "deployment/notebooks/ModelDeployment.py",
+    "deployment/notebooks/BatchInference.py",
+    "monitoring/notebooks/Monitoring.py",
+]
+
+
+def run_notebook(rel, dbfs_root, *params):
+    path = BUNDLE_ROOT / rel
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["XTASK_DBFS_ROOT"] = str(dbfs_root)
+    return subprocess.run([sys.executable, path.name, *params], cwd=path.parent, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_notebooks_run_as_plain_python_scripts(tmp_path):
+    for rel in NOTEBOOKS:
+        proc = run_notebook(rel, tmp_path)
+        assert proc.returncode == 0, f"{rel}\n{proc.stdout}\n{proc.stderr}"
+    data = tmp_path / "my_mlops_project_luv_v6" / "dev"
+    assert (data / "tables/documents.db").is_file()
+    registry = LocalModelRegistry(data / "registry")
+    assert registry.aliases("dev.my_mlops_project_luv_v6.rag_index") == {"champion": 1}
+    assert len((data / "inference/inference_log.jsonl").read_text().splitlines()) >= 10
+    report = json.loads((data / "monitoring/report.json").read_text())
+    assert report["model_versions"] == [1]
+
+    # Missed thresholds: validation exits non-zero and deployment leaves the champion alone.
+    bad = tmp_path / "mislabelled.jsonl"
+    bad.write_text("\n".join(
+        json.dumps({"question": q, "relevant": ["kb-999"]}) for q in ("vpn gateway", "parental leave")) + "\n")
+    assert run_notebook("training/notebooks/Train.py", tmp_path).returncode == 0
+    proc = run_notebook("validation/notebooks/ModelValidation.py", tmp_path, f"questions_path={bad}")
+    assert proc.returncode != 0 and "model validation failed" in proc.stderr
+    proc = run_notebook("deployment/notebooks/ModelDeployment.py", tmp_path)
+    assert proc.returncode == 0 and '"promoted": false' in proc.stdout
+    assert registry.aliases("dev.my_mlops_project_luv_v6.rag_index") == {"champion": 1}
+    assert registry.versions("dev.my_mlops_project_luv_v6.rag_index") == [1]
+
+
+class RunnerDbutils:
+    """What the job runner injects: widgets from base_parameters, task values shared across tasks."""
+
+    def __init__(self, task_key, params, store):
+        outer = self
+
+        class Widgets:
+            def text(self, name, default="", label=None):
+                pass
+
+            def get(self, name):
+                return outer.params[name]
+
+        class TaskValues:
+            def set(self, key, value):
+                store.setdefault(task_key, {})[key] = value
+
+            def get(self, taskKey, key, default=None, debugValue=None):
+                return store.get(taskKey, {}).get(key, default)
+
+        class Jobs:
+            taskValues = TaskValues()
+
+        self.params = params
+        self.widgets = Widgets()
+        self.jobs = Jobs()
+
+
+def exec_task(rel, task_key, params, store, monkeypatch):
+    path = BUNDLE_ROOT / rel
+    monkeypatch.chdir(path.parent)
+    code = compile(path.read_text(), str(path), "exec")
+    # No __file__, as in a notebook: the bootstrap falls back to the working directory.
+    exec(code, {"__name__": "__main__", "dbutils": RunnerDbutils(task_key, params, store)})
+
+
+def test_training_job_under_an_injected_dbutils(tmp_path, monkeypatch):
+    monkeypatch.setenv("XTASK_DBFS_ROOT", str(tmp_path))
+    data = "/dbfs/my_mlops_project_luv_v6/test"
+    git = "url:; branch:; commit:"
+    store = {}
+    exec_task(NOTEBOOKS[0], "IngestDocuments", {
+        "landing_dir": f"{data}/landing", "table_path": f"{data}/tables/documents.db",
+        "quarantine_dir": f"{data}/quarantine", "seed_dir": "data/documents", "max_files": "",
+        "git_source_info": git}, store, monkeypatch)
+    assert store["IngestDocuments"] == {"ingested": N_DOCS, "quarantined": 0}
+    common = {"tracking_root": f"{data}/mlflow", "experiment_name": "/Shared/test-exp", "git_source_info": git}
+    exec_task(NOTEBOOKS[1], "Train", {**common, "env": "test", "table_path": f"{data}/tables/documents.db",
+                                      "chunk_size": "60", "chunk_overlap": "15"}, store, monkeypatch)
+    exec_task(NOTEBOOKS[2], "ModelValidation", {**common, "questions_path": "data/eval/questions.jsonl",
+                                                "k": "5", "min_recall_at_k": "0.8", "min_mrr": "0.6",
+                                                "run_mode": "enabled"}, store, monkeypatch)
+    assert store["ModelValidation"] == {"run_id": store["Train"]["run_id"], "validation_passed": "true"}
+    exec_task(NOTEBOOKS[3], "ModelDeployment", {**common, "env": "test", "registry_root": f"{data}/registry",
+                                                "model_name": MODEL, "alias": "champion"}, store, monkeypatch)
+    assert store["ModelDeployment"] == {"model_version": 1}
+    registry = LocalModelRegistry(tmp_path / "my_mlops_project_luv_v6/test/registry")
+    assert registry.get_by_alias(MODEL, "champion")["run_id"] == store["Train"]["run_id"]
+    # Nothing escaped into the bundle's own fallback folder.
+    assert not any(Path(BUNDLE_ROOT / ".dbfs/my_mlops_project_luv_v6/test").glob("*"))

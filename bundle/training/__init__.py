@@ -1,0 +1,1 @@
+"""Build the retrieval index from the ingested documents and record the run."""

@@ -1,0 +1,1 @@
+"""Retrieval quality on the labelled question set, against thresholds."""
