@@ -177,17 +177,22 @@ impl Client {
                 Attempt::Done(body) => return Ok(body),
                 Attempt::Fatal(err) => return Err(err),
                 Attempt::Retry { err, retry_after } => {
-                    (err, retry_after.unwrap_or_else(|| self.backoff(attempt)))
+                    // `Retry-After: 0` must not turn into a busy loop.
+                    let wait = match retry_after {
+                        Some(after) => after.max(self.opts.backoff_base),
+                        None => self.backoff(attempt),
+                    };
+                    (err, wait)
                 }
             };
             let elapsed = start.elapsed();
             if elapsed + wait > self.opts.retry_budget {
                 return Err(err.context(format!(
-                    "{} {}: giving up after {attempt} attempt(s) in {:.1}s (retry budget {}s)",
+                    "{} {}: giving up after {attempt} attempt(s) in {:.1}s (retry budget {:.1}s)",
                     call.method,
                     strip_query(&call.path),
                     elapsed.as_secs_f64(),
-                    self.opts.retry_budget.as_secs()
+                    self.opts.retry_budget.as_secs_f64()
                 )));
             }
             std::thread::sleep(wait);
