@@ -54,8 +54,7 @@ impl RemoteWorkspace {
             .workspace("root_path")
             .map(str::to_string)
             .unwrap_or_else(|| format!("~/.bundle/{}/{}", bundle.name, bundle.target));
-        let root =
-            expand_root(&root, user).with_context(|| format!("target {}", bundle.target))?;
+        let root = expand_root(&root, user).with_context(|| format!("target {}", bundle.target))?;
         Ok(RemoteWorkspace::new(client, root))
     }
 

@@ -212,6 +212,17 @@ fn remote_429_is_retried_honouring_retry_after() {
             "Retry-After: 1 not honoured: {gap:?}"
         );
     }
+    // `Retry-After: 0` still waits the backoff floor instead of spinning.
+    fake.clear_log();
+    fake.fault("import-file", 429, 3, Some(0));
+    c.import_file(&format!("{}/g", home(&fake)), b"y".to_vec(), true)
+        .unwrap();
+    let log = fake.requests_matching("import-file");
+    assert_eq!(log.len(), 4);
+    assert!(
+        log.windows(2)
+            .all(|p| p[1].at - p[0].at >= Duration::from_millis(10))
+    );
 }
 
 #[test]
