@@ -45,11 +45,19 @@ impl RemoteWorkspace {
         }
     }
 
-    /// The environment of `bundle`, resolved for the user `client` speaks
-    /// for (load the config with `current_user` = [`connect`]'s user, so
-    /// `workspace.root_path` expands `~` to the right home).
-    pub fn open(client: Client, bundle: &Bundle) -> Result<RemoteWorkspace> {
-        let user = bundle.user();
+    /// The environment of `bundle` for `user` (from [`connect`]). The config
+    /// must have been loaded with `LoadOptions::current_user = Some(user)`:
+    /// `workspace.root_path` and `${workspace.current_user.*}` are expanded
+    /// at load time, and the local guess (git email) may name another home.
+    pub fn open(client: Client, user: &str, bundle: &Bundle) -> Result<RemoteWorkspace> {
+        if bundle.user() != user {
+            bail!(
+                "the configuration of target {} was resolved for user `{}` but the workspace \
+                 user is `{user}`; load it with that current user",
+                bundle.target,
+                bundle.user()
+            );
+        }
         let root = bundle
             .workspace("root_path")
             .map(str::to_string)

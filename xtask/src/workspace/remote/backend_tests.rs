@@ -366,12 +366,16 @@ fn remote_backend_opens_the_env_of_a_loaded_bundle() {
         super::backend::target_auth(&dev).host.as_deref(),
         Some(fake.url())
     );
-    let ws = RemoteWorkspace::open(client.clone(), &dev).unwrap();
+    let ws = RemoteWorkspace::open(client.clone(), &user, &dev).unwrap();
     assert_eq!(
         ws.root(),
         format!("/Workspace/Users/{user}/.bundle/rag/dev")
     );
-    let ws = RemoteWorkspace::open(client, &load("prod")).unwrap();
+    let ws = RemoteWorkspace::open(client.clone(), &user, &load("prod")).unwrap();
     assert_eq!(ws.root(), "/Workspace/Shared/rag/prod");
+    let err = RemoteWorkspace::open(client, "someone@else.com", &dev)
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("resolved for user"), "{err:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
