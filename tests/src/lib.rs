@@ -2,6 +2,7 @@
 
 pub mod deploy;
 pub mod gitrepo;
+pub mod fake_workspace;
 pub mod params;
 pub mod runner;
 

@@ -13,6 +13,8 @@
 //! | history / rollback | the last N versions are kept | not available |
 
 pub mod local;
+#[allow(dead_code)]
+pub mod remote;
 
 use std::path::PathBuf;
 

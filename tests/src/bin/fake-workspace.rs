@@ -1,0 +1,32 @@
+//! Serves the fake workspace for benchmarks and manual checks:
+//! `cargo run -p e2e --bin fake-workspace -- [PORT]`. Prints the URL and the
+//! token on stdout (one `KEY=value` per line), then serves until killed.
+
+use std::io::Write;
+
+use e2e::fake_workspace::{DEFAULT_TOKEN, DEFAULT_USER, FakeWorkspace};
+
+fn main() {
+    let port = match std::env::args().nth(1).map(|p| p.parse::<u16>()) {
+        None => 0,
+        Some(Ok(p)) => p,
+        Some(Err(_)) => {
+            eprintln!("usage: fake-workspace [PORT]");
+            std::process::exit(2);
+        }
+    };
+    let fake = match FakeWorkspace::start_on(port, DEFAULT_USER, DEFAULT_TOKEN) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("fake-workspace: cannot listen on 127.0.0.1:{port}: {e}");
+            std::process::exit(1);
+        }
+    };
+    // This token is the fake's own fixed test value, not a secret.
+    println!("DATABRICKS_HOST={}", fake.url());
+    println!("DATABRICKS_TOKEN={}", fake.token());
+    let _ = std::io::stdout().flush();
+    loop {
+        std::thread::park();
+    }
+}

@@ -1,0 +1,455 @@
+//! Typed calls to the workspace REST API (reference §3): workspace files,
+//! SCIM `Me`, jobs 2.2 and runs, MLflow experiments and registered models.
+//!
+//! Errors keep the [`ApiError`] in the chain (see [`api_error`]); "not found"
+//! answers of reads become `None`/`false` since callers branch on them.
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::client::{ApiError, Body, Call, Client, api_error};
+
+/// The workspace refuses larger files through `import-file`.
+pub const MAX_IMPORT_BYTES: usize = 10 * 1024 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ObjectType {
+    Directory,
+    File,
+    Notebook,
+    Library,
+    Repo,
+    Dashboard,
+    #[serde(other)]
+    Other,
+}
+
+/// An entry of `get-status` / `list`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ObjectInfo {
+    pub object_type: ObjectType,
+    pub path: String,
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub modified_at: Option<i64>,
+    #[serde(default)]
+    pub object_id: Option<i64>,
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+/// The state of a run or of one of its tasks.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RunState {
+    #[serde(default)]
+    pub life_cycle_state: Option<String>,
+    #[serde(default)]
+    pub result_state: Option<String>,
+    #[serde(default)]
+    pub state_message: Option<String>,
+}
+
+impl RunState {
+    /// True once the run can no longer change.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self.life_cycle_state.as_deref(),
+            Some("TERMINATED" | "SKIPPED" | "INTERNAL_ERROR")
+        )
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TaskRun {
+    pub task_key: String,
+    #[serde(default)]
+    pub run_id: Option<i64>,
+    #[serde(default)]
+    pub state: RunState,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Run {
+    pub run_id: i64,
+    #[serde(default)]
+    pub job_id: Option<i64>,
+    #[serde(default)]
+    pub state: RunState,
+    #[serde(default)]
+    pub tasks: Vec<TaskRun>,
+    #[serde(default)]
+    pub run_page_url: Option<String>,
+}
+
+impl Client {
+    /// The current user's `userName` (SCIM `Me`).
+    pub fn me(&self) -> Result<String> {
+        let v = self.send_json(&Call::get("/api/2.0/preview/scim/v2/Me"))?;
+        v.get("userName")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .context("SCIM Me: no userName in the answer")
+    }
+
+    /// Uploads `bytes` to the absolute workspace `path` as raw body. Files
+    /// over 10 MB are refused before any request, naming file and size.
+    /// `overwrite=true` makes the call idempotent, hence retryable.
+    pub fn import_file(&self, path: &str, bytes: Vec<u8>, overwrite: bool) -> Result<()> {
+        check_abs(path)?;
+        if bytes.len() > MAX_IMPORT_BYTES {
+            bail!(
+                "{path}: file is {} bytes ({:.1} MB); the workspace accepts at most 10 MB per file",
+                bytes.len(),
+                bytes.len() as f64 / (1024.0 * 1024.0)
+            );
+        }
+        let url = format!(
+            "/api/2.0/workspace-files/import-file/{}?overwrite={overwrite}",
+            escape(path.trim_start_matches('/'))
+        );
+        self.send(&Call::post(url, Body::Raw(bytes), overwrite))
+            .map(drop)
+            .map_err(|e| permission_hint(e, path))
+            .with_context(|| format!("uploading {path}"))
+    }
+
+    /// `mkdir -p` (the server creates parents).
+    pub fn mkdirs(&self, path: &str) -> Result<()> {
+        check_abs(path)?;
+        let call = Call::post(
+            "/api/2.0/workspace/mkdirs",
+            Body::Json(json!({ "path": path })),
+            true,
+        );
+        // An existing folder is success; RESOURCE_ALREADY_EXISTS means a
+        // file or notebook is in the way, which callers must hear about.
+        self.send(&call)
+            .map(drop)
+            .map_err(|e| permission_hint(e, path))
+            .with_context(|| format!("creating folder {path}"))
+    }
+
+    /// Deletes `path`; returns false if it did not exist.
+    pub fn delete(&self, path: &str, recursive: bool) -> Result<bool> {
+        check_abs(path)?;
+        let body = json!({ "path": path, "recursive": recursive });
+        match self.send(&Call::post(
+            "/api/2.0/workspace/delete",
+            Body::Json(body),
+            true,
+        )) {
+            Ok(_) => Ok(true),
+            Err(e) if is_missing(&e) => Ok(false),
+            Err(e) => Err(permission_hint(e, path)).with_context(|| format!("deleting {path}")),
+        }
+    }
+
+    /// `get-status`; `None` if nothing is at `path`.
+    pub fn get_status(&self, path: &str) -> Result<Option<ObjectInfo>> {
+        check_abs(path)?;
+        let call = Call::get(format!(
+            "/api/2.0/workspace/get-status?path={}",
+            escape(path)
+        ));
+        match self.send_json(&call) {
+            Ok(v) => {
+                Ok(Some(serde_json::from_value(v).with_context(|| {
+                    format!("get-status {path}: bad answer")
+                })?))
+            }
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The entries directly under the folder `path` (error if missing).
+    pub fn list(&self, path: &str) -> Result<Vec<ObjectInfo>> {
+        check_abs(path)?;
+        let call = Call::get(format!("/api/2.0/workspace/list?path={}", escape(path)));
+        let v = self
+            .send_json(&call)
+            .with_context(|| format!("listing {path}"))?;
+        let objects = v
+            .get("objects")
+            .cloned()
+            .unwrap_or(Value::Array(Vec::new()));
+        serde_json::from_value(objects).with_context(|| format!("list {path}: bad answer"))
+    }
+
+    /// The raw bytes of a file or notebook source; `None` if missing.
+    pub fn export(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        check_abs(path)?;
+        let call = Call::get(format!(
+            "/api/2.0/workspace/export?path={}&direct_download=true",
+            escape(path)
+        ));
+        match self.send(&call) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("downloading {path}")),
+        }
+    }
+
+    // ---- jobs 2.2 ----
+
+    pub fn job_create(&self, settings: &Value) -> Result<i64> {
+        // Not idempotent: a dropped create may have created the job.
+        let v = self.send_json(&Call::post(
+            "/api/2.2/jobs/create",
+            Body::Json(settings.clone()),
+            false,
+        ))?;
+        v.get("job_id")
+            .and_then(Value::as_i64)
+            .context("jobs/create: no job_id in the answer")
+    }
+
+    /// Replaces the job's settings (a full replace, like the CLI).
+    pub fn job_reset(&self, job_id: i64, settings: &Value) -> Result<()> {
+        let body = json!({ "job_id": job_id, "new_settings": settings });
+        self.send(&Call::post("/api/2.2/jobs/reset", Body::Json(body), true))
+            .map(drop)
+    }
+
+    /// The job (`{job_id, settings, ...}`), with all task pages merged; `None` if missing.
+    pub fn job_get(&self, job_id: i64) -> Result<Option<Value>> {
+        let mut job: Option<Value> = None;
+        let mut page: Option<String> = None;
+        loop {
+            let mut url = format!("/api/2.2/jobs/get?job_id={job_id}");
+            if let Some(token) = &page {
+                url.push_str(&format!("&page_token={}", escape(token)));
+            }
+            let v = match self.send_json(&Call::get(url)) {
+                Ok(v) => v,
+                Err(e) if is_missing(&e) || is_invalid_job(&e) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            page = v
+                .get("next_page_token")
+                .and_then(Value::as_str)
+                .map(String::from);
+            match &mut job {
+                None => job = Some(v),
+                Some(first) => {
+                    let more = v
+                        .pointer("/settings/tasks")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    if let Some(tasks) = first
+                        .pointer_mut("/settings/tasks")
+                        .and_then(Value::as_array_mut)
+                    {
+                        tasks.extend(more);
+                    }
+                }
+            }
+            if page.is_none() {
+                if let Some(j) = job.as_mut().and_then(Value::as_object_mut) {
+                    j.remove("next_page_token");
+                }
+                return Ok(job);
+            }
+        }
+    }
+
+    /// Deletes the job; false if it did not exist.
+    pub fn job_delete(&self, job_id: i64) -> Result<bool> {
+        match self.send(&Call::post(
+            "/api/2.2/jobs/delete",
+            Body::Json(json!({ "job_id": job_id })),
+            true,
+        )) {
+            Ok(_) => Ok(true),
+            Err(e) if is_missing(&e) || is_invalid_job(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts a run with job parameters; returns the run id.
+    pub fn run_now(
+        &self,
+        job_id: i64,
+        job_parameters: &serde_json::Map<String, Value>,
+    ) -> Result<i64> {
+        let mut body = json!({ "job_id": job_id });
+        if !job_parameters.is_empty() {
+            body["job_parameters"] = Value::Object(job_parameters.clone());
+        }
+        let v = self.send_json(&Call::post(
+            "/api/2.2/jobs/run-now",
+            Body::Json(body),
+            false,
+        ))?;
+        v.get("run_id")
+            .and_then(Value::as_i64)
+            .context("jobs/run-now: no run_id in the answer")
+    }
+
+    pub fn runs_get(&self, run_id: i64) -> Result<Run> {
+        let v = self.send_json(&Call::get(format!(
+            "/api/2.2/jobs/runs/get?run_id={run_id}"
+        )))?;
+        serde_json::from_value(v).with_context(|| format!("runs/get {run_id}: bad answer"))
+    }
+
+    // ---- MLflow experiments ----
+
+    /// Creates an experiment named by its workspace path; returns its id.
+    pub fn experiment_create(&self, name: &str) -> Result<String> {
+        let v = self.send_json(&Call::post(
+            "/api/2.0/mlflow/experiments/create",
+            Body::Json(json!({ "name": name })),
+            false,
+        ))?;
+        id_string(v.get("experiment_id"))
+            .context("experiments/create: no experiment_id in the answer")
+    }
+
+    /// The experiment object; `None` if missing.
+    pub fn experiment_get(&self, id: &str) -> Result<Option<Value>> {
+        let call = Call::get(format!(
+            "/api/2.0/mlflow/experiments/get?experiment_id={}",
+            escape(id)
+        ));
+        match self.send_json(&call) {
+            Ok(v) => Ok(v.get("experiment").cloned()),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn experiment_update(&self, id: &str, new_name: &str) -> Result<()> {
+        let body = json!({ "experiment_id": id, "new_name": new_name });
+        self.send(&Call::post(
+            "/api/2.0/mlflow/experiments/update",
+            Body::Json(body),
+            true,
+        ))
+        .map(drop)
+    }
+
+    pub fn experiment_delete(&self, id: &str) -> Result<bool> {
+        let body = json!({ "experiment_id": id });
+        match self.send(&Call::post(
+            "/api/2.0/mlflow/experiments/delete",
+            Body::Json(body),
+            true,
+        )) {
+            Ok(_) => Ok(true),
+            Err(e) if is_missing(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---- MLflow registered models (workspace registry) ----
+
+    pub fn model_create(&self, name: &str, description: Option<&str>) -> Result<()> {
+        let mut body = json!({ "name": name });
+        if let Some(d) = description {
+            body["description"] = json!(d);
+        }
+        self.send(&Call::post(
+            "/api/2.0/mlflow/registered-models/create",
+            Body::Json(body),
+            false,
+        ))
+        .map(drop)
+    }
+
+    /// The registered model object; `None` if missing.
+    pub fn model_get(&self, name: &str) -> Result<Option<Value>> {
+        let call = Call::get(format!(
+            "/api/2.0/mlflow/registered-models/get?name={}",
+            escape(name)
+        ));
+        match self.send_json(&call) {
+            Ok(v) => Ok(v.get("registered_model").cloned()),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn model_update(&self, name: &str, description: &str) -> Result<()> {
+        let call = Call {
+            method: reqwest::Method::PATCH,
+            path: "/api/2.0/mlflow/registered-models/update".into(),
+            body: Body::Json(json!({ "name": name, "description": description })),
+            idempotent: true,
+        };
+        self.send(&call).map(drop)
+    }
+
+    pub fn model_delete(&self, name: &str) -> Result<bool> {
+        let call = Call {
+            method: reqwest::Method::DELETE,
+            path: "/api/2.0/mlflow/registered-models/delete".into(),
+            body: Body::Json(json!({ "name": name })),
+            idempotent: true,
+        };
+        match self.send(&call) {
+            Ok(_) => Ok(true),
+            Err(e) if is_missing(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// True if the error is the API saying "not found".
+pub fn is_missing(err: &anyhow::Error) -> bool {
+    api_error(err).is_some_and(ApiError::is_not_found)
+}
+
+/// True if the error is the API saying "already exists" (409, or the 400 notebook case).
+pub fn is_exists(err: &anyhow::Error) -> bool {
+    api_error(err).is_some_and(ApiError::is_exists)
+}
+
+/// Jobs answers an unknown id with 400 INVALID_PARAMETER_VALUE "Job 1 does not exist."
+fn is_invalid_job(err: &anyhow::Error) -> bool {
+    api_error(err).is_some_and(|a| a.status == 400 && a.message.contains("does not exist"))
+}
+
+fn permission_hint(err: anyhow::Error, path: &str) -> anyhow::Error {
+    if api_error(&err).is_some_and(ApiError::is_permission) {
+        err.context(format!(
+            "permission denied on {path}: the current user cannot write there; check the \
+             workspace.root_path of this target and its permissions"
+        ))
+    } else {
+        err
+    }
+}
+
+fn check_abs(path: &str) -> Result<()> {
+    if !path.starts_with('/') || path.split('/').any(|c| c == "..") {
+        bail!("workspace path `{path}` must be absolute and must not contain `..`");
+    }
+    Ok(())
+}
+
+fn id_string(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, so `/`
+/// becomes `%2F` as Go's `url.PathEscape` does for `import-file`.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,544 @@
+//! The remote backend of an environment: a folder of a Databricks workspace
+//! (reference §1), `<root>/{files,artifacts,state}`, written over REST.
+//!
+//! The workspace has no rename, so a deployment cannot switch atomically
+//! like the local one. What it guarantees instead: the state files are
+//! written last (in `STATE_FILES` order), so they always describe a complete
+//! deployment; a killed deploy leaves some files updated, and the next one
+//! repairs them because it compares content hashes through `drift`.
+//!
+//! Order within a commit, as the CLI's sync: deletes, then `mkdirs` of the
+//! leaf folders, then all puts (overwrite, parents created on a 404), each
+//! phase with bounded parallelism over the client's kept-alive connections.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result, bail};
+
+use super::api::{ObjectType, is_exists, is_missing};
+use super::auth::{self, TargetAuth};
+use super::client::{Client, ClientOptions};
+use crate::config::Bundle;
+use crate::package::{self, Manifest};
+use crate::workspace::local::{describe_holder, hostname};
+use crate::workspace::{Drift, LockInfo, Replaced, STATE_FILES, Transaction, Workspace};
+
+/// Our record of what each deployed object looked like right after the
+/// deploy (`modified_at` per remote path), so `drift` only downloads objects
+/// touched since. Not one of the CLI's files; the CLI ignores it.
+const SNAPSHOT: &str = "remote-snapshot.json";
+
+pub struct RemoteWorkspace {
+    client: Client,
+    /// Absolute workspace path of the environment, e.g.
+    /// `/Workspace/Users/me@x.com/.bundle/my_bundle/dev`.
+    root: String,
+}
+
+impl RemoteWorkspace {
+    pub fn new(client: Client, root: String) -> RemoteWorkspace {
+        RemoteWorkspace {
+            client,
+            root: root.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// The environment of `bundle` for `user` (from [`connect`]). The config
+    /// must have been loaded with `LoadOptions::current_user = Some(user)`:
+    /// `workspace.root_path` and `${workspace.current_user.*}` are expanded
+    /// at load time, and the local guess (git email) may name another home.
+    pub fn open(client: Client, user: &str, bundle: &Bundle) -> Result<RemoteWorkspace> {
+        if bundle.user() != user {
+            bail!(
+                "the configuration of target {} was resolved for user `{}` but the workspace \
+                 user is `{user}`; load it with that current user",
+                bundle.target,
+                bundle.user()
+            );
+        }
+        let root = bundle
+            .workspace("root_path")
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("~/.bundle/{}/{}", bundle.name, bundle.target));
+        let root = expand_root(&root, user).with_context(|| format!("target {}", bundle.target))?;
+        Ok(RemoteWorkspace::new(client, root))
+    }
+
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn abs(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.root)
+    }
+
+    fn state_path(&self, name: &str) -> String {
+        self.abs(&format!("state/{name}"))
+    }
+
+    /// Upload with overwrite; on a missing parent, `mkdirs` it and retry
+    /// once (the CLI's create-parents mode).
+    fn put_creating_parents(&self, path: &str, bytes: Vec<u8>, overwrite: bool) -> Result<()> {
+        match self.client.import_file(path, bytes.clone(), overwrite) {
+            Err(e) if is_missing(&e) => {
+                self.client.mkdirs(parent(path))?;
+                self.client.import_file(path, bytes, overwrite)
+            }
+            other => other,
+        }
+    }
+
+    fn read_lock(&self) -> Result<Option<(Vec<u8>, Option<LockInfo>)>> {
+        Ok(self
+            .client
+            .export(&self.state_path("deploy.lock"))?
+            .map(|bytes| {
+                let info = serde_json::from_slice(&bytes).ok();
+                (bytes, info)
+            }))
+    }
+
+    /// Every file and notebook under `files/` and `artifacts/`, by path
+    /// relative to the root (notebooks under their workspace name, without
+    /// extension), with their `modified_at` and type.
+    fn walk(&self) -> Result<BTreeMap<String, Option<i64>>> {
+        let mut out = BTreeMap::new();
+        let mut dirs: Vec<String> = Vec::new();
+        for top in ["files", "artifacts"] {
+            if self.client.get_status(&self.abs(top))?.is_some() {
+                dirs.push(self.abs(top));
+            }
+        }
+        // Breadth-first, one level at a time, each level listed in parallel.
+        while !dirs.is_empty() {
+            let levels = self
+                .client
+                .run_parallel(std::mem::take(&mut dirs), |c, d| c.list(&d))?;
+            for obj in levels.into_iter().flatten() {
+                if obj.object_type == ObjectType::Directory {
+                    dirs.push(obj.path);
+                } else if let Some(rel) = obj.path.strip_prefix(&format!("{}/", self.root)) {
+                    out.insert(rel.to_string(), obj.modified_at);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn write_snapshot(&self) -> Result<()> {
+        let snapshot = self.walk()?;
+        self.put_creating_parents(
+            &self.state_path(SNAPSHOT),
+            serde_json::to_vec(&snapshot)?,
+            true,
+        )
+    }
+}
+
+/// The target's `workspace.host` and `workspace.profile`.
+pub fn target_auth(bundle: &Bundle) -> TargetAuth {
+    TargetAuth {
+        host: bundle.workspace("host").map(str::to_string),
+        profile: bundle.workspace("profile").map(str::to_string),
+    }
+}
+
+/// Resolves credentials (target settings, environment, `~/.databrickscfg`),
+/// builds the client and asks the workspace who we are (SCIM `Me`).
+pub fn connect(target: &TargetAuth) -> Result<(Client, String)> {
+    let creds = auth::resolve(target)?;
+    let client = Client::new(&creds, ClientOptions::default())?;
+    let user = client
+        .me()
+        .with_context(|| format!("asking {} for the current user", creds.host))?;
+    Ok((client, user))
+}
+
+/// `~/` → the user's home; `/Users/..` → `/Workspace/Users/..` (the CLI's
+/// prefixing rule: any absolute path not under `/Workspace/` or `/Volumes/`).
+pub fn expand_root(root: &str, user: &str) -> Result<String> {
+    let root = match root.strip_prefix("~/") {
+        Some(rest) => format!("/Workspace/Users/{user}/{rest}"),
+        None => root.to_string(),
+    };
+    if !root.starts_with('/') {
+        bail!("workspace.root_path `{root}` must be absolute or start with `~/`");
+    }
+    if root.split('/').any(|c| c == "..") {
+        bail!("workspace.root_path `{root}` must not contain `..`");
+    }
+    let root = if root.starts_with("/Workspace/") || root.starts_with("/Volumes/") {
+        root
+    } else {
+        format!("/Workspace{root}")
+    };
+    Ok(root.trim_end_matches('/').to_string())
+}
+
+/// The remote name of a deployed file: notebooks lose their extension.
+fn remote_name(rel: &str, notebook: bool) -> String {
+    crate::files::remote_name(rel, notebook).to_string()
+}
+
+fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // Signal 0 checks existence; EPERM means it exists under another user.
+    // SAFETY: kill(2) with signal 0 sends nothing and touches no memory.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Expected remote names (relative to the root) of a manifest, with hashes.
+fn expected(manifest: &Manifest) -> HashMap<String, &str> {
+    let files = manifest.files.iter().map(|f| {
+        (
+            format!("files/{}", remote_name(&f.path, f.notebook)),
+            f.hash.as_str(),
+        )
+    });
+    let artifacts = manifest
+        .artifacts
+        .iter()
+        .map(|a| (format!("artifacts/{}", a.path), a.hash.as_str()));
+    files.chain(artifacts).collect()
+}
+
+impl Workspace for RemoteWorkspace {
+    fn location(&self) -> String {
+        format!("{}{}", self.client.host(), self.root)
+    }
+
+    fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.client.export(&self.state_path(name))
+    }
+
+    fn write_state(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.put_creating_parents(&self.state_path(name), bytes.to_vec(), true)
+    }
+
+    /// Reference §1.6: create with `overwrite=false` (only the server's
+    /// create is atomic), swallow "exists", then read back and compare ids.
+    fn lock(&self, lock: &LockInfo) -> Result<Replaced> {
+        let path = self.state_path("deploy.lock");
+        let body = serde_json::to_vec(lock)?;
+        let mut replaced = Replaced::Nothing;
+        let mut overwrite = lock.is_forced;
+        if lock.is_forced
+            && let Some((bytes, info)) = self.read_lock()?
+        {
+            replaced = Replaced::Forced(info.unwrap_or_else(|| unknown_holder(&bytes)));
+        }
+        loop {
+            match self.put_creating_parents(&path, body.clone(), overwrite) {
+                Ok(()) => {}
+                Err(e) if is_exists(&e) => {}
+                Err(e) => return Err(e).context("acquiring the deploy lock"),
+            }
+            let held = self.read_lock()?;
+            match held {
+                Some((_, Some(h))) if h.id == lock.id => return Ok(replaced),
+                // A holder that was a process of this machine and is gone:
+                // take over (once), as the local backend does.
+                Some((_, Some(h)))
+                    if !overwrite
+                        && h.host == hostname()
+                        && h.pid != 0
+                        && h.pid != std::process::id()
+                        && !pid_alive(h.pid) =>
+                {
+                    replaced = Replaced::Stale(h);
+                    overwrite = true;
+                }
+                Some((_, Some(h))) => bail!(
+                    "{}.\nAnother deployment may be in progress. Use --force-lock to override",
+                    describe_holder(&h)
+                ),
+                Some((_, None)) => {
+                    bail!(
+                        "{path} exists but is not a lock this tool understands; use --force-lock to override"
+                    )
+                }
+                None => bail!(
+                    "{path} vanished right after it was created; another deploy may be releasing it, try again"
+                ),
+            }
+        }
+    }
+
+    fn unlock(&self, lock: &LockInfo) -> Result<Option<String>> {
+        let path = self.state_path("deploy.lock");
+        match self.read_lock()? {
+            None => Ok(Some(format!("{path} disappeared while the deploy held it"))),
+            Some((_, Some(h))) if h.id == lock.id => {
+                self.client.delete(&path, false)?;
+                Ok(None)
+            }
+            Some((_, Some(h))) => Ok(Some(format!(
+                "the lock was taken over meanwhile: {}",
+                describe_holder(&h)
+            ))),
+            Some((_, None)) => Ok(Some(format!("{path} was replaced by something unreadable"))),
+        }
+    }
+
+    /// The deployment id recorded in `state/metadata.json`.
+    fn current(&self) -> Result<Option<String>> {
+        let Some(bytes) = self.read_state("metadata.json")? else {
+            return Ok(None);
+        };
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("reading {}", self.state_path("metadata.json")))?;
+        Ok(v.get("deployment_id")
+            .and_then(|id| id.as_str())
+            .map(str::to_string))
+    }
+
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        self.client.export(&self.abs(path))
+    }
+
+    fn local_path(&self, _path: &str) -> Option<PathBuf> {
+        None
+    }
+
+    fn drift(&self, manifest: &Manifest) -> Result<Drift> {
+        let mut expected = expected(manifest);
+        let found = self.walk()?;
+        let snapshot: BTreeMap<String, Option<i64>> = match self.read_state(SNAPSHOT)? {
+            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            None => BTreeMap::new(),
+        };
+        let mut drift = Drift::default();
+        let mut suspects = Vec::new();
+        for (path, modified) in found {
+            if path == "artifacts/manifest.json" {
+                continue;
+            }
+            let Some(hash) = expected.remove(&path) else {
+                drift.added.push(path);
+                continue;
+            };
+            // Untouched since our deploy: trust it without downloading.
+            if snapshot
+                .get(&path)
+                .is_some_and(|s| *s == modified && modified.is_some())
+            {
+                continue;
+            }
+            suspects.push((path, hash.to_string()));
+        }
+        let changed = self.client.run_parallel(suspects, |c, (path, hash)| {
+            let now = c.export(&format!("{}/{path}", self.root))?;
+            Ok(now
+                .is_none_or(|bytes| package::hash_bytes(&bytes) != hash)
+                .then_some(path))
+        })?;
+        drift.changed = changed.into_iter().flatten().collect();
+        drift.missing = expected.into_keys().collect();
+        drift.added.sort();
+        drift.changed.sort();
+        drift.missing.sort();
+        Ok(drift)
+    }
+
+    fn begin(&self, _id: &str) -> Result<Box<dyn Transaction + '_>> {
+        let prev: Option<Manifest> = match self.read("artifacts/manifest.json")? {
+            Some(bytes) => serde_json::from_slice(&bytes).ok(),
+            None => None,
+        };
+        let notebooks = prev
+            .map(|m| {
+                m.files
+                    .into_iter()
+                    .filter(|f| f.notebook)
+                    .map(|f| format!("files/{}", f.path))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Box::new(RemoteTxn {
+            ws: self,
+            puts: Mutex::new(Vec::new()),
+            deletes: Mutex::new(Vec::new()),
+            prev_notebooks: notebooks,
+        }))
+    }
+
+    /// A workspace keeps no old deployments: rollback is a local feature.
+    fn versions(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    fn read_version_state(&self, id: &str, name: &str) -> Result<Option<Vec<u8>>> {
+        if self.current()?.as_deref() == Some(id) {
+            self.read_state(name)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Only the current deployment can be "switched to" (a redeploy of the
+    /// same content, or a metadata update): its state files are rewritten.
+    fn switch(&self, id: &str, state: &[(&str, Vec<u8>)]) -> Result<()> {
+        let current = self.current()?;
+        if current.as_deref() != Some(id) {
+            bail!(
+                "deployment {id} is not kept in {}: a remote environment keeps only its current deployment",
+                self.location()
+            );
+        }
+        for name in STATE_FILES {
+            if let Some((_, bytes)) = state.iter().find(|(n, _)| *n == name) {
+                self.write_state(name, bytes)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn prune(&self, _keep: &[String]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Nothing to finish: a killed deploy left either old state files (the
+    /// next deploy repairs the files through `drift`) or complete new ones.
+    fn recover(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn unknown_holder(bytes: &[u8]) -> LockInfo {
+    LockInfo {
+        id: String::new(),
+        acquisition_time: String::new(),
+        is_forced: false,
+        user: format!("an unreadable lock ({} bytes)", bytes.len()),
+        pid: 0,
+        host: String::new(),
+    }
+}
+
+enum Source {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+/// Collects the deployment's writes; `commit` performs them in the CLI's
+/// order. Nothing is sent before `commit`, so `abort` has nothing to undo.
+struct RemoteTxn<'a> {
+    ws: &'a RemoteWorkspace,
+    puts: Mutex<Vec<(String, Source)>>,
+    deletes: Mutex<Vec<String>>,
+    prev_notebooks: HashSet<String>,
+}
+
+impl Transaction for RemoteTxn<'_> {
+    fn keep(&self, _path: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn put(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        self.check_size(path, bytes.len() as u64)?;
+        self.puts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((path.to_string(), Source::Bytes(bytes.to_vec())));
+        Ok(())
+    }
+
+    fn put_file(&self, path: &str, src: &Path) -> Result<()> {
+        let size = std::fs::metadata(src)
+            .with_context(|| format!("reading {}", src.display()))?
+            .len();
+        self.check_size(path, size)?;
+        self.puts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((path.to_string(), Source::File(src.to_path_buf())));
+        Ok(())
+    }
+
+    fn delete(&self, path: &str) -> Result<()> {
+        let notebook = self.prev_notebooks.contains(path);
+        self.deletes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(remote_name(path, notebook));
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>, _manifest: &Manifest, state: &[(&str, Vec<u8>)]) -> Result<()> {
+        let ws = self.ws;
+        let puts = self.puts.into_inner().unwrap_or_else(|p| p.into_inner());
+        let deletes = self.deletes.into_inner().unwrap_or_else(|p| p.into_inner());
+
+        // 1. Deletes ("not found" is fine: the goal is absence).
+        let targets: Vec<String> = deletes.iter().map(|d| ws.abs(d)).collect();
+        ws.client
+            .run_parallel(targets, |c, p| c.delete(&p, false).map(drop))?;
+
+        // 2. Leaf folders only; the server creates their parents.
+        let dirs: BTreeSet<String> = puts
+            .iter()
+            .map(|(p, _)| parent(&ws.abs(p)).to_string())
+            .collect();
+        let leaves: Vec<String> = dirs
+            .iter()
+            .filter(|d| {
+                !dirs
+                    .range(format!("{d}/")..)
+                    .next()
+                    .is_some_and(|n| n.starts_with(&format!("{d}/")))
+            })
+            .cloned()
+            .collect();
+        ws.client.run_parallel(leaves, |c, d| c.mkdirs(&d))?;
+
+        // 3. Puts, overwrite, with parents created on a 404 (a folder
+        //    removed meanwhile). Files are read here, one per worker.
+        ws.client.run_parallel(puts, |_, (path, src)| {
+            let bytes = match src {
+                Source::Bytes(b) => b,
+                Source::File(f) => {
+                    std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?
+                }
+            };
+            ws.put_creating_parents(&ws.abs(&path), bytes, true)
+        })?;
+
+        // 4. State last, in order, so it always names a complete deployment.
+        for name in STATE_FILES {
+            if let Some((_, bytes)) = state.iter().find(|(n, _)| *n == name) {
+                ws.write_state(name, bytes)?;
+            }
+        }
+        ws.write_snapshot()
+    }
+
+    fn abort(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl RemoteTxn<'_> {
+    fn check_size(&self, path: &str, size: u64) -> Result<()> {
+        if size > super::api::MAX_IMPORT_BYTES as u64 {
+            bail!(
+                "{path}: {size} bytes ({:.1} MB) is over the workspace's 10 MB limit per file; \
+                 exclude it from the bundle (sync.exclude) or store it elsewhere (a volume)",
+                size as f64 / (1024.0 * 1024.0)
+            );
+        }
+        Ok(())
+    }
+}
