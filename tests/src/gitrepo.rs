@@ -8,6 +8,12 @@ pub struct Repo {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Repo {
+    fn default() -> Self {
+        Repo::new()
+    }
+}
+
 impl Repo {
     /// An empty repository on branch `main`, with a committer configured.
     pub fn new() -> Repo {

@@ -1,8 +1,8 @@
 //! Support for the end-to-end tests: the real `xtask` binary, temp repositories.
 
 pub mod deploy;
-pub mod gitrepo;
 pub mod fake_workspace;
+pub mod gitrepo;
 pub mod params;
 pub mod runner;
 

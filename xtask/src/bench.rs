@@ -13,7 +13,9 @@ use crate::project::Project;
 
 pub fn run(project: &Project, args: &BenchArgs) -> Result<()> {
     if cfg!(debug_assertions) {
-        eprintln!("note: this is a debug build; for figures run `cargo run --release -p xtask -- bench ...`");
+        eprintln!(
+            "note: this is a debug build; for figures run `cargo run --release -p xtask -- bench ...`"
+        );
     }
     match args.kind {
         BenchKind::Validate => validate(project),
@@ -31,7 +33,11 @@ const RUNS: usize = 21;
 fn validate(project: &Project) -> Result<()> {
     let exe = std::env::current_exe().context("finding this executable")?;
     // The corpus lies in `shared/` beside the repository (or a worktree of it).
-    let corpus = project.repo_root.ancestors().map(|a| a.join("shared/corpus/mlops-stacks-azure-uc")).find(|p| p.is_dir());
+    let corpus = project
+        .repo_root
+        .ancestors()
+        .map(|a| a.join("shared/corpus/mlops-stacks-azure-uc"))
+        .find(|p| p.is_dir());
     let mut bundles = vec![("this repository's bundle", project.bundle_dir.clone())];
     match corpus {
         Some(dir) => bundles.push(("corpus mlops-stacks-azure-uc (largest)", dir)),
@@ -40,7 +46,14 @@ fn validate(project: &Project) -> Result<()> {
     let spawn = median_of(|| timed(Command::new("git").arg("--version")))?;
     println!("process start (git --version): {:.2} ms", ms(spawn));
     for (label, dir) in bundles {
-        let t = median_of(|| timed(Command::new(&exe).arg("--bundle-dir").arg(&dir).args(["-q", "validate"])))?;
+        let t = median_of(|| {
+            timed(
+                Command::new(&exe)
+                    .arg("--bundle-dir")
+                    .arg(&dir)
+                    .args(["-q", "validate"]),
+            )
+        })?;
         println!(
             "validate, {label}: median {:.2} ms of {RUNS} runs (goal < 20 ms), {:.1}x a bare process start",
             ms(t),
@@ -52,7 +65,11 @@ fn validate(project: &Project) -> Result<()> {
 
 fn timed(cmd: &mut Command) -> Result<Duration> {
     let start = Instant::now();
-    let status = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().with_context(|| format!("running {cmd:?}"))?;
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .with_context(|| format!("running {cmd:?}"))?;
     let took = start.elapsed();
     if !status.success() {
         bail!("{cmd:?} failed ({status})");

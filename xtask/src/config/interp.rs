@@ -318,7 +318,10 @@ fn substitute(
                 let (is_error, msg) = match suggest(snapshot, &r.path) {
                     Some(s) => (
                         true,
-                        format!("reference does not exist: ${{{}}}. did you mean ${{{s}}}?", r.path),
+                        format!(
+                            "reference does not exist: ${{{}}}. did you mean ${{{s}}}?",
+                            r.path
+                        ),
                     ),
                     None if r.path.starts_with("var.") || r.path.starts_with("variables.") => (
                         false,

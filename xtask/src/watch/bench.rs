@@ -23,7 +23,12 @@ pub fn bench(project: &Project, files: usize) -> Result<()> {
     // This repository's bundle, copied so the benchmark never touches it.
     let ours = tmp.join("repo-bundle");
     copy_tree(&project.bundle_dir, &ours)?;
-    measure("this repository's bundle", tmp, &ours, "rag_code_files/bench_probe.py")?;
+    measure(
+        "this repository's bundle",
+        tmp,
+        &ours,
+        "rag_code_files/bench_probe.py",
+    )?;
 
     let synthetic = tmp.join("synthetic");
     crate::deploy::bench::generate(&synthetic, files)?;
@@ -31,7 +36,12 @@ pub fn bench(project: &Project, files: usize) -> Result<()> {
         synthetic.join("databricks.yml"),
         "bundle:\n  name: bench\ntargets:\n  test:\n    default: true\n",
     )?;
-    measure(&format!("synthetic bundle, {files} files"), tmp, &synthetic, "d0000/bench_probe.py")?;
+    measure(
+        &format!("synthetic bundle, {files} files"),
+        tmp,
+        &synthetic,
+        "d0000/bench_probe.py",
+    )?;
     Ok(())
 }
 
@@ -42,7 +52,12 @@ fn measure(label: &str, tmp: &Path, bundle: &Path, probe: &str) -> Result<()> {
     std::fs::create_dir_all(&root)?;
     std::fs::write(bundle.join(probe), "# probe 0\n")?;
     let name = bundle_name(bundle)?;
-    let landed = root.join(".bundle").join(&name).join("test").join("files").join(probe);
+    let landed = root
+        .join(".bundle")
+        .join(&name)
+        .join("test")
+        .join("files")
+        .join(probe);
 
     let exe = std::env::current_exe().context("finding this executable")?;
     let mut watcher = Child2(
@@ -68,9 +83,21 @@ fn measure(label: &str, tmp: &Path, bundle: &Path, probe: &str) -> Result<()> {
     let (p50, p95) = percentiles(&ours);
     let (q50, q95) = percentiles(&theirs);
     println!("watch, {label}: {SAVES} saves");
-    println!("  xtask watch   p50 {:>7.1} ms   p95 {:>7.1} ms   (goal p50 <= 80 ms, p95 <= 150 ms)", ms(p50), ms(p95));
-    println!("  1 s full sync p50 {:>7.1} ms   p95 {:>7.1} ms   (the Databricks CLI's polling)", ms(q50), ms(q95));
-    println!("  ratio (xtask / peer): p50 {:.3}x, p95 {:.3}x", ms(p50) / ms(q50), ms(p95) / ms(q95));
+    println!(
+        "  xtask watch   p50 {:>7.1} ms   p95 {:>7.1} ms   (goal p50 <= 80 ms, p95 <= 150 ms)",
+        ms(p50),
+        ms(p95)
+    );
+    println!(
+        "  1 s full sync p50 {:>7.1} ms   p95 {:>7.1} ms   (the Databricks CLI's polling)",
+        ms(q50),
+        ms(q95)
+    );
+    println!(
+        "  ratio (xtask / peer): p50 {:.3}x, p95 {:.3}x",
+        ms(p50) / ms(q50),
+        ms(p95) / ms(q95)
+    );
     Ok(())
 }
 
@@ -100,10 +127,16 @@ fn wait_for(path: &Path, content: &str, child: &mut Child) -> Result<()> {
             return Ok(());
         }
         if let Some(status) = child.try_wait()? {
-            bail!("the synchronizer exited ({status}) before {} landed", path.display());
+            bail!(
+                "the synchronizer exited ({status}) before {} landed",
+                path.display()
+            );
         }
         if start.elapsed() > DEADLINE {
-            bail!("{} did not receive {content:?} within {DEADLINE:?}", path.display());
+            bail!(
+                "{} did not receive {content:?} within {DEADLINE:?}",
+                path.display()
+            );
         }
         std::thread::sleep(Duration::from_micros(500));
     }
@@ -112,11 +145,18 @@ fn wait_for(path: &Path, content: &str, child: &mut Child) -> Result<()> {
 /// A full one-way sync once a second, as `databricks bundle sync --watch` does.
 fn start_peer(src: &Path, dst: &Path) -> Result<Child> {
     std::fs::create_dir_all(dst)?;
-    let rsync = Command::new("rsync").arg("--version").output().is_ok_and(|o| o.status.success());
+    let rsync = Command::new("rsync")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     let sync = if rsync {
         // --checksum: saves land within the same second, which rsync's
         // mtime-and-size check would miss.
-        format!("rsync -a --delete --checksum '{}/' '{}/'", src.display(), dst.display())
+        format!(
+            "rsync -a --delete --checksum '{}/' '{}/'",
+            src.display(),
+            dst.display()
+        )
     } else {
         format!("cp -r '{}/.' '{}/'", src.display(), dst.display())
     };
@@ -140,7 +180,11 @@ impl Drop for Child2 {
 }
 
 fn bundle_name(bundle: &Path) -> Result<String> {
-    let opts = LoadOptions { bundle_dir: bundle.to_path_buf(), target: Some("test".into()), ..Default::default() };
+    let opts = LoadOptions {
+        bundle_dir: bundle.to_path_buf(),
+        target: Some("test".into()),
+        ..Default::default()
+    };
     match crate::config::load(&opts) {
         (Some(b), diags) if !diags.iter().any(|d| d.is_error()) => Ok(b.name),
         _ => bail!("{} does not validate for target test", bundle.display()),
@@ -148,7 +192,12 @@ fn bundle_name(bundle: &Path) -> Result<String> {
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    let status = Command::new("cp").arg("-r").arg(from).arg(to).status().context("running cp")?;
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(from)
+        .arg(to)
+        .status()
+        .context("running cp")?;
     if !status.success() {
         bail!("copying {} failed", from.display());
     }
@@ -158,7 +207,10 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 fn percentiles(v: &[Duration]) -> (Duration, Duration) {
     let mut v = v.to_vec();
     v.sort();
-    let at = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+    let at = |q: f64| {
+        v.get(((v.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
     (at(0.50), at(0.95))
 }
-

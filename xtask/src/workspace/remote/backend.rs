@@ -443,7 +443,12 @@ struct RemoteTxn<'a> {
 }
 
 impl Transaction for RemoteTxn<'_> {
+    // Remote files are written in place: what is kept is already there.
     fn keep(&self, _path: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn keep_dir(&self, _path: &str) -> Result<()> {
         Ok(())
     }
 
