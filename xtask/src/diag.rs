@@ -137,6 +137,21 @@ pub fn summary_line(diags: &[Diagnostic]) -> String {
     }
 }
 
+/// Levenshtein distance between two strings, for "did you mean" suggestions.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// The error a command returns after it has already printed why it failed:
 /// `main` exits 1 without printing it again.
 #[derive(Debug)]
@@ -167,6 +182,13 @@ mod tests {
             d.to_string(),
             "Error: unknown target\n  at targets.x\n  in databricks.yml:12:3\n"
         );
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("catalg", "catalog"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

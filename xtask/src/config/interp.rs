@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use crate::config::ctx::Ctx;
 use crate::config::vars::Lookups;
 use crate::config::yaml::{Node, Value};
+use crate::diag::edit_distance;
 
 const ROUNDS: usize = 11;
 const PREFIXES: [&str; 3] = ["bundle", "workspace", "variables"];
@@ -401,7 +402,7 @@ fn suggest(snapshot: &Node, path: &str) -> Option<String> {
             .iter()
             // Only names a reference can spell.
             .filter(|e| parse_ref(&format!("{}}}", e.key)).is_some())
-            .map(|e| (distance(&e.key, missing), e.key.as_str()))
+            .map(|e| (edit_distance(&e.key, missing), e.key.as_str()))
             .filter(|(d, k)| *d <= (k.len().max(missing.len()) / 3).max(2))
             .min()?
             .1
@@ -421,21 +422,6 @@ fn suggest(snapshot: &Node, path: &str) -> Option<String> {
     None
 }
 
-/// Levenshtein distance.
-pub fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,6 +435,5 @@ mod tests {
             paths,
             vec!["var.x", "resources.jobs.j.id", "x.y[0].z", "var.y"]
         );
-        assert_eq!(distance("catalg", "catalog"), 1);
     }
 }

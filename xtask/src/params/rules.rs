@@ -2,6 +2,8 @@
 //! why a value is wrong. `project_params.schema.json` encodes the same rules as
 //! regular expressions; the shared case table keeps the two in step.
 
+use crate::diag::edit_distance;
+
 /// What a key accepts. Cross-field rules live in `super::check_doc`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
@@ -209,20 +211,6 @@ pub fn suggest(unknown: &str) -> Option<&'static str> {
         .filter(|(k, d)| *d <= 3.min(k.len() / 3))
         .min_by_key(|(_, d)| *d)
         .map(|(k, _)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
