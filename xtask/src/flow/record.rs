@@ -48,9 +48,11 @@ pub struct TestRecord {
 impl TestRecord {
     pub fn start(repo: &Path, env_dir: &Path) -> Result<TestRecord> {
         let started_at = now();
+        // Sortable and short: the start second, then a random tail.
+        let second = started_at.split('.').next().unwrap_or(&started_at).trim_end_matches('Z');
         let id = format!(
-            "{}-{}",
-            started_at.replace([':', '-'], ""),
+            "{}Z-{}",
+            second.replace([':', '-'], ""),
             &uuid::Uuid::new_v4().simple().to_string()[..6]
         );
         let logs = env_dir.join("state").join("test-runs").join(&id);
