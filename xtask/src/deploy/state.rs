@@ -34,8 +34,34 @@ pub struct Metadata {
     pub test: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_from: Option<Value>,
-    #[serde(flatten)]
+    /// Fields of other modules. A key of a named field here would write the
+    /// key twice and make the file unreadable, so such keys are skipped.
+    #[serde(flatten, serialize_with = "without_named_fields")]
     pub other: Map<String, Value>,
+}
+
+const NAMED_FIELDS: &[&str] = &[
+    "version",
+    "config",
+    "extra",
+    "deployment_id",
+    "digest",
+    "deployed_at",
+    "deployed_by",
+    "tool_version",
+    "test",
+    "promoted_from",
+];
+
+fn without_named_fields<S: serde::Serializer>(
+    other: &Map<String, Value>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(
+        other
+            .iter()
+            .filter(|(k, _)| !NAMED_FIELDS.contains(&k.as_str())),
+    )
 }
 
 /// `state/deployment.json` (version 1).
@@ -240,4 +266,24 @@ pub fn metadata_config(
         "resources": resources,
         "presets": {"source_linked_deployment": false},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_with_a_named_field_in_other_still_reads_back() {
+        let mut m = Metadata {
+            version: 1,
+            promoted_from: Some(json!({"env": "test"})),
+            ..Default::default()
+        };
+        m.other.insert("promoted_from".into(), json!("again"));
+        m.other.insert("release".into(), json!({"by": "me"}));
+        let bytes = serde_json::to_vec(&m).unwrap();
+        let back: Metadata = serde_json::from_slice(&bytes).expect("no duplicate keys");
+        assert_eq!(back.promoted_from, Some(json!({"env": "test"})));
+        assert_eq!(back.other.get("release"), Some(&json!({"by": "me"})));
+    }
 }

@@ -49,7 +49,11 @@ impl TestRecord {
     pub fn start(repo: &Path, env_dir: &Path) -> Result<TestRecord> {
         let started_at = now();
         // Sortable and short: the start second, then a random tail.
-        let second = started_at.split('.').next().unwrap_or(&started_at).trim_end_matches('Z');
+        let second = started_at
+            .split('.')
+            .next()
+            .unwrap_or(&started_at)
+            .trim_end_matches('Z');
         let id = format!(
             "{}Z-{}",
             second.replace([':', '-'], ""),
