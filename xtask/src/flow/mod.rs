@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
 use crate::cli::{DeployArgs, ReleaseArgs};
-use crate::config::{self, Bundle, LoadOptions};
+use crate::config::{Bundle, LoadOptions};
 use crate::deploy::{self, DeployOptions};
 use crate::diag::{Diagnostic, Failed};
 use crate::project::Project;
@@ -307,7 +307,7 @@ fn load(project: &Project, env: &str) -> Result<Bundle> {
         vars: project.global.vars.clone(),
         current_user: None,
     };
-    let (bundle, mut diags) = config::load(&opts);
+    let (bundle, mut diags) = deploy::load_config(project, &opts)?;
     if let Some(b) = &bundle {
         let (_, params) = crate::params::check(
             &project.bundle_dir,
@@ -378,7 +378,7 @@ fn passing_record(project: &Project, test: &Bundle, digest: &str) -> Result<Opti
 
 /// The metadata.json of `bundle`'s target env, from whichever backend holds it.
 fn read_metadata(project: &Project, bundle: &Bundle) -> Result<Option<deploy::Metadata>> {
-    let ws = deploy::open(project, bundle);
+    let ws = deploy::open(project, bundle)?;
     Ok(deploy::state::EnvState::read(&*ws)?.metadata)
 }
 

@@ -305,8 +305,21 @@ impl Workspace for RemoteWorkspace {
             .map(str::to_string))
     }
 
+    /// A notebook is stored without its extension: `files/a/nb.py` is read
+    /// from `files/a/nb` when there is no file of the full name.
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        self.client.export(&self.abs(path))
+        if let Some(bytes) = self.client.export(&self.abs(path))? {
+            return Ok(Some(bytes));
+        }
+        let notebook_ext = [".py", ".sql", ".scala", ".r", ".ipynb"]
+            .iter()
+            .any(|e| path.to_ascii_lowercase().ends_with(e));
+        match crate::files::remote_name(path, true) {
+            stem if notebook_ext && stem != path && path.starts_with("files/") => {
+                self.client.export(&self.abs(stem))
+            }
+            _ => Ok(None),
+        }
     }
 
     fn local_path(&self, _path: &str) -> Option<PathBuf> {
