@@ -15,7 +15,7 @@ pub mod bench;
 mod cache;
 mod commands;
 mod engine;
-mod env;
+pub mod env;
 pub mod fault;
 mod lock;
 mod ops;

@@ -6,6 +6,7 @@
 mod exec;
 mod job;
 mod process;
+mod remote;
 mod report;
 mod rules;
 #[cfg(test)]
@@ -33,9 +34,7 @@ pub use report::{JobReport, RunContext, TaskReport, TaskState};
 pub fn run_cmd(project: &Project, args: &RunArgs) -> Result<()> {
     if project.global.remote {
         // Never fall back to a local run when the workspace was asked for.
-        bail!(
-            "`run --remote` (jobs run-now in the workspace) is not available yet; drop --remote to run locally"
-        );
+        return remote::run_remote(project, &args.job);
     }
     let opts = LoadOptions {
         bundle_dir: project.bundle_dir.clone(),
