@@ -364,11 +364,7 @@ fn apply_resources(
 /// their ids anyway (as Terraform writes its state after an apply), or the
 /// next deploy would create them a second time. Best effort: the deploy's
 /// own error is what the user needs to see.
-fn keep_resource_ids(
-    ws: &dyn Workspace,
-    plan: &resources::ResourcePlan,
-    tfstate: &state::TfState,
-) {
+fn keep_resource_ids(ws: &dyn Workspace, plan: &resources::ResourcePlan, tfstate: &state::TfState) {
     if !plan.changed() {
         return;
     }

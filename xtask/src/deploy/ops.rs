@@ -290,7 +290,6 @@ pub fn promote(
             None => Drift::default(),
         };
         let planned = super::resources::plan(bundle, state.tfstate.as_ref(), true);
-        let (resources, resource_warnings) = super::apply_resources(project, bundle, &planned)?;
         let now = state::now_rfc3339();
         let files = source
             .files
@@ -352,6 +351,15 @@ pub fn promote(
             let _ = txn.abort();
             return Err(e);
         }
+        // Only once every byte checked out: a refused promotion creates nothing.
+        let (resources, resource_warnings) = match super::apply_resources(project, bundle, &planned)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = txn.abort();
+                return Err(e);
+            }
+        };
         let git = from_meta
             .as_ref()
             .map(|m| m.config["bundle"]["git"].clone())
@@ -393,7 +401,10 @@ pub fn promote(
         });
         let state_files = state::serialise(&deployment, &tfstate, &history, &metadata)?;
         ws.prune(&keep_ids(&history, n))?;
-        txn.commit(&source, &state_files)?;
+        if let Err(e) = txn.commit(&source, &state_files) {
+            super::keep_resource_ids(&*ws, &resources, &tfstate);
+            return Err(e);
+        }
         Ok(DeployReport {
             env: bundle.target.clone(),
             location: ws.location(),

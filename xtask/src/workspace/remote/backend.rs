@@ -244,7 +244,12 @@ impl Workspace for RemoteWorkspace {
             match self.put_creating_parents(&path, body.clone(), overwrite) {
                 Ok(()) => {}
                 Err(e) if is_exists(&e) => {}
-                Err(e) => return Err(e).context("acquiring the deploy lock"),
+                // The create is not retried (not idempotent), but it may have
+                // reached the server before the answer was lost: look.
+                Err(e) => match self.read_lock() {
+                    Ok(Some((_, Some(h)))) if h.id == lock.id => return Ok(replaced),
+                    _ => return Err(e).context("acquiring the deploy lock"),
+                },
             }
             let held = self.read_lock()?;
             match held {
@@ -523,8 +528,13 @@ impl Transaction for RemoteTxn<'_> {
         ws.client.run_parallel(leaves, |c, d| c.mkdirs(&d))?;
 
         // 3. Puts, overwrite, with parents created on a 404 (a folder
-        //    removed meanwhile). Files are read here, one per worker.
-        ws.client.run_parallel(puts, |_, (path, src)| {
+        //    removed meanwhile). Files are read here, one per worker. The
+        //    manifest goes after all of them: the next deploy diffs against
+        //    it, so it must never describe files that failed to upload.
+        let (manifest, puts): (Vec<_>, Vec<_>) = puts
+            .into_iter()
+            .partition(|(p, _)| p == "artifacts/manifest.json");
+        let put = |(path, src): (String, Source)| {
             let bytes = match src {
                 Source::Bytes(b) => b,
                 Source::File(f) => {
@@ -532,7 +542,11 @@ impl Transaction for RemoteTxn<'_> {
                 }
             };
             ws.put_creating_parents(&ws.abs(&path), bytes, true)
-        })?;
+        };
+        ws.client.run_parallel(puts, |_, item| put(item))?;
+        for item in manifest {
+            put(item)?;
+        }
 
         // 4. State last, in order, so it always names a complete deployment.
         for name in STATE_FILES {
