@@ -324,6 +324,9 @@ fn a_fresh_checkout_converges_with_what_the_workspace_holds() {
     assert_eq!(r.job_id("dev", "train"), job);
 }
 
+/// Injects a fault into the fake.
+type Inject = &'static dyn Fn(&FakeWorkspace);
+
 /// Each fault on the uploads: the deploy retries or fails cleanly; the state
 /// names a complete deployment either way, and a rerun converges.
 #[test]
@@ -331,7 +334,7 @@ fn injected_faults_leave_a_consistent_state_and_a_rerun_converges() {
     let r = Remote::new();
     r.deploy("dev");
     const FILES: &str = "import-file/Workspace/Users/tester@example.com/.bundle/demo/dev/files/";
-    let faults: [(&str, &dyn Fn(&FakeWorkspace)); 6] = [
+    let faults: [(&str, Inject); 6] = [
         ("429", &|f| f.fault(FILES, 429, 2, Some(1))),
         ("503", &|f| f.fault(FILES, 503, 2, None)),
         ("500", &|f| f.fault(FILES, 500, 1, None)),
