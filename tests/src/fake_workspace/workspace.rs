@@ -389,6 +389,9 @@ pub fn route(s: &mut State, req: &Request, path: &str) -> Option<Response> {
             }
         }
         ("POST", "/api/2.0/workspace/import") => import(s, req),
+        // dbx checks a token with a DBFS listing before it syncs; the fake
+        // keeps no DBFS, so the root is empty.
+        ("GET", "/api/2.0/dbfs/list") => ok(json!({ "files": [] })),
         _ => return None,
     };
     Some(resp)

@@ -12,6 +12,7 @@
 //! deploy even with N = 1.) `XTASK_TIMINGS=1` prints the phases of a deploy.
 
 pub mod bench;
+pub mod bench_remote;
 mod cache;
 mod commands;
 mod engine;
