@@ -114,6 +114,9 @@ fn median(v: &mut [Duration]) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
+/// Which figure of a tool a row shows.
+type Pick = fn(&Figures) -> Option<Duration>;
+
 /// Initial, no-change and one-change times of one tool.
 #[derive(Default)]
 struct Figures {
@@ -182,13 +185,13 @@ pub fn bench_remote(project: &Project, n: usize) -> Result<()> {
 
     println!();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let fastest = |f: fn(&Figures) -> Option<Duration>| {
+    let fastest = |f: Pick| {
         peers
             .iter()
             .filter_map(|(name, p)| f(p).map(|d| (*name, d)))
             .min_by_key(|(_, d)| *d)
     };
-    let rows: [(&str, fn(&Figures) -> Option<Duration>, &str); 3] = [
+    let rows: [(&str, Pick, &str); 3] = [
         ("initial deploy", |f| f.initial, "ours >= 5x faster"),
         ("no-change redeploy", |f| f.nochange, "-"),
         ("one-file redeploy", |f| f.one, "ours < 200 ms"),
