@@ -35,6 +35,9 @@ pub struct RemoteWorkspace {
     /// Absolute workspace path of the environment, e.g.
     /// `/Workspace/Users/me@x.com/.bundle/my_bundle/dev`.
     root: String,
+    /// What the last `drift` found (remote path → `modified_at`), so a
+    /// commit re-lists only the folders it wrote to for its snapshot.
+    last_walk: Mutex<Option<BTreeMap<String, Option<i64>>>>,
 }
 
 impl RemoteWorkspace {
@@ -42,6 +45,7 @@ impl RemoteWorkspace {
         RemoteWorkspace {
             client,
             root: root.trim_end_matches('/').to_string(),
+            last_walk: Mutex::new(None),
         }
     }
 
@@ -131,8 +135,38 @@ impl RemoteWorkspace {
         Ok(out)
     }
 
-    fn write_snapshot(&self) -> Result<()> {
-        let snapshot = self.walk()?;
+    /// Record `modified_at` of every deployed object. After a `drift` (every
+    /// deploy has one), only the folders written to are listed again.
+    fn write_snapshot(&self, written: &[String], deleted: &[String]) -> Result<()> {
+        let cached = self
+            .last_walk
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let snapshot = match cached {
+            None => self.walk()?,
+            Some(mut snapshot) => {
+                for d in deleted {
+                    snapshot.remove(d);
+                }
+                let dirs: BTreeSet<String> = written
+                    .iter()
+                    .map(|p| parent(&self.abs(p)).to_string())
+                    .collect();
+                let listed = self
+                    .client
+                    .run_parallel(dirs.into_iter().collect(), |c, d| c.list(&d))?;
+                let prefix = format!("{}/", self.root);
+                for obj in listed.into_iter().flatten() {
+                    if obj.object_type != ObjectType::Directory
+                        && let Some(rel) = obj.path.strip_prefix(&prefix)
+                    {
+                        snapshot.insert(rel.to_string(), obj.modified_at);
+                    }
+                }
+                snapshot
+            }
+        };
         self.put_creating_parents(
             &self.state_path(SNAPSHOT),
             serde_json::to_vec(&snapshot)?,
@@ -334,6 +368,7 @@ impl Workspace for RemoteWorkspace {
     fn drift(&self, manifest: &Manifest) -> Result<Drift> {
         let mut expected = expected(manifest);
         let found = self.walk()?;
+        *self.last_walk.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
         let snapshot: BTreeMap<String, Option<i64>> = match self.read_state(SNAPSHOT)? {
             Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
             None => BTreeMap::new(),
@@ -505,6 +540,7 @@ impl Transaction for RemoteTxn<'_> {
         let puts = self.puts.into_inner().unwrap_or_else(|p| p.into_inner());
         let deletes = self.deletes.into_inner().unwrap_or_else(|p| p.into_inner());
 
+        let written: Vec<String> = puts.iter().map(|(p, _)| p.clone()).collect();
         // 1. Deletes ("not found" is fine: the goal is absence).
         let targets: Vec<String> = deletes.iter().map(|d| ws.abs(d)).collect();
         ws.client
@@ -554,7 +590,7 @@ impl Transaction for RemoteTxn<'_> {
                 ws.write_state(name, bytes)?;
             }
         }
-        ws.write_snapshot()
+        ws.write_snapshot(&written, &deletes)
     }
 
     fn abort(self: Box<Self>) -> Result<()> {
