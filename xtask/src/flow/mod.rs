@@ -198,6 +198,12 @@ fn run_test_gate(project: &Project, args: &DeployArgs) -> Result<TestRecord> {
             &mut record,
             &format!("integration job {key}"),
             |_log| {
+                if project.global.remote {
+                    // The deployed job, in the workspace (task states on stderr would
+                    // mix with the gate's; the result is the step's outcome).
+                    crate::runner::run_deployed(project, &bundle, &key, false)?;
+                    return Ok(std::path::PathBuf::new());
+                }
                 let report = crate::runner::run_in_env(project, &bundle, &key, &job)?;
                 if project.human() {
                     eprintln!("{}", crate::runner::summary(&report));
@@ -216,7 +222,13 @@ fn run_test_gate(project: &Project, args: &DeployArgs) -> Result<TestRecord> {
             return record.finish(project, &bundle, false);
         }
     }
-    let files = deploy::files_dir(project, &bundle.name, TEST_ENV);
+    // Remotely the deployed files cannot be imported from here; the working
+    // tree holds the same bytes (the deploy just compared them by hash).
+    let files = if project.global.remote {
+        bundle.root.clone()
+    } else {
+        deploy::files_dir(project, &bundle.name, TEST_ENV)
+    };
     let integ = step(project, &mut record, "integration tests", |log| {
         pytest(&python, &files, "integration", log)
     });

@@ -7,6 +7,7 @@ mod exec;
 mod job;
 mod process;
 mod remote;
+pub use remote::run_deployed;
 mod report;
 mod rules;
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
+use crate::config::Bundle;
 use crate::deploy;
 use crate::project::Project;
 use crate::workspace::remote::api::Run;
@@ -41,6 +42,13 @@ pub fn run_remote(project: &Project, job_key: &str) -> Result<()> {
         }
     };
     let bundle = deploy::load_target(project, &env)?;
+    run_deployed(project, &bundle, job_key, true)
+}
+
+/// Run job `job_key` as deployed in `bundle`'s env and wait for it; an error
+/// unless it ends SUCCESS. `print`: task states and the result (human or JSON).
+pub fn run_deployed(project: &Project, bundle: &Bundle, job_key: &str, print: bool) -> Result<()> {
+    let env = bundle.target.clone();
     if bundle.config["resources"]["jobs"].get(job_key).is_none() {
         let known: Vec<&str> = bundle.resources("jobs").map(|(k, _)| k).collect();
         bail!(
@@ -52,7 +60,7 @@ pub fn run_remote(project: &Project, job_key: &str) -> Result<()> {
             }
         );
     }
-    let ws = deploy::open(project, &bundle)?;
+    let ws = deploy::open(project, bundle)?;
     let tfstate: Value = match ws.read_state("terraform.tfstate")? {
         Some(b) => serde_json::from_slice(&b).context("reading the env's terraform.tfstate")?,
         None => Value::Null,
@@ -70,11 +78,11 @@ pub fn run_remote(project: &Project, job_key: &str) -> Result<()> {
                 ws.location()
             )
         })?;
-    let (client, _) = deploy::env::session(&bundle)?;
+    let (client, _) = deploy::env::session(bundle)?;
     let run_id = client
         .run_now(job_id, &Map::new())
         .with_context(|| format!("starting job {job_key} (id {job_id})"))?;
-    let human = !project.global.json && !project.global.quiet;
+    let human = print && !project.global.json && !project.global.quiet;
     if human {
         println!("started job {job_key} (id {job_id}) in env {env}: run {run_id}");
     }
@@ -112,7 +120,7 @@ pub fn run_remote(project: &Project, job_key: &str) -> Result<()> {
         .clone()
         .or(run.state.life_cycle_state.clone())
         .unwrap_or_else(|| "UNKNOWN".into());
-    if project.global.json {
+    if print && project.global.json {
         let tasks: Vec<Value> = run
             .tasks
             .iter()
