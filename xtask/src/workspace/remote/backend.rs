@@ -113,17 +113,18 @@ impl RemoteWorkspace {
     /// extension), with their `modified_at` and type.
     fn walk(&self) -> Result<BTreeMap<String, Option<i64>>> {
         let mut out = BTreeMap::new();
-        let mut dirs: Vec<String> = Vec::new();
-        for top in ["files", "artifacts"] {
-            if self.client.get_status(&self.abs(top))?.is_some() {
-                dirs.push(self.abs(top));
-            }
-        }
+        let mut dirs: Vec<String> = vec![self.abs("files"), self.abs("artifacts")];
+        let mut top = true;
         // Breadth-first, one level at a time, each level listed in parallel.
         while !dirs.is_empty() {
             let levels = self
                 .client
-                .run_parallel(std::mem::take(&mut dirs), |c, d| c.list(&d))?;
+                .run_parallel(std::mem::take(&mut dirs), |c, d| match c.list(&d) {
+                    // The top folders do not exist before the first deploy.
+                    Err(e) if top && is_missing(&e) => Ok(Vec::new()),
+                    other => other,
+                })?;
+            top = false;
             for obj in levels.into_iter().flatten() {
                 if obj.object_type == ObjectType::Directory {
                     dirs.push(obj.path);
