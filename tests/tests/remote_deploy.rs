@@ -183,6 +183,18 @@ fn deploy_redeploy_and_deletions_reach_the_workspace() {
     // One change: only that file goes up.
     r.repo
         .write("rag/chunk.py", "def chunk(s):\n    return s.split(',')\n");
+    // The plan names it and writes nothing.
+    r.fake.clear_log();
+    let plan = r.ok(&["plan", "--env", "dev"]);
+    assert_eq!(plan["files"]["put"], serde_json::json!(["rag/chunk.py"]));
+    let writes: Vec<_> = r
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|q| q.method != "GET")
+        .map(|q| format!("{} {}", q.method, q.path))
+        .collect();
+    assert!(writes.is_empty(), "plan wrote: {writes:?}");
     r.fake.clear_log();
     r.deploy("dev");
     assert_eq!(r.uploaded("dev"), vec!["rag/chunk.py".to_string()]);
