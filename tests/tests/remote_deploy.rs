@@ -449,3 +449,45 @@ fn stage_copies_the_tested_bytes_between_remote_envs() {
     assert_eq!(r.fake.job_count(), 2, "one job per env");
     r.assert_token_never_leaked();
 }
+
+/// `watch --remote`: the first sync and each saved change land in the workspace.
+#[test]
+fn watch_syncs_changes_to_the_workspace() {
+    let r = Remote::new();
+    let log = r.repo.path().join("watch.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = r
+        .repo
+        .xtask(&["watch", "--env", "dev"])
+        .arg("--remote")
+        .env("DATABRICKS_HOST", r.fake.url())
+        .env("DATABRICKS_TOKEN", r.fake.token())
+        .env("HOME", r.repo.path())
+        .stdout(std::process::Stdio::from(file.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(file))
+        .spawn()
+        .expect("starting watch");
+    let until = |what: &str, cond: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!(
+            "timed out waiting for {what}:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        false
+    };
+    let first = until("the first sync", &|| r.remote_files("dev") == r.expected());
+    r.repo
+        .write("rag/chunk.py", "def chunk(s):\n    return []\n");
+    let second = first && until("the change", &|| r.remote_files("dev") == r.expected());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first && second, "watch did not sync (see stderr)");
+    let printed = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!printed.contains(r.fake.token()), "the token was printed");
+}
