@@ -447,6 +447,20 @@ fn stage_copies_the_tested_bytes_between_remote_envs() {
     assert_eq!(staged["digest"], test["digest"]);
     assert_eq!(staged["promoted_from"]["env"], "test");
     assert_eq!(r.fake.job_count(), 2, "one job per env");
+
+    // A notebook of staging edited out of band: the next promotion repairs it.
+    let nb = format!("{}/files/training/train", root("staging"));
+    r.fake.put(
+        &format!("{nb}.py"),
+        b"# Databricks notebook source
+print('x')
+",
+    );
+    assert_ne!(r.remote_files("staging"), r.remote_files("test"));
+    let out = r.run(&["stage"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(r.remote_files("staging"), r.remote_files("test"));
+    assert_eq!(r.fake.job_count(), 2);
     r.assert_token_never_leaked();
 }
 

@@ -325,7 +325,9 @@ pub fn promote(
                                 .map(|a| (format!("artifacts/{}", a.path), &a.hash)),
                         )
                         .any(|(p, h)| p == path && h == hash)
-                }) && !drift.damaged(&path);
+                }) && !drift.damaged(&path)
+                    // A workspace reports a notebook under its name without extension.
+                    && !drift.damaged(crate::files::remote_name(&path, true));
                 if same {
                     txn.keep(&path)?;
                     changes.unchanged += 1;
