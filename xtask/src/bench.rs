@@ -21,7 +21,7 @@ pub fn run(project: &Project, args: &BenchArgs) -> Result<()> {
         BenchKind::Validate => validate(project),
         BenchKind::Deploy => crate::deploy::bench_cmd(project, args),
         BenchKind::Watch => crate::watch::bench(project, args.files),
-        BenchKind::Remote => bail!("bench remote is not implemented yet"),
+        BenchKind::Remote => crate::deploy::bench_remote::bench_remote(project, args.files),
     }
 }
 

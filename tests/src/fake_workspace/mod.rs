@@ -195,6 +195,16 @@ impl FakeWorkspace {
             .map(|o| o.data.clone())
     }
 
+    /// Writes `data` at `path` directly (parents created), as another client would.
+    pub fn put(&self, path: &str, data: &[u8]) {
+        lock(&self.shared.state).seed(path, data.to_vec());
+    }
+
+    /// Removes the object at `path` (not a folder's content), as another client would.
+    pub fn remove(&self, path: &str) -> bool {
+        lock(&self.shared.state).objects.remove(path).is_some()
+    }
+
     /// `"DIRECTORY"`, `"FILE"` or `"NOTEBOOK"` for the object at `path`.
     pub fn object_type(&self, path: &str) -> Option<&'static str> {
         lock(&self.shared.state)

@@ -119,6 +119,13 @@ impl State {
         Ok(())
     }
 
+    /// Stores `data` at `path` (parents created) as an import-file with
+    /// overwrite would: for tests that plant objects written "by someone else".
+    pub fn seed(&mut self, path: &str, data: Vec<u8>) {
+        let _ = self.mkdirs(parent(path));
+        let _ = self.put(path, data, true);
+    }
+
     fn is_dir(&self, path: &str) -> bool {
         path == "/" || self.objects.get(path).is_some_and(Object::is_dir)
     }
@@ -382,6 +389,9 @@ pub fn route(s: &mut State, req: &Request, path: &str) -> Option<Response> {
             }
         }
         ("POST", "/api/2.0/workspace/import") => import(s, req),
+        // dbx checks a token with a DBFS listing before it syncs; the fake
+        // keeps no DBFS, so the root is empty.
+        ("GET", "/api/2.0/dbfs/list") => ok(json!({ "files": [] })),
         _ => return None,
     };
     Some(resp)

@@ -6,18 +6,21 @@ use serde::Serialize;
 
 use super::{DeployOptions, DeployReport, EnvStatus, RollbackReport};
 use crate::cli::{DeployArgs, RollbackArgs};
-use crate::config::{self, Bundle, LoadOptions};
+use crate::config::{Bundle, LoadOptions};
 use crate::diag::{self, Failed};
 use crate::project::Project;
 
 /// Load the configuration; print its diagnostics; `Failed` if any is an error.
 pub(crate) fn load(project: &Project) -> Result<Bundle> {
-    let (bundle, diags) = config::load(&LoadOptions {
-        bundle_dir: project.bundle_dir.clone(),
-        target: project.global.env.clone(),
-        vars: project.global.vars.clone(),
-        current_user: None,
-    });
+    let (bundle, diags) = super::load_config(
+        project,
+        &LoadOptions {
+            bundle_dir: project.bundle_dir.clone(),
+            target: project.global.env.clone(),
+            vars: project.global.vars.clone(),
+            current_user: None,
+        },
+    )?;
     let errors = diags.iter().any(|d| d.is_error());
     if errors || (!project.global.quiet && !diags.is_empty()) {
         for d in &diags {
@@ -117,8 +120,13 @@ fn print_report(r: &DeployReport, verbose: bool) {
 
 pub fn status_cmd(project: &Project) -> Result<()> {
     let bundle = load(project)?;
-    let env = project.global.env.as_deref();
-    let statuses = super::status(project, &bundle.name, env)?;
+    let statuses = if project.global.remote {
+        // A workspace cannot be listed for envs: the selected target only.
+        let ws = super::open(project, &bundle)?;
+        vec![super::ops::env_status(&*ws, &bundle.target)?]
+    } else {
+        super::status(project, &bundle.name, project.global.env.as_deref())?
+    };
     if project.global.json {
         return print_json(&statuses);
     }
@@ -171,7 +179,11 @@ fn print_status(s: &EnvStatus) {
         }
     }
     let kept: Vec<&str> = s.kept.iter().map(|e| e.id.as_str()).collect();
-    println!("  kept for rollback: {}", kept.join(", "));
+    if kept.is_empty() {
+        println!("  kept for rollback: none");
+    } else {
+        println!("  kept for rollback: {}", kept.join(", "));
+    }
 }
 
 pub fn rollback_cmd(project: &Project, args: &RollbackArgs) -> Result<()> {

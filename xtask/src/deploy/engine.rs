@@ -103,23 +103,41 @@ pub fn compute(
     built: &Built,
     assign_ids: bool,
 ) -> Result<Computed> {
-    let selection = files::select(
-        &bundle.root,
-        &bundle.sync_patterns("include"),
-        &bundle.sync_patterns("exclude"),
-    )?;
-    let prev_manifest: Option<Manifest> = match ws.read("artifacts/manifest.json")? {
-        Some(bytes) => {
-            Some(serde_json::from_slice(&bytes).context("reading the deployed manifest")?)
-        }
-        None => None,
+    // What the env holds and what the tree holds are independent: on the
+    // remote backend the first is network round trips, the second local
+    // I/O and hashing, so they overlap.
+    let deployed = || -> Result<(Option<Manifest>, Drift)> {
+        let prev_manifest: Option<Manifest> = match ws.read("artifacts/manifest.json")? {
+            Some(bytes) => {
+                Some(serde_json::from_slice(&bytes).context("reading the deployed manifest")?)
+            }
+            None => None,
+        };
+        let drift = match &prev_manifest {
+            Some(m) => ws.drift(m)?,
+            None => Drift::default(),
+        };
+        Ok((prev_manifest, drift))
     };
-    let drift = match &prev_manifest {
-        Some(m) => ws.drift(m)?,
-        None => Drift::default(),
+    let local = || -> Result<_> {
+        let selection = files::select(
+            &bundle.root,
+            &bundle.sync_patterns("include"),
+            &bundle.sync_patterns("exclude"),
+        )?;
+        let (hashed, cache_misses) = hash_all(&selection.files, cache)?;
+        Ok((selection, hashed, cache_misses))
     };
-
-    let (hashed, cache_misses) = hash_all(&selection.files, cache)?;
+    let (deployed, local) = std::thread::scope(|s| {
+        let remote = s.spawn(deployed);
+        let local = local();
+        let deployed = remote
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("reading the env's state panicked")));
+        (deployed, local)
+    });
+    let (prev_manifest, drift) = deployed?;
+    let (selection, hashed, cache_misses) = local?;
     files::check_collisions(hashed.iter().map(|e| (e.0.as_str(), e.1.notebook)))?;
 
     let mut changes = FileChanges::default();

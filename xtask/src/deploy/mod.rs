@@ -12,12 +12,15 @@
 //! deploy even with N = 1.) `XTASK_TIMINGS=1` prints the phases of a deploy.
 
 pub mod bench;
+pub mod bench_remote;
 mod cache;
 mod commands;
 mod engine;
+pub mod env;
 pub mod fault;
 mod lock;
 mod ops;
+mod remote_resources;
 mod resources;
 pub mod state;
 
@@ -31,6 +34,7 @@ pub use bench::bench_cmd;
 pub use commands::{deploy_cmd, plan_cmd, rollback_cmd, status_cmd};
 pub(crate) use engine::parallel;
 pub use engine::{ArtifactChange, FileChanges};
+pub use env::{load_config, load_target, open, open_env};
 #[allow(unused_imports)] // promote and update_metadata are for the flow module.
 pub use ops::{EnvStatus, RollbackReport, promote, rollback, status, update_metadata};
 pub use resources::ResourceChange;
@@ -39,7 +43,6 @@ pub use state::{HistoryEntry, Metadata};
 use crate::config::Bundle;
 use crate::project::Project;
 use crate::workspace::Workspace;
-use crate::workspace::local::LocalWorkspace;
 use cache::SourceCache;
 use state::EnvState;
 
@@ -76,13 +79,6 @@ pub struct DeployReport {
     pub resources: Vec<ResourceChange>,
     pub forced_lock: bool,
     pub warnings: Vec<String>,
-}
-
-/// The backend of `bundle`'s target env. The remote backend plugs in here.
-pub fn open(project: &Project, bundle: &Bundle) -> Box<dyn Workspace> {
-    Box::new(LocalWorkspace::new(
-        project.env_dir(&bundle.name, &bundle.target),
-    ))
 }
 
 #[allow(dead_code)] // for the runner and watch modules
@@ -170,7 +166,7 @@ fn git_info(bundle: &Bundle) -> Value {
 
 /// What a deploy of `bundle` to its target would do. Writes nothing (not even caches).
 pub fn plan(project: &Project, bundle: &Bundle, _opts: &DeployOptions) -> Result<DeployReport> {
-    let ws = open(project, bundle);
+    let ws = open(project, bundle)?;
     let state = EnvState::read(&*ws)?;
     let specs = crate::package::artifacts::specs(bundle)?;
     let cache = SourceCache::load(&cache_path(project, bundle));
@@ -214,7 +210,7 @@ fn report(
 /// Deploy the working tree of `bundle` to its target env: lock, build,
 /// compare, write the difference into a new version, switch, record.
 pub fn deploy(project: &Project, bundle: &Bundle, opts: &DeployOptions) -> Result<DeployReport> {
-    let ws = open(project, bundle);
+    let ws = open(project, bundle)?;
     let user = current_user(bundle);
     let held = lock::acquire(&*ws, &user, opts.force_lock)?;
     let result = deploy_locked(project, bundle, opts, &*ws, &user);
@@ -256,6 +252,7 @@ fn deploy_locked(
     t.phase("compute");
 
     let previous_id = ws.current()?;
+    let (resources, resource_warnings) = apply_resources(project, bundle, &c.resources)?;
     let now = state::now_rfc3339();
     let files = c
         .manifest
@@ -273,10 +270,10 @@ fn deploy_locked(
         _ => format!("{:04}-{}", deployment.seq, &state::new_uuid()[..8]),
     };
     let git = git_info(bundle);
-    let tfstate = state.next_tfstate(c.resources.resources.clone());
+    let tfstate = state.next_tfstate(resources.resources.clone());
     let metadata = Metadata {
         version: 1,
-        config: state::metadata_config(bundle, &git, &c.resources.metadata_ids(bundle)),
+        config: state::metadata_config(bundle, &git, &resources.metadata_ids(bundle)),
         extra: Map::new(),
         deployment_id: id.clone(),
         digest: c.manifest.digest.clone(),
@@ -309,6 +306,7 @@ fn deploy_locked(
         let txn = ws.begin(&id)?;
         if let Err(e) = engine::apply(&c, &*txn) {
             let _ = txn.abort();
+            keep_resource_ids(ws, &resources, &tfstate);
             return Err(e);
         }
         t.phase("apply");
@@ -316,7 +314,10 @@ fn deploy_locked(
         // would change the ctime of the hard-linked ones just recorded.
         ws.prune(&keep_ids(&history, n))?;
         t.phase("prune");
-        txn.commit(&c.manifest, &files)?;
+        if let Err(e) = txn.commit(&c.manifest, &files) {
+            keep_resource_ids(ws, &resources, &tfstate);
+            return Err(e);
+        }
         t.phase("commit");
     }
     let entries: Vec<(&str, cache::Entry)> = c
@@ -333,6 +334,8 @@ fn deploy_locked(
         previous_id,
         opts.force_lock,
     );
+    r.resources = resources.changes;
+    r.warnings.extend(resource_warnings);
     if cache.unchanged(c.cache_misses, entries.len()) {
         // Nothing new to remember: skip rewriting the cache.
     } else if let Err(e) = SourceCache::save(&cache_file, &entries, scan_start) {
@@ -340,6 +343,35 @@ fn deploy_locked(
             .push(format!("could not save the stat cache: {e:#}"));
     }
     Ok(r)
+}
+
+/// On the remote backend, create/update/delete the planned resources in the
+/// workspace (real ids filled in); locally the plan is the state.
+fn apply_resources(
+    project: &Project,
+    bundle: &Bundle,
+    plan: &resources::ResourcePlan,
+) -> Result<(resources::ResourcePlan, Vec<String>)> {
+    let mut plan = plan.clone();
+    if !project.global.remote {
+        return Ok((plan, Vec::new()));
+    }
+    let (client, _) = env::session(bundle)?;
+    let warnings = remote_resources::apply(&client, &mut plan)?;
+    Ok((plan, warnings))
+}
+
+/// The files of a deploy failed after its resources were created: record
+/// their ids anyway (as Terraform writes its state after an apply), or the
+/// next deploy would create them a second time. Best effort: the deploy's
+/// own error is what the user needs to see.
+fn keep_resource_ids(ws: &dyn Workspace, plan: &resources::ResourcePlan, tfstate: &state::TfState) {
+    if !plan.changed() {
+        return;
+    }
+    if let Ok(bytes) = serde_json::to_vec_pretty(tfstate) {
+        let _ = ws.write_state("terraform.tfstate", &bytes);
+    }
 }
 
 /// `XTASK_TIMINGS=1` prints how long each phase of a deploy took (for the bench).

@@ -53,14 +53,14 @@ pub fn status(project: &Project, bundle_name: &str, env: Option<&str>) -> Result
         }
     };
     envs.iter()
-        .map(|env| env_status(project, bundle_name, env))
+        .map(|env| env_status(&LocalWorkspace::new(project.env_dir(bundle_name, env)), env))
         .collect()
 }
 
-fn env_status(project: &Project, bundle_name: &str, env: &str) -> Result<EnvStatus> {
-    let ws = LocalWorkspace::new(project.env_dir(bundle_name, env));
+/// The status of one env in any backend (the remote one keeps no history: `kept` is empty).
+pub fn env_status(ws: &dyn Workspace, env: &str) -> Result<EnvStatus> {
     let current = ws.current()?;
-    let mut metadata: Option<Metadata> = EnvState::read(&ws)?.metadata;
+    let mut metadata: Option<Metadata> = EnvState::read(ws)?.metadata;
     // A run killed after its switch leaves the state behind: trust the version's own record.
     if let Some(id) = &current
         && metadata.as_ref().is_none_or(|m| &m.deployment_id != id)
@@ -85,7 +85,7 @@ fn env_status(project: &Project, bundle_name: &str, env: &str) -> Result<EnvStat
     let lock = ws
         .read_state("deploy.lock")?
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let history = EnvState::read(&ws)?.history;
+    let history = EnvState::read(ws)?.history;
     let versions = ws.versions()?;
     let mut kept: Vec<HistoryEntry> = Vec::new();
     for e in history.deployments.iter().rev() {
@@ -134,7 +134,15 @@ pub fn rollback(
     to: Option<&str>,
     opts: &DeployOptions,
 ) -> Result<RollbackReport> {
-    let ws = open(project, bundle);
+    if project.global.remote {
+        bail!(
+            "rollback is not available on the remote backend: a workspace keeps only the current \
+             deployment of env {} (no history). Check out the wanted commit and deploy it, or \
+             promote from another env",
+            bundle.target
+        );
+    }
+    let ws = open(project, bundle)?;
     let user = super::current_user(bundle);
     let held = lock::acquire(&*ws, &user, opts.force_lock)?;
     let result = rollback_locked(&*ws, bundle, to, opts, &user);
@@ -254,16 +262,17 @@ pub fn promote(
     if from_env == bundle.target {
         bail!("cannot promote env {from_env} to itself");
     }
-    let from = LocalWorkspace::new(project.env_dir(&bundle.name, from_env));
+    let from = super::open_env(project, bundle, from_env)?;
     let source: Manifest = match from.read("artifacts/manifest.json")? {
-        Some(b) => serde_json::from_slice(&b).context("reading the manifest of the source env")?,
+        Some(b) => serde_json::from_slice(&b)
+            .with_context(|| format!("reading the manifest of env {from_env}"))?,
         None => bail!("nothing is deployed in env {from_env}"),
     };
     if package::digest(&source.files, &source.artifacts) != source.digest {
         bail!("the manifest of env {from_env} does not match its digest");
     }
-    let from_meta: Option<Metadata> = EnvState::read(&from)?.metadata;
-    let ws = open(project, bundle);
+    let from_meta: Option<Metadata> = EnvState::read(&*from)?.metadata;
+    let ws = open(project, bundle)?;
     let user = super::current_user(bundle);
     let held = lock::acquire(&*ws, &user, opts.force_lock)?;
     let result = (|| -> Result<DeployReport> {
@@ -280,7 +289,7 @@ pub fn promote(
             Some(m) => ws.drift(m)?,
             None => Drift::default(),
         };
-        let resources = super::resources::plan(bundle, state.tfstate.as_ref(), true);
+        let planned = super::resources::plan(bundle, state.tfstate.as_ref(), true);
         let now = state::now_rfc3339();
         let files = source
             .files
@@ -316,7 +325,9 @@ pub fn promote(
                                 .map(|a| (format!("artifacts/{}", a.path), &a.hash)),
                         )
                         .any(|(p, h)| p == path && h == hash)
-                }) && !drift.damaged(&path);
+                }) && !drift.damaged(&path)
+                    // A workspace reports a notebook under its name without extension.
+                    && !drift.damaged(crate::files::remote_name(&path, true));
                 if same {
                     txn.keep(&path)?;
                     changes.unchanged += 1;
@@ -342,6 +353,15 @@ pub fn promote(
             let _ = txn.abort();
             return Err(e);
         }
+        // Only once every byte checked out: a refused promotion creates nothing.
+        let (resources, resource_warnings) = match super::apply_resources(project, bundle, &planned)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = txn.abort();
+                return Err(e);
+            }
+        };
         let git = from_meta
             .as_ref()
             .map(|m| m.config["bundle"]["git"].clone())
@@ -383,7 +403,10 @@ pub fn promote(
         });
         let state_files = state::serialise(&deployment, &tfstate, &history, &metadata)?;
         ws.prune(&keep_ids(&history, n))?;
-        txn.commit(&source, &state_files)?;
+        if let Err(e) = txn.commit(&source, &state_files) {
+            super::keep_resource_ids(&*ws, &resources, &tfstate);
+            return Err(e);
+        }
         Ok(DeployReport {
             env: bundle.target.clone(),
             location: ws.location(),
@@ -397,7 +420,7 @@ pub fn promote(
             artifacts: Vec::new(),
             resources: resources.changes,
             forced_lock: opts.force_lock,
-            warnings: Vec::new(),
+            warnings: resource_warnings,
         })
     })();
     let mut warnings = held.warnings.clone();
@@ -405,6 +428,7 @@ pub fn promote(
         warnings.push(w);
     }
     let mut r = result?;
+    warnings.append(&mut r.warnings);
     r.warnings = warnings;
     Ok(r)
 }
@@ -417,7 +441,7 @@ pub fn update_metadata(
     bundle: &Bundle,
     f: impl FnOnce(&mut Metadata),
 ) -> Result<()> {
-    let ws = open(project, bundle);
+    let ws = open(project, bundle)?;
     let held = lock::acquire(&*ws, &super::current_user(bundle), false)?;
     let result = (|| -> Result<()> {
         ws.recover()?;

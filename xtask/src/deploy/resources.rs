@@ -49,6 +49,7 @@ pub struct ResourceChange {
     pub id: Option<String>,
 }
 
+#[derive(Clone)]
 pub struct ResourcePlan {
     /// Sorted by kind, key.
     pub changes: Vec<ResourceChange>,

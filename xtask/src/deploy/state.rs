@@ -160,6 +160,11 @@ pub struct EnvState {
     pub history: History,
 }
 
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    h.join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("reading the state panicked")))
+}
+
 fn parse<T: serde::de::DeserializeOwned>(ws: &dyn Workspace, name: &str) -> Result<Option<T>> {
     match ws.read_state(name)? {
         None => Ok(None),
@@ -171,11 +176,18 @@ fn parse<T: serde::de::DeserializeOwned>(ws: &dyn Workspace, name: &str) -> Resu
 
 impl EnvState {
     pub fn read(ws: &dyn Workspace) -> Result<EnvState> {
-        Ok(EnvState {
-            metadata: parse(ws, "metadata.json")?,
-            deployment: parse(ws, "deployment.json")?,
-            tfstate: parse(ws, "terraform.tfstate")?,
-            history: parse(ws, "history.json")?.unwrap_or_default(),
+        // Four reads at once: on the remote backend each is a round trip.
+        std::thread::scope(|s| {
+            let metadata = s.spawn(|| parse(ws, "metadata.json"));
+            let deployment = s.spawn(|| parse(ws, "deployment.json"));
+            let tfstate = s.spawn(|| parse(ws, "terraform.tfstate"));
+            let history = parse(ws, "history.json")?.unwrap_or_default();
+            Ok(EnvState {
+                metadata: join(metadata)?,
+                deployment: join(deployment)?,
+                tfstate: join(tfstate)?,
+                history,
+            })
         })
     }
 

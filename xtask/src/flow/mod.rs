@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
 use crate::cli::{DeployArgs, ReleaseArgs};
-use crate::config::{self, Bundle, LoadOptions};
+use crate::config::{Bundle, LoadOptions};
 use crate::deploy::{self, DeployOptions};
 use crate::diag::{Diagnostic, Failed};
 use crate::project::Project;
@@ -198,6 +198,12 @@ fn run_test_gate(project: &Project, args: &DeployArgs) -> Result<TestRecord> {
             &mut record,
             &format!("integration job {key}"),
             |_log| {
+                if project.global.remote {
+                    // The deployed job, in the workspace (task states on stderr would
+                    // mix with the gate's; the result is the step's outcome).
+                    crate::runner::run_deployed(project, &bundle, &key, false)?;
+                    return Ok(std::path::PathBuf::new());
+                }
                 let report = crate::runner::run_in_env(project, &bundle, &key, &job)?;
                 if project.human() {
                     eprintln!("{}", crate::runner::summary(&report));
@@ -216,7 +222,13 @@ fn run_test_gate(project: &Project, args: &DeployArgs) -> Result<TestRecord> {
             return record.finish(project, &bundle, false);
         }
     }
-    let files = deploy::files_dir(project, &bundle.name, TEST_ENV);
+    // Remotely the deployed files cannot be imported from here; the working
+    // tree holds the same bytes (the deploy just compared them by hash).
+    let files = if project.global.remote {
+        bundle.root.clone()
+    } else {
+        deploy::files_dir(project, &bundle.name, TEST_ENV)
+    };
     let integ = step(project, &mut record, "integration tests", |log| {
         pytest(&python, &files, "integration", log)
     });
@@ -307,7 +319,7 @@ fn load(project: &Project, env: &str) -> Result<Bundle> {
         vars: project.global.vars.clone(),
         current_user: None,
     };
-    let (bundle, mut diags) = config::load(&opts);
+    let (bundle, mut diags) = deploy::load_config(project, &opts)?;
     if let Some(b) = &bundle {
         let (_, params) = crate::params::check(
             &project.bundle_dir,
@@ -378,7 +390,7 @@ fn passing_record(project: &Project, test: &Bundle, digest: &str) -> Result<Opti
 
 /// The metadata.json of `bundle`'s target env, from whichever backend holds it.
 fn read_metadata(project: &Project, bundle: &Bundle) -> Result<Option<deploy::Metadata>> {
-    let ws = deploy::open(project, bundle);
+    let ws = deploy::open(project, bundle)?;
     Ok(deploy::state::EnvState::read(&*ws)?.metadata)
 }
 

@@ -6,6 +6,8 @@
 mod exec;
 mod job;
 mod process;
+mod remote;
+pub use remote::run_deployed;
 mod report;
 mod rules;
 #[cfg(test)]
@@ -33,9 +35,7 @@ pub use report::{JobReport, RunContext, TaskReport, TaskState};
 pub fn run_cmd(project: &Project, args: &RunArgs) -> Result<()> {
     if project.global.remote {
         // Never fall back to a local run when the workspace was asked for.
-        bail!(
-            "`run --remote` (jobs run-now in the workspace) is not available yet; drop --remote to run locally"
-        );
+        return remote::run_remote(project, &args.job);
     }
     let opts = LoadOptions {
         bundle_dir: project.bundle_dir.clone(),

@@ -20,7 +20,7 @@ use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use crate::cli::WatchArgs;
-use crate::config::{self, LoadOptions};
+use crate::config::LoadOptions;
 use crate::deploy::{self, DeployOptions, DeployReport};
 use crate::project::Project;
 pub use bench::bench;
@@ -163,7 +163,7 @@ impl Session<'_> {
             vars: self.project.global.vars.clone(),
             current_user: None,
         };
-        let (bundle, diags) = config::load(&opts);
+        let (bundle, diags) = deploy::load_config(self.project, &opts)?;
         if diags.iter().any(|d| d.is_error()) {
             for d in &diags {
                 eprint!("{d}");

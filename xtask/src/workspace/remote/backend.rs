@@ -35,6 +35,9 @@ pub struct RemoteWorkspace {
     /// Absolute workspace path of the environment, e.g.
     /// `/Workspace/Users/me@x.com/.bundle/my_bundle/dev`.
     root: String,
+    /// What the last `drift` found (remote path → `modified_at`), so a
+    /// commit re-lists only the folders it wrote to for its snapshot.
+    last_walk: Mutex<Option<BTreeMap<String, Option<i64>>>>,
 }
 
 impl RemoteWorkspace {
@@ -42,6 +45,7 @@ impl RemoteWorkspace {
         RemoteWorkspace {
             client,
             root: root.trim_end_matches('/').to_string(),
+            last_walk: Mutex::new(None),
         }
     }
 
@@ -109,17 +113,18 @@ impl RemoteWorkspace {
     /// extension), with their `modified_at` and type.
     fn walk(&self) -> Result<BTreeMap<String, Option<i64>>> {
         let mut out = BTreeMap::new();
-        let mut dirs: Vec<String> = Vec::new();
-        for top in ["files", "artifacts"] {
-            if self.client.get_status(&self.abs(top))?.is_some() {
-                dirs.push(self.abs(top));
-            }
-        }
+        let mut dirs: Vec<String> = vec![self.abs("files"), self.abs("artifacts")];
+        let mut top = true;
         // Breadth-first, one level at a time, each level listed in parallel.
         while !dirs.is_empty() {
             let levels = self
                 .client
-                .run_parallel(std::mem::take(&mut dirs), |c, d| c.list(&d))?;
+                .run_parallel(std::mem::take(&mut dirs), |c, d| match c.list(&d) {
+                    // The top folders do not exist before the first deploy.
+                    Err(e) if top && is_missing(&e) => Ok(Vec::new()),
+                    other => other,
+                })?;
+            top = false;
             for obj in levels.into_iter().flatten() {
                 if obj.object_type == ObjectType::Directory {
                     dirs.push(obj.path);
@@ -131,8 +136,38 @@ impl RemoteWorkspace {
         Ok(out)
     }
 
-    fn write_snapshot(&self) -> Result<()> {
-        let snapshot = self.walk()?;
+    /// Record `modified_at` of every deployed object. After a `drift` (every
+    /// deploy has one), only the folders written to are listed again.
+    fn write_snapshot(&self, written: &[String], deleted: &[String]) -> Result<()> {
+        let cached = self
+            .last_walk
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let snapshot = match cached {
+            None => self.walk()?,
+            Some(mut snapshot) => {
+                for d in deleted {
+                    snapshot.remove(d);
+                }
+                let dirs: BTreeSet<String> = written
+                    .iter()
+                    .map(|p| parent(&self.abs(p)).to_string())
+                    .collect();
+                let listed = self
+                    .client
+                    .run_parallel(dirs.into_iter().collect(), |c, d| c.list(&d))?;
+                let prefix = format!("{}/", self.root);
+                for obj in listed.into_iter().flatten() {
+                    if obj.object_type != ObjectType::Directory
+                        && let Some(rel) = obj.path.strip_prefix(&prefix)
+                    {
+                        snapshot.insert(rel.to_string(), obj.modified_at);
+                    }
+                }
+                snapshot
+            }
+        };
         self.put_creating_parents(
             &self.state_path(SNAPSHOT),
             serde_json::to_vec(&snapshot)?,
@@ -244,7 +279,12 @@ impl Workspace for RemoteWorkspace {
             match self.put_creating_parents(&path, body.clone(), overwrite) {
                 Ok(()) => {}
                 Err(e) if is_exists(&e) => {}
-                Err(e) => return Err(e).context("acquiring the deploy lock"),
+                // The create is not retried (not idempotent), but it may have
+                // reached the server before the answer was lost: look.
+                Err(e) => match self.read_lock() {
+                    Ok(Some((_, Some(h)))) if h.id == lock.id => return Ok(replaced),
+                    _ => return Err(e).context("acquiring the deploy lock"),
+                },
             }
             let held = self.read_lock()?;
             match held {
@@ -305,8 +345,21 @@ impl Workspace for RemoteWorkspace {
             .map(str::to_string))
     }
 
+    /// A notebook is stored without its extension: `files/a/nb.py` is read
+    /// from `files/a/nb` when there is no file of the full name.
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        self.client.export(&self.abs(path))
+        if let Some(bytes) = self.client.export(&self.abs(path))? {
+            return Ok(Some(bytes));
+        }
+        let notebook_ext = [".py", ".sql", ".scala", ".r", ".ipynb"]
+            .iter()
+            .any(|e| path.to_ascii_lowercase().ends_with(e));
+        match crate::files::remote_name(path, true) {
+            stem if notebook_ext && stem != path && path.starts_with("files/") => {
+                self.client.export(&self.abs(stem))
+            }
+            _ => Ok(None),
+        }
     }
 
     fn local_path(&self, _path: &str) -> Option<PathBuf> {
@@ -316,6 +369,7 @@ impl Workspace for RemoteWorkspace {
     fn drift(&self, manifest: &Manifest) -> Result<Drift> {
         let mut expected = expected(manifest);
         let found = self.walk()?;
+        *self.last_walk.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
         let snapshot: BTreeMap<String, Option<i64>> = match self.read_state(SNAPSHOT)? {
             Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
             None => BTreeMap::new(),
@@ -487,6 +541,7 @@ impl Transaction for RemoteTxn<'_> {
         let puts = self.puts.into_inner().unwrap_or_else(|p| p.into_inner());
         let deletes = self.deletes.into_inner().unwrap_or_else(|p| p.into_inner());
 
+        let written: Vec<String> = puts.iter().map(|(p, _)| p.clone()).collect();
         // 1. Deletes ("not found" is fine: the goal is absence).
         let targets: Vec<String> = deletes.iter().map(|d| ws.abs(d)).collect();
         ws.client
@@ -510,8 +565,13 @@ impl Transaction for RemoteTxn<'_> {
         ws.client.run_parallel(leaves, |c, d| c.mkdirs(&d))?;
 
         // 3. Puts, overwrite, with parents created on a 404 (a folder
-        //    removed meanwhile). Files are read here, one per worker.
-        ws.client.run_parallel(puts, |_, (path, src)| {
+        //    removed meanwhile). Files are read here, one per worker. The
+        //    manifest goes after all of them: the next deploy diffs against
+        //    it, so it must never describe files that failed to upload.
+        let (manifest, puts): (Vec<_>, Vec<_>) = puts
+            .into_iter()
+            .partition(|(p, _)| p == "artifacts/manifest.json");
+        let put = |(path, src): (String, Source)| {
             let bytes = match src {
                 Source::Bytes(b) => b,
                 Source::File(f) => {
@@ -519,7 +579,11 @@ impl Transaction for RemoteTxn<'_> {
                 }
             };
             ws.put_creating_parents(&ws.abs(&path), bytes, true)
-        })?;
+        };
+        ws.client.run_parallel(puts, |_, item| put(item))?;
+        for item in manifest {
+            put(item)?;
+        }
 
         // 4. State last, in order, so it always names a complete deployment.
         for name in STATE_FILES {
@@ -527,7 +591,7 @@ impl Transaction for RemoteTxn<'_> {
                 ws.write_state(name, bytes)?;
             }
         }
-        ws.write_snapshot()
+        ws.write_snapshot(&written, &deletes)
     }
 
     fn abort(self: Box<Self>) -> Result<()> {

@@ -8,8 +8,8 @@
 //! come back and hammering it sooner only extends the throttling.
 
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
@@ -133,6 +133,9 @@ pub fn api_error(err: &anyhow::Error) -> Option<&ApiError> {
 #[derive(Clone, Debug)]
 pub struct Client {
     http: Http,
+    /// More HTTP clients for big batches: a blocking client drives all its
+    /// requests from one runtime thread, which caps a batch at one core.
+    lanes: Arc<OnceLock<Vec<Http>>>,
     host: String,
     token: Secret,
     opts: ClientOptions,
@@ -140,18 +143,10 @@ pub struct Client {
 
 impl Client {
     pub fn new(creds: &Credentials, opts: ClientOptions) -> Result<Client> {
-        let http = Http::builder()
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout.min(Duration::from_secs(30)))
-            .pool_max_idle_per_host(opts.parallelism.max(1))
-            .user_agent(concat!(
-                "my_mlops_project-xtask/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .context("building the HTTP client")?;
+        let http = build_http(&opts)?;
         Ok(Client {
             http,
+            lanes: Arc::new(OnceLock::new()),
             host: creds.host.clone(),
             token: creds.token.clone(),
             opts,
@@ -160,6 +155,24 @@ impl Client {
 
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// The client worker `i` of a batch of `n` items uses: small batches
+    /// share this one; big ones spread over one HTTP client per core.
+    fn lane(&self, i: usize, n: usize) -> Client {
+        if n < 64 {
+            return self.clone();
+        }
+        let lanes = self.lanes.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+            let mut v = vec![self.http.clone()];
+            v.extend((1..cores).filter_map(|_| build_http(&self.opts).ok()));
+            v
+        });
+        Client {
+            http: lanes[i % lanes.len()].clone(),
+            ..self.clone()
+        }
     }
 
     pub fn options(&self) -> &ClientOptions {
@@ -320,8 +333,10 @@ impl Client {
         let failed = AtomicBool::new(false);
         let workers = self.opts.parallelism.clamp(1, n.max(1));
         std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(|| {
+            for w in 0..workers {
+                let (next, failed, slots, results, f) = (&next, &failed, &slots, &results, &f);
+                let client = self.lane(w, n);
+                s.spawn(move || {
                     while !failed.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= n {
@@ -331,7 +346,7 @@ impl Client {
                         else {
                             continue;
                         };
-                        let r = f(self, item);
+                        let r = f(&client, item);
                         if r.is_err() {
                             failed.store(true, Ordering::Relaxed);
                         }
@@ -405,4 +420,17 @@ fn parse_api_error(status: u16, body: &[u8]) -> ApiError {
 
 fn strip_query(path: &str) -> &str {
     path.split('?').next().unwrap_or(path)
+}
+
+fn build_http(opts: &ClientOptions) -> Result<Http> {
+    Http::builder()
+        .timeout(opts.timeout)
+        .connect_timeout(opts.timeout.min(Duration::from_secs(30)))
+        .pool_max_idle_per_host(opts.parallelism.max(1))
+        .user_agent(concat!(
+            "my_mlops_project-xtask/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build()
+        .context("building the HTTP client")
 }

@@ -1,0 +1,507 @@
+//! The remote backend end to end: the real `xtask` binary with `--remote`
+//! against the fake workspace on loopback (`DATABRICKS_HOST`/`DATABRICKS_TOKEN`).
+//! What reaches the workspace is checked on the fake's side: its objects,
+//! jobs and request log.
+
+use std::collections::BTreeMap;
+use std::process::Output;
+use std::time::Duration;
+
+use e2e::deploy::{Repo, text};
+use e2e::fake_workspace::{DEFAULT_USER, FakeWorkspace};
+use serde_json::Value;
+
+fn root(env: &str) -> String {
+    format!("/Workspace/Users/{DEFAULT_USER}/.bundle/demo/{env}")
+}
+
+struct Remote {
+    repo: Repo,
+    fake: FakeWorkspace,
+    /// Everything the binary printed, to look for the token at the end.
+    printed: std::cell::RefCell<String>,
+}
+
+impl Remote {
+    fn new() -> Remote {
+        Remote {
+            repo: Repo::new(),
+            fake: FakeWorkspace::start(),
+            printed: Default::default(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self
+            .repo
+            .xtask(args)
+            .arg("--remote")
+            .env("DATABRICKS_HOST", self.fake.url())
+            .env("DATABRICKS_TOKEN", self.fake.token())
+            .env("XTASK_POLL_MS", "20")
+            // No ~/.databrickscfg of the machine's user.
+            .env("HOME", self.repo.path())
+            .output()
+            .expect("running xtask");
+        self.printed.borrow_mut().push_str(&text(&out));
+        out
+    }
+
+    fn ok(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let out = self.run(&a);
+        assert!(out.status.success(), "xtask {args:?}:\n{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+    }
+
+    fn deploy(&self, env: &str) -> Value {
+        self.ok(&["deploy", "--env", env])
+    }
+
+    /// Remote objects under `<root>/files/`, relative → bytes.
+    fn remote_files(&self, env: &str) -> BTreeMap<String, Vec<u8>> {
+        let prefix = format!("{}/files/", root(env));
+        self.fake
+            .paths()
+            .into_iter()
+            .filter_map(|p| {
+                let rel = p.strip_prefix(&prefix)?.to_string();
+                self.fake.file(&p).map(|b| (rel, b))
+            })
+            .collect()
+    }
+
+    fn state(&self, env: &str, name: &str) -> Value {
+        let bytes = self
+            .fake
+            .file(&format!("{}/state/{name}", root(env)))
+            .unwrap_or_else(|| panic!("no remote state/{name}"));
+        serde_json::from_slice(&bytes).expect("state JSON")
+    }
+
+    /// Paths uploaded under `files/` since the log was cleared.
+    fn uploaded(&self, env: &str) -> Vec<String> {
+        let prefix = format!("/api/2.0/workspace-files/import-file{}/files/", root(env));
+        let mut v: Vec<String> = self
+            .fake
+            .requests_matching("import-file")
+            .into_iter()
+            .filter(|r| r.status == 200)
+            .filter_map(|r| r.path.strip_prefix(&prefix).map(str::to_string))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The local bundle files as the workspace should hold them (notebooks without extension).
+    fn expected(&self) -> BTreeMap<String, Vec<u8>> {
+        e2e::deploy::files_under(&self.repo.bundle())
+            .into_iter()
+            .map(|(p, b)| {
+                let nb = p.ends_with(".py") && b.starts_with(b"# Databricks notebook source");
+                (
+                    if nb {
+                        p.trim_end_matches(".py").to_string()
+                    } else {
+                        p
+                    },
+                    b,
+                )
+            })
+            .collect()
+    }
+
+    fn job_id(&self, env: &str, key: &str) -> i64 {
+        let tf = self.state(env, "terraform.tfstate");
+        tf["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == "databricks_job" && r["name"] == key)
+            .and_then(|r| r["instances"][0]["attributes"]["id"].as_str())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no job {key} in terraform.tfstate: {tf}"))
+    }
+
+    /// The token must not be in anything printed or stored (local or remote).
+    fn assert_token_never_leaked(&self) {
+        let token = self.fake.token();
+        assert!(
+            !self.printed.borrow().contains(token),
+            "the token was printed"
+        );
+        for (p, bytes) in e2e::deploy::files_under(self.repo.path()) {
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(token),
+                "the token is stored in {p}"
+            );
+        }
+        for p in self.fake.paths() {
+            let bytes = self.fake.file(&p).unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(token),
+                "the token is stored remotely in {p}"
+            );
+        }
+    }
+}
+
+#[test]
+fn deploy_redeploy_and_deletions_reach_the_workspace() {
+    let r = Remote::new();
+    let first = r.deploy("dev");
+    assert_eq!(
+        first["location"],
+        format!("{}{}", r.fake.url(), root("dev"))
+    );
+    assert_eq!(r.remote_files("dev"), r.expected());
+    // The notebook is stored as a notebook, without its extension.
+    let nb = format!("{}/files/training/train", root("dev"));
+    assert_eq!(r.fake.object_type(&nb), Some("NOTEBOOK"));
+    assert!(r.fake.file(&format!("{nb}.py")).is_none());
+    // State names the deployment, the current user is the workspace's.
+    let meta = r.state("dev", "metadata.json");
+    assert_eq!(meta["digest"], first["digest"]);
+    assert_eq!(meta["deployed_by"], DEFAULT_USER);
+    assert_eq!(r.fake.job_count(), 1);
+    let job = r.job_id("dev", "train");
+    let settings = r.fake.job_settings(job).expect("job exists");
+    assert_eq!(
+        settings["tasks"][0]["notebook_task"]["notebook_path"],
+        format!("{}/files/training/train", root("dev"))
+    );
+
+    // No change: nothing uploaded, same job.
+    r.fake.clear_log();
+    let again = r.deploy("dev");
+    assert_eq!(again["noop"], true);
+    assert!(r.uploaded("dev").is_empty(), "{:?}", r.uploaded("dev"));
+    assert_eq!(r.fake.job_count(), 1);
+
+    // One change: only that file goes up.
+    r.repo
+        .write("rag/chunk.py", "def chunk(s):\n    return s.split(',')\n");
+    // The plan names it and writes nothing.
+    r.fake.clear_log();
+    let plan = r.ok(&["plan", "--env", "dev"]);
+    assert_eq!(plan["files"]["put"], serde_json::json!(["rag/chunk.py"]));
+    let writes: Vec<_> = r
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|q| q.method != "GET")
+        .map(|q| format!("{} {}", q.method, q.path))
+        .collect();
+    assert!(writes.is_empty(), "plan wrote: {writes:?}");
+    r.fake.clear_log();
+    r.deploy("dev");
+    assert_eq!(r.uploaded("dev"), vec!["rag/chunk.py".to_string()]);
+    assert_eq!(r.remote_files("dev"), r.expected());
+
+    // A removed file is deleted remotely; a changed job is reset, not duplicated.
+    std::fs::remove_file(r.repo.bundle().join("README.md")).unwrap();
+    r.repo.write(
+        "resources/job.yml",
+        &e2e::deploy::JOB_YML.replace("name: train\n", "name: train-renamed\n"),
+    );
+    let third = r.deploy("dev");
+    assert_eq!(r.remote_files("dev"), r.expected());
+    assert!(!r.remote_files("dev").contains_key("README.md"));
+    assert_eq!(r.fake.job_count(), 1);
+    assert_eq!(r.job_id("dev", "train"), job);
+    assert_eq!(r.fake.job_settings(job).unwrap()["name"], "train-renamed");
+    let action = |v: &Value, key: &str| {
+        v["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == key)
+            .map(|c| c["action"].as_str().unwrap().to_string())
+    };
+    assert_eq!(action(&third, "train").as_deref(), Some("update"));
+
+    // A renamed job key: the old job is deleted, the new one created.
+    r.repo.write(
+        "resources/job.yml",
+        &e2e::deploy::JOB_YML.replace("    train:\n", "    trainer:\n"),
+    );
+    r.deploy("dev");
+    assert_eq!(r.fake.job_count(), 1);
+    assert!(r.fake.job_settings(job).is_none(), "the old job was kept");
+    let new_job = r.job_id("dev", "trainer");
+    assert_ne!(new_job, job);
+
+    // Status of the remote env: deployed, no drift, no history.
+    let status = r.ok(&["status", "--env", "dev"]);
+    assert_eq!(status[0]["deployed"], true);
+    assert_eq!(status[0]["drift"]["changed"].as_array().unwrap().len(), 0);
+    assert!(status[0]["kept"].as_array().unwrap().is_empty());
+
+    // Rollback says it is a local feature.
+    let out = r.run(&["rollback", "--env", "dev"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("not available on the remote backend"),
+        "{}",
+        text(&out)
+    );
+
+    // The deployed job runs in the workspace.
+    let run = r.ok(&["run", "trainer", "--env", "dev"]);
+    assert_eq!(run["result_state"], "SUCCESS");
+    assert_eq!(run["job_id"], new_job);
+    r.fake.fail_task("main");
+    let out = r.run(&["run", "trainer", "--env", "dev"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("FAILED"), "{}", text(&out));
+    r.assert_token_never_leaked();
+}
+
+#[test]
+fn run_prints_task_states_as_they_change() {
+    let r = Remote::new();
+    r.deploy("dev");
+    r.fake.set_run_polls(3);
+    let out = r.run(&["run", "train", "--env", "dev"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let states: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("task main"))
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(states, ["PENDING", "RUNNING", "SUCCESS"], "{stdout}");
+    // A job that is not deployed: a clear error, no run.
+    r.repo.write(
+        "resources/other.yml",
+        "resources:\n  jobs:\n    other:\n      name: other\n",
+    );
+    let out = r.run(&["run", "other", "--env", "dev"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("not deployed"), "{}", text(&out));
+}
+
+#[test]
+fn a_lock_held_by_another_user_blocks_until_forced() {
+    let r = Remote::new();
+    r.deploy("dev");
+    let lock = format!("{}/state/deploy.lock", root("dev"));
+    r.fake.put(
+        &lock,
+        br#"{"ID":"other-1","AcquisitionTime":"2026-01-01T00:00:00Z","IsForced":false,"User":"someone@else.com","pid":1,"host":"elsewhere"}"#,
+    );
+    r.repo.write("README.md", "changed\n");
+    let out = r.run(&["deploy", "--env", "dev"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("someone@else.com"), "{}", text(&out));
+    assert_ne!(r.remote_files("dev")["README.md"], b"changed\n");
+
+    let forced = r.ok(&["deploy", "--env", "dev", "--force-lock"]);
+    assert_eq!(forced["forced_lock"], true);
+    assert_eq!(r.remote_files("dev")["README.md"], b"changed\n");
+    let history = r.state("dev", "history.json");
+    let last = history["deployments"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["forced_lock"], true);
+    // Released: the lock is gone after the deploy.
+    assert!(r.fake.file(&lock).is_none());
+}
+
+#[test]
+fn a_fresh_checkout_converges_with_what_the_workspace_holds() {
+    let r = Remote::new();
+    r.deploy("dev");
+    let job = r.job_id("dev", "train");
+    // A new machine: no local state or caches; a file removed since.
+    std::fs::remove_dir_all(r.repo.root()).ok();
+    std::fs::remove_file(r.repo.bundle().join("rag/chunk.py")).unwrap();
+    // Out of band: someone edited a deployed file.
+    r.fake.put(
+        &format!("{}/files/rag/__init__.py", root("dev")),
+        b"VERSION = 666\n",
+    );
+    r.fake.clear_log();
+    let report = r.deploy("dev");
+    assert_eq!(r.remote_files("dev"), r.expected());
+    assert_eq!(r.uploaded("dev"), vec!["rag/__init__.py".to_string()]);
+    assert!(
+        report["files"]["delete"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "rag/chunk.py")
+    );
+    assert_eq!(r.fake.job_count(), 1);
+    assert_eq!(r.job_id("dev", "train"), job);
+}
+
+/// Injects a fault into the fake.
+type Inject = &'static dyn Fn(&FakeWorkspace);
+
+/// Each fault on the uploads: the deploy retries or fails cleanly; the state
+/// names a complete deployment either way, and a rerun converges.
+#[test]
+fn injected_faults_leave_a_consistent_state_and_a_rerun_converges() {
+    let r = Remote::new();
+    r.deploy("dev");
+    const FILES: &str = "import-file/Workspace/Users/tester@example.com/.bundle/demo/dev/files/";
+    let faults: [(&str, Inject); 6] = [
+        ("429", &|f| f.fault(FILES, 429, 2, Some(1))),
+        ("503", &|f| f.fault(FILES, 503, 2, None)),
+        ("500", &|f| f.fault(FILES, 500, 1, None)),
+        ("drop", &|f| f.drop_connections(FILES, 2)),
+        ("slow", &|f| f.delay(FILES, Duration::from_millis(1500), 1)),
+        // A state file: the deploy fails before its state names it, or succeeds.
+        ("state 500", &|f| {
+            f.fault("/dev/state/metadata.json", 500, 1, None)
+        }),
+    ];
+    for (i, (name, inject)) in faults.iter().enumerate() {
+        let before = r.state("dev", "metadata.json")["digest"].clone();
+        r.repo
+            .write("rag/chunk.py", &format!("def chunk(s):\n    return {i}\n"));
+        r.repo.write("README.md", &format!("fault {name}\n"));
+        inject(&r.fake);
+        let out = r.run(&["deploy", "--env", "dev", "--json"]);
+        let meta = r.state("dev", "metadata.json");
+        let manifest: Value = serde_json::from_slice(
+            &r.fake
+                .file(&format!("{}/artifacts/manifest.json", root("dev")))
+                .unwrap(),
+        )
+        .unwrap();
+        if out.status.success() {
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(meta["digest"], report["digest"], "fault {name}");
+        } else {
+            // Failed: the state still names the previous, complete deployment.
+            assert_eq!(meta["digest"], before, "fault {name}: {}", text(&out));
+        }
+        assert!(
+            r.fake
+                .file(&format!("{}/state/deploy.lock", root("dev")))
+                .is_none(),
+            "fault {name}: the lock was left behind"
+        );
+        let _ = manifest;
+        let rerun = r.deploy("dev");
+        assert_eq!(r.remote_files("dev"), r.expected(), "fault {name}");
+        assert_eq!(
+            r.state("dev", "metadata.json")["digest"],
+            rerun["digest"],
+            "fault {name}"
+        );
+        let status = r.ok(&["status", "--env", "dev"]);
+        assert_eq!(status[0]["digest"], rerun["digest"]);
+        assert!(
+            status[0]["drift"]["changed"].as_array().unwrap().is_empty()
+                && status[0]["drift"]["missing"].as_array().unwrap().is_empty(),
+            "fault {name}: {}",
+            status[0]["drift"]
+        );
+        assert_eq!(r.fake.job_count(), 1, "fault {name}");
+    }
+    r.assert_token_never_leaked();
+}
+
+/// `stage` between remote envs copies the bytes `test` holds (read back from
+/// the workspace, hashes verified), never rebuilt from the working tree.
+#[test]
+fn stage_copies_the_tested_bytes_between_remote_envs() {
+    let r = Remote::new();
+    // One experiment per env: a workspace holds one experiment of a name.
+    r.repo.write(
+        "resources/job.yml",
+        &e2e::deploy::JOB_YML.replace("/Shared/demo-exp", "/Shared/demo-exp-${bundle.target}"),
+    );
+    let test = r.deploy("test");
+    // A passing test record for the deployed digest, as `test` would leave it.
+    let mut meta = r.state("test", "metadata.json");
+    meta["test"] = serde_json::json!({
+        "id": "t1", "passed": true, "digest": test["digest"], "commit": "c",
+        "branch": "main", "started_at": "x", "finished_at": "y", "steps": [], "logs": "/tmp",
+    });
+    r.fake.put(
+        &format!("{}/state/metadata.json", root("test")),
+        serde_json::to_vec(&meta).unwrap().as_slice(),
+    );
+    // A file of `test` changed out of band: promotion refuses to copy it.
+    let readme = format!("{}/files/README.md", root("test"));
+    let original = r.fake.file(&readme).unwrap();
+    r.fake.put(&readme, b"tampered\n");
+    let out = r.run(&["stage"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("README.md"), "{}", text(&out));
+    assert!(
+        r.fake
+            .file(&format!("{}/state/metadata.json", root("staging")))
+            .is_none()
+    );
+
+    r.fake.put(&readme, &original);
+    let out = r.run(&["stage"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(r.remote_files("staging"), r.remote_files("test"));
+    let staged = r.state("staging", "metadata.json");
+    assert_eq!(staged["digest"], test["digest"]);
+    assert_eq!(staged["promoted_from"]["env"], "test");
+    assert_eq!(r.fake.job_count(), 2, "one job per env");
+
+    // A notebook of staging edited out of band: the next promotion repairs it.
+    let nb = format!("{}/files/training/train", root("staging"));
+    r.fake.put(
+        &format!("{nb}.py"),
+        b"# Databricks notebook source
+print('x')
+",
+    );
+    assert_ne!(r.remote_files("staging"), r.remote_files("test"));
+    let out = r.run(&["stage"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(r.remote_files("staging"), r.remote_files("test"));
+    assert_eq!(r.fake.job_count(), 2);
+    r.assert_token_never_leaked();
+}
+
+/// `watch --remote`: the first sync and each saved change land in the workspace.
+#[test]
+fn watch_syncs_changes_to_the_workspace() {
+    let r = Remote::new();
+    let log = r.repo.path().join("watch.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = r
+        .repo
+        .xtask(&["watch", "--env", "dev"])
+        .arg("--remote")
+        .env("DATABRICKS_HOST", r.fake.url())
+        .env("DATABRICKS_TOKEN", r.fake.token())
+        .env("HOME", r.repo.path())
+        .stdout(std::process::Stdio::from(file.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(file))
+        .spawn()
+        .expect("starting watch");
+    let until = |what: &str, cond: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!(
+            "timed out waiting for {what}:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        false
+    };
+    let first = until("the first sync", &|| r.remote_files("dev") == r.expected());
+    r.repo
+        .write("rag/chunk.py", "def chunk(s):\n    return []\n");
+    let second = first && until("the change", &|| r.remote_files("dev") == r.expected());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first && second, "watch did not sync (see stderr)");
+    let printed = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!printed.contains(r.fake.token()), "the token was printed");
+}

@@ -1,0 +1,111 @@
+//! Where an environment lives: the local folder (default) or, with
+//! `--remote` / `XTASK_REMOTE`, the Databricks workspace of its target.
+//!
+//! On the remote backend the configuration depends on who we are in the
+//! workspace (`${workspace.current_user.*}`, the default root path under
+//! `/Workspace/Users/<user>`), so a target is loaded once locally to learn its
+//! host/profile, the workspace is asked (SCIM `Me`), and the target is loaded
+//! again for that user. Connections are kept per host/profile for the life of
+//! the process, so a command touching several envs (stage, release) asks once.
+
+use std::sync::Mutex;
+
+use anyhow::{Result, bail};
+
+use crate::config::{self, Bundle, LoadOptions};
+use crate::diag::{self, Diagnostic};
+use crate::project::Project;
+use crate::workspace::Workspace;
+use crate::workspace::local::LocalWorkspace;
+use crate::workspace::remote::backend::{self, RemoteWorkspace};
+use crate::workspace::remote::client::Client;
+
+type Key = (Option<String>, Option<String>);
+
+static SESSIONS: Mutex<Vec<(Key, Client, String)>> = Mutex::new(Vec::new());
+
+/// The client and workspace user for `bundle`'s target (connected once per host/profile).
+pub fn session(bundle: &Bundle) -> Result<(Client, String)> {
+    let target = backend::target_auth(bundle);
+    let key = (target.host.clone(), target.profile.clone());
+    let mut sessions = SESSIONS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, client, user)) = sessions.iter().find(|(k, _, _)| *k == key) {
+        return Ok((client.clone(), user.clone()));
+    }
+    let (client, user) = backend::connect(&target)?;
+    sessions.push((key, client.clone(), user.clone()));
+    Ok((client, user))
+}
+
+/// `config::load`, resolved for the workspace's user on the remote backend.
+/// Errors only when the workspace cannot be reached; configuration problems
+/// come back as diagnostics, as from `config::load`.
+pub fn load_config(
+    project: &Project,
+    opts: &LoadOptions,
+) -> Result<(Option<Bundle>, Vec<Diagnostic>)> {
+    let (bundle, diags) = config::load(opts);
+    if !project.global.remote || opts.current_user.is_some() {
+        return Ok((bundle, diags));
+    }
+    let Some(b) = bundle.filter(|_| !diags.iter().any(|d| d.is_error())) else {
+        return Ok((None, diags));
+    };
+    let (_, user) = session(&b)?;
+    if b.user() == user {
+        return Ok((Some(b), diags));
+    }
+    Ok(config::load(&LoadOptions {
+        current_user: Some(user),
+        ..opts.clone()
+    }))
+}
+
+/// Target `env` of the project's bundle, for the backend in use; configuration errors fail.
+pub fn load_target(project: &Project, env: &str) -> Result<Bundle> {
+    let (bundle, diags) = load_config(
+        project,
+        &LoadOptions {
+            bundle_dir: project.bundle_dir.clone(),
+            target: Some(env.to_string()),
+            vars: project.global.vars.clone(),
+            current_user: None,
+        },
+    )?;
+    match bundle {
+        Some(b) if !diags.iter().any(|d| d.is_error()) => Ok(b),
+        _ => {
+            for d in diags.iter().filter(|d| d.is_error()) {
+                eprint!("{d}");
+            }
+            bail!(
+                "cannot load target {env}: {}",
+                diag::summary_line(&diags).trim()
+            )
+        }
+    }
+}
+
+/// The backend of `bundle`'s target env.
+pub fn open(project: &Project, bundle: &Bundle) -> Result<Box<dyn Workspace>> {
+    if !project.global.remote {
+        return Ok(Box::new(LocalWorkspace::new(
+            project.env_dir(&bundle.name, &bundle.target),
+        )));
+    }
+    let (client, user) = session(bundle)?;
+    Ok(Box::new(RemoteWorkspace::open(client, &user, bundle)?))
+}
+
+/// The backend of another env `env` of the same bundle (a promotion's source).
+pub fn open_env(project: &Project, bundle: &Bundle, env: &str) -> Result<Box<dyn Workspace>> {
+    if env == bundle.target {
+        return open(project, bundle);
+    }
+    if !project.global.remote {
+        return Ok(Box::new(LocalWorkspace::new(
+            project.env_dir(&bundle.name, env),
+        )));
+    }
+    open(project, &load_target(project, env)?)
+}
