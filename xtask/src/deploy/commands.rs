@@ -6,43 +6,16 @@ use serde::Serialize;
 
 use super::{DeployOptions, DeployReport, EnvStatus, RollbackReport};
 use crate::cli::{DeployArgs, RollbackArgs};
-use crate::config::{Bundle, LoadOptions};
-use crate::diag::{self, Failed};
 use crate::project::Project;
 
 /// Load the configuration; print its diagnostics; `Failed` if any is an error.
-pub(crate) fn load(project: &Project) -> Result<Bundle> {
-    let (bundle, diags) = super::load_config(
-        project,
-        &LoadOptions {
-            bundle_dir: project.bundle_dir.clone(),
-            target: project.global.env.clone(),
-            vars: project.global.vars.clone(),
-            current_user: None,
-        },
-    )?;
-    let errors = diags.iter().any(|d| d.is_error());
-    if errors || (!project.global.quiet && !diags.is_empty()) {
-        for d in &diags {
-            eprint!("{d}");
-        }
-    }
-    match bundle {
-        Some(b) if !errors => Ok(b),
-        _ => {
-            eprintln!("{}", diag::summary_line(&diags));
-            Err(Failed.into())
-        }
-    }
-}
-
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 pub fn plan_cmd(project: &Project) -> Result<()> {
-    let bundle = load(project)?;
+    let bundle = super::load_target(project, project.global.env.as_deref())?;
     let report = super::plan(project, &bundle, &DeployOptions::default())?;
     if project.global.json {
         return print_json(&report);
@@ -52,7 +25,7 @@ pub fn plan_cmd(project: &Project) -> Result<()> {
 }
 
 pub fn deploy_cmd(project: &Project, args: &DeployArgs) -> Result<()> {
-    let bundle = load(project)?;
+    let bundle = super::load_target(project, project.global.env.as_deref())?;
     let opts = DeployOptions {
         force_lock: args.force_lock,
         verbose: project.global.verbose,
@@ -119,7 +92,7 @@ fn print_report(r: &DeployReport, verbose: bool) {
 }
 
 pub fn status_cmd(project: &Project) -> Result<()> {
-    let bundle = load(project)?;
+    let bundle = super::load_target(project, project.global.env.as_deref())?;
     let statuses = if project.global.remote {
         // A workspace cannot be listed for envs: the selected target only.
         let ws = super::open(project, &bundle)?;
@@ -187,7 +160,7 @@ fn print_status(s: &EnvStatus) {
 }
 
 pub fn rollback_cmd(project: &Project, args: &RollbackArgs) -> Result<()> {
-    let bundle = load(project)?;
+    let bundle = super::load_target(project, project.global.env.as_deref())?;
     let opts = DeployOptions::default();
     let r: RollbackReport = super::rollback(project, &bundle, args.to.as_deref(), &opts)?;
     if project.global.json {

@@ -10,7 +10,7 @@
 
 use std::sync::Mutex;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::config::{self, Bundle, LoadOptions};
 use crate::diag::{self, Diagnostic};
@@ -61,27 +61,31 @@ pub fn load_config(
     }))
 }
 
-/// Target `env` of the project's bundle, for the backend in use; configuration errors fail.
-pub fn load_target(project: &Project, env: &str) -> Result<Bundle> {
+/// Target `env` of the project's bundle (`None`: the default target), for
+/// the backend in use. Prints the diagnostics with their locations (warnings
+/// too, unless `-q`); configuration errors end with the summary line and
+/// fail with [`diag::Failed`].
+pub fn load_target(project: &Project, env: Option<&str>) -> Result<Bundle> {
     let (bundle, diags) = load_config(
         project,
         &LoadOptions {
             bundle_dir: project.bundle_dir.clone(),
-            target: Some(env.to_string()),
+            target: env.map(str::to_string),
             vars: project.global.vars.clone(),
             current_user: None,
         },
     )?;
+    let errors = diags.iter().any(Diagnostic::is_error);
+    if errors || !project.global.quiet {
+        for d in &diags {
+            eprint!("{d}");
+        }
+    }
     match bundle {
-        Some(b) if !diags.iter().any(|d| d.is_error()) => Ok(b),
+        Some(b) if !errors => Ok(b),
         _ => {
-            for d in diags.iter().filter(|d| d.is_error()) {
-                eprint!("{d}");
-            }
-            bail!(
-                "cannot load target {env}: {}",
-                diag::summary_line(&diags).trim()
-            )
+            eprintln!("{}", diag::summary_line(&diags));
+            Err(diag::Failed.into())
         }
     }
 }
@@ -107,5 +111,5 @@ pub fn open_env(project: &Project, bundle: &Bundle, env: &str) -> Result<Box<dyn
             project.env_dir(&bundle.name, env),
         )));
     }
-    open(project, &load_target(project, env)?)
+    open(project, &load_target(project, Some(env))?)
 }

@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
 use crate::cli::{DeployArgs, ReleaseArgs};
-use crate::config::{Bundle, LoadOptions};
+use crate::config::Bundle;
 use crate::deploy::{self, DeployOptions};
 use crate::diag::{Diagnostic, Failed};
 use crate::project::Project;
@@ -313,23 +313,14 @@ fn load(project: &Project, env: &str) -> Result<Bundle> {
         .clone()
         .filter(|_| env == TEST_ENV)
         .unwrap_or_else(|| env.to_string());
-    let opts = LoadOptions {
-        bundle_dir: project.bundle_dir.clone(),
-        target: Some(target),
-        vars: project.global.vars.clone(),
-        current_user: None,
-    };
-    let (bundle, mut diags) = deploy::load_config(project, &opts)?;
-    if let Some(b) = &bundle {
-        let (_, params) = crate::params::check(
-            &project.bundle_dir,
-            &project.repo_root,
-            Some((&b.name, b.location("bundle.name"))),
-        );
-        diags.extend(params);
-    }
-    refuse_on_errors(project, &diags)?;
-    bundle.context("the configuration could not be resolved")
+    let bundle = deploy::load_target(project, Some(&target))?;
+    let (_, params) = crate::params::check(
+        &project.bundle_dir,
+        &project.repo_root,
+        Some((&bundle.name, bundle.location("bundle.name"))),
+    );
+    refuse_on_errors(project, &params)?;
+    Ok(bundle)
 }
 
 fn refuse_on_errors(project: &Project, diags: &[Diagnostic]) -> Result<()> {

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 
 use crate::cli::RunArgs;
-use crate::config::{self, Bundle, LoadOptions};
+use crate::config::Bundle;
 use crate::project::Project;
 
 #[allow(unused_imports)] // the public API; some items are used only by the gate and tests
@@ -37,23 +37,7 @@ pub fn run_cmd(project: &Project, args: &RunArgs) -> Result<()> {
         // Never fall back to a local run when the workspace was asked for.
         return remote::run_remote(project, &args.job);
     }
-    let opts = LoadOptions {
-        bundle_dir: project.bundle_dir.clone(),
-        target: project.global.env.clone(),
-        vars: project.global.vars.clone(),
-        current_user: None,
-    };
-    let (bundle, diags) = config::load(&opts);
-    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
-    let bundle = match bundle {
-        Some(b) if errors.is_empty() => b,
-        _ => {
-            for d in &errors {
-                eprint!("{d}");
-            }
-            return Err(crate::diag::Failed.into());
-        }
-    };
+    let bundle = crate::deploy::load_target(project, project.global.env.as_deref())?;
     let Some(job) = bundle.config["resources"]["jobs"].get(&args.job) else {
         let known: Vec<&str> = bundle.resources("jobs").map(|(k, _)| k).collect();
         bail!(

@@ -41,7 +41,7 @@ pub fn run_remote(project: &Project, job_key: &str) -> Result<()> {
                 .context("the configuration could not be resolved")?
         }
     };
-    let bundle = deploy::load_target(project, &env)?;
+    let bundle = deploy::load_target(project, Some(&env))?;
     run_deployed(project, &bundle, job_key, true)
 }
 

@@ -20,7 +20,6 @@ use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use crate::cli::WatchArgs;
-use crate::config::LoadOptions;
 use crate::deploy::{self, DeployOptions, DeployReport};
 use crate::project::Project;
 pub use bench::bench;
@@ -157,20 +156,13 @@ impl Session<'_> {
     /// locations. While it is broken, the bundle folder is still watched (by
     /// the last good file set, or the plain tree), so the fix is seen.
     fn load(&mut self) -> Result<crate::config::Bundle> {
-        let opts = LoadOptions {
-            bundle_dir: self.project.bundle_dir.clone(),
-            target: Some(self.env.clone()),
-            vars: self.project.global.vars.clone(),
-            current_user: None,
-        };
-        let (bundle, diags) = deploy::load_config(self.project, &opts)?;
-        if diags.iter().any(|d| d.is_error()) {
-            for d in &diags {
-                eprint!("{d}");
+        deploy::load_target(self.project, Some(&self.env)).map_err(|err| {
+            if err.is::<crate::diag::Failed>() {
+                anyhow::anyhow!("the configuration has errors; waiting for a fix")
+            } else {
+                err
             }
-            anyhow::bail!("the configuration has errors; waiting for a fix");
-        }
-        bundle.context("the configuration could not be resolved")
+        })
     }
 
     /// Watch exactly the folders of the file set (never `.git`, `.bundle`,
