@@ -343,13 +343,13 @@ fn deploy_locked(
 }
 
 /// `XTASK_TIMINGS=1` prints how long each phase of a deploy took (for the bench).
-struct Timer(Option<std::time::Instant>);
+pub(crate) struct Timer(Option<std::time::Instant>);
 
 impl Timer {
-    fn new() -> Timer {
+    pub(crate) fn new() -> Timer {
         Timer(std::env::var_os("XTASK_TIMINGS").map(|_| std::time::Instant::now()))
     }
-    fn phase(&mut self, name: &str) {
+    pub(crate) fn phase(&mut self, name: &str) {
         if let Some(t) = &mut self.0 {
             eprintln!("  {name:<22} {:>7.1} ms", t.elapsed().as_secs_f64() * 1e3);
             *t = std::time::Instant::now();

@@ -12,21 +12,24 @@
 //!   .cache/env-stat                   stat of the current version's files (drift check)
 //! ```
 //!
-//! A new version is built beside the current one: a big folder (see
-//! `deploy::engine::clean_dirs`) whose whole content is unchanged is one relative symlink to where that folder
-//! physically is (in the current version or an older one); in the other
-//! folders, unchanged files are hard links to the current version's and
-//! changed ones are written fresh. Nothing is visible until `current` is
-//! switched. Pruning an old version keeps the folders newer versions still
-//! share, as a "husk" (marked `.husk`, never offered for rollback), and
-//! deletes the rest. Deployed files are read-only, to discourage edits in
-//! place (which, through the sharing, would also reach older versions;
-//! `drift` finds them and the next deploy writes a fresh copy).
+//! A new version is built beside the current one: a folder (see
+//! `deploy::engine::clean_dirs`) whose whole content is unchanged is one
+//! relative symlink to where that folder physically is (in the current
+//! version or an older one); when the current version already shares it, the
+//! new one hard-links that very symlink (relative, same depth: it resolves to
+//! the same place). In the other folders, unchanged files are hard links to
+//! the current version's and changed ones are written fresh. Nothing is
+//! visible until `current` is switched. Pruning an old version keeps the
+//! folders newer versions still share, as a "husk" (marked `.husk`, never
+//! offered for rollback), and deletes the rest. Deployed files are read-only,
+//! to discourage edits in place (which, through the sharing, would also reach
+//! older versions; `drift` finds them and the next deploy writes a fresh copy).
 //!
 //! Cost on this kind of file system (ext4 here): a hard link is ~5 µs, but
-//! creating an inode (mkdir, symlink) 15–200 µs depending on load; so a
-//! deploy costs about one inode per folder not shared, one link per
-//! unchanged file in them, and one symlink per shared folder.
+//! creating an inode (mkdir, symlink, a new file) 15–250 µs depending on load
+//! (the allocator skips recently deleted inodes, which a busy disk has many
+//! of). So a redeploy makes inodes only along the changed paths (plus, the
+//! first time a folder is shared, its symlink), and links for the rest.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};

@@ -104,14 +104,16 @@ pub(super) fn list_dir(
     };
     for e in entries {
         let e = e?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        let path = format!("{rel}/{name}");
-        let meta = fs::symlink_metadata(e.path())?;
+        let name = e.file_name();
+        let path = format!("{rel}/{}", name.to_string_lossy());
+        // The entry's type comes with the listing, and its stat is taken
+        // relative to the open folder: no path lookup per file.
+        let ft = e.file_type()?;
         // A folder shared with an older version is a symlink to it.
-        if meta.is_dir() || (meta.file_type().is_symlink() && e.path().is_dir()) {
+        if ft.is_dir() || (ft.is_symlink() && e.path().is_dir()) {
             dirs.push(path);
         } else {
-            files.push((path, Stat::of(&meta)));
+            files.push((path, Stat::of(&e.metadata()?)));
         }
     }
     Ok(())
