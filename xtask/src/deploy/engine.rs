@@ -140,10 +140,16 @@ pub fn compute(
     let mut changes = FileChanges::default();
     let mut records = Vec::with_capacity(hashed.len());
     let mut sources = Vec::with_capacity(hashed.len());
+    // Both lists are sorted by path: one merge finds the same, the changed
+    // and the deleted files.
+    let prev_files: &[FileRecord] = prev_manifest.as_ref().map_or(&[], |m| &m.files);
+    let mut prev_iter = prev_files.iter().peekable();
     for ((path, entry), src) in hashed.iter().zip(&selection.files) {
-        let same = prev_manifest
-            .as_ref()
-            .and_then(|m| m.file(path))
+        while let Some(gone) = prev_iter.next_if(|p| p.path < *path) {
+            changes.delete.push(gone.path.clone());
+        }
+        let same = prev_iter
+            .next_if(|p| p.path == *path)
             .is_some_and(|r| r.hash == entry.hash);
         if !same || (!drift.is_empty() && drift.damaged(&format!("files/{path}"))) {
             changes.put.push(path.clone());
@@ -158,14 +164,9 @@ pub fn compute(
         });
         sources.push(src.abs.clone());
     }
-    if let Some(prev) = &prev_manifest {
-        changes.delete = prev
-            .files
-            .iter()
-            .filter(|f| records.binary_search_by(|r| r.path.cmp(&f.path)).is_err())
-            .map(|f| f.path.clone())
-            .collect();
-    }
+    changes
+        .delete
+        .extend(prev_iter.map(|gone| gone.path.clone()));
     changes.repaired = drift
         .changed
         .iter()
@@ -258,34 +259,34 @@ fn covered(path: &str, dirs: &HashSet<&str>) -> bool {
             .any(|(i, _)| dirs.contains(&path[..i]))
 }
 
-/// Hash every selected file, from the cache when its stat is unchanged, in parallel.
+/// Hash every selected file, from the cache when its stat is unchanged; the
+/// others in parallel.
 fn hash_all(files: &[SourceFile], cache: &SourceCache) -> Result<(Vec<(String, Entry)>, usize)> {
-    let results: Vec<Mutex<Option<Entry>>> = files.iter().map(|_| Mutex::new(None)).collect();
-    let misses = AtomicUsize::new(0);
-    parallel(files.len(), |i| {
-        let f = &files[i];
-        let entry = match cache.get(&f.path, &f.stat) {
-            Some(e) => e.clone(),
-            None => {
-                misses.fetch_add(1, Ordering::Relaxed);
-                hash_source(f)?
-            }
-        };
-        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);
+    let mut entries: Vec<Option<Entry>> = files
+        .iter()
+        .map(|f| cache.get(&f.path, &f.stat).cloned())
+        .collect();
+    let misses: Vec<usize> = (0..files.len()).filter(|&i| entries[i].is_none()).collect();
+    let hashed: Vec<Mutex<Option<Entry>>> = misses.iter().map(|_| Mutex::new(None)).collect();
+    parallel(misses.len(), |k| {
+        let entry = hash_source(&files[misses[k]])?;
+        *hashed[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);
         Ok(())
     })?;
+    for (&i, entry) in misses.iter().zip(hashed) {
+        entries[i] = entry.into_inner().unwrap_or_else(|e| e.into_inner());
+    }
     let entries = files
         .iter()
-        .zip(results)
-        .map(|(f, r)| {
-            let entry = r
-                .into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .ok_or_else(|| anyhow!("{} was not hashed", f.path))?;
-            Ok((f.path.clone(), entry))
+        .zip(entries)
+        .map(|(f, e)| {
+            Ok((
+                f.path.clone(),
+                e.ok_or_else(|| anyhow!("{} was not hashed", f.path))?,
+            ))
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok((entries, misses.into_inner()))
+    Ok((entries, misses.len()))
 }
 
 fn read_source(f: &SourceFile) -> Result<Vec<u8>> {

@@ -187,10 +187,15 @@ impl LocalWorkspace {
         kept: Option<(&str, &HashSet<String>)>,
     ) -> Result<()> {
         let dir = self.version_dir(id);
+        let text = match kept {
+            Some(_) => fs::read_to_string(self.cache_file()).unwrap_or_default(),
+            None => String::new(),
+        };
         let old = kept
-            .map(|(from, _)| self.load_env_stat(from))
+            .map(|(from, _)| parse_env_stat(&text, from))
             .unwrap_or_default();
-        let mut out = format!("v1 {id}\n");
+        let mut out = String::with_capacity(text.len().max(64 * manifest.files.len()));
+        out.push_str(&format!("v1 {id}\n"));
         let paths = manifest
             .files
             .iter()
@@ -204,8 +209,8 @@ impl LocalWorkspace {
         for (path, hash) in paths {
             if let Some((_, kept)) = kept
                 && kept.contains(&path)
-                && let Some((s, h)) = old.get(&path)
-                && h == hash
+                && let Some((s, h)) = old.get(path.as_str())
+                && *h == hash
             {
                 out.push_str(&format!(
                     "{} {} {} {} {hash} {path}\n",
@@ -225,29 +230,28 @@ impl LocalWorkspace {
         fs::create_dir_all(file.parent().unwrap_or(&self.env))?;
         atomic_write(&file, out.as_bytes())
     }
+}
 
-    fn load_env_stat(&self, id: &str) -> HashMap<String, (Stat, String)> {
-        let Ok(text) = fs::read_to_string(self.cache_file()) else {
-            return HashMap::new();
-        };
-        let mut lines = text.lines();
-        if lines.next() != Some(&format!("v1 {id}")) {
-            return HashMap::new();
-        }
-        lines
-            .filter_map(|line| {
-                let mut it = line.splitn(6, ' ');
-                let stat = Stat {
-                    size: it.next()?.parse().ok()?,
-                    mtime_ns: it.next()?.parse().ok()?,
-                    ino: it.next()?.parse().ok()?,
-                    ctime_ns: it.next()?.parse().ok()?,
-                };
-                let hash = it.next()?.to_string();
-                Some((it.next()?.to_string(), (stat, hash)))
-            })
-            .collect()
+/// The stat cache of version `id` (`.cache/env-stat`), borrowed from its text:
+/// path → (stat, hash). Empty if it was written for another version.
+fn parse_env_stat<'a>(text: &'a str, id: &str) -> HashMap<&'a str, (Stat, &'a str)> {
+    let mut lines = text.lines();
+    if lines.next().and_then(|l| l.strip_prefix("v1 ")) != Some(id) {
+        return HashMap::new();
     }
+    lines
+        .filter_map(|line| {
+            let mut it = line.splitn(6, ' ');
+            let stat = Stat {
+                size: it.next()?.parse().ok()?,
+                mtime_ns: it.next()?.parse().ok()?,
+                ino: it.next()?.parse().ok()?,
+                ctime_ns: it.next()?.parse().ok()?,
+            };
+            let hash = it.next()?;
+            Some((it.next()?, (stat, hash)))
+        })
+        .collect()
 }
 
 /// Write a file so that readers see the old content or the new one: a
@@ -377,20 +381,21 @@ impl Workspace for LocalWorkspace {
             return Ok(Drift::default());
         };
         let dir = self.version_dir(&id);
-        let cache = self.load_env_stat(&id);
-        let mut expected: HashMap<String, &str> = manifest
+        let text = fs::read_to_string(self.cache_file()).unwrap_or_default();
+        let cache = parse_env_stat(&text, &id);
+        // Expected files by their path under `files/` and `artifacts/`.
+        let mut files: HashMap<&str, &str> = manifest
             .files
             .iter()
-            .map(|f| (format!("files/{}", f.path), f.hash.as_str()))
-            .chain(
-                manifest
-                    .artifacts
-                    .iter()
-                    .map(|a| (format!("artifacts/{}", a.path), a.hash.as_str())),
-            )
+            .map(|f| (f.path.as_str(), f.hash.as_str()))
+            .collect();
+        let mut artifacts: HashMap<&str, &str> = manifest
+            .artifacts
+            .iter()
+            .map(|a| (a.path.as_str(), a.hash.as_str()))
             .collect();
         let mut drift = Drift::default();
-        let mut found = Vec::new();
+        let mut found = Vec::with_capacity(manifest.files.len() + manifest.artifacts.len());
         for top in ["files", "artifacts"] {
             list_files(&dir, top, &mut found)?;
         }
@@ -398,18 +403,27 @@ impl Workspace for LocalWorkspace {
             if path == "artifacts/manifest.json" {
                 continue;
             }
-            let Some(hash) = expected.remove(&path) else {
+            let expected = match path.split_once('/') {
+                Some(("files", rest)) => files.remove(rest),
+                Some((_, rest)) => artifacts.remove(rest),
+                None => None,
+            };
+            let Some(hash) = expected else {
                 drift.added.push(path);
                 continue;
             };
             let trusted = cache
-                .get(&path)
-                .is_some_and(|(s, h)| same_file(s, &stat) && h == hash);
+                .get(path.as_str())
+                .is_some_and(|(s, h)| same_file(s, &stat) && *h == hash);
             if !trusted && package::hash_file(&dir.join(&path))? != hash {
                 drift.changed.push(path);
             }
         }
-        drift.missing = expected.into_keys().collect();
+        drift.missing = files
+            .into_keys()
+            .map(|p| format!("files/{p}"))
+            .chain(artifacts.into_keys().map(|p| format!("artifacts/{p}")))
+            .collect();
         drift.added.sort();
         drift.changed.sort();
         drift.missing.sort();
@@ -468,11 +482,18 @@ impl Workspace for LocalWorkspace {
     fn prune(&self, keep: &[String]) -> Result<()> {
         let current = self.current()?;
         let all = self.all_versions()?;
-        let doomed: Vec<&String> = all
+        let is_husk = |id: &String| self.version_dir(id).join(HUSK).exists();
+        let mut doomed: Vec<&String> = all
             .iter()
             .filter(|id| Some(*id) != current.as_ref() && !keep.contains(id))
             .collect();
-        if doomed.is_empty() {
+        // What a husk holds can become unreachable only when a version that
+        // shares it goes: with no such version doomed, there is nothing to
+        // do (and no need to walk every kept version's links). Husks go
+        // first, so that a prune killed midway leaves a version doomed, which
+        // brings the next prune back to the husks.
+        doomed.sort_by_key(|id| !is_husk(id));
+        if doomed.iter().all(|id| is_husk(id)) {
             return Ok(());
         }
         // Folders of a doomed version that kept versions still share stay,

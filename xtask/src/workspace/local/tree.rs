@@ -15,6 +15,11 @@ use crate::files::Stat;
 pub(super) const HUSK: &str = ".husk";
 
 /// Every physical folder reachable from `dir`, following shared-folder symlinks.
+///
+/// The folders on the stack are physical, so a relative link's target is
+/// found by joining its text to its folder; most links of the kept versions
+/// point at folders already seen, which then cost one readlink, not a
+/// canonicalize (a system call per path component).
 pub(super) fn mark_reachable(dir: &Path, seen: &mut HashSet<PathBuf>) -> Result<()> {
     let Ok(real) = fs::canonicalize(dir) else {
         return Ok(());
@@ -30,12 +35,36 @@ pub(super) fn mark_reachable(dir: &Path, seen: &mut HashSet<PathBuf>) -> Result<
             let ft = e.file_type()?;
             if ft.is_dir() {
                 stack.push(e.path());
-            } else if ft.is_symlink() && e.path().is_dir() {
-                stack.push(fs::canonicalize(e.path())?);
+            } else if ft.is_symlink() {
+                // Equal to a folder already seen (physical): the kernel
+                // resolves the link to that very folder. Otherwise resolve it.
+                if seen.contains(&lexical_join(&d, &fs::read_link(e.path())?)) {
+                    continue;
+                }
+                if e.path().is_dir() {
+                    stack.push(fs::canonicalize(e.path())?);
+                }
             }
         }
     }
     Ok(())
+}
+
+/// `base/rel` with `.` and `..` folded away as text (`base` is physical).
+fn lexical_join(base: &Path, rel: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = base.to_path_buf();
+    for c in rel.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            Component::RootDir => out = PathBuf::from("/"),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Delete `dir` except the folders in `keep` (physical paths); true if something stayed.
