@@ -8,7 +8,7 @@
 //! to a bundle (`.git`, `.bundle`, `.databricks`, `target/`, virtualenvs), so a
 //! repository with a big `.venv` stays fast.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -287,7 +287,7 @@ pub fn remote_name(path: &str, notebook: bool) -> &str {
 /// Two local files that would land on the same remote name are an error,
 /// with the CLI's wording.
 pub fn check_collisions<'a>(files: impl IntoIterator<Item = (&'a str, bool)>) -> Result<()> {
-    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut seen: HashMap<&str, &str> = HashMap::new();
     let mut errors = Vec::new();
     for (path, notebook) in files {
         let remote = remote_name(path, notebook);

@@ -319,11 +319,6 @@ fn deploy_locked(
         txn.commit(&c.manifest, &files)?;
         t.phase("commit");
     }
-    let entries: Vec<(&str, cache::Entry)> = c
-        .cache_entries
-        .iter()
-        .map(|(p, e)| (p.as_str(), e.clone()))
-        .collect();
     let mut r = report(
         ws,
         bundle,
@@ -333,11 +328,16 @@ fn deploy_locked(
         previous_id,
         opts.force_lock,
     );
-    if cache.unchanged(c.cache_misses, entries.len()) {
-        // Nothing new to remember: skip rewriting the cache.
-    } else if let Err(e) = SourceCache::save(&cache_file, &entries, scan_start) {
-        r.warnings
-            .push(format!("could not save the stat cache: {e:#}"));
+    if cache.save_needed(c.cache_misses, c.cache_entries.len()) {
+        let entries: Vec<(&str, cache::Entry)> = c
+            .cache_entries
+            .iter()
+            .map(|(p, e)| (p.as_str(), e.clone()))
+            .collect();
+        if let Err(e) = SourceCache::save(&cache_file, &entries, scan_start) {
+            r.warnings
+                .push(format!("could not save the stat cache: {e:#}"));
+        }
     }
     Ok(r)
 }

@@ -177,54 +177,58 @@ impl LocalWorkspace {
 
     /// Remember the stat of every file of version `id`, so `drift` can trust unchanged stats.
     ///
-    /// `kept`: files hard-linked from version `from`, whose entries (same
-    /// inode, size, mtime) carry over without a stat: recording costs the
-    /// change, not the bundle.
+    /// `base`: the version `id` was built from, and the paths written anew;
+    /// the others are linked or shared from it (same inode, size, mtime), so
+    /// their entries carry over without a stat: recording costs the change,
+    /// not the bundle.
     fn record_env_stat(
         &self,
         id: &str,
         manifest: &Manifest,
-        kept: Option<(&str, &HashSet<String>)>,
+        base: Option<(&str, &HashSet<String>)>,
     ) -> Result<()> {
+        use std::fmt::Write as _;
         let dir = self.version_dir(id);
-        let text = match kept {
+        let text = match base {
             Some(_) => fs::read_to_string(self.cache_file()).unwrap_or_default(),
             None => String::new(),
         };
-        let old = kept
+        let old = base
             .map(|(from, _)| parse_env_stat(&text, from))
             .unwrap_or_default();
         let mut out = String::with_capacity(text.len().max(64 * manifest.files.len()));
-        out.push_str(&format!("v1 {id}\n"));
+        let _ = writeln!(out, "v1 {id}");
         let paths = manifest
             .files
             .iter()
-            .map(|f| (format!("files/{}", f.path), f.hash.as_str()))
+            .map(|f| ("files/", &f.path, &f.hash))
             .chain(
                 manifest
                     .artifacts
                     .iter()
-                    .map(|a| (format!("artifacts/{}", a.path), a.hash.as_str())),
+                    .map(|a| ("artifacts/", &a.path, &a.hash)),
             );
-        for (path, hash) in paths {
-            if let Some((_, kept)) = kept
-                && kept.contains(&path)
-                && let Some((s, h)) = old.get(path.as_str())
-                && *h == hash
-            {
-                out.push_str(&format!(
-                    "{} {} {} {} {hash} {path}\n",
-                    s.size, s.mtime_ns, s.ino, s.ctime_ns
-                ));
-                continue;
-            }
-            if let Ok(meta) = fs::symlink_metadata(dir.join(&path)) {
-                let s = Stat::of(&meta);
-                out.push_str(&format!(
-                    "{} {} {} {} {hash} {path}\n",
-                    s.size, s.mtime_ns, s.ino, s.ctime_ns
-                ));
-            }
+        let mut path = String::new();
+        for (top, rel, hash) in paths {
+            path.clear();
+            path.push_str(top);
+            path.push_str(rel);
+            let carried = base
+                .filter(|(_, fresh)| !fresh.contains(&path))
+                .and_then(|_| old.get(path.as_str()))
+                .filter(|(_, h)| h == hash);
+            let stat = match carried {
+                Some((s, _)) => *s,
+                None => match fs::symlink_metadata(dir.join(&path)) {
+                    Ok(meta) => Stat::of(&meta),
+                    Err(_) => continue,
+                },
+            };
+            let _ = writeln!(
+                out,
+                "{} {} {} {} {hash} {path}",
+                stat.size, stat.mtime_ns, stat.ino, stat.ctime_ns
+            );
         }
         let file = self.cache_file();
         fs::create_dir_all(file.parent().unwrap_or(&self.env))?;
@@ -444,8 +448,7 @@ impl Workspace for LocalWorkspace {
             base,
             base_id,
             made: Mutex::new(HashSet::new()),
-            kept: Mutex::new(HashSet::new()),
-            kept_dirs: Mutex::new(Vec::new()),
+            fresh: Mutex::new(HashSet::new()),
         }))
     }
 

@@ -21,13 +21,19 @@ pub(super) struct LocalTxn<'a> {
     pub(super) base: Option<PathBuf>,
     pub(super) made: Mutex<HashSet<PathBuf>>,
     pub(super) base_id: Option<String>,
-    /// Paths hard-linked from the base version.
-    pub(super) kept: Mutex<HashSet<String>>,
-    /// Folders (with a trailing `/`) shared with the base version.
-    pub(super) kept_dirs: Mutex<Vec<String>>,
+    /// Paths written anew (not linked or shared from the base version): the
+    /// only ones whose stat the commit must take.
+    pub(super) fresh: Mutex<HashSet<String>>,
 }
 
 impl LocalTxn<'_> {
+    fn written(&self, path: &str) {
+        self.fresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_string());
+    }
+
     fn target(&self, path: &str) -> Result<PathBuf> {
         if path
             .split('/')
@@ -65,13 +71,7 @@ impl Transaction for LocalTxn<'_> {
         let full = self.target(path)?;
         fault::step("file linked")?;
         match fs::hard_link(base.join(path), &full) {
-            Ok(()) => {
-                self.kept
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(path.to_string());
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             // Too many links (or a file system without them): copy instead.
             Err(e)
                 if matches!(
@@ -81,6 +81,7 @@ impl Transaction for LocalTxn<'_> {
             {
                 fs::copy(base.join(path), &full)
                     .with_context(|| format!("copying {}", full.display()))?;
+                self.written(path);
                 Ok(())
             }
             Err(e) => Err(e).with_context(|| format!("linking {}", full.display())),
@@ -99,13 +100,7 @@ impl Transaction for LocalTxn<'_> {
         // makes mkdir and symlink 10–50 times dearer than a link).
         let base = self.base.as_deref().unwrap_or(&self.dir);
         match fs::hard_link(base.join(path), &full) {
-            Ok(()) => {
-                self.kept_dirs
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(format!("{path}/"));
-                return Ok(());
-            }
+            Ok(()) => return Ok(()),
             // A real folder (EPERM: folders cannot be hard-linked), or too
             // many links: a new symlink.
             Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EMLINK)) => {}
@@ -117,12 +112,7 @@ impl Transaction for LocalTxn<'_> {
         let rel = self.ws.physical(base_id, path)?;
         let up = "../".repeat(path.split('/').count());
         std::os::unix::fs::symlink(format!("{up}{rel}"), &full)
-            .with_context(|| format!("linking {}", full.display()))?;
-        self.kept_dirs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(format!("{path}/"));
-        Ok(())
+            .with_context(|| format!("linking {}", full.display()))
     }
 
     fn put(&self, path: &str, bytes: &[u8]) -> Result<()> {
@@ -135,7 +125,9 @@ impl Transaction for LocalTxn<'_> {
             .open(&full)
             .with_context(|| format!("creating {}", full.display()))?;
         f.write_all(bytes)
-            .with_context(|| format!("writing {}", full.display()))
+            .with_context(|| format!("writing {}", full.display()))?;
+        self.written(path);
+        Ok(())
     }
 
     fn put_file(&self, path: &str, src: &Path) -> Result<()> {
@@ -144,7 +136,9 @@ impl Transaction for LocalTxn<'_> {
         fs::copy(src, &full)
             .with_context(|| format!("copying {} to {}", src.display(), full.display()))?;
         fs::set_permissions(&full, fs::Permissions::from_mode(0o444))
-            .with_context(|| format!("making {} read-only", full.display()))
+            .with_context(|| format!("making {} read-only", full.display()))?;
+        self.written(path);
+        Ok(())
     }
 
     fn delete(&self, _path: &str) -> Result<()> {
@@ -157,22 +151,9 @@ impl Transaction for LocalTxn<'_> {
         self.ws.install_state(&self.id, state)?;
         self.ws.switch_current(&self.id)?;
         self.ws.write_installed_state(state)?;
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        let dirs = self.kept_dirs.lock().unwrap_or_else(|e| e.into_inner());
-        if !dirs.is_empty() {
-            // A file is under a shared folder if one of its ancestors is one.
-            let shared: HashSet<&str> = dirs.iter().map(|d| d.trim_end_matches('/')).collect();
-            let under = |p: &str| p.match_indices('/').any(|(i, _)| shared.contains(&p[..i]));
-            kept.extend(
-                manifest
-                    .files
-                    .iter()
-                    .map(|f| format!("files/{}", f.path))
-                    .filter(|p| under(p)),
-            );
-        }
-        let kept = self.base_id.as_deref().map(|b| (b, &*kept));
-        self.ws.record_env_stat(&self.id, manifest, kept)
+        let fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
+        let base = self.base_id.as_deref().map(|b| (b, &*fresh));
+        self.ws.record_env_stat(&self.id, manifest, base)
     }
 
     fn abort(self: Box<Self>) -> Result<()> {
