@@ -502,12 +502,13 @@ impl Workspace for LocalWorkspace {
         // Folders of a doomed version that kept versions still share stay,
         // as a husk (marked, never listed as a version) until nothing uses them.
         let mut reachable = HashSet::new();
+        let mut links = HashSet::new();
         for id in all
             .iter()
             .filter(|id| !doomed.contains(id) && !self.version_dir(id).join(HUSK).exists())
         {
             for top in ["files", "artifacts"] {
-                mark_reachable(&self.version_dir(id).join(top), &mut reachable)?;
+                mark_reachable(&self.version_dir(id).join(top), &mut reachable, &mut links)?;
             }
         }
         for id in doomed {

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io::ErrorKind;
+use std::os::unix::fs::DirEntryExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -20,7 +21,15 @@ pub(super) const HUSK: &str = ".husk";
 /// found by joining its text to its folder; most links of the kept versions
 /// point at folders already seen, which then cost one readlink, not a
 /// canonicalize (a system call per path component).
-pub(super) fn mark_reachable(dir: &Path, seen: &mut HashSet<PathBuf>) -> Result<()> {
+///
+/// `links`: the inodes of the share links already followed. A share link is
+/// hard-linked on from version to version at the same path (so it resolves
+/// to the same place): one inode, read once for all the kept versions.
+pub(super) fn mark_reachable(
+    dir: &Path,
+    seen: &mut HashSet<PathBuf>,
+    links: &mut HashSet<u64>,
+) -> Result<()> {
     let Ok(real) = fs::canonicalize(dir) else {
         return Ok(());
     };
@@ -35,7 +44,7 @@ pub(super) fn mark_reachable(dir: &Path, seen: &mut HashSet<PathBuf>) -> Result<
             let ft = e.file_type()?;
             if ft.is_dir() {
                 stack.push(e.path());
-            } else if ft.is_symlink() {
+            } else if ft.is_symlink() && links.insert(e.ino()) {
                 // Equal to a folder already seen (physical): the kernel
                 // resolves the link to that very folder. Otherwise resolve it.
                 if seen.contains(&lexical_join(&d, &fs::read_link(e.path())?)) {
