@@ -955,3 +955,55 @@ fn an_artifact_path_escaping_the_bundle_is_refused() {
     );
     assert_same_tree(&before, &tree_hash(&repo.root()));
 }
+
+#[test]
+fn a_redeploy_shares_unchanged_folders_by_linking_the_current_share_links() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    repo.write("README.md", "1\n");
+    let second = repo.deploy("dev");
+    repo.write("README.md", "2\n");
+    let third = repo.deploy("dev");
+    let version = |r: &Value| {
+        repo.env_dir("dev")
+            .join(".deployments")
+            .join(r["deployment_id"].as_str().unwrap())
+            .join("files/rag")
+    };
+    // The second deploy made a share link to the first version's rag/; the
+    // third links that very link (same inode): no new inode for a clean folder.
+    let (a, b) = (
+        std::fs::symlink_metadata(version(&second)).unwrap(),
+        std::fs::symlink_metadata(version(&third)).unwrap(),
+    );
+    assert!(a.file_type().is_symlink() && b.file_type().is_symlink());
+    assert_eq!(a.ino(), b.ino(), "rag/ was not shared by a link");
+    assert!(b.nlink() >= 2);
+    // Both versions still read as they were deployed, and nothing drifted.
+    assert_eq!(
+        std::fs::read(version(&second).join("chunk.py")).unwrap(),
+        std::fs::read(repo.bundle().join("rag/chunk.py")).unwrap()
+    );
+    let deployed = repo.deployed("dev");
+    assert_eq!(deployed["README.md"], b"2\n");
+    assert_eq!(deployed.len(), source_files(&repo).len());
+    let status = repo.json(&["status", "--env", "dev"]);
+    assert_eq!(
+        status[0]["drift"],
+        serde_json::json!({"changed": [], "added": [], "missing": []})
+    );
+    // An edit in place under the shared folder is drift, repaired by the next deploy.
+    let shared = repo.env_dir("dev").join("files/rag/chunk.py");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&shared, "tampered\n").unwrap();
+    let status = repo.json(&["status", "--env", "dev"]);
+    assert_eq!(
+        strings(&status[0]["drift"]["changed"]),
+        ["files/rag/chunk.py"]
+    );
+    repo.deploy("dev");
+    assert_eq!(
+        repo.deployed("dev")["rag/chunk.py"],
+        std::fs::read(repo.bundle().join("rag/chunk.py")).unwrap()
+    );
+}

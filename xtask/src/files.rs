@@ -8,7 +8,7 @@
 //! to a bundle (`.git`, `.bundle`, `.databricks`, `target/`, virtualenvs), so a
 //! repository with a big `.venv` stays fast.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -61,41 +61,45 @@ pub fn select(root: &Path, include: &[String], exclude: &[String]) -> Result<Sel
     let include = matcher(root, include, "sync.include")?;
     let exclude = matcher(root, exclude, "sync.exclude")?;
 
-    let mut found = BTreeMap::new();
+    let mut found: Vec<SourceFile> = Vec::new();
     let mut warnings = BTreeSet::new();
     walk(
         root,
         true,
-        &mut |rel, abs, stat| {
-            found.insert(rel, (abs, stat));
-        },
+        &mut |path, abs, stat| found.push(SourceFile { path, abs, stat }),
         &mut warnings,
     )?;
+    found.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     if !include.is_empty() {
         // Include re-adds files the ignore rules dropped: walk without them.
+        let mut extra = Vec::new();
         walk(
             root,
             false,
-            &mut |rel, abs, stat| {
+            &mut |path, abs, stat| {
                 if include
-                    .matched_path_or_any_parents(Path::new(&rel), false)
+                    .matched_path_or_any_parents(Path::new(&path), false)
                     .is_ignore()
+                    && found
+                        .binary_search_by(|f| f.path.as_str().cmp(&path))
+                        .is_err()
                 {
-                    found.entry(rel).or_insert((abs, stat));
+                    extra.push(SourceFile { path, abs, stat });
                 }
             },
             &mut warnings,
         )?;
+        found.append(&mut extra);
+        found.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     }
-    let files = found
-        .into_iter()
-        .filter(|(rel, _)| {
+    if !exclude.is_empty() {
+        found.retain(|f| {
             !exclude
-                .matched_path_or_any_parents(Path::new(rel), false)
+                .matched_path_or_any_parents(Path::new(&f.path), false)
                 .is_ignore()
-        })
-        .map(|(path, (abs, stat))| SourceFile { path, abs, stat })
-        .collect();
+        });
+    }
+    let files = found;
     Ok(Selection {
         files,
         warnings: warnings.into_iter().collect(),
@@ -185,7 +189,18 @@ fn visit(root: &Path, entry: &DirEntry) -> Option<Visited> {
     if file_type.is_dir() {
         return None;
     }
-    let rel = match relative(root, entry.path()) {
+    // A path from the walk is a plain join below the root: stripping the
+    // root suffices (cheaper than `relative`, which also normalises).
+    let rel = match entry
+        .path()
+        .strip_prefix(root)
+        .ok()
+        .and_then(|p| p.to_str())
+    {
+        Some(rel) if !rel.is_empty() => Ok(rel.to_string()),
+        _ => relative(root, entry.path()),
+    };
+    let rel = match rel {
         Ok(rel) => rel,
         Err(err) => return Some(Err(format!("{err:#}"))),
     };
@@ -272,7 +287,7 @@ pub fn remote_name(path: &str, notebook: bool) -> &str {
 /// Two local files that would land on the same remote name are an error,
 /// with the CLI's wording.
 pub fn check_collisions<'a>(files: impl IntoIterator<Item = (&'a str, bool)>) -> Result<()> {
-    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut seen: HashMap<&str, &str> = HashMap::new();
     let mut errors = Vec::new();
     for (path, notebook) in files {
         let remote = remote_name(path, notebook);

@@ -138,7 +138,7 @@ fn run(tmp: &Path, n: usize) -> Result<()> {
         "<= 0.5",
     );
     println!(
-        "file system here: {fs_costs} (a redeploy makes one folder per small or changed folder, a link per file in them, a symlink per big clean folder)"
+        "file system here: {fs_costs} (a redeploy makes a folder per changed folder, a link per file in them, and shares each clean folder: a new symlink the first time, then a link to it)"
     );
     println!(
         "peak memory (max RSS): xtask {:.1} MB (goal < 100 MB), children {:.1} MB",

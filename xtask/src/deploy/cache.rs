@@ -64,10 +64,15 @@ impl SourceCache {
         SourceCache { entries }
     }
 
-    /// Saving would write the same entries again: every file came from the
-    /// cache (`misses == 0`), none is racy, none was dropped.
-    pub fn unchanged(&self, misses: usize, files: usize) -> bool {
-        misses == 0 && self.entries.len() == files && self.entries.values().all(|(_, racy)| !racy)
+    /// Whether the cache should be rewritten after a scan that hashed
+    /// `misses` of `files` files: not for a handful of misses (a few edits),
+    /// which cost less to hash again next time than a rewrite of every entry
+    /// now (and a file just edited is racy anyway, so it would be hashed
+    /// again regardless). Not saving is always safe: an entry left out only
+    /// means a file is hashed again.
+    pub fn save_needed(&self, misses: usize, files: usize) -> bool {
+        let few = (files / 256).max(8);
+        misses > few || self.entries.len() > files + few
     }
 
     /// The cached hash of `path` if its stat is unchanged and the entry is trustworthy.
@@ -80,12 +85,14 @@ impl SourceCache {
 
     /// Write the cache for these entries; `scan_start_ns` is when the hashing began.
     pub fn save(path: &Path, entries: &[(&str, Entry)], scan_start_ns: i64) -> anyhow::Result<()> {
+        use std::fmt::Write as _;
         let mut out = String::with_capacity(entries.len() * 120 + 3);
         out.push_str("v1\n");
         for (p, e) in entries {
             let racy = e.stat.mtime_ns.max(e.stat.ctime_ns) >= scan_start_ns - RACY_NS;
-            out.push_str(&format!(
-                "{} {} {} {} {} {} {} {p}\n",
+            let _ = writeln!(
+                out,
+                "{} {} {} {} {} {} {} {p}",
                 e.stat.size,
                 e.stat.mtime_ns,
                 e.stat.ino,
@@ -93,7 +100,7 @@ impl SourceCache {
                 u8::from(e.notebook),
                 u8::from(racy),
                 e.hash
-            ));
+            );
         }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;

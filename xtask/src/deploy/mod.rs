@@ -320,11 +320,6 @@ fn deploy_locked(
         }
         t.phase("commit");
     }
-    let entries: Vec<(&str, cache::Entry)> = c
-        .cache_entries
-        .iter()
-        .map(|(p, e)| (p.as_str(), e.clone()))
-        .collect();
     let mut r = report(
         ws,
         bundle,
@@ -336,11 +331,16 @@ fn deploy_locked(
     );
     r.resources = resources.changes;
     r.warnings.extend(resource_warnings);
-    if cache.unchanged(c.cache_misses, entries.len()) {
-        // Nothing new to remember: skip rewriting the cache.
-    } else if let Err(e) = SourceCache::save(&cache_file, &entries, scan_start) {
-        r.warnings
-            .push(format!("could not save the stat cache: {e:#}"));
+    if cache.save_needed(c.cache_misses, c.cache_entries.len()) {
+        let entries: Vec<(&str, cache::Entry)> = c
+            .cache_entries
+            .iter()
+            .map(|(p, e)| (p.as_str(), e.clone()))
+            .collect();
+        if let Err(e) = SourceCache::save(&cache_file, &entries, scan_start) {
+            r.warnings
+                .push(format!("could not save the stat cache: {e:#}"));
+        }
     }
     Ok(r)
 }
@@ -375,13 +375,13 @@ fn keep_resource_ids(ws: &dyn Workspace, plan: &resources::ResourcePlan, tfstate
 }
 
 /// `XTASK_TIMINGS=1` prints how long each phase of a deploy took (for the bench).
-struct Timer(Option<std::time::Instant>);
+pub(crate) struct Timer(Option<std::time::Instant>);
 
 impl Timer {
-    fn new() -> Timer {
+    pub(crate) fn new() -> Timer {
         Timer(std::env::var_os("XTASK_TIMINGS").map(|_| std::time::Instant::now()))
     }
-    fn phase(&mut self, name: &str) {
+    pub(crate) fn phase(&mut self, name: &str) {
         if let Some(t) = &mut self.0 {
             eprintln!("  {name:<22} {:>7.1} ms", t.elapsed().as_secs_f64() * 1e3);
             *t = std::time::Instant::now();

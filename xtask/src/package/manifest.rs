@@ -50,13 +50,6 @@ impl Manifest {
             artifacts,
         }
     }
-
-    pub fn file(&self, path: &str) -> Option<&FileRecord> {
-        self.files
-            .binary_search_by(|f| f.path.as_str().cmp(path))
-            .ok()
-            .map(|i| &self.files[i])
-    }
 }
 
 /// The digest of a deployment: blake3 over the sorted `files/<path>` and

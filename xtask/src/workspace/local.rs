@@ -12,21 +12,24 @@
 //!   .cache/env-stat                   stat of the current version's files (drift check)
 //! ```
 //!
-//! A new version is built beside the current one: a big folder (see
-//! `deploy::engine::clean_dirs`) whose whole content is unchanged is one relative symlink to where that folder
-//! physically is (in the current version or an older one); in the other
-//! folders, unchanged files are hard links to the current version's and
-//! changed ones are written fresh. Nothing is visible until `current` is
-//! switched. Pruning an old version keeps the folders newer versions still
-//! share, as a "husk" (marked `.husk`, never offered for rollback), and
-//! deletes the rest. Deployed files are read-only, to discourage edits in
-//! place (which, through the sharing, would also reach older versions;
-//! `drift` finds them and the next deploy writes a fresh copy).
+//! A new version is built beside the current one: a folder (see
+//! `deploy::engine::clean_dirs`) whose whole content is unchanged is one
+//! relative symlink to where that folder physically is (in the current
+//! version or an older one); when the current version already shares it, the
+//! new one hard-links that very symlink (relative, same depth: it resolves to
+//! the same place). In the other folders, unchanged files are hard links to
+//! the current version's and changed ones are written fresh. Nothing is
+//! visible until `current` is switched. Pruning an old version keeps the
+//! folders newer versions still share, as a "husk" (marked `.husk`, never
+//! offered for rollback), and deletes the rest. Deployed files are read-only,
+//! to discourage edits in place (which, through the sharing, would also reach
+//! older versions; `drift` finds them and the next deploy writes a fresh copy).
 //!
 //! Cost on this kind of file system (ext4 here): a hard link is ~5 µs, but
-//! creating an inode (mkdir, symlink) 15–200 µs depending on load; so a
-//! deploy costs about one inode per folder not shared, one link per
-//! unchanged file in them, and one symlink per shared folder.
+//! creating an inode (mkdir, symlink, a new file) 15–250 µs depending on load
+//! (the allocator skips recently deleted inodes, which a busy disk has many
+//! of). So a redeploy makes inodes only along the changed paths (plus, the
+//! first time a folder is shared, its symlink), and links for the rest.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
@@ -174,77 +177,85 @@ impl LocalWorkspace {
 
     /// Remember the stat of every file of version `id`, so `drift` can trust unchanged stats.
     ///
-    /// `kept`: files hard-linked from version `from`, whose entries (same
-    /// inode, size, mtime) carry over without a stat: recording costs the
-    /// change, not the bundle.
+    /// `base`: the version `id` was built from, and the paths written anew;
+    /// the others are linked or shared from it (same inode, size, mtime), so
+    /// their entries carry over without a stat: recording costs the change,
+    /// not the bundle.
     fn record_env_stat(
         &self,
         id: &str,
         manifest: &Manifest,
-        kept: Option<(&str, &HashSet<String>)>,
+        base: Option<(&str, &HashSet<String>)>,
     ) -> Result<()> {
+        use std::fmt::Write as _;
         let dir = self.version_dir(id);
-        let old = kept
-            .map(|(from, _)| self.load_env_stat(from))
+        let text = match base {
+            Some(_) => fs::read_to_string(self.cache_file()).unwrap_or_default(),
+            None => String::new(),
+        };
+        let old = base
+            .map(|(from, _)| parse_env_stat(&text, from))
             .unwrap_or_default();
-        let mut out = format!("v1 {id}\n");
+        let mut out = String::with_capacity(text.len().max(64 * manifest.files.len()));
+        let _ = writeln!(out, "v1 {id}");
         let paths = manifest
             .files
             .iter()
-            .map(|f| (format!("files/{}", f.path), f.hash.as_str()))
+            .map(|f| ("files/", &f.path, &f.hash))
             .chain(
                 manifest
                     .artifacts
                     .iter()
-                    .map(|a| (format!("artifacts/{}", a.path), a.hash.as_str())),
+                    .map(|a| ("artifacts/", &a.path, &a.hash)),
             );
-        for (path, hash) in paths {
-            if let Some((_, kept)) = kept
-                && kept.contains(&path)
-                && let Some((s, h)) = old.get(&path)
-                && h == hash
-            {
-                out.push_str(&format!(
-                    "{} {} {} {} {hash} {path}\n",
-                    s.size, s.mtime_ns, s.ino, s.ctime_ns
-                ));
-                continue;
-            }
-            if let Ok(meta) = fs::symlink_metadata(dir.join(&path)) {
-                let s = Stat::of(&meta);
-                out.push_str(&format!(
-                    "{} {} {} {} {hash} {path}\n",
-                    s.size, s.mtime_ns, s.ino, s.ctime_ns
-                ));
-            }
+        let mut path = String::new();
+        for (top, rel, hash) in paths {
+            path.clear();
+            path.push_str(top);
+            path.push_str(rel);
+            let carried = base
+                .filter(|(_, fresh)| !fresh.contains(&path))
+                .and_then(|_| old.get(path.as_str()))
+                .filter(|(_, h)| h == hash);
+            let stat = match carried {
+                Some((s, _)) => *s,
+                None => match fs::symlink_metadata(dir.join(&path)) {
+                    Ok(meta) => Stat::of(&meta),
+                    Err(_) => continue,
+                },
+            };
+            let _ = writeln!(
+                out,
+                "{} {} {} {} {hash} {path}",
+                stat.size, stat.mtime_ns, stat.ino, stat.ctime_ns
+            );
         }
         let file = self.cache_file();
         fs::create_dir_all(file.parent().unwrap_or(&self.env))?;
         atomic_write(&file, out.as_bytes())
     }
+}
 
-    fn load_env_stat(&self, id: &str) -> HashMap<String, (Stat, String)> {
-        let Ok(text) = fs::read_to_string(self.cache_file()) else {
-            return HashMap::new();
-        };
-        let mut lines = text.lines();
-        if lines.next() != Some(&format!("v1 {id}")) {
-            return HashMap::new();
-        }
-        lines
-            .filter_map(|line| {
-                let mut it = line.splitn(6, ' ');
-                let stat = Stat {
-                    size: it.next()?.parse().ok()?,
-                    mtime_ns: it.next()?.parse().ok()?,
-                    ino: it.next()?.parse().ok()?,
-                    ctime_ns: it.next()?.parse().ok()?,
-                };
-                let hash = it.next()?.to_string();
-                Some((it.next()?.to_string(), (stat, hash)))
-            })
-            .collect()
+/// The stat cache of version `id` (`.cache/env-stat`), borrowed from its text:
+/// path → (stat, hash). Empty if it was written for another version.
+fn parse_env_stat<'a>(text: &'a str, id: &str) -> HashMap<&'a str, (Stat, &'a str)> {
+    let mut lines = text.lines();
+    if lines.next().and_then(|l| l.strip_prefix("v1 ")) != Some(id) {
+        return HashMap::new();
     }
+    lines
+        .filter_map(|line| {
+            let mut it = line.splitn(6, ' ');
+            let stat = Stat {
+                size: it.next()?.parse().ok()?,
+                mtime_ns: it.next()?.parse().ok()?,
+                ino: it.next()?.parse().ok()?,
+                ctime_ns: it.next()?.parse().ok()?,
+            };
+            let hash = it.next()?;
+            Some((it.next()?, (stat, hash)))
+        })
+        .collect()
 }
 
 /// Write a file so that readers see the old content or the new one: a
@@ -374,20 +385,21 @@ impl Workspace for LocalWorkspace {
             return Ok(Drift::default());
         };
         let dir = self.version_dir(&id);
-        let cache = self.load_env_stat(&id);
-        let mut expected: HashMap<String, &str> = manifest
+        let text = fs::read_to_string(self.cache_file()).unwrap_or_default();
+        let cache = parse_env_stat(&text, &id);
+        // Expected files by their path under `files/` and `artifacts/`.
+        let mut files: HashMap<&str, &str> = manifest
             .files
             .iter()
-            .map(|f| (format!("files/{}", f.path), f.hash.as_str()))
-            .chain(
-                manifest
-                    .artifacts
-                    .iter()
-                    .map(|a| (format!("artifacts/{}", a.path), a.hash.as_str())),
-            )
+            .map(|f| (f.path.as_str(), f.hash.as_str()))
+            .collect();
+        let mut artifacts: HashMap<&str, &str> = manifest
+            .artifacts
+            .iter()
+            .map(|a| (a.path.as_str(), a.hash.as_str()))
             .collect();
         let mut drift = Drift::default();
-        let mut found = Vec::new();
+        let mut found = Vec::with_capacity(manifest.files.len() + manifest.artifacts.len());
         for top in ["files", "artifacts"] {
             list_files(&dir, top, &mut found)?;
         }
@@ -395,18 +407,27 @@ impl Workspace for LocalWorkspace {
             if path == "artifacts/manifest.json" {
                 continue;
             }
-            let Some(hash) = expected.remove(&path) else {
+            let expected = match path.split_once('/') {
+                Some(("files", rest)) => files.remove(rest),
+                Some((_, rest)) => artifacts.remove(rest),
+                None => None,
+            };
+            let Some(hash) = expected else {
                 drift.added.push(path);
                 continue;
             };
             let trusted = cache
-                .get(&path)
-                .is_some_and(|(s, h)| same_file(s, &stat) && h == hash);
+                .get(path.as_str())
+                .is_some_and(|(s, h)| same_file(s, &stat) && *h == hash);
             if !trusted && package::hash_file(&dir.join(&path))? != hash {
                 drift.changed.push(path);
             }
         }
-        drift.missing = expected.into_keys().collect();
+        drift.missing = files
+            .into_keys()
+            .map(|p| format!("files/{p}"))
+            .chain(artifacts.into_keys().map(|p| format!("artifacts/{p}")))
+            .collect();
         drift.added.sort();
         drift.changed.sort();
         drift.missing.sort();
@@ -427,8 +448,7 @@ impl Workspace for LocalWorkspace {
             base,
             base_id,
             made: Mutex::new(HashSet::new()),
-            kept: Mutex::new(HashSet::new()),
-            kept_dirs: Mutex::new(Vec::new()),
+            fresh: Mutex::new(HashSet::new()),
         }))
     }
 
@@ -465,22 +485,30 @@ impl Workspace for LocalWorkspace {
     fn prune(&self, keep: &[String]) -> Result<()> {
         let current = self.current()?;
         let all = self.all_versions()?;
-        let doomed: Vec<&String> = all
+        let is_husk = |id: &String| self.version_dir(id).join(HUSK).exists();
+        let mut doomed: Vec<&String> = all
             .iter()
             .filter(|id| Some(*id) != current.as_ref() && !keep.contains(id))
             .collect();
-        if doomed.is_empty() {
+        // What a husk holds can become unreachable only when a version that
+        // shares it goes: with no such version doomed, there is nothing to
+        // do (and no need to walk every kept version's links). Husks go
+        // first, so that a prune killed midway leaves a version doomed, which
+        // brings the next prune back to the husks.
+        doomed.sort_by_key(|id| !is_husk(id));
+        if doomed.iter().all(|id| is_husk(id)) {
             return Ok(());
         }
         // Folders of a doomed version that kept versions still share stay,
         // as a husk (marked, never listed as a version) until nothing uses them.
         let mut reachable = HashSet::new();
+        let mut links = HashSet::new();
         for id in all
             .iter()
             .filter(|id| !doomed.contains(id) && !self.version_dir(id).join(HUSK).exists())
         {
             for top in ["files", "artifacts"] {
-                mark_reachable(&self.version_dir(id).join(top), &mut reachable)?;
+                mark_reachable(&self.version_dir(id).join(top), &mut reachable, &mut links)?;
             }
         }
         for id in doomed {

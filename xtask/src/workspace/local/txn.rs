@@ -21,13 +21,19 @@ pub(super) struct LocalTxn<'a> {
     pub(super) base: Option<PathBuf>,
     pub(super) made: Mutex<HashSet<PathBuf>>,
     pub(super) base_id: Option<String>,
-    /// Paths hard-linked from the base version.
-    pub(super) kept: Mutex<HashSet<String>>,
-    /// Folders (with a trailing `/`) shared with the base version.
-    pub(super) kept_dirs: Mutex<Vec<String>>,
+    /// Paths written anew (not linked or shared from the base version): the
+    /// only ones whose stat the commit must take.
+    pub(super) fresh: Mutex<HashSet<String>>,
 }
 
 impl LocalTxn<'_> {
+    fn written(&self, path: &str) {
+        self.fresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_string());
+    }
+
     fn target(&self, path: &str) -> Result<PathBuf> {
         if path
             .split('/')
@@ -37,11 +43,20 @@ impl LocalTxn<'_> {
         }
         let full = self.dir.join(path);
         if let Some(parent) = full.parent() {
-            let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
-            if !made.contains(parent) {
+            // Not under the lock: the other threads keep linking meanwhile
+            // (create_dir_all tolerates a folder made concurrently).
+            let known = self
+                .made
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(parent);
+            if !known {
                 fs::create_dir_all(parent)
                     .with_context(|| format!("creating {}", parent.display()))?;
-                made.insert(parent.to_path_buf());
+                self.made
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(parent.to_path_buf());
             }
         }
         Ok(full)
@@ -56,13 +71,7 @@ impl Transaction for LocalTxn<'_> {
         let full = self.target(path)?;
         fault::step("file linked")?;
         match fs::hard_link(base.join(path), &full) {
-            Ok(()) => {
-                self.kept
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(path.to_string());
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             // Too many links (or a file system without them): copy instead.
             Err(e)
                 if matches!(
@@ -72,6 +81,7 @@ impl Transaction for LocalTxn<'_> {
             {
                 fs::copy(base.join(path), &full)
                     .with_context(|| format!("copying {}", full.display()))?;
+                self.written(path);
                 Ok(())
             }
             Err(e) => Err(e).with_context(|| format!("linking {}", full.display())),
@@ -84,18 +94,25 @@ impl Transaction for LocalTxn<'_> {
         }
         let full = self.target(path)?;
         fault::step("folder linked")?;
+        // Already shared by the base version: its symlink is relative and at
+        // the same depth, so it resolves to the same place from here. A hard
+        // link to it costs no new inode (on ext4, allocating one is what
+        // makes mkdir and symlink 10–50 times dearer than a link).
+        let base = self.base.as_deref().unwrap_or(&self.dir);
+        match fs::hard_link(base.join(path), &full) {
+            Ok(()) => return Ok(()),
+            // A real folder (EPERM: folders cannot be hard-linked), or too
+            // many links: a new symlink.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EMLINK)) => {}
+            Err(e) => return Err(e).with_context(|| format!("linking {}", full.display())),
+        }
         // Point at the folder's physical place (it may itself be shared from
         // an older version), relative to `.deployments/` so the env can move.
         let base_id = self.base_id.as_deref().unwrap_or_default();
         let rel = self.ws.physical(base_id, path)?;
         let up = "../".repeat(path.split('/').count());
         std::os::unix::fs::symlink(format!("{up}{rel}"), &full)
-            .with_context(|| format!("linking {}", full.display()))?;
-        self.kept_dirs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(format!("{path}/"));
-        Ok(())
+            .with_context(|| format!("linking {}", full.display()))
     }
 
     fn put(&self, path: &str, bytes: &[u8]) -> Result<()> {
@@ -108,7 +125,9 @@ impl Transaction for LocalTxn<'_> {
             .open(&full)
             .with_context(|| format!("creating {}", full.display()))?;
         f.write_all(bytes)
-            .with_context(|| format!("writing {}", full.display()))
+            .with_context(|| format!("writing {}", full.display()))?;
+        self.written(path);
+        Ok(())
     }
 
     fn put_file(&self, path: &str, src: &Path) -> Result<()> {
@@ -117,7 +136,9 @@ impl Transaction for LocalTxn<'_> {
         fs::copy(src, &full)
             .with_context(|| format!("copying {} to {}", src.display(), full.display()))?;
         fs::set_permissions(&full, fs::Permissions::from_mode(0o444))
-            .with_context(|| format!("making {} read-only", full.display()))
+            .with_context(|| format!("making {} read-only", full.display()))?;
+        self.written(path);
+        Ok(())
     }
 
     fn delete(&self, _path: &str) -> Result<()> {
@@ -130,22 +151,9 @@ impl Transaction for LocalTxn<'_> {
         self.ws.install_state(&self.id, state)?;
         self.ws.switch_current(&self.id)?;
         self.ws.write_installed_state(state)?;
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        let dirs = self.kept_dirs.lock().unwrap_or_else(|e| e.into_inner());
-        if !dirs.is_empty() {
-            // A file is under a shared folder if one of its ancestors is one.
-            let shared: HashSet<&str> = dirs.iter().map(|d| d.trim_end_matches('/')).collect();
-            let under = |p: &str| p.match_indices('/').any(|(i, _)| shared.contains(&p[..i]));
-            kept.extend(
-                manifest
-                    .files
-                    .iter()
-                    .map(|f| format!("files/{}", f.path))
-                    .filter(|p| under(p)),
-            );
-        }
-        let kept = self.base_id.as_deref().map(|b| (b, &*kept));
-        self.ws.record_env_stat(&self.id, manifest, kept)
+        let fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
+        let base = self.base_id.as_deref().map(|b| (b, &*fresh));
+        self.ws.record_env_stat(&self.id, manifest, base)
     }
 
     fn abort(self: Box<Self>) -> Result<()> {
