@@ -232,11 +232,22 @@ fn deploy_locked(
     user: &str,
 ) -> Result<DeployReport> {
     let mut t = Timer::new();
-    ws.recover()
-        .context("recovering from an interrupted deploy")?;
-    let state = EnvState::read(ws)?;
+    let cache_file = cache_path(project, bundle);
+    // Parsing the stat cache (a line per file) needs nothing from the env:
+    // it overlaps with recovery, the state read and pruning.
+    let (cache, prepared) = std::thread::scope(|s| {
+        let cache = s.spawn(|| SourceCache::load(&cache_file));
+        let prepared = (|| -> Result<EnvState> {
+            ws.recover()
+                .context("recovering from an interrupted deploy")?;
+            let state = EnvState::read(ws)?;
+            ws.prune(&keep_ids(&state.history, history_len(opts)))?;
+            Ok(state)
+        })();
+        (cache.join().unwrap_or_default(), prepared)
+    });
+    let state = prepared?;
     let n = history_len(opts);
-    ws.prune(&keep_ids(&state.history, n))?;
 
     let specs = crate::package::artifacts::specs(bundle)?;
     let mut built = Vec::new();
@@ -244,8 +255,6 @@ fn deploy_locked(
         let files = crate::package::artifacts::build(spec, opts.verbose)?;
         built.push((spec.clone(), files));
     }
-    let cache_file = cache_path(project, bundle);
-    let cache = SourceCache::load(&cache_file);
     let scan_start = cache::now_ns();
     t.phase("recover, prune, build");
     let c = engine::compute(bundle, ws, &state, &cache, &specs, &Some(built), true)?;
