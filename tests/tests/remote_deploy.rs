@@ -505,3 +505,60 @@ fn watch_syncs_changes_to_the_workspace() {
     let printed = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!printed.contains(r.fake.token()), "the token was printed");
 }
+
+/// Long uploads show a counter on a terminal, and only there: run under a
+/// pseudo-terminal with `script`, then with `--json`, then through a pipe.
+#[test]
+fn upload_progress_shows_on_a_terminal_only() {
+    let r = Remote::new();
+    for i in 0..120 {
+        r.repo
+            .write(&format!("many/f{i:03}.py"), &format!("x = {i}\n"));
+    }
+    let under_pty = |extra: &str| -> String {
+        let cmd = r.repo.xtask(&["deploy", "--env", "dev", "--remote"]);
+        let mut line: Vec<String> = vec![cmd.get_program().to_string_lossy().into_owned()];
+        line.extend(cmd.get_args().map(|a| format!("'{}'", a.to_string_lossy())));
+        if !extra.is_empty() {
+            line.push(extra.to_string());
+        }
+        let typescript = r.repo.path().join("typescript");
+        let out = std::process::Command::new("script")
+            .args(["-qec", &line.join(" ")])
+            .arg(&typescript)
+            .env("DATABRICKS_HOST", r.fake.url())
+            .env("DATABRICKS_TOKEN", r.fake.token())
+            .env("HOME", r.repo.path())
+            .current_dir(r.repo.path())
+            .output()
+            .expect("running script (util-linux)");
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&std::fs::read(&typescript).expect("typescript")).into_owned()
+    };
+    let shown = under_pty("");
+    assert!(
+        shown.contains("uploading 1"),
+        "no progress on a terminal:\n{shown}"
+    );
+    // A second deploy has nothing to upload; add files so there is.
+    for i in 120..240 {
+        r.repo
+            .write(&format!("many/f{i:03}.py"), &format!("x = {i}\n"));
+    }
+    let json = under_pty("--json");
+    assert!(
+        !json.contains("uploading"),
+        "progress printed with --json:\n{json}"
+    );
+    for i in 240..360 {
+        r.repo
+            .write(&format!("many/f{i:03}.py"), &format!("x = {i}\n"));
+    }
+    let piped = r.run(&["deploy", "--env", "dev"]);
+    assert!(piped.status.success(), "{}", text(&piped));
+    assert!(
+        !text(&piped).contains('\r'),
+        "progress written to a pipe:\n{}",
+        text(&piped)
+    );
+}

@@ -14,6 +14,7 @@ mod flow;
 mod git;
 mod package;
 mod params;
+mod progress;
 mod project;
 mod pyenv;
 mod runner;
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let project = Project::from_global(cli.global)?;
+    progress::enable(project.human());
     match cli.command {
         Command::Validate(args) => validate::run(&project, &args),
         Command::Plan => deploy::plan_cmd(&project),

@@ -580,7 +580,13 @@ impl Transaction for RemoteTxn<'_> {
             };
             ws.put_creating_parents(&ws.abs(&path), bytes, true)
         };
-        ws.client.run_parallel(puts, |_, item| put(item))?;
+        let progress = crate::progress::Counter::new("uploading", puts.len());
+        ws.client.run_parallel(puts, |_, item| {
+            let r = put(item);
+            progress.tick();
+            r
+        })?;
+        drop(progress);
         for item in manifest {
             put(item)?;
         }
