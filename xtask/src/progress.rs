@@ -68,7 +68,7 @@ impl Drop for Counter {
 }
 
 fn render(label: &str, done: usize, total: usize) -> String {
-    let pct = if total == 0 { 100 } else { done * 100 / total };
+    let pct = (done * 100).checked_div(total).unwrap_or(100);
     format!("  {label} {done}/{total} files ({pct}%)")
 }
 
