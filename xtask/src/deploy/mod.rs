@@ -263,16 +263,7 @@ fn deploy_locked(
     let previous_id = ws.current()?;
     let (resources, resource_warnings) = apply_resources(project, bundle, &c.resources)?;
     let now = state::now_rfc3339();
-    let files = c
-        .manifest
-        .files
-        .iter()
-        .map(|f| state::DeployedFile {
-            local_path: f.path.clone(),
-            is_notebook: f.notebook,
-        })
-        .collect();
-    let deployment = state.next_deployment(files, &now);
+    let deployment = state.next_deployment(state::deployed_files(&c.manifest.files), &now);
     let noop = c.is_noop();
     let id = match (&previous_id, noop) {
         (Some(prev), true) => prev.clone(),

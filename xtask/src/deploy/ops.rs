@@ -291,15 +291,7 @@ pub fn promote(
         };
         let planned = super::resources::plan(bundle, state.tfstate.as_ref(), true);
         let now = state::now_rfc3339();
-        let files = source
-            .files
-            .iter()
-            .map(|f| state::DeployedFile {
-                local_path: f.path.clone(),
-                is_notebook: f.notebook,
-            })
-            .collect();
-        let deployment = state.next_deployment(files, &now);
+        let deployment = state.next_deployment(state::deployed_files(&source.files), &now);
         let id = format!("{:04}-{}", deployment.seq, &state::new_uuid()[..8]);
         let txn = ws.begin(&id)?;
         let mut changes = engine::FileChanges::default();

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::package::FileRecord;
 use crate::workspace::Workspace;
 use anyhow::{Context, Result};
 
@@ -245,6 +246,17 @@ pub fn serialise(
 
 pub fn new_uuid() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// deployment.json's file list for the files of a manifest.
+pub fn deployed_files(manifest_files: &[FileRecord]) -> Vec<DeployedFile> {
+    manifest_files
+        .iter()
+        .map(|f| DeployedFile {
+            local_path: f.path.clone(),
+            is_notebook: f.notebook,
+        })
+        .collect()
 }
 
 pub fn now_rfc3339() -> String {

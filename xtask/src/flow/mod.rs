@@ -129,7 +129,7 @@ pub fn release_cmd(project: &Project, args: &ReleaseArgs) -> Result<()> {
         "by": deploy::current_user(&prod),
         "commit": commit,
         "branch": branch,
-        "at": record::now(),
+        "at": deploy::state::now_rfc3339(),
     });
     if args.dry_run {
         say(

@@ -47,7 +47,7 @@ pub struct TestRecord {
 
 impl TestRecord {
     pub fn start(repo: &Path, env_dir: &Path) -> Result<TestRecord> {
-        let started_at = now();
+        let started_at = crate::deploy::state::now_rfc3339();
         // Sortable and short: the start second, then a random tail.
         let second = started_at
             .split('.')
@@ -94,7 +94,7 @@ impl TestRecord {
         passed: bool,
     ) -> Result<TestRecord> {
         self.passed = passed;
-        self.finished_at = now();
+        self.finished_at = crate::deploy::state::now_rfc3339();
         self.failed_step = self
             .steps
             .iter()
@@ -123,8 +123,4 @@ impl TestRecord {
     pub fn summary_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
-}
-
-pub fn now() -> String {
-    crate::deploy::state::now_rfc3339()
 }

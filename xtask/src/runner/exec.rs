@@ -396,8 +396,4 @@ fn read_result(file: &Path) -> Result<Option<String>, String> {
     Ok(value["exit_value"].as_str().map(str::to_string))
 }
 
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+pub use crate::deploy::state::now_rfc3339;
