@@ -684,11 +684,23 @@ fn status_finds_drift_and_the_next_deploy_repairs_it() {
     std::fs::write(&readme, "EVIL\n").unwrap();
     std::fs::remove_file(files.join("rag/chunk.py")).unwrap();
     std::fs::write(files.join("extra.txt"), "x").unwrap();
+    // Links added out of band are files to the drift check, never followed.
+    std::os::unix::fs::symlink("README.md", files.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink("../nowhere", files.join("rag/dangling")).unwrap();
+    std::os::unix::fs::symlink("/etc", files.join("outside")).unwrap();
     let status = repo.json(&["status", "--env", "dev"]);
     let drift = &status[0]["drift"];
     assert_eq!(strings(&drift["changed"]), ["files/README.md"]);
     assert_eq!(strings(&drift["missing"]), ["files/rag/chunk.py"]);
-    assert_eq!(strings(&drift["added"]), ["files/extra.txt"]);
+    assert_eq!(
+        strings(&drift["added"]),
+        [
+            "files/extra.txt",
+            "files/link.txt",
+            "files/outside",
+            "files/rag/dangling"
+        ]
+    );
     let human = repo.run(&["status"]);
     assert!(
         String::from_utf8_lossy(&human.stdout).contains("changed files/README.md"),
@@ -704,6 +716,7 @@ fn status_finds_drift_and_the_next_deploy_repairs_it() {
     assert_eq!(std::fs::read_to_string(&readme).unwrap(), "demo\n");
     assert!(files.join("rag/chunk.py").is_file());
     assert!(!files.join("extra.txt").exists());
+    assert!(std::fs::symlink_metadata(files.join("outside")).is_err());
     let status = repo.json(&["status", "--env", "dev"]);
     assert_eq!(
         status[0]["drift"],

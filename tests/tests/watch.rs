@@ -233,6 +233,69 @@ fn sigterm_exits_cleanly_and_releases_the_lock() {
     );
 }
 
+fn synced_lines(watch: &Watch) -> usize {
+    watch.output().matches(" synced test: ").count()
+}
+
+fn kept_versions(repo: &Repo) -> usize {
+    let dir = repo.join(".bundle/watchdemo/test/.deployments");
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| !e.path().join(".husk").exists())
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn one_sync_per_save_and_old_versions_pruned_when_idle() {
+    let repo = project();
+    let mut watch = Watch::start(&repo, &[]);
+    watch.until("the initial sync", || in_sync(&repo, &[]));
+    for i in 0..8 {
+        repo.write("bundle/src/app.py", &format!("print({i})\n"));
+        watch.until("a save", || in_sync(&repo, &[]));
+    }
+    // Syncs leave old versions for an idle moment; then history is 5 again.
+    watch.until("pruning when idle", || kept_versions(&repo) == 5);
+    // The sync's own reads of the tree raise no events worth a sync: one
+    // sync for the start, one per save (a feedback loop would add more
+    // while the loop waited for the idle prune above).
+    assert_eq!(synced_lines(&watch), 9, "{}", watch.output());
+    assert!(
+        !repo
+            .join(".bundle/watchdemo/test/state/deploy.lock")
+            .exists()
+    );
+}
+
+#[test]
+fn a_file_still_being_written_waits_for_its_close() {
+    use std::io::Write;
+    let repo = project();
+    // A long window: only the close of the file may end the batch early.
+    let mut watch = Watch::start(&repo, &["--debounce-ms", "3000"]);
+    watch.until("the initial sync", || in_sync(&repo, &[]));
+    let path = repo.join("bundle/src/app.py");
+    let mut f = std::fs::File::create(&path).expect("opening");
+    f.write_all(b"print('half").expect("writing");
+    f.flush().expect("flushing");
+    // A writer at work, far longer than the settle time: nothing syncs.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(synced_lines(&watch), 1, "{}", watch.output());
+    f.write_all(b" and whole')\n").expect("writing");
+    drop(f);
+    let closed = Instant::now();
+    watch.until("the closed file", || in_sync(&repo, &[]));
+    assert!(
+        closed.elapsed() < Duration::from_millis(2500),
+        "the close did not end the debounce window early"
+    );
+    assert_eq!(synced_lines(&watch), 2, "{}", watch.output());
+}
+
 #[test]
 fn poll_mode_compares_content() {
     let repo = project();

@@ -130,8 +130,15 @@ pub fn compute(
         Ok((selection, hashed, cache_misses))
     };
     let (deployed, local) = std::thread::scope(|s| {
-        let remote = s.spawn(deployed);
+        let remote = s.spawn(|| {
+            let mut lap = super::Timer::new();
+            let out = deployed();
+            lap.phase(" .. manifest + drift");
+            out
+        });
+        let mut lap = super::Timer::new();
         let local = local();
+        lap.phase(" .. select + hash");
         let deployed = remote
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("reading the env's state panicked")));
@@ -510,18 +517,26 @@ fn artifacts(
 pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
     let put: HashSet<&str> = c.files.put.iter().map(String::as_str).collect();
     let kept_dirs: HashSet<&str> = c.keep_dirs.iter().map(String::as_str).collect();
-    parallel(c.keep_dirs.len(), |i| {
-        txn.keep_dir(&format!("files/{}", c.keep_dirs[i]))
+    // One job per folder: the threads then work in different folders (the
+    // kernel serialises entries made in the same one: two threads linking
+    // into one folder spend their time waiting for each other).
+    let parent = |p: &str| p.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+    let mut keep_dirs = c.keep_dirs.clone();
+    keep_dirs.sort_by_cached_key(|d| parent(d));
+    let shared: Vec<&[String]> = keep_dirs.chunk_by(|a, b| parent(a) == parent(b)).collect();
+    parallel(shared.len(), |j| {
+        shared[j]
+            .iter()
+            .try_for_each(|d| txn.keep_dir(&format!("files/{d}")))
     })?;
     let files = &c.manifest.files;
-    // One job per folder: the threads then work in different folders (the
-    // kernel serialises entries made in the same one).
     let mut order: Vec<usize> = (0..files.len())
         .filter(|&i| !covered(&files[i].path, &kept_dirs))
         .collect();
-    let parent = |i: usize| files[i].path.rsplit_once('/').map_or("", |(d, _)| d);
-    order.sort_by(|&a, &b| parent(a).cmp(parent(b)));
-    let folders: Vec<&[usize]> = order.chunk_by(|&a, &b| parent(a) == parent(b)).collect();
+    order.sort_by_cached_key(|&i| parent(&files[i].path));
+    let folders: Vec<&[usize]> = order
+        .chunk_by(|&a, &b| parent(&files[a].path) == parent(&files[b].path))
+        .collect();
     parallel(folders.len(), |j| {
         folders[j]
             .iter()

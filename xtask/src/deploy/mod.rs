@@ -56,6 +56,9 @@ pub struct DeployOptions {
     pub metadata: Map<String, Value>,
     /// Show build output.
     pub verbose: bool,
+    /// Leave old versions for a later [`prune`] (watch prunes when idle, so
+    /// a save never waits for it). History may then exceed its length.
+    pub defer_prune: bool,
 }
 
 /// What a plan would do or a deploy did. A deploy's report equals the plan's
@@ -210,18 +213,36 @@ fn report(
 /// Deploy the working tree of `bundle` to its target env: lock, build,
 /// compare, write the difference into a new version, switch, record.
 pub fn deploy(project: &Project, bundle: &Bundle, opts: &DeployOptions) -> Result<DeployReport> {
+    let mut t = Timer::new();
     let ws = open(project, bundle)?;
     let user = current_user(bundle);
     let held = lock::acquire(&*ws, &user, opts.force_lock)?;
+    t.phase("lock");
     let result = deploy_locked(project, bundle, opts, &*ws, &user);
+    t.phase("deploy");
     let mut warnings = held.warnings.clone();
     if let Some(w) = held.release()? {
         warnings.push(w);
     }
+    t.phase("unlock");
     let mut report = result?;
     warnings.append(&mut report.warnings);
     report.warnings = warnings;
     Ok(report)
+}
+
+/// Remove the versions beyond the history of the bundle's env (those a
+/// deploy with `defer_prune` left), under the deploy lock.
+pub fn prune(project: &Project, bundle: &Bundle, opts: &DeployOptions) -> Result<()> {
+    let ws = open(project, bundle)?;
+    let user = current_user(bundle);
+    let held = lock::acquire(&*ws, &user, opts.force_lock)?;
+    let result = (|| {
+        let state = EnvState::read(&*ws)?;
+        ws.prune(&keep_ids(&state.history, history_len(opts)))
+    })();
+    held.release()?;
+    result
 }
 
 fn deploy_locked(
@@ -241,7 +262,9 @@ fn deploy_locked(
             ws.recover()
                 .context("recovering from an interrupted deploy")?;
             let state = EnvState::read(ws)?;
-            ws.prune(&keep_ids(&state.history, history_len(opts)))?;
+            if !opts.defer_prune {
+                ws.prune(&keep_ids(&state.history, history_len(opts)))?;
+            }
             Ok(state)
         })();
         (cache.join().unwrap_or_default(), prepared)
@@ -312,8 +335,10 @@ fn deploy_locked(
         t.phase("apply");
         // Old versions go before the switch: unlinking their files after it
         // would change the ctime of the hard-linked ones just recorded.
-        ws.prune(&keep_ids(&history, n))?;
-        t.phase("prune");
+        if !opts.defer_prune {
+            ws.prune(&keep_ids(&history, n))?;
+            t.phase("prune");
+        }
         if let Err(e) = txn.commit(&c.manifest, &files) {
             keep_resource_ids(ws, &resources, &tfstate);
             return Err(e);
@@ -342,6 +367,7 @@ fn deploy_locked(
                 .push(format!("could not save the stat cache: {e:#}"));
         }
     }
+    t.phase("report, stat cache");
     Ok(r)
 }
 

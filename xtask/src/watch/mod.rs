@@ -5,10 +5,11 @@
 //! hashes decide what changed), so events only say *when* to look, never
 //! *what* changed: a missed or coalesced event cannot leave the env wrong,
 //! and an event-queue overflow needs nothing more than the next sync.
+//! Old versions are pruned when the loop is idle, not in each sync.
 
 mod bench;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +17,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::cli::WatchArgs;
 use crate::deploy::{self, DeployOptions, DeployReport};
@@ -28,6 +29,15 @@ pub use bench::bench;
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How often the loop wakes to notice Ctrl-C / SIGTERM.
 const TICK: Duration = Duration::from_millis(100);
+/// Quiet time after which a batch whose written files are all closed is
+/// synced, without waiting for the whole debounce window: an editor's save
+/// (write and close, or write a temporary file and rename it) is over in
+/// well under this.
+const SETTLE: Duration = Duration::from_millis(5);
+/// Old versions are pruned once the loop has been idle this long...
+const PRUNE_IDLE: Duration = Duration::from_secs(1);
+/// ...or after this many syncs without an idle moment.
+const PRUNE_EVERY: usize = 10;
 
 pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
     let env = project
@@ -47,6 +57,8 @@ pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
         project,
         env,
         watched: BTreeSet::new(),
+        unpruned: 0,
+        last_sync: Instant::now(),
     };
     if args.poll {
         say(
@@ -61,13 +73,14 @@ pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
         while !stop.load(Ordering::SeqCst) {
             std::thread::sleep(POLL_INTERVAL);
             session.sync(None);
+            session.prune_if_due();
         }
+        session.prune();
         return Ok(());
     }
     let (tx, rx) = channel();
-    let mut debouncer = new_debouncer(Duration::from_millis(args.debounce_ms), None, tx)
-        .context("starting the file watcher")?;
-    session.sync(Some(&mut debouncer));
+    let mut watcher = notify::recommended_watcher(tx).context("starting the file watcher")?;
+    session.sync(Some(&mut watcher));
     say(
         project,
         &format!(
@@ -75,47 +88,67 @@ pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
             project.bundle_dir.display()
         ),
     );
-    event_loop(&mut session, &mut debouncer, &rx, &stop);
+    let window = Duration::from_millis(args.debounce_ms);
+    while let Some(batch) = next_batch(&mut session, &rx, &stop, window) {
+        session.sync(batch.structural.then_some(&mut watcher));
+    }
+    session.prune();
     say(project, "stopped");
     Ok(())
 }
 
-fn event_loop(
+/// What a batch of events asks for: a sync, and whether the folders to
+/// watch may have changed.
+#[derive(Default)]
+struct Batch {
+    relevant: bool,
+    structural: bool,
+}
+
+/// Wait for the next batch of relevant events and debounce it: the batch is
+/// ready once `window` passed without a new event, or sooner, after
+/// `SETTLE` of quiet, when every file written in it has been closed (the
+/// kernel reports the close; a writer still at work has not). Idle time
+/// prunes old versions. `None`: stop.
+fn next_batch(
     session: &mut Session,
-    debouncer: &mut Debouncer<notify::RecommendedWatcher, RecommendedCache>,
-    rx: &Receiver<DebounceEventResult>,
+    rx: &Receiver<notify::Result<notify::Event>>,
     stop: &AtomicBool,
-) {
-    while !stop.load(Ordering::SeqCst) {
-        let batch = match rx.recv_timeout(TICK) {
-            Ok(batch) => batch,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
+    window: Duration,
+) -> Option<Batch> {
+    let mut batch = Batch::default();
+    let mut writing: HashSet<PathBuf> = HashSet::new();
+    let mut last = Instant::now();
+    loop {
+        let quiet_needed = if writing.is_empty() {
+            SETTLE.min(window)
+        } else {
+            window
         };
-        // A structural change (a folder created, removed or renamed, ignore
-        // rules or configuration edited) changes which folders to watch;
-        // plain saves do not, and skip the extra walk.
-        let mut rewatch = match batch {
-            Ok(events)
-                if events
-                    .iter()
-                    .all(|e| e.paths.iter().all(|p| session.is_noise(p))) =>
-            {
-                continue;
-            }
-            Ok(events) => events.iter().any(is_structural),
-            Err(errors) => {
-                for err in errors {
-                    report_watch_error(session.project, &err);
+        let wait = if batch.relevant {
+            quiet_needed.saturating_sub(last.elapsed())
+        } else {
+            TICK
+        };
+        match rx.recv_timeout(wait) {
+            Ok(event) => {
+                if session.classify(event, &mut batch, &mut writing) {
+                    last = Instant::now();
                 }
-                true
             }
-        };
-        // Coalesce whatever else arrived meanwhile into this one sync.
-        while let Ok(more) = rx.try_recv() {
-            rewatch |= more.map_or(true, |events| events.iter().any(is_structural));
+            Err(RecvTimeoutError::Timeout) if batch.relevant => {
+                if last.elapsed() >= quiet_needed {
+                    return Some(batch);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if stop.load(Ordering::SeqCst) {
+                    return None;
+                }
+                session.prune_if_due();
+            }
+            Err(RecvTimeoutError::Disconnected) => return None,
         }
-        session.sync(rewatch.then_some(&mut *debouncer));
     }
 }
 
@@ -123,32 +156,61 @@ struct Session<'a> {
     project: &'a Project,
     env: String,
     watched: BTreeSet<PathBuf>,
+    /// Syncs since the last prune.
+    unpruned: usize,
+    last_sync: Instant,
 }
 
 impl Session<'_> {
     /// Re-resolve the configuration and the file set, deploy the difference,
     /// and adjust the watched folders. Errors are reported, never fatal.
-    fn sync(
-        &mut self,
-        debouncer: Option<&mut Debouncer<notify::RecommendedWatcher, RecommendedCache>>,
-    ) {
+    fn sync(&mut self, watcher: Option<&mut RecommendedWatcher>) {
         let started = Instant::now();
         // Watch before deploying: a save made while the deploy runs then
         // raises an event and a next sync, instead of being missed. With a
         // broken configuration, watch the plain tree so the fix is seen.
         let loaded = self.load();
-        if let Some(debouncer) = debouncer {
-            self.rewatch(debouncer, loaded.as_ref().ok());
+        if let Some(watcher) = watcher {
+            self.rewatch(watcher, loaded.as_ref().ok());
         }
-        let outcome = loaded
-            .and_then(|bundle| deploy::deploy(self.project, &bundle, &DeployOptions::default()));
+        let opts = DeployOptions {
+            defer_prune: true,
+            ..DeployOptions::default()
+        };
+        let outcome = loaded.and_then(|bundle| deploy::deploy(self.project, &bundle, &opts));
         let took = started.elapsed();
+        self.unpruned += 1;
+        self.last_sync = Instant::now();
         match &outcome {
             Ok(report) => line(self.project, report, took),
             Err(err) => eprintln!(
                 "{} sync failed: {err:#} (will retry on the next change)",
                 clock()
             ),
+        }
+    }
+
+    /// Old versions go when nothing else is going on (see `PRUNE_IDLE`).
+    fn prune_if_due(&mut self) {
+        if self.unpruned >= PRUNE_EVERY
+            || (self.unpruned > 0 && self.last_sync.elapsed() >= PRUNE_IDLE)
+        {
+            self.prune();
+        }
+    }
+
+    fn prune(&mut self) {
+        if self.unpruned == 0 {
+            return;
+        }
+        self.unpruned = 0;
+        let pruned = self
+            .load()
+            .and_then(|bundle| deploy::prune(self.project, &bundle, &DeployOptions::default()));
+        if let Err(err) = pruned
+            && !err.to_string().contains("waiting for a fix")
+        {
+            eprintln!("{} pruning old versions failed: {err:#}", clock());
         }
     }
 
@@ -169,7 +231,7 @@ impl Session<'_> {
     /// `target/` or a virtualenv), adding new folders and dropping gone ones.
     fn rewatch(
         &mut self,
-        debouncer: &mut Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+        watcher: &mut RecommendedWatcher,
         bundle: Option<&crate::config::Bundle>,
     ) {
         let root = &self.project.bundle_dir;
@@ -184,17 +246,83 @@ impl Session<'_> {
                 }
             };
         for gone in self.watched.difference(&wanted) {
-            let _ = debouncer.unwatch(gone);
+            let _ = watcher.unwatch(gone);
         }
         let mut failed = false;
         for dir in wanted.difference(&self.watched) {
-            if let Err(err) = debouncer.watch(dir, RecursiveMode::NonRecursive) {
+            if let Err(err) = watcher.watch(dir, RecursiveMode::NonRecursive) {
                 report_watch_error(self.project, &err);
                 failed = true;
                 break;
             }
         }
         self.watched = if failed { BTreeSet::new() } else { wanted };
+    }
+
+    /// Add one event to `batch`; false if it is not worth a sync (reads,
+    /// including the sync's own; the env itself; `.git`).
+    fn classify(
+        &self,
+        event: notify::Result<notify::Event>,
+        batch: &mut Batch,
+        writing: &mut HashSet<PathBuf>,
+    ) -> bool {
+        let event = match event {
+            Ok(event) => event,
+            Err(err) => {
+                report_watch_error(self.project, &err);
+                batch.relevant = true;
+                batch.structural = true;
+                return true;
+            }
+        };
+        // An overflow of the kernel's queue: anything may have happened.
+        if event.need_rescan() {
+            batch.relevant = true;
+            batch.structural = true;
+            return true;
+        }
+        let closed = matches!(
+            event.kind,
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+        );
+        if matches!(event.kind, EventKind::Access(_)) && !closed {
+            return false;
+        }
+        if event.paths.iter().all(|p| self.is_noise(p)) {
+            return false;
+        }
+        for path in &event.paths {
+            match event.kind {
+                _ if closed => {
+                    writing.remove(path);
+                }
+                EventKind::Create(CreateKind::File) | EventKind::Modify(ModifyKind::Data(_)) => {
+                    writing.insert(path.clone());
+                }
+                _ => {}
+            }
+        }
+        batch.relevant = true;
+        batch.structural |= self.is_structural(&event);
+        true
+    }
+
+    /// Events that may change the set of folders to watch.
+    fn is_structural(&self, event: &notify::Event) -> bool {
+        matches!(
+            event.kind,
+            EventKind::Remove(_) | EventKind::Create(CreateKind::Folder)
+        ) || event.paths.iter().any(|p| {
+            self.watched.contains(p)
+                || p.is_dir()
+                || p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n == ".gitignore"
+                        || n.ends_with(".yml")
+                        || n.ends_with(".yaml")
+                        || n.ends_with(".json")
+                })
+        })
     }
 
     /// Events for paths the sync never looks at (editor swap files in
@@ -207,23 +335,6 @@ impl Session<'_> {
             )
         })
     }
-}
-
-/// Events that may change the set of folders to watch. An overflow of the
-/// kernel's queue (`need_rescan`) counts too: anything may have happened.
-fn is_structural(event: &notify_debouncer_full::DebouncedEvent) -> bool {
-    use notify::EventKind;
-    event.need_rescan()
-        || matches!(event.kind, EventKind::Remove(_))
-        || event.paths.iter().any(|p| {
-            p.is_dir()
-                || p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n == ".gitignore"
-                        || n.ends_with(".yml")
-                        || n.ends_with(".yaml")
-                        || n.ends_with(".json")
-                })
-        })
 }
 
 fn report_watch_error(project: &Project, err: &notify::Error) {

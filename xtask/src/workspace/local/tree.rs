@@ -137,7 +137,14 @@ pub(super) fn list_dir(
 ) -> Result<()> {
     let entries = match fs::read_dir(root.join(rel)) {
         Ok(e) => e,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        // A symlink taken for a shared folder (below) that is not one (a
+        // link to a file or nowhere, added out of band): listed as a file.
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            if let Ok(meta) = fs::symlink_metadata(root.join(rel)) {
+                files.push((rel.to_string(), Stat::of(&meta)));
+            }
+            return Ok(());
+        }
         Err(e) => return Err(e).with_context(|| format!("listing {}", root.join(rel).display())),
     };
     for e in entries {
@@ -147,12 +154,19 @@ pub(super) fn list_dir(
         // The entry's type comes with the listing, and its stat is taken
         // relative to the open folder: no path lookup per file.
         let ft = e.file_type()?;
-        // A folder shared with an older version is a symlink to it.
-        if ft.is_dir() || (ft.is_symlink() && e.path().is_dir()) {
+        // A folder shared with an older version is a relative symlink into
+        // `.deployments/` (`../...`), the only symlinks a deploy makes:
+        // reading the link text is cheaper than a stat through it. Any other
+        // link was added out of band, and is a file here (not followed).
+        if ft.is_dir() || (ft.is_symlink() && is_share_link(&e.path())) {
             dirs.push(path);
         } else {
             files.push((path, Stat::of(&e.metadata()?)));
         }
     }
     Ok(())
+}
+
+fn is_share_link(path: &Path) -> bool {
+    fs::read_link(path).is_ok_and(|t| t.starts_with(".."))
 }
