@@ -524,11 +524,13 @@ pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
     let mut keep_dirs = c.keep_dirs.clone();
     keep_dirs.sort_by_cached_key(|d| parent(d));
     let shared: Vec<&[String]> = keep_dirs.chunk_by(|a, b| parent(a) == parent(b)).collect();
+    let mut t = super::Timer::new();
     parallel(shared.len(), |j| {
         shared[j]
             .iter()
             .try_for_each(|d| txn.keep_dir(&format!("files/{d}")))
     })?;
+    t.phase(" . keep dirs");
     let files = &c.manifest.files;
     let mut order: Vec<usize> = (0..files.len())
         .filter(|&i| !covered(&files[i].path, &kept_dirs))
@@ -542,6 +544,7 @@ pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
             .iter()
             .try_for_each(|&i| apply_file(c, txn, &put, i))
     })?;
+    t.phase(" . files");
     for path in &c.files.delete {
         txn.delete(&format!("files/{path}"))?;
     }
@@ -560,10 +563,12 @@ pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
             }
         }
     }
-    txn.put(
+    let r = txn.put(
         "artifacts/manifest.json",
         &serde_json::to_vec_pretty(&c.manifest)?,
-    )
+    );
+    t.phase(" . artifacts, manifest");
+    r
 }
 
 /// Keep or write file `i` of the manifest.

@@ -31,7 +31,7 @@
 //! of). So a redeploy makes inodes only along the changed paths (plus, the
 //! first time a folder is shared, its symlink), and links for the rest.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -44,6 +44,7 @@ use crate::deploy::fault;
 use crate::files::Stat;
 use crate::package::{self, Manifest};
 
+mod envstat;
 mod lockfile;
 mod tree;
 mod txn;
@@ -187,75 +188,37 @@ impl LocalWorkspace {
         manifest: &Manifest,
         base: Option<(&str, &HashSet<String>)>,
     ) -> Result<()> {
-        use std::fmt::Write as _;
         let dir = self.version_dir(id);
         let text = match base {
             Some(_) => fs::read_to_string(self.cache_file()).unwrap_or_default(),
             None => String::new(),
         };
-        let old = base
-            .map(|(from, _)| parse_env_stat(&text, from))
-            .unwrap_or_default();
+        let mut old = envstat::Reader::new(&text, base.map_or("", |(from, _)| from));
         let mut out = String::with_capacity(text.len().max(64 * manifest.files.len()));
-        let _ = writeln!(out, "v1 {id}");
-        let paths = manifest
-            .files
-            .iter()
-            .map(|f| ("files/", &f.path, &f.hash))
-            .chain(
-                manifest
-                    .artifacts
-                    .iter()
-                    .map(|a| ("artifacts/", &a.path, &a.hash)),
-            );
+        out.push_str(&format!("v1 {id}\n"));
         let mut path = String::new();
-        for (top, rel, hash) in paths {
+        for (top, rel, hash) in envstat::expected(manifest) {
             path.clear();
             path.push_str(top);
+            path.push('/');
             path.push_str(rel);
-            let carried = base
-                .filter(|(_, fresh)| !fresh.contains(&path))
-                .and_then(|_| old.get(path.as_str()))
-                .filter(|(_, h)| h == hash);
+            let carried = old
+                .find(top, rel)
+                .filter(|(_, h)| *h == hash)
+                .filter(|_| base.is_some_and(|(_, fresh)| !fresh.contains(&path)));
             let stat = match carried {
-                Some((s, _)) => *s,
+                Some((s, _)) => s,
                 None => match fs::symlink_metadata(dir.join(&path)) {
                     Ok(meta) => Stat::of(&meta),
                     Err(_) => continue,
                 },
             };
-            let _ = writeln!(
-                out,
-                "{} {} {} {} {hash} {path}",
-                stat.size, stat.mtime_ns, stat.ino, stat.ctime_ns
-            );
+            envstat::line(&mut out, &path, &stat, hash);
         }
         let file = self.cache_file();
         fs::create_dir_all(file.parent().unwrap_or(&self.env))?;
         atomic_write(&file, out.as_bytes())
     }
-}
-
-/// The stat cache of version `id` (`.cache/env-stat`), borrowed from its text:
-/// path → (stat, hash). Empty if it was written for another version.
-fn parse_env_stat<'a>(text: &'a str, id: &str) -> HashMap<&'a str, (Stat, &'a str)> {
-    let mut lines = text.lines();
-    if lines.next().and_then(|l| l.strip_prefix("v1 ")) != Some(id) {
-        return HashMap::new();
-    }
-    lines
-        .filter_map(|line| {
-            let mut it = line.splitn(6, ' ');
-            let stat = Stat {
-                size: it.next()?.parse().ok()?,
-                mtime_ns: it.next()?.parse().ok()?,
-                ino: it.next()?.parse().ok()?,
-                ctime_ns: it.next()?.parse().ok()?,
-            };
-            let hash = it.next()?;
-            Some((it.next()?, (stat, hash)))
-        })
-        .collect()
 }
 
 /// Write a file so that readers see the old content or the new one: a
@@ -386,48 +349,35 @@ impl Workspace for LocalWorkspace {
         };
         let dir = self.version_dir(&id);
         let text = fs::read_to_string(self.cache_file()).unwrap_or_default();
-        let cache = parse_env_stat(&text, &id);
-        // Expected files by their path under `files/` and `artifacts/`.
-        let mut files: HashMap<&str, &str> = manifest
-            .files
-            .iter()
-            .map(|f| (f.path.as_str(), f.hash.as_str()))
-            .collect();
-        let mut artifacts: HashMap<&str, &str> = manifest
-            .artifacts
-            .iter()
-            .map(|a| (a.path.as_str(), a.hash.as_str()))
-            .collect();
-        let mut drift = Drift::default();
+        let mut cache = envstat::Reader::new(&text, &id);
         let mut found = Vec::with_capacity(manifest.files.len() + manifest.artifacts.len());
         for top in ["files", "artifacts"] {
             list_files(&dir, top, &mut found)?;
         }
-        for (path, stat) in found {
-            if path == "artifacts/manifest.json" {
-                continue;
-            }
-            let expected = match path.split_once('/') {
-                Some(("files", rest)) => files.remove(rest),
-                Some((_, rest)) => artifacts.remove(rest),
-                None => None,
-            };
-            let Some(hash) = expected else {
+        // What is there and what should be, both in manifest order: one merge.
+        found.sort_unstable_by(|a, b| envstat::order(&a.0).cmp(&envstat::order(&b.0)));
+        let mut found = found
+            .into_iter()
+            .filter(|(path, _)| path != "artifacts/manifest.json")
+            .peekable();
+        let mut drift = Drift::default();
+        for (top, rel, hash) in envstat::expected(manifest) {
+            let want = (if top == "files" { 0 } else { 1 }, rel);
+            while let Some((path, _)) = found.next_if(|(p, _)| envstat::order(p) < want) {
                 drift.added.push(path);
+            }
+            let Some((path, stat)) = found.next_if(|(p, _)| envstat::order(p) == want) else {
+                drift.missing.push(format!("{top}/{rel}"));
                 continue;
             };
             let trusted = cache
-                .get(path.as_str())
-                .is_some_and(|(s, h)| same_file(s, &stat) && *h == hash);
+                .find(top, rel)
+                .is_some_and(|(s, h)| same_file(&s, &stat) && h == hash);
             if !trusted && package::hash_file(&dir.join(&path))? != hash {
                 drift.changed.push(path);
             }
         }
-        drift.missing = files
-            .into_keys()
-            .map(|p| format!("files/{p}"))
-            .chain(artifacts.into_keys().map(|p| format!("artifacts/{p}")))
-            .collect();
+        drift.added.extend(found.map(|(path, _)| path));
         drift.added.sort();
         drift.changed.sort();
         drift.missing.sort();

@@ -11,11 +11,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
-use ignore::{DirEntry, WalkBuilder, WalkState};
+
+mod walk;
 
 /// What `stat` says about a file: enough to tell, without reading it, that a
 /// file has not changed since it was hashed (size, mtime, inode, ctime: an
@@ -61,34 +61,38 @@ pub fn select(root: &Path, include: &[String], exclude: &[String]) -> Result<Sel
     let include = matcher(root, include, "sync.include")?;
     let exclude = matcher(root, exclude, "sync.exclude")?;
 
-    let mut found: Vec<SourceFile> = Vec::new();
     let mut warnings = BTreeSet::new();
-    walk(
-        root,
-        true,
-        &mut |path, abs, stat| found.push(SourceFile { path, abs, stat }),
-        &mut warnings,
-    )?;
+    let walked = walk::walk(root, true)?;
+    warnings.extend(walked.skipped.into_iter().map(|(_, why)| why));
+    let mut found: Vec<SourceFile> = walked
+        .files
+        .into_iter()
+        .map(|(path, abs, stat)| SourceFile { path, abs, stat })
+        .collect();
     found.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     if !include.is_empty() {
         // Include re-adds files the ignore rules dropped: walk without them.
+        let everything = walk::walk(root, false)?;
+        let included = |path: &str| {
+            include
+                .matched_path_or_any_parents(Path::new(path), false)
+                .is_ignore()
+        };
         let mut extra = Vec::new();
-        walk(
-            root,
-            false,
-            &mut |path, abs, stat| {
-                if include
-                    .matched_path_or_any_parents(Path::new(&path), false)
-                    .is_ignore()
-                    && found
-                        .binary_search_by(|f| f.path.as_str().cmp(&path))
-                        .is_err()
-                {
-                    extra.push(SourceFile { path, abs, stat });
-                }
-            },
-            &mut warnings,
-        )?;
+        for (path, abs, stat) in everything.files {
+            if included(&path)
+                && found
+                    .binary_search_by(|f| f.path.as_str().cmp(&path))
+                    .is_err()
+            {
+                extra.push(SourceFile { path, abs, stat });
+            }
+        }
+        for (path, why) in everything.skipped {
+            if included(&path) {
+                warnings.insert(why);
+            }
+        }
         found.append(&mut extra);
         found.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     }
@@ -116,136 +120,6 @@ fn matcher(root: &Path, patterns: &[String], what: &str) -> Result<Gitignore> {
     builder
         .build()
         .with_context(|| format!("compiling {what} patterns"))
-}
-
-/// Folders that never belong to a deployment, whatever the ignore rules say.
-fn never_included(entry: &DirEntry) -> bool {
-    if entry.depth() == 0 {
-        return false;
-    }
-    let name = entry.file_name().to_string_lossy();
-    if matches!(name.as_ref(), ".git" | ".bundle" | ".databricks") {
-        return true;
-    }
-    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-    is_dir
-        && (matches!(name.as_ref(), "target" | ".venv")
-            || entry.path().join("pyvenv.cfg").is_file())
-}
-
-/// Walk `root` in parallel, calling `found` for each regular file.
-fn walk(
-    root: &Path,
-    ignore_rules: bool,
-    found: &mut dyn FnMut(String, PathBuf, Stat),
-    warnings: &mut BTreeSet<String>,
-) -> Result<()> {
-    let mut builder = WalkBuilder::new(root);
-    builder
-        .standard_filters(false)
-        .hidden(false)
-        .follow_links(false)
-        .threads(2)
-        .filter_entry(|e| !never_included(e));
-    if ignore_rules {
-        builder
-            .git_ignore(true)
-            .git_exclude(true)
-            .git_global(true)
-            .parents(true)
-            .require_git(false);
-    }
-    let out: Mutex<Vec<Visited>> = Mutex::new(Vec::new());
-    builder.build_parallel().run(|| {
-        let out = &out;
-        Box::new(move |entry| {
-            let item = match entry {
-                Err(err) => Some(Err(format!("walking {}: {err}", root.display()))),
-                Ok(entry) => visit(root, &entry),
-            };
-            if let Some(item) = item {
-                out.lock().unwrap_or_else(|e| e.into_inner()).push(item);
-            }
-            WalkState::Continue
-        })
-    });
-    for item in out.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        match item {
-            Ok((rel, abs, stat)) => found(rel, abs, stat),
-            Err(msg) if msg.starts_with("skipping ") => {
-                warnings.insert(msg);
-            }
-            Err(msg) => bail!(msg),
-        }
-    }
-    Ok(())
-}
-
-/// A file found by the walk, or why an entry was skipped (`skipping ...`) or failed.
-type Visited = Result<(String, PathBuf, Stat), String>;
-
-fn visit(root: &Path, entry: &DirEntry) -> Option<Visited> {
-    let file_type = entry.file_type()?;
-    if file_type.is_dir() {
-        return None;
-    }
-    // A path from the walk is a plain join below the root: stripping the
-    // root suffices (cheaper than `relative`, which also normalises).
-    let rel = match entry
-        .path()
-        .strip_prefix(root)
-        .ok()
-        .and_then(|p| p.to_str())
-    {
-        Some(rel) if !rel.is_empty() => Ok(rel.to_string()),
-        _ => relative(root, entry.path()),
-    };
-    let rel = match rel {
-        Ok(rel) => rel,
-        Err(err) => return Some(Err(format!("{err:#}"))),
-    };
-    if file_type.is_symlink() {
-        // Following links could pull in files from outside the bundle, and a
-        // deployed copy would not be a link anyway: skip, but say so (the CLI
-        // skips silently, issue #1706).
-        return Some(Err(format!(
-            "skipping symlink {rel}: symbolic links are not deployed"
-        )));
-    }
-    if !file_type.is_file() {
-        return Some(Err(format!("skipping {rel}: not a regular file")));
-    }
-    match entry.metadata() {
-        Ok(meta) => Some(Ok((rel, entry.path().to_path_buf(), Stat::of(&meta)))),
-        Err(err) => Some(Err(format!("reading {}: {err}", entry.path().display()))),
-    }
-}
-
-/// `path` relative to `root`, `/`-separated; an error if it leaves the root or
-/// is not valid UTF-8 (the workspace API and the state files need UTF-8).
-pub fn relative(root: &Path, path: &Path) -> Result<String> {
-    let rel = path.strip_prefix(root).with_context(|| {
-        format!(
-            "{} is outside the bundle root {}",
-            path.display(),
-            root.display()
-        )
-    })?;
-    let mut parts = Vec::new();
-    for part in rel.components() {
-        match part {
-            std::path::Component::Normal(p) => match p.to_str() {
-                Some(s) => parts.push(s),
-                None => bail!("{}: file names must be valid UTF-8", path.display()),
-            },
-            _ => bail!(
-                "{} escapes the bundle root {}",
-                path.display(),
-                root.display()
-            ),
-        }
-    }
-    Ok(parts.join("/"))
 }
 
 /// Is this file a Databricks notebook? (reference §2.3): the first line equals
@@ -310,24 +184,7 @@ pub fn check_collisions<'a>(files: impl IntoIterator<Item = (&'a str, bool)>) ->
 /// `sync.include` re-adds from ignored places. Never `.git`, `.bundle`,
 /// `target/` or a virtualenv.
 pub fn watch_dirs(root: &Path, selection: &Selection) -> Result<Vec<PathBuf>> {
-    let mut dirs = BTreeSet::new();
-    let walker = WalkBuilder::new(root)
-        .standard_filters(false)
-        .hidden(false)
-        .follow_links(false)
-        .git_ignore(true)
-        .git_exclude(true)
-        .git_global(true)
-        .parents(true)
-        .require_git(false)
-        .filter_entry(|e| !never_included(e))
-        .build();
-    for entry in walker {
-        let entry = entry.with_context(|| format!("walking {}", root.display()))?;
-        if entry.file_type().is_some_and(|t| t.is_dir()) {
-            dirs.insert(entry.into_path());
-        }
-    }
+    let mut dirs: BTreeSet<PathBuf> = walk::walk(root, true)?.dirs.into_iter().collect();
     for file in &selection.files {
         if let Some(parent) = file.abs.parent() {
             dirs.insert(parent.to_path_buf());
@@ -368,13 +225,5 @@ mod tests {
         assert!(check_collisions([("a.py", true), ("a.sql", true)]).is_err());
         assert!(check_collisions([("a.py", true), ("a", false)]).is_err());
         assert!(check_collisions([("a.py", false), ("a", false)]).is_ok());
-    }
-
-    #[test]
-    fn relative_paths_stay_inside() {
-        let root = Path::new("/r/b");
-        assert_eq!(relative(root, Path::new("/r/b/x/y.py")).unwrap(), "x/y.py");
-        assert!(relative(root, Path::new("/r/c/y.py")).is_err());
-        assert!(relative(root, Path::new("/r/b/../c")).is_err());
     }
 }

@@ -1,0 +1,134 @@
+//! `.cache/env-stat`: the stat and hash of every file of the current
+//! version, so that `drift` hashes only files whose stat changed.
+//!
+//! ```text
+//! v1 <version id>
+//! <size> <mtime_ns> <ino> <ctime_ns> <hash> files/<path>        (manifest order:
+//! ...                                                           files, then artifacts,
+//! <size> <mtime_ns> <ino> <ctime_ns> <hash> artifacts/<path>     each sorted by path)
+//! ```
+//!
+//! Everything that reads it walks the manifest in that same order, so a
+//! lookup is a step forward in the file, not a hash map of 10,000 entries.
+
+use std::cmp::Ordering;
+use std::iter::Peekable;
+use std::str::Lines;
+
+use crate::files::Stat;
+use crate::package::Manifest;
+
+/// Where an env path sorts: `files/...` before `artifacts/...`, each by path
+/// (the order of the manifest's two lists, and of the file's lines).
+pub(super) fn order(path: &str) -> (u8, &str) {
+    match path.split_once('/') {
+        Some(("files", rest)) => (0, rest),
+        Some(("artifacts", rest)) => (1, rest),
+        _ => (2, path),
+    }
+}
+
+/// Every file a manifest expects in the env, in `order`: (top folder, path
+/// under it, hash).
+pub(super) fn expected(manifest: &Manifest) -> impl Iterator<Item = (&'static str, &str, &str)> {
+    let files = manifest
+        .files
+        .iter()
+        .map(|f| ("files", f.path.as_str(), f.hash.as_str()));
+    let artifacts = manifest
+        .artifacts
+        .iter()
+        .map(|a| ("artifacts", a.path.as_str(), a.hash.as_str()));
+    files.chain(artifacts)
+}
+
+/// The recorded entries of one version, looked up in increasing `order`.
+pub(super) struct Reader<'a> {
+    lines: Peekable<Lines<'a>>,
+}
+
+impl<'a> Reader<'a> {
+    /// The entries of `text` if it was recorded for version `id`; else none.
+    pub(super) fn new(text: &'a str, id: &str) -> Reader<'a> {
+        let mut lines = text.lines();
+        if lines.next().and_then(|l| l.strip_prefix("v1 ")) != Some(id) {
+            lines = "".lines();
+        }
+        Reader {
+            lines: lines.peekable(),
+        }
+    }
+
+    /// The entry of `path` (`files/...` or `artifacts/...`), skipping those
+    /// before it. Lookups must come in increasing `order`.
+    pub(super) fn find(&mut self, top: &str, rel: &str) -> Option<(Stat, &'a str)> {
+        let want = (if top == "files" { 0 } else { 1 }, rel);
+        while let Some(line) = self.lines.peek() {
+            let Some((path, stat, hash)) = parse(line) else {
+                self.lines.next();
+                continue;
+            };
+            match order(path).cmp(&want) {
+                Ordering::Less => {
+                    self.lines.next();
+                }
+                Ordering::Equal => {
+                    self.lines.next();
+                    return Some((stat, hash));
+                }
+                Ordering::Greater => return None,
+            }
+        }
+        None
+    }
+}
+
+fn parse(line: &str) -> Option<(&str, Stat, &str)> {
+    let mut it = line.splitn(6, ' ');
+    let stat = Stat {
+        size: it.next()?.parse().ok()?,
+        mtime_ns: it.next()?.parse().ok()?,
+        ino: it.next()?.parse().ok()?,
+        ctime_ns: it.next()?.parse().ok()?,
+    };
+    let hash = it.next()?;
+    Some((it.next()?, stat, hash))
+}
+
+/// One line of the file.
+pub(super) fn line(out: &mut String, path: &str, stat: &Stat, hash: &str) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "{} {} {} {} {hash} {path}",
+        stat.size, stat.mtime_ns, stat.ino, stat.ctime_ns
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_step_through_the_file_in_manifest_order() {
+        let s = |size| Stat {
+            size,
+            ..Stat::default()
+        };
+        let mut text = String::from("v1 0002-x\n");
+        line(&mut text, "files/a.py", &s(1), "h1");
+        line(&mut text, "files/b/c.py", &s(2), "h2");
+        text.push_str("garbage\n");
+        line(&mut text, "files/d.py", &s(3), "h3");
+        line(&mut text, "artifacts/.internal/w.whl", &s(4), "h4");
+        let mut r = Reader::new(&text, "0002-x");
+        assert_eq!(r.find("files", "a.py"), Some((s(1), "h1")));
+        // Not recorded: found missing without losing the place.
+        assert_eq!(r.find("files", "b/a.py"), None);
+        assert_eq!(r.find("files", "d.py"), Some((s(3), "h3")));
+        assert_eq!(r.find("artifacts", ".internal/w.whl"), Some((s(4), "h4")));
+        assert_eq!(r.find("artifacts", "z"), None);
+        // Recorded for another version: nothing is trusted.
+        assert_eq!(Reader::new(&text, "0003-y").find("files", "a.py"), None);
+    }
+}
