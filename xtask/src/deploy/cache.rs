@@ -39,12 +39,7 @@ impl SourceCache {
         let entries = lines
             .filter_map(|line| {
                 let mut it = line.splitn(8, ' ');
-                let stat = Stat {
-                    size: it.next()?.parse().ok()?,
-                    mtime_ns: it.next()?.parse().ok()?,
-                    ino: it.next()?.parse().ok()?,
-                    ctime_ns: it.next()?.parse().ok()?,
-                };
+                let stat = Stat::parse(&mut it)?;
                 let notebook = it.next()? == "1";
                 let racy = it.next()? == "1";
                 let hash = it.next()?.to_string();

@@ -29,6 +29,17 @@ pub struct Stat {
 }
 
 impl Stat {
+    /// The four numbers as the stat caches write them (`size mtime ino
+    /// ctime`), taken from the front of `fields`.
+    pub fn parse<'a>(fields: &mut impl Iterator<Item = &'a str>) -> Option<Stat> {
+        Some(Stat {
+            size: fields.next()?.parse().ok()?,
+            mtime_ns: fields.next()?.parse().ok()?,
+            ino: fields.next()?.parse().ok()?,
+            ctime_ns: fields.next()?.parse().ok()?,
+        })
+    }
+
     pub fn of(meta: &std::fs::Metadata) -> Stat {
         Stat {
             size: meta.size(),

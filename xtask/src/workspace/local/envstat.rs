@@ -85,12 +85,7 @@ impl<'a> Reader<'a> {
 
 fn parse(line: &str) -> Option<(&str, Stat, &str)> {
     let mut it = line.splitn(6, ' ');
-    let stat = Stat {
-        size: it.next()?.parse().ok()?,
-        mtime_ns: it.next()?.parse().ok()?,
-        ino: it.next()?.parse().ok()?,
-        ctime_ns: it.next()?.parse().ok()?,
-    };
+    let stat = Stat::parse(&mut it)?;
     let hash = it.next()?;
     Some((it.next()?, stat, hash))
 }
