@@ -3,6 +3,7 @@
 //! Every wait polls the env with a deadline; no sleep stands in for a check.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -269,6 +270,31 @@ fn one_sync_per_save_and_old_versions_pruned_when_idle() {
             .join(".bundle/watchdemo/test/state/deploy.lock")
             .exists()
     );
+}
+
+#[test]
+fn saves_trust_the_env_and_an_idle_check_repairs_it() {
+    let repo = project();
+    let mut watch = Watch::start(&repo, &[]);
+    watch.until("the initial sync", || in_sync(&repo, &[]));
+    // Out of band: a deployed file edited in place.
+    let tampered = repo.join(".bundle/watchdemo/test/files/src/util.py");
+    std::fs::set_permissions(&tampered, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::fs::write(&tampered, "EVIL\n").expect("writing into the env");
+    // A save syncs its folder only, taking the env to be as the last sync
+    // left it: the new content lands, the edit is not looked for...
+    repo.write("bundle/src/app.py", "print('saved')\n");
+    watch.until("the save", || {
+        env_files(&repo).get("src/app.py").map(Vec::as_slice) == Some(&b"print('saved')\n"[..])
+    });
+    assert_eq!(
+        std::fs::read_to_string(&tampered).expect("reading"),
+        "EVIL\n",
+        "a save's sync checked the whole env"
+    );
+    // ...until the loop is idle: then the whole env is checked and repaired.
+    watch.until("the idle check", || in_sync(&repo, &[]));
+    assert!(watch.output().contains("1 repaired"), "{}", watch.output());
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! `plan` (compute only) and `deploy` (compute, then apply), which is what
 //! makes the plan honest: deploy does exactly what plan printed.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -19,7 +20,7 @@ use super::fault;
 use super::resources::{self, ResourcePlan};
 use super::state::EnvState;
 use crate::config::Bundle;
-use crate::files::{self, SourceFile};
+use crate::files::{self, Selection, SourceFile};
 use crate::package::artifacts::ArtifactSpec;
 use crate::package::wheel::{self, WheelInput};
 use crate::package::{self, ArtifactRecord, FileRecord, Manifest};
@@ -91,9 +92,21 @@ impl Computed {
     }
 }
 
+/// What the caller already knows, so that a deploy need not find it out
+/// (watch, between full syncs).
+#[derive(Default)]
+pub struct Known<'a> {
+    /// The file set, selected by the caller: no walk.
+    pub selection: Option<&'a Selection>,
+    /// The version the caller deployed last. While it is still the current
+    /// one, the env is taken to be as that deploy left it: no drift check.
+    pub current: Option<&'a str>,
+}
+
 /// Built artifacts of the config: (spec, files produced). `None` in a plan.
 pub type Built = Option<Vec<(ArtifactSpec, Vec<PathBuf>)>>;
 
+#[allow(clippy::too_many_arguments)]
 pub fn compute(
     bundle: &Bundle,
     ws: &dyn Workspace,
@@ -102,6 +115,7 @@ pub fn compute(
     specs: &[ArtifactSpec],
     built: &Built,
     assign_ids: bool,
+    known: &Known,
 ) -> Result<Computed> {
     let mut lap = super::Timer::new();
     // What the env holds and what the tree holds are independent: on the
@@ -114,18 +128,22 @@ pub fn compute(
             }
             None => None,
         };
+        let trusted = known.current.is_some() && ws.current()?.as_deref() == known.current;
         let drift = match &prev_manifest {
-            Some(m) => ws.drift(m)?,
-            None => Drift::default(),
+            Some(m) if !trusted => ws.drift(m)?,
+            _ => Drift::default(),
         };
         Ok((prev_manifest, drift))
     };
     let local = || -> Result<_> {
-        let selection = files::select(
-            &bundle.root,
-            &bundle.sync_patterns("include"),
-            &bundle.sync_patterns("exclude"),
-        )?;
+        let selection = match known.selection {
+            Some(given) => Cow::Borrowed(given),
+            None => Cow::Owned(files::select(
+                &bundle.root,
+                &bundle.sync_patterns("include"),
+                &bundle.sync_patterns("exclude"),
+            )?),
+        };
         let (hashed, cache_misses) = hash_all(&selection.files, cache)?;
         Ok((selection, hashed, cache_misses))
     };
@@ -218,7 +236,7 @@ pub fn compute(
         artifact_bytes,
         cache_entries: hashed,
         cache_misses,
-        warnings: selection.warnings,
+        warnings: selection.warnings.clone(),
     })
 }
 

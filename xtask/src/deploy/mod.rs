@@ -33,7 +33,7 @@ use serde_json::{Map, Value, json};
 pub use bench::bench_cmd;
 pub use commands::{deploy_cmd, plan_cmd, rollback_cmd, status_cmd};
 pub(crate) use engine::parallel;
-pub use engine::{ArtifactChange, FileChanges};
+pub use engine::{ArtifactChange, FileChanges, Known};
 pub use env::{load_config, load_target, open, open_env};
 #[allow(unused_imports)] // promote and update_metadata are for the flow module.
 pub use ops::{EnvStatus, RollbackReport, promote, rollback, status, update_metadata};
@@ -173,7 +173,8 @@ pub fn plan(project: &Project, bundle: &Bundle, _opts: &DeployOptions) -> Result
     let state = EnvState::read(&*ws)?;
     let specs = crate::package::artifacts::specs(bundle)?;
     let cache = SourceCache::load(&cache_path(project, bundle));
-    let c = engine::compute(bundle, &*ws, &state, &cache, &specs, &None, false)?;
+    let known = Known::default();
+    let c = engine::compute(bundle, &*ws, &state, &cache, &specs, &None, false, &known)?;
     Ok(report(&*ws, bundle, &c, true, None, ws.current()?, false))
 }
 
@@ -213,12 +214,22 @@ fn report(
 /// Deploy the working tree of `bundle` to its target env: lock, build,
 /// compare, write the difference into a new version, switch, record.
 pub fn deploy(project: &Project, bundle: &Bundle, opts: &DeployOptions) -> Result<DeployReport> {
+    deploy_known(project, bundle, opts, &Known::default())
+}
+
+/// `deploy`, skipping what the caller already knows (see [`Known`]).
+pub fn deploy_known(
+    project: &Project,
+    bundle: &Bundle,
+    opts: &DeployOptions,
+    known: &Known,
+) -> Result<DeployReport> {
     let mut t = Timer::new();
     let ws = open(project, bundle)?;
     let user = current_user(bundle);
     let held = lock::acquire(&*ws, &user, opts.force_lock)?;
     t.phase("lock");
-    let result = deploy_locked(project, bundle, opts, &*ws, &user);
+    let result = deploy_locked(project, bundle, opts, &*ws, &user, known);
     t.phase("deploy");
     let mut warnings = held.warnings.clone();
     if let Some(w) = held.release()? {
@@ -251,6 +262,7 @@ fn deploy_locked(
     opts: &DeployOptions,
     ws: &dyn Workspace,
     user: &str,
+    known: &Known,
 ) -> Result<DeployReport> {
     let mut t = Timer::new();
     let cache_file = cache_path(project, bundle);
@@ -280,7 +292,8 @@ fn deploy_locked(
     }
     let scan_start = cache::now_ns();
     t.phase("recover, prune, build");
-    let c = engine::compute(bundle, ws, &state, &cache, &specs, &Some(built), true)?;
+    let built = Some(built);
+    let c = engine::compute(bundle, ws, &state, &cache, &specs, &built, true, known)?;
     t.phase("compute");
 
     let previous_id = ws.current()?;

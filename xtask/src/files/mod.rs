@@ -59,7 +59,7 @@ pub struct SourceFile {
     pub stat: Stat,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Selection {
     /// Sorted by `path`.
     pub files: Vec<SourceFile>,
@@ -69,11 +69,40 @@ pub struct Selection {
 
 /// Select the files of the bundle rooted at `root`.
 pub fn select(root: &Path, include: &[String], exclude: &[String]) -> Result<Selection> {
+    selected(root, include, exclude, walk::walk(root, true)?, || {
+        walk::walk(root, false)
+    })
+}
+
+/// The files of `select(root, ...)` that are directly in folder `dir`, for
+/// the cost of one folder (watch, after events in it).
+pub fn select_dir(
+    root: &Path,
+    dir: &Path,
+    include: &[String],
+    exclude: &[String],
+) -> Result<Selection> {
+    selected(
+        root,
+        include,
+        exclude,
+        walk::walk_one(root, dir, true)?,
+        || walk::walk_one(root, dir, false),
+    )
+}
+
+/// `(walked ∪ included) − excluded`, sorted; `everything` is the walk
+/// without ignore rules, for `include` to re-add from.
+fn selected(
+    root: &Path,
+    include: &[String],
+    exclude: &[String],
+    walked: walk::Walked,
+    everything: impl FnOnce() -> Result<walk::Walked>,
+) -> Result<Selection> {
     let include = matcher(root, include, "sync.include")?;
     let exclude = matcher(root, exclude, "sync.exclude")?;
-
     let mut warnings = BTreeSet::new();
-    let walked = walk::walk(root, true)?;
     warnings.extend(walked.skipped.into_iter().map(|(_, why)| why));
     let mut found: Vec<SourceFile> = walked
         .files
@@ -83,7 +112,7 @@ pub fn select(root: &Path, include: &[String], exclude: &[String]) -> Result<Sel
     found.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     if !include.is_empty() {
         // Include re-adds files the ignore rules dropped: walk without them.
-        let everything = walk::walk(root, false)?;
+        let everything = everything()?;
         let included = |path: &str| {
             include
                 .matched_path_or_any_parents(Path::new(path), false)
@@ -114,9 +143,8 @@ pub fn select(root: &Path, include: &[String], exclude: &[String]) -> Result<Sel
                 .is_ignore()
         });
     }
-    let files = found;
     Ok(Selection {
-        files,
+        files: found,
         warnings: warnings.into_iter().collect(),
     })
 }

@@ -88,6 +88,67 @@ pub(super) fn walk(root: &Path, rules: bool) -> Result<Walked> {
     Ok(out)
 }
 
+/// What `walk(root, rules)` finds directly in `dir` (a folder below or at
+/// `root`), for the cost of one folder: the folders on the way down are
+/// checked as the walk would enter them (ignored, a virtualenv, never
+/// entered: then nothing), and their ignore files read.
+pub(super) fn walk_one(root: &Path, dir: &Path, rules: bool) -> Result<Walked> {
+    let global = if rules { global_rules(root) } else { None };
+    let mut stack = if rules { ancestors(root)? } else { Vec::new() };
+    let rel_dir = dir
+        .strip_prefix(root)
+        .with_context(|| format!("{} is outside {}", dir.display(), root.display()))?;
+    let mut abs = root.to_path_buf();
+    let mut rel = String::new();
+    for part in rel_dir.components() {
+        let std::path::Component::Normal(name) = part else {
+            bail!(
+                "{}: not a plain path below {}",
+                dir.display(),
+                root.display()
+            );
+        };
+        let Some(name) = name.to_str() else {
+            bail!("{}: file names must be valid UTF-8", dir.display());
+        };
+        // Entering `abs`: its ignore files apply to what is below.
+        let probe = |n: &str| fs::symlink_metadata(abs.join(n)).is_ok();
+        if !rel.is_empty() && probe("pyvenv.cfg") {
+            return Ok(Walked::default());
+        }
+        if rules && (probe(".gitignore") || probe(".git")) {
+            stack.push(Arc::new(level(&abs)?));
+        }
+        let next = abs.join(name);
+        let is_dir = fs::symlink_metadata(&next).is_ok_and(|m| m.is_dir());
+        if !is_dir
+            || matches!(
+                name,
+                ".git" | ".bundle" | ".databricks" | "target" | ".venv"
+            )
+            || (rules && ignored(&stack, global.as_ref(), &next, true))
+        {
+            return Ok(Walked::default());
+        }
+        abs = next;
+        rel = if rel.is_empty() {
+            name.to_string()
+        } else {
+            format!("{rel}/{name}")
+        };
+    }
+    let mut out = Walked::default();
+    let mut below = Vec::new();
+    visit(
+        &Pending { rel, abs, stack },
+        rules,
+        global.as_ref(),
+        &mut out,
+        &mut below,
+    )?;
+    Ok(out)
+}
+
 /// List one folder: files into `out`, sub-folders to visit into `pending`.
 fn visit(
     dir: &Pending,
@@ -309,8 +370,8 @@ mod tests {
         fs::write(path, text).unwrap();
     }
 
-    #[test]
-    fn same_files_as_the_ignore_crates_walker() {
+    /// A repository with rules at every level; returns (temp root, repo, bundle).
+    fn tricky_tree() -> (PathBuf, PathBuf, PathBuf) {
         let tmp = std::env::temp_dir().join(format!("walk-{}", uuid::Uuid::new_v4()));
         let repo = tmp.join("repo");
         // Above the repository.
@@ -333,15 +394,14 @@ mod tests {
             "rooted.txt",
             "src/rooted.txt",
             "build/out.py",
+            "build/inner/deep.py",
             "src/build/out.py",
             "docs/x/y/z.tmp",
             "docs/x/y/z.md",
             "secret/s.py",
-            "nested/.gitignore",
             "nested/drop.txt",
             "nested/deeper/drop.txt",
             "nested/deeper/again.log",
-            "nested/deeper/.gitignore",
             "nested/deeper/keep.me",
             "venv2/pyvenv.cfg",
             "venv2/lib/site.py",
@@ -361,6 +421,12 @@ mod tests {
         );
         // A nested repository: its rules and those above.
         write(&bundle, "sub/.gitignore", "plain.py\n");
+        (tmp, repo, bundle)
+    }
+
+    #[test]
+    fn same_files_as_the_ignore_crates_walker() {
+        let (tmp, repo, bundle) = tricky_tree();
         let want = reference(&bundle);
         assert!(want.contains("a.py") && !want.contains("a.log"), "{want:?}");
         assert!(
@@ -374,6 +440,47 @@ mod tests {
             ours(&bundle.join("nested")),
             reference(&bundle.join("nested"))
         );
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn one_folder_selects_what_the_whole_walk_selects_there() {
+        use crate::files::{select, select_dir};
+        let (tmp, _repo, bundle) = tricky_tree();
+        let patterns = |v: &[&str]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        for (include, exclude) in [
+            (patterns(&[]), patterns(&[])),
+            (
+                patterns(&["build/**", "*.log"]),
+                patterns(&["src/**", "build/inner/**"]),
+            ),
+        ] {
+            let all = select(&bundle, &include, &exclude).unwrap().files;
+            // Include re-adds from an ignored folder; exclude takes from a kept one.
+            let has = |p: &str| all.iter().any(|f| f.path == p);
+            assert_eq!(has("build/out.py"), !include.is_empty());
+            assert_eq!(has("src/rooted.txt"), exclude.is_empty());
+            let mut dirs = vec![bundle.clone()];
+            let mut i = 0;
+            while i < dirs.len() {
+                for e in fs::read_dir(&dirs[i]).unwrap().flatten() {
+                    if e.file_type().unwrap().is_dir() {
+                        dirs.push(e.path());
+                    }
+                }
+                i += 1;
+            }
+            for dir in &dirs {
+                let want: Vec<&str> = all
+                    .iter()
+                    .filter(|f| f.abs.parent() == Some(dir.as_path()))
+                    .map(|f| f.path.as_str())
+                    .collect();
+                let got = select_dir(&bundle, dir, &include, &exclude).unwrap().files;
+                let got: Vec<&str> = got.iter().map(|f| f.path.as_str()).collect();
+                assert_eq!(got, want, "in {} with include {include:?}", dir.display());
+            }
+        }
         fs::remove_dir_all(&tmp).unwrap();
     }
 }

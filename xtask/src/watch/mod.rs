@@ -8,34 +8,30 @@
 //! Old versions are pruned when the loop is idle, not in each sync.
 
 mod bench;
+mod events;
 
-use std::collections::{BTreeSet, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
-use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::cli::WatchArgs;
-use crate::deploy::{self, DeployOptions, DeployReport};
+use crate::config::Bundle;
+use crate::deploy::{self, DeployOptions, DeployReport, Known};
+use crate::files::{self, Selection};
 use crate::project::Project;
 pub use bench::bench;
 
 /// How often `--poll` looks at the tree.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
-/// How often the loop wakes to notice Ctrl-C / SIGTERM.
-const TICK: Duration = Duration::from_millis(100);
-/// Quiet time after which a batch whose written files are all closed is
-/// synced, without waiting for the whole debounce window: an editor's save
-/// (write and close, or write a temporary file and rename it) is over in
-/// well under this.
-const SETTLE: Duration = Duration::from_millis(5);
-/// Old versions are pruned once the loop has been idle this long...
-const PRUNE_IDLE: Duration = Duration::from_secs(1);
+/// After this long without a sync, the loop is idle: the env is checked
+/// whole (walk and drift check) and old versions are pruned...
+const IDLE: Duration = Duration::from_secs(1);
 /// ...or after this many syncs without an idle moment.
 const PRUNE_EVERY: usize = 10;
 
@@ -57,6 +53,8 @@ pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
         project,
         env,
         watched: BTreeSet::new(),
+        tree: None,
+        unchecked: 0,
         unpruned: 0,
         last_sync: Instant::now(),
     };
@@ -69,18 +67,18 @@ pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
                 POLL_INTERVAL.as_millis()
             ),
         );
-        session.sync(None);
+        session.sync(None, None);
         while !stop.load(Ordering::SeqCst) {
             std::thread::sleep(POLL_INTERVAL);
-            session.sync(None);
-            session.prune_if_due();
+            session.check_all();
+            session.idle();
         }
         session.prune();
         return Ok(());
     }
     let (tx, rx) = channel();
     let mut watcher = notify::recommended_watcher(tx).context("starting the file watcher")?;
-    session.sync(Some(&mut watcher));
+    session.sync(Some(&mut watcher), None);
     say(
         project,
         &format!(
@@ -89,100 +87,70 @@ pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
         ),
     );
     let window = Duration::from_millis(args.debounce_ms);
-    while let Some(batch) = next_batch(&mut session, &rx, &stop, window) {
-        session.sync(batch.structural.then_some(&mut watcher));
+    loop {
+        let watched = session.watched.clone();
+        let batch = events::next_batch(
+            &rx,
+            &watched,
+            &stop,
+            window,
+            &mut || session.idle(),
+            &|err| report_watch_error(project, err),
+        );
+        let Some(batch) = batch else { break };
+        if batch.structural {
+            session.sync(Some(&mut watcher), None);
+        } else {
+            session.sync(None, Some(&batch.folders));
+        }
     }
     session.prune();
     say(project, "stopped");
     Ok(())
 }
 
-/// What a batch of events asks for: a sync, and whether the folders to
-/// watch may have changed.
-#[derive(Default)]
-struct Batch {
-    relevant: bool,
-    structural: bool,
-}
-
-/// Wait for the next batch of relevant events and debounce it: the batch is
-/// ready once `window` passed without a new event, or sooner, after
-/// `SETTLE` of quiet, when every file written in it has been closed (the
-/// kernel reports the close; a writer still at work has not). Idle time
-/// prunes old versions. `None`: stop.
-fn next_batch(
-    session: &mut Session,
-    rx: &Receiver<notify::Result<notify::Event>>,
-    stop: &AtomicBool,
-    window: Duration,
-) -> Option<Batch> {
-    let mut batch = Batch::default();
-    let mut writing: HashSet<PathBuf> = HashSet::new();
-    let mut last = Instant::now();
-    loop {
-        let quiet_needed = if writing.is_empty() {
-            SETTLE.min(window)
-        } else {
-            window
-        };
-        let wait = if batch.relevant {
-            quiet_needed.saturating_sub(last.elapsed())
-        } else {
-            TICK
-        };
-        match rx.recv_timeout(wait) {
-            Ok(event) => {
-                if session.classify(event, &mut batch, &mut writing) {
-                    last = Instant::now();
-                }
-            }
-            Err(RecvTimeoutError::Timeout) if batch.relevant => {
-                if last.elapsed() >= quiet_needed {
-                    return Some(batch);
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if stop.load(Ordering::SeqCst) {
-                    return None;
-                }
-                session.prune_if_due();
-            }
-            Err(RecvTimeoutError::Disconnected) => return None,
-        }
-    }
+/// What the last sync left, for the next to start from.
+struct Tree {
+    bundle: Bundle,
+    selection: Selection,
+    /// The version it deployed.
+    current: String,
 }
 
 struct Session<'a> {
     project: &'a Project,
     env: String,
     watched: BTreeSet<PathBuf>,
+    /// `None` at the start, after a failed sync or a structural change: the
+    /// next sync loads the configuration and selects the files from scratch.
+    tree: Option<Tree>,
+    /// Syncs since the env was last checked whole.
+    unchecked: usize,
     /// Syncs since the last prune.
     unpruned: usize,
     last_sync: Instant,
 }
 
 impl Session<'_> {
-    /// Re-resolve the configuration and the file set, deploy the difference,
-    /// and adjust the watched folders. Errors are reported, never fatal.
-    fn sync(&mut self, watcher: Option<&mut RecommendedWatcher>) {
+    /// Deploy the difference and report it in one line. Errors are reported,
+    /// never fatal. With `folders` (and a tree from the last sync), only the
+    /// files of those folders are looked at, and the env is taken to be as
+    /// the last sync left it; else everything is, from the configuration on.
+    fn sync(
+        &mut self,
+        watcher: Option<&mut RecommendedWatcher>,
+        folders: Option<&BTreeSet<PathBuf>>,
+    ) {
         let started = Instant::now();
-        // Watch before deploying: a save made while the deploy runs then
-        // raises an event and a next sync, instead of being missed. With a
-        // broken configuration, watch the plain tree so the fix is seen.
-        let loaded = self.load();
-        if let Some(watcher) = watcher {
-            self.rewatch(watcher, loaded.as_ref().ok());
-        }
-        let opts = DeployOptions {
-            defer_prune: true,
-            ..DeployOptions::default()
+        let outcome = match (folders, self.tree.take()) {
+            (Some(folders), Some(tree)) => self.sync_folders(tree, folders),
+            _ => self.sync_all(watcher),
         };
-        let outcome = loaded.and_then(|bundle| deploy::deploy(self.project, &bundle, &opts));
         let took = started.elapsed();
         self.unpruned += 1;
         self.last_sync = Instant::now();
-        match &outcome {
-            Ok(report) => line(self.project, report, took),
+        match outcome {
+            Ok(report) => line(self.project, &report, took),
             Err(err) => eprintln!(
                 "{} sync failed: {err:#} (will retry on the next change)",
                 clock()
@@ -190,12 +158,91 @@ impl Session<'_> {
         }
     }
 
-    /// Old versions go when nothing else is going on (see `PRUNE_IDLE`).
-    fn prune_if_due(&mut self) {
-        if self.unpruned >= PRUNE_EVERY
-            || (self.unpruned > 0 && self.last_sync.elapsed() >= PRUNE_IDLE)
-        {
-            self.prune();
+    fn sync_all(&mut self, watcher: Option<&mut RecommendedWatcher>) -> Result<DeployReport> {
+        // Watch before selecting: a save made meanwhile then raises an
+        // event and a next sync, instead of being missed. With a broken
+        // configuration, watch the plain tree so the fix is seen.
+        let loaded = self.load();
+        if let Some(watcher) = watcher {
+            self.rewatch(watcher, loaded.as_ref().ok());
+        }
+        let bundle = loaded?;
+        let selection = files::select(
+            &bundle.root,
+            &bundle.sync_patterns("include"),
+            &bundle.sync_patterns("exclude"),
+        )?;
+        let known = Known {
+            selection: Some(&selection),
+            current: None,
+        };
+        let report = deploy::deploy_known(self.project, &bundle, &deferred(), &known)?;
+        self.unchecked = 0;
+        if let Some(current) = report.deployment_id.clone() {
+            self.tree = Some(Tree {
+                bundle,
+                selection,
+                current,
+            });
+        }
+        Ok(report)
+    }
+
+    /// Select the files of `folders` again, and deploy.
+    fn sync_folders(
+        &mut self,
+        mut tree: Tree,
+        folders: &BTreeSet<PathBuf>,
+    ) -> Result<DeployReport> {
+        let bundle = &tree.bundle;
+        let (include, exclude) = (
+            bundle.sync_patterns("include"),
+            bundle.sync_patterns("exclude"),
+        );
+        let files = &mut tree.selection.files;
+        files.retain(|f| !f.abs.parent().is_some_and(|p| folders.contains(p)));
+        for dir in folders {
+            let mut now = files::select_dir(&bundle.root, dir, &include, &exclude)?;
+            files.append(&mut now.files);
+        }
+        files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        let known = Known {
+            selection: Some(&tree.selection),
+            current: Some(&tree.current),
+        };
+        let report = deploy::deploy_known(self.project, &tree.bundle, &deferred(), &known)?;
+        self.unchecked += 1;
+        if let Some(current) = &report.deployment_id {
+            tree.current = current.clone();
+            self.tree = Some(tree);
+        }
+        Ok(report)
+    }
+
+    /// When the loop is idle: after syncs that trusted the env and the
+    /// events, check it all once (a walk and a drift check, writing nothing)
+    /// and sync everything if that finds a difference; prune old versions.
+    fn idle(&mut self) {
+        if self.last_sync.elapsed() < IDLE && self.unpruned < PRUNE_EVERY {
+            return;
+        }
+        if self.unchecked > 0 && self.last_sync.elapsed() >= IDLE {
+            self.check_all();
+        }
+        self.prune();
+    }
+
+    /// Compare the whole tree with the env (writing nothing), and sync
+    /// everything if they differ (or the comparison fails).
+    fn check_all(&mut self) {
+        self.unchecked = 0;
+        let plan = self
+            .load()
+            .and_then(|b| deploy::plan(self.project, &b, &DeployOptions::default()));
+        let f = plan.as_ref().map(|p| &p.files);
+        if !f.is_ok_and(|f| f.put.is_empty() && f.delete.is_empty() && f.repaired.is_empty()) {
+            self.tree = None;
+            self.sync(None, None);
         }
     }
 
@@ -217,7 +264,7 @@ impl Session<'_> {
     /// The configuration of the env; its errors are printed with their
     /// locations. While it is broken, the bundle folder is still watched (by
     /// the last good file set, or the plain tree), so the fix is seen.
-    fn load(&mut self) -> Result<crate::config::Bundle> {
+    fn load(&mut self) -> Result<Bundle> {
         deploy::load_target(self.project, Some(&self.env)).map_err(|err| {
             if err.is::<crate::diag::Failed>() {
                 anyhow::anyhow!("the configuration has errors; waiting for a fix")
@@ -229,22 +276,17 @@ impl Session<'_> {
 
     /// Watch exactly the folders of the file set (never `.git`, `.bundle`,
     /// `target/` or a virtualenv), adding new folders and dropping gone ones.
-    fn rewatch(
-        &mut self,
-        watcher: &mut RecommendedWatcher,
-        bundle: Option<&crate::config::Bundle>,
-    ) {
+    fn rewatch(&mut self, watcher: &mut RecommendedWatcher, bundle: Option<&Bundle>) {
         let root = &self.project.bundle_dir;
         let patterns = |which| bundle.map(|b| b.sync_patterns(which)).unwrap_or_default();
-        let selection = crate::files::select(root, &patterns("include"), &patterns("exclude"));
-        let wanted: BTreeSet<PathBuf> =
-            match selection.and_then(|s| crate::files::watch_dirs(root, &s)) {
-                Ok(dirs) => dirs.into_iter().collect(),
-                Err(err) => {
-                    eprintln!("{} cannot list folders to watch: {err:#}", clock());
-                    return;
-                }
-            };
+        let selection = files::select(root, &patterns("include"), &patterns("exclude"));
+        let wanted: BTreeSet<PathBuf> = match selection.and_then(|s| files::watch_dirs(root, &s)) {
+            Ok(dirs) => dirs.into_iter().collect(),
+            Err(err) => {
+                eprintln!("{} cannot list folders to watch: {err:#}", clock());
+                return;
+            }
+        };
         for gone in self.watched.difference(&wanted) {
             let _ = watcher.unwatch(gone);
         }
@@ -258,82 +300,13 @@ impl Session<'_> {
         }
         self.watched = if failed { BTreeSet::new() } else { wanted };
     }
+}
 
-    /// Add one event to `batch`; false if it is not worth a sync (reads,
-    /// including the sync's own; the env itself; `.git`).
-    fn classify(
-        &self,
-        event: notify::Result<notify::Event>,
-        batch: &mut Batch,
-        writing: &mut HashSet<PathBuf>,
-    ) -> bool {
-        let event = match event {
-            Ok(event) => event,
-            Err(err) => {
-                report_watch_error(self.project, &err);
-                batch.relevant = true;
-                batch.structural = true;
-                return true;
-            }
-        };
-        // An overflow of the kernel's queue: anything may have happened.
-        if event.need_rescan() {
-            batch.relevant = true;
-            batch.structural = true;
-            return true;
-        }
-        let closed = matches!(
-            event.kind,
-            EventKind::Access(AccessKind::Close(AccessMode::Write))
-        );
-        if matches!(event.kind, EventKind::Access(_)) && !closed {
-            return false;
-        }
-        if event.paths.iter().all(|p| self.is_noise(p)) {
-            return false;
-        }
-        for path in &event.paths {
-            match event.kind {
-                _ if closed => {
-                    writing.remove(path);
-                }
-                EventKind::Create(CreateKind::File) | EventKind::Modify(ModifyKind::Data(_)) => {
-                    writing.insert(path.clone());
-                }
-                _ => {}
-            }
-        }
-        batch.relevant = true;
-        batch.structural |= self.is_structural(&event);
-        true
-    }
-
-    /// Events that may change the set of folders to watch.
-    fn is_structural(&self, event: &notify::Event) -> bool {
-        matches!(
-            event.kind,
-            EventKind::Remove(_) | EventKind::Create(CreateKind::Folder)
-        ) || event.paths.iter().any(|p| {
-            self.watched.contains(p)
-                || p.is_dir()
-                || p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n == ".gitignore"
-                        || n.ends_with(".yml")
-                        || n.ends_with(".yaml")
-                        || n.ends_with(".json")
-                })
-        })
-    }
-
-    /// Events for paths the sync never looks at (editor swap files in
-    /// ignored folders, the env itself) need no sync.
-    fn is_noise(&self, path: &Path) -> bool {
-        path.components().any(|c| {
-            matches!(
-                c.as_os_str().to_str(),
-                Some(".git" | ".bundle" | ".databricks")
-            )
-        })
+/// Syncs leave old versions for an idle moment (see `IDLE`).
+fn deferred() -> DeployOptions {
+    DeployOptions {
+        defer_prune: true,
+        ..DeployOptions::default()
     }
 }
 

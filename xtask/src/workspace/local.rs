@@ -420,8 +420,7 @@ impl Workspace for LocalWorkspace {
         // update) keeps its stat cache: nothing was linked or unlinked.
         let already = self.current()?.as_deref() == Some(id);
         self.install_state(id, state)?;
-        self.switch_current(id)?;
-        self.write_installed_state(state)?;
+        // Stats before the switch, as in a commit.
         if !already
             && let Some(bytes) = read_opt(&self.version_dir(id).join("artifacts/manifest.json"))?
         {
@@ -429,7 +428,8 @@ impl Workspace for LocalWorkspace {
                 serde_json::from_slice(&bytes).context("reading the manifest")?;
             self.record_env_stat(id, &manifest, None)?;
         }
-        Ok(())
+        self.switch_current(id)?;
+        self.write_installed_state(state)
     }
 
     fn prune(&self, keep: &[String]) -> Result<()> {

@@ -149,11 +149,14 @@ impl Transaction for LocalTxn<'_> {
     fn commit(self: Box<Self>, manifest: &Manifest, state: &[(&str, Vec<u8>)]) -> Result<()> {
         fault::step("commit")?;
         self.ws.install_state(&self.id, state)?;
-        self.ws.switch_current(&self.id)?;
-        self.ws.write_installed_state(state)?;
+        // The stats are taken before the switch, while nothing else can
+        // reach the files: an edit made once they are visible must not be
+        // recorded as their planned content.
         let fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
         let base = self.base_id.as_deref().map(|b| (b, &*fresh));
-        self.ws.record_env_stat(&self.id, manifest, base)
+        self.ws.record_env_stat(&self.id, manifest, base)?;
+        self.ws.switch_current(&self.id)?;
+        self.ws.write_installed_state(state)
     }
 
     fn abort(self: Box<Self>) -> Result<()> {
