@@ -340,18 +340,27 @@ fn deploy_locked(
         t.phase("record state");
     } else {
         let txn = ws.begin(&id)?;
-        if let Err(e) = engine::apply(&c, &*txn) {
+        // Old versions go while the new one is written, in another thread:
+        // the new version shares only folders the current one reaches, and
+        // the current one is kept, so nothing it needs can go. (Before the
+        // switch: unlinking after it would change the ctime of files the
+        // commit records.)
+        let keep = keep_ids(&history, n);
+        let (applied, pruned) = std::thread::scope(|s| {
+            let pruner = (!opts.defer_prune).then(|| s.spawn(|| ws.prune(&keep)));
+            let applied = engine::apply(&c, &*txn);
+            let pruned = pruner.map_or(Ok(()), |p| {
+                p.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("pruning old versions panicked")))
+            });
+            (applied, pruned)
+        });
+        if let Err(e) = applied.and(pruned) {
             let _ = txn.abort();
             keep_resource_ids(ws, &resources, &tfstate);
             return Err(e);
         }
-        t.phase("apply");
-        // Old versions go before the switch: unlinking their files after it
-        // would change the ctime of the hard-linked ones just recorded.
-        if !opts.defer_prune {
-            ws.prune(&keep_ids(&history, n))?;
-            t.phase("prune");
-        }
+        t.phase("apply || prune");
         if let Err(e) = txn.commit(&c.manifest, &files) {
             keep_resource_ids(ws, &resources, &tfstate);
             return Err(e);

@@ -51,7 +51,7 @@ mod txn;
 
 use lockfile::{Guard, pid_alive, unknown_holder};
 pub use lockfile::{describe_holder, hostname};
-use tree::{HUSK, delete_except, list_files, mark_reachable, same_file};
+use tree::{HUSK, delete_except, list_files, same_file};
 use txn::LocalTxn;
 
 pub struct LocalWorkspace {
@@ -119,6 +119,48 @@ impl LocalWorkspace {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// The real folders below `rel` of version `id` (physically at `dir`)
+    /// that a kept version reaches, as physical paths. A shared folder is
+    /// only ever linked at its own path, so a kept version reaches folder
+    /// `p` of `id` exactly when its path `p` resolves there: a few lstat
+    /// calls per real folder and kept version, where walking every kept
+    /// version's links costs a listing of each of their folders.
+    fn shared_folders(
+        &self,
+        id: &str,
+        dir: &Path,
+        rel: &str,
+        kept: &[&String],
+        out: &mut HashSet<PathBuf>,
+    ) -> Result<()> {
+        let here = dir.join(rel);
+        let entries = match fs::read_dir(&here) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("listing {}", here.display())),
+        };
+        for e in entries {
+            let e = e.with_context(|| format!("listing {}", here.display()))?;
+            if !e.file_type()?.is_dir() {
+                continue;
+            }
+            let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let path = format!("{rel}/{name}");
+            let physical = format!("{id}/{path}");
+            let reached = kept
+                .iter()
+                .any(|w| self.physical(w, &path).is_ok_and(|p| p == physical));
+            if reached {
+                out.insert(dir.join(&path));
+            } else {
+                self.shared_folders(id, dir, &path, kept, out)?;
+            }
+        }
+        Ok(())
     }
 
     fn cache_file(&self) -> PathBuf {
@@ -451,21 +493,17 @@ impl Workspace for LocalWorkspace {
         }
         // Folders of a doomed version that kept versions still share stay,
         // as a husk (marked, never listed as a version) until nothing uses them.
-        let mut reachable = HashSet::new();
-        let mut links = HashSet::new();
-        for id in all
+        let kept: Vec<&String> = all
             .iter()
-            .filter(|id| !doomed.contains(id) && !self.version_dir(id).join(HUSK).exists())
-        {
-            for top in ["files", "artifacts"] {
-                mark_reachable(&self.version_dir(id).join(top), &mut reachable, &mut links)?;
-            }
-        }
+            .filter(|id| !doomed.contains(id) && !is_husk(id))
+            .collect();
         for id in doomed {
             let dir = self.version_dir(id);
             let dir =
                 fs::canonicalize(&dir).with_context(|| format!("resolving {}", dir.display()))?;
-            if delete_except(&dir, &reachable)? {
+            let mut shared = HashSet::new();
+            self.shared_folders(id, &dir, "files", &kept, &mut shared)?;
+            if delete_except(&dir, &shared)? {
                 fs::write(dir.join(HUSK), "shared folders of a pruned deployment\n")
                     .with_context(|| format!("marking {}", dir.display()))?;
             }

@@ -1,10 +1,9 @@
-//! The folders of a local environment: listing (through shared folders),
-//! reachability and pruning.
+//! The folders of a local environment: listing (through shared folders)
+//! and pruning.
 
 use std::collections::HashSet;
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::DirEntryExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -14,67 +13,6 @@ use crate::files::Stat;
 
 /// Marks a pruned version folder kept only for folders newer versions share.
 pub(super) const HUSK: &str = ".husk";
-
-/// Every physical folder reachable from `dir`, following shared-folder symlinks.
-///
-/// The folders on the stack are physical, so a relative link's target is
-/// found by joining its text to its folder; most links of the kept versions
-/// point at folders already seen, which then cost one readlink, not a
-/// canonicalize (a system call per path component).
-///
-/// `links`: the inodes of the share links already followed. A share link is
-/// hard-linked on from version to version at the same path (so it resolves
-/// to the same place): one inode, read once for all the kept versions.
-pub(super) fn mark_reachable(
-    dir: &Path,
-    seen: &mut HashSet<PathBuf>,
-    links: &mut HashSet<u64>,
-) -> Result<()> {
-    let Ok(real) = fs::canonicalize(dir) else {
-        return Ok(());
-    };
-    let mut stack = vec![real];
-    while let Some(d) = stack.pop() {
-        if !seen.insert(d.clone()) {
-            continue;
-        }
-        let entries = fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))?;
-        for e in entries {
-            let e = e?;
-            let ft = e.file_type()?;
-            if ft.is_dir() {
-                stack.push(e.path());
-            } else if ft.is_symlink() && links.insert(e.ino()) {
-                // Equal to a folder already seen (physical): the kernel
-                // resolves the link to that very folder. Otherwise resolve it.
-                if seen.contains(&lexical_join(&d, &fs::read_link(e.path())?)) {
-                    continue;
-                }
-                if e.path().is_dir() {
-                    stack.push(fs::canonicalize(e.path())?);
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `base/rel` with `.` and `..` folded away as text (`base` is physical).
-fn lexical_join(base: &Path, rel: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = base.to_path_buf();
-    for c in rel.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            Component::RootDir => out = PathBuf::from("/"),
-            other => out.push(other),
-        }
-    }
-    out
-}
 
 /// Delete `dir` except the folders in `keep` (physical paths); true if something stayed.
 pub(super) fn delete_except(dir: &Path, keep: &HashSet<PathBuf>) -> Result<bool> {
