@@ -8,10 +8,10 @@
 //! next time: the file is hashed again. A `touch` changes the stat, the hash
 //! is recomputed, the content found equal, and nothing is written.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
 use std::path::Path;
 
-use crate::files::Stat;
+use crate::files::{SourceFile, Stat};
 
 const RACY_NS: i64 = 1_000_000_000;
 
@@ -22,41 +22,52 @@ pub struct Entry {
     pub notebook: bool,
 }
 
+/// The cache file's text: a line per file, sorted by path, read in one
+/// pass beside the sorted file set (no map of every entry is built).
 #[derive(Debug, Default)]
 pub struct SourceCache {
-    entries: HashMap<String, (Entry, bool)>,
+    text: String,
 }
 
 impl SourceCache {
     pub fn load(path: &Path) -> SourceCache {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return SourceCache::default();
-        };
-        let mut lines = text.lines();
-        if lines.next() != Some("v1") {
-            return SourceCache::default();
+        match std::fs::read_to_string(path) {
+            Ok(text) if text.starts_with("v1\n") => SourceCache { text },
+            _ => SourceCache::default(),
         }
-        let entries = lines
-            .filter_map(|line| {
-                let mut it = line.splitn(8, ' ');
-                let stat = Stat::parse(&mut it)?;
-                let notebook = it.next()? == "1";
-                let racy = it.next()? == "1";
-                let hash = it.next()?.to_string();
-                Some((
-                    it.next()?.to_string(),
-                    (
-                        Entry {
-                            stat,
-                            hash,
-                            notebook,
-                        },
-                        racy,
-                    ),
-                ))
-            })
-            .collect();
-        SourceCache { entries }
+    }
+
+    fn lines(&self) -> impl Iterator<Item = &str> {
+        self.text.lines().skip(1)
+    }
+
+    /// For each of `files` (sorted by path): its cached entry, if its stat
+    /// is unchanged and the entry is trustworthy.
+    pub fn lookup(&self, files: &[SourceFile]) -> Vec<Option<Entry>> {
+        let mut lines = self.lines().peekable();
+        let mut find = |path: &str| -> Option<Entry> {
+            while let Some(&line) = lines.peek() {
+                let Some(at) = line.splitn(8, ' ').nth(7) else {
+                    lines.next();
+                    continue;
+                };
+                match at.cmp(path) {
+                    Ordering::Less => {
+                        lines.next();
+                    }
+                    Ordering::Equal => {
+                        lines.next();
+                        return parse(line);
+                    }
+                    Ordering::Greater => return None,
+                }
+            }
+            None
+        };
+        files
+            .iter()
+            .map(|f| find(&f.path).filter(|e| e.stat == f.stat))
+            .collect()
     }
 
     /// Whether the cache should be rewritten after a scan that hashed
@@ -67,15 +78,7 @@ impl SourceCache {
     /// means a file is hashed again.
     pub fn save_needed(&self, misses: usize, files: usize) -> bool {
         let few = (files / 256).max(8);
-        misses > few || self.entries.len() > files + few
-    }
-
-    /// The cached hash of `path` if its stat is unchanged and the entry is trustworthy.
-    pub fn get(&self, path: &str, stat: &Stat) -> Option<&Entry> {
-        match self.entries.get(path) {
-            Some((e, false)) if e.stat == *stat => Some(e),
-            _ => None,
-        }
+        misses > few || self.lines().count() > files + few
     }
 
     /// Write the cache for these entries; `scan_start_ns` is when the hashing began.
@@ -102,6 +105,20 @@ impl SourceCache {
         }
         crate::workspace::local::atomic_write(path, out.as_bytes())
     }
+}
+
+/// A line's entry; none if it is racy (see the top of this file) or unreadable.
+fn parse(line: &str) -> Option<Entry> {
+    let mut it = line.splitn(8, ' ');
+    let stat = Stat::parse(&mut it)?;
+    let notebook = it.next()? == "1";
+    let racy = it.next()? == "1";
+    let hash = it.next()?.to_string();
+    (!racy).then_some(Entry {
+        stat,
+        hash,
+        notebook,
+    })
 }
 
 pub fn now_ns() -> i64 {

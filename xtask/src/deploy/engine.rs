@@ -293,10 +293,7 @@ fn covered(path: &str, dirs: &HashSet<&str>) -> bool {
 /// Hash every selected file, from the cache when its stat is unchanged; the
 /// others in parallel.
 fn hash_all(files: &[SourceFile], cache: &SourceCache) -> Result<(Vec<(String, Entry)>, usize)> {
-    let mut entries: Vec<Option<Entry>> = files
-        .iter()
-        .map(|f| cache.get(&f.path, &f.stat).cloned())
-        .collect();
+    let mut entries: Vec<Option<Entry>> = cache.lookup(files);
     let misses: Vec<usize> = (0..files.len()).filter(|&i| entries[i].is_none()).collect();
     let hashed: Vec<Mutex<Option<Entry>>> = misses.iter().map(|_| Mutex::new(None)).collect();
     parallel(misses.len(), |k| {

@@ -266,8 +266,8 @@ fn deploy_locked(
 ) -> Result<DeployReport> {
     let mut t = Timer::new();
     let cache_file = cache_path(project, bundle);
-    // Parsing the stat cache (a line per file) needs nothing from the env:
-    // it overlaps with recovery, the state read and pruning.
+    // Reading the stat cache needs nothing from the env: it overlaps with
+    // recovery, the state read and pruning.
     let (cache, prepared) = std::thread::scope(|s| {
         let cache = s.spawn(|| SourceCache::load(&cache_file));
         let prepared = (|| -> Result<EnvState> {

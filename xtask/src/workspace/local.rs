@@ -246,16 +246,19 @@ impl LocalWorkspace {
             path.push_str(rel);
             let carried = old
                 .find(top, rel)
-                .filter(|(_, h)| *h == hash)
+                .filter(|e| e.hash == hash)
                 .filter(|_| base.is_some_and(|(_, fresh)| !fresh.contains(&path)));
-            let stat = match carried {
-                Some((s, _)) => s,
+            match carried {
+                // Linked from the base: the same inode, the same line.
+                Some(e) => {
+                    out.push_str(e.line);
+                    out.push('\n');
+                }
                 None => match fs::symlink_metadata(dir.join(&path)) {
-                    Ok(meta) => Stat::of(&meta),
+                    Ok(meta) => envstat::line(&mut out, &path, &Stat::of(&meta), hash),
                     Err(_) => continue,
                 },
-            };
-            envstat::line(&mut out, &path, &stat, hash);
+            }
         }
         let file = self.cache_file();
         fs::create_dir_all(file.parent().unwrap_or(&self.env))?;
@@ -414,7 +417,7 @@ impl Workspace for LocalWorkspace {
             };
             let trusted = cache
                 .find(top, rel)
-                .is_some_and(|(s, h)| same_file(&s, &stat) && h == hash);
+                .is_some_and(|e| e.hash == hash && e.stat().is_some_and(|s| same_file(&s, &stat)));
             if !trusted && package::hash_file(&dir.join(&path))? != hash {
                 drift.changed.push(path);
             }

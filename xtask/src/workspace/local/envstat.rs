@@ -61,10 +61,10 @@ impl<'a> Reader<'a> {
 
     /// The entry of `path` (`files/...` or `artifacts/...`), skipping those
     /// before it. Lookups must come in increasing `order`.
-    pub(super) fn find(&mut self, top: &str, rel: &str) -> Option<(Stat, &'a str)> {
+    pub(super) fn find(&mut self, top: &str, rel: &str) -> Option<Recorded<'a>> {
         let want = (if top == "files" { 0 } else { 1 }, rel);
-        while let Some(line) = self.lines.peek() {
-            let Some((path, stat, hash)) = parse(line) else {
+        while let Some(&line) = self.lines.peek() {
+            let Some((hash, path)) = split(line) else {
                 self.lines.next();
                 continue;
             };
@@ -74,7 +74,7 @@ impl<'a> Reader<'a> {
                 }
                 Ordering::Equal => {
                     self.lines.next();
-                    return Some((stat, hash));
+                    return Some(Recorded { line, hash });
                 }
                 Ordering::Greater => return None,
             }
@@ -83,11 +83,24 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn parse(line: &str) -> Option<(&str, Stat, &str)> {
+/// One recorded entry: its line as written, and the hash in it.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Recorded<'a> {
+    pub line: &'a str,
+    pub hash: &'a str,
+}
+
+impl Recorded<'_> {
+    pub(super) fn stat(&self) -> Option<Stat> {
+        Stat::parse(&mut self.line.splitn(5, ' '))
+    }
+}
+
+/// (hash, path) of a line: after the four numbers of the stat.
+fn split(line: &str) -> Option<(&str, &str)> {
     let mut it = line.splitn(6, ' ');
-    let stat = Stat::parse(&mut it)?;
-    let hash = it.next()?;
-    Some((it.next()?, stat, hash))
+    let hash = it.nth(4)?;
+    Some((hash, it.next()?))
 }
 
 /// One line of the file.
@@ -117,12 +130,13 @@ mod tests {
         line(&mut text, "files/d.py", &s(3), "h3");
         line(&mut text, "artifacts/.internal/w.whl", &s(4), "h4");
         let mut r = Reader::new(&text, "0002-x");
-        assert_eq!(r.find("files", "a.py"), Some((s(1), "h1")));
+        let mut find = |top, rel| r.find(top, rel).map(|e| (e.stat().unwrap(), e.hash));
+        assert_eq!(find("files", "a.py"), Some((s(1), "h1")));
         // Not recorded: found missing without losing the place.
-        assert_eq!(r.find("files", "b/a.py"), None);
-        assert_eq!(r.find("files", "d.py"), Some((s(3), "h3")));
-        assert_eq!(r.find("artifacts", ".internal/w.whl"), Some((s(4), "h4")));
-        assert_eq!(r.find("artifacts", "z"), None);
+        assert_eq!(find("files", "b/a.py"), None);
+        assert_eq!(find("files", "d.py"), Some((s(3), "h3")));
+        assert_eq!(find("artifacts", ".internal/w.whl"), Some((s(4), "h4")));
+        assert_eq!(find("artifacts", "z"), None);
         // Recorded for another version: nothing is trusted.
         assert_eq!(Reader::new(&text, "0003-y").find("files", "a.py"), None);
     }
