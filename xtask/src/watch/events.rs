@@ -161,3 +161,94 @@ fn is_noise(path: &Path) -> bool {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{DataChange, Flag, ModifyKind, RenameMode};
+    use std::sync::mpsc::channel;
+
+    fn event(kind: EventKind, path: &str) -> notify::Result<notify::Event> {
+        Ok(notify::Event::new(kind).add_path(PathBuf::from(path)))
+    }
+
+    fn data() -> EventKind {
+        EventKind::Modify(ModifyKind::Data(DataChange::Any))
+    }
+
+    fn closed() -> EventKind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+    }
+
+    /// Send `events`, then run `next_batch` with a window of `window_ms`
+    /// (no idle work); the batch and how long it took to come.
+    fn batch_of(events: Vec<notify::Result<notify::Event>>, window_ms: u64) -> (Batch, Duration) {
+        let (tx, rx) = channel();
+        for e in events {
+            tx.send(e).unwrap();
+        }
+        let watched = BTreeSet::from([PathBuf::from("/b/src")]);
+        let start = Instant::now();
+        let batch = next_batch(
+            &rx,
+            &watched,
+            &AtomicBool::new(false),
+            Duration::from_millis(window_ms),
+            &mut || {},
+            &|_| {},
+        )
+        .expect("a batch");
+        (batch, start.elapsed())
+    }
+
+    #[test]
+    fn a_closed_save_ends_the_window_early_an_open_one_does_not() {
+        let window = 2_000;
+        let (batch, took) = batch_of(
+            vec![event(data(), "/b/src/a.py"), event(closed(), "/b/src/a.py")],
+            window,
+        );
+        assert!(took < Duration::from_millis(window / 2), "{took:?}");
+        assert!(!batch.structural);
+        assert_eq!(batch.folders, BTreeSet::from([PathBuf::from("/b/src")]));
+        // Still open for writing: the whole window.
+        let (_, took) = batch_of(vec![event(data(), "/b/src/a.py")], 300);
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+    }
+
+    #[test]
+    fn reads_and_the_env_raise_nothing_structure_is_recognised() {
+        let open = EventKind::Access(AccessKind::Open(AccessMode::Any));
+        // Reads and events under .bundle/.git are dropped: only the last counts.
+        let (batch, _) = batch_of(
+            vec![
+                event(open, "/b/src/a.py"),
+                event(data(), "/b/.bundle/x/files/a.py"),
+                event(data(), "/b/.git/index"),
+                event(closed(), "/b/src/b.py"),
+            ],
+            50,
+        );
+        assert_eq!(batch.folders, BTreeSet::from([PathBuf::from("/b/src")]));
+        assert!(!batch.structural);
+        for (kind, path) in [
+            (EventKind::Create(CreateKind::Folder), "/b/src/new"),
+            (EventKind::Remove(RemoveKind::Folder), "/b/src/old"),
+            (
+                EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+                "/b/src",
+            ),
+            (closed(), "/b/.gitignore"),
+            (closed(), "/b/databricks.yml"),
+        ] {
+            let (batch, _) = batch_of(vec![event(kind, path)], 50);
+            assert!(batch.structural, "{kind:?} {path}");
+        }
+        // The kernel's queue overflowed: anything may have changed.
+        let rescan = Ok(notify::Event::new(EventKind::Other).set_flag(Flag::Rescan));
+        assert!(batch_of(vec![rescan], 50).0.structural);
+        // So may it have when the watcher reports an error.
+        let err = Err(notify::Error::generic("lost"));
+        assert!(batch_of(vec![err], 50).0.structural);
+    }
+}

@@ -57,28 +57,26 @@ pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
         unchecked: 0,
         unpruned: 0,
         last_sync: Instant::now(),
+        out_of_watches: false,
     };
     if args.poll {
-        say(
-            project,
-            &format!(
-                "watching {} (polling every {} ms)",
-                project.bundle_dir.display(),
-                POLL_INTERVAL.as_millis()
-            ),
-        );
         session.sync(None, None);
-        while !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(POLL_INTERVAL);
-            session.check_all();
-            session.idle();
-        }
-        session.prune();
-        return Ok(());
+        return poll(&mut session, &stop);
     }
     let (tx, rx) = channel();
-    let mut watcher = notify::recommended_watcher(tx).context("starting the file watcher")?;
+    let mut watcher = match notify::recommended_watcher(tx) {
+        Ok(watcher) => watcher,
+        // No inotify instance left (fs.inotify.max_user_instances), or none at all.
+        Err(err) => {
+            eprintln!("warning: cannot watch for file events ({err}): polling instead");
+            session.sync(None, None);
+            return poll(&mut session, &stop);
+        }
+    };
     session.sync(Some(&mut watcher), None);
+    if session.out_of_watches {
+        return poll(&mut session, &stop);
+    }
     say(
         project,
         &format!(
@@ -100,12 +98,36 @@ pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
         let Some(batch) = batch else { break };
         if batch.structural {
             session.sync(Some(&mut watcher), None);
+            if session.out_of_watches {
+                drop(watcher);
+                return poll(&mut session, &stop);
+            }
         } else {
             session.sync(None, Some(&batch.folders));
         }
     }
     session.prune();
     say(project, "stopped");
+    Ok(())
+}
+
+/// `--poll`, or what watch falls back to when the kernel has no watches left.
+fn poll(session: &mut Session, stop: &AtomicBool) -> Result<()> {
+    say(
+        session.project,
+        &format!(
+            "watching {} (polling every {} ms)",
+            session.project.bundle_dir.display(),
+            POLL_INTERVAL.as_millis()
+        ),
+    );
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(POLL_INTERVAL);
+        session.check_all();
+        session.idle();
+    }
+    session.prune();
+    say(session.project, "stopped");
     Ok(())
 }
 
@@ -129,6 +151,8 @@ struct Session<'a> {
     /// Syncs since the last prune.
     unpruned: usize,
     last_sync: Instant,
+    /// The kernel refused a watch for lack of them: poll instead.
+    out_of_watches: bool,
 }
 
 impl Session<'_> {
@@ -294,6 +318,7 @@ impl Session<'_> {
         for dir in wanted.difference(&self.watched) {
             if let Err(err) = watcher.watch(dir, RecursiveMode::NonRecursive) {
                 report_watch_error(self.project, &err);
+                self.out_of_watches = matches!(err.kind, notify::ErrorKind::MaxFilesWatch);
                 failed = true;
                 break;
             }
@@ -311,14 +336,19 @@ fn deferred() -> DeployOptions {
 }
 
 fn report_watch_error(project: &Project, err: &notify::Error) {
-    if matches!(err.kind, notify::ErrorKind::MaxFilesWatch) {
-        eprintln!(
-            "Error: the inotify watch limit is reached (fs.inotify.max_user_watches); raise it \
-             (`sudo sysctl fs.inotify.max_user_watches=524288`) or run `cargo xtask watch --poll`"
-        );
+    if let Some(text) = out_of_watches_message(err) {
+        eprintln!("{text}");
     } else if !project.global.quiet {
         eprintln!("{} watch error: {err} (a full sync follows)", clock());
     }
+}
+
+fn out_of_watches_message(err: &notify::Error) -> Option<&'static str> {
+    matches!(err.kind, notify::ErrorKind::MaxFilesWatch).then_some(
+        "warning: the inotify watch limit is reached (fs.inotify.max_user_watches): polling \
+         instead, four times a second. To watch with events, raise it \
+         (`sudo sysctl fs.inotify.max_user_watches=524288`) and start watch again",
+    )
 }
 
 fn line(project: &Project, report: &DeployReport, took: Duration) {
@@ -359,4 +389,19 @@ fn clock() -> String {
         "[hour]:[minute]:[second]"
     ))
     .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn running_out_of_watches_says_what_happens_and_how_to_fix_it() {
+        let err = notify::Error::new(notify::ErrorKind::MaxFilesWatch);
+        let text = super::out_of_watches_message(&err).expect("a message");
+        assert!(
+            text.contains("max_user_watches") && text.contains("polling"),
+            "{text}"
+        );
+        let other = notify::Error::generic("other");
+        assert!(super::out_of_watches_message(&other).is_none());
+    }
 }
