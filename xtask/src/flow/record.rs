@@ -59,7 +59,9 @@ impl TestRecord {
             second.replace([':', '-'], ""),
             &uuid::Uuid::new_v4().simple().to_string()[..6]
         );
-        let logs = env_dir.join("state").join("test-runs").join(&id);
+        let records = env_dir.join("state").join("test-runs");
+        crate::runner::keep_newest(&records, crate::runner::RUNS_KEPT - 1)?;
+        let logs = records.join(&id);
         std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
         let git = crate::git::info(repo);
         Ok(TestRecord {

@@ -99,11 +99,13 @@ pub fn run_in_env(
         key,
         &uuid::Uuid::new_v4().simple().to_string()[..6]
     );
+    let runs = env_dir.join("state").join("runs");
+    keep_newest(&runs, RUNS_KEPT - 1)?;
     let ctx = RunContext {
         files_root: files,
         file_path: bundle.workspace("file_path").map(str::to_string),
         python,
-        run_dir: env_dir.join("state").join("runs").join(run_id),
+        run_dir: runs.join(run_id),
         env: BTreeMap::new(),
         dbfs_root: env_dir.join("dbfs"),
         job_parameters: BTreeMap::new(),
@@ -126,6 +128,29 @@ pub fn run_in_env(
         );
     }
     run_job(job, &ctx).with_context(|| format!("running job {key}"))
+}
+
+/// Run folders (`state/runs/`) and test records (`state/test-runs/`) kept
+/// per env: the newest, by name (their names start with the time).
+pub const RUNS_KEPT: usize = 20;
+
+/// Remove all but the `keep` newest folders of `dir` (by name); files stay.
+pub fn keep_newest(dir: &std::path::Path, keep: usize) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut folders: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    folders.sort();
+    let old = folders.len().saturating_sub(keep);
+    for folder in &folders[..old] {
+        std::fs::remove_dir_all(folder)
+            .with_context(|| format!("removing the old run {}", folder.display()))?;
+    }
+    Ok(())
 }
 
 /// Every `.whl` under `dir` (an env's built artifacts), sorted.

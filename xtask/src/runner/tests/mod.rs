@@ -96,3 +96,25 @@ pub(super) fn times(env: &Env, key: &str) -> (f64, f64) {
     let mut it = text.split(' ').map(|s| s.parse::<f64>().unwrap());
     (it.next().unwrap(), it.next().unwrap())
 }
+
+#[test]
+fn only_the_newest_run_folders_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    for i in 0..25 {
+        fs::create_dir_all(runs.join(format!("20261126T1200{i:02}Z-job-abc/task"))).unwrap();
+    }
+    fs::write(runs.join("latest.json"), "{}").unwrap();
+    keep_newest(&runs, 19).unwrap();
+    let mut left: Vec<String> = fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left.len(), 20, "{left:?}");
+    assert_eq!(left[0], "20261126T120006Z-job-abc", "the oldest went first");
+    assert_eq!(left[19], "latest.json", "files stay");
+    // A missing folder is nothing to prune.
+    keep_newest(&dir.path().join("none"), 3).unwrap();
+}
