@@ -385,3 +385,75 @@ fn release_accepts_a_merge_of_main_into_the_release_branch() {
         metadata(&repo, "staging")["digest"]
     );
 }
+
+/// `test --remote`: the bundle is deployed to the workspace, each integration
+/// job runs there (run-now, polled to its end) and the record is kept in the
+/// workspace's state; a job that fails there fails the gate.
+#[test]
+fn test_remote_runs_the_jobs_in_the_workspace_and_records_there() {
+    use e2e::fake_workspace::{DEFAULT_USER, FakeWorkspace};
+    let _guard = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    let fake = FakeWorkspace::start();
+    let repo = Repo::new();
+    project(&repo);
+    repo.write(
+        "bundle/databricks.yml",
+        &DATABRICKS_YML.replace("https://example.cloud.databricks.com", fake.url()),
+    );
+    repo.commit("the fake workspace");
+    let remote_test = |repo: &Repo| {
+        xtask()
+            .arg("--bundle-dir")
+            .arg(repo.join("bundle"))
+            .args(["test", "--remote"])
+            .env("XTASK_VENV", venv())
+            .env("DATABRICKS_HOST", fake.url())
+            .env("DATABRICKS_TOKEN", fake.token())
+            .env("XTASK_POLL_MS", "20")
+            .env("HOME", repo.path())
+            .current_dir(repo.path())
+            .output()
+            .expect("running xtask")
+    };
+    let state = |name: &str| -> serde_json::Value {
+        let path = format!("/Workspace/Users/{DEFAULT_USER}/.bundle/flowdemo/test/state/{name}");
+        serde_json::from_slice(
+            &fake
+                .file(&path)
+                .unwrap_or_else(|| panic!("no remote {name}")),
+        )
+        .expect("state JSON")
+    };
+
+    let out = remote_test(&repo);
+    assert!(
+        out.status.success(),
+        "test --remote failed: {}",
+        stderr(&out)
+    );
+    assert_eq!(fake.requests_matching("jobs/run-now").len(), 1);
+    let meta = state("metadata.json");
+    assert_eq!(meta["test"]["passed"], true, "{meta}");
+    assert_eq!(meta["test"]["digest"], meta["digest"]);
+    assert!(
+        !env_dir(&repo, "test").join("state/metadata.json").exists(),
+        "the record went to a local env"
+    );
+
+    // The same job failing in the workspace fails the gate, and says where.
+    fake.fail_task("check");
+    repo.write(
+        "bundle/tests/test_unit.py",
+        "def test_adds():\n    assert 2 + 2 == 4\n",
+    );
+    let out = remote_test(&repo);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("integration job train"),
+        "{}",
+        stderr(&out)
+    );
+    let meta = state("metadata.json");
+    assert_eq!(meta["test"]["passed"], false, "{meta}");
+    assert_eq!(meta["test"]["failed_step"], "integration job train");
+}
