@@ -1,16 +1,18 @@
 //! The walk of a bundle's tree under git's ignore rules.
 //!
 //! The rules are those of the `ignore` crate's walker as the CLI's file set
-//! needs them (nested `.gitignore` files, `.git/info/exclude`, the global
-//! excludes file, the `.gitignore` files of the folders above; inside a
-//! repository or not, so, as that walker does then, the folders above a
-//! repository's root count too), and its `Gitignore` matchers match. The walk itself is
-//! ours because it is the hot path of every deploy and every watch sync, and
-//! a plain one costs half as much: the type of an entry comes with the
-//! listing, the stat of a file is taken relative to its open folder (no path
-//! lookup per file), and a folder's ignore files and virtualenv marker are
-//! seen in its listing instead of probed for. `tests` checks it against the
-//! crate's walker on the same trees.
+//! needs them: nested `.gitignore` files, `.git/info/exclude`, the global
+//! excludes file, and the `.gitignore` files of the folders above the root.
+//! Inside a repository or not (as that walker does when no repository is
+//! required), the folders above a repository's root count too. Its
+//! `Gitignore` matchers do the matching.
+//!
+//! The walk itself is ours because it is the hot path of every deploy and
+//! every watch sync, and a plain one costs about half as much: the type of
+//! an entry comes with the listing, the stat of a file is taken relative to
+//! its open folder (no path lookup per file), and a folder's ignore files
+//! and virtualenv marker are seen in its listing instead of probed for.
+//! `tests` checks it against the crate's walker on the same trees.
 
 use std::fs::{self, DirEntry};
 use std::path::{Path, PathBuf};

@@ -2,10 +2,12 @@
 //! the working tree on every save.
 //!
 //! Each sync is an ordinary incremental deploy (locked, atomic, content
-//! hashes decide what changed), so events only say *when* to look, never
-//! *what* changed: a missed or coalesced event cannot leave the env wrong,
-//! and an event-queue overflow needs nothing more than the next sync.
-//! Old versions are pruned when the loop is idle, not in each sync.
+//! hashes decide what changed). Events say *where* to look: a save syncs
+//! the folders its events name, trusting the env as the previous sync left
+//! it; anything structural (folders, ignore rules, configuration, a lost
+//! event) brings a full sync. An idle moment compares everything once, so a
+//! missed event or an edit in the env cannot leave it wrong for long, and
+//! prunes old versions, which no sync waits for.
 
 mod bench;
 mod events;
