@@ -27,6 +27,22 @@ fn no_job(id: i64) -> Response {
     )
 }
 
+fn no_experiment(id: &str) -> Response {
+    error(
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        &format!("Node ID {id} does not exist."),
+    )
+}
+
+fn no_model(name: &str) -> Response {
+    error(
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        &format!("Registered Model with name={name} not found"),
+    )
+}
+
 fn job_id_of(v: &Value) -> Result<i64, Response> {
     v.as_i64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
@@ -244,11 +260,7 @@ fn mlflow(s: &mut State, req: &Request, path: &str) -> Option<Response> {
             let id = req.query.get("experiment_id").cloned().unwrap_or_default();
             match s.experiments.get(&id) {
                 Some(e) => ok(json!({ "experiment": e })),
-                None => error(
-                    404,
-                    "RESOURCE_DOES_NOT_EXIST",
-                    &format!("Node ID {id} does not exist."),
-                ),
+                None => no_experiment(&id),
             }
         }
         ("POST", "/api/2.0/mlflow/experiments/update") => {
@@ -264,11 +276,7 @@ fn mlflow(s: &mut State, req: &Request, path: &str) -> Option<Response> {
                     }
                     ok(json!({}))
                 }
-                None => error(
-                    404,
-                    "RESOURCE_DOES_NOT_EXIST",
-                    &format!("Node ID {id} does not exist."),
-                ),
+                None => no_experiment(&id),
             }
         }
         ("POST", "/api/2.0/mlflow/experiments/delete") => {
@@ -283,11 +291,7 @@ fn mlflow(s: &mut State, req: &Request, path: &str) -> Option<Response> {
                     e["lifecycle_stage"] = json!("deleted");
                     ok(json!({}))
                 }
-                _ => error(
-                    404,
-                    "RESOURCE_DOES_NOT_EXIST",
-                    &format!("Node ID {id} does not exist."),
-                ),
+                _ => no_experiment(&id),
             }
         }
         ("POST", "/api/2.0/mlflow/registered-models/create") => {
@@ -318,11 +322,7 @@ fn mlflow(s: &mut State, req: &Request, path: &str) -> Option<Response> {
             let name = req.query.get("name").cloned().unwrap_or_default();
             match s.models.get(&name) {
                 Some(m) => ok(json!({ "registered_model": m })),
-                None => error(
-                    404,
-                    "RESOURCE_DOES_NOT_EXIST",
-                    &format!("Registered Model with name={name} not found"),
-                ),
+                None => no_model(&name),
             }
         }
         ("PATCH", "/api/2.0/mlflow/registered-models/update") => {
@@ -336,11 +336,7 @@ fn mlflow(s: &mut State, req: &Request, path: &str) -> Option<Response> {
                     m["last_updated_timestamp"] = json!(now_ms());
                     ok(json!({ "registered_model": m }))
                 }
-                None => error(
-                    404,
-                    "RESOURCE_DOES_NOT_EXIST",
-                    &format!("Registered Model with name={name} not found"),
-                ),
+                None => no_model(&name),
             }
         }
         ("DELETE", "/api/2.0/mlflow/registered-models/delete") => {
@@ -348,11 +344,7 @@ fn mlflow(s: &mut State, req: &Request, path: &str) -> Option<Response> {
             let name = body["name"].as_str().unwrap_or_default().to_string();
             match s.models.remove(&name) {
                 Some(_) => ok(json!({})),
-                None => error(
-                    404,
-                    "RESOURCE_DOES_NOT_EXIST",
-                    &format!("Registered Model with name={name} not found"),
-                ),
+                None => no_model(&name),
             }
         }
         _ => return None,
