@@ -5,6 +5,16 @@ use crate::config::ctx::Ctx;
 use crate::config::yaml::{Loc, Map, Node, Value};
 use crate::git::GitInfo;
 
+/// The workspace paths of a bundle, `root_path` first: each is expanded,
+/// prefixed and checked alike.
+const WORKSPACE_PATHS: [&str; 5] = [
+    "root_path",
+    "file_path",
+    "artifact_path",
+    "state_path",
+    "resource_path",
+];
+
 /// `short_name` as the CLI derives it: the email's local part, lowercased,
 /// with every character other than a letter or digit turned into `_`.
 pub fn short_name(user: &str) -> String {
@@ -93,13 +103,7 @@ pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo) {
             );
         }
     }
-    for key in [
-        "root_path",
-        "file_path",
-        "artifact_path",
-        "state_path",
-        "resource_path",
-    ] {
+    for key in WORKSPACE_PATHS {
         if let Some(Value::Str(s)) = ws.get_mut(key).map(|n| &mut n.v)
             && s.starts_with('/')
             && !s.starts_with("/Workspace/")
@@ -121,13 +125,7 @@ fn rewrite_legacy_prefix(ctx: &mut Ctx, root: &mut Node) {
             && s.contains("/Workspace${workspace.")
         {
             let mut out = s.clone();
-            for k in [
-                "root_path",
-                "file_path",
-                "artifact_path",
-                "state_path",
-                "resource_path",
-            ] {
+            for k in WORKSPACE_PATHS {
                 out = out.replace(
                     &format!("/Workspace${{workspace.{k}}}"),
                     &format!("${{workspace.{k}}}"),
@@ -262,13 +260,7 @@ fn development(ctx: &mut Ctx, root: &mut Node, user: &str) {
         lock.insert("enabled", loc, Node::new(Value::Bool(false), loc));
     }
     if let Some(ws) = m.get("workspace").and_then(Node::as_map) {
-        for key in [
-            "root_path",
-            "file_path",
-            "artifact_path",
-            "state_path",
-            "resource_path",
-        ] {
+        for key in WORKSPACE_PATHS {
             if let Some(n) = ws.get(key) {
                 let s = n.as_str().unwrap_or("");
                 if !s.contains(user) && !s.contains(&short) {
