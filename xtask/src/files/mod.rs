@@ -65,6 +65,9 @@ pub struct Selection {
     pub files: Vec<SourceFile>,
     /// Things skipped on purpose that a user may want to know about (symlinks).
     pub warnings: Vec<String>,
+    /// The folders the ignore rules keep, new empty ones included (what a
+    /// watcher must watch, with the folders of the files).
+    pub dirs: Vec<PathBuf>,
 }
 
 /// Select the files of the bundle rooted at `root`.
@@ -146,6 +149,7 @@ fn selected(
     Ok(Selection {
         files: found,
         warnings: warnings.into_iter().collect(),
+        dirs: walked.dirs,
     })
 }
 
@@ -222,14 +226,14 @@ pub fn check_collisions<'a>(files: impl IntoIterator<Item = (&'a str, bool)>) ->
 /// file created in one is seen), plus the folders of files that
 /// `sync.include` re-adds from ignored places. Never `.git`, `.bundle`,
 /// `target/` or a virtualenv.
-pub fn watch_dirs(root: &Path, selection: &Selection) -> Result<Vec<PathBuf>> {
-    let mut dirs: BTreeSet<PathBuf> = walk::walk(root, true)?.dirs.into_iter().collect();
+pub fn watch_dirs(selection: &Selection) -> BTreeSet<PathBuf> {
+    let mut dirs: BTreeSet<PathBuf> = selection.dirs.iter().cloned().collect();
     for file in &selection.files {
         if let Some(parent) = file.abs.parent() {
             dirs.insert(parent.to_path_buf());
         }
     }
-    Ok(dirs.into_iter().collect())
+    dirs
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod events;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::channel;
@@ -54,7 +55,7 @@ pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
     let mut session = Session {
         project,
         env,
-        watched: BTreeSet::new(),
+        watched: Rc::default(),
         tree: None,
         unchecked: 0,
         unpruned: 0,
@@ -88,7 +89,8 @@ pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
     );
     let window = Duration::from_millis(args.debounce_ms);
     loop {
-        let watched = session.watched.clone();
+        // Shared, not copied: the idle work borrows the session meanwhile.
+        let watched = Rc::clone(&session.watched);
         let batch = events::next_batch(
             &rx,
             &watched,
@@ -144,7 +146,7 @@ struct Tree {
 struct Session<'a> {
     project: &'a Project,
     env: String,
-    watched: BTreeSet<PathBuf>,
+    watched: Rc<BTreeSet<PathBuf>>,
     /// `None` at the start, after a failed sync or a structural change: the
     /// next sync loads the configuration and selects the files from scratch.
     tree: Option<Tree>,
@@ -306,8 +308,8 @@ impl Session<'_> {
         let root = &self.project.bundle_dir;
         let patterns = |which| bundle.map(|b| b.sync_patterns(which)).unwrap_or_default();
         let selection = files::select(root, &patterns("include"), &patterns("exclude"));
-        let wanted: BTreeSet<PathBuf> = match selection.and_then(|s| files::watch_dirs(root, &s)) {
-            Ok(dirs) => dirs.into_iter().collect(),
+        let wanted = match selection {
+            Ok(selection) => files::watch_dirs(&selection),
             Err(err) => {
                 eprintln!("{} cannot list folders to watch: {err:#}", clock());
                 return;
@@ -325,7 +327,7 @@ impl Session<'_> {
                 break;
             }
         }
-        self.watched = if failed { BTreeSet::new() } else { wanted };
+        self.watched = Rc::new(if failed { BTreeSet::new() } else { wanted });
     }
 }
 
