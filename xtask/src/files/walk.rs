@@ -114,20 +114,16 @@ pub(super) fn walk_one(root: &Path, dir: &Path, rules: bool) -> Result<Walked> {
             bail!("{}: file names must be valid UTF-8", dir.display());
         };
         // Entering `abs`: its ignore files apply to what is below.
-        let probe = |n: &str| fs::symlink_metadata(abs.join(n)).is_ok();
-        if !rel.is_empty() && probe("pyvenv.cfg") {
+        if !rel.is_empty() && fs::symlink_metadata(abs.join("pyvenv.cfg")).is_ok() {
             return Ok(Walked::default());
         }
-        if rules && (probe(".gitignore") || probe(".git")) {
-            stack.push(Arc::new(level(&abs)?));
+        if rules && let Some(level) = probed_level(&abs)? {
+            stack.push(level);
         }
         let next = abs.join(name);
         let is_dir = fs::symlink_metadata(&next).is_ok_and(|m| m.is_dir());
         if !is_dir
-            || matches!(
-                name,
-                ".git" | ".bundle" | ".databricks" | "target" | ".venv"
-            )
+            || never_entered(name, is_dir)
             || (rules && ignored(&stack, global.as_ref(), &next, true))
         {
             return Ok(Walked::default());
@@ -184,9 +180,7 @@ fn visit(
             .file_type()
             .with_context(|| format!("reading {}", e.path().display()))?;
         let is_dir = ft.is_dir();
-        if matches!(name, ".git" | ".bundle" | ".databricks")
-            || (is_dir && matches!(name, "target" | ".venv"))
-        {
+        if never_entered(name, is_dir) {
             continue;
         }
         let abs = dir.abs.join(name);
@@ -304,13 +298,27 @@ fn git_common_dir(git: &Path, is_file: bool) -> Option<PathBuf> {
 fn ancestors(root: &Path) -> Result<Stack> {
     let mut out = Vec::new();
     for dir in root.ancestors().skip(1) {
-        let probe = |name: &str| fs::symlink_metadata(dir.join(name)).is_ok();
-        if probe(".gitignore") || probe(".git") {
-            out.push(Arc::new(level(dir)?));
-        }
+        out.extend(probed_level(dir)?);
     }
     out.reverse();
     Ok(out)
+}
+
+/// The ignore files of a folder not listed (the folders above a walk's
+/// start), found by looking for them; `None` if it has none.
+fn probed_level(dir: &Path) -> Result<Option<Arc<Level>>> {
+    let probe = |name: &str| fs::symlink_metadata(dir.join(name)).is_ok();
+    if probe(".gitignore") || probe(".git") {
+        Ok(Some(Arc::new(level(dir)?)))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Entries the walk never takes, whatever the rules say.
+fn never_entered(name: &str, is_dir: bool) -> bool {
+    matches!(name, ".git" | ".bundle" | ".databricks")
+        || (is_dir && matches!(name, "target" | ".venv"))
 }
 
 /// The global excludes file (`core.excludesFile`, else `~/.config/git/ignore`).
