@@ -8,10 +8,9 @@
 //! next time: the file is hashed again. A `touch` changes the stat, the hash
 //! is recomputed, the content found equal, and nothing is written.
 
-use std::cmp::Ordering;
 use std::path::Path;
 
-use crate::files::{SourceFile, Stat};
+use crate::files::{SourceFile, Stat, seek};
 
 const RACY_NS: i64 = 1_000_000_000;
 
@@ -45,28 +44,13 @@ impl SourceCache {
     /// is unchanged and the entry is trustworthy.
     pub fn lookup(&self, files: &[SourceFile]) -> Vec<Option<Entry>> {
         let mut lines = self.lines().peekable();
-        let mut find = |path: &str| -> Option<Entry> {
-            while let Some(&line) = lines.peek() {
-                let Some(at) = line.splitn(8, ' ').nth(7) else {
-                    lines.next();
-                    continue;
-                };
-                match at.cmp(path) {
-                    Ordering::Less => {
-                        lines.next();
-                    }
-                    Ordering::Equal => {
-                        lines.next();
-                        return parse(line);
-                    }
-                    Ordering::Greater => return None,
-                }
-            }
-            None
-        };
         files
             .iter()
-            .map(|f| find(&f.path).filter(|e| e.stat == f.stat))
+            .map(|f| {
+                seek(&mut lines, &f.path.as_str(), |l| l.splitn(8, ' ').nth(7))
+                    .and_then(parse)
+                    .filter(|e| e.stat == f.stat)
+            })
             .collect()
     }
 

@@ -8,7 +8,9 @@
 //! to a bundle (`.git`, `.bundle`, `.databricks`, `target/`, virtualenvs), so a
 //! repository with a big `.venv` stays fast.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
+use std::iter::Peekable;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -48,6 +50,27 @@ impl Stat {
             ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
         }
     }
+}
+
+/// Step `lines`, sorted by `key`, to the line whose key is `want`: lines
+/// before it (and lines `key` cannot read) are passed over; a line after it
+/// is left for the next call. The stat caches are read so, in one pass beside
+/// a sorted file set, without a map of every entry.
+pub fn seek<'a, K: Ord>(
+    lines: &mut Peekable<impl Iterator<Item = &'a str>>,
+    want: &K,
+    key: impl Fn(&'a str) -> Option<K>,
+) -> Option<&'a str> {
+    while let Some(&line) = lines.peek() {
+        match key(line).map(|k| k.cmp(want)) {
+            None | Some(Ordering::Less) => {
+                lines.next();
+            }
+            Some(Ordering::Equal) => return lines.next(),
+            Some(Ordering::Greater) => return None,
+        }
+    }
+    None
 }
 
 /// One selected file of the bundle.

@@ -407,7 +407,7 @@ impl Workspace for LocalWorkspace {
             .peekable();
         let mut drift = Drift::default();
         for (top, rel, hash) in envstat::expected(manifest) {
-            let want = (if top == "files" { 0 } else { 1 }, rel);
+            let want = envstat::key(top, rel);
             while let Some((path, _)) = found.next_if(|(p, _)| envstat::order(p) < want) {
                 drift.added.push(path);
             }

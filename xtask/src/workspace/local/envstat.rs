@@ -11,21 +11,24 @@
 //! Everything that reads it walks the manifest in that same order, so a
 //! lookup is a step forward in the file, not a hash map of 10,000 entries.
 
-use std::cmp::Ordering;
 use std::iter::Peekable;
 use std::str::Lines;
 
-use crate::files::Stat;
+use crate::files::{Stat, seek};
 use crate::package::Manifest;
 
 /// Where an env path sorts: `files/...` before `artifacts/...`, each by path
 /// (the order of the manifest's two lists, and of the file's lines).
 pub(super) fn order(path: &str) -> (u8, &str) {
     match path.split_once('/') {
-        Some(("files", rest)) => (0, rest),
-        Some(("artifacts", rest)) => (1, rest),
+        Some((top @ ("files" | "artifacts"), rest)) => key(top, rest),
         _ => (2, path),
     }
+}
+
+/// `order` of `top/rel`, for `top` `files` or `artifacts`.
+pub(super) fn key<'r>(top: &str, rel: &'r str) -> (u8, &'r str) {
+    (if top == "files" { 0 } else { 1 }, rel)
 }
 
 /// Every file a manifest expects in the env, in `order`: (top folder, path
@@ -62,24 +65,11 @@ impl<'a> Reader<'a> {
     /// The entry of `path` (`files/...` or `artifacts/...`), skipping those
     /// before it. Lookups must come in increasing `order`.
     pub(super) fn find(&mut self, top: &str, rel: &str) -> Option<Recorded<'a>> {
-        let want = (if top == "files" { 0 } else { 1 }, rel);
-        while let Some(&line) = self.lines.peek() {
-            let Some((hash, path)) = split(line) else {
-                self.lines.next();
-                continue;
-            };
-            match order(path).cmp(&want) {
-                Ordering::Less => {
-                    self.lines.next();
-                }
-                Ordering::Equal => {
-                    self.lines.next();
-                    return Some(Recorded { line, hash });
-                }
-                Ordering::Greater => return None,
-            }
-        }
-        None
+        let line = seek(&mut self.lines, &key(top, rel), |l| {
+            split(l).map(|(_, path)| order(path))
+        })?;
+        let (hash, _) = split(line)?;
+        Some(Recorded { line, hash })
     }
 }
 
