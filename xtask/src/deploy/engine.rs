@@ -535,9 +535,11 @@ pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
     // One job per folder: the threads then work in different folders (the
     // kernel serialises entries made in the same one: two threads linking
     // into one folder spend their time waiting for each other).
-    let parent = |p: &str| p.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+    fn parent(path: &str) -> &str {
+        path.rsplit_once('/').map_or("", |(d, _)| d)
+    }
     let mut keep_dirs = c.keep_dirs.clone();
-    keep_dirs.sort_by_cached_key(|d| parent(d));
+    keep_dirs.sort_by(|a, b| parent(a).cmp(parent(b)));
     let shared: Vec<&[String]> = keep_dirs.chunk_by(|a, b| parent(a) == parent(b)).collect();
     let mut t = super::Timer::new();
     parallel(shared.len(), |j| {
@@ -550,7 +552,7 @@ pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
     let mut order: Vec<usize> = (0..files.len())
         .filter(|&i| !covered(&files[i].path, &kept_dirs))
         .collect();
-    order.sort_by_cached_key(|&i| parent(&files[i].path));
+    order.sort_by(|&a, &b| parent(&files[a].path).cmp(parent(&files[b].path)));
     let folders: Vec<&[usize]> = order
         .chunk_by(|&a, &b| parent(&files[a].path) == parent(&files[b].path))
         .collect();
