@@ -1,11 +1,26 @@
 //! `cargo xtask`: the build and delivery system of this Databricks bundle.
 //!
-//! This file parses the command line and dispatches; each concern lives in its
-//! own module (see DESIGN §1). Data flows one way: params + config → resolved
-//! bundle → file set + artifacts → plan → apply to a workspace → state.
+//! This file parses the command line and hands it to `commands`; each concern
+//! lives in its own module (see DESIGN §1). Data flows one way: params +
+//! config → resolved bundle → file set + artifacts → plan → apply to a
+//! workspace → state.
+//!
+//! Layers, bottom first. A module may use only the modules listed before it
+//! (the `layers` test reads this list and every `crate::` path in `src/`):
+//!
+//! - util, diag, progress, project: plain tools and the resolved settings
+//! - git, params, config: what the user wrote, loaded and checked
+//! - files, package: what gets deployed, and its manifest
+//! - workspace: where it goes (a local folder or a Databricks workspace)
+//! - deploy: plan and apply, state, history
+//! - pyenv, runner: the bundle's Python and its jobs
+//! - flow, watch, validate: the gates and the loops
+//! - bench: measurements of the layers below
+//! - cli, commands: the command line, turned into settings and requests
 
 mod bench;
 mod cli;
+mod commands;
 mod config;
 mod deploy;
 mod diag;
@@ -18,20 +33,23 @@ mod progress;
 mod project;
 mod pyenv;
 mod runner;
+mod util;
 mod validate;
 mod watch;
 mod workspace;
+
+#[cfg(test)]
+mod layers;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
-use crate::project::Project;
+use crate::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // A command that already explained its failure (validation errors, a
@@ -41,23 +59,5 @@ fn main() -> ExitCode {
             }
             ExitCode::from(1)
         }
-    }
-}
-
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let project = Project::from_global(cli.global)?;
-    progress::enable(project.human());
-    match cli.command {
-        Command::Validate(args) => validate::run(&project, &args),
-        Command::Plan => deploy::plan_cmd(&project),
-        Command::Deploy(args) => deploy::deploy_cmd(&project, &args),
-        Command::Status => deploy::status_cmd(&project),
-        Command::Rollback(args) => deploy::rollback_cmd(&project, &args),
-        Command::Test(args) => flow::test_cmd(&project, &args),
-        Command::Stage(args) => flow::stage_cmd(&project, &args),
-        Command::Release(args) => flow::release_cmd(&project, &args),
-        Command::Watch(args) => watch::run(&project, &args),
-        Command::Run(args) => runner::run_cmd(&project, &args),
-        Command::Bench(args) => bench::run(&project, &args),
     }
 }

@@ -40,7 +40,7 @@ pub fn ensure(project: &Project, requirements: &Path) -> Result<PathBuf> {
         &venv,
         python.as_deref(),
         requirements,
-        !project.global.quiet,
+        !project.settings.quiet,
     )
 }
 

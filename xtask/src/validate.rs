@@ -5,17 +5,16 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::cli::ValidateArgs;
 use crate::config::{self, Bundle, LoadOptions};
 use crate::diag::{self, Diagnostic, Severity};
 use crate::params;
 use crate::project::Project;
 
-pub fn run(project: &Project, args: &ValidateArgs) -> Result<()> {
+pub fn run(project: &Project, strict: bool) -> Result<()> {
     let opts = LoadOptions {
         bundle_dir: project.bundle_dir.clone(),
-        target: project.global.env.clone(),
-        vars: project.global.vars.clone(),
+        target: project.settings.env.clone(),
+        vars: project.settings.vars.clone(),
         current_user: None,
     };
     let (bundle, config_diags) = config::load(&opts);
@@ -29,7 +28,7 @@ pub fn run(project: &Project, args: &ValidateArgs) -> Result<()> {
         .iter()
         .filter(|d| d.severity == Severity::Warning)
         .count();
-    if args.strict && warnings > 0 {
+    if strict && warnings > 0 {
         let noun = if warnings == 1 {
             "warning was"
         } else {
@@ -41,7 +40,7 @@ pub fn run(project: &Project, args: &ValidateArgs) -> Result<()> {
     }
     let failed = diags.iter().any(Diagnostic::is_error);
 
-    if project.global.json {
+    if project.settings.json {
         let mut err = std::io::stderr().lock();
         for d in &diags {
             let _ = writeln!(err, "{d}");
@@ -53,15 +52,15 @@ pub fn run(project: &Project, args: &ValidateArgs) -> Result<()> {
         }
     } else {
         let mut out = std::io::stdout().lock();
-        if !project.global.quiet || failed {
+        if !project.settings.quiet || failed {
             for d in &diags {
                 writeln!(out, "{d}")?;
             }
         }
-        if !project.global.quiet {
+        if !project.settings.quiet {
             if let Some(b) = &bundle {
                 write!(out, "{}", summary(b))?;
-                if project.global.verbose {
+                if project.settings.verbose {
                     write!(out, "{}", resources(b))?;
                 }
             }

@@ -5,7 +5,6 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{DeployOptions, DeployReport, EnvStatus, RollbackReport};
-use crate::cli::{DeployArgs, RollbackArgs};
 use crate::project::Project;
 
 /// Load the configuration; print its diagnostics; `Failed` if any is an error.
@@ -15,28 +14,28 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 }
 
 pub fn plan_cmd(project: &Project) -> Result<()> {
-    let bundle = super::load_target(project, project.global.env.as_deref())?;
+    let bundle = super::load_target(project, project.settings.env.as_deref())?;
     let report = super::plan(project, &bundle, &DeployOptions::default())?;
-    if project.global.json {
+    if project.settings.json {
         return print_json(&report);
     }
-    print_report(&report, project.global.verbose);
+    print_report(&report, project.settings.verbose);
     Ok(())
 }
 
-pub fn deploy_cmd(project: &Project, args: &DeployArgs) -> Result<()> {
-    let bundle = super::load_target(project, project.global.env.as_deref())?;
+pub fn deploy_cmd(project: &Project, force_lock: bool) -> Result<()> {
+    let bundle = super::load_target(project, project.settings.env.as_deref())?;
     let opts = DeployOptions {
-        force_lock: args.force_lock,
-        verbose: project.global.verbose,
+        force_lock,
+        verbose: project.settings.verbose,
         ..Default::default()
     };
     let report = super::deploy(project, &bundle, &opts)?;
-    if project.global.json {
+    if project.settings.json {
         return print_json(&report);
     }
-    if !project.global.quiet {
-        print_report(&report, project.global.verbose);
+    if !project.settings.quiet {
+        print_report(&report, project.settings.verbose);
     }
     Ok(())
 }
@@ -92,15 +91,15 @@ fn print_report(r: &DeployReport, verbose: bool) {
 }
 
 pub fn status_cmd(project: &Project) -> Result<()> {
-    let bundle = super::load_target(project, project.global.env.as_deref())?;
-    let statuses = if project.global.remote {
+    let bundle = super::load_target(project, project.settings.env.as_deref())?;
+    let statuses = if project.settings.remote {
         // A workspace cannot be listed for envs: the selected target only.
         let ws = super::open(project, &bundle)?;
         vec![super::ops::env_status(&*ws, &bundle.target)?]
     } else {
-        super::status(project, &bundle.name, project.global.env.as_deref())?
+        super::status(project, &bundle.name, project.settings.env.as_deref())?
     };
-    if project.global.json {
+    if project.settings.json {
         return print_json(&statuses);
     }
     if statuses.is_empty() {
@@ -159,11 +158,11 @@ fn print_status(s: &EnvStatus) {
     }
 }
 
-pub fn rollback_cmd(project: &Project, args: &RollbackArgs) -> Result<()> {
-    let bundle = super::load_target(project, project.global.env.as_deref())?;
+pub fn rollback_cmd(project: &Project, to: Option<&str>) -> Result<()> {
+    let bundle = super::load_target(project, project.settings.env.as_deref())?;
     let opts = DeployOptions::default();
-    let r: RollbackReport = super::rollback(project, &bundle, args.to.as_deref(), &opts)?;
-    if project.global.json {
+    let r: RollbackReport = super::rollback(project, &bundle, to, &opts)?;
+    if project.settings.json {
         return print_json(&r);
     }
     for w in &r.warnings {

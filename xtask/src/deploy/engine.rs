@@ -10,13 +10,11 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
 use super::cache::{Entry, SourceCache};
-use super::fault;
 use super::resources::{self, ResourcePlan};
 use super::state::EnvState;
 use crate::config::Bundle;
@@ -24,6 +22,7 @@ use crate::files::{self, Selection, SourceFile};
 use crate::package::artifacts::ArtifactSpec;
 use crate::package::wheel::{self, WheelInput};
 use crate::package::{self, ArtifactRecord, FileRecord, Manifest};
+use crate::util::{fault, parallel};
 use crate::workspace::{Drift, Transaction, Workspace};
 
 /// Files larger than this are streamed instead of read into memory.
@@ -117,7 +116,7 @@ pub fn compute(
     assign_ids: bool,
     known: &Known,
 ) -> Result<Computed> {
-    let mut lap = super::Timer::new();
+    let mut lap = crate::util::Timer::new();
     // What the env holds and what the tree holds are independent: on the
     // remote backend the first is network round trips, the second local
     // I/O and hashing, so they overlap.
@@ -149,12 +148,12 @@ pub fn compute(
     };
     let (deployed, local) = std::thread::scope(|s| {
         let remote = s.spawn(|| {
-            let mut lap = super::Timer::new();
+            let mut lap = crate::util::Timer::new();
             let out = deployed();
             lap.phase(" .. manifest + drift");
             out
         });
-        let mut lap = super::Timer::new();
+        let mut lap = crate::util::Timer::new();
         let local = local();
         lap.phase(" .. select + hash");
         let deployed = remote
@@ -351,40 +350,6 @@ fn hash_source(f: &SourceFile) -> Result<Entry> {
     })
 }
 
-/// Run `job(i)` for i in 0..n on a few threads; the first error stops the rest.
-pub fn parallel(n: usize, job: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |p| p.get())
-        .clamp(2, 8)
-        .min(n.max(1));
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                while !failed.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        break;
-                    }
-                    if let Err(e) = job(i) {
-                        failed.store(true, Ordering::Relaxed);
-                        error
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get_or_insert(e);
-                    }
-                }
-            });
-        }
-    });
-    match error.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
 type ArtifactsOut = (
     Vec<ArtifactRecord>,
     Vec<ArtifactChange>,
@@ -541,7 +506,7 @@ pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
     let mut keep_dirs = c.keep_dirs.clone();
     keep_dirs.sort_by(|a, b| parent(a).cmp(parent(b)));
     let shared: Vec<&[String]> = keep_dirs.chunk_by(|a, b| parent(a) == parent(b)).collect();
-    let mut t = super::Timer::new();
+    let mut t = crate::util::Timer::new();
     parallel(shared.len(), |j| {
         shared[j]
             .iter()

@@ -45,7 +45,7 @@ pub fn load_config(
     opts: &LoadOptions,
 ) -> Result<(Option<Bundle>, Vec<Diagnostic>)> {
     let (bundle, diags) = config::load(opts);
-    if !project.global.remote || opts.current_user.is_some() {
+    if !project.settings.remote || opts.current_user.is_some() {
         return Ok((bundle, diags));
     }
     let Some(b) = bundle.filter(|_| !diags.iter().any(|d| d.is_error())) else {
@@ -71,12 +71,12 @@ pub fn load_target(project: &Project, env: Option<&str>) -> Result<Bundle> {
         &LoadOptions {
             bundle_dir: project.bundle_dir.clone(),
             target: env.map(str::to_string),
-            vars: project.global.vars.clone(),
+            vars: project.settings.vars.clone(),
             current_user: None,
         },
     )?;
     let errors = diags.iter().any(Diagnostic::is_error);
-    if errors || !project.global.quiet {
+    if errors || !project.settings.quiet {
         for d in &diags {
             eprint!("{d}");
         }
@@ -92,7 +92,7 @@ pub fn load_target(project: &Project, env: Option<&str>) -> Result<Bundle> {
 
 /// The backend of `bundle`'s target env.
 pub fn open(project: &Project, bundle: &Bundle) -> Result<Box<dyn Workspace>> {
-    if !project.global.remote {
+    if !project.settings.remote {
         return Ok(Box::new(LocalWorkspace::new(
             project.env_dir(&bundle.name, &bundle.target),
         )));
@@ -106,7 +106,7 @@ pub fn open_env(project: &Project, bundle: &Bundle, env: &str) -> Result<Box<dyn
     if env == bundle.target {
         return open(project, bundle);
     }
-    if !project.global.remote {
+    if !project.settings.remote {
         return Ok(Box::new(LocalWorkspace::new(
             project.env_dir(&bundle.name, env),
         )));

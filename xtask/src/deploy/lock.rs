@@ -38,7 +38,7 @@ pub fn acquire<'a>(ws: &'a dyn Workspace, user: &str, force: bool) -> Result<Hel
             warnings.push(format!("--force-lock: overrode {}", describe_holder(&h)))
         }
     }
-    super::fault::step("lock acquired")?;
+    crate::util::fault::step("lock acquired")?;
     Ok(Held {
         ws,
         info,

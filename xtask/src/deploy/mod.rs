@@ -11,13 +11,10 @@
 //! before the switch, so the version a deploy replaces stays until the next
 //! deploy even with N = 1.) `XTASK_TIMINGS=1` prints the phases of a deploy.
 
-pub mod bench;
-pub mod bench_remote;
 mod cache;
 mod commands;
 mod engine;
 pub mod env;
-pub mod fault;
 mod lock;
 mod ops;
 mod remote_resources;
@@ -30,9 +27,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-pub use bench::bench_cmd;
 pub use commands::{deploy_cmd, plan_cmd, rollback_cmd, status_cmd};
-pub(crate) use engine::parallel;
 pub use engine::{ArtifactChange, FileChanges, Known};
 pub use env::{load_config, load_target, open, open_env};
 #[allow(unused_imports)] // promote and update_metadata are for the flow module.
@@ -224,7 +219,7 @@ pub fn deploy_known(
     opts: &DeployOptions,
     known: &Known,
 ) -> Result<DeployReport> {
-    let mut t = Timer::new();
+    let mut t = crate::util::Timer::new();
     let ws = open(project, bundle)?;
     let user = current_user(bundle);
     let held = lock::acquire(&*ws, &user, opts.force_lock)?;
@@ -264,7 +259,7 @@ fn deploy_locked(
     user: &str,
     known: &Known,
 ) -> Result<DeployReport> {
-    let mut t = Timer::new();
+    let mut t = crate::util::Timer::new();
     let cache_file = cache_path(project, bundle);
     // Reading the stat cache needs nothing from the env: it overlaps with
     // recovery, the state read and pruning.
@@ -298,7 +293,7 @@ fn deploy_locked(
 
     let previous_id = ws.current()?;
     let (resources, resource_warnings) = apply_resources(project, bundle, &c.resources)?;
-    let now = state::now_rfc3339();
+    let now = crate::util::now_rfc3339();
     let deployment = state.next_deployment(state::deployed_files(&c.manifest.files), &now);
     let noop = c.is_noop();
     let id = match (&previous_id, noop) {
@@ -401,7 +396,7 @@ fn apply_resources(
     plan: &resources::ResourcePlan,
 ) -> Result<(resources::ResourcePlan, Vec<String>)> {
     let mut plan = plan.clone();
-    if !project.global.remote {
+    if !project.settings.remote {
         return Ok((plan, Vec::new()));
     }
     let (client, _) = env::session(bundle)?;
@@ -419,20 +414,5 @@ fn keep_resource_ids(ws: &dyn Workspace, plan: &resources::ResourcePlan, tfstate
     }
     if let Ok(bytes) = serde_json::to_vec_pretty(tfstate) {
         let _ = ws.write_state("terraform.tfstate", &bytes);
-    }
-}
-
-/// `XTASK_TIMINGS=1` prints how long each phase of a deploy took (for the bench).
-pub(crate) struct Timer(Option<std::time::Instant>);
-
-impl Timer {
-    pub(crate) fn new() -> Timer {
-        Timer(std::env::var_os("XTASK_TIMINGS").map(|_| std::time::Instant::now()))
-    }
-    pub(crate) fn phase(&mut self, name: &str) {
-        if let Some(t) = &mut self.0 {
-            eprintln!("  {name:<22} {:>7.1} ms", t.elapsed().as_secs_f64() * 1e3);
-            *t = std::time::Instant::now();
-        }
     }
 }

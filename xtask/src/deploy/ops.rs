@@ -134,7 +134,7 @@ pub fn rollback(
     to: Option<&str>,
     opts: &DeployOptions,
 ) -> Result<RollbackReport> {
-    if project.global.remote {
+    if project.settings.remote {
         bail!(
             "rollback is not available on the remote backend: a workspace keeps only the current \
              deployment of env {} (no history). Check out the wanted commit and deploy it, or \
@@ -214,7 +214,7 @@ fn rollback_locked(
     let mut metadata: Metadata = serde_json::from_slice(&read("metadata.json")?)?;
     let old_deployment: DeploymentState = serde_json::from_slice(&read("deployment.json")?)?;
     let old_tf: TfState = serde_json::from_slice(&read("terraform.tfstate")?)?;
-    let now = state::now_rfc3339();
+    let now = crate::util::now_rfc3339();
     let deployment = state.next_deployment(old_deployment.files, &now);
     let tfstate = state.next_tfstate(old_tf.resources);
     metadata.other.insert(
@@ -290,7 +290,7 @@ pub fn promote(
             None => Drift::default(),
         };
         let planned = super::resources::plan(bundle, state.tfstate.as_ref(), true);
-        let now = state::now_rfc3339();
+        let now = crate::util::now_rfc3339();
         let deployment = state.next_deployment(state::deployed_files(&source.files), &now);
         let id = format!("{:04}-{}", deployment.seq, &state::new_uuid()[..8]);
         let txn = ws.begin(&id)?;
@@ -465,26 +465,10 @@ pub fn update_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Global;
 
     fn setup(dir: &std::path::Path, env: &str) -> (Project, Bundle) {
         let src = dir.join("bundle");
-        let global = Global {
-            bundle_dir: Some(src.clone()),
-            env: Some(env.into()),
-            vars: Vec::new(),
-            json: false,
-            remote: false,
-            root: Some(dir.join("root")),
-            quiet: true,
-            verbose: false,
-        };
-        let project = Project {
-            bundle_dir: src.clone(),
-            repo_root: src.clone(),
-            state_root: dir.join("root"),
-            global,
-        };
+        let project = Project::quiet_local(&src, &dir.join("root"), env);
         let bundle = Bundle {
             root: src,
             name: "b".into(),

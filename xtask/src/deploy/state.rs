@@ -259,12 +259,6 @@ pub fn deployed_files(manifest_files: &[FileRecord]) -> Vec<DeployedFile> {
         .collect()
 }
 
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// The CLI's `config` block of metadata.json for this bundle and these resource ids.
 pub fn metadata_config(
     bundle: &crate::config::Bundle,

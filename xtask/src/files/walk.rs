@@ -68,7 +68,7 @@ pub(super) fn walk(root: &Path, rules: bool) -> Result<Walked> {
         visit(&dir, rules, global.as_ref(), &mut out, &mut pending)?;
     }
     let found: Vec<Mutex<Walked>> = pending.iter().map(|_| Mutex::default()).collect();
-    crate::deploy::parallel(pending.len(), |i| {
+    crate::util::parallel(pending.len(), |i| {
         let mut sub = Walked::default();
         let mut stack = vec![Pending {
             rel: pending[i].rel.clone(),

@@ -14,7 +14,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
-use crate::cli::{DeployArgs, ReleaseArgs};
 use crate::config::Bundle;
 use crate::deploy::{self, DeployOptions};
 use crate::diag::{Diagnostic, Failed};
@@ -25,12 +24,21 @@ const TEST_ENV: &str = "test";
 const STAGING_ENV: &str = "staging";
 const PROD_ENV: &str = "prod";
 
-pub fn test_cmd(project: &Project, args: &DeployArgs) -> Result<()> {
+/// How a gate was asked to run (plain data: the commands layer fills it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GateOptions {
+    /// Take the deploy lock even if another deploy holds it (recorded).
+    pub force_lock: bool,
+    /// `release` only: show what would be released, writing nothing.
+    pub dry_run: bool,
+}
+
+pub fn test_cmd(project: &Project, args: &GateOptions) -> Result<()> {
     let record = run_test_gate(project, args)?;
     finish(project, &record.summary_json(), record.passed)
 }
 
-pub fn stage_cmd(project: &Project, args: &DeployArgs) -> Result<()> {
+pub fn stage_cmd(project: &Project, args: &GateOptions) -> Result<()> {
     let staging = load(project, STAGING_ENV)?;
     let test = load(project, TEST_ENV)?;
     let digest = deploy::plan(project, &test, &DeployOptions::default())?.digest;
@@ -82,7 +90,7 @@ pub fn stage_cmd(project: &Project, args: &DeployArgs) -> Result<()> {
     finish(project, &json!({"staged": report}), true)
 }
 
-pub fn release_cmd(project: &Project, args: &ReleaseArgs) -> Result<()> {
+pub fn release_cmd(project: &Project, args: &GateOptions) -> Result<()> {
     let prod = load(project, PROD_ENV)?;
     let (params, diags) = crate::params::check(&project.bundle_dir, &project.repo_root, None);
     refuse_on_errors(project, &diags)?;
@@ -129,7 +137,7 @@ pub fn release_cmd(project: &Project, args: &ReleaseArgs) -> Result<()> {
         "by": deploy::current_user(&prod),
         "commit": commit,
         "branch": branch,
-        "at": deploy::state::now_rfc3339(),
+        "at": crate::util::now_rfc3339(),
     });
     if args.dry_run {
         say(
@@ -147,7 +155,7 @@ pub fn release_cmd(project: &Project, args: &ReleaseArgs) -> Result<()> {
     }
     let mut metadata = Map::new();
     metadata.insert("release".into(), release);
-    let opts = deploy_options(project, &args.deploy, metadata);
+    let opts = deploy_options(project, args, metadata);
     let report = deploy::promote(project, &prod, STAGING_ENV, &opts)?;
     if report.digest != digest {
         bail!(
@@ -168,7 +176,7 @@ pub fn release_cmd(project: &Project, args: &ReleaseArgs) -> Result<()> {
 /// validate → unit tests → package and deploy to `test` → integration jobs →
 /// integration tests. Stops at the first failure; the record says which step
 /// failed and where its log is, and is kept in `test`'s state.
-fn run_test_gate(project: &Project, args: &DeployArgs) -> Result<TestRecord> {
+fn run_test_gate(project: &Project, args: &GateOptions) -> Result<TestRecord> {
     let bundle = load(project, TEST_ENV)?;
     let env_dir = project.env_dir(&bundle.name, TEST_ENV);
     let mut record = TestRecord::start(&project.repo_root, &env_dir)?;
@@ -198,7 +206,7 @@ fn run_test_gate(project: &Project, args: &DeployArgs) -> Result<TestRecord> {
             &mut record,
             &format!("integration job {key}"),
             |_log| {
-                if project.global.remote {
+                if project.settings.remote {
                     // The deployed job, in the workspace (task states on stderr would
                     // mix with the gate's; the result is the step's outcome).
                     crate::runner::run_deployed(project, &bundle, &key, false)?;
@@ -224,7 +232,7 @@ fn run_test_gate(project: &Project, args: &DeployArgs) -> Result<TestRecord> {
     }
     // Remotely the deployed files cannot be imported from here; the working
     // tree holds the same bytes (the deploy just compared them by hash).
-    let files = if project.global.remote {
+    let files = if project.settings.remote {
         bundle.root.clone()
     } else {
         deploy::files_dir(project, &bundle.name, TEST_ENV)
@@ -263,7 +271,7 @@ fn step<T>(
             Some(v)
         }
         Err(err) => {
-            if !project.global.json {
+            if !project.settings.json {
                 eprintln!("Error: step `{name}` failed: {err:#}");
                 if let Some(l) = &log_shown {
                     eprintln!("  log: {l}");
@@ -308,7 +316,7 @@ fn pytest(python: &Path, dir: &Path, marker: &str, log: &Path) -> Result<()> {
 /// on errors.
 fn load(project: &Project, env: &str) -> Result<Bundle> {
     let target = project
-        .global
+        .settings
         .env
         .clone()
         .filter(|_| env == TEST_ENV)
@@ -328,7 +336,7 @@ fn refuse_on_errors(project: &Project, diags: &[Diagnostic]) -> Result<()> {
         for d in diags {
             eprint!("{d}");
         }
-        if !project.global.json {
+        if !project.settings.json {
             eprintln!("{}", crate::diag::summary_line(diags));
         }
         return Err(Failed.into());
@@ -337,7 +345,7 @@ fn refuse_on_errors(project: &Project, diags: &[Diagnostic]) -> Result<()> {
 }
 
 fn refuse(project: &Project, gate: &str, why: &[String]) -> Result<()> {
-    if project.global.json {
+    if project.settings.json {
         println!("{}", json!({"refused": gate, "reasons": why}));
     } else {
         eprintln!("Error: `{gate}` refused:");
@@ -350,13 +358,13 @@ fn refuse(project: &Project, gate: &str, why: &[String]) -> Result<()> {
 
 fn deploy_options(
     project: &Project,
-    args: &DeployArgs,
+    args: &GateOptions,
     metadata: Map<String, Value>,
 ) -> DeployOptions {
     DeployOptions {
         force_lock: args.force_lock,
         metadata,
-        verbose: project.global.verbose,
+        verbose: project.settings.verbose,
         ..Default::default()
     }
 }
@@ -392,7 +400,7 @@ fn say(project: &Project, line: String) {
 }
 
 fn finish(project: &Project, doc: &Value, ok: bool) -> Result<()> {
-    if project.global.json {
+    if project.settings.json {
         println!("{}", serde_json::to_string_pretty(doc)?);
     }
     if ok { Ok(()) } else { Err(Failed.into()) }

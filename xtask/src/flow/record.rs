@@ -47,7 +47,7 @@ pub struct TestRecord {
 
 impl TestRecord {
     pub fn start(repo: &Path, env_dir: &Path) -> Result<TestRecord> {
-        let started_at = crate::deploy::state::now_rfc3339();
+        let started_at = crate::util::now_rfc3339();
         // Sortable and short: the start second, then a random tail.
         let second = started_at
             .split('.')
@@ -96,7 +96,7 @@ impl TestRecord {
         passed: bool,
     ) -> Result<TestRecord> {
         self.passed = passed;
-        self.finished_at = crate::deploy::state::now_rfc3339();
+        self.finished_at = crate::util::now_rfc3339();
         self.failed_step = self
             .steps
             .iter()

@@ -396,4 +396,4 @@ fn read_result(file: &Path) -> Result<Option<String>, String> {
     Ok(value["exit_value"].as_str().map(str::to_string))
 }
 
-pub use crate::deploy::state::now_rfc3339;
+pub use crate::util::now_rfc3339;

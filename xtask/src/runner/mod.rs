@@ -18,7 +18,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::RunArgs;
 use crate::config::Bundle;
 use crate::project::Project;
 
@@ -32,17 +31,17 @@ pub use process::interrupt;
 #[allow(unused_imports)]
 pub use report::{JobReport, RunContext, TaskReport, TaskState};
 
-pub fn run_cmd(project: &Project, args: &RunArgs) -> Result<()> {
-    if project.global.remote {
+pub fn run_cmd(project: &Project, job_key: &str) -> Result<()> {
+    if project.settings.remote {
         // Never fall back to a local run when the workspace was asked for.
-        return remote::run_remote(project, &args.job);
+        return remote::run_remote(project, job_key);
     }
-    let bundle = crate::deploy::load_target(project, project.global.env.as_deref())?;
-    let Some(job) = bundle.config["resources"]["jobs"].get(&args.job) else {
+    let bundle = crate::deploy::load_target(project, project.settings.env.as_deref())?;
+    let Some(job) = bundle.config["resources"]["jobs"].get(job_key) else {
         let known: Vec<&str> = bundle.resources("jobs").map(|(k, _)| k).collect();
         bail!(
             "no job {:?} in the bundle (target {}); its jobs: {}",
-            args.job,
+            job_key,
             bundle.target,
             if known.is_empty() {
                 "none".to_string()
@@ -51,10 +50,10 @@ pub fn run_cmd(project: &Project, args: &RunArgs) -> Result<()> {
             }
         );
     };
-    let report = run_in_env(project, &bundle, &args.job, job)?;
-    if project.global.json {
+    let report = run_in_env(project, &bundle, job_key, job)?;
+    if project.settings.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else if !project.global.quiet || !report.ok() {
+    } else if !project.settings.quiet || !report.ok() {
         print!("{}", summary(&report));
     }
     if report.ok() {

@@ -24,7 +24,7 @@ fn poll_interval() -> Duration {
 }
 
 pub fn run_remote(project: &Project, job_key: &str) -> Result<()> {
-    let env = match &project.global.env {
+    let env = match &project.settings.env {
         Some(e) => e.clone(),
         None => {
             // The default target, as `deploy` picks it.
@@ -33,7 +33,7 @@ pub fn run_remote(project: &Project, job_key: &str) -> Result<()> {
                 &crate::config::LoadOptions {
                     bundle_dir: project.bundle_dir.clone(),
                     target: None,
-                    vars: project.global.vars.clone(),
+                    vars: project.settings.vars.clone(),
                     current_user: None,
                 },
             )?;
@@ -82,7 +82,7 @@ pub fn run_deployed(project: &Project, bundle: &Bundle, job_key: &str, print: bo
     let run_id = client
         .run_now(job_id, &Map::new())
         .with_context(|| format!("starting job {job_key} (id {job_id})"))?;
-    let human = print && !project.global.json && !project.global.quiet;
+    let human = print && !project.settings.json && !project.settings.quiet;
     if human {
         println!("started job {job_key} (id {job_id}) in env {env}: run {run_id}");
     }
@@ -120,7 +120,7 @@ pub fn run_deployed(project: &Project, bundle: &Bundle, job_key: &str, print: bo
         .clone()
         .or(run.state.life_cycle_state.clone())
         .unwrap_or_else(|| "UNKNOWN".into());
-    if print && project.global.json {
+    if print && project.settings.json {
         let tasks: Vec<Value> = run
             .tasks
             .iter()

@@ -9,7 +9,6 @@
 //! missed event or an edit in the env cannot leave it wrong for long, and
 //! prunes old versions, which no sync waits for.
 
-mod bench;
 mod events;
 
 use std::collections::BTreeSet;
@@ -23,12 +22,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
-use crate::cli::WatchArgs;
 use crate::config::Bundle;
 use crate::deploy::{self, DeployOptions, DeployReport, Known};
 use crate::files::{self, Selection};
 use crate::project::Project;
-pub use bench::bench;
 
 /// How often `--poll` looks at the tree.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -38,9 +35,18 @@ const IDLE: Duration = Duration::from_secs(1);
 /// ...or after this many syncs without an idle moment.
 const PRUNE_EVERY: usize = 10;
 
-pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
+/// How watch was asked to run (plain data: the commands layer fills it).
+#[derive(Debug, Clone, Copy)]
+pub struct WatchOptions {
+    /// Compare the tree on a timer instead of using file-system events.
+    pub poll: bool,
+    /// Quiet time after the last event before a batch syncs.
+    pub debounce: Duration,
+}
+
+pub fn run(project: &Project, args: &WatchOptions) -> Result<()> {
     let env = project
-        .global
+        .settings
         .env
         .clone()
         .unwrap_or_else(|| "test".to_string());
@@ -87,7 +93,7 @@ pub fn run(project: &Project, args: &WatchArgs) -> Result<()> {
             project.bundle_dir.display()
         ),
     );
-    let window = Duration::from_millis(args.debounce_ms);
+    let window = args.debounce;
     loop {
         // Shared, not copied: the idle work borrows the session meanwhile.
         let watched = Rc::clone(&session.watched);
@@ -342,7 +348,7 @@ fn deferred() -> DeployOptions {
 fn report_watch_error(project: &Project, err: &notify::Error) {
     if let Some(text) = out_of_watches_message(err) {
         eprintln!("{text}");
-    } else if !project.global.quiet {
+    } else if !project.settings.quiet {
         eprintln!("{} watch error: {err} (a full sync follows)", clock());
     }
 }
@@ -356,13 +362,13 @@ fn out_of_watches_message(err: &notify::Error) -> Option<&'static str> {
 }
 
 fn line(project: &Project, report: &DeployReport, took: Duration) {
-    if project.global.json {
+    if project.settings.json {
         if let Ok(doc) = serde_json::to_string(report) {
             println!("{doc}");
         }
         return;
     }
-    if project.global.quiet {
+    if project.settings.quiet {
         return;
     }
     let f = &report.files;

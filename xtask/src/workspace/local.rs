@@ -40,9 +40,9 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, bail};
 
 use super::{Drift, LockInfo, Replaced, STATE_FILES, Transaction, Workspace};
-use crate::deploy::fault;
 use crate::files::Stat;
 use crate::package::{self, Manifest};
+use crate::util::fault;
 
 mod envstat;
 mod lockfile;

@@ -51,7 +51,7 @@ pub(super) fn list_files(root: &Path, top: &str, out: &mut Vec<(String, Stat)>) 
     list_dir(root, top, out, &mut dirs)?;
     let found: Vec<Mutex<Vec<(String, Stat)>>> =
         dirs.iter().map(|_| Mutex::new(Vec::new())).collect();
-    crate::deploy::parallel(dirs.len(), |i| {
+    crate::util::parallel(dirs.len(), |i| {
         let mut stack = vec![dirs[i].clone()];
         let mut files = Vec::new();
         while let Some(rel) = stack.pop() {

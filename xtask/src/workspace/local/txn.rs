@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, bail};
 
 use super::LocalWorkspace;
-use crate::deploy::fault;
 use crate::package::Manifest;
+use crate::util::fault;
 use crate::workspace::Transaction;
 
 pub(super) struct LocalTxn<'a> {

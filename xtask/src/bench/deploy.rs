@@ -13,23 +13,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::DeployOptions;
-use crate::cli::{BenchArgs, BenchKind, Global};
 use crate::config::Bundle;
+use crate::deploy::{self, DeployOptions};
 use crate::project::Project;
 
 /// Redeploys timed per kind: enough that a noisy neighbour on this kind of
 /// machine moves the median little (a redeploy takes well under 0.2 s).
 const REDEPLOYS: usize = 7;
 
-pub fn bench_cmd(_project: &Project, args: &BenchArgs) -> Result<()> {
-    match args.kind {
-        BenchKind::Deploy => bench_deploy(args.files),
-        other => bail!("bench {other:?} is not implemented yet"),
-    }
-}
-
-fn bench_deploy(n: usize) -> Result<()> {
+pub fn bench_deploy(n: usize) -> Result<()> {
     let tmp = std::env::temp_dir().join(format!("xtask-bench-{}", uuid::Uuid::new_v4()));
     let result = run(&tmp, n);
     let _ = make_writable_and_remove(&tmp);
@@ -71,7 +63,7 @@ fn run(tmp: &Path, n: usize) -> Result<()> {
         })?);
         let (project, bundle) = setup(tmp, &src, &format!("env{i}"));
         ours_initial.push(time(|| {
-            super::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
+            deploy::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
         })?);
     }
     let (project, bundle) = setup(tmp, &src, "env0");
@@ -90,7 +82,7 @@ fn run(tmp: &Path, n: usize) -> Result<()> {
     let mut rs_nochange = Vec::new();
     for _ in 0..REDEPLOYS {
         ours_nochange.push(time(|| {
-            super::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
+            deploy::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
         })?);
         if rsync {
             rs_nochange.push(time(rsync_run)?);
@@ -102,7 +94,7 @@ fn run(tmp: &Path, n: usize) -> Result<()> {
         let changed = src.join("d0000/f00000.py");
         std::fs::write(&changed, format!("# changed {i}\n"))?;
         ours_one.push(time(|| {
-            super::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
+            deploy::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
         })?);
         if rsync {
             rs_one.push(time(rsync_run)?);
@@ -179,22 +171,7 @@ fn fs_costs(dir: &Path) -> Result<String> {
 }
 
 fn setup(tmp: &Path, src: &Path, env: &str) -> (Project, Bundle) {
-    let global = Global {
-        bundle_dir: Some(src.to_path_buf()),
-        env: Some(env.to_string()),
-        vars: Vec::new(),
-        json: false,
-        remote: false,
-        root: Some(tmp.join("state")),
-        quiet: true,
-        verbose: false,
-    };
-    let project = Project {
-        bundle_dir: src.to_path_buf(),
-        repo_root: src.to_path_buf(),
-        state_root: tmp.join("state"),
-        global,
-    };
+    let project = Project::quiet_local(src, &tmp.join("state"), env);
     let bundle = Bundle {
         root: src.to_path_buf(),
         name: "bench".into(),

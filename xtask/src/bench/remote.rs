@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench::TempDir;
 use crate::project::Project;
+use crate::util::TempDir;
 
 const USER: &str = "tester@example.com";
 
@@ -137,7 +137,7 @@ pub fn bench_remote(project: &Project, n: usize) -> Result<()> {
     println!("fake workspace at {}", fake.host);
 
     let src = tmp.path().join("src");
-    let bytes = super::bench::generate(&src, n)?;
+    let bytes = super::deploy::generate(&src, n)?;
     let targets: String = (0..3)
         .map(|i| format!("  t{i}:\n    default: {}\n", i == 0))
         .collect();

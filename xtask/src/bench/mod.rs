@@ -2,35 +2,23 @@
 //! measured in the same run. Run them on a release build:
 //! `cargo run --release -p xtask -- bench <kind>`.
 
-use std::path::{Path, PathBuf};
+pub mod deploy;
+pub mod remote;
+pub mod watch;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::{BenchArgs, BenchKind};
 use crate::project::Project;
-
-pub fn run(project: &Project, args: &BenchArgs) -> Result<()> {
-    if cfg!(debug_assertions) {
-        eprintln!(
-            "note: this is a debug build; for figures run `cargo run --release -p xtask -- bench ...`"
-        );
-    }
-    match args.kind {
-        BenchKind::Validate => validate(project),
-        BenchKind::Deploy => crate::deploy::bench_cmd(project, args),
-        BenchKind::Watch => crate::watch::bench(project, args.files),
-        BenchKind::Remote => crate::deploy::bench_remote::bench_remote(project, args.files),
-    }
-}
 
 const RUNS: usize = 21;
 
 /// `validate` as a whole process, median of `RUNS`, on this repository's
 /// bundle and on the largest corpus bundle. The peer is the cost of starting
 /// a process at all (`git --version`): what no CLI can go below.
-fn validate(project: &Project) -> Result<()> {
+pub fn validate(project: &Project) -> Result<()> {
     let exe = std::env::current_exe().context("finding this executable")?;
     // The corpus lies in `shared/` beside the repository (or a worktree of it).
     let corpus = project
@@ -87,25 +75,4 @@ pub fn median_of(mut f: impl FnMut() -> Result<Duration>) -> Result<Duration> {
 
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// A temp folder removed when dropped, so a failed benchmark leaves nothing.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(prefix: &str) -> Result<TempDir> {
-        let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(TempDir(dir))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

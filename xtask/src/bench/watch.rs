@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench::{TempDir, ms};
+use crate::bench::ms;
 use crate::config::LoadOptions;
 use crate::project::Project;
+use crate::util::TempDir;
 
 const SAVES: usize = 100;
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -31,7 +32,7 @@ pub fn bench(project: &Project, files: usize) -> Result<()> {
     )?;
 
     let synthetic = tmp.join("synthetic");
-    crate::deploy::bench::generate(&synthetic, files)?;
+    super::deploy::generate(&synthetic, files)?;
     std::fs::write(
         synthetic.join("databricks.yml"),
         "bundle:\n  name: bench\ntargets:\n  test:\n    default: true\n",

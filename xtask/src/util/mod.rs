@@ -1,0 +1,12 @@
+//! The bottom layer (rust-analyzer's `stdx`): small tools every other module
+//! may use and that use nothing of this crate: a thread pool, fault
+//! injection for tests, the clock, temporary folders.
+
+pub mod fault;
+pub mod parallel;
+pub mod tempdir;
+pub mod time;
+
+pub use parallel::parallel;
+pub use tempdir::TempDir;
+pub use time::{Timer, now_rfc3339};
