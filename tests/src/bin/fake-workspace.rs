@@ -2,9 +2,7 @@
 //! `cargo run -p e2e --bin fake-workspace -- [PORT]`. Prints the URL and the
 //! token on stdout (one `KEY=value` per line), then serves until killed.
 
-use std::io::Write;
-
-use e2e::fake_workspace::{DEFAULT_TOKEN, DEFAULT_USER, FakeWorkspace};
+use e2e::fake_workspace::{DEFAULT_TOKEN, DEFAULT_USER, FakeWorkspace, announce};
 
 fn main() {
     let port = match std::env::args().nth(1).map(|p| p.parse::<u16>()) {
@@ -22,10 +20,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    // This token is the fake's own fixed test value, not a secret.
-    println!("DATABRICKS_HOST={}", fake.url());
-    println!("DATABRICKS_TOKEN={}", fake.token());
-    let _ = std::io::stdout().flush();
+    if let Err(e) = announce(&fake, &mut std::io::stdout()) {
+        eprintln!("fake-workspace: cannot print the URL: {e}");
+        std::process::exit(1);
+    }
     loop {
         std::thread::park();
     }

@@ -74,6 +74,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Print the URL and the token, one `KEY=value` line each, as the
+/// `fake-workspace` binary does for benchmarks and manual checks.
+pub fn announce(fake: &FakeWorkspace, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    // This token is the fake's own fixed test value, not a secret.
+    writeln!(out, "DATABRICKS_HOST={}", fake.url())?;
+    writeln!(out, "DATABRICKS_TOKEN={}", fake.token())?;
+    out.flush()
+}
+
 impl FakeWorkspace {
     /// Starts on an ephemeral port of 127.0.0.1 with the default user and token.
     pub fn start() -> FakeWorkspace {

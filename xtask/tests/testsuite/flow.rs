@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::Mutex;
 
+use crate::xtask;
 use e2e::gitrepo::Repo;
-use e2e::{workspace_root, xtask};
+use e2e::workspace_root;
 
 /// The gates share one Python environment (made by the first `test`); this
 /// keeps the tests of this file from creating it concurrently.
@@ -76,9 +77,23 @@ fn project(repo: &Repo) {
     repo.write("bundle/resources/jobs.yml", JOBS_YML);
     repo.write("bundle/notebooks/make.py", MAKE_PY);
     repo.write("bundle/notebooks/check.py", CHECK_PY);
+    // The bundle's own pins of pytest and its dependencies: all this small
+    // bundle needs (the project's heavier libraries would only slow the venv).
     let pins = std::fs::read_to_string(workspace_root().join("bundle/requirements.txt"))
         .expect("bundle requirements");
-    repo.write("bundle/requirements.txt", &pins);
+    let pytest_pins: String = pins
+        .lines()
+        .filter(|l| {
+            let name = l.split(['=', '<', '>', '~', '[', ' ']).next().unwrap_or("");
+            ["pytest", "pluggy", "iniconfig", "packaging"].contains(&name.to_lowercase().as_str())
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        pytest_pins.contains("pytest"),
+        "bundle/requirements.txt pins pytest"
+    );
+    repo.write("bundle/requirements.txt", &pytest_pins);
     repo.write(
         "bundle/pytest.ini",
         "[pytest]\nmarkers =\n    integration: runs the pipeline\n",

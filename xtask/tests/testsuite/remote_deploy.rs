@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::Duration;
 
-use e2e::deploy::{Repo, text};
+use crate::support::deploy::{Repo, text};
 use e2e::fake_workspace::{DEFAULT_USER, FakeWorkspace};
 use serde_json::Value;
 
@@ -97,7 +97,7 @@ impl Remote {
 
     /// The local bundle files as the workspace should hold them (notebooks without extension).
     fn expected(&self) -> BTreeMap<String, Vec<u8>> {
-        e2e::deploy::files_under(&self.repo.bundle())
+        crate::support::deploy::files_under(&self.repo.bundle())
             .into_iter()
             .map(|(p, b)| {
                 let nb = p.ends_with(".py") && b.starts_with(b"# Databricks notebook source");
@@ -132,7 +132,7 @@ impl Remote {
             !self.printed.borrow().contains(token),
             "the token was printed"
         );
-        for (p, bytes) in e2e::deploy::files_under(self.repo.path()) {
+        for (p, bytes) in crate::support::deploy::files_under(self.repo.path()) {
             assert!(
                 !String::from_utf8_lossy(&bytes).contains(token),
                 "the token is stored in {p}"
@@ -204,7 +204,7 @@ fn deploy_redeploy_and_deletions_reach_the_workspace() {
     std::fs::remove_file(r.repo.bundle().join("README.md")).unwrap();
     r.repo.write(
         "resources/job.yml",
-        &e2e::deploy::JOB_YML.replace("name: train\n", "name: train-renamed\n"),
+        &crate::support::deploy::JOB_YML.replace("name: train\n", "name: train-renamed\n"),
     );
     let third = r.deploy("dev");
     assert_eq!(r.remote_files("dev"), r.expected());
@@ -225,7 +225,7 @@ fn deploy_redeploy_and_deletions_reach_the_workspace() {
     // A renamed job key: the old job is deleted, the new one created.
     r.repo.write(
         "resources/job.yml",
-        &e2e::deploy::JOB_YML.replace("    train:\n", "    trainer:\n"),
+        &crate::support::deploy::JOB_YML.replace("    train:\n", "    trainer:\n"),
     );
     r.deploy("dev");
     assert_eq!(r.fake.job_count(), 1);
@@ -413,7 +413,8 @@ fn stage_copies_the_tested_bytes_between_remote_envs() {
     // One experiment per env: a workspace holds one experiment of a name.
     r.repo.write(
         "resources/job.yml",
-        &e2e::deploy::JOB_YML.replace("/Shared/demo-exp", "/Shared/demo-exp-${bundle.target}"),
+        &crate::support::deploy::JOB_YML
+            .replace("/Shared/demo-exp", "/Shared/demo-exp-${bundle.target}"),
     );
     let test = r.deploy("test");
     // A passing test record for the deployed digest, as `test` would leave it.

@@ -5,7 +5,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use e2e::fake_workspace::{DEFAULT_TOKEN, FakeWorkspace};
@@ -357,32 +356,22 @@ fn in_flight_requests_are_counted() {
 }
 
 #[test]
-fn binary_serves_and_prints_its_url() {
-    let bin = e2e::workspace_root().join("target/debug/fake-workspace");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--package",
-            "e2e",
-            "--bin",
-            "fake-workspace",
-        ])
-        .current_dir(e2e::workspace_root())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let bin = std::env::var_os("CARGO_TARGET_DIR")
-        .map(|t| std::path::PathBuf::from(t).join("debug/fake-workspace"))
-        .unwrap_or(bin);
-    let mut child = Command::new(bin).stdout(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let host_line = lines.next().unwrap().unwrap();
-    let token_line = lines.next().unwrap().unwrap();
-    let url = host_line
-        .strip_prefix("DATABRICKS_HOST=")
+fn the_server_announces_its_url_and_token_and_serves() {
+    // What the `fake-workspace` binary prints (it calls `announce`), read
+    // back as a user of the binary would.
+    let fake = FakeWorkspace::start();
+    let mut out = Vec::new();
+    e2e::fake_workspace::announce(&fake, &mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let mut lines = out.lines();
+    let url = lines
+        .next()
+        .and_then(|l| l.strip_prefix("DATABRICKS_HOST="))
         .expect("first line names the host");
-    assert_eq!(token_line, format!("DATABRICKS_TOKEN={DEFAULT_TOKEN}"));
+    assert_eq!(
+        lines.next(),
+        Some(format!("DATABRICKS_TOKEN={DEFAULT_TOKEN}").as_str())
+    );
     let mut stream = TcpStream::connect(url.trim_start_matches("http://")).unwrap();
     send(
         &mut stream,
@@ -393,7 +382,5 @@ fn binary_serves_and_prints_its_url() {
         false,
     );
     let answer = receive(&mut BufReader::new(stream));
-    child.kill().unwrap();
-    child.wait().unwrap();
     assert_eq!(answer.unwrap().status, 200);
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::xtask;
 use e2e::gitrepo::Repo;
-use e2e::xtask;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 

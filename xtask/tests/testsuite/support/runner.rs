@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 /// `tests/fixtures/runner/<name>`.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
+    e2e::workspace_root()
+        .join("tests/fixtures")
         .join("runner")
         .join(name)
 }

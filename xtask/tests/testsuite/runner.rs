@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use e2e::runner::deployed;
+use crate::support::runner::deployed;
 use serde_json::Value;
 
 fn text(out: &std::process::Output) -> String {
@@ -99,6 +99,9 @@ fn unknown_job_and_missing_deployment_are_clear_errors() {
 
 #[test]
 fn tasks_run_under_the_bundle_venv() {
+    if !e2e::slow_tests_enabled("tasks_run_under_the_bundle_venv") {
+        return;
+    }
     let d = deployed("mini", "mini_runner", "test");
     fs::write(d.bundle.join("requirements.txt"), "pytest\n").unwrap();
     let out = d.run("train", "test", &["--json"]);
@@ -115,7 +118,7 @@ fn tasks_run_under_the_bundle_venv() {
     // Without a usable Python 3 the run stops with the way out, creating nothing.
     let d = deployed("mini", "mini_runner", "test");
     fs::write(d.bundle.join("requirements.txt"), "pytest\n").unwrap();
-    let out = e2e::xtask()
+    let out = crate::xtask()
         .arg("--bundle-dir")
         .arg(&d.bundle)
         .arg("--root")
@@ -137,7 +140,7 @@ fn tasks_run_under_the_bundle_venv() {
 #[test]
 fn ctrl_c_ends_the_tasks_too() {
     let d = deployed("mini", "mini_runner", "test");
-    let mut child = e2e::xtask()
+    let mut child = crate::xtask()
         .arg("--bundle-dir")
         .arg(&d.bundle)
         .arg("--root")

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use e2e::{workspace_root, xtask};
+use crate::xtask;
+use e2e::workspace_root;
 
 const START: &str = "<!-- command-reference:start -->";
 const END: &str = "<!-- command-reference:end -->";
@@ -70,7 +71,7 @@ fn readme_command_reference_matches_help() {
         }
         panic!(
             "README.md's command reference is out of step with --help.\n\
-             Run `UPDATE_README=1 cargo test -p e2e --test repo` and review the diff.\n\
+             Run `UPDATE_README=1 cargo test -p xtask --test testsuite repo` and review the diff.\n\
              --- expected ---\n{expected}\n--- actual ---\n{actual}"
         );
     }

@@ -1,0 +1,25 @@
+//! The end-to-end test suite: one binary (cargo's `tests/testsuite`) that
+//! runs the real `xtask` program, built by cargo for this test
+//! (`CARGO_BIN_EXE_xtask`), on real files, git repositories, processes and
+//! loopback HTTP. Slow tests (virtualenvs, pip) run only when
+//! `XTASK_SLOW_TESTS=1` (`.ci/run` sets it); tests that need `../shared/corpus`
+//! say they are skipped when it is missing, and `.ci/run` makes it required.
+
+mod deploy;
+mod fake_workspace_sdk;
+mod flow;
+mod params;
+mod remote;
+mod remote_deploy;
+mod repo;
+mod runner;
+mod support;
+mod validate;
+mod watch;
+
+use std::process::Command;
+
+/// The `xtask` binary under test, with a clean environment.
+pub fn xtask() -> Command {
+    e2e::command(env!("CARGO_BIN_EXE_xtask"))
+}
