@@ -91,27 +91,26 @@ fn summary(b: &Bundle) -> String {
 /// With `-v`: the resources, as `databricks bundle summary` lists them, with
 /// the file that defines each.
 fn resources(b: &Bundle) -> String {
-    let Some(kinds) = b.config["resources"].as_object() else {
-        return String::new();
-    };
-    let mut s = String::from("Resources:\n");
-    for (kind, items) in kinds {
-        let Some(items) = items.as_object() else {
-            continue;
-        };
-        let mut title = kind.replace('_', " ");
-        if let Some(first) = title.get(..1) {
-            title = first.to_uppercase() + &title[1..];
+    let mut s = String::new();
+    let mut kind = "";
+    for r in b.all_resources() {
+        if s.is_empty() {
+            s.push_str("Resources:\n");
         }
-        s.push_str(&format!("  {title}:\n"));
-        for (key, settings) in items {
-            s.push_str(&format!("    {key}:\n"));
-            if let Some(name) = settings["name"].as_str() {
-                s.push_str(&format!("      Name: {name}\n"));
+        if r.kind != kind {
+            kind = r.kind;
+            let mut title = kind.replace('_', " ");
+            if let Some(first) = title.get(..1) {
+                title = first.to_uppercase() + &title[1..];
             }
-            if let Some(file) = b.resource_files.get(&format!("{kind}.{key}")) {
-                s.push_str(&format!("      File: {file}\n"));
-            }
+            s.push_str(&format!("  {title}:\n"));
+        }
+        s.push_str(&format!("    {}:\n", r.key));
+        if let Some(name) = r.settings["name"].as_str() {
+            s.push_str(&format!("      Name: {name}\n"));
+        }
+        if let Some(file) = b.resource_files.get(&format!("{kind}.{}", r.key)) {
+            s.push_str(&format!("      File: {file}\n"));
         }
     }
     s

@@ -29,8 +29,10 @@ mod interp;
 mod merge;
 mod modes;
 mod paths;
+pub mod pattern;
 mod targets;
 mod vars;
+mod view;
 pub mod yaml;
 
 use crate::diag::Diagnostic;
@@ -163,6 +165,19 @@ pub fn load(opts: &LoadOptions) -> (Option<Bundle>, Vec<Diagnostic>) {
     };
     let bundle = resolve(&mut ctx, opts);
     (bundle, ctx.diags)
+}
+
+/// `bundle.name` alone, with no target selected: what a command over every
+/// env of the bundle (`status` without `--env`) needs, even where no target
+/// is the default.
+pub fn load_name(bundle_dir: &Path) -> (Option<String>, Vec<Diagnostic>) {
+    let root = std::path::absolute(bundle_dir).unwrap_or_else(|_| bundle_dir.to_path_buf());
+    let mut ctx = ctx::Ctx {
+        root,
+        ..Default::default()
+    };
+    let name = files::read_all(&mut ctx).map(|mut tree| bundle_name(&mut ctx, &mut tree));
+    (name.filter(|n| !n.is_empty()), ctx.diags)
 }
 
 fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {

@@ -2,6 +2,7 @@
 //! and the `mode: development` / `mode: production` rules (reference §1.1, §4).
 
 use crate::config::ctx::Ctx;
+use crate::config::pattern::{visit, visit_mut};
 use crate::config::yaml::{Loc, Map, Node, Value};
 use crate::git::GitInfo;
 
@@ -306,56 +307,41 @@ pub fn apply_presets(root: &mut Node) {
         .and_then(Node::as_map)
         .cloned()
         .unwrap_or_default();
-    let Some(res) = root
-        .as_map_mut()
-        .and_then(|m| m.get_mut("resources"))
-        .and_then(Node::as_map_mut)
-    else {
-        return;
-    };
-    if let Some(jobs) = res.get_mut("jobs").and_then(Node::as_map_mut) {
-        for j in jobs.0.iter_mut() {
-            let Some(job) = j.node.as_map_mut() else {
-                continue;
-            };
-            prefix_name(job, &prefix);
-            if !tags.0.is_empty() {
-                let jt = child(job, "tags", loc);
-                for t in tags.iter() {
-                    if jt.get(&t.key).is_none() {
-                        jt.insert(&t.key, loc, t.node.clone());
-                    }
-                }
-            }
-            if let Some(n) = &max_runs
-                && job.get("max_concurrent_runs").is_none()
-            {
-                job.insert("max_concurrent_runs", loc, n.clone());
-            }
-            if let Some(p) = &pause {
-                for k in ["schedule", "continuous", "trigger"] {
-                    if let Some(t) = job.get_mut(k).and_then(Node::as_map_mut)
-                        && t.get("pause_status").is_none()
-                    {
-                        t.insert("pause_status", loc, Node::str(p, loc));
-                    }
+    visit_mut(root, "resources.jobs.*", &mut |_, job| {
+        let Some(job) = job.as_map_mut() else { return };
+        prefix_name(job, &prefix);
+        if !tags.0.is_empty() {
+            let jt = child(job, "tags", loc);
+            for t in tags.iter() {
+                if jt.get(&t.key).is_none() {
+                    jt.insert(&t.key, loc, t.node.clone());
                 }
             }
         }
-    }
-    if let Some(ps) = res.get_mut("pipelines").and_then(Node::as_map_mut) {
-        for p in ps.0.iter_mut() {
-            let Some(pm) = p.node.as_map_mut() else {
-                continue;
-            };
-            prefix_name(pm, &prefix);
-            if let Some(d) = &pipelines_dev
-                && pm.get("development").is_none()
-            {
-                pm.insert("development", loc, d.clone());
+        if let Some(n) = &max_runs
+            && job.get("max_concurrent_runs").is_none()
+        {
+            job.insert("max_concurrent_runs", loc, n.clone());
+        }
+        if let Some(p) = &pause {
+            for k in ["schedule", "continuous", "trigger"] {
+                if let Some(t) = job.get_mut(k).and_then(Node::as_map_mut)
+                    && t.get("pause_status").is_none()
+                {
+                    t.insert("pause_status", loc, Node::str(p, loc));
+                }
             }
         }
-    }
+    });
+    visit_mut(root, "resources.pipelines.*", &mut |_, p| {
+        let Some(pm) = p.as_map_mut() else { return };
+        prefix_name(pm, &prefix);
+        if let Some(d) = &pipelines_dev
+            && pm.get("development").is_none()
+        {
+            pm.insert("development", loc, d.clone());
+        }
+    });
 }
 
 fn prefix_name(m: &mut Map, prefix: &str) {
@@ -368,19 +354,15 @@ fn prefix_name(m: &mut Map, prefix: &str) {
 }
 
 fn production(ctx: &mut Ctx, root: &mut Node, root_path_explicit: bool) {
-    if let Some(ps) = root.at(&["resources", "pipelines"]).and_then(Node::as_map) {
-        for p in ps.iter() {
-            if let Some(d) = p.node.get("development")
-                && d.v == Value::Bool(true)
-            {
-                ctx.error(
-                        "target with 'mode: production' cannot include a pipeline with 'development: true'",
-                        Some(d.loc),
-                        &format!("resources.pipelines.{}.development", p.key),
-                    );
-            }
+    visit(root, "resources.pipelines.*.development", &mut |path, d| {
+        if d.v == Value::Bool(true) {
+            ctx.error(
+                "target with 'mode: production' cannot include a pipeline with 'development: true'",
+                Some(d.loc),
+                path,
+            );
         }
-    }
+    });
     if root_path_explicit {
         return;
     }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::ctx::Ctx;
 use crate::config::files::normalize;
+use crate::config::pattern::visit_mut;
 use crate::config::yaml::{Map, Node, Value};
 
 #[derive(Clone, Copy, PartialEq)]
@@ -22,20 +23,13 @@ const NOTEBOOK_EXTS: [&str; 5] = ["py", "ipynb", "sql", "scala", "r"];
 /// relative to the bundle root, as the CLI's RewriteSyncPaths does for sync
 /// patterns (artifact paths too, so that packaging needs no file table).
 pub fn rebase_local(ctx: &Ctx, root: &mut Node) {
-    let Some(m) = root.as_map_mut() else { return };
-    if let Some(sync) = m.get_mut("sync").and_then(Node::as_map_mut) {
-        for key in ["include", "exclude", "paths"] {
-            if let Some(Value::Seq(items)) = sync.get_mut(key).map(|n| &mut n.v) {
-                items.iter_mut().for_each(|n| rebase(ctx, n));
-            }
-        }
-    }
-    if let Some(arts) = m.get_mut("artifacts").and_then(Node::as_map_mut) {
-        for a in arts.0.iter_mut() {
-            if let Some(p) = a.node.as_map_mut().and_then(|am| am.get_mut("path")) {
-                rebase(ctx, p);
-            }
-        }
+    for pattern in [
+        "sync.include[*]",
+        "sync.exclude[*]",
+        "sync.paths[*]",
+        "artifacts.*.path",
+    ] {
+        visit_mut(root, pattern, &mut |_, n| rebase(ctx, n));
     }
 }
 
@@ -65,71 +59,39 @@ fn rebase(ctx: &Ctx, n: &mut Node) {
     n.v = Value::Str(rebased);
 }
 
+/// The paths a resource names, by pattern, with what each must be. Job
+/// tasks are walked by [`task`]: their rules depend on the job (`git_source`).
+const PIPELINE_PATHS: [(&str, Kind); 4] = [
+    ("resources.pipelines.*.root_path", Kind::Dir),
+    (
+        "resources.pipelines.*.libraries[*].notebook.path",
+        Kind::Notebook,
+    ),
+    ("resources.pipelines.*.libraries[*].file.path", Kind::File),
+    ("resources.pipelines.*.libraries[*].glob.include", Kind::Dir),
+];
+
 pub fn translate(ctx: &mut Ctx, root: &mut Node) {
     let file_path = root
         .at(&["workspace", "file_path"])
         .and_then(Node::as_str)
         .unwrap_or("")
         .to_string();
-    let Some(res) = root
-        .as_map_mut()
-        .and_then(|m| m.get_mut("resources"))
-        .and_then(Node::as_map_mut)
-    else {
-        return;
-    };
-    if let Some(jobs) = res.get_mut("jobs").and_then(Node::as_map_mut) {
-        for j in jobs.0.iter_mut() {
-            let base = format!("resources.jobs.{}", j.key);
-            let Some(job) = j.node.as_map_mut() else {
-                continue;
-            };
-            // With `git_source`, task paths are paths in that repository.
-            let job_git = job.get("git_source").is_some();
-            let Some(Value::Seq(tasks)) = job.get_mut("tasks").map(|n| &mut n.v) else {
-                continue;
-            };
-            for (i, t) in tasks.iter_mut().enumerate() {
-                let p = format!("{base}.tasks[{i}]");
-                task(ctx, t, &p, job_git, &file_path);
-            }
+    visit_mut(root, "resources.jobs.*", &mut |base, job| {
+        let Some(job) = job.as_map_mut() else { return };
+        // With `git_source`, task paths are paths in that repository.
+        let job_git = job.get("git_source").is_some();
+        let Some(Value::Seq(tasks)) = job.get_mut("tasks").map(|n| &mut n.v) else {
+            return;
+        };
+        for (i, t) in tasks.iter_mut().enumerate() {
+            task(ctx, t, &format!("{base}.tasks[{i}]"), job_git, &file_path);
         }
-    }
-    if let Some(ps) = res.get_mut("pipelines").and_then(Node::as_map_mut) {
-        for pe in ps.0.iter_mut() {
-            let base = format!("resources.pipelines.{}", pe.key);
-            let Some(pm) = pe.node.as_map_mut() else {
-                continue;
-            };
-            if let Some(n) = pm.get_mut("root_path") {
-                one(ctx, n, Kind::Dir, &format!("{base}.root_path"), &file_path);
-            }
-            let Some(Value::Seq(libs)) = pm.get_mut("libraries").map(|n| &mut n.v) else {
-                continue;
-            };
-            for (i, lib) in libs.iter_mut().enumerate() {
-                let Some(lm) = lib.as_map_mut() else { continue };
-                for (key, field, kind) in [
-                    ("notebook", "path", Kind::Notebook),
-                    ("file", "path", Kind::File),
-                    ("glob", "include", Kind::Dir),
-                ] {
-                    if let Some(n) = lm
-                        .get_mut(key)
-                        .and_then(Node::as_map_mut)
-                        .and_then(|m| m.get_mut(field))
-                    {
-                        one(
-                            ctx,
-                            n,
-                            kind,
-                            &format!("{base}.libraries[{i}].{key}.{field}"),
-                            &file_path,
-                        );
-                    }
-                }
-            }
-        }
+    });
+    for (pattern, kind) in PIPELINE_PATHS {
+        visit_mut(root, pattern, &mut |path, n| {
+            one(ctx, n, kind, path, &file_path)
+        });
     }
 }
 

@@ -91,13 +91,22 @@ fn print_report(r: &DeployReport, verbose: bool) {
 }
 
 pub fn status_cmd(project: &Project) -> Result<()> {
-    let bundle = super::load_target(project, project.settings.env.as_deref())?;
-    let statuses = if project.settings.remote {
+    let env = project.settings.env.as_deref();
+    let (name, statuses) = if project.settings.remote {
         // A workspace cannot be listed for envs: the selected target only.
+        let bundle = super::load_target(project, env)?;
         let ws = super::open(project, &bundle)?;
-        vec![super::ops::env_status(&*ws, &bundle.target)?]
+        let one = vec![super::ops::env_status(&*ws, &bundle.target)?];
+        (bundle.name, one)
+    } else if env.is_some() {
+        let bundle = super::load_target(project, env)?;
+        let one = super::status(project, &bundle.name, env)?;
+        (bundle.name, one)
     } else {
-        super::status(project, &bundle.name, project.settings.env.as_deref())?
+        // Every local env of the bundle: no target needs to be selectable.
+        let name = super::load_name(project)?;
+        let all = super::status(project, &name, None)?;
+        (name, all)
     };
     if project.settings.json {
         return print_json(&statuses);
@@ -105,7 +114,7 @@ pub fn status_cmd(project: &Project) -> Result<()> {
     if statuses.is_empty() {
         println!(
             "nothing deployed for bundle {} under {}",
-            bundle.name,
+            name,
             project.state_root.display()
         );
     }

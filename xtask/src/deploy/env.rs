@@ -75,16 +75,29 @@ pub fn load_target(project: &Project, env: Option<&str>) -> Result<Bundle> {
             current_user: None,
         },
     )?;
+    reported(project, bundle, &diags)
+}
+
+/// The bundle's name, with no target selected; the diagnostics are printed
+/// as by [`load_target`].
+pub fn load_name(project: &Project) -> Result<String> {
+    let (name, diags) = config::load_name(&project.bundle_dir);
+    reported(project, name, &diags)
+}
+
+/// Print the diagnostics with their locations (warnings too, unless `-q`);
+/// errors end with the summary line and fail with [`diag::Failed`].
+fn reported<T>(project: &Project, loaded: Option<T>, diags: &[Diagnostic]) -> Result<T> {
     let errors = diags.iter().any(Diagnostic::is_error);
     if errors || !project.settings.quiet {
-        for d in &diags {
+        for d in diags {
             eprint!("{d}");
         }
     }
-    match bundle {
-        Some(b) if !errors => Ok(b),
+    match loaded {
+        Some(v) if !errors => Ok(v),
         _ => {
-            eprintln!("{}", diag::summary_line(&diags));
+            eprintln!("{}", diag::summary_line(diags));
             Err(diag::Failed.into())
         }
     }

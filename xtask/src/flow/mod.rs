@@ -200,7 +200,7 @@ fn run_test_gate(project: &Project, args: &GateOptions) -> Result<TestRecord> {
     };
     record.digest = Some(report.digest.clone());
     for key in crate::runner::integration_jobs(&bundle) {
-        let job = bundle.config["resources"]["jobs"][&key].clone();
+        let job = bundle.require_job(&key)?.settings.clone();
         let ok = step(
             project,
             &mut record,

@@ -37,20 +37,13 @@ pub fn run_cmd(project: &Project, job_key: &str) -> Result<()> {
         return remote::run_remote(project, job_key);
     }
     let bundle = crate::deploy::load_target(project, project.settings.env.as_deref())?;
-    let Some(job) = bundle.config["resources"]["jobs"].get(job_key) else {
-        let known: Vec<&str> = bundle.resources("jobs").map(|(k, _)| k).collect();
-        bail!(
-            "no job {:?} in the bundle (target {}); its jobs: {}",
-            job_key,
-            bundle.target,
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        );
-    };
-    let report = run_in_env(project, &bundle, job_key, job)?;
+    let job = bundle.require_job(job_key)?;
+    let report = run_in_env(project, &bundle, job_key, job.settings).with_context(|| match &job
+        .location
+    {
+        Some(at) => format!("running job {job_key} (defined at {at})"),
+        None => format!("running job {job_key}"),
+    })?;
     if project.settings.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !project.settings.quiet || !report.ok() {
@@ -183,8 +176,9 @@ pub fn integration_jobs(bundle: &Bundle) -> Vec<String> {
         })
     };
     let mut tagged: Vec<(Option<f64>, String)> = bundle
-        .resources("jobs")
-        .filter_map(|(key, job)| {
+        .jobs()
+        .filter_map(|j| {
+            let (key, job) = (j.key, j.settings);
             let value = tag(job, "integration")?;
             if matches!(value.to_ascii_lowercase().as_str(), "false" | "no" | "") {
                 return None;
@@ -195,9 +189,9 @@ pub fn integration_jobs(bundle: &Bundle) -> Vec<String> {
         .collect();
     if tagged.is_empty() {
         return bundle
-            .resources("jobs")
-            .filter(|(k, _)| k.contains("train"))
-            .map(|(k, _)| k.to_string())
+            .jobs()
+            .filter(|j| j.key.contains("train"))
+            .map(|j| j.key.to_string())
             .collect();
     }
     tagged.sort_by(|a, b| match (a.0, b.0) {

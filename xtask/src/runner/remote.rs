@@ -49,17 +49,7 @@ pub fn run_remote(project: &Project, job_key: &str) -> Result<()> {
 /// unless it ends SUCCESS. `print`: task states and the result (human or JSON).
 pub fn run_deployed(project: &Project, bundle: &Bundle, job_key: &str, print: bool) -> Result<()> {
     let env = bundle.target.clone();
-    if bundle.config["resources"]["jobs"].get(job_key).is_none() {
-        let known: Vec<&str> = bundle.resources("jobs").map(|(k, _)| k).collect();
-        bail!(
-            "no job {job_key:?} in the bundle (target {env}); its jobs: {}",
-            if known.is_empty() {
-                "none".into()
-            } else {
-                known.join(", ")
-            }
-        );
-    }
+    bundle.require_job(job_key)?;
     let ws = deploy::open(project, bundle)?;
     let tfstate: Value = match ws.read_state("terraform.tfstate")? {
         Some(b) => serde_json::from_slice(&b).context("reading the env's terraform.tfstate")?,

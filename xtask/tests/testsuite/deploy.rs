@@ -1022,3 +1022,28 @@ fn a_redeploy_shares_unchanged_folders_by_linking_the_current_share_links() {
         std::fs::read(repo.bundle().join("rag/chunk.py")).unwrap()
     );
 }
+
+#[test]
+fn status_without_env_lists_every_env_even_with_no_default_target() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    repo.deploy("test");
+    // Two targets, neither the default: no target can be selected, yet
+    // `status` over all envs needs only the bundle's name.
+    let yml = std::fs::read_to_string(repo.bundle().join("databricks.yml")).unwrap();
+    repo.write("databricks.yml", &yml.replace("    default: true\n", ""));
+    let out = repo.run(&["status", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let envs: Vec<&str> = all
+        .as_array()
+        .expect("one status per env")
+        .iter()
+        .filter(|s| s["deployed"] == true)
+        .map(|s| s["env"].as_str().unwrap())
+        .collect();
+    assert_eq!(envs, ["dev", "test"], "{all}");
+    // Naming one env still needs it to be a target.
+    let bad = repo.run(&["status", "--env", "nope"]);
+    assert!(!bad.status.success(), "{}", text(&bad));
+}

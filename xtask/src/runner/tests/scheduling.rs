@@ -160,7 +160,8 @@ print('sleeping', flush=True)\n\
 time.sleep(60)"]);
     let env = Env::new(&[("sleep.py", &sleeper), ("ok.py", &nb(&["print('after')"]))]);
     let mut t = task("sleep", "sleep", &[]);
-    t["timeout_seconds"] = json!(1);
+    // Long enough for Python to start and print on a loaded 2-core machine.
+    t["timeout_seconds"] = json!(3);
     let report = env.run(json!({"tasks": [t, task("after", "ok", &["sleep"])]}));
     assert_eq!(
         state(&report, "sleep"),
@@ -171,7 +172,7 @@ time.sleep(60)"]);
     assert_eq!(state(&report, "after"), TaskState::UpstreamFailed);
     let log = fs::read_to_string(report.task("sleep").unwrap().log.as_ref().unwrap()).unwrap();
     assert!(
-        log.contains("sleeping") && log.contains("timed out after 1s"),
+        log.contains("sleeping") && log.contains("timed out after 3s"),
         "{log}"
     );
     // The task's own child was killed with it.
