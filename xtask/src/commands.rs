@@ -56,7 +56,8 @@ fn project(g: Global) -> Result<Project> {
     };
     let settings = Settings {
         env: g.env,
-        vars: g.vars,
+        // `--var a=1,b=2` is two values, as with the CLI's string-slice flag.
+        vars: crate::config::split_var_flags(&g.vars),
         json: g.json,
         remote: g.remote,
         quiet: g.quiet,

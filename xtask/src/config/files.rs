@@ -165,8 +165,17 @@ fn read_file(ctx: &mut Ctx, rel: &Path) -> Option<Node> {
             },
         ));
     }
-    match yaml::parse(text, id) {
-        Ok(node) => Some(node),
+    match yaml::parse_noting_duplicates(text, id) {
+        Ok((node, dups)) => {
+            for d in dups {
+                ctx.warning(
+                    format!("key {} is written twice in one mapping; the last value is used, as the Databricks CLI does", d.key),
+                    Some(d.loc),
+                    "",
+                );
+            }
+            Some(node)
+        }
         Err(e) => {
             ctx.error(e.message, at(e.line, e.col), "");
             None

@@ -33,6 +33,8 @@ pub mod pattern;
 mod targets;
 mod vars;
 mod view;
+
+pub use vars::split_var_flags;
 pub mod yaml;
 
 use crate::diag::Diagnostic;

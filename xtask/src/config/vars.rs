@@ -162,3 +162,50 @@ fn read_overrides(
         }
     }
 }
+
+/// `--var` values as the CLI reads them: each flag is a comma-separated list
+/// (`--var a=1,b=2` sets two variables), a field in double quotes keeps its
+/// commas (`--var '"a=x,y"'`), `""` inside quotes is one quote.
+pub fn split_var_flags(flags: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for flag in flags {
+        let mut field = String::new();
+        let mut chars = flag.chars().peekable();
+        let mut quoted = false;
+        let mut at_start = true;
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if at_start => quoted = true,
+                '"' if quoted && chars.peek() == Some(&'"') => {
+                    field.push('"');
+                    chars.next();
+                }
+                '"' if quoted => quoted = false,
+                ',' if !quoted => {
+                    out.push(std::mem::take(&mut field));
+                    at_start = true;
+                    continue;
+                }
+                c => field.push(c),
+            }
+            at_start = false;
+        }
+        out.push(field);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn var_flags_split_on_commas_as_the_cli_does() {
+        let flags = |v: &[&str]| {
+            super::split_var_flags(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(flags(&["a=1,b=2"]), ["a=1", "b=2"]);
+        assert_eq!(flags(&["a=1", "b=x y"]), ["a=1", "b=x y"]);
+        assert_eq!(flags(&["\"a=x,y\",b=2"]), ["a=x,y", "b=2"]);
+        assert_eq!(flags(&["\"a=say \"\"hi\"\"\""]), ["a=say \"hi\""]);
+        assert_eq!(flags(&["a="]), ["a="]);
+    }
+}

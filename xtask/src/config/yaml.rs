@@ -215,8 +215,43 @@ impl fmt::Display for ParseError {
     }
 }
 
+thread_local! {
+    /// Keys written twice in one mapping during the current [`parse`].
+    static DUPLICATES: std::cell::RefCell<Vec<(Loc, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A key written twice in one mapping: the last value is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Duplicate {
+    pub key: String,
+    pub loc: Loc,
+}
+
 /// Parse YAML text (JSON is YAML too). `file` tags every location.
 pub fn parse(text: &str, file: u32) -> Result<Node, ParseError> {
+    parse_noting_duplicates(text, file).map(|(node, _)| node)
+}
+
+/// [`parse`], with the keys written twice (the Databricks CLI keeps the
+/// last value of a repeated key; we do too, and say so).
+pub fn parse_noting_duplicates(
+    text: &str,
+    file: u32,
+) -> Result<(Node, Vec<Duplicate>), ParseError> {
+    DUPLICATES.with(|d| d.borrow_mut().clear());
+    let parsed = parse_raw(text, file);
+    let dups = DUPLICATES.with(|d| std::mem::take(&mut *d.borrow_mut()));
+    let dups = dups
+        .into_iter()
+        .map(|(mut loc, key)| {
+            loc.file = file;
+            Duplicate { key, loc }
+        })
+        .collect();
+    parsed.map(|node| (node, dups))
+}
+
+fn parse_raw(text: &str, file: u32) -> Result<Node, ParseError> {
     let mut alias_limits = serde_saphyr::options::AliasLimits::default();
     // Alias bombs: a config has a handful of anchors; refusing a
     // billion-laughs document early keeps validate fast and bounded.
@@ -229,7 +264,9 @@ pub fn parse(text: &str, file: u32) -> Result<Node, ParseError> {
             max_depth: 64,
         },
         alias_limits: alias_limits,
-        duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::Error,
+        // Repeats reach `visit_map`, which keeps the last (as the CLI does)
+        // and records each for a warning.
+        duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::PassThrough,
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,
     };
@@ -393,6 +430,9 @@ impl<'de> Visitor<'de> for RawVisitor {
             // after a merged one overrides it, as YAML says.
             match entries.iter_mut().find(|e| e.key == key) {
                 Some(e) => {
+                    // The parser already folded merged entries that an
+                    // explicit key overrides: a repeat here was written twice.
+                    DUPLICATES.with(|d| d.borrow_mut().push((key_loc, key.clone())));
                     e.node = node;
                     e.key_loc = key_loc;
                 }
@@ -460,10 +500,27 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_and_tabs_are_errors() {
-        let e = parse("a: 1\nb: 2\na: 3\n", 0).unwrap_err();
-        assert!(e.message.to_lowercase().contains("duplicate"), "{e}");
-        assert_eq!(e.line, 3);
+    fn duplicate_keys_keep_the_last_value_and_are_noted() {
+        let (n, dups) =
+            parse_noting_duplicates("a: 1\nb: 2\na: 3\nm:\n  k: x\n  k: y\n", 4).unwrap();
+        assert_eq!(n.get("a").unwrap().v, Value::Int(3));
+        assert_eq!(
+            n.get("m").unwrap().get("k").unwrap().v,
+            Value::Str("y".into())
+        );
+        let at: Vec<(String, u32, u32, u32)> = dups
+            .iter()
+            .map(|d| (d.key.clone(), d.loc.file, d.loc.line, d.loc.col))
+            .collect();
+        assert_eq!(at, [("a".into(), 4, 3, 1), ("k".into(), 4, 6, 3)]);
+        // A key merged from an anchor and then written is an override, not a repeat.
+        let (n, dups) = parse_noting_duplicates("x: &x {k: 1}\ny:\n  <<: *x\n  k: 2\n", 0).unwrap();
+        assert_eq!(n.get("y").unwrap().get("k").unwrap().v, Value::Int(2));
+        assert!(dups.is_empty(), "{dups:?}");
+    }
+
+    #[test]
+    fn tabs_are_errors() {
         let e = parse("a:\n\tb: 1\n", 0).unwrap_err();
         assert_eq!((e.line, e.col), (2, 1));
         assert!(e.message.contains("tab"), "{e}");

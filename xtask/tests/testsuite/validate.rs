@@ -625,3 +625,50 @@ fn this_repository_bundle_validates_when_present() {
         assert!(!run.stdout.contains("Error:"), "{}", run.stdout);
     }
 }
+
+#[test]
+fn a_repeated_key_keeps_its_last_value_with_a_located_warning() {
+    // The Databricks CLI deploys such a file with the last value; refusing it
+    // would stop a project that works with the CLI. We say where it is.
+    let yml = "bundle:\n  name: first\n  name: second\nworkspace:\n  host: https://x.example.com\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let run = validate(dir.path(), &["--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(run.json()["bundle"]["name"], "second", "{}", run.stdout);
+    assert!(
+        run.stderr.contains("key name is written twice")
+            && run.stderr.contains("databricks.yml:3:3"),
+        "{}",
+        run.all()
+    );
+    let strict = validate(dir.path(), &["--strict"], &[]);
+    assert_eq!(
+        strict.code,
+        1,
+        "--strict makes the warning an error: {}",
+        strict.all()
+    );
+}
+
+#[test]
+fn one_var_flag_sets_several_variables_split_on_commas() {
+    let yml =
+        "bundle:\n  name: b\nvariables:\n  a: {default: x}\n  b: {default: y}\n  c: {default: z}\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let run = validate(
+        dir.path(),
+        &["--json", "--var", "a=1,b=2", "--var", "\"c=3,4\""],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let vars = &run.json()["variables"];
+    assert_eq!(
+        (
+            &vars["a"]["value"],
+            &vars["b"]["value"],
+            &vars["c"]["value"]
+        ),
+        (&json!("1"), &json!("2"), &json!("3,4")),
+        "{vars}"
+    );
+}

@@ -55,8 +55,6 @@ pub fn bad_cases() -> Vec<Bad> {
         bad("unclosed flow sequence", "bundle:\n  name: b\n  x: [1, 2\n", "unclosed bracket '['", "databricks.yml:3:6"),
         bad("bad indentation", "bundle:\n  name: b\n   x: 1\n", "mapping values are not allowed in this context", "databricks.yml:3:5"),
         bad("tab indentation", "bundle:\n\tname: b\n", "tab character", "databricks.yml:2:1"),
-        bad("duplicate key", "bundle:\n  name: a\n  name: b\n", "duplicate", "databricks.yml:3:3"),
-        bad("duplicate top-level key", "bundle:\n  name: a\nbundle:\n  name: b\n", "duplicate", "databricks.yml:3:1"),
         bad("name not a string", "bundle:\n  name: [a]\n", "expected a string, found a sequence", "databricks.yml:2:9"),
         bad("jobs not a map", "bundle:\n  name: b\nresources:\n  jobs: [1]\n", "expected a map, found a sequence", "databricks.yml:4:9"),
         bad("resources not a map", "bundle:\n  name: b\nresources: 5\n", "expected a map, found a int", "databricks.yml:3:12"),
