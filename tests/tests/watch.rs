@@ -337,3 +337,25 @@ unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+/// A sync refused because a manual deploy holds the lock is tried again
+/// once the lock is free, without waiting for another save (issue 18).
+#[test]
+fn a_sync_refused_by_the_lock_is_retried() {
+    let repo = project();
+    let state = repo.join(".bundle/watchdemo/test/state");
+    std::fs::create_dir_all(&state).expect("state folder");
+    // Held by this (live) test process, as another deploy would hold it.
+    let lock = format!(
+        r#"{{"ID":"manual","AcquisitionTime":"","IsForced":false,"User":"alice","pid":{},"host":"h"}}"#,
+        std::process::id()
+    );
+    std::fs::write(state.join("deploy.lock"), lock).expect("lock");
+    let mut watch = Watch::start(&repo, &[]);
+    watch.until("the refused sync", || {
+        watch_output_has(&repo, "sync failed")
+    });
+    assert!(!in_sync(&repo, &[]));
+    std::fs::remove_file(state.join("deploy.lock")).expect("unlock");
+    watch.until("the retried sync", || in_sync(&repo, &[]));
+}

@@ -67,6 +67,7 @@ pub fn run(project: &Project, args: &WatchOptions) -> Result<()> {
         unpruned: 0,
         last_sync: Instant::now(),
         out_of_watches: false,
+        failed: false,
     };
     if args.poll {
         session.sync(None, None);
@@ -163,6 +164,9 @@ struct Session<'a> {
     last_sync: Instant,
     /// The kernel refused a watch for lack of them: poll instead.
     out_of_watches: bool,
+    /// The last sync failed (the lock held by a manual deploy, a full
+    /// disk): the idle loop retries it, a change or not.
+    failed: bool,
 }
 
 impl Session<'_> {
@@ -183,11 +187,13 @@ impl Session<'_> {
         let took = started.elapsed();
         self.unpruned += 1;
         self.last_sync = Instant::now();
+        self.failed = outcome.is_err();
         match outcome {
             Ok(report) => line(self.project, &report, took),
             Err(err) => eprintln!(
-                "{} sync failed: {err:#} (will retry on the next change)",
-                clock()
+                "{} sync failed: {err:#} (retrying in {} s or on the next change)",
+                clock(),
+                IDLE.as_secs()
             ),
         }
     }
@@ -258,6 +264,11 @@ impl Session<'_> {
     /// and sync everything if that finds a difference; prune old versions.
     fn idle(&mut self) {
         if self.last_sync.elapsed() < IDLE && self.unpruned < PRUNE_EVERY {
+            return;
+        }
+        if self.failed && self.last_sync.elapsed() >= IDLE {
+            self.tree = None;
+            self.sync(None, None);
             return;
         }
         if self.unchecked > 0 && self.last_sync.elapsed() >= IDLE {
@@ -370,6 +381,9 @@ fn line(project: &Project, report: &DeployReport, took: Duration) {
     }
     if project.settings.quiet {
         return;
+    }
+    for w in &report.warnings {
+        eprintln!("{} warning: {w}", clock());
     }
     let f = &report.files;
     println!(
