@@ -623,3 +623,30 @@ fn this_repository_bundle_validates_when_present() {
         assert!(!run.stdout.contains("Error:"), "{}", run.stdout);
     }
 }
+
+/// Names that become folders (issue 18): `validate` reports each with its
+/// location, and `deploy` writes nothing, inside or outside the state root.
+#[test]
+fn names_that_become_paths_are_checked_with_their_location() {
+    let yml = "bundle:\n  name: ../../escaped\ntargets:\n  ../../../../tmp/y:\n    default: true\nresources:\n  jobs:\n    ../run:\n      name: x\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let r = validate(dir.path(), &[], &[]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    let out = r.all();
+    for needle in [
+        "databricks.yml:2:9",
+        "databricks.yml:4:3",
+        "databricks.yml:8:5",
+        "path separator",
+    ] {
+        assert!(out.contains(needle), "{needle} missing:\n{out}");
+    }
+    let mut cmd = e2e::xtask();
+    cmd.arg("--bundle-dir")
+        .arg(dir.path())
+        .args(["deploy", "--env", "../../../../tmp/y"]);
+    let deploy = cmd.output().expect("running xtask");
+    assert!(!deploy.status.success());
+    assert!(!dir.path().join(".bundle").exists());
+    assert!(!dir.path().parent().unwrap().join("escaped").exists());
+}
