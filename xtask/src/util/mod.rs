@@ -1,9 +1,10 @@
 //! The bottom layer (rust-analyzer's `stdx`): small tools every other module
 //! may use and that use nothing of this crate: a thread pool, fault
-//! injection for tests, the clock, temporary folders.
+//! injection for tests, the clock, temporary folders, the stop flag.
 
 pub mod fault;
 pub mod parallel;
+pub mod stop;
 pub mod tempdir;
 pub mod time;
 

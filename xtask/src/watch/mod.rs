@@ -55,8 +55,11 @@ pub fn run(project: &Project, args: &WatchOptions) -> Result<()> {
         let stop = stop.clone();
         // Ctrl-C and SIGTERM (the `termination` feature) end the loop between
         // syncs, so the deploy lock is always released by the deploy itself.
-        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
-            .context("installing the signal handler")?;
+        ctrlc::set_handler(move || {
+            stop.store(true, Ordering::SeqCst);
+            crate::util::stop::request();
+        })
+        .context("installing the signal handler")?;
     }
     let mut session = Session {
         project,
