@@ -22,6 +22,10 @@ const MARKER: &str = "xtask-requirements.hash";
 const PIP_LOG: &str = "xtask-pip.log";
 /// Inside the venv: taken while creating or refreshing it.
 const LOCK: &str = "xtask.lock";
+/// Inside the venv: written when xtask creates it. Only a folder carrying this
+/// (or the requirements hash of older versions) is ever cleared: `XTASK_VENV`
+/// may point anywhere, and a folder we did not make is not ours to empty.
+const OWNER: &str = "xtask-venv";
 /// Bump when the install recipe changes, so existing venvs refresh once.
 const RECIPE: &str = "xtask-pyenv-1";
 
@@ -54,14 +58,15 @@ pub fn ensure_at(
     let reqs = fs::read_to_string(requirements)
         .with_context(|| format!("reading Python requirements {}", requirements.display()))?;
     let needs_pytest = !lists_pytest(&reqs);
-    let wanted = blake3::hash(format!("{RECIPE}\n{needs_pytest}\n{reqs}").as_bytes())
-        .to_hex()
-        .to_string();
+    let wanted = wanted_hash(&reqs);
 
     let venv_python = venv_python(venv);
-    let usable = venv_python.is_file() && runs(&venv_python);
+    let usable = venv_python.is_file() && starts(&venv_python);
     if usable && fs::read_to_string(venv.join(MARKER)).is_ok_and(|m| m.trim() == wanted) {
         return Ok(venv_python);
+    }
+    if !usable {
+        check_ours(venv)?;
     }
 
     // Find Python before touching the disk: without one, nothing is created.
@@ -73,7 +78,7 @@ pub fn ensure_at(
     fs::create_dir_all(venv).with_context(|| format!("creating {}", venv.display()))?;
     let _lock = lock(venv)?;
     // Another xtask (say `watch` next to `test`) may have done the work while we waited.
-    let usable = venv_python.is_file() && runs(&venv_python);
+    let usable = venv_python.is_file() && starts(&venv_python);
     if usable && fs::read_to_string(venv.join(MARKER)).is_ok_and(|m| m.trim() == wanted) {
         return Ok(venv_python);
     }
@@ -87,9 +92,16 @@ pub fn ensure_at(
             eprintln!("Creating the Python environment {} ...", venv.display());
         }
         // A venv whose interpreter vanished (the system Python was upgraded)
-        // is rebuilt from scratch; the lock file stays, it is held.
+        // is rebuilt from scratch; the lock file stays, it is held. Checked
+        // again under the lock: only our own folder is ever emptied.
+        check_ours(venv)?;
+        fs::write(
+            venv.join(OWNER),
+            "created by cargo xtask; cleared and rebuilt when broken\n",
+        )
+        .with_context(|| format!("writing {}", venv.join(OWNER).display()))?;
         for entry in fs::read_dir(venv)?.flatten() {
-            if entry.file_name() == LOCK {
+            if entry.file_name() == LOCK || entry.file_name() == OWNER {
                 continue;
             }
             let path = entry.path();
@@ -119,6 +131,40 @@ pub fn ensure_at(
     fs::write(venv.join(MARKER), format!("{wanted}\n"))
         .with_context(|| format!("writing {}", venv.join(MARKER).display()))?;
     Ok(venv_python)
+}
+
+/// What the marker holds once `reqs` is installed by this recipe.
+fn wanted_hash(reqs: &str) -> String {
+    let needs_pytest = !lists_pytest(reqs);
+    blake3::hash(format!("{RECIPE}\n{needs_pytest}\n{reqs}").as_bytes())
+        .to_hex()
+        .to_string()
+}
+
+/// A folder that may be (re)built as our venv: absent, empty (but for our
+/// lock), or marked as made by xtask. Anything else is someone's data.
+fn check_ours(venv: &Path) -> Result<()> {
+    let entries = match fs::read_dir(venv) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", venv.display())),
+    };
+    let mut foreign = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name == OWNER || name == MARKER {
+            return Ok(());
+        }
+        foreign |= name != LOCK;
+    }
+    if foreign {
+        bail!(
+            "{} is not empty and is not a Python environment made by xtask (no {OWNER} file in it); \
+             refusing to clear it: point XTASK_VENV at a new or empty folder, or remove this one yourself",
+            venv.display()
+        );
+    }
+    Ok(())
 }
 
 /// Held while a venv is created or refreshed: one install at a time per venv.
@@ -267,6 +313,15 @@ fn venv_python(venv: &Path) -> PathBuf {
     }
 }
 
+/// Whether the venv's python starts, asked twice: one failed start (a busy
+/// machine, a signal) is no reason to rebuild the whole venv.
+fn starts(python: &Path) -> bool {
+    runs(python) || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        runs(python)
+    }
+}
+
 fn runs(python: &Path) -> bool {
     Command::new(python)
         .args(["-c", "pass"])
@@ -407,6 +462,61 @@ mod tests {
             "{err}"
         );
         assert_eq!(fs::read_to_string(venv.join(MARKER)).unwrap(), marker);
+    }
+
+    fn script(path: &Path, body: &str) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, body).unwrap();
+        let mut perms = fs::metadata(path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        fs::set_permissions(path, perms).unwrap();
+    }
+
+    /// `XTASK_VENV` at a folder of someone's files: an error naming it, nothing deleted.
+    #[test]
+    fn a_foreign_folder_is_never_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let reqs = dir.path().join("requirements.txt");
+        fs::write(&reqs, "pytest\n").unwrap();
+        let home = dir.path().join("home");
+        fs::create_dir_all(home.join("photos")).unwrap();
+        fs::write(home.join("thesis.tex"), "years of work").unwrap();
+        let err = format!("{:#}", ensure_at(&home, None, &reqs, false).unwrap_err());
+        assert!(err.contains(&home.display().to_string()), "{err}");
+        assert!(err.contains("refusing to clear it"), "{err}");
+        assert!(home.join("thesis.tex").is_file() && home.join("photos").is_dir());
+
+        // A real venv of the user's whose python is broken: also not ours to rebuild.
+        let theirs = dir.path().join("theirs");
+        script(&venv_python(&theirs), "#!/bin/sh\nexit 1\n");
+        fs::write(theirs.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+        let err = format!("{:#}", ensure_at(&theirs, None, &reqs, false).unwrap_err());
+        assert!(err.contains("refusing to clear it"), "{err}");
+        assert!(theirs.join("pyvenv.cfg").is_file());
+    }
+
+    /// Our venv, up to date, whose python fails to start once: used as is, not rebuilt.
+    #[test]
+    fn a_python_that_fails_once_keeps_its_venv() {
+        let dir = tempfile::tempdir().unwrap();
+        let reqs = dir.path().join("requirements.txt");
+        fs::write(&reqs, "pytest\n").unwrap();
+        let venv = dir.path().join("venv");
+        let once = dir.path().join("failed-once");
+        script(
+            &venv_python(&venv),
+            &format!(
+                "#!/bin/sh\n[ -e {0} ] && exit 0\ntouch {0}\nexit 1\n",
+                once.display()
+            ),
+        );
+        fs::write(venv.join(OWNER), "").unwrap();
+        fs::write(venv.join(MARKER), wanted_hash("pytest\n")).unwrap();
+        fs::write(venv.join("site-packages-sentinel"), "").unwrap();
+        let python = ensure_at(&venv, Some(OsStr::new("/nonexistent")), &reqs, false).unwrap();
+        assert_eq!(python, venv_python(&venv));
+        assert!(once.exists(), "the first start did fail");
+        assert!(venv.join("site-packages-sentinel").exists());
     }
 
     /// Two callers at once install once; a venv whose interpreter vanished is rebuilt.

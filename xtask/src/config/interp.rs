@@ -3,7 +3,7 @@
 //! nothing changes (at most 11, as the CLI). `${resources.*}` and other
 //! prefixes stay as text: they are resolved at deploy time.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use crate::config::ctx::Ctx;
 use crate::config::vars::Lookups;
@@ -11,6 +11,9 @@ use crate::config::yaml::{Node, Value};
 use crate::diag::edit_distance;
 
 const ROUNDS: usize = 11;
+/// No string grows past this by interpolation: `v: "${var.w}${var.w}"`
+/// chains double a value per level, and a value this long is never meant.
+const MAX_LEN: usize = 1 << 20;
 const PREFIXES: [&str; 3] = ["bundle", "workspace", "variables"];
 
 /// One `${...}` in a string: byte range and the path inside.
@@ -187,6 +190,9 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
             }
         }
     });
+    // With a problem reported (a missing reference, a value too long), what
+    // is left unresolved waits on it; else it can only be nested too deep.
+    let reported = !problems.is_empty();
     for (is_error, msg, file, line, col) in problems {
         let loc = Some(crate::config::yaml::Loc { file, line, col });
         if is_error {
@@ -204,14 +210,29 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
     }
     // A reference still there after the last round either waits on a missing
     // one (already reported) or is part of a cycle: name the cycle.
+    // One set of paths known to lead to no cycle, shared by every search:
+    // each reference is explored once (linear, where a fresh search per
+    // reference is exponential in a chain of doubled references).
+    let mut acyclic = HashSet::new();
     let found = cycles.iter().find_map(|(p, loc)| {
         let mut stack = Vec::new();
-        cycle_from(&snapshot, p, lookups, &mut stack).map(|c| (c, *loc))
+        cycle_from(&snapshot, p, lookups, &mut stack, &mut acyclic).map(|c| (c, *loc))
     });
     if let Some((chain, loc)) = found {
         ctx.error(
             format!("cycle detected in field resolution: {chain}"),
             Some(loc),
+            "",
+        );
+    } else if let Some((path, loc)) = cycles.first()
+        && !reported
+    {
+        ctx.error(
+            format!(
+                "${{{path}}} is still unresolved after {ROUNDS} rounds of interpolation: \
+                 references nest deeper than that"
+            ),
+            Some(*loc),
             "",
         );
     }
@@ -224,8 +245,12 @@ fn cycle_from(
     path: &str,
     lookups: &Lookups,
     stack: &mut Vec<String>,
+    acyclic: &mut HashSet<String>,
 ) -> Option<String> {
     let norm = normalize(path);
+    if acyclic.contains(&norm) {
+        return None;
+    }
     if let Some(i) = stack.iter().position(|p| normalize(p) == norm) {
         let mut chain: Vec<String> = stack[i..].iter().map(|p| format!("${{{p}}}")).collect();
         chain.push(format!("${{{path}}}"));
@@ -249,8 +274,11 @@ fn cycle_from(
     stack.push(path.to_string());
     let found = next
         .iter()
-        .find_map(|n| cycle_from(snapshot, n, lookups, stack));
+        .find_map(|n| cycle_from(snapshot, n, lookups, stack, acyclic));
     stack.pop();
+    if found.is_none() {
+        acyclic.insert(norm);
+    }
     found
 }
 
@@ -372,6 +400,20 @@ fn substitute(
             }
         }
         last = r.end;
+        if out.len() > MAX_LEN {
+            problems.insert((
+                true,
+                format!(
+                    "interpolation makes this value longer than {} MiB (at ${{{}}}); it is left unresolved",
+                    MAX_LEN >> 20,
+                    r.path
+                ),
+                n.loc.file,
+                n.loc.line,
+                n.loc.col,
+            ));
+            return false;
+        }
     }
     out.push_str(&s[last..]);
     if changed {

@@ -28,6 +28,7 @@ mod files;
 mod interp;
 mod merge;
 mod modes;
+mod names;
 mod paths;
 pub mod pattern;
 mod targets;
@@ -186,6 +187,7 @@ fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
     let mut tree = files::read_all(ctx)?;
     targets::legacy_alias(ctx, &mut tree);
     check::check_root(ctx, &tree);
+    names::check(ctx, &tree);
     check::drop_unknown(&mut tree);
     let target = targets::select(ctx, &tree, opts.target.as_deref())?;
     targets::apply(ctx, &mut tree, &target);

@@ -316,19 +316,21 @@ fn hash_all(files: &[SourceFile], cache: &SourceCache) -> Result<(Vec<(String, E
     Ok((entries, misses.len()))
 }
 
-fn read_source(f: &SourceFile) -> Result<Vec<u8>> {
+pub(super) fn read_source(f: &SourceFile) -> Result<Vec<u8>> {
     if fault::unreadable(&f.path) {
         return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
             .with_context(|| format!("reading {}", f.abs.display()));
     }
-    std::fs::read(&f.abs).with_context(|| format!("reading {}", f.abs.display()))
+    crate::util::nofollow::read_nofollow(&f.abs)
+        .with_context(|| format!("reading {}", f.abs.display()))
 }
 
-fn hash_source(f: &SourceFile) -> Result<Entry> {
+pub(super) fn hash_source(f: &SourceFile) -> Result<Entry> {
     if f.stat.size > BIG_FILE {
-        let hash = package::hash_file(&f.abs)?;
+        let hash = package::hash_source_file(&f.abs)?;
         let mut head = vec![0u8; 32];
-        let n = std::io::Read::read(&mut std::fs::File::open(&f.abs)?, &mut head)?;
+        let mut file = crate::util::nofollow::open_nofollow(&f.abs)?;
+        let n = std::io::Read::read(&mut file, &mut head)?;
         head.truncate(n);
         // A big .ipynb is parsed whole only if it may be a notebook.
         let notebook = if f.path.ends_with(".ipynb") {
@@ -564,14 +566,15 @@ fn apply_file(c: &Computed, txn: &dyn Transaction, put: &HashSet<&str>, i: usize
     if rec.size > BIG_FILE {
         txn.put_file(&target, src)?;
         // Copied by the kernel: check the source still has the planned content.
-        let written = package::hash_file(src)?;
+        let written = package::hash_source_file(src)?;
         return check_same(&rec.path, &written, &rec.hash);
     }
     let bytes = if fault::unreadable(&rec.path) {
         return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
             .with_context(|| format!("reading {}", src.display()));
     } else {
-        std::fs::read(src).with_context(|| format!("reading {}", src.display()))?
+        crate::util::nofollow::read_nofollow(src)
+            .with_context(|| format!("reading {}", src.display()))?
     };
     check_same(&rec.path, &package::hash_bytes(&bytes), &rec.hash)?;
     txn.put(&target, &bytes)

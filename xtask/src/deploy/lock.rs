@@ -8,7 +8,7 @@
 use anyhow::Result;
 
 use super::state;
-use crate::workspace::local::{describe_holder, hostname};
+use crate::workspace::local::{describe_holder, hostname, process_identity};
 use crate::workspace::{LockInfo, Replaced, Workspace};
 
 pub struct Held<'a> {
@@ -24,8 +24,8 @@ pub fn acquire<'a>(ws: &'a dyn Workspace, user: &str, force: bool) -> Result<Hel
         acquisition_time: local_now(),
         is_forced: force,
         user: user.to_string(),
-        pid: std::process::id(),
         host: hostname(),
+        ..process_identity()
     };
     let mut warnings = Vec::new();
     match ws.lock(&info)? {
@@ -33,6 +33,9 @@ pub fn acquire<'a>(ws: &'a dyn Workspace, user: &str, force: bool) -> Result<Hel
         Replaced::Stale(h) => warnings.push(format!(
             "took over a stale lock: {} — that process no longer exists",
             describe_holder(&h)
+        )),
+        Replaced::Unreadable(what) => warnings.push(format!(
+            "replaced an empty or partial lock file ({what}): no live process holds it"
         )),
         Replaced::Forced(h) => {
             warnings.push(format!("--force-lock: overrode {}", describe_holder(&h)))

@@ -16,6 +16,8 @@ mod commands;
 mod engine;
 pub mod env;
 mod lock;
+#[cfg(test)]
+mod nofollow_tests;
 mod ops;
 mod remote_resources;
 mod resources;

@@ -73,6 +73,7 @@ pub fn stage_cmd(project: &Project, args: &GateOptions) -> Result<()> {
     // `promote` records where the bytes came from, with test's record.
     let opts = deploy_options(project, args, Map::new());
     let report = deploy::promote(project, &staging, TEST_ENV, &opts)?;
+    warn(project, &report.warnings);
     if report.digest != tested {
         bail!(
             "staging holds digest {} after the copy, expected {}: nothing was released",
@@ -157,6 +158,7 @@ pub fn release_cmd(project: &Project, args: &GateOptions) -> Result<()> {
     metadata.insert("release".into(), release);
     let opts = deploy_options(project, args, metadata);
     let report = deploy::promote(project, &prod, STAGING_ENV, &opts)?;
+    warn(project, &report.warnings);
     if report.digest != digest {
         bail!(
             "prod holds digest {} after the copy, expected {digest}",
@@ -194,7 +196,9 @@ fn run_test_gate(project: &Project, args: &GateOptions) -> Result<TestRecord> {
     }
     let opts = deploy_options(project, args, Map::new());
     let Some(report) = step(project, &mut record, "deploy to test", |_log| {
-        deploy::deploy(project, &bundle, &opts)
+        let report = deploy::deploy(project, &bundle, &opts)?;
+        warn(project, &report.warnings);
+        Ok(report)
     }) else {
         return record.finish(project, &bundle, false);
     };
@@ -391,6 +395,16 @@ fn passing_record(project: &Project, test: &Bundle, digest: &str) -> Result<Opti
 fn read_metadata(project: &Project, bundle: &Bundle) -> Result<Option<deploy::Metadata>> {
     let ws = deploy::open(project, bundle)?;
     Ok(deploy::state::EnvState::read(&*ws)?.metadata)
+}
+
+/// A deploy's warnings (a stale lock taken over, a lock forced) are the
+/// user's to see in the gates too, not only in `deploy`.
+fn warn(project: &Project, warnings: &[String]) {
+    if !project.settings.quiet {
+        for w in warnings {
+            eprintln!("Warning: {w}");
+        }
+    }
 }
 
 fn say(project: &Project, line: String) {

@@ -362,6 +362,9 @@ fn command(shared: &Shared, task: &Task, path: &Path, spec_file: &Path) -> Comma
         path.parent().unwrap_or(&shared.files_root)
     };
     cmd.current_dir(folder);
+    // Tasks see only what they need of ours: never DATABRICKS_TOKEN, a
+    // client secret or any other credential the caller happens to hold.
+    cmd.env_clear().envs(inherited(std::env::vars_os()));
     cmd.env("PYTHONPATH", &shared.files_root)
         .env("PYTHONUNBUFFERED", "1")
         // The deployed copy must stay byte-identical to its manifest.
@@ -371,7 +374,27 @@ fn command(shared: &Shared, task: &Task, path: &Path, spec_file: &Path) -> Comma
         .env("XTASK_TASK_KEY", &task.key)
         .env("XTASK_FILES_ROOT", &shared.files_root)
         .envs(&shared.ctx.env);
+    if let Some(prefix) = &shared.ctx.file_path {
+        cmd.env("XTASK_WORKSPACE_FILE_PATH", prefix);
+    }
     cmd
+}
+
+/// The variables of this process a task inherits: the system's basics
+/// (where programs are, the user, the locale, the temp folder, the terminal).
+/// Everything else, credentials first, stays out.
+pub(super) fn inherited(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    const KEEP: &[&str] = &[
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+        "NO_COLOR",
+    ];
+    vars.filter(|(k, _)| {
+        k.to_str()
+            .is_some_and(|k| KEEP.contains(&k) || k.starts_with("LC_"))
+    })
+    .collect()
 }
 
 /// The last line the task printed (for a traceback, the exception), so the

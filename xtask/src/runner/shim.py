@@ -287,6 +287,31 @@ def _magic(src):
     return cmd, (arg + "\n" + rest).strip()
 
 
+def _deployment_root(folder):
+    return os.path.realpath(os.environ.get("XTASK_FILES_ROOT") or folder)
+
+
+def _run_target(folder, target):
+    """Where `%run target` points: relative to the notebook's folder, or, if
+    absolute, to the deployment's root (a workspace path of the deployed
+    files, or a path under that root)."""
+    if not os.path.isabs(target):
+        return os.path.normpath(os.path.join(folder, target))
+    prefix = os.environ.get("XTASK_WORKSPACE_FILE_PATH", "").rstrip("/")
+    if prefix and (target == prefix or target.startswith(prefix + "/")):
+        target = target[len(prefix):]
+    return os.path.normpath(os.path.join(_deployment_root(folder), target.lstrip("/")))
+
+
+def _check_inside(folder, path, target, n):
+    """Links followed, a notebook that ends outside the deployment is
+    refused: `%run` runs only deployed code."""
+    root = _deployment_root(folder)
+    real = os.path.realpath(path)
+    if os.path.commonpath([root, real]) != root:
+        raise PermissionError("cell %d: %%run %s: %s is outside the deployment (%s)" % (n, target, real, root))
+
+
 def _run_notebook(path, ns):
     folder = os.path.dirname(path)
     for n, (line, src) in enumerate(_cells(path), start=1):
@@ -308,9 +333,11 @@ def _run_notebook(path, ns):
             subprocess.run(body, shell=True, check=True, cwd=folder)
         elif cmd == "%run":
             target = body.split()[0] if body else ""
-            full = os.path.normpath(os.path.join(folder, target))
+            full = _run_target(folder, target)
+            _check_inside(folder, full, target, n)
             for cand in (full, full + ".py", full + ".ipynb"):
                 if os.path.isfile(cand):
+                    _check_inside(folder, cand, target, n)
                     print("[xtask] cell %d: %%run %s" % (n, target), flush=True)
                     _run_notebook(cand, ns)
                     break

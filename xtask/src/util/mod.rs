@@ -1,9 +1,12 @@
 //! The bottom layer (rust-analyzer's `stdx`): small tools every other module
 //! may use and that use nothing of this crate: a thread pool, fault
-//! injection for tests, the clock, temporary folders.
+//! injection for tests, the clock, temporary folders, the stop flag,
+//! opening files without following links.
 
 pub mod fault;
+pub mod nofollow;
 pub mod parallel;
+pub mod stop;
 pub mod tempdir;
 pub mod time;
 

@@ -31,7 +31,21 @@ use crate::project::Project;
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// After this long without a sync, the loop is idle: the env is checked
 /// whole (walk and drift check) and old versions are pruned...
-const IDLE: Duration = Duration::from_secs(1);
+const IDLE_DEFAULT: Duration = Duration::from_secs(1);
+
+/// The idle time before the whole-tree check: `XTASK_WATCH_IDLE_MS`, else
+/// one second. (Tests on a loaded machine lengthen it, so that the check
+/// cannot slip in between a save's sync and their look at the env.)
+fn idle() -> Duration {
+    static IDLE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *IDLE.get_or_init(|| {
+        std::env::var("XTASK_WATCH_IDLE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(IDLE_DEFAULT)
+    })
+}
 /// ...or after this many syncs without an idle moment.
 const PRUNE_EVERY: usize = 10;
 
@@ -55,8 +69,11 @@ pub fn run(project: &Project, args: &WatchOptions) -> Result<()> {
         let stop = stop.clone();
         // Ctrl-C and SIGTERM (the `termination` feature) end the loop between
         // syncs, so the deploy lock is always released by the deploy itself.
-        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
-            .context("installing the signal handler")?;
+        ctrlc::set_handler(move || {
+            stop.store(true, Ordering::SeqCst);
+            crate::util::stop::request();
+        })
+        .context("installing the signal handler")?;
     }
     let mut session = Session {
         project,
@@ -67,6 +84,7 @@ pub fn run(project: &Project, args: &WatchOptions) -> Result<()> {
         unpruned: 0,
         last_sync: Instant::now(),
         out_of_watches: false,
+        failed: false,
     };
     if args.poll {
         session.sync(None, None);
@@ -163,6 +181,9 @@ struct Session<'a> {
     last_sync: Instant,
     /// The kernel refused a watch for lack of them: poll instead.
     out_of_watches: bool,
+    /// The last sync failed (the lock held by a manual deploy, a full
+    /// disk): the idle loop retries it, a change or not.
+    failed: bool,
 }
 
 impl Session<'_> {
@@ -183,11 +204,13 @@ impl Session<'_> {
         let took = started.elapsed();
         self.unpruned += 1;
         self.last_sync = Instant::now();
+        self.failed = outcome.is_err();
         match outcome {
             Ok(report) => line(self.project, &report, took),
             Err(err) => eprintln!(
-                "{} sync failed: {err:#} (will retry on the next change)",
-                clock()
+                "{} sync failed: {err:#} (retrying in {} s or on the next change)",
+                clock(),
+                idle().as_secs()
             ),
         }
     }
@@ -257,10 +280,15 @@ impl Session<'_> {
     /// events, check it all once (a walk and a drift check, writing nothing)
     /// and sync everything if that finds a difference; prune old versions.
     fn idle(&mut self) {
-        if self.last_sync.elapsed() < IDLE && self.unpruned < PRUNE_EVERY {
+        if self.last_sync.elapsed() < idle() && self.unpruned < PRUNE_EVERY {
             return;
         }
-        if self.unchecked > 0 && self.last_sync.elapsed() >= IDLE {
+        if self.failed && self.last_sync.elapsed() >= idle() {
+            self.tree = None;
+            self.sync(None, None);
+            return;
+        }
+        if self.unchecked > 0 && self.last_sync.elapsed() >= idle() {
             self.check_all();
         }
         self.prune();
@@ -337,7 +365,7 @@ impl Session<'_> {
     }
 }
 
-/// Syncs leave old versions for an idle moment (see `IDLE`).
+/// Syncs leave old versions for an idle moment (see `idle`).
 fn deferred() -> DeployOptions {
     DeployOptions {
         defer_prune: true,
@@ -370,6 +398,9 @@ fn line(project: &Project, report: &DeployReport, took: Duration) {
     }
     if project.settings.quiet {
         return;
+    }
+    for w in &report.warnings {
+        eprintln!("{} warning: {w}", clock());
     }
     let f = &report.files;
     println!(

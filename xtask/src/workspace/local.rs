@@ -32,8 +32,8 @@
 //! first time a folder is shared, its symlink), and links for the rest.
 
 use std::collections::HashSet;
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -49,18 +49,24 @@ mod lockfile;
 mod tree;
 mod txn;
 
-use lockfile::{Guard, pid_alive, unknown_holder};
-pub use lockfile::{describe_holder, hostname};
+use lockfile::{Guard, try_hold, unknown_holder};
+pub use lockfile::{describe_holder, holder_is_gone, hostname, process_identity};
 use tree::{HUSK, delete_except, list_files, same_file};
 use txn::LocalTxn;
 
 pub struct LocalWorkspace {
     env: PathBuf,
+    /// While this process holds the deploy lock: its id (the fence checked
+    /// before a switch or a prune) and the `flock` that proves it alive.
+    held: Mutex<Option<(String, fs::File)>>,
 }
 
 impl LocalWorkspace {
     pub fn new(env: PathBuf) -> LocalWorkspace {
-        LocalWorkspace { env }
+        LocalWorkspace {
+            env,
+            held: Mutex::new(None),
+        }
     }
     fn state_dir(&self) -> PathBuf {
         self.env.join("state")
@@ -167,6 +173,38 @@ impl LocalWorkspace {
         self.env.join(".cache").join("env-stat")
     }
 
+    /// Before a switch or a prune: the deploy lock is still the one this
+    /// process took. A `--force-lock` from elsewhere displaces it; the
+    /// displaced deploy then stops here instead of switching in (or pruning)
+    /// over the other. The guard returned keeps a take-over out until the
+    /// step is done. Nothing to check when this process holds no lock.
+    fn fence(&self) -> Result<Option<Guard>> {
+        let Some(ours) = self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(id, _)| id.clone())
+        else {
+            return Ok(None);
+        };
+        let guard = Guard::take(&self.env.join(".lock-guard"))?;
+        let path = self.state_dir().join("deploy.lock");
+        let on_disk = read_opt(&path)?;
+        match on_disk.as_deref().map(serde_json::from_slice::<LockInfo>) {
+            Some(Ok(h)) if h.id == ours => Ok(Some(guard)),
+            Some(Ok(h)) => bail!(
+                "this deploy lost its lock to another: {}; it stops before switching or pruning, \
+                 the env keeps what the other deploy makes live",
+                describe_holder(&h)
+            ),
+            _ => bail!(
+                "{} is gone or unreadable: this deploy no longer holds the lock and stops here",
+                path.display()
+            ),
+        }
+    }
+
     /// Point `current` at version `id` with one rename, then make sure the stable links exist.
     fn switch_current(&self, id: &str) -> Result<()> {
         let tmp = self.env.join(format!(".current-{id}.tmp"));
@@ -174,8 +212,10 @@ impl LocalWorkspace {
         std::os::unix::fs::symlink(format!(".deployments/{id}"), &tmp)
             .with_context(|| format!("creating {}", tmp.display()))?;
         fault::step("switch prepared")?;
+        let fence = self.fence()?;
         fs::rename(&tmp, self.env.join("current"))
             .with_context(|| format!("switching {} to {id}", self.env.display()))?;
+        drop(fence);
         fault::step("switched")?;
         for name in ["files", "artifacts"] {
             let link = self.env.join(name);
@@ -303,45 +343,52 @@ impl Workspace for LocalWorkspace {
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let _guard = Guard::take(&self.env.join(".lock-guard"))?;
         let path = dir.join("deploy.lock");
-        let body = serde_json::to_vec(lock)?;
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut f) => {
-                f.write_all(&body)
-                    .with_context(|| format!("writing {}", path.display()))?;
-                return Ok(Replaced::Nothing);
+        let held = read_opt(&path)?;
+        let holder: Option<LockInfo> = held.as_deref().and_then(|b| serde_json::from_slice(b).ok());
+        // A live holder keeps `.lock-held` locked: never taken over, forced or not.
+        let Some(alive) = try_hold(&self.env.join(".lock-held"))? else {
+            let who = holder.as_ref().map_or_else(
+                || format!("{} (being written)", path.display()),
+                describe_holder,
+            );
+            bail!(
+                "{who}.\nAnother deployment is running on this machine; --force-lock does not \
+                 override a live deploy: wait for it to finish or stop it"
+            );
+        };
+        let replaced = match (&held, holder) {
+            (None, _) => Replaced::Nothing,
+            (Some(_), Some(h)) if lock.is_forced => Replaced::Forced(h),
+            (Some(b), None) if b.iter().all(u8::is_ascii_whitespace) => {
+                Replaced::Unreadable("empty".into())
             }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
-        }
-        let held = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let holder: Option<LockInfo> = serde_json::from_slice(&held).ok();
-        let replaced = match holder {
-            _ if lock.is_forced => {
-                Replaced::Forced(holder.unwrap_or_else(|| unknown_holder(&held)))
+            (Some(b), None) if lock.is_forced => Replaced::Forced(unknown_holder(b)),
+            // Partial JSON with no live holder here: a write cut short.
+            (Some(b), None) if b.first() == Some(&b'{') && !b.ends_with(b"}") => {
+                Replaced::Unreadable(format!("{} bytes, cut short", b.len()))
             }
-            Some(h)
-                if h.host == lock.host
-                    && h.pid != 0
-                    && h.pid != std::process::id()
-                    && !pid_alive(h.pid) =>
-            {
-                Replaced::Stale(h)
-            }
-            Some(h) => bail!(
+            (Some(_), Some(h)) if holder_is_gone(&h) => Replaced::Stale(h),
+            (Some(_), Some(h)) => bail!(
                 "{}.\nAnother deployment may be in progress. Use --force-lock to override",
                 describe_holder(&h)
             ),
-            None => bail!(
+            (Some(_), None) => bail!(
                 "{} exists but is not a lock this tool understands; use --force-lock to override",
                 path.display()
             ),
         };
-        atomic_write(&path, &body)?;
+        // Written whole to a temporary file first: a full disk leaves no
+        // empty lock behind, only a temporary file the next recovery removes.
+        atomic_write(&path, &serde_json::to_vec(lock)?)?;
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some((lock.id.clone(), alive));
         Ok(replaced)
     }
 
     fn unlock(&self, lock: &LockInfo) -> Result<Option<String>> {
         let _guard = Guard::take(&self.env.join(".lock-guard"))?;
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        // The `flock` goes when this returns, after the file (under the guard).
+        let _alive = held.take_if(|(id, _)| *id == lock.id);
         let path = self.state_dir().join("deploy.lock");
         let Some(held) = read_opt(&path)? else {
             return Ok(Some(format!(
@@ -478,6 +525,7 @@ impl Workspace for LocalWorkspace {
     }
 
     fn prune(&self, keep: &[String]) -> Result<()> {
+        let _fence = self.fence()?;
         let current = self.current()?;
         let all = self.all_versions()?;
         let is_husk = |id: &String| self.version_dir(id).join(HUSK).exists();
@@ -541,3 +589,6 @@ impl Workspace for LocalWorkspace {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod lock_tests;

@@ -32,9 +32,11 @@ pub const STATE_FILES: [&str; 4] = [
     "metadata.json",
 ];
 
-/// `state/deploy.lock`: the CLI's capitalised keys, plus the pid and host of
-/// the holder so that a lock left by a dead process on this machine can be detected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `state/deploy.lock`: the CLI's capitalised keys, plus who holds it (pid,
+/// host, boot id, PID namespace and the process's start time) so that a lock
+/// left by a dead process on this machine can be told from a live one: a pid
+/// alone is reused, and a hostname is shared by containers and clones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
     #[serde(rename = "ID")]
     pub id: String,
@@ -48,6 +50,17 @@ pub struct LockInfo {
     pub pid: u32,
     #[serde(default)]
     pub host: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub boot_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pid_ns: String,
+    /// Clock ticks after boot when the holder started (`/proc/<pid>/stat`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub start_time: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What acquiring the lock replaced, if anything.
@@ -58,6 +71,9 @@ pub enum Replaced {
     Stale(LockInfo),
     /// Taken over with `--force-lock`.
     Forced(LockInfo),
+    /// An empty or partial lock file (a full disk, a crash while it was
+    /// written) with no live holder: replaced. The text says what was there.
+    Unreadable(String),
 }
 
 /// Files of the current deployment that differ from its manifest: edited,

@@ -614,9 +614,29 @@ fn hostname() -> String {
 fn write_lock(repo: &Repo, pid: u32) {
     let dir = repo.env_dir("dev").join("state");
     std::fs::create_dir_all(&dir).unwrap();
+    // Written as a process of this machine writes it: with its boot and PID namespace.
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
     let lock = serde_json::json!({"ID": "abc", "AcquisitionTime": "2026-01-01T00:00:00Z", "IsForced": false,
-        "User": "alice@example.com", "pid": pid, "host": hostname()});
+        "User": "alice@example.com", "pid": pid, "host": hostname(),
+        "boot_id": boot.trim(), "pid_ns": ns.to_string_lossy()});
     std::fs::write(dir.join("deploy.lock"), lock.to_string()).unwrap();
+}
+
+#[test]
+fn an_empty_lock_left_by_a_full_disk_does_not_wedge_the_env() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    let dir = repo.env_dir("dev").join("state");
+    std::fs::write(dir.join("deploy.lock"), "").unwrap();
+    repo.write("README.md", "after the disk was freed\n");
+    let r = repo.deploy("dev");
+    assert!(r["warnings"].to_string().contains("empty"), "{r}");
+    assert!(!dir.join("deploy.lock").exists());
+    assert_eq!(
+        repo.deployed("dev")["README.md"],
+        b"after the disk was freed\n".to_vec()
+    );
 }
 
 #[test]

@@ -563,3 +563,58 @@ fn upload_progress_shows_on_a_terminal_only() {
         text(&piped)
     );
 }
+
+/// SIGTERM ends `watch --remote` within a second even while a request is
+/// being retried (issue 18: it slept through the backoff, for minutes).
+#[test]
+fn sigterm_ends_watch_remote_during_retries() {
+    let r = Remote::new();
+    // Every request: 503 with `Retry-After: 30`, for long.
+    r.fake.fault(" /", 503, 100_000, Some(30));
+    let log = r.repo.path().join("watch.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = r
+        .repo
+        .xtask(&["watch", "--env", "dev"])
+        .arg("--remote")
+        .env("DATABRICKS_HOST", r.fake.url())
+        .env("DATABRICKS_TOKEN", r.fake.token())
+        .env("HOME", r.repo.path())
+        .stdout(std::process::Stdio::from(file.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(file))
+        .spawn()
+        .expect("starting watch");
+    // Until the first 503 was answered: watch is now in a backoff.
+    let start = std::time::Instant::now();
+    while r.fake.requests().is_empty() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { kill(child.id() as i32, 15) }, 0);
+    let signalled = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "watch --remote still running 5 s after SIGTERM:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        signalled.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        signalled.elapsed()
+    );
+    assert!(status.success() || status.code() == Some(1), "{status}");
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}

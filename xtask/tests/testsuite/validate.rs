@@ -672,3 +672,72 @@ fn one_var_flag_sets_several_variables_split_on_commas() {
         "{vars}"
     );
 }
+
+/// Names that become folders (issue 18): `validate` reports each with its
+/// location, and `deploy` writes nothing, inside or outside the state root.
+#[test]
+fn names_that_become_paths_are_checked_with_their_location() {
+    let yml = "bundle:\n  name: ../../escaped\ntargets:\n  ../../../../tmp/y:\n    default: true\nresources:\n  jobs:\n    ../run:\n      name: x\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let r = validate(dir.path(), &[], &[]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    let out = r.all();
+    for needle in [
+        "databricks.yml:2:9",
+        "databricks.yml:4:3",
+        "databricks.yml:8:5",
+        "path separator",
+    ] {
+        assert!(out.contains(needle), "{needle} missing:\n{out}");
+    }
+    let mut cmd = crate::xtask();
+    cmd.arg("--bundle-dir")
+        .arg(dir.path())
+        .args(["deploy", "--env", "../../../../tmp/y"]);
+    let deploy = cmd.output().expect("running xtask");
+    assert!(!deploy.status.success());
+    assert!(!dir.path().join(".bundle").exists());
+    assert!(!dir.path().parent().unwrap().join("escaped").exists());
+}
+
+/// Interpolation is linear (issue 18): 60 variables each doubling the next
+/// ended never; now an error with a location, at once. A value that would
+/// grow past the size limit is an error too; alias bombs stay caught.
+#[test]
+fn doubling_references_end_at_once_with_a_clear_error() {
+    let mut yml = String::from("bundle:\n  name: b\nvariables:\n");
+    for i in 0..60 {
+        yml.push_str(&format!(
+            "  v{i}:\n    default: \"${{var.v{}}}${{var.v{}}}\"\n",
+            i + 1,
+            i + 1
+        ));
+    }
+    yml.push_str("  v60:\n    default: x\n");
+    let started = std::time::Instant::now();
+    let r = run_files(&[("databricks.yml", yml.as_bytes())], &[]);
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(r.all().contains("rounds of interpolation"), "{}", r.all());
+    assert!(r.all().contains("databricks.yml:"), "{}", r.all());
+
+    let mut yml = String::from("bundle:\n  name: b\nvariables:\n");
+    let sixteen = |n: usize| format!("${{var.w{n}}}").repeat(16);
+    for i in 0..6 {
+        yml.push_str(&format!("  w{i}:\n    default: \"{}\"\n", sixteen(i + 1)));
+    }
+    yml.push_str(&format!("  w6:\n    default: {}\n", "y".repeat(64)));
+    let started = std::time::Instant::now();
+    let r = run_files(&[("databricks.yml", yml.as_bytes())], &[]);
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(r.all().contains("longer than 1 MiB"), "{}", r.all());
+}

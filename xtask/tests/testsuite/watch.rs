@@ -22,9 +22,14 @@ struct Watch {
 
 impl Watch {
     fn start(repo: &Repo, extra: &[&str]) -> Watch {
+        Watch::start_with(repo, extra, &[])
+    }
+
+    fn start_with(repo: &Repo, extra: &[&str], env: &[(&str, &str)]) -> Watch {
         let log = repo.join("watch.log");
         let file = std::fs::File::create(&log).expect("creating the log");
         let child = xtask()
+            .envs(env.iter().copied())
             .arg("--bundle-dir")
             .arg(repo.join("bundle"))
             .args(["watch", "--env", "test"])
@@ -275,7 +280,9 @@ fn one_sync_per_save_and_old_versions_pruned_when_idle() {
 #[test]
 fn saves_trust_the_env_and_an_idle_check_repairs_it() {
     let repo = project();
-    let mut watch = Watch::start(&repo, &[]);
+    // Idle after 3 s, not 1: on a loaded machine the whole-tree check must
+    // not slip in between the save's sync and the look at the env below.
+    let mut watch = Watch::start_with(&repo, &[], &[("XTASK_WATCH_IDLE_MS", "3000")]);
     watch.until("the initial sync", || in_sync(&repo, &[]));
     // Out of band: a deployed file edited in place.
     let tampered = repo.join(".bundle/watchdemo/test/files/src/util.py");
@@ -336,4 +343,26 @@ fn poll_mode_compares_content() {
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// A sync refused because a manual deploy holds the lock is tried again
+/// once the lock is free, without waiting for another save (issue 18).
+#[test]
+fn a_sync_refused_by_the_lock_is_retried() {
+    let repo = project();
+    let state = repo.join(".bundle/watchdemo/test/state");
+    std::fs::create_dir_all(&state).expect("state folder");
+    // Held by this (live) test process, as another deploy would hold it.
+    let lock = format!(
+        r#"{{"ID":"manual","AcquisitionTime":"","IsForced":false,"User":"alice","pid":{},"host":"h"}}"#,
+        std::process::id()
+    );
+    std::fs::write(state.join("deploy.lock"), lock).expect("lock");
+    let mut watch = Watch::start(&repo, &[]);
+    watch.until("the refused sync", || {
+        watch_output_has(&repo, "sync failed")
+    });
+    assert!(!in_sync(&repo, &[]));
+    std::fs::remove_file(state.join("deploy.lock")).expect("unlock");
+    watch.until("the retried sync", || in_sync(&repo, &[]));
 }

@@ -315,3 +315,77 @@ display('shown')"]);
         spark.reason
     );
 }
+
+/// `%run` stays inside the deployment (issue 18): an absolute path is the
+/// deployment's (a workspace path of the files, or from their root), and a
+/// `..` or a link out of it is refused.
+#[test]
+fn run_magic_stays_inside_the_deployment() {
+    let helper = nb(&["HELPER = 'inside'"]);
+    let uses = |target: &str| {
+        nb(&[
+            &format!("# MAGIC %run {target}"),
+            "import os\nopen(os.path.join(os.environ['XTASK_DBFS_ROOT'], 'ran'), 'w').write(HELPER)",
+        ])
+    };
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("evil.py"), nb(&["HELPER = 'outside'"])).unwrap();
+    let env = Env::new(&[
+        ("lib/helper.py", &helper),
+        ("a/abs.py", &uses("/lib/helper")),
+        ("a/ws.py", &uses(&format!("{FILE_PATH}/lib/helper"))),
+        ("a/up.py", &uses("../../../../../../../../tmp/nothing/evil")),
+        (
+            "a/out.py",
+            &uses(&outside.path().join("evil").display().to_string()),
+        ),
+        ("a/link.py", &uses("./escape/evil")),
+    ]);
+    std::os::unix::fs::symlink(outside.path(), env.root.join("files/a/escape")).unwrap();
+    for (nb_name, ok) in [
+        ("abs", true),
+        ("ws", true),
+        ("up", false),
+        ("out", false),
+        ("link", false),
+    ] {
+        let _ = fs::remove_file(env.root.join("dbfs/ran"));
+        let report = env.run(json!({"tasks": [task("t", &format!("a/{nb_name}"), &[])]}));
+        let log = fs::read_to_string(report.task("t").unwrap().log.as_ref().unwrap()).unwrap();
+        if ok {
+            assert_eq!(state(&report, "t"), TaskState::Success, "{nb_name}: {log}");
+            assert_eq!(env.dbfs("ran"), "inside");
+        } else {
+            assert_ne!(state(&report, "t"), TaskState::Success, "{nb_name}: {log}");
+            // An absolute path is the deployment's: /tmp/x is <root>/tmp/x, absent.
+            let why = if nb_name == "out" {
+                "no notebook at"
+            } else {
+                "outside the deployment"
+            };
+            assert!(log.contains(why), "{nb_name}: {log}");
+            assert!(!env.root.join("dbfs/ran").exists());
+        }
+    }
+}
+
+/// Tasks inherit the basics, never a credential.
+#[test]
+fn tasks_inherit_no_credentials() {
+    let vars = [
+        ("PATH", "/usr/bin"),
+        ("HOME", "/home/u"),
+        ("LC_ALL", "C.UTF-8"),
+        ("DATABRICKS_TOKEN", "dapi-secret"),
+        ("DATABRICKS_CLIENT_SECRET", "s"),
+        ("ARM_CLIENT_SECRET", "s"),
+        ("AWS_SECRET_ACCESS_KEY", "s"),
+        ("GITHUB_TOKEN", "s"),
+    ]
+    .map(|(k, v)| (k.into(), v.into()));
+    let kept: Vec<String> = crate::runner::exec::inherited(vars.into_iter())
+        .into_iter()
+        .map(|(k, _)| k.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(kept, ["PATH", "HOME", "LC_ALL"]);
+}

@@ -22,7 +22,7 @@ use super::auth::{self, TargetAuth};
 use super::client::{Client, ClientOptions};
 use crate::config::Bundle;
 use crate::package::{self, Manifest};
-use crate::workspace::local::{describe_holder, hostname};
+use crate::workspace::local::{describe_holder, holder_is_gone};
 use crate::workspace::{Drift, LockInfo, Replaced, STATE_FILES, Transaction, Workspace};
 
 /// Our record of what each deployed object looked like right after the
@@ -228,13 +228,6 @@ fn parent(path: &str) -> &str {
     }
 }
 
-fn pid_alive(pid: u32) -> bool {
-    // Signal 0 checks existence; EPERM means it exists under another user.
-    // SAFETY: kill(2) with signal 0 sends nothing and touches no memory.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
 /// Expected remote names (relative to the root) of a manifest, with hashes.
 fn expected(manifest: &Manifest) -> HashMap<String, &str> {
     let files = manifest.files.iter().map(|f| {
@@ -291,13 +284,7 @@ impl Workspace for RemoteWorkspace {
                 Some((_, Some(h))) if h.id == lock.id => return Ok(replaced),
                 // A holder that was a process of this machine and is gone:
                 // take over (once), as the local backend does.
-                Some((_, Some(h)))
-                    if !overwrite
-                        && h.host == hostname()
-                        && h.pid != 0
-                        && h.pid != std::process::id()
-                        && !pid_alive(h.pid) =>
-                {
+                Some((_, Some(h))) if !overwrite && holder_is_gone(&h) => {
                     replaced = Replaced::Stale(h);
                     overwrite = true;
                 }
@@ -477,8 +464,7 @@ fn unknown_holder(bytes: &[u8]) -> LockInfo {
         acquisition_time: String::new(),
         is_forced: false,
         user: format!("an unreadable lock ({} bytes)", bytes.len()),
-        pid: 0,
-        host: String::new(),
+        ..LockInfo::default()
     }
 }
 

@@ -8,7 +8,7 @@ use super::client::{Client, ClientOptions};
 use super::fake_workspace::FakeWorkspace;
 use crate::package::manifest::{ArtifactRecord, FileRecord};
 use crate::package::{self, Manifest};
-use crate::workspace::local::hostname;
+use crate::workspace::local::{hostname, process_identity};
 use crate::workspace::{LockInfo, Replaced, STATE_FILES, Workspace};
 
 fn open(fake: &FakeWorkspace) -> RemoteWorkspace {
@@ -31,8 +31,8 @@ fn lock(id: &str, forced: bool) -> LockInfo {
         acquisition_time: "2026-11-26T20:00:00Z".into(),
         is_forced: forced,
         user: format!("user-{id}"),
-        pid: std::process::id(),
         host: hostname(),
+        ..process_identity()
     }
 }
 

@@ -208,7 +208,10 @@ impl Client {
                     self.opts.retry_budget.as_secs_f64()
                 )));
             }
-            std::thread::sleep(wait);
+            // Ctrl-C / SIGTERM (watch) end the wait, not only the next attempt.
+            if !crate::util::stop::sleep(wait) {
+                return Err(err.context("interrupted while waiting to retry"));
+            }
         }
     }
 

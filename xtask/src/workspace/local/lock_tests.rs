@@ -1,0 +1,176 @@
+//! The local deploy lock against the findings of issue 18: a live holder is
+//! never taken over (not even with `--force-lock`), a pid alone never makes a
+//! holder dead, an empty or cut-short lock file does not wedge the env, and a
+//! displaced holder neither prunes nor switches.
+
+use std::fs;
+use std::process::{Child, Command};
+
+use super::*;
+use crate::workspace::local::lockfile::process_identity;
+
+fn lock(id: &str, forced: bool) -> LockInfo {
+    LockInfo {
+        id: id.into(),
+        user: format!("user-{id}"),
+        is_forced: forced,
+        host: hostname(),
+        ..process_identity()
+    }
+}
+
+fn env() -> (tempfile::TempDir, LocalWorkspace) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = LocalWorkspace::new(dir.path().join("env"));
+    fs::create_dir_all(dir.path().join("env")).unwrap();
+    (dir, ws)
+}
+
+fn put_lock(ws: &LocalWorkspace, body: &[u8]) {
+    fs::create_dir_all(ws.state_dir()).unwrap();
+    fs::write(ws.state_dir().join("deploy.lock"), body).unwrap();
+}
+
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+fn sleeper() -> Child {
+    Command::new("sleep").arg("30").spawn().unwrap()
+}
+
+#[test]
+fn a_live_holder_is_never_taken_over_even_forced() {
+    let (_dir, a) = env();
+    let b = LocalWorkspace::new(a.env.clone());
+    assert!(matches!(
+        a.lock(&lock("a", false)).unwrap(),
+        Replaced::Nothing
+    ));
+    for forced in [false, true] {
+        let err = format!("{:#}", b.lock(&lock("b", forced)).unwrap_err());
+        assert!(err.contains("user-a") && err.contains("running"), "{err}");
+    }
+    assert_eq!(a.unlock(&lock("a", false)).unwrap(), None);
+    assert!(matches!(
+        b.lock(&lock("b", false)).unwrap(),
+        Replaced::Nothing
+    ));
+}
+
+#[test]
+fn a_pid_alone_never_makes_a_holder_dead() {
+    let (_dir, ws) = env();
+    // Same host name, dead pid, but another PID namespace (a container) or
+    // another boot (a clone of this machine): presumed alive.
+    for (ns, boot) in [("pid:[1]", None), ("", Some("another-boot"))] {
+        let mut h = lock("old", false);
+        h.pid = dead_pid();
+        if !ns.is_empty() {
+            h.pid_ns = ns.into();
+        }
+        if let Some(b) = boot {
+            h.boot_id = b.into();
+        }
+        put_lock(&ws, &serde_json::to_vec(&h).unwrap());
+        let err = format!("{:#}", ws.lock(&lock("new", false)).unwrap_err());
+        assert!(err.contains("--force-lock"), "{err}");
+    }
+    // A lock without the identity fields (an older writer): not presumed dead.
+    put_lock(
+        &ws,
+        format!(
+            r#"{{"ID":"x","AcquisitionTime":"","IsForced":false,"User":"u","pid":{},"host":"{}"}}"#,
+            dead_pid(),
+            hostname()
+        )
+        .as_bytes(),
+    );
+    assert!(ws.lock(&lock("new", false)).is_err());
+
+    // This machine, this namespace, the pid gone: stale.
+    let mut h = lock("old", false);
+    h.pid = dead_pid();
+    put_lock(&ws, &serde_json::to_vec(&h).unwrap());
+    assert!(matches!(
+        ws.lock(&lock("new", false)).unwrap(),
+        Replaced::Stale(_)
+    ));
+    ws.unlock(&lock("new", false)).unwrap();
+
+    // The pid alive, but a process started at another time (pid reuse): stale.
+    let mut child = sleeper();
+    let mut h = lock("old", false);
+    h.pid = child.id();
+    h.start_time = 1;
+    put_lock(&ws, &serde_json::to_vec(&h).unwrap());
+    let replaced = ws.lock(&lock("new", false));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(matches!(replaced.unwrap(), Replaced::Stale(_)));
+    ws.unlock(&lock("new", false)).unwrap();
+
+    // The pid alive with its own start time: held.
+    let mut child = sleeper();
+    let mut h = lock("old", false);
+    h.pid = child.id();
+    h.start_time = lockfile::process_identity_of(child.id()).start_time;
+    put_lock(&ws, &serde_json::to_vec(&h).unwrap());
+    let refused = ws.lock(&lock("new", false));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(refused.is_err());
+}
+
+#[test]
+fn an_empty_or_cut_short_lock_is_recovered() {
+    let (_dir, ws) = env();
+    for body in [&b""[..], b"{\"ID\":\"abc\",\"Acq"] {
+        put_lock(&ws, body);
+        match ws.lock(&lock("new", false)).unwrap() {
+            Replaced::Unreadable(_) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(ws.unlock(&lock("new", false)).unwrap(), None);
+    }
+    // Something else entirely is still left for a person to look at.
+    put_lock(&ws, b"not a lock");
+    assert!(ws.lock(&lock("new", false)).is_err());
+}
+
+#[test]
+fn a_displaced_holder_neither_prunes_nor_switches() {
+    let (_dir, ws) = env();
+    for id in ["v1", "v2"] {
+        fs::create_dir_all(ws.version_dir(id).join("files")).unwrap();
+        fs::write(ws.version_dir(id).join("files/a.txt"), id).unwrap();
+    }
+    ws.lock(&lock("mine", false)).unwrap();
+    // A `--force-lock` from another host replaces the lock file meanwhile.
+    let mut other = lock("theirs", true);
+    other.host = "elsewhere".into();
+    put_lock(&ws, &serde_json::to_vec(&other).unwrap());
+
+    let err = format!("{:#}", ws.prune(&[]).unwrap_err());
+    assert!(
+        err.contains("lost its lock") && err.contains("user-theirs"),
+        "{err}"
+    );
+    assert!(ws.version_dir("v1").join("files/a.txt").is_file());
+    let err = format!("{:#}", ws.switch("v2", &[]).unwrap_err());
+    assert!(err.contains("lost its lock"), "{err}");
+    assert_eq!(ws.current().unwrap(), None, "nothing switched in");
+    let warning = ws.unlock(&lock("mine", false)).unwrap().unwrap();
+    assert!(warning.contains("taken over"), "{warning}");
+
+    // Holding the lock, the same steps go through.
+    fs::remove_file(ws.state_dir().join("deploy.lock")).unwrap();
+    ws.lock(&lock("again", false)).unwrap();
+    ws.switch("v2", &[]).unwrap();
+    ws.prune(&[]).unwrap();
+    assert_eq!(ws.current().unwrap().as_deref(), Some("v2"));
+    assert!(!ws.version_dir("v1").join("files/a.txt").exists());
+}
