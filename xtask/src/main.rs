@@ -45,6 +45,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    workspace::remote::auth::set_profile_flag(cli.auth.profile.clone());
     let project = Project::from_global(cli.global)?;
     progress::enable(project.human());
     match cli.command {
