@@ -178,6 +178,7 @@ fn a_wrong_secret_fails_fast_naming_the_method_not_the_secret() {
         .idp()
         .clients
         .insert("sp-deployer".into(), "the-right-one".into());
+    e2e::xtask_bin(); // built before the clock starts
     let start = Instant::now();
     let err = c.deploy_fails(&[
         ("DATABRICKS_HOST", c.fake.url()),

@@ -145,7 +145,7 @@ pub struct Client {
 impl Client {
     /// A client with a personal access token.
     pub fn new(creds: &Credentials, opts: ClientOptions) -> Result<Client> {
-        let auth = Auth::pat(creds.host.clone(), creds.token.clone());
+        let auth = Auth::pat(creds.host.clone(), creds.token.clone())?;
         Client::with_auth(Arc::new(auth), opts)
     }
 
@@ -203,11 +203,11 @@ impl Client {
                     refreshed = true;
                     match self.auth.refresh_after_401(&used) {
                         Ok(true) => continue,
-                        Ok(false) => return Err(err),
+                        Ok(false) => return Err(self.refused(err)),
                         Err(e) => return Err(e.context(format!("{err:#}"))),
                     }
                 }
-                Attempt::Unauthorized { err, .. } => return Err(err),
+                Attempt::Unauthorized { err, .. } => return Err(self.refused(err)),
                 Attempt::Retry { err, retry_after } => {
                     // `Retry-After: 0` must not turn into a busy loop.
                     let wait = match retry_after {
@@ -229,6 +229,14 @@ impl Client {
             }
             std::thread::sleep(wait);
         }
+    }
+
+    /// A 401 that a new token did not cure: say which method was refused.
+    fn refused(&self, err: anyhow::Error) -> anyhow::Error {
+        err.context(format!(
+            "the workspace refused the credentials of {} authentication",
+            self.auth.method
+        ))
     }
 
     /// Like [`send`](Self::send), parsing a JSON answer (an empty body is `{}`).

@@ -86,17 +86,30 @@ pub fn token_request(
     body: String,
     basic: Option<(&str, &Secret)>,
 ) -> Result<(Token, Value)> {
-    let mut req = http
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body);
-    if let Some((user, pass)) = basic {
-        req = req.basic_auth(user, Some(pass.expose()));
-    }
-    let resp = req
-        .send()
-        .map_err(|e| anyhow!(e.without_url()))
-        .with_context(|| format!("POST {}", redact_url(url)))?;
+    // A refusal (4xx) is final at once; an unreachable or overloaded
+    // endpoint gets two more tries, a second apart and then two.
+    let mut attempt = 0;
+    let resp = loop {
+        attempt += 1;
+        let mut req = http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone());
+        if let Some((user, pass)) = basic {
+            req = req.basic_auth(user, Some(pass.expose()));
+        }
+        let sent = req.send();
+        let transient = match &sent {
+            Ok(r) => r.status().as_u16() == 429 || r.status().is_server_error(),
+            Err(_) => true,
+        };
+        if !transient || attempt == 3 {
+            break sent
+                .map_err(|e| anyhow!(e.without_url()))
+                .with_context(|| format!("POST {}", redact_url(url)))?;
+        }
+        std::thread::sleep(Duration::from_secs(attempt));
+    };
     let status = resp.status().as_u16();
     let body: Value = resp
         .json()
@@ -110,7 +123,7 @@ pub fn token_request(
     if !(200..300).contains(&status) {
         let field = |k| body.get(k).and_then(Value::as_str).unwrap_or("");
         bail!(
-            "{} refused: {} {} (status {status})",
+            "{} refused: {}: {} (status {status})",
             redact_url(url),
             field("error"),
             field("error_description")

@@ -82,7 +82,7 @@ impl Auth {
     }
 
     /// A personal access token, as given (tests and the plain PAT path).
-    pub fn pat(host: String, token: Secret) -> Auth {
+    pub fn pat(host: String, token: Secret) -> Result<Auth> {
         let mut attrs = Attrs::default();
         attrs.set("host", &host);
         attrs.set("token", token.expose());
@@ -90,7 +90,7 @@ impl Auth {
             github: None,
             cli: None,
         };
-        Auth::new(host, Method::Pat, attrs, extras).expect("an HTTP client builds")
+        Auth::new(host, Method::Pat, attrs, extras)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

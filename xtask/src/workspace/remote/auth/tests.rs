@@ -437,7 +437,7 @@ fn secrets_never_print() {
         assert!(!shown.contains(s), "{shown}");
     }
     assert!(shown.contains("***"));
-    let auth = Auth::pat("https://h.x".into(), Secret::new("dapi-xyz"));
+    let auth = Auth::pat("https://h.x".into(), Secret::new("dapi-xyz")).unwrap();
     let shown = format!("{auth:?} {}", Secret::new("dapi-xyz"));
     assert!(!shown.contains("dapi-xyz"), "{shown}");
 }
