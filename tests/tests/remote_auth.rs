@@ -466,3 +466,29 @@ fn unified_host_requests_carry_the_workspace_id() {
     ]);
     assert!(c2.fake.org_ids().is_empty());
 }
+
+/// A cached login whose access token looks fresh but was revoked: the 401
+/// makes us use the refresh token, and the deploy goes on.
+#[test]
+fn databricks_cli_revoked_token_is_refreshed_on_401() {
+    let c = Case::new();
+    c.fake.idp().refresh_tokens.insert("rt-revoked-case".into());
+    let cache_dir = c.home.path().join(".databricks");
+    std::fs::create_dir_all(&cache_dir).unwrap();
+    let entry = serde_json::json!({"version": 1, "tokens": {c.fake.url(): {
+        "access_token": "revoked-access-xyz",
+        "token_type": "Bearer",
+        "refresh_token": "rt-revoked-case",
+        "expiry": "2999-01-01T00:00:00Z",
+    }}});
+    std::fs::write(
+        cache_dir.join("token-cache.json"),
+        serde_json::to_vec(&entry).unwrap(),
+    )
+    .unwrap();
+    c.deploy_ok(&[("DATABRICKS_HOST", c.fake.url())]);
+    assert_eq!(c.fake.idp().grants, vec!["refresh_token"]);
+    let refused = c.fake.requests().iter().filter(|r| r.status == 401).count();
+    assert_eq!(refused, 1);
+    c.assert_nothing_leaked(&["rt-revoked-case", "revoked-access-xyz", "u2m-"]);
+}

@@ -49,13 +49,15 @@ pub fn key(path: &Path, host: &str, profile: Option<&str>) -> Option<String> {
         .or_else(|| tokens.contains_key(host).then(|| host.to_string()))
 }
 
-/// The cached token for `key`, refreshed at `endpoint()` if it is stale.
+/// The cached token for `key`, refreshed at `endpoint()` if it is stale
+/// (or `force`d).
 pub fn token(
     http: &Http,
     path: &Path,
     key: &str,
     host: &str,
     endpoint: &mut dyn FnMut() -> Result<String>,
+    force: bool,
 ) -> Result<Token> {
     let login = format!("run `databricks auth login --host {host}`");
     let Some(mut cache) = read(path)? else {
@@ -75,7 +77,8 @@ pub fn token(
         expires,
         lifetime: None,
     };
-    if cached.fresh() {
+    // `force`: the workspace refused the cached token though it looked fresh.
+    if cached.fresh() && !force {
         return Ok(cached);
     }
     let Some(refresh) = entry.get("refresh_token").and_then(Value::as_str) else {

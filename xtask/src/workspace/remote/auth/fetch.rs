@@ -186,10 +186,7 @@ pub fn github_oidc(
     request_url: &str,
     request_token: &Secret,
 ) -> Result<Token> {
-    let audience = attrs
-        .get("token_audience")
-        .or(attrs.get("account_id"))
-        .unwrap_or(endpoint);
+    let audience = attrs.get("token_audience").unwrap_or(endpoint);
     let sep = if request_url.contains('?') { '&' } else { '?' };
     let url = format!("{request_url}{sep}{}", form(&[("audience", audience)]));
     let resp = http

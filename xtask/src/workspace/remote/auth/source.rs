@@ -103,7 +103,7 @@ impl Auth {
         if let Some(t) = state.current.as_ref().filter(|t| t.fresh()) {
             return Ok(t.access.clone());
         }
-        let t = self.fetch(&mut state)?;
+        let t = self.fetch(&mut state, false)?;
         let access = t.access.clone();
         state.current = Some(t);
         Ok(access)
@@ -121,20 +121,20 @@ impl Auth {
         {
             return Ok(true);
         }
-        let t = self.fetch(&mut state)?;
+        let t = self.fetch(&mut state, true)?;
         let new = t.access != *used;
         state.current = Some(t);
         Ok(new)
     }
 
-    fn fetch(&self, state: &mut State) -> Result<Token> {
+    fn fetch(&self, state: &mut State, force: bool) -> Result<Token> {
         let old = state.current.as_ref().map(|t| t.access.clone());
-        self.fetch_raw(state)
+        self.fetch_raw(state, force)
             .map_err(|e| self.scrub(e, old))
             .with_context(|| format!("authenticating to {} with {}", self.host, self.method))
     }
 
-    fn fetch_raw(&self, state: &mut State) -> Result<Token> {
+    fn fetch_raw(&self, state: &mut State, force: bool) -> Result<Token> {
         let mut endpoint = || -> Result<String> {
             if state.endpoint.is_none() {
                 state.endpoint = Some(fetch::token_endpoint(&self.http, &self.host)?);
@@ -162,7 +162,7 @@ impl Auth {
                         self.host, self.host
                     )
                 })?;
-                cli_cache::token(&self.http, path, key, &self.host, &mut endpoint)
+                cli_cache::token(&self.http, path, key, &self.host, &mut endpoint, force)
             }
             Method::AzureClientSecret => fetch::azure_client_secret(&self.http, &self.attrs),
             Method::AzureCli => fetch::azure_cli(&self.attrs),
