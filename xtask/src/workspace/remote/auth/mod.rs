@@ -179,12 +179,16 @@ pub fn normalize_host(raw: &str) -> Result<String> {
         None => ("https".to_string(), raw),
     };
     if scheme != "https" && scheme != "http" {
-        bail!("workspace host `{raw}` must use https://");
+        bail!(
+            "workspace host `{}` must use https://",
+            fetch::redact_url(raw)
+        );
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.is_empty() || authority.contains(char::is_whitespace) || authority.contains('@') {
         bail!(
-            "workspace host `{raw}` is not a host name (expected e.g. https://adb-123.4.azuredatabricks.net)"
+            "workspace host `{}` is not a host name (expected e.g. https://adb-123.4.azuredatabricks.net)",
+            fetch::redact_url(raw)
         );
     }
     Ok(format!("{scheme}://{}", authority.to_ascii_lowercase()))

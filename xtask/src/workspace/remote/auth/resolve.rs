@@ -17,6 +17,7 @@
 use anyhow::{Result, bail};
 
 use super::attrs::{Attrs, ConfigFile, Profile};
+use super::fetch::redact_url;
 use super::normalize_host;
 
 /// The method names of unified authentication.
@@ -166,7 +167,9 @@ fn check_host(explicit: &Attrs, p: &Profile, cfg_name: &str, why: &str) -> Resul
     };
     if normalize_host(want)? != normalize_host(theirs)? {
         bail!(
-            "workspace.host {want} does not match host {theirs} of profile `{}`{why} in {cfg_name}",
+            "workspace.host {} does not match host {} of profile `{}`{why} in {cfg_name}",
+            redact_url(want),
+            redact_url(theirs),
             p.name
         );
     }

@@ -61,7 +61,7 @@ impl Auth {
             ))
             .build()
             .context("building the HTTP client for authentication")?;
-        let headers = routing_headers(&attrs);
+        let headers = routing_headers(method, &attrs);
         let current = match method {
             Method::Pat => attrs.secret("token").map(Token::forever),
             _ => None,
@@ -186,12 +186,23 @@ impl Auth {
 /// Unified hosts serve many workspaces: a workspace-level call names its
 /// workspace in `X-Databricks-Org-Id` (the SDKs send it from `workspace_id`
 /// when the host is unified; we know that from `experimental_is_unified_host`).
-fn routing_headers(attrs: &Attrs) -> Vec<(String, String)> {
+/// An Entra ID principal that is not yet a workspace user is let in by the
+/// workspace's Azure resource id (`X-Databricks-Azure-Workspace-Resource-Id`,
+/// as the SDKs send it with the Azure methods).
+fn routing_headers(method: Method, attrs: &Attrs) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     let unified = attrs
         .get("experimental_is_unified_host")
         .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
-    match attrs.get("workspace_id") {
-        Some(id) if unified => vec![("X-Databricks-Org-Id".to_string(), id.to_string())],
-        _ => Vec::new(),
+    if unified && let Some(id) = attrs.get("workspace_id") {
+        out.push(("X-Databricks-Org-Id".to_string(), id.to_string()));
     }
+    let azure = matches!(method, Method::AzureClientSecret | Method::AzureCli);
+    if azure && let Some(id) = attrs.get("azure_workspace_resource_id") {
+        out.push((
+            "X-Databricks-Azure-Workspace-Resource-Id".to_string(),
+            id.to_string(),
+        ));
+    }
+    out
 }

@@ -471,7 +471,8 @@ fn host_normalisation() {
     assert_eq!(normalize_host("https://h.x/?o=1").unwrap(), "https://h.x");
     assert!(normalize_host("ftp://h").is_err());
     assert!(normalize_host("https://").is_err());
-    assert!(normalize_host("https://user:pw@h.x").is_err());
+    let err = normalize_host("https://user:pw-s3cret@h.x").unwrap_err();
+    assert!(!format!("{err:#}").contains("pw-s3cret"), "{err:#}");
 }
 
 #[test]
@@ -486,4 +487,33 @@ fn urls_in_messages_lose_userinfo_and_query() {
 #[test]
 fn form_encoding() {
     assert_eq!(fetch::form(&[("a b", "x&y=z/é")]), "a+b=x%26y%3Dz%2F%C3%A9");
+}
+
+#[test]
+fn routing_headers_for_unified_hosts_and_azure_resources() {
+    let headers = |method: Method, pairs: &[(&str, &str)]| {
+        let mut attrs = Attrs::default();
+        for (k, v) in pairs {
+            attrs.set(k, v);
+        }
+        let extras = source::Extras {
+            github: None,
+            cli: None,
+        };
+        Auth::new("https://h.x".into(), method, attrs, extras)
+            .unwrap()
+            .headers
+    };
+    let unified = [
+        ("experimental_is_unified_host", "true"),
+        ("workspace_id", "42"),
+    ];
+    assert_eq!(
+        headers(Method::Pat, &unified),
+        vec![("X-Databricks-Org-Id".to_string(), "42".to_string())]
+    );
+    assert!(headers(Method::Pat, &[("workspace_id", "42")]).is_empty());
+    let rid = [("azure_workspace_resource_id", "/subscriptions/s/rg/w")];
+    assert_eq!(headers(Method::AzureCli, &rid).len(), 1);
+    assert!(headers(Method::OauthM2m, &rid).is_empty());
 }
