@@ -62,6 +62,19 @@ pub fn command(bin: impl AsRef<Path>) -> Command {
         "DATABRICKS_HOST",
         "DATABRICKS_TOKEN",
         "DATABRICKS_CONFIG_PROFILE",
+        // Every other auth input, so a CI job's own credentials stay out.
+        "DATABRICKS_CONFIG_FILE",
+        "DATABRICKS_AUTH_TYPE",
+        "DATABRICKS_CLIENT_ID",
+        "DATABRICKS_CLIENT_SECRET",
+        "DATABRICKS_WORKSPACE_ID",
+        "DATABRICKS_EXPERIMENTAL_IS_UNIFIED_HOST",
+        "ARM_TENANT_ID",
+        "ARM_CLIENT_ID",
+        "ARM_CLIENT_SECRET",
+        "AZURE_AUTHORITY_HOST",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
     ] {
         cmd.env_remove(var);
     }

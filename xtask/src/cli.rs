@@ -18,6 +18,8 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,6 +64,15 @@ pub struct Global {
     /// Print more
     #[arg(short, long, global = true)]
     pub verbose: bool,
+}
+
+/// How to authenticate to a workspace (kept apart from [`Global`], which
+/// commands build by hand for their internal runs).
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// The profile of ~/.databrickscfg to authenticate with (replaces workspace.profile)
+    #[arg(short = 'p', long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,9 @@ use crate::project::{Paths, Project, Settings};
 use crate::{bench, deploy, flow, runner, validate, watch};
 
 pub fn run(cli: Cli) -> Result<()> {
+    // `-p/--profile` replaces every target's `workspace.profile`; the remote
+    // backend reads it where it resolves credentials.
+    crate::workspace::remote::auth::set_profile_flag(cli.auth.profile);
     let project = project(cli.global)?;
     crate::progress::enable(project.human());
     let p = &project;

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 mod http;
+pub mod idp;
 mod jobs;
 mod workspace;
 
@@ -64,8 +65,10 @@ pub struct FakeWorkspace {
 struct Shared {
     token: String,
     state: Mutex<workspace::State>,
+    idp: Mutex<idp::Idp>,
     faults: Mutex<Vec<Fault>>,
     log: Mutex<Vec<LoggedRequest>>,
+    org_ids: Mutex<Vec<String>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
 }
@@ -95,8 +98,10 @@ impl FakeWorkspace {
         let shared = Arc::new(Shared {
             token: token.to_string(),
             state: Mutex::new(workspace::State::new(user)),
+            idp: Mutex::new(idp::Idp::default()),
             faults: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
+            org_ids: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
         });
@@ -227,6 +232,17 @@ impl FakeWorkspace {
         lock(&self.shared.state).objects.keys().cloned().collect()
     }
 
+    /// The fake identity providers (OIDC, GitHub, Entra ID): configure what
+    /// they accept, read what they issued.
+    pub fn idp(&self) -> MutexGuard<'_, idp::Idp> {
+        lock(&self.shared.idp)
+    }
+
+    /// Requests that carried `X-Databricks-Org-Id`, with its value.
+    pub fn org_ids(&self) -> Vec<String> {
+        lock(&self.shared.org_ids).clone()
+    }
+
     /// A job's stored settings.
     pub fn job_settings(&self, job_id: i64) -> Option<Value> {
         lock(&self.shared.state)
@@ -315,11 +331,19 @@ fn respond(shared: &Shared, req: Request, path: &str) -> Action {
             "cloud": "AWS",
         })));
     }
+    if let Some(resp) = idp::route(&mut lock(&shared.idp), &req, path) {
+        return Action::Respond(resp);
+    }
     let bearer = req
         .header("authorization")
         .and_then(|h| h.strip_prefix("Bearer "));
-    if bearer != Some(shared.token.as_str()) {
+    let known =
+        bearer == Some(shared.token.as_str()) || bearer.is_some_and(|b| lock(&shared.idp).valid(b));
+    if !known {
         return Action::Respond(error(401, "UNAUTHENTICATED", "Invalid access token."));
+    }
+    if let Some(id) = req.header("x-databricks-org-id") {
+        lock(&shared.org_ids).push(id.to_string());
     }
     let mut state = lock(&shared.state);
     let resp = workspace::route(&mut state, &req, path)

@@ -5,11 +5,13 @@
 //! `XTASK_SLOW_TESTS=1` (`.ci/run` sets it); tests that need `../shared/corpus`
 //! say they are skipped when it is missing, and `.ci/run` makes it required.
 
+mod ci_auth;
 mod deploy;
 mod fake_workspace_sdk;
 mod flow;
 mod params;
 mod remote;
+mod remote_auth;
 mod remote_deploy;
 mod repo;
 mod runner;

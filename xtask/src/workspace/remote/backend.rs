@@ -176,22 +176,30 @@ impl RemoteWorkspace {
     }
 }
 
-/// The target's `workspace.host` and `workspace.profile`.
+/// The target's `workspace.*` auth attributes, with `-p/--profile`
+/// replacing `workspace.profile`.
 pub fn target_auth(bundle: &Bundle) -> TargetAuth {
+    let mut attrs = auth::Attrs::default();
+    for a in auth::attrs::ATTRS.iter().filter(|a| a.name != "host") {
+        if let Some(v) = bundle.workspace(a.name) {
+            attrs.set(a.name, v);
+        }
+    }
     TargetAuth {
         host: bundle.workspace("host").map(str::to_string),
-        profile: bundle.workspace("profile").map(str::to_string),
+        attrs,
+        profile: auth::profile_flag().or_else(|| bundle.workspace("profile").map(str::to_string)),
     }
 }
 
 /// Resolves credentials (target settings, environment, `~/.databrickscfg`),
 /// builds the client and asks the workspace who we are (SCIM `Me`).
 pub fn connect(target: &TargetAuth) -> Result<(Client, String)> {
-    let creds = auth::resolve(target)?;
-    let client = Client::new(&creds, ClientOptions::default())?;
+    let auth = auth::resolve(target)?;
+    let client = Client::with_auth(auth, ClientOptions::default())?;
     let user = client
         .me()
-        .with_context(|| format!("asking {} for the current user", creds.host))?;
+        .with_context(|| format!("asking {} for the current user", client.host()))?;
     Ok((client, user))
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use reqwest::blocking::Client as Http;
 
-use super::auth::{Credentials, Secret};
+use super::auth::{Auth, Credentials, Secret};
 
 /// Knobs of the transport. Defaults follow the CLI's bundle settings.
 #[derive(Clone, Debug)]
@@ -137,18 +137,26 @@ pub struct Client {
     /// requests from one runtime thread, which caps a batch at one core.
     lanes: Arc<OnceLock<Vec<Http>>>,
     host: String,
-    token: Secret,
+    /// Shared by every clone and lane: one token, refreshed once for all.
+    auth: Arc<Auth>,
     opts: ClientOptions,
 }
 
 impl Client {
+    /// A client with a personal access token.
     pub fn new(creds: &Credentials, opts: ClientOptions) -> Result<Client> {
+        let auth = Auth::pat(creds.host.clone(), creds.token.clone())?;
+        Client::with_auth(Arc::new(auth), opts)
+    }
+
+    /// A client that takes its tokens from `auth`.
+    pub fn with_auth(auth: Arc<Auth>, opts: ClientOptions) -> Result<Client> {
         let http = build_http(&opts)?;
         Ok(Client {
             http,
             lanes: Arc::new(OnceLock::new()),
-            host: creds.host.clone(),
-            token: creds.token.clone(),
+            host: auth.host.clone(),
+            auth,
             opts,
         })
     }
@@ -184,11 +192,22 @@ impl Client {
     pub fn send(&self, call: &Call) -> Result<Vec<u8>> {
         let start = Instant::now();
         let mut attempt: u32 = 0;
+        let mut refreshed = false;
         loop {
             attempt += 1;
             let (err, wait) = match self.attempt(call) {
                 Attempt::Done(body) => return Ok(body),
                 Attempt::Fatal(err) => return Err(err),
+                // A token may die early (revoked, clock skew): refresh once, retry once.
+                Attempt::Unauthorized { err, used } if !refreshed => {
+                    refreshed = true;
+                    match self.auth.refresh_after_401(&used) {
+                        Ok(true) => continue,
+                        Ok(false) => return Err(self.refused(err)),
+                        Err(e) => return Err(e.context(format!("{err:#}"))),
+                    }
+                }
+                Attempt::Unauthorized { err, .. } => return Err(self.refused(err)),
                 Attempt::Retry { err, retry_after } => {
                     // `Retry-After: 0` must not turn into a busy loop.
                     let wait = match retry_after {
@@ -215,6 +234,14 @@ impl Client {
         }
     }
 
+    /// A 401 that a new token did not cure: say which method was refused.
+    fn refused(&self, err: anyhow::Error) -> anyhow::Error {
+        err.context(format!(
+            "the workspace refused the credentials of {} authentication",
+            self.auth.method
+        ))
+    }
+
     /// Like [`send`](Self::send), parsing a JSON answer (an empty body is `{}`).
     pub fn send_json(&self, call: &Call) -> Result<serde_json::Value> {
         let body = self.send(call)?;
@@ -232,10 +259,17 @@ impl Client {
 
     fn attempt(&self, call: &Call) -> Attempt {
         let url = format!("{}{}", self.host, call.path);
+        let token = match self.auth.bearer() {
+            Ok(t) => t,
+            Err(e) => return Attempt::Fatal(e),
+        };
         let mut req = self
             .http
             .request(call.method.clone(), &url)
-            .bearer_auth(self.token.expose());
+            .bearer_auth(token.expose());
+        for (k, v) in &self.auth.headers {
+            req = req.header(k, v);
+        }
         req = match &call.body {
             Body::Empty => req,
             Body::Json(v) => req.json(v),
@@ -270,6 +304,9 @@ impl Client {
         // will answer 500 again, so retrying only delays the report.
         let retry = status == 429 || status == 503;
         let err = anyhow::Error::new(err).context(what);
+        if status == 401 {
+            return Attempt::Unauthorized { err, used: token };
+        }
         if retry {
             Attempt::Retry { err, retry_after }
         } else {
@@ -388,6 +425,10 @@ enum Attempt {
         retry_after: Option<Duration>,
     },
     Fatal(anyhow::Error),
+    Unauthorized {
+        err: anyhow::Error,
+        used: Secret,
+    },
 }
 
 /// Reads `{"error_code": ..., "message": ...}` (SCIM uses `detail`); falls
