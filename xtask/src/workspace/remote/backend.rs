@@ -179,16 +179,22 @@ impl RemoteWorkspace {
 /// The target's `workspace.*` auth attributes, with `-p/--profile`
 /// replacing `workspace.profile`.
 pub fn target_auth(bundle: &Bundle) -> TargetAuth {
+    target_auth_from(&|key| bundle.workspace(key).map(str::to_string))
+}
+
+/// [`target_auth`] from any source of `workspace.<key>` values (the loader
+/// asks before the bundle is resolved, to learn the user once).
+pub fn target_auth_from(workspace: &dyn Fn(&str) -> Option<String>) -> TargetAuth {
     let mut attrs = auth::Attrs::default();
     for a in auth::attrs::ATTRS.iter().filter(|a| a.name != "host") {
-        if let Some(v) = bundle.workspace(a.name) {
-            attrs.set(a.name, v);
+        if let Some(v) = workspace(a.name) {
+            attrs.set(a.name, &v);
         }
     }
     TargetAuth {
-        host: bundle.workspace("host").map(str::to_string),
+        host: workspace("host"),
         attrs,
-        profile: auth::profile_flag().or_else(|| bundle.workspace("profile").map(str::to_string)),
+        profile: auth::profile_flag().or_else(|| workspace("profile")),
     }
 }
 
