@@ -9,7 +9,7 @@ use crate::project::Project;
 
 /// Load the configuration; print its diagnostics; `Failed` if any is an error.
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    crate::util::print_json(value)?;
     Ok(())
 }
 

@@ -40,6 +40,16 @@ fn session_for(target: crate::workspace::remote::auth::TargetAuth) -> Result<(Cl
     Ok((client, user))
 }
 
+/// How the project's settings load target `env` (`None`: the default).
+pub fn load_options(project: &Project, env: Option<&str>) -> LoadOptions {
+    LoadOptions {
+        bundle_dir: project.bundle_dir.clone(),
+        target: env.map(str::to_string),
+        vars: project.settings.vars.clone(),
+        current_user: None,
+    }
+}
+
 /// `config::load`, resolved for the workspace's user on the remote backend
 /// (the workspace is asked once the target is merged, and the configuration
 /// resolved once). Errors only when the workspace cannot be reached;
@@ -62,15 +72,7 @@ pub fn load_config(
 /// too, unless `-q`); configuration errors end with the summary line and
 /// fail with [`diag::Failed`].
 pub fn load_target(project: &Project, env: Option<&str>) -> Result<Bundle> {
-    let (bundle, diags) = load_config(
-        project,
-        &LoadOptions {
-            bundle_dir: project.bundle_dir.clone(),
-            target: env.map(str::to_string),
-            vars: project.settings.vars.clone(),
-            current_user: None,
-        },
-    )?;
+    let (bundle, diags) = load_config(project, &load_options(project, env))?;
     reported(project, bundle, &diags)
 }
 
@@ -94,6 +96,7 @@ fn reported<T>(project: &Project, loaded: Option<T>, diags: &[Diagnostic]) -> Re
         Some(v) if !errors => Ok(v),
         _ => {
             eprintln!("{}", diag::summary_line(diags));
+            diag::note_failure(diags);
             Err(diag::Failed.into())
         }
     }

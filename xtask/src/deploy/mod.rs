@@ -31,7 +31,7 @@ use serde_json::{Map, Value, json};
 
 pub use commands::{deploy_cmd, plan_cmd, rollback_cmd, status_cmd};
 pub use engine::{ArtifactChange, FileChanges, Known};
-pub use env::{load_config, load_name, load_target, open, open_env};
+pub use env::{load_config, load_name, load_options, load_target, open, open_env};
 #[allow(unused_imports)] // promote and update_metadata are for the flow module.
 pub use ops::{EnvStatus, RollbackReport, promote, rollback, status, update_metadata};
 pub use resources::ResourceChange;

@@ -415,7 +415,7 @@ fn say(project: &Project, line: String) {
 
 fn finish(project: &Project, doc: &Value, ok: bool) -> Result<()> {
     if project.settings.json {
-        println!("{}", serde_json::to_string_pretty(doc)?);
+        crate::util::print_json(doc)?;
     }
     if ok { Ok(()) } else { Err(Failed.into()) }
 }

@@ -45,7 +45,7 @@ pub fn run_cmd(project: &Project, job_key: &str) -> Result<()> {
         None => format!("running job {job_key}"),
     })?;
     if project.settings.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::util::print_json(&report)?;
     } else if !project.settings.quiet || !report.ok() {
         print!("{}", summary(&report));
     }

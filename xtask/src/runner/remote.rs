@@ -24,24 +24,8 @@ fn poll_interval() -> Duration {
 }
 
 pub fn run_remote(project: &Project, job_key: &str) -> Result<()> {
-    let env = match &project.settings.env {
-        Some(e) => e.clone(),
-        None => {
-            // The default target, as `deploy` picks it.
-            let (b, _) = deploy::load_config(
-                project,
-                &crate::config::LoadOptions {
-                    bundle_dir: project.bundle_dir.clone(),
-                    target: None,
-                    vars: project.settings.vars.clone(),
-                    current_user: None,
-                },
-            )?;
-            b.map(|b| b.target)
-                .context("the configuration could not be resolved")?
-        }
-    };
-    let bundle = deploy::load_target(project, Some(&env))?;
+    // No `--env`: the default target, as `deploy` picks it.
+    let bundle = deploy::load_target(project, project.settings.env.as_deref())?;
     run_deployed(project, &bundle, job_key, true)
 }
 
@@ -116,13 +100,10 @@ pub fn run_deployed(project: &Project, bundle: &Bundle, job_key: &str, print: bo
             .iter()
             .map(|t| json!({"task_key": t.task_key, "state": describe(&t.state)}))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "job": job_key, "job_id": job_id, "run_id": run_id, "env": env,
-                "result_state": result, "tasks": tasks, "run_page_url": run.run_page_url,
-            }))?
-        );
+        crate::util::print_json(&json!({
+            "job": job_key, "job_id": job_id, "run_id": run_id, "env": env,
+            "result_state": result, "tasks": tasks, "run_page_url": run.run_page_url,
+        }))?;
     } else if human || result != "SUCCESS" {
         let url = run.run_page_url.as_deref().unwrap_or_default();
         println!("run {run_id} of job {job_key}: {result} {url}");
