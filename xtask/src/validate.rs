@@ -23,6 +23,9 @@ pub fn run(project: &Project, strict: bool) -> Result<()> {
         .map(|b| (b.name.as_str(), b.location("bundle.name")));
     let (_, mut diags) = params::check(&project.bundle_dir, &project.repo_root, name);
     diags.extend(config_diags);
+    if let Some(b) = &bundle {
+        diags.extend(config::kinds::check_deployable(b, project.settings.remote));
+    }
 
     let warnings = diags
         .iter()

@@ -9,6 +9,7 @@
 
 mod http;
 mod jobs;
+mod uc;
 mod workspace;
 
 use std::net::TcpListener;
@@ -226,6 +227,33 @@ impl FakeWorkspace {
             .map(|j| j.settings.clone())
     }
 
+    /// A Unity Catalog model by full name.
+    pub fn uc_model(&self, full_name: &str) -> Option<Value> {
+        lock(&self.shared.state).uc_models.get(full_name).cloned()
+    }
+
+    /// The grants on a Unity Catalog model: `{principal: [privileges]}`.
+    pub fn uc_grants(&self, full_name: &str) -> Value {
+        json!(lock(&self.shared.state).grants.get(full_name))
+    }
+
+    /// Experiment `(id, name, lifecycle_stage)` triples.
+    pub fn experiments(&self) -> Vec<(String, String, String)> {
+        lock(&self.shared.state)
+            .experiments
+            .iter()
+            .map(|(id, e)| {
+                let f = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+                (id.clone(), f("name"), f("lifecycle_stage"))
+            })
+            .collect()
+    }
+
+    /// Legacy (workspace registry) model names.
+    pub fn legacy_models(&self) -> Vec<String> {
+        lock(&self.shared.state).models.keys().cloned().collect()
+    }
+
     pub fn job_count(&self) -> usize {
         lock(&self.shared.state).jobs.len()
     }
@@ -315,6 +343,7 @@ fn respond(shared: &Shared, req: Request, path: &str) -> Action {
     let mut state = lock(&shared.state);
     let resp = workspace::route(&mut state, &req, path)
         .or_else(|| jobs::route(&mut state, &req, path))
+        .or_else(|| uc::route(&mut state, &req, path))
         .unwrap_or_else(|| {
             error(
                 404,

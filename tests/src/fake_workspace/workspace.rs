@@ -67,6 +67,9 @@ pub struct State {
     pub failing_tasks: HashSet<String>,
     pub experiments: BTreeMap<String, Value>,
     pub models: BTreeMap<String, Value>,
+    /// Unity Catalog models by full name, and grants per full name.
+    pub uc_models: BTreeMap<String, Value>,
+    pub grants: BTreeMap<String, BTreeMap<String, std::collections::BTreeSet<String>>>,
     next_id: i64,
 }
 
@@ -81,6 +84,8 @@ impl State {
             failing_tasks: HashSet::new(),
             experiments: BTreeMap::new(),
             models: BTreeMap::new(),
+            uc_models: BTreeMap::new(),
+            grants: BTreeMap::new(),
             next_id: 1000,
         };
         // Fresh names under an empty tree cannot collide with a file.

@@ -313,12 +313,12 @@ pub fn apply_presets(root: &mut Node) {
     else {
         return;
     };
+    prefix_names(res, &prefix);
     if let Some(jobs) = res.get_mut("jobs").and_then(Node::as_map_mut) {
         for j in jobs.0.iter_mut() {
             let Some(job) = j.node.as_map_mut() else {
                 continue;
             };
-            prefix_name(job, &prefix);
             if !tags.0.is_empty() {
                 let jt = child(job, "tags", loc);
                 for t in tags.iter() {
@@ -348,7 +348,6 @@ pub fn apply_presets(root: &mut Node) {
             let Some(pm) = p.node.as_map_mut() else {
                 continue;
             };
-            prefix_name(pm, &prefix);
             if let Some(d) = &pipelines_dev
                 && pm.get("development").is_none()
             {
@@ -358,12 +357,24 @@ pub fn apply_presets(root: &mut Node) {
     }
 }
 
-fn prefix_name(m: &mut Map, prefix: &str) {
+/// The name prefix on every kind the CLI renames, each its own way (see
+/// `kinds::Prefix`): `[dev jane] job`, `/Users/j/[dev jane] exp`, `dev_jane_model`.
+fn prefix_names(res: &mut Map, prefix: &str) {
     if prefix.is_empty() {
         return;
     }
-    if let Some(Value::Str(s)) = m.get_mut("name").map(|n| &mut n.v) {
-        *s = format!("{prefix}{s}");
+    for kind in crate::config::kinds::KINDS {
+        let Some(items) = res.get_mut(kind.key).and_then(Node::as_map_mut) else {
+            continue;
+        };
+        for item in items.0.iter_mut() {
+            let Some(m) = item.node.as_map_mut() else {
+                continue;
+            };
+            if let Some(Value::Str(s)) = m.get_mut(kind.name_field).map(|n| &mut n.v) {
+                *s = kind.prefixed(prefix, s);
+            }
+        }
     }
 }
 

@@ -37,10 +37,22 @@ pub fn session(bundle: &Bundle) -> Result<(Client, String)> {
     Ok((client, user))
 }
 
-/// `config::load`, resolved for the workspace's user on the remote backend.
-/// Errors only when the workspace cannot be reached; configuration problems
-/// come back as diagnostics, as from `config::load`.
+/// `config::load`, resolved for the workspace's user on the remote backend,
+/// with the resources of kinds this tool cannot deploy reported (errors on
+/// the remote backend). Errors only when the workspace cannot be reached;
+/// configuration problems come back as diagnostics, as from `config::load`.
 pub fn load_config(
+    project: &Project,
+    opts: &LoadOptions,
+) -> Result<(Option<Bundle>, Vec<Diagnostic>)> {
+    let (bundle, mut diags) = load_for_user(project, opts)?;
+    if let Some(b) = &bundle {
+        diags.extend(config::kinds::check_deployable(b, project.settings.remote));
+    }
+    Ok((bundle, diags))
+}
+
+fn load_for_user(
     project: &Project,
     opts: &LoadOptions,
 ) -> Result<(Option<Bundle>, Vec<Diagnostic>)> {

@@ -397,6 +397,93 @@ impl Client {
             Err(e) => Err(e),
         }
     }
+
+    // ---- Unity Catalog registered models ----
+
+    /// Creates `catalog.schema.name` (`body` holds `name`, `catalog_name`,
+    /// `schema_name`, `comment`...); returns its full name.
+    pub fn uc_model_create(&self, body: &Value) -> Result<String> {
+        let v = self.send_json(&Call::post(
+            "/api/2.1/unity-catalog/models",
+            Body::Json(body.clone()),
+            false,
+        ))?;
+        v.get("full_name")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .context("unity-catalog/models: no full_name in the answer")
+    }
+
+    /// The model; `None` if missing.
+    pub fn uc_model_get(&self, full_name: &str) -> Result<Option<Value>> {
+        let call = Call::get(format!(
+            "/api/2.1/unity-catalog/models/{}",
+            escape(full_name)
+        ));
+        match self.send_json(&call) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Updates the fields in `body` (`comment`, `owner`, `new_name`).
+    pub fn uc_model_update(&self, full_name: &str, body: &Value) -> Result<()> {
+        let call = Call {
+            method: reqwest::Method::PATCH,
+            path: format!("/api/2.1/unity-catalog/models/{}", escape(full_name)),
+            body: Body::Json(body.clone()),
+            idempotent: true,
+        };
+        self.send(&call).map(drop)
+    }
+
+    /// Deletes the model; false if it did not exist.
+    pub fn uc_model_delete(&self, full_name: &str) -> Result<bool> {
+        let call = Call {
+            method: reqwest::Method::DELETE,
+            path: format!("/api/2.1/unity-catalog/models/{}", escape(full_name)),
+            body: Body::Empty,
+            idempotent: true,
+        };
+        match self.send(&call) {
+            Ok(_) => Ok(true),
+            Err(e) if is_missing(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The grants on a securable: `[{principal, privileges: [...]}]`.
+    /// (Registered models are `function` securables to this API.)
+    pub fn uc_grants_get(&self, securable: &str, full_name: &str) -> Result<Vec<Value>> {
+        let v = self.send_json(&Call::get(format!(
+            "/api/2.1/unity-catalog/permissions/{securable}/{}",
+            escape(full_name)
+        )))?;
+        Ok(v["privilege_assignments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Applies `changes` (`[{principal, add: [...], remove: [...]}]`).
+    pub fn uc_grants_update(
+        &self,
+        securable: &str,
+        full_name: &str,
+        changes: &Value,
+    ) -> Result<()> {
+        let call = Call {
+            method: reqwest::Method::PATCH,
+            path: format!(
+                "/api/2.1/unity-catalog/permissions/{securable}/{}",
+                escape(full_name)
+            ),
+            body: Body::Json(json!({ "changes": changes })),
+            idempotent: true,
+        };
+        self.send(&call).map(drop)
+    }
 }
 
 /// True if the error is the API saying "not found".
