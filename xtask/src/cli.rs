@@ -86,6 +86,10 @@ pub enum Command {
     Status,
     /// Switch an environment back to an earlier deployment
     Rollback(RollbackArgs),
+    /// Delete the resources recorded in an environment, then its files and state
+    Destroy(DestroyArgs),
+    /// List the resources deployed in an environment, with their ids and URLs
+    Summary,
     /// Measure deploy speed against peers (cp, rsync) on a synthetic bundle
     Bench(BenchArgs),
 }
@@ -100,6 +104,16 @@ pub struct ValidateArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
     /// Take the deploy lock even if another deploy holds it (recorded in the state)
+    #[arg(long)]
+    pub force_lock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Do not ask (needed where there is no terminal to ask on)
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Take the deploy lock even if another deploy holds it
     #[arg(long)]
     pub force_lock: bool,
 }

@@ -20,6 +20,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Deploy(args) => deploy::deploy_cmd(p, args.force_lock),
         Command::Status => deploy::status_cmd(p),
         Command::Rollback(args) => deploy::rollback_cmd(p, args.to.as_deref()),
+        Command::Destroy(args) => deploy::destroy_cmd(p, args.auto_approve, args.force_lock),
+        Command::Summary => deploy::summary_cmd(p),
         Command::Test(args) => flow::test_cmd(p, &gate(args.force_lock, false)),
         Command::Stage(args) => flow::stage_cmd(p, &gate(args.force_lock, false)),
         Command::Release(args) => flow::release_cmd(p, &gate(args.deploy.force_lock, args.dry_run)),
