@@ -68,6 +68,7 @@ impl Remote {
         cmd.env("DATABRICKS_HOST", self.fake.url())
             .env("DATABRICKS_TOKEN", self.fake.token())
             .env("HOME", self.repo.path())
+            .env("XTASK_POLL_MS", "20")
             .output()
             .expect("running xtask")
     }
@@ -367,4 +368,80 @@ fn destroy_of_a_local_env_removes_it() {
         r.fake.requests().is_empty(),
         "a local destroy called the workspace"
     );
+}
+
+#[test]
+fn run_passes_parameters_and_follows_or_leaves_the_run() {
+    let r = Remote::new(RESOURCES_YML);
+    r.ok(&["deploy"]);
+    let job: i64 = r
+        .id("dev", "databricks_job", "train")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let host = r.fake.url().to_string();
+
+    let run = r.ok(&[
+        "run",
+        "train",
+        "--params",
+        "a=1,b=x y",
+        "--python-params",
+        "p1,p2",
+    ]);
+    assert_eq!(run["result_state"], "SUCCESS");
+    let id = run["run_id"].as_i64().unwrap();
+    assert_eq!(run["run_page_url"], format!("{host}/jobs/{job}/runs/{id}"));
+    let runs = r.fake.runs();
+    assert_eq!(runs[0].2, json!({"a": "1", "b": "x y"}));
+    assert_eq!(runs[0].3, json!(["p1", "p2"]));
+    let human = r.run(&["run", "train"], true);
+    assert!(human.status.success(), "{}", text(&human));
+    assert!(
+        text(&human).contains(&format!("Run URL: {host}/jobs/{job}/runs/")),
+        "{}",
+        text(&human)
+    );
+    assert!(text(&human).contains("result main"), "{}", text(&human));
+
+    // --no-wait: started, URL printed, still running.
+    r.fake.set_run_polls(1000);
+    let started = r.ok(&["run", "train", "--no-wait"]);
+    let waiting = started["run_id"].as_i64().unwrap();
+    assert!(
+        started["run_page_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/runs/{waiting}"))
+    );
+    assert!(!r.fake.runs().iter().find(|x| x.0 == waiting).unwrap().4);
+
+    // --timeout: stops waiting, says the run goes on.
+    let t0 = std::time::Instant::now();
+    let out = r.run(&["run", "train", "--timeout", "1s"], true);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("did not finish within 1s"),
+        "{}",
+        text(&out)
+    );
+    assert!(t0.elapsed() < std::time::Duration::from_secs(15));
+
+    // --restart: the active runs are cancelled first, the new one is followed.
+    r.fake.set_run_polls(2);
+    let restarted = r.ok(&["run", "train", "--restart"]);
+    assert_eq!(restarted["result_state"], "SUCCESS");
+    let runs = r.fake.runs();
+    assert!(
+        runs.iter().find(|x| x.0 == waiting).unwrap().4,
+        "not cancelled: {runs:?}"
+    );
+
+    // A local run has no such options.
+    let out = r.run(&["run", "train", "--params", "a=1"], false);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("add --remote"), "{}", text(&out));
+    let out = r.run(&["run", "train", "--params", "novalue", "--json"], true);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("is not NAME=VALUE"), "{}", text(&out));
 }

@@ -141,6 +141,21 @@ pub struct WatchArgs {
 pub struct RunArgs {
     /// The job's key under resources.jobs
     pub job: String,
+    /// Job parameters for a remote run, comma-separated: --params k=v,k2=v2
+    #[arg(long, value_name = "K=V,...", value_delimiter = ',')]
+    pub params: Vec<String>,
+    /// Parameters of Python tasks for a remote run, comma-separated
+    #[arg(long, value_name = "P,...", value_delimiter = ',')]
+    pub python_params: Vec<String>,
+    /// Remote: print the run URL and return without waiting for the run
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Remote: stop waiting after this long (e.g. 90s, 20m, 1h); the run goes on
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Remote: cancel the job's active runs before starting
+    #[arg(long)]
+    pub restart: bool,
 }
 
 #[derive(Debug, Args)]

@@ -254,6 +254,23 @@ impl FakeWorkspace {
         lock(&self.shared.state).models.keys().cloned().collect()
     }
 
+    /// Each run: `(run_id, job_id, job_parameters, python_params, cancelled)`.
+    pub fn runs(&self) -> Vec<(i64, i64, Value, Value, bool)> {
+        lock(&self.shared.state)
+            .runs
+            .iter()
+            .map(|(id, r)| {
+                (
+                    *id,
+                    r.job_id,
+                    r.job_parameters.clone(),
+                    r.python_params.clone(),
+                    r.cancelled,
+                )
+            })
+            .collect()
+    }
+
     pub fn job_count(&self) -> usize {
         lock(&self.shared.state).jobs.len()
     }

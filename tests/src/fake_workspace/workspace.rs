@@ -56,6 +56,15 @@ pub struct RunRecord {
     pub polls: u32,
     pub task_keys: Vec<String>,
     pub job_parameters: Value,
+    pub python_params: Value,
+    pub cancelled: bool,
+}
+
+impl RunRecord {
+    /// Not finished: cancelled runs are, and so are runs polled past `limit`.
+    pub fn active(&self, limit: u32) -> bool {
+        !self.cancelled && self.polls <= limit
+    }
 }
 
 pub struct State {

@@ -276,9 +276,22 @@ impl Client {
         job_id: i64,
         job_parameters: &serde_json::Map<String, Value>,
     ) -> Result<i64> {
+        self.run_now_with(job_id, job_parameters, &[])
+    }
+
+    /// `run-now` with job parameters and Python parameters.
+    pub fn run_now_with(
+        &self,
+        job_id: i64,
+        job_parameters: &serde_json::Map<String, Value>,
+        python_params: &[String],
+    ) -> Result<i64> {
         let mut body = json!({ "job_id": job_id });
         if !job_parameters.is_empty() {
             body["job_parameters"] = Value::Object(job_parameters.clone());
+        }
+        if !python_params.is_empty() {
+            body["python_params"] = json!(python_params);
         }
         let v = self.send_json(&Call::post(
             "/api/2.2/jobs/run-now",
@@ -288,6 +301,28 @@ impl Client {
         v.get("run_id")
             .and_then(Value::as_i64)
             .context("jobs/run-now: no run_id in the answer")
+    }
+
+    /// The ids of the job's runs not yet finished.
+    pub fn runs_active(&self, job_id: i64) -> Result<Vec<i64>> {
+        let v = self.send_json(&Call::get(format!(
+            "/api/2.2/jobs/runs/list?job_id={job_id}&active_only=true"
+        )))?;
+        Ok(v["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["run_id"].as_i64())
+            .collect())
+    }
+
+    pub fn run_cancel(&self, run_id: i64) -> Result<()> {
+        self.send(&Call::post(
+            "/api/2.2/jobs/runs/cancel",
+            Body::Json(json!({ "run_id": run_id })),
+            true,
+        ))
+        .map(drop)
     }
 
     pub fn runs_get(&self, run_id: i64) -> Result<Run> {
