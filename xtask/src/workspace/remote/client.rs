@@ -191,6 +191,15 @@ impl Client {
             let (err, wait) = match self.attempt(call) {
                 Attempt::Done(body) => return Ok(body),
                 Attempt::Fatal(err) => return Err(err),
+                // A refused connection may be a server restarting: worth a
+                // second or two, not the 15 minutes of the retry budget.
+                Attempt::Unreachable(err) => {
+                    let wait = self.backoff(attempt);
+                    if start.elapsed() + wait > CONNECT_RETRY_WINDOW {
+                        return Err(err);
+                    }
+                    (err, wait)
+                }
                 Attempt::Retry { err, retry_after } => {
                     // `Retry-After: 0` must not turn into a busy loop.
                     let wait = match retry_after {
@@ -282,18 +291,19 @@ impl Client {
     fn transport_error(&self, call: &Call, what: &str, e: reqwest::Error) -> Attempt {
         // Render without the URL: it is ours, and the error chain stays short.
         let e = e.without_url();
-        if e.is_timeout() {
-            return self.timed_out(what);
-        }
         if e.is_connect() {
-            // Refused, unresolvable, unreachable: nothing was sent, and a host
-            // that is not there now will not be there in 15 minutes either.
-            // Fail at once, naming the host (the cause says which failure).
-            return Attempt::Fatal(anyhow::Error::new(e).context(format!(
+            // Refused, unresolvable, unreachable, or no answer to connect
+            // (timed out): nothing was sent, and a host that is not there now
+            // will not be there in 15 minutes either. Fail within seconds,
+            // naming the host (the cause says which failure).
+            return Attempt::Unreachable(anyhow::Error::new(e).context(format!(
                 "{what}: cannot connect to {} (check workspace.host, DATABRICKS_HOST, the \
                  network and any proxy)",
                 self.host
             )));
+        }
+        if e.is_timeout() {
+            return self.timed_out(what);
         }
         let err = anyhow::Error::new(e).context(format!("{what}: connection failed"));
         // A connection dropped mid-request may have been acted on: only
@@ -384,6 +394,8 @@ impl Client {
 
 enum Attempt {
     Done(Vec<u8>),
+    /// No connection could be made: retried only within `CONNECT_RETRY_WINDOW`.
+    Unreachable(anyhow::Error),
     Retry {
         err: anyhow::Error,
         retry_after: Option<Duration>,
@@ -432,6 +444,10 @@ pub const USER_AGENT: &str = concat!("my_mlops_project-xtask/", env!("CARGO_PKG_
 /// Connecting is quick or it is not happening: a refused or unreachable host
 /// should be reported in seconds, not after the inactivity timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long failed connections are retried (a server restarting), counted
+/// from the first attempt.
+const CONNECT_RETRY_WINDOW: Duration = Duration::from_secs(2);
 
 /// The HTTP client. No deadline of reqwest's own: [`watched`] fails a
 /// request when it stops moving (the connect timeout, then `timeout` without
