@@ -445,3 +445,49 @@ fn run_passes_parameters_and_follows_or_leaves_the_run() {
     assert!(!out.status.success());
     assert!(text(&out).contains("is not NAME=VALUE"), "{}", text(&out));
 }
+
+#[test]
+fn permissions_of_jobs_and_experiments_are_set_and_retried_after_a_failure() {
+    let with_permissions = RESOURCES_YML
+        .replace(
+            "      name: train\n",
+            "      name: train\n      permissions:\n        - level: CAN_MANAGE_RUN\n          user_name: ops@example.com\n",
+        )
+        .replace(
+            "      name: /Shared/demo-exp\n",
+            "      name: /Shared/demo-exp\n      permissions:\n        - level: CAN_READ\n          group_name: users\n",
+        );
+    let r = Remote::new(&with_permissions);
+    r.ok(&["deploy"]);
+    let job = r.id("dev", "databricks_job", "train").unwrap();
+    let exp = r.id("dev", "databricks_mlflow_experiment", "exp").unwrap();
+    assert_eq!(
+        r.fake.permissions(&format!("jobs/{job}")).unwrap(),
+        json!([{"user_name": "ops@example.com", "permission_level": "CAN_MANAGE_RUN"}])
+    );
+    assert_eq!(
+        r.fake.permissions(&format!("experiments/{exp}")).unwrap(),
+        json!([{"group_name": "users", "permission_level": "CAN_READ"}])
+    );
+
+    // A failed permissions call: the job is kept, and the next deploy sets them.
+    r.repo.write(
+        "resources/job.yml",
+        &with_permissions.replace("CAN_MANAGE_RUN", "CAN_MANAGE"),
+    );
+    r.fake.fault("PUT /api/2.0/permissions/jobs", 500, 1, None);
+    let out = r.run(&["deploy"], true);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("permissions of jobs.train"),
+        "{}",
+        text(&out)
+    );
+    r.ok(&["deploy"]);
+    assert_eq!(r.id("dev", "databricks_job", "train").unwrap(), job);
+    assert_eq!(r.fake.job_count(), 1);
+    assert_eq!(
+        r.fake.permissions(&format!("jobs/{job}")).unwrap()[0]["permission_level"],
+        "CAN_MANAGE"
+    );
+}

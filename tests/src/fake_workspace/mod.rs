@@ -249,6 +249,11 @@ impl FakeWorkspace {
             .collect()
     }
 
+    /// The direct permissions set on `<object_type>/<id>` (e.g. `jobs/1001`).
+    pub fn permissions(&self, object: &str) -> Option<Value> {
+        lock(&self.shared.state).permissions.get(object).cloned()
+    }
+
     /// Legacy (workspace registry) model names.
     pub fn legacy_models(&self) -> Vec<String> {
         lock(&self.shared.state).models.keys().cloned().collect()

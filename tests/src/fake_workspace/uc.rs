@@ -1,5 +1,6 @@
 //! Unity Catalog: registered models (`/api/2.1/unity-catalog/models`) and
-//! grants on them (`/api/2.1/unity-catalog/permissions/function/<full_name>`).
+//! grants on them (`/api/2.1/unity-catalog/permissions/function/<full_name>`);
+//! and the direct permissions of jobs and experiments (`/api/2.0/permissions`).
 
 use serde_json::{Value, json};
 
@@ -26,7 +27,59 @@ fn bad_name(name: &str) -> bool {
             .any(|c| matches!(c, '.' | '/' | ' ') || c.is_control())
 }
 
+/// `GET|PUT /api/2.0/permissions/{jobs,experiments}/<id>`: the object must
+/// exist; PUT replaces the list.
+fn permissions(s: &mut State, req: &Request, object: &str) -> Response {
+    let (ty, id) = object.split_once('/').unwrap_or((object, ""));
+    let exists = match ty {
+        "jobs" => id.parse::<i64>().is_ok_and(|n| s.jobs.contains_key(&n)),
+        "experiments" => s
+            .experiments
+            .get(id)
+            .is_some_and(|e| e["lifecycle_stage"] == "active"),
+        _ => false,
+    };
+    if !exists {
+        return error(
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+            &format!("{ty} {id} does not exist."),
+        );
+    }
+    if req.method == "PUT" {
+        let body = match body_json(req) {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        for e in body["access_control_list"].as_array().into_iter().flatten() {
+            let level = e["permission_level"].as_str().unwrap_or_default();
+            if !matches!(
+                level,
+                "CAN_READ" | "CAN_EDIT" | "CAN_MANAGE" | "CAN_VIEW" | "CAN_MANAGE_RUN" | "IS_OWNER"
+            ) {
+                return error(
+                    400,
+                    "INVALID_PARAMETER_VALUE",
+                    &format!("Permission level {level} is not valid for {ty}"),
+                );
+            }
+        }
+        s.permissions
+            .insert(object.to_string(), body["access_control_list"].clone());
+    } else if req.method != "GET" {
+        return error(405, "METHOD_NOT_ALLOWED", "GET or PUT");
+    }
+    ok(json!({
+        "object_id": format!("/{object}"),
+        "object_type": ty.trim_end_matches('s'),
+        "access_control_list": s.permissions.get(object).cloned().unwrap_or(json!([])),
+    }))
+}
+
 pub fn route(s: &mut State, req: &Request, path: &str) -> Option<Response> {
+    if let Some(object) = path.strip_prefix("/api/2.0/permissions/") {
+        return Some(permissions(s, req, object));
+    }
     if let Some(full) = path.strip_prefix(GRANTS) {
         return Some(grants(s, req, full));
     }

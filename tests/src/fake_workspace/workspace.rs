@@ -79,6 +79,8 @@ pub struct State {
     /// Unity Catalog models by full name, and grants per full name.
     pub uc_models: BTreeMap<String, Value>,
     pub grants: BTreeMap<String, BTreeMap<String, std::collections::BTreeSet<String>>>,
+    /// Direct permissions by `<object_type>/<id>`.
+    pub permissions: BTreeMap<String, Value>,
     next_id: i64,
 }
 
@@ -95,6 +97,7 @@ impl State {
             models: BTreeMap::new(),
             uc_models: BTreeMap::new(),
             grants: BTreeMap::new(),
+            permissions: BTreeMap::new(),
             next_id: 1000,
         };
         // Fresh names under an empty tree cannot collide with a file.

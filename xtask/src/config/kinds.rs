@@ -451,23 +451,22 @@ pub fn check_deployable(bundle: &Bundle, remote: bool) -> Vec<Diagnostic> {
     out
 }
 
-/// `permissions:` on resources of a deployed kind: not applied yet, which the
-/// user must hear rather than believe them set.
+/// `permissions:` on resources of a deployed kind that has none (Unity
+/// Catalog kinds take `grants`): ignored, which the user must hear.
 fn permissions_not_applied(bundle: &Bundle, kind: &Kind, items: &Value) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    if kind.permissions.is_some() {
+        return out;
+    }
     for (name, item) in items.as_object().into_iter().flatten() {
         if item.get("permissions").is_none() {
             continue;
         }
         let path = format!("resources.{}.{name}.permissions", kind.key);
-        let summary = match kind.permissions {
-            Some(ty) => format!(
-                "{path}: not applied by this tool yet (the workspace keeps them under \
-                 /api/2.0/permissions/{ty}/<id>); set them in the workspace or with the Databricks CLI"
-            ),
-            None => format!("{path}: {} take `grants`, not `permissions`", kind.key),
-        };
-        let mut d = Diagnostic::warning(summary);
+        let mut d = Diagnostic::warning(format!(
+            "{path}: {} take `grants`, not `permissions`; these are not applied",
+            kind.key
+        ));
         d.path = Some(path.clone());
         if let Some(loc) = bundle.location(&path) {
             d.locations.push(loc);

@@ -88,8 +88,58 @@ pub fn apply(
         if moved {
             record(so_far(plan, prev, i))?;
         }
+        if let (Err(e), Some(s)) = (
+            permissions(client, &change, &settings, id_of(plan, i)),
+            slot,
+        ) {
+            // Recorded without its permissions, so the next deploy sees a
+            // difference and sets them again.
+            if let Some(inst) = plan.resources[s].instances.first_mut() {
+                inst.attributes.remove("permissions");
+            }
+            record(so_far(plan, prev, i))?;
+            return Err(e.context(format!("permissions of {what}")));
+        }
     }
     Ok(warnings)
+}
+
+fn id_of(plan: &ResourcePlan, i: usize) -> Option<&str> {
+    plan.changes[i].id.as_deref()
+}
+
+/// Sets the resource's `permissions:` (a full replace, `PUT
+/// /api/2.0/permissions/<type>/<id>`) after a create or an update, for the
+/// kinds that have a permission object type.
+fn permissions(
+    client: &Client,
+    change: &super::resources::ResourceChange,
+    settings: &Value,
+    id: Option<&str>,
+) -> Result<()> {
+    let (Some(id), Some(ty)) = (id, kinds::get(&change.kind).and_then(|k| k.permissions)) else {
+        return Ok(());
+    };
+    let Some(wanted) = settings["permissions"].as_array() else {
+        return Ok(());
+    };
+    if !matches!(change.action.as_str(), "create" | "update") {
+        return Ok(());
+    }
+    let acl: Vec<Value> = wanted
+        .iter()
+        .map(|p| {
+            let mut entry = serde_json::Map::new();
+            for who in ["user_name", "group_name", "service_principal_name"] {
+                if let Some(v) = p.get(who) {
+                    entry.insert(who.into(), v.clone());
+                }
+            }
+            entry.insert("permission_level".into(), p["level"].clone());
+            Value::Object(entry)
+        })
+        .collect();
+    client.permissions_set(ty, id, &acl)
 }
 
 /// The resources that exist once changes `0..=done` are carried out: those

@@ -433,6 +433,20 @@ impl Client {
         }
     }
 
+    // ---- Permissions ----
+
+    /// Replaces the direct permissions of object `<object_type>/<id>` with
+    /// `acl` (`[{user_name|group_name|service_principal_name, permission_level}]`).
+    pub fn permissions_set(&self, object_type: &str, id: &str, acl: &[Value]) -> Result<()> {
+        let call = Call {
+            method: reqwest::Method::PUT,
+            path: format!("/api/2.0/permissions/{object_type}/{}", escape(id)),
+            body: Body::Json(json!({ "access_control_list": acl })),
+            idempotent: true,
+        };
+        self.send(&call).map(drop)
+    }
+
     // ---- Unity Catalog registered models ----
 
     /// Creates `catalog.schema.name` (`body` holds `name`, `catalog_name`,
