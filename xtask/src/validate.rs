@@ -18,6 +18,7 @@ pub fn run(project: &Project, strict: bool) -> Result<()> {
         .as_ref()
         .map(|b| (b.name.as_str(), b.location("bundle.name")));
     let (_, mut diags) = params::check(&project.bundle_dir, &project.repo_root, name);
+    // The kinds this tool cannot deploy are reported by `load_config`.
     diags.extend(config_diags);
 
     let warnings = diags

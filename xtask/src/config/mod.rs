@@ -26,6 +26,7 @@ mod check;
 mod ctx;
 mod files;
 mod interp;
+pub mod kinds;
 mod merge;
 mod modes;
 mod names;

@@ -52,9 +52,22 @@ pub fn load_options(project: &Project, env: Option<&str>) -> LoadOptions {
 
 /// `config::load`, resolved for the workspace's user on the remote backend
 /// (the workspace is asked once the target is merged, and the configuration
-/// resolved once). Errors only when the workspace cannot be reached;
+/// resolved once), with the resources of kinds this tool cannot deploy
+/// reported (errors on the remote backend). Errors only when the workspace
+/// cannot be reached;
 /// configuration problems come back as diagnostics, as from `config::load`.
 pub fn load_config(
+    project: &Project,
+    opts: &LoadOptions,
+) -> Result<(Option<Bundle>, Vec<Diagnostic>)> {
+    let (bundle, mut diags) = load_for_user(project, opts)?;
+    if let Some(b) = &bundle {
+        diags.extend(config::kinds::check_deployable(b, project.settings.remote));
+    }
+    Ok((bundle, diags))
+}
+
+fn load_for_user(
     project: &Project,
     opts: &LoadOptions,
 ) -> Result<(Option<Bundle>, Vec<Diagnostic>)> {

@@ -13,6 +13,7 @@ mod params;
 mod remote;
 mod remote_auth;
 mod remote_deploy;
+mod remote_resources;
 mod repo;
 mod runner;
 mod support;
