@@ -378,6 +378,8 @@ fn deploy_locked(
     r.resources = resources.changes;
     r.warnings.extend(resource_warnings);
     r.warnings.extend(state.warnings.iter().cloned());
+    r.warnings
+        .extend(crate::package::artifacts::unquoted_var_warnings(bundle));
     if cache.save_needed(c.cache_misses, c.cache_entries.len()) {
         let entries: Vec<(&str, cache::Entry)> = c
             .cache_entries
