@@ -265,11 +265,9 @@ fn one_sync_per_save_and_old_versions_pruned_when_idle() {
     // sync for the start, one per save (a feedback loop would add more
     // while the loop waited for the idle prune above).
     assert_eq!(synced_lines(&watch), 9, "{}", watch.output());
-    assert!(
-        !repo
-            .join(".bundle/watchdemo/test/state/deploy.lock")
-            .exists()
-    );
+    // The prune releases the lock a moment after its last version is gone.
+    let lock = repo.join(".bundle/watchdemo/test/state/deploy.lock");
+    watch.until("the lock released", || !lock.exists());
 }
 
 #[test]
@@ -323,6 +321,11 @@ fn a_file_still_being_written_waits_for_its_close() {
         closed.elapsed() < Duration::from_millis(2500),
         "the close did not end the debounce window early"
     );
+    // The line comes once the sync has returned, a moment after the switch.
+    let log = watch.log.clone();
+    watch.until("the sync reported", || {
+        std::fs::read_to_string(&log).is_ok_and(|o| o.matches(" synced test: ").count() >= 2)
+    });
     assert_eq!(synced_lines(&watch), 2, "{}", watch.output());
 }
 
