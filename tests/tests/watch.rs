@@ -366,3 +366,30 @@ fn a_sync_refused_by_the_lock_is_retried() {
     std::fs::remove_file(state.join("deploy.lock")).expect("unlock");
     watch.until("the retried sync", || in_sync(&repo, &[]));
 }
+
+/// The stale-lock warning reaches watch's output too (issue 18).
+#[test]
+fn watch_says_when_it_takes_over_a_stale_lock() {
+    let repo = project();
+    let state = repo.join(".bundle/watchdemo/test/state");
+    std::fs::create_dir_all(&state).expect("state folder");
+    let mut child = std::process::Command::new("true").spawn().expect("true");
+    let dead = child.id();
+    child.wait().expect("waiting");
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id");
+    let ns = std::fs::read_link("/proc/self/ns/pid").expect("pid ns");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let lock = format!(
+        r#"{{"ID":"old","AcquisitionTime":"","IsForced":false,"User":"alice","pid":{dead},"host":"{}","boot_id":"{}","pid_ns":"{}"}}"#,
+        host.trim(),
+        boot.trim(),
+        ns.display()
+    );
+    std::fs::write(state.join("deploy.lock"), lock).expect("lock");
+    let mut watch = Watch::start(&repo, &[]);
+    watch.until("the initial sync", || in_sync(&repo, &[]));
+    let log = watch.log.clone();
+    watch.until("the warning", || {
+        std::fs::read_to_string(&log).is_ok_and(|o| o.contains("took over a stale lock"))
+    });
+}
