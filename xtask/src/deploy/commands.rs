@@ -125,6 +125,9 @@ pub fn status_cmd(project: &Project) -> Result<()> {
 }
 
 fn print_status(s: &EnvStatus) {
+    for w in &s.warnings {
+        eprintln!("Warning: {}: {w}", s.env);
+    }
     if !s.deployed {
         println!("{}: not deployed ({})", s.env, s.location);
         return;

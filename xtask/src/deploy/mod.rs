@@ -168,12 +168,14 @@ fn git_info(bundle: &Bundle) -> Value {
 /// What a deploy of `bundle` to its target would do. Writes nothing (not even caches).
 pub fn plan(project: &Project, bundle: &Bundle, _opts: &DeployOptions) -> Result<DeployReport> {
     let ws = open(project, bundle)?;
-    let state = EnvState::read(&*ws)?;
+    let state = EnvState::read_lenient(&*ws)?;
     let specs = crate::package::artifacts::specs(bundle)?;
     let cache = SourceCache::load(&cache_path(project, bundle));
     let known = Known::default();
     let c = engine::compute(bundle, &*ws, &state, &cache, &specs, &None, false, &known)?;
-    Ok(report(&*ws, bundle, &c, true, None, ws.current()?, false))
+    let mut r = report(&*ws, bundle, &c, true, None, ws.current()?, false);
+    r.warnings.extend(state.warnings);
+    Ok(r)
 }
 
 fn cache_path(project: &Project, bundle: &Bundle) -> PathBuf {
@@ -377,6 +379,9 @@ fn deploy_locked(
     );
     r.resources = resources.changes;
     r.warnings.extend(resource_warnings);
+    r.warnings.extend(state.warnings.iter().cloned());
+    r.warnings
+        .extend(crate::package::artifacts::unquoted_var_warnings(bundle));
     if cache.save_needed(c.cache_misses, c.cache_entries.len()) {
         let entries: Vec<(&str, cache::Entry)> = c
             .cache_entries

@@ -10,6 +10,7 @@ mod deploy;
 mod fake_workspace_sdk;
 mod flow;
 mod params;
+mod reliability;
 mod remote;
 mod remote_auth;
 mod remote_deploy;
