@@ -94,7 +94,8 @@ def test_integration_jobs_are_tagged_in_order():
             text, re.M,
         ):
             tagged[job] = int(order)
-    assert tagged == {"document_ingestion_job": 1, "model_training_job": 2}
+    assert tagged == {"document_ingestion_job": 1, "model_training_job": 2, "batch_inference_job": 3,
+                      "monitoring_job": 4}
 
 
 def test_training_job_chains_train_then_validate():
