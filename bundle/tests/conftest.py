@@ -1,5 +1,6 @@
 import pytest
 
+import rag_code_files.mlflow_store  # noqa: F401  (before any test imports mlflow: telemetry off)
 from rag_code_files.paths import BUNDLE_ROOT
 
 DATA = BUNDLE_ROOT / "data"

@@ -184,3 +184,30 @@ def test_training_job_under_an_injected_dbutils(tmp_path, monkeypatch):
     assert client.get_model_version_by_alias(MODEL, "champion").run_id == store["Train"]["run_id"]
     # Nothing escaped into the bundle's own fallback folder.
     assert not any(Path(BUNDLE_ROOT / ".dbfs/my_mlops_project_luv_v6/test").glob("*"))
+
+
+TELEMETRY_PROBE = r"""
+import ast, sys
+source = open(sys.argv[1]).read()
+# The notebook's own imports, in its order (the bootstrap cell already put the bundle on the path).
+for node in ast.parse(source).body:
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        exec(compile(ast.Module([node], []), sys.argv[1], "exec"), {})
+import mlflow
+from mlflow.telemetry.client import get_telemetry_client
+print("telemetry", get_telemetry_client())
+"""
+
+
+@pytest.mark.parametrize("rel", NOTEBOOKS[1:])
+def test_notebooks_load_mlflow_with_telemetry_off(rel):
+    # MLflow decides on telemetry once, when it is imported, and skips it on CI and under pytest:
+    # the child gets an environment without those markers, so only the notebook's import order
+    # can turn it off.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_CURRENT_TEST", "CI", "GITHUB_ACTIONS", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")}
+    env["PYTHONPATH"] = str(BUNDLE_ROOT)
+    proc = subprocess.run([sys.executable, "-c", TELEMETRY_PROBE, str(BUNDLE_ROOT / rel)], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=BUNDLE_ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "telemetry None" in proc.stdout, proc.stdout

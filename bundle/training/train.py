@@ -12,13 +12,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
+from rag_code_files.mlflow_store import Store, experiment_id  # first: telemetry off before mlflow loads
 
-from DataStreaming.ingest import read_documents
-from rag_code_files import model as rag_model
-from rag_code_files.chunking import chunk_documents
-from rag_code_files.index import VectorIndex
-from rag_code_files.mlflow_store import Store, experiment_id
+import mlflow  # noqa: E402
+
+from DataStreaming.ingest import read_documents  # noqa: E402
+from rag_code_files import model as rag_model  # noqa: E402
+from rag_code_files.chunking import chunk_documents  # noqa: E402
+from rag_code_files.index import VectorIndex  # noqa: E402
 
 
 @dataclass

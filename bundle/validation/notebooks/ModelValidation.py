@@ -44,9 +44,9 @@ dbutils.widgets.text("git_source_info", "", "Git source of this deployment")
 
 import json
 
-import mlflow
+from rag_code_files.mlflow_store import configure  # first: it turns MLflow telemetry off before mlflow loads
 
-from rag_code_files.mlflow_store import configure
+import mlflow
 from rag_code_files.paths import resolve
 from rag_code_files.widgets import get_float, get_int
 from validation.validate import latest_version, validate_version
