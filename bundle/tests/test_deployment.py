@@ -31,7 +31,7 @@ def test_batch_inference_serves_the_champion_and_logs_answers(tmp_path, candidat
     assert len(log.read_text().splitlines()) == 6
 
 
-def test_batch_inference_without_champion_is_a_clear_error(tmp_path, candidate):
+def test_batch_inference_without_champion_is_a_clear_error(tmp_path, mlflow_store):
     (tmp_path / "q.txt").write_text("a question\n")
     with pytest.raises(LookupError, match="no version with alias 'champion'"):
         run_batch(MODEL, tmp_path / "q.txt", tmp_path / "log")
