@@ -95,7 +95,8 @@ def test_validation_of_a_registered_version_sets_the_alias_only_when_it_passes(t
     assert client.get_registered_model(TEST_MODEL).aliases == {"champion": 1}
     assert client.get_model_version(TEST_MODEL, "1").tags["validation_status"] == "passed"
     run = client.get_run(candidate.run_id)
-    assert run.data.metrics["val_recall_at_2"] == 1.0 and run.data.params["val_min_mrr"] == "0.6"
+    assert run.data.metrics["val_recall_at_2"] == 1.0
+    assert client.get_model_version(TEST_MODEL, "1").tags["validation_min_mrr"] == "0.6"
 
     second = train(tiny_table, mlflow_store, "/Shared/test-exp", TEST_MODEL, chunk_size=12, chunk_overlap=4)
     assert latest_version(TEST_MODEL) == second.model_version == "2"
@@ -104,9 +105,11 @@ def test_validation_of_a_registered_version_sets_the_alias_only_when_it_passes(t
     assert client.get_model_version(TEST_MODEL, "2").tags["validation_status"] == "failed"
     assert client.get_registered_model(TEST_MODEL).aliases == {"champion": 1}  # unchanged
 
-    # dry_run: the verdict is still recorded as failed, but the operator asked for the alias to move.
-    validate_version(TEST_MODEL, "2", bad, k=2, min_recall_at_k=0.8, min_mrr=0.6, promote_anyway=True)
+    # dry_run, with other thresholds on the same version: the verdict is still recorded as failed,
+    # but the operator asked for the alias to move.
+    validate_version(TEST_MODEL, "2", bad, k=2, min_recall_at_k=0.5, min_mrr=0.5, promote_anyway=True)
     assert client.get_registered_model(TEST_MODEL).aliases == {"champion": 2}
+    assert client.get_model_version(TEST_MODEL, "2").tags["validation_min_mrr"] == "0.5"
 
 
 def test_latest_version_of_an_unknown_model_is_a_clear_error(mlflow_store):

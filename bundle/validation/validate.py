@@ -95,8 +95,8 @@ def validate_version(model_name: str, version: str, questions_path, k: int, min_
     """Validate a registered version, record the outcome, and point `alias` at it only if it passed.
 
     The candidate is loaded from the registry, as batch inference will load it. The metrics go onto
-    the run that trained it (`val_` prefix) and the verdict onto the version (`validation_status`
-    tag). `promote_anyway` is the operator's `dry_run`: report, and move the alias regardless.
+    the run that trained it (`val_` prefix) and the verdict and thresholds onto the version
+    (`validation_status`, `validation_min_*` tags). `promote_anyway` is the operator's `dry_run`: report, and move the alias regardless.
     """
     import mlflow
 
@@ -107,11 +107,14 @@ def validate_version(model_name: str, version: str, questions_path, k: int, min_
     loaded = rag_model.load(f"models:/{model_name}/{version}")
     result = validate(rag_model.served_index(loaded), load_questions(questions_path), k, min_recall_at_k, min_mrr)
     if mv.run_id:
+        # Metrics, not params: a version may be validated again (other thresholds, a new question
+        # set), and MLflow refuses to change a logged param.
         for name, value in result.metrics.items():
             client.log_metric(mv.run_id, f"val_{name}", float(value))
-        for name, value in (("val_k", k), ("val_min_recall_at_k", min_recall_at_k), ("val_min_mrr", min_mrr)):
-            client.log_param(mv.run_id, name, value)
-    client.set_model_version_tag(model_name, version, "validation_status", "passed" if result.passed else "failed")
+    verdict = {"validation_status": "passed" if result.passed else "failed", "validation_k": k,
+               "validation_min_recall_at_k": min_recall_at_k, "validation_min_mrr": min_mrr}
+    for name, value in verdict.items():
+        client.set_model_version_tag(model_name, version, name, str(value))
     if result.passed or promote_anyway:
         client.set_registered_model_alias(model_name, alias, version)
     return result
