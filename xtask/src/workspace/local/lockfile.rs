@@ -95,15 +95,8 @@ pub(super) fn pid_alive(pid: u32) -> bool {
 /// file whose `flock` is free has no live holder on this machine (or in any
 /// container sharing its kernel and this folder). `None` when it is held.
 pub(super) fn try_hold(path: &Path) -> Result<Option<fs::File>> {
-    use std::os::fd::AsRawFd;
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    // SAFETY: the descriptor is open for the lifetime of `file`.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+    let file = open_for_flock(path)?;
+    if flock(&file, libc::LOCK_EX | libc::LOCK_NB) == 0 {
         return Ok(Some(file));
     }
     let err = std::io::Error::last_os_error();
@@ -113,21 +106,31 @@ pub(super) fn try_hold(path: &Path) -> Result<Option<fs::File>> {
     Err(err).with_context(|| format!("locking {}", path.display()))
 }
 
+/// A file to `flock` (created if missing, never truncated: its bytes are
+/// not what the lock is).
+fn open_for_flock(path: &Path) -> Result<fs::File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+fn flock(file: &fs::File, op: libc::c_int) -> libc::c_int {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for the lifetime of `file`.
+    unsafe { libc::flock(file.as_raw_fd(), op) }
+}
+
 /// An exclusive `flock` on a guard file, held while the lock file is inspected
 /// and replaced, so that two processes taking over a stale lock cannot both win.
 pub(super) struct Guard(#[allow(dead_code)] fs::File); // held for its lock, released on drop
 
 impl Guard {
     pub(super) fn take(path: &Path) -> Result<Guard> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        use std::os::fd::AsRawFd;
-        // SAFETY: the descriptor is open for the lifetime of `file`.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        let file = open_for_flock(path)?;
+        if flock(&file, libc::LOCK_EX) != 0 {
             return Err(std::io::Error::last_os_error())
                 .with_context(|| format!("locking {}", path.display()));
         }
