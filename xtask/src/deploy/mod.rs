@@ -334,13 +334,17 @@ fn deploy_locked(
         ws.switch(&id, &files)?;
         t.phase("record state");
     } else {
-        let txn = ws.begin(&id)?;
-        // Old versions go while the new one is written, in another thread:
-        // the new version shares only folders the current one reaches, and
-        // the current one is kept, so nothing it needs can go. (Before the
-        // switch: unlinking after it would change the ctime of files the
-        // commit records.)
+        // The oldest version the history window drops is rewritten into the
+        // new one; others it drops go while the new one is written, in
+        // another thread (versions share no folder; before the switch:
+        // unlinking after it would change the ctime of files the commit
+        // records).
         let keep = keep_ids(&history, n);
+        let basis = crate::workspace::Basis {
+            next: &c.manifest,
+            keep: &keep,
+        };
+        let txn = ws.begin_from(&id, &basis)?;
         let (applied, pruned) = std::thread::scope(|s| {
             let pruner = (!opts.defer_prune).then(|| s.spawn(|| ws.prune(&keep)));
             let applied = engine::apply(&c, &*txn);

@@ -151,6 +151,7 @@ pub fn rollback(
         warnings.push(w);
     }
     let mut r = result?;
+    warnings.append(&mut r.warnings);
     r.warnings = warnings;
     Ok(r)
 }
@@ -201,6 +202,18 @@ fn rollback_locked(
                 )
             })?,
     };
+    if Some(&target) == current.as_ref() && to.is_some() {
+        // Asked again (a re-run after a rollback killed past its switch,
+        // whose state the recovery above installed): nothing left to do.
+        return Ok(RollbackReport {
+            env: bundle.target.clone(),
+            from: current.clone(),
+            to: target,
+            digest: state.metadata.map(|m| m.digest).unwrap_or_default(),
+            forced_lock: opts.force_lock,
+            warnings: vec!["already the current deployment: nothing to do".into()],
+        });
+    }
     if Some(&target) == current.as_ref() {
         bail!(
             "deployment {target} is already the current one in env {}",
@@ -293,7 +306,13 @@ pub fn promote(
         let now = crate::util::now_rfc3339();
         let deployment = state.next_deployment(state::deployed_files(&source.files), &now);
         let id = format!("{:04}-{}", deployment.seq, &state::new_uuid()[..8]);
-        let txn = ws.begin(&id)?;
+        let mut keep = keep_ids(&state.history, n - 1);
+        keep.push(id.clone());
+        let basis = crate::workspace::Basis {
+            next: &source,
+            keep: &keep,
+        };
+        let txn = ws.begin_from(&id, &basis)?;
         let mut changes = engine::FileChanges::default();
         let mut copy = || -> Result<()> {
             let entries = source
