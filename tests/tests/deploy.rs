@@ -664,7 +664,11 @@ fn deploys_to_different_envs_run_in_parallel() {
     let repo = Repo::new();
     let children: Vec<_> = ["dev", "test", "staging"]
         .iter()
-        .map(|env| repo.xtask(&["deploy", "--env", env, "-q"]).spawn().unwrap())
+        .map(|env| {
+            repo.xtask(&["deploy", "--env", env, "-q", "--force"])
+                .spawn()
+                .unwrap()
+        })
         .collect();
     for mut c in children {
         assert!(c.wait().unwrap().success());

@@ -247,6 +247,7 @@ fn rollback_locked(
             .map(str::to_string),
         forced_lock: opts.force_lock,
         from: current.clone(),
+        flags: Vec::new(),
     });
     let _ = history_len(opts);
     let files = state::serialise(&deployment, &tfstate, &history, &metadata)?;
@@ -292,7 +293,6 @@ pub fn promote(
         ws.recover()?;
         let state = EnvState::read(&*ws)?;
         let n = history_len(opts);
-        ws.prune(&keep_ids(&state.history, n))?;
         let prev: Option<Manifest> = match ws.read("artifacts/manifest.json")? {
             Some(b) => Some(serde_json::from_slice(&b)?),
             None => None,
@@ -302,6 +302,32 @@ pub fn promote(
             Some(m) => ws.drift(m)?,
             None => Drift::default(),
         };
+        // Already promoted from the same env, intact: nothing new, so no
+        // new deployment (and nothing pushed out of the rollback window).
+        let promoted = state
+            .metadata
+            .as_ref()
+            .and_then(|m| m.promoted_from.as_ref());
+        if prev.as_ref().is_some_and(|m| m.digest == source.digest)
+            && drift.is_empty()
+            && promoted.is_some_and(|p| p["env"] == from_env && p["digest"] == source.digest)
+        {
+            return Ok(DeployReport {
+                env: bundle.target.clone(),
+                location: ws.location(),
+                dry_run: false,
+                noop: true,
+                deployment_id: previous_id.clone(),
+                previous_id,
+                digest: source.digest.clone(),
+                previous_digest: prev.map(|m| m.digest),
+                files: engine::FileChanges::default(),
+                artifacts: Vec::new(),
+                resources: Vec::new(),
+                forced_lock: opts.force_lock,
+                warnings: Vec::new(),
+            });
+        }
         let planned = super::resources::plan(bundle, state.tfstate.as_ref(), true);
         let now = crate::util::now_rfc3339();
         let deployment = state.next_deployment(state::deployed_files(&source.files), &now);
@@ -411,6 +437,7 @@ pub fn promote(
                 "{from_env}/{}",
                 from.current()?.unwrap_or_default()
             )),
+            flags: Vec::new(),
         });
         let state_files = state::serialise(&deployment, &tfstate, &history, &metadata)?;
         ws.prune(&keep_ids(&history, n))?;
