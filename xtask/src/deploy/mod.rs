@@ -54,6 +54,9 @@ pub struct DeployOptions {
     /// Leave old versions for a later [`prune`] (watch prunes when idle, so
     /// a save never waits for it). History may then exceed its length.
     pub defer_prune: bool,
+    /// `promote` only: the digest the source env must hold (the one its
+    /// passing record names); anything else stops the promotion.
+    pub expect_digest: Option<String>,
 }
 
 /// What a plan would do or a deploy did. A deploy's report equals the plan's

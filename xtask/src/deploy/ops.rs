@@ -277,6 +277,31 @@ pub fn promote(
         bail!("cannot promote env {from_env} to itself");
     }
     let from = super::open_env(project, bundle, from_env)?;
+    let user = super::current_user(bundle);
+    // The source env is locked for the whole copy: what is read is what
+    // its record vouches for, not a deploy landing meanwhile.
+    let from_held = lock::acquire(&*from, &user, opts.force_lock)
+        .with_context(|| format!("locking env {from_env} to copy from it"))?;
+    let result = promote_from(project, bundle, &*from, from_env, opts, &user);
+    let mut warnings = from_held.warnings.clone();
+    let released = from_held.release();
+    let mut r = result?;
+    warnings.extend(released?);
+    warnings.append(&mut r.warnings);
+    r.warnings = warnings;
+    Ok(r)
+}
+
+/// `promote`, with the source env locked.
+fn promote_from(
+    project: &Project,
+    bundle: &Bundle,
+    from: &dyn Workspace,
+    from_env: &str,
+    opts: &DeployOptions,
+    user: &str,
+) -> Result<DeployReport> {
+    let user = user.to_string();
     let source: Manifest = match from.read("artifacts/manifest.json")? {
         Some(b) => serde_json::from_slice(&b)
             .with_context(|| format!("reading the manifest of env {from_env}"))?,
@@ -285,9 +310,19 @@ pub fn promote(
     if package::digest(&source.files, &source.artifacts) != source.digest {
         bail!("the manifest of env {from_env} does not match its digest");
     }
-    let from_meta: Option<Metadata> = EnvState::read(&*from)?.metadata;
+    let from_meta: Option<Metadata> = EnvState::read(from)?.metadata;
+    if let Some(want) = &opts.expect_digest {
+        let recorded = from_meta.as_ref().map(|m| m.digest.as_str());
+        if source.digest != *want || recorded != Some(want.as_str()) {
+            bail!(
+                "env {from_env} holds digest {} (its record says {}), not the digest {want} that passed: \
+                 it changed since; nothing was promoted",
+                source.digest,
+                recorded.unwrap_or("nothing")
+            );
+        }
+    }
     let ws = open(project, bundle)?;
-    let user = super::current_user(bundle);
     let held = lock::acquire(&*ws, &user, opts.force_lock)?;
     let result = (|| -> Result<DeployReport> {
         ws.recover()?;
@@ -339,57 +374,14 @@ pub fn promote(
             keep: &keep,
         };
         let txn = ws.begin_from(&id, &basis)?;
-        let mut changes = engine::FileChanges::default();
-        let mut copy = || -> Result<()> {
-            let entries = source
-                .files
-                .iter()
-                .map(|f| (format!("files/{}", f.path), &f.hash))
-                .chain(
-                    source
-                        .artifacts
-                        .iter()
-                        .map(|a| (format!("artifacts/{}", a.path), &a.hash)),
-                );
-            for (path, hash) in entries {
-                let same = prev.as_ref().is_some_and(|m| {
-                    m.files
-                        .iter()
-                        .map(|f| (format!("files/{}", f.path), &f.hash))
-                        .chain(
-                            m.artifacts
-                                .iter()
-                                .map(|a| (format!("artifacts/{}", a.path), &a.hash)),
-                        )
-                        .any(|(p, h)| p == path && h == hash)
-                }) && !drift.damaged(&path)
-                    // A workspace reports a notebook under its name without extension.
-                    && !drift.damaged(crate::files::remote_name(&path, true));
-                if same {
-                    txn.keep(&path)?;
-                    changes.unchanged += 1;
-                    continue;
-                }
-                let bytes = from
-                    .read(&path)?
-                    .with_context(|| format!("env {from_env} lacks {path}"))?;
-                if &package::hash_bytes(&bytes) != hash {
-                    bail!(
-                        "{path} in env {from_env} differs from its manifest (changed out of band); deploy {from_env} again"
-                    );
-                }
-                txn.put(&path, &bytes)?;
-                changes.put.push(path);
+        let copy = || copy_verified(&*from, from_env, &*txn, &source, prev.as_ref(), &drift);
+        let changes = match copy() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = txn.abort();
+                return Err(e);
             }
-            txn.put(
-                "artifacts/manifest.json",
-                &serde_json::to_vec_pretty(&source)?,
-            )
         };
-        if let Err(e) = copy() {
-            let _ = txn.abort();
-            return Err(e);
-        }
         // Only once every byte checked out: a refused promotion creates nothing.
         let (resources, resource_warnings) = match super::apply_resources(project, bundle, &planned)
         {
@@ -469,6 +461,73 @@ pub fn promote(
     warnings.append(&mut r.warnings);
     r.warnings = warnings;
     Ok(r)
+}
+
+/// Write `source` into `txn`: what the target already holds intact (by path
+/// and hash, one pass over a map) is kept, the rest read from `from` and
+/// checked against the manifest before it is written. In parallel: reading
+/// and hashing dominate.
+fn copy_verified(
+    from: &dyn Workspace,
+    from_env: &str,
+    txn: &dyn crate::workspace::Transaction,
+    source: &Manifest,
+    prev: Option<&Manifest>,
+    drift: &Drift,
+) -> Result<engine::FileChanges> {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let paths = |m: &Manifest| -> Vec<(String, String)> {
+        let files = m
+            .files
+            .iter()
+            .map(|f| (format!("files/{}", f.path), f.hash.clone()));
+        let arts = m
+            .artifacts
+            .iter()
+            .map(|a| (format!("artifacts/{}", a.path), a.hash.clone()));
+        files.chain(arts).collect()
+    };
+    let held: HashMap<String, String> = prev.map(paths).unwrap_or_default().into_iter().collect();
+    let entries = paths(source);
+    let put: Vec<std::sync::Mutex<bool>> = entries.iter().map(|_| Default::default()).collect();
+    let unchanged = AtomicUsize::new(0);
+    crate::util::parallel(entries.len(), |i| {
+        let (path, hash) = &entries[i];
+        let same = held.get(path) == Some(hash)
+            && !drift.damaged(path)
+            // A workspace reports a notebook under its name without extension.
+            && !drift.damaged(crate::files::remote_name(path, true));
+        if same {
+            unchanged.fetch_add(1, Ordering::Relaxed);
+            return txn.keep(path);
+        }
+        let bytes = from
+            .read(path)?
+            .with_context(|| format!("env {from_env} lacks {path}"))?;
+        if package::hash_bytes(&bytes) != *hash {
+            bail!(
+                "{path} in env {from_env} differs from its manifest (changed out of band): the tree \
+                 is not what its record vouches for; deploy {from_env} again; nothing was promoted"
+            );
+        }
+        *put[i].lock().unwrap_or_else(|e| e.into_inner()) = true;
+        txn.put(path, &bytes)
+    })?;
+    txn.put(
+        "artifacts/manifest.json",
+        &serde_json::to_vec_pretty(source)?,
+    )?;
+    let mut changes = engine::FileChanges {
+        unchanged: unchanged.into_inner(),
+        ..Default::default()
+    };
+    for ((path, _), p) in entries.into_iter().zip(put) {
+        if p.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            changes.put.push(path);
+        }
+    }
+    Ok(changes)
 }
 
 /// Change the metadata.json of env `env` (e.g. the flow's test record), under
@@ -580,6 +639,20 @@ mod tests {
             "{err:#}"
         );
         assert!(!project.env_dir("b", "prod").join("current").exists());
+
+        // The source holds another digest than the record that passed (a
+        // deploy landed, or was killed before its state): refused.
+        let opts = DeployOptions {
+            expect_digest: Some("0".repeat(64)),
+            ..Default::default()
+        };
+        let err = promote(&project, &staging, "test", &opts).unwrap_err();
+        assert!(format!("{err:#}").contains("not the digest"), "{err:#}");
+        // The source env is locked during the copy: a held lock stops it.
+        let lock = project.env_dir("b", "test").join("state/deploy.lock");
+        std::fs::write(&lock, "{\"ID\":\"x\",\"AcquisitionTime\":\"now\",\"IsForced\":false,\"User\":\"u\",\"pid\":1,\"host\":\"elsewhere\"}").unwrap();
+        let err = promote(&project, &staging, "test", &DeployOptions::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("locking env test"), "{err:#}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -96,7 +96,8 @@ pub fn stage_cmd(project: &Project, args: &GateOptions) -> Result<()> {
     };
     let tested = record.digest.clone().unwrap_or_default();
     // `promote` records where the bytes came from, with test's record.
-    let opts = deploy_options(project, args, Map::new());
+    let mut opts = deploy_options(project, args, Map::new());
+    opts.expect_digest = Some(tested.clone());
     let report = deploy::promote(project, &staging, TEST_ENV, &opts)?;
     if report.digest != tested {
         bail!(
@@ -181,7 +182,8 @@ pub fn release_cmd(project: &Project, args: &GateOptions) -> Result<()> {
     }
     let mut metadata = Map::new();
     metadata.insert("release".into(), release);
-    let opts = deploy_options(project, args, metadata);
+    let mut opts = deploy_options(project, args, metadata);
+    opts.expect_digest = Some(digest.clone());
     let report = deploy::promote(project, &prod, STAGING_ENV, &opts)?;
     if report.digest != digest {
         bail!(
