@@ -254,19 +254,28 @@ pub fn deploy_known(
     let mut t = crate::util::Timer::new();
     let ws = open(project, bundle)?;
     let user = current_user(bundle);
-    let held = lock::acquire(&*ws, &user, opts.force_lock)?;
-    t.phase("lock");
-    let result = deploy_locked(project, bundle, opts, &*ws, &user, known);
-    t.phase("deploy");
-    let mut warnings = held.warnings.clone();
-    if let Some(w) = held.release()? {
-        warnings.push(w);
-    }
-    t.phase("unlock");
-    let mut report = result?;
-    warnings.append(&mut report.warnings);
-    report.warnings = warnings;
+    let (mut report, warnings) = with_lock(&*ws, &user, opts.force_lock, || {
+        deploy_locked(project, bundle, opts, &*ws, &user, known)
+    })?;
+    t.phase("lock, deploy, unlock");
+    report.warnings.splice(0..0, warnings);
     Ok(report)
+}
+
+/// Run `work` holding `ws`'s deploy lock, released whatever `work` returns.
+/// Also returns what the lock has to say (a stale lock taken over, the lock
+/// lost meanwhile), for the caller's report.
+pub(crate) fn with_lock<T>(
+    ws: &dyn Workspace,
+    user: &str,
+    force: bool,
+    work: impl FnOnce() -> Result<T>,
+) -> Result<(T, Vec<String>)> {
+    let held = lock::acquire(ws, user, force)?;
+    let result = work();
+    let mut warnings = held.warnings.clone();
+    warnings.extend(held.release()?);
+    Ok((result?, warnings))
 }
 
 /// Remove the versions beyond the history of the bundle's env (those a
@@ -274,13 +283,11 @@ pub fn deploy_known(
 pub fn prune(project: &Project, bundle: &Bundle, opts: &DeployOptions) -> Result<()> {
     let ws = open(project, bundle)?;
     let user = current_user(bundle);
-    let held = lock::acquire(&*ws, &user, opts.force_lock)?;
-    let result = (|| {
+    with_lock(&*ws, &user, opts.force_lock, || {
         let state = EnvState::read(&*ws)?;
         ws.prune(&keep_ids(&state.history, history_len(opts)))
-    })();
-    held.release()?;
-    result
+    })
+    .map(drop)
 }
 
 fn deploy_locked(

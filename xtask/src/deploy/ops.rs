@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::state::{self, DeploymentState, EnvState, HistoryEntry, Metadata, TfState};
-use super::{DeployOptions, DeployReport, engine, history_len, keep_ids, lock, open};
+use super::{DeployOptions, DeployReport, engine, history_len, keep_ids, open, with_lock};
 use crate::config::Bundle;
 use crate::package::{self, Manifest};
 use crate::project::Project;
@@ -144,15 +144,10 @@ pub fn rollback(
     }
     let ws = open(project, bundle)?;
     let user = super::current_user(bundle);
-    let held = lock::acquire(&*ws, &user, opts.force_lock)?;
-    let result = rollback_locked(&*ws, bundle, to, opts, &user);
-    let mut warnings = held.warnings.clone();
-    if let Some(w) = held.release()? {
-        warnings.push(w);
-    }
-    let mut r = result?;
-    warnings.append(&mut r.warnings);
-    r.warnings = warnings;
+    let (mut r, warnings) = with_lock(&*ws, &user, opts.force_lock, || {
+        rollback_locked(&*ws, bundle, to, opts, &user)
+    })?;
+    r.warnings.splice(0..0, warnings);
     Ok(r)
 }
 
@@ -280,15 +275,11 @@ pub fn promote(
     let user = super::current_user(bundle);
     // The source env is locked for the whole copy: what is read is what
     // its record vouches for, not a deploy landing meanwhile.
-    let from_held = lock::acquire(&*from, &user, opts.force_lock)
-        .with_context(|| format!("locking env {from_env} to copy from it"))?;
-    let result = promote_from(project, bundle, &*from, from_env, opts, &user);
-    let mut warnings = from_held.warnings.clone();
-    let released = from_held.release();
-    let mut r = result?;
-    warnings.extend(released?);
-    warnings.append(&mut r.warnings);
-    r.warnings = warnings;
+    let (mut r, warnings) = with_lock(&*from, &user, opts.force_lock, || {
+        promote_from(project, bundle, &*from, from_env, opts, &user)
+    })
+    .with_context(|| format!("promoting from env {from_env} (locked for the copy)"))?;
+    r.warnings.splice(0..0, warnings);
     Ok(r)
 }
 
@@ -323,8 +314,7 @@ fn promote_from(
         }
     }
     let ws = open(project, bundle)?;
-    let held = lock::acquire(&*ws, &user, opts.force_lock)?;
-    let result = (|| -> Result<DeployReport> {
+    let (mut r, warnings) = with_lock(&*ws, &user, opts.force_lock, || -> Result<DeployReport> {
         ws.recover()?;
         let state = EnvState::read(&*ws)?;
         let n = history_len(opts);
@@ -452,14 +442,8 @@ fn promote_from(
             forced_lock: opts.force_lock,
             warnings: resource_warnings,
         })
-    })();
-    let mut warnings = held.warnings.clone();
-    if let Some(w) = held.release()? {
-        warnings.push(w);
-    }
-    let mut r = result?;
-    warnings.append(&mut r.warnings);
-    r.warnings = warnings;
+    })?;
+    r.warnings.splice(0..0, warnings);
     Ok(r)
 }
 
@@ -539,32 +523,35 @@ pub fn update_metadata(
     f: impl FnOnce(&mut Metadata),
 ) -> Result<()> {
     let ws = open(project, bundle)?;
-    let held = lock::acquire(&*ws, &super::current_user(bundle), false)?;
-    let result = (|| -> Result<()> {
-        ws.recover()?;
-        let Some(id) = ws.current()? else {
-            bail!("nothing is deployed in env {}", bundle.target)
-        };
-        let mut metadata = EnvState::read(&*ws)?
-            .metadata
-            .context("the env has no metadata.json")?;
-        f(&mut metadata);
-        let mut files = Vec::new();
-        for name in crate::workspace::STATE_FILES {
-            let bytes = if name == "metadata.json" {
-                serde_json::to_vec_pretty(&metadata)?
-            } else {
-                match ws.read_state(name)? {
-                    Some(b) => b,
-                    None => continue,
-                }
+    with_lock(
+        &*ws,
+        &super::current_user(bundle),
+        false,
+        || -> Result<()> {
+            ws.recover()?;
+            let Some(id) = ws.current()? else {
+                bail!("nothing is deployed in env {}", bundle.target)
             };
-            files.push((name, bytes));
-        }
-        ws.switch(&id, &files)
-    })();
-    held.release()?;
-    result
+            let mut metadata = EnvState::read(&*ws)?
+                .metadata
+                .context("the env has no metadata.json")?;
+            f(&mut metadata);
+            let mut files = Vec::new();
+            for name in crate::workspace::STATE_FILES {
+                let bytes = if name == "metadata.json" {
+                    serde_json::to_vec_pretty(&metadata)?
+                } else {
+                    match ws.read_state(name)? {
+                        Some(b) => b,
+                        None => continue,
+                    }
+                };
+                files.push((name, bytes));
+            }
+            ws.switch(&id, &files)
+        },
+    )
+    .map(drop)
 }
 
 #[cfg(test)]
@@ -652,7 +639,10 @@ mod tests {
         let lock = project.env_dir("b", "test").join("state/deploy.lock");
         std::fs::write(&lock, "{\"ID\":\"x\",\"AcquisitionTime\":\"now\",\"IsForced\":false,\"User\":\"u\",\"pid\":1,\"host\":\"elsewhere\"}").unwrap();
         let err = promote(&project, &staging, "test", &DeployOptions::default()).unwrap_err();
-        assert!(format!("{err:#}").contains("locking env test"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("promoting from env test"),
+            "{err:#}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
