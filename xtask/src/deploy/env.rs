@@ -66,10 +66,20 @@ pub fn load_config(
 /// too, unless `-q`); configuration errors end with the summary line and
 /// fail with [`diag::Failed`].
 pub fn load_target(project: &Project, env: Option<&str>) -> Result<Bundle> {
+    load_target_in(project, &project.bundle_dir, env)
+}
+
+/// Target `env` of the bundle whose files are in `dir` (the working tree's
+/// `bundle/`, or an env's deployed `files/`), as `load_target`.
+pub fn load_target_in(
+    project: &Project,
+    dir: &std::path::Path,
+    env: Option<&str>,
+) -> Result<Bundle> {
     let (bundle, diags) = load_config(
         project,
         &LoadOptions {
-            bundle_dir: project.bundle_dir.clone(),
+            bundle_dir: dir.to_path_buf(),
             target: env.map(str::to_string),
             vars: project.settings.vars.clone(),
             current_user: None,

@@ -29,7 +29,7 @@ use serde_json::{Map, Value, json};
 
 pub use commands::{DeployRequest, deploy_cmd, plan_cmd, rollback_cmd, status_cmd};
 pub use engine::{ArtifactChange, FileChanges, Known};
-pub use env::{load_config, load_target, open, open_env};
+pub use env::{load_config, load_target, load_target_in, open, open_env};
 #[allow(unused_imports)] // promote and update_metadata are for the flow module.
 pub use ops::{EnvStatus, RollbackReport, promote, rollback, status, update_metadata};
 pub use resources::ResourceChange;
