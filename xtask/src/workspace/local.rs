@@ -629,7 +629,8 @@ impl LocalWorkspace {
             }
         }
         self.heal_current()?;
-        for dir in [self.env.clone(), self.state_dir()] {
+        // Temp files of a killed run: the switch's, the state files', the caches'.
+        for dir in [self.env.clone(), self.state_dir(), self.env.join(".cache")] {
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;
             };
