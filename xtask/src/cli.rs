@@ -82,7 +82,7 @@ pub enum Command {
     /// Show what a deploy would do, writing nothing
     Plan,
     /// Deploy the working tree to an environment, without gates
-    Deploy(DeployArgs),
+    Deploy(DeployCmdArgs),
     /// Validate, unit-test, package, deploy to `test`, run the integration tests, record the result
     Test(DeployArgs),
     /// Promote what passed in `test` to `staging` (runs `test` first if needed)
@@ -127,6 +127,16 @@ pub struct DestroyArgs {
     /// Take the deploy lock even if another deploy holds it
     #[arg(long)]
     pub force_lock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployCmdArgs {
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+    /// Deploy to an env that a gate feeds (staging: `stage`, prod: `release`) outside the
+    /// gate; recorded as ungated
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

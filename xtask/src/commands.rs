@@ -20,7 +20,13 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Validate(args) => validate::run(p, args.strict),
         Command::Plan => deploy::plan_cmd(p),
-        Command::Deploy(args) => deploy::deploy_cmd(p, args.force_lock),
+        Command::Deploy(args) => deploy::deploy_cmd(
+            p,
+            &deploy::DeployRequest {
+                force_lock: args.deploy.force_lock,
+                force: args.force,
+            },
+        ),
         Command::Status => deploy::status_cmd(p),
         Command::Rollback(args) => deploy::rollback_cmd(p, args.to.as_deref()),
         Command::Destroy(args) => deploy::destroy_cmd(p, args.auto_approve, args.force_lock),

@@ -66,6 +66,15 @@ fn run(tmp: &Path, n: usize) -> Result<()> {
             deploy::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
         })?);
     }
+    // `stage`'s copy: a promotion of a deployed env into a new one, every
+    // file read and checked against the manifest.
+    let mut ours_stage = Vec::new();
+    for i in 0..3 {
+        let (project, bundle) = setup(tmp, &src, &format!("stage{i}"));
+        ours_stage.push(time(|| {
+            deploy::promote(&project, &bundle, "env1", &DeployOptions::default()).map(drop)
+        })?);
+    }
     let (project, bundle) = setup(tmp, &src, "env0");
     let rs_dst = tmp.join("rsync");
     let rsync_run = || {
@@ -87,6 +96,15 @@ fn run(tmp: &Path, n: usize) -> Result<()> {
         if rsync {
             rs_nochange.push(time(rsync_run)?);
         }
+    }
+    // Until the history is full each new version is a new tree (a link per
+    // file); after that the oldest is rewritten in proportion to the change.
+    let mut ours_fill = Vec::new();
+    for i in 0..5 {
+        std::fs::write(src.join("d0000/f00001.py"), format!("# fill {i}\n"))?;
+        ours_fill.push(time(|| {
+            deploy::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
+        })?);
     }
     let mut ours_one = Vec::new();
     let mut rs_one = Vec::new();
@@ -121,12 +139,20 @@ fn run(tmp: &Path, n: usize) -> Result<()> {
         }
     };
     line("initial deploy", &ours_initial, &cp, "cp -r", "<= 1.5");
+    line("stage (promote)", &ours_stage, &cp, "cp -r", "<= 1.5");
     line(
         "no-change redeploy",
         &ours_nochange,
         &rs_nochange,
         "rsync -a --delete",
         "<= 0.5",
+    );
+    line(
+        "one-file, history filling",
+        &ours_fill,
+        &rs_one,
+        "rsync -a --delete",
+        "(once per env)",
     );
     line(
         "one-file redeploy",
@@ -136,7 +162,7 @@ fn run(tmp: &Path, n: usize) -> Result<()> {
         "<= 0.5",
     );
     println!(
-        "file system here: {fs_costs} (a redeploy makes a folder per changed folder, a link per file in them, and shares each clean folder: a new symlink the first time, then a link to it)"
+        "file system here: {fs_costs} (a redeploy rewrites the oldest kept version into the new one: a link or write per path that differs between the two)"
     );
     println!(
         "peak memory (max RSS): xtask {:.1} MB (goal < 100 MB), children {:.1} MB",

@@ -4,7 +4,10 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{DeployOptions, DeployReport, EnvStatus, RollbackReport};
+use anyhow::bail;
+use serde_json::json;
+
+use super::{DeployOptions, DeployReport, EnvStatus, GATED_ENVS, RollbackReport};
 use crate::project::Project;
 
 /// Load the configuration; print its diagnostics; `Failed` if any is an error.
@@ -23,11 +26,34 @@ pub fn plan_cmd(project: &Project) -> Result<()> {
     Ok(())
 }
 
-pub fn deploy_cmd(project: &Project, force_lock: bool) -> Result<()> {
+/// What `deploy` was asked (plain data: the commands layer fills it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeployRequest {
+    /// Take the deploy lock even if another deploy holds it (recorded).
+    pub force_lock: bool,
+    /// Deploy to an env a gate feeds, outside the gate (recorded as ungated).
+    pub force: bool,
+}
+
+pub fn deploy_cmd(project: &Project, req: &DeployRequest) -> Result<()> {
     let bundle = super::load_target(project, project.settings.env.as_deref())?;
+    let mut metadata = serde_json::Map::new();
+    if let Some((env, gate)) = GATED_ENVS.iter().find(|(env, _)| *env == bundle.target) {
+        if !req.force {
+            bail!(
+                "env {env} is written by `cargo xtask {gate}`, which copies only tested bytes; \
+                 run that gate, or pass --force to deploy the working tree there (recorded as ungated)"
+            );
+        }
+        metadata.insert(
+            "ungated".into(),
+            json!({"by": super::current_user(&bundle), "bypassed": gate}),
+        );
+    }
     let opts = DeployOptions {
-        force_lock,
+        force_lock: req.force_lock,
         verbose: project.settings.verbose,
+        metadata,
         ..Default::default()
     };
     let report = super::deploy(project, &bundle, &opts)?;

@@ -58,9 +58,6 @@ pub struct Computed {
     pub resources: ResourcePlan,
     pub manifest: Manifest,
     pub prev_manifest: Option<Manifest>,
-    /// Top-most folders (under `files/`) whose whole content is unchanged:
-    /// kept as one unit instead of file by file.
-    pub keep_dirs: Vec<String>,
     /// Source files in manifest order, for `apply`.
     sources: Vec<PathBuf>,
     /// Bytes of artifacts to write, by artifact path.
@@ -205,10 +202,6 @@ pub fn compute(
         .cloned()
         .collect();
     changes.repaired.sort();
-    let keep_dirs = match &prev_manifest {
-        Some(_) => clean_dirs(&records, &changes),
-        None => Vec::new(),
-    };
 
     lap.phase(" . diff");
     let (artifact_records, artifact_changes, artifact_bytes) = artifacts(
@@ -230,63 +223,12 @@ pub fn compute(
         resources,
         manifest,
         prev_manifest,
-        keep_dirs,
         sources,
         artifact_bytes,
         cache_entries: hashed,
         cache_misses,
         warnings: selection.warnings.clone(),
     })
-}
-
-/// The top-most folders with nothing put, deleted or repaired anywhere
-/// below them. (New files are puts, removed ones deletes: a clean folder
-/// holds exactly the same files as in the current deployment.) Each is shared
-/// as one symlink, whatever its size: one inode, where a folder of its own
-/// costs an inode plus a link per file (measured by `cargo xtask bench deploy`:
-/// on ext4 here, 1,112 folders of 9 files take 65–110 ms as folders and links,
-/// 12–45 ms as symlinks).
-fn clean_dirs(records: &[FileRecord], changes: &FileChanges) -> Vec<String> {
-    use std::collections::BTreeSet;
-    let mut dirty: HashSet<&str> = HashSet::new();
-    let changed = changes
-        .put
-        .iter()
-        .chain(&changes.delete)
-        .map(String::as_str)
-        .chain(
-            changes
-                .repaired
-                .iter()
-                .filter_map(|p| p.strip_prefix("files/")),
-        );
-    for path in changed {
-        for (i, _) in path.match_indices('/') {
-            dirty.insert(&path[..i]);
-        }
-    }
-    // Every folder, parents first (a prefix sorts first): skip those under a kept one.
-    let folders: BTreeSet<&str> = records
-        .iter()
-        .flat_map(|r| r.path.match_indices('/').map(|(i, _)| &r.path[..i]))
-        .collect();
-    let mut kept: HashSet<&str> = HashSet::new();
-    for d in folders {
-        if !dirty.contains(d) && !covered(d, &kept) {
-            kept.insert(d);
-        }
-    }
-    let mut out: Vec<String> = kept.into_iter().map(str::to_string).collect();
-    out.sort();
-    out
-}
-
-/// Is `path` under one of `dirs` (a set of folder paths)?
-fn covered(path: &str, dirs: &HashSet<&str>) -> bool {
-    !dirs.is_empty()
-        && path
-            .match_indices('/')
-            .any(|(i, _)| dirs.contains(&path[..i]))
 }
 
 /// Hash every selected file, from the cache when its stat is unchanged; the
@@ -498,27 +440,15 @@ fn artifacts(
 /// file edited since `compute` is caught), the others kept.
 pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
     let put: HashSet<&str> = c.files.put.iter().map(String::as_str).collect();
-    let kept_dirs: HashSet<&str> = c.keep_dirs.iter().map(String::as_str).collect();
     // One job per folder: the threads then work in different folders (the
     // kernel serialises entries made in the same one: two threads linking
     // into one folder spend their time waiting for each other).
     fn parent(path: &str) -> &str {
         path.rsplit_once('/').map_or("", |(d, _)| d)
     }
-    let mut keep_dirs = c.keep_dirs.clone();
-    keep_dirs.sort_by(|a, b| parent(a).cmp(parent(b)));
-    let shared: Vec<&[String]> = keep_dirs.chunk_by(|a, b| parent(a) == parent(b)).collect();
     let mut t = crate::util::Timer::new();
-    parallel(shared.len(), |j| {
-        shared[j]
-            .iter()
-            .try_for_each(|d| txn.keep_dir(&format!("files/{d}")))
-    })?;
-    t.phase(" . keep dirs");
     let files = &c.manifest.files;
-    let mut order: Vec<usize> = (0..files.len())
-        .filter(|&i| !covered(&files[i].path, &kept_dirs))
-        .collect();
+    let mut order: Vec<usize> = (0..files.len()).collect();
     order.sort_by(|&a, &b| parent(&files[a].path).cmp(parent(&files[b].path)));
     let folders: Vec<&[usize]> = order
         .chunk_by(|&a, &b| parent(&files[a].path) == parent(&files[b].path))

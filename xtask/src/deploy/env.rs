@@ -85,7 +85,21 @@ fn load_for_user(
 /// too, unless `-q`); configuration errors end with the summary line and
 /// fail with [`diag::Failed`].
 pub fn load_target(project: &Project, env: Option<&str>) -> Result<Bundle> {
-    let (bundle, diags) = load_config(project, &load_options(project, env))?;
+    load_target_in(project, &project.bundle_dir, env)
+}
+
+/// Target `env` of the bundle whose files are in `dir` (the working tree's
+/// `bundle/`, or an env's deployed `files/`), as `load_target`.
+pub fn load_target_in(
+    project: &Project,
+    dir: &std::path::Path,
+    env: Option<&str>,
+) -> Result<Bundle> {
+    let opts = LoadOptions {
+        bundle_dir: dir.to_path_buf(),
+        ..load_options(project, env)
+    };
+    let (bundle, diags) = load_config(project, &opts)?;
     reported(project, bundle, &diags)
 }
 

@@ -30,9 +30,11 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-pub use commands::{deploy_cmd, destroy_cmd, plan_cmd, rollback_cmd, status_cmd, summary_cmd};
+pub use commands::{
+    DeployRequest, deploy_cmd, destroy_cmd, plan_cmd, rollback_cmd, status_cmd, summary_cmd,
+};
 pub use engine::{ArtifactChange, FileChanges, Known};
-pub use env::{load_config, load_name, load_options, load_target, open, open_env};
+pub use env::{load_config, load_name, load_options, load_target, load_target_in, open, open_env};
 #[allow(unused_imports)] // promote and update_metadata are for the flow module.
 pub use ops::{EnvStatus, RollbackReport, promote, rollback, status, update_metadata};
 pub use resources::ResourceChange;
@@ -57,6 +59,9 @@ pub struct DeployOptions {
     /// Leave old versions for a later [`prune`] (watch prunes when idle, so
     /// a save never waits for it). History may then exceed its length.
     pub defer_prune: bool,
+    /// `promote` only: the digest the source env must hold (the one its
+    /// passing record names); anything else stops the promotion.
+    pub expect_digest: Option<String>,
 }
 
 /// What a plan would do or a deploy did. A deploy's report equals the plan's
@@ -87,6 +92,10 @@ pub struct DeployReport {
 pub fn files_dir(project: &Project, bundle_name: &str, env: &str) -> PathBuf {
     project.env_dir(bundle_name, env).join("files")
 }
+
+/// The envs that only a gate writes, with that gate: a plain `deploy` there
+/// needs `--force` and is recorded as ungated.
+pub const GATED_ENVS: [(&str, &str); 2] = [("staging", "stage"), ("prod", "release")];
 
 fn history_len(opts: &DeployOptions) -> usize {
     opts.history
@@ -122,25 +131,51 @@ pub(crate) fn current_user(bundle: &Bundle) -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// `bundle.git` of the config, or asked from git when the config has none.
-fn git_info(bundle: &Bundle) -> Value {
-    if let Some(git) = bundle.config["bundle"]["git"]
-        .as_object()
-        .filter(|g| !g.is_empty())
-    {
-        return Value::Object(git.clone());
-    }
+/// `git_info` in a thread: it runs git a few times (`status` stats the
+/// whole tree), which overlaps with hashing the bundle.
+fn git_info_soon(bundle: &Bundle) -> std::thread::JoinHandle<Value> {
+    let (root, config) = (bundle.root.clone(), bundle.config["bundle"]["git"].clone());
+    std::thread::spawn(move || git_info(&root, &config))
+}
+
+/// `bundle.git` of the config, or asked from git when the config has none;
+/// `dirty: true` when the working tree has uncommitted changes (the commit
+/// alone would then credit it with content it does not have).
+fn git_info(root: &std::path::Path, config: &Value) -> Value {
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .arg("-C")
-            .arg(&bundle.root)
+            .arg(root)
             .args(args)
             .output()
             .ok()
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .filter(|s| !s.is_empty())
     };
+    let mut out = match config.as_object().filter(|g| !g.is_empty()) {
+        Some(git) => git.clone(),
+        None => git_asked(root, &|a| git(a).filter(|s| !s.is_empty())),
+    };
+    if out.contains_key("commit")
+        && git(&[
+            "status",
+            "--porcelain",
+            "--untracked-files=normal",
+            "--",
+            ".",
+        ])
+        .is_some_and(|s| !s.is_empty())
+    {
+        out.insert("dirty".into(), json!(true));
+    }
+    Value::Object(out)
+}
+
+/// The `bundle.git` fields, asked from git.
+fn git_asked(
+    root: &std::path::Path,
+    git: &dyn Fn(&[&str]) -> Option<String>,
+) -> Map<String, Value> {
     let mut out = Map::new();
     if let Some(commit) = git(&["rev-parse", "HEAD"]) {
         out.insert("commit".into(), json!(commit));
@@ -151,8 +186,7 @@ fn git_info(bundle: &Bundle) -> Value {
             out.insert("origin_url".into(), json!(url));
         }
         if let Some(top) = git(&["rev-parse", "--show-toplevel"]) {
-            let rel = bundle
-                .root
+            let rel = root
                 .strip_prefix(&top)
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_default();
@@ -162,7 +196,7 @@ fn git_info(bundle: &Bundle) -> Value {
             );
         }
     }
-    Value::Object(out)
+    out
 }
 
 /// What a deploy of `bundle` to its target would do. Writes nothing (not even caches).
@@ -227,19 +261,28 @@ pub fn deploy_known(
     let mut t = crate::util::Timer::new();
     let ws = open(project, bundle)?;
     let user = current_user(bundle);
-    let held = lock::acquire(&*ws, &user, opts.force_lock)?;
-    t.phase("lock");
-    let result = deploy_locked(project, bundle, opts, &*ws, &user, known);
-    t.phase("deploy");
-    let mut warnings = held.warnings.clone();
-    if let Some(w) = held.release()? {
-        warnings.push(w);
-    }
-    t.phase("unlock");
-    let mut report = result?;
-    warnings.append(&mut report.warnings);
-    report.warnings = warnings;
+    let (mut report, warnings) = with_lock(&*ws, &user, opts.force_lock, || {
+        deploy_locked(project, bundle, opts, &*ws, &user, known)
+    })?;
+    t.phase("lock, deploy, unlock");
+    report.warnings.splice(0..0, warnings);
     Ok(report)
+}
+
+/// Run `work` holding `ws`'s deploy lock, released whatever `work` returns.
+/// Also returns what the lock has to say (a stale lock taken over, the lock
+/// lost meanwhile), for the caller's report.
+pub(crate) fn with_lock<T>(
+    ws: &dyn Workspace,
+    user: &str,
+    force: bool,
+    work: impl FnOnce() -> Result<T>,
+) -> Result<(T, Vec<String>)> {
+    let held = lock::acquire(ws, user, force)?;
+    let result = work();
+    let mut warnings = held.warnings.clone();
+    warnings.extend(held.release()?);
+    Ok((result?, warnings))
 }
 
 /// Remove the versions beyond the history of the bundle's env (those a
@@ -247,13 +290,11 @@ pub fn deploy_known(
 pub fn prune(project: &Project, bundle: &Bundle, opts: &DeployOptions) -> Result<()> {
     let ws = open(project, bundle)?;
     let user = current_user(bundle);
-    let held = lock::acquire(&*ws, &user, opts.force_lock)?;
-    let result = (|| {
+    with_lock(&*ws, &user, opts.force_lock, || {
         let state = EnvState::read(&*ws)?;
         ws.prune(&keep_ids(&state.history, history_len(opts)))
-    })();
-    held.release()?;
-    result
+    })
+    .map(drop)
 }
 
 fn deploy_locked(
@@ -265,19 +306,17 @@ fn deploy_locked(
     known: &Known,
 ) -> Result<DeployReport> {
     let mut t = crate::util::Timer::new();
+    let git_soon = git_info_soon(bundle);
     let cache_file = cache_path(project, bundle);
     // Reading the stat cache needs nothing from the env: it overlaps with
-    // recovery, the state read and pruning.
+    // recovery and the state read. (Pruning waits for a new version: a
+    // deploy with nothing new removes nothing.)
     let (cache, prepared) = std::thread::scope(|s| {
         let cache = s.spawn(|| SourceCache::load(&cache_file));
         let prepared = (|| -> Result<EnvState> {
             ws.recover()
                 .context("recovering from an interrupted deploy")?;
-            let state = EnvState::read(ws)?;
-            if !opts.defer_prune {
-                ws.prune(&keep_ids(&state.history, history_len(opts)))?;
-            }
-            Ok(state)
+            EnvState::read(ws)
         })();
         (cache.join().unwrap_or_default(), prepared)
     });
@@ -306,7 +345,15 @@ fn deploy_locked(
         (Some(prev), true) => prev.clone(),
         _ => format!("{:04}-{}", deployment.seq, &state::new_uuid()[..8]),
     };
-    let git = git_info(bundle);
+    let git = git_soon.join().unwrap_or_default();
+    let flags: Vec<String> = [
+        (git["dirty"] == true, "dirty"),
+        (opts.metadata.contains_key("ungated"), "ungated"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, f)| f.to_string())
+    .collect();
     let tfstate = state.next_tfstate(resources.resources.clone());
     let metadata = Metadata {
         version: 1,
@@ -332,6 +379,7 @@ fn deploy_locked(
         commit: git["commit"].as_str().map(str::to_string),
         forced_lock: opts.force_lock,
         from: None,
+        flags,
     });
     let files = state::serialise(&deployment, &tfstate, &history, &metadata)?;
 
@@ -340,13 +388,17 @@ fn deploy_locked(
         ws.switch(&id, &files)?;
         t.phase("record state");
     } else {
-        let txn = ws.begin(&id)?;
-        // Old versions go while the new one is written, in another thread:
-        // the new version shares only folders the current one reaches, and
-        // the current one is kept, so nothing it needs can go. (Before the
-        // switch: unlinking after it would change the ctime of files the
-        // commit records.)
+        // The oldest version the history window drops is rewritten into the
+        // new one; others it drops go while the new one is written, in
+        // another thread (versions share no folder; before the switch:
+        // unlinking after it would change the ctime of files the commit
+        // records).
         let keep = keep_ids(&history, n);
+        let basis = crate::workspace::Basis {
+            next: &c.manifest,
+            keep: &keep,
+        };
+        let txn = ws.begin_from(&id, &basis)?;
         let (applied, pruned) = std::thread::scope(|s| {
             let pruner = (!opts.defer_prune).then(|| s.spawn(|| ws.prune(&keep)));
             let applied = engine::apply(&c, &*txn);

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::state::{self, DeploymentState, EnvState, HistoryEntry, Metadata, TfState};
-use super::{DeployOptions, DeployReport, engine, history_len, keep_ids, lock, open};
+use super::{DeployOptions, DeployReport, engine, history_len, keep_ids, open, with_lock};
 use crate::config::Bundle;
 use crate::package::{self, Manifest};
 use crate::project::Project;
@@ -159,14 +159,10 @@ pub fn rollback(
     }
     let ws = open(project, bundle)?;
     let user = super::current_user(bundle);
-    let held = lock::acquire(&*ws, &user, opts.force_lock)?;
-    let result = rollback_locked(&*ws, bundle, to, opts, &user);
-    let mut warnings = held.warnings.clone();
-    if let Some(w) = held.release()? {
-        warnings.push(w);
-    }
-    let mut r = result?;
-    r.warnings = warnings;
+    let (mut r, warnings) = with_lock(&*ws, &user, opts.force_lock, || {
+        rollback_locked(&*ws, bundle, to, opts, &user)
+    })?;
+    r.warnings.splice(0..0, warnings);
     Ok(r)
 }
 
@@ -216,6 +212,18 @@ fn rollback_locked(
                 )
             })?,
     };
+    if Some(&target) == current.as_ref() && to.is_some() {
+        // Asked again (a re-run after a rollback killed past its switch,
+        // whose state the recovery above installed): nothing left to do.
+        return Ok(RollbackReport {
+            env: bundle.target.clone(),
+            from: current.clone(),
+            to: target,
+            digest: state.metadata.map(|m| m.digest).unwrap_or_default(),
+            forced_lock: opts.force_lock,
+            warnings: vec!["already the current deployment: nothing to do".into()],
+        });
+    }
     if Some(&target) == current.as_ref() {
         bail!(
             "deployment {target} is already the current one in env {}",
@@ -249,6 +257,7 @@ fn rollback_locked(
             .map(str::to_string),
         forced_lock: opts.force_lock,
         from: current.clone(),
+        flags: Vec::new(),
     });
     let _ = history_len(opts);
     let files = state::serialise(&deployment, &tfstate, &history, &metadata)?;
@@ -278,6 +287,27 @@ pub fn promote(
         bail!("cannot promote env {from_env} to itself");
     }
     let from = super::open_env(project, bundle, from_env)?;
+    let user = super::current_user(bundle);
+    // The source env is locked for the whole copy: what is read is what
+    // its record vouches for, not a deploy landing meanwhile.
+    let (mut r, warnings) = with_lock(&*from, &user, opts.force_lock, || {
+        promote_from(project, bundle, &*from, from_env, opts, &user)
+    })
+    .with_context(|| format!("promoting from env {from_env} (locked for the copy)"))?;
+    r.warnings.splice(0..0, warnings);
+    Ok(r)
+}
+
+/// `promote`, with the source env locked.
+fn promote_from(
+    project: &Project,
+    bundle: &Bundle,
+    from: &dyn Workspace,
+    from_env: &str,
+    opts: &DeployOptions,
+    user: &str,
+) -> Result<DeployReport> {
+    let user = user.to_string();
     let source: Manifest = match from.read("artifacts/manifest.json")? {
         Some(b) => serde_json::from_slice(&b)
             .with_context(|| format!("reading the manifest of env {from_env}"))?,
@@ -286,15 +316,23 @@ pub fn promote(
     if package::digest(&source.files, &source.artifacts) != source.digest {
         bail!("the manifest of env {from_env} does not match its digest");
     }
-    let from_meta: Option<Metadata> = EnvState::read(&*from)?.metadata;
+    let from_meta: Option<Metadata> = EnvState::read(from)?.metadata;
+    if let Some(want) = &opts.expect_digest {
+        let recorded = from_meta.as_ref().map(|m| m.digest.as_str());
+        if source.digest != *want || recorded != Some(want.as_str()) {
+            bail!(
+                "env {from_env} holds digest {} (its record says {}), not the digest {want} that passed: \
+                 it changed since; nothing was promoted",
+                source.digest,
+                recorded.unwrap_or("nothing")
+            );
+        }
+    }
     let ws = open(project, bundle)?;
-    let user = super::current_user(bundle);
-    let held = lock::acquire(&*ws, &user, opts.force_lock)?;
-    let result = (|| -> Result<DeployReport> {
+    let (mut r, warnings) = with_lock(&*ws, &user, opts.force_lock, || -> Result<DeployReport> {
         ws.recover()?;
         let state = EnvState::read(&*ws)?;
         let n = history_len(opts);
-        ws.prune(&keep_ids(&state.history, n))?;
         let prev: Option<Manifest> = match ws.read("artifacts/manifest.json")? {
             Some(b) => Some(serde_json::from_slice(&b)?),
             None => None,
@@ -304,62 +342,51 @@ pub fn promote(
             Some(m) => ws.drift(m)?,
             None => Drift::default(),
         };
+        // Already promoted from the same env, intact: nothing new, so no
+        // new deployment (and nothing pushed out of the rollback window).
+        let promoted = state
+            .metadata
+            .as_ref()
+            .and_then(|m| m.promoted_from.as_ref());
+        if prev.as_ref().is_some_and(|m| m.digest == source.digest)
+            && drift.is_empty()
+            && promoted.is_some_and(|p| p["env"] == from_env && p["digest"] == source.digest)
+        {
+            return Ok(DeployReport {
+                env: bundle.target.clone(),
+                location: ws.location(),
+                dry_run: false,
+                noop: true,
+                deployment_id: previous_id.clone(),
+                previous_id,
+                digest: source.digest.clone(),
+                previous_digest: prev.map(|m| m.digest),
+                files: engine::FileChanges::default(),
+                artifacts: Vec::new(),
+                resources: Vec::new(),
+                forced_lock: opts.force_lock,
+                warnings: Vec::new(),
+            });
+        }
         let planned = super::resources::plan(bundle, state.tfstate.as_ref(), true);
         let now = crate::util::now_rfc3339();
         let deployment = state.next_deployment(state::deployed_files(&source.files), &now);
         let id = format!("{:04}-{}", deployment.seq, &state::new_uuid()[..8]);
-        let txn = ws.begin(&id)?;
-        let mut changes = engine::FileChanges::default();
-        let mut copy = || -> Result<()> {
-            let entries = source
-                .files
-                .iter()
-                .map(|f| (format!("files/{}", f.path), &f.hash))
-                .chain(
-                    source
-                        .artifacts
-                        .iter()
-                        .map(|a| (format!("artifacts/{}", a.path), &a.hash)),
-                );
-            for (path, hash) in entries {
-                let same = prev.as_ref().is_some_and(|m| {
-                    m.files
-                        .iter()
-                        .map(|f| (format!("files/{}", f.path), &f.hash))
-                        .chain(
-                            m.artifacts
-                                .iter()
-                                .map(|a| (format!("artifacts/{}", a.path), &a.hash)),
-                        )
-                        .any(|(p, h)| p == path && h == hash)
-                }) && !drift.damaged(&path)
-                    // A workspace reports a notebook under its name without extension.
-                    && !drift.damaged(crate::files::remote_name(&path, true));
-                if same {
-                    txn.keep(&path)?;
-                    changes.unchanged += 1;
-                    continue;
-                }
-                let bytes = from
-                    .read(&path)?
-                    .with_context(|| format!("env {from_env} lacks {path}"))?;
-                if &package::hash_bytes(&bytes) != hash {
-                    bail!(
-                        "{path} in env {from_env} differs from its manifest (changed out of band); deploy {from_env} again"
-                    );
-                }
-                txn.put(&path, &bytes)?;
-                changes.put.push(path);
-            }
-            txn.put(
-                "artifacts/manifest.json",
-                &serde_json::to_vec_pretty(&source)?,
-            )
+        let mut keep = keep_ids(&state.history, n - 1);
+        keep.push(id.clone());
+        let basis = crate::workspace::Basis {
+            next: &source,
+            keep: &keep,
         };
-        if let Err(e) = copy() {
-            let _ = txn.abort();
-            return Err(e);
-        }
+        let txn = ws.begin_from(&id, &basis)?;
+        let copy = || copy_verified(&*from, from_env, &*txn, &source, prev.as_ref(), &drift);
+        let changes = match copy() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = txn.abort();
+                return Err(e);
+            }
+        };
         // Only once every byte checked out: a refused promotion creates nothing.
         let (resources, resource_warnings) = match super::apply_resources(project, bundle, &planned)
         {
@@ -407,6 +434,7 @@ pub fn promote(
                 "{from_env}/{}",
                 from.current()?.unwrap_or_default()
             )),
+            flags: Vec::new(),
         });
         let state_files = state::serialise(&deployment, &tfstate, &history, &metadata)?;
         ws.prune(&keep_ids(&history, n))?;
@@ -429,15 +457,76 @@ pub fn promote(
             forced_lock: opts.force_lock,
             warnings: resource_warnings,
         })
-    })();
-    let mut warnings = held.warnings.clone();
-    if let Some(w) = held.release()? {
-        warnings.push(w);
-    }
-    let mut r = result?;
-    warnings.append(&mut r.warnings);
-    r.warnings = warnings;
+    })?;
+    r.warnings.splice(0..0, warnings);
     Ok(r)
+}
+
+/// Write `source` into `txn`: what the target already holds intact (by path
+/// and hash, one pass over a map) is kept, the rest read from `from` and
+/// checked against the manifest before it is written. In parallel: reading
+/// and hashing dominate.
+fn copy_verified(
+    from: &dyn Workspace,
+    from_env: &str,
+    txn: &dyn crate::workspace::Transaction,
+    source: &Manifest,
+    prev: Option<&Manifest>,
+    drift: &Drift,
+) -> Result<engine::FileChanges> {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let paths = |m: &Manifest| -> Vec<(String, String)> {
+        let files = m
+            .files
+            .iter()
+            .map(|f| (format!("files/{}", f.path), f.hash.clone()));
+        let arts = m
+            .artifacts
+            .iter()
+            .map(|a| (format!("artifacts/{}", a.path), a.hash.clone()));
+        files.chain(arts).collect()
+    };
+    let held: HashMap<String, String> = prev.map(paths).unwrap_or_default().into_iter().collect();
+    let entries = paths(source);
+    let put: Vec<std::sync::Mutex<bool>> = entries.iter().map(|_| Default::default()).collect();
+    let unchanged = AtomicUsize::new(0);
+    crate::util::parallel(entries.len(), |i| {
+        let (path, hash) = &entries[i];
+        let same = held.get(path) == Some(hash)
+            && !drift.damaged(path)
+            // A workspace reports a notebook under its name without extension.
+            && !drift.damaged(crate::files::remote_name(path, true));
+        if same {
+            unchanged.fetch_add(1, Ordering::Relaxed);
+            return txn.keep(path);
+        }
+        let bytes = from
+            .read(path)?
+            .with_context(|| format!("env {from_env} lacks {path}"))?;
+        if package::hash_bytes(&bytes) != *hash {
+            bail!(
+                "{path} in env {from_env} differs from its manifest (changed out of band): the tree \
+                 is not what its record vouches for; deploy {from_env} again; nothing was promoted"
+            );
+        }
+        *put[i].lock().unwrap_or_else(|e| e.into_inner()) = true;
+        txn.put(path, &bytes)
+    })?;
+    txn.put(
+        "artifacts/manifest.json",
+        &serde_json::to_vec_pretty(source)?,
+    )?;
+    let mut changes = engine::FileChanges {
+        unchanged: unchanged.into_inner(),
+        ..Default::default()
+    };
+    for ((path, _), p) in entries.into_iter().zip(put) {
+        if p.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            changes.put.push(path);
+        }
+    }
+    Ok(changes)
 }
 
 /// Change the metadata.json of env `env` (e.g. the flow's test record), under
@@ -449,32 +538,35 @@ pub fn update_metadata(
     f: impl FnOnce(&mut Metadata),
 ) -> Result<()> {
     let ws = open(project, bundle)?;
-    let held = lock::acquire(&*ws, &super::current_user(bundle), false)?;
-    let result = (|| -> Result<()> {
-        ws.recover()?;
-        let Some(id) = ws.current()? else {
-            bail!("nothing is deployed in env {}", bundle.target)
-        };
-        let mut metadata = EnvState::read(&*ws)?
-            .metadata
-            .context("the env has no metadata.json")?;
-        f(&mut metadata);
-        let mut files = Vec::new();
-        for name in crate::workspace::STATE_FILES {
-            let bytes = if name == "metadata.json" {
-                serde_json::to_vec_pretty(&metadata)?
-            } else {
-                match ws.read_state(name)? {
-                    Some(b) => b,
-                    None => continue,
-                }
+    with_lock(
+        &*ws,
+        &super::current_user(bundle),
+        false,
+        || -> Result<()> {
+            ws.recover()?;
+            let Some(id) = ws.current()? else {
+                bail!("nothing is deployed in env {}", bundle.target)
             };
-            files.push((name, bytes));
-        }
-        ws.switch(&id, &files)
-    })();
-    held.release()?;
-    result
+            let mut metadata = EnvState::read(&*ws)?
+                .metadata
+                .context("the env has no metadata.json")?;
+            f(&mut metadata);
+            let mut files = Vec::new();
+            for name in crate::workspace::STATE_FILES {
+                let bytes = if name == "metadata.json" {
+                    serde_json::to_vec_pretty(&metadata)?
+                } else {
+                    match ws.read_state(name)? {
+                        Some(b) => b,
+                        None => continue,
+                    }
+                };
+                files.push((name, bytes));
+            }
+            ws.switch(&id, &files)
+        },
+    )
+    .map(drop)
 }
 
 #[cfg(test)]
@@ -549,6 +641,23 @@ mod tests {
             "{err:#}"
         );
         assert!(!project.env_dir("b", "prod").join("current").exists());
+
+        // The source holds another digest than the record that passed (a
+        // deploy landed, or was killed before its state): refused.
+        let opts = DeployOptions {
+            expect_digest: Some("0".repeat(64)),
+            ..Default::default()
+        };
+        let err = promote(&project, &staging, "test", &opts).unwrap_err();
+        assert!(format!("{err:#}").contains("not the digest"), "{err:#}");
+        // The source env is locked during the copy: a held lock stops it.
+        let lock = project.env_dir("b", "test").join("state/deploy.lock");
+        std::fs::write(&lock, "{\"ID\":\"x\",\"AcquisitionTime\":\"now\",\"IsForced\":false,\"User\":\"u\",\"pid\":1,\"host\":\"elsewhere\"}").unwrap();
+        let err = promote(&project, &staging, "test", &DeployOptions::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("promoting from env test"),
+            "{err:#}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

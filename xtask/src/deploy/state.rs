@@ -150,6 +150,11 @@ pub struct HistoryEntry {
     /// For rollbacks: the deployment that was current; for promotions: `<env>/<id>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// What the record must not hide: `dirty` (the working tree had
+    /// uncommitted changes: the commit is not the content), `ungated` (a
+    /// `deploy --force` to an env a gate feeds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
 }
 
 /// Everything the state of an environment says, read once.

@@ -35,12 +35,37 @@ pub struct GateOptions {
     pub dry_run: bool,
 }
 
+/// A gate writes one env only, with the configuration that was tested:
+/// `-t` naming another env, or `--var` overrides, are refused.
+fn check_gate(project: &Project, gate: &str, env: &str, no_vars: bool) -> Result<()> {
+    let mut why = Vec::new();
+    if let Some(asked) = project.settings.env.as_deref().filter(|e| *e != env) {
+        why.push(format!(
+            "`{gate}` deploys only to env `{env}`, not `{asked}`: drop `-t {asked}` \
+             (use `cargo xtask deploy -t {asked}` to deploy there)"
+        ));
+    }
+    if no_vars && !project.settings.vars.is_empty() {
+        why.push(format!(
+            "`{gate}` promotes the configuration `test` ran with; variable overrides ({}) \
+             would change it untested: drop --var",
+            project.settings.vars.join(", ")
+        ));
+    }
+    if why.is_empty() {
+        return Ok(());
+    }
+    refuse(project, gate, &why)
+}
+
 pub fn test_cmd(project: &Project, args: &GateOptions) -> Result<()> {
+    check_gate(project, "test", TEST_ENV, false)?;
     let record = run_test_gate(project, args)?;
     finish(project, &record.summary_json(), record.passed)
 }
 
 pub fn stage_cmd(project: &Project, args: &GateOptions) -> Result<()> {
+    check_gate(project, "stage", STAGING_ENV, true)?;
     let staging = load(project, STAGING_ENV)?;
     let test = load(project, TEST_ENV)?;
     let digest = deploy::plan(project, &test, &DeployOptions::default())?.digest;
@@ -73,7 +98,8 @@ pub fn stage_cmd(project: &Project, args: &GateOptions) -> Result<()> {
     };
     let tested = record.digest.clone().unwrap_or_default();
     // `promote` records where the bytes came from, with test's record.
-    let opts = deploy_options(project, args, Map::new());
+    let mut opts = deploy_options(project, args, Map::new());
+    opts.expect_digest = Some(tested.clone());
     let report = deploy::promote(project, &staging, TEST_ENV, &opts)?;
     warn(project, &report.warnings);
     if report.digest != tested {
@@ -94,6 +120,7 @@ pub fn stage_cmd(project: &Project, args: &GateOptions) -> Result<()> {
 }
 
 pub fn release_cmd(project: &Project, args: &GateOptions) -> Result<()> {
+    check_gate(project, "release", PROD_ENV, true)?;
     let prod = load(project, PROD_ENV)?;
     let (params, diags) = crate::params::check(&project.bundle_dir, &project.repo_root, None);
     refuse_on_errors(project, &diags)?;
@@ -158,7 +185,8 @@ pub fn release_cmd(project: &Project, args: &GateOptions) -> Result<()> {
     }
     let mut metadata = Map::new();
     metadata.insert("release".into(), release);
-    let opts = deploy_options(project, args, metadata);
+    let mut opts = deploy_options(project, args, metadata);
+    opts.expect_digest = Some(digest.clone());
     let report = deploy::promote(project, &prod, STAGING_ENV, &opts)?;
     warn(project, &report.warnings);
     if report.digest != digest {
@@ -229,6 +257,14 @@ fn run_test_gate(project: &Project, args: &GateOptions) -> Result<TestRecord> {
                         report.run_dir.display()
                     );
                 }
+                // A task that did not run proved nothing: the gate needs every one.
+                let skipped = skipped_tasks(&report);
+                if !skipped.is_empty() {
+                    bail!(
+                        "job {key}: task(s) SKIPPED, so the job is not tested: {}",
+                        skipped.join("; ")
+                    );
+                }
                 Ok(report.run_dir)
             },
         );
@@ -247,6 +283,23 @@ fn run_test_gate(project: &Project, args: &GateOptions) -> Result<TestRecord> {
         pytest(&python, &files, "integration", log)
     });
     record.finish(project, &bundle, integ.is_some())
+}
+
+/// `key (kind): reason` of every task of `report` that did not run.
+fn skipped_tasks(report: &crate::runner::JobReport) -> Vec<String> {
+    report
+        .tasks
+        .iter()
+        .filter(|t| t.state == crate::runner::TaskState::Skipped)
+        .map(|t| {
+            format!(
+                "{} ({}): {}",
+                t.task_key,
+                t.kind,
+                t.reason.as_deref().unwrap_or("cannot run locally")
+            )
+        })
+        .collect()
 }
 
 /// Run one step, timing it and recording its outcome; `None` when it failed
@@ -342,13 +395,7 @@ fn failed_tests(log: &str) -> String {
 /// Load and check the configuration for `env`; print the problems and stop
 /// on errors.
 fn load(project: &Project, env: &str) -> Result<Bundle> {
-    let target = project
-        .settings
-        .env
-        .clone()
-        .filter(|_| env == TEST_ENV)
-        .unwrap_or_else(|| env.to_string());
-    let bundle = deploy::load_target(project, Some(&target))?;
+    let bundle = deploy::load_target(project, Some(env))?;
     let (_, params) = crate::params::check(
         &project.bundle_dir,
         &project.repo_root,

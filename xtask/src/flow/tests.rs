@@ -22,7 +22,9 @@ ERROR tests/test_x.py::test_e - RuntimeError: no fixture
     );
     // Lines that merely mention the words are not failures.
     assert_eq!(failed_tests("E       assert FAILED == x\n1 passed\n"), "");
-    let many: String = (0..12).map(|i| format!("FAILED t.py::t{i} - boom\n")).collect();
+    let many: String = (0..12)
+        .map(|i| format!("FAILED t.py::t{i} - boom\n"))
+        .collect();
     let shown = failed_tests(&many);
     assert_eq!(shown.matches("FAILED").count(), 10);
     assert!(shown.ends_with("... and 2 more"), "{shown}");

@@ -36,7 +36,22 @@ pub fn run_cmd(project: &Project, job_key: &str) -> Result<()> {
         // Never fall back to a local run when the workspace was asked for.
         return remote::run_remote(project, job_key, &remote::RunOptions::default());
     }
-    let bundle = crate::deploy::load_target(project, project.settings.env.as_deref())?;
+    let tree = crate::deploy::load_target(project, project.settings.env.as_deref())?;
+    // The jobs run the deployed files: with the configuration deployed with
+    // them, not the working tree's (which may have moved on).
+    let deployed = crate::deploy::files_dir(project, &tree.name, &tree.target);
+    let bundle = if deployed.join("databricks.yml").is_file() {
+        crate::deploy::load_target_in(project, &deployed, Some(&tree.target)).with_context(
+            || {
+                format!(
+                    "loading the configuration deployed in {}",
+                    deployed.display()
+                )
+            },
+        )?
+    } else {
+        tree
+    };
     let job = bundle.require_job(job_key)?;
     let report = run_in_env(project, &bundle, job_key, job.settings).with_context(|| match &job
         .location
@@ -74,7 +89,9 @@ pub fn run_in_env(
             bundle.target
         );
     }
-    let requirements = bundle.root.join("requirements.txt");
+    // The repository's Python environment (made from the working tree's
+    // requirements), whichever copy of the configuration the job comes from.
+    let requirements = project.bundle_dir.join("requirements.txt");
     let python = if requirements.is_file() {
         crate::pyenv::ensure(project, &requirements)?
     } else {

@@ -39,7 +39,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Drift, LockInfo, Replaced, STATE_FILES, Transaction, Workspace};
+use super::{Basis, Drift, LockInfo, Replaced, STATE_FILES, Transaction, Workspace};
 use crate::files::Stat;
 use crate::package::{self, Manifest};
 use crate::util::fault;
@@ -48,10 +48,11 @@ mod envstat;
 mod lockfile;
 mod tree;
 mod txn;
+mod verify;
 
 use lockfile::{Guard, try_hold, unknown_holder};
 pub use lockfile::{describe_holder, holder_is_gone, hostname, process_identity};
-use tree::{HUSK, delete_except, list_files, same_file};
+use tree::{HUSK, PLAIN, delete_except, list_files, same_file};
 use txn::LocalTxn;
 
 pub struct LocalWorkspace {
@@ -74,7 +75,7 @@ impl LocalWorkspace {
     fn versions_dir(&self) -> PathBuf {
         self.env.join(".deployments")
     }
-    fn version_dir(&self, id: &str) -> PathBuf {
+    pub(super) fn version_dir(&self, id: &str) -> PathBuf {
         self.versions_dir().join(id)
     }
     /// Where `path` of version `id` physically is, relative to
@@ -110,8 +111,10 @@ impl LocalWorkspace {
             Ok(entries) => {
                 for e in entries {
                     let e = e?;
+                    // `.build-<id>`: a version being written, not one yet.
                     if e.file_type()?.is_dir()
                         && let Some(name) = e.file_name().to_str()
+                        && !name.starts_with('.')
                     {
                         out.push(name.to_string());
                     }
@@ -167,6 +170,79 @@ impl LocalWorkspace {
             }
         }
         Ok(())
+    }
+
+    /// Start version `id` in `.deployments/.build-<id>`: the oldest version
+    /// that `basis` no longer keeps, rewritten (only what differs), else a
+    /// new folder filled by links to the current version.
+    fn begin_in(&self, id: &str, basis: Option<&Basis>) -> Result<Box<dyn Transaction + '_>> {
+        let root = self.versions_dir();
+        fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        let dir = root.join(format!(".build-{id}"));
+        let base_id = self.current()?;
+        let old = match basis {
+            Some(b) => self.recyclable(base_id.as_deref(), b.keep)?,
+            None => None,
+        };
+        let good = match (old, basis) {
+            (Some((old, manifest)), Some(b)) => {
+                let from = self.version_dir(&old);
+                fs::rename(&from, &dir)
+                    .with_context(|| format!("renaming {} to {}", from.display(), dir.display()))?;
+                fault::step("old version taken")?;
+                tree::reuse(&dir, &manifest, b.next)?
+            }
+            _ => {
+                fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                HashSet::new()
+            }
+        };
+        let base = base_id.as_ref().map(|cur| self.version_dir(cur));
+        Ok(Box::new(LocalTxn {
+            ws: self,
+            id: id.to_string(),
+            dir,
+            base,
+            base_id,
+            made: Mutex::new(HashSet::new()),
+            fresh: Mutex::new(HashSet::new()),
+            good,
+        }))
+    }
+
+    /// The oldest plain version that is neither current nor kept, with its manifest.
+    fn recyclable(
+        &self,
+        current: Option<&str>,
+        keep: &[String],
+    ) -> Result<Option<(String, Manifest)>> {
+        for id in self.all_versions()? {
+            if Some(id.as_str()) == current || keep.contains(&id) || !self.is_plain(&id) {
+                continue;
+            }
+            let path = self.version_dir(&id).join("artifacts/manifest.json");
+            if let Some(manifest) = read_opt(&path)?.and_then(|b| serde_json::from_slice(&b).ok()) {
+                return Ok(Some((id, manifest)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn is_plain(&self, id: &str) -> bool {
+        self.version_dir(id).join(PLAIN).exists()
+    }
+
+    /// Check that version `id` holds exactly what its manifest lists (the
+    /// same paths, each with its hash), repairing what differs from another
+    /// kept version that holds the right bytes. Returns the manifest.
+    fn verify(&self, id: &str) -> Result<Manifest> {
+        let others: Vec<PathBuf> = self
+            .versions()?
+            .into_iter()
+            .filter(|v| v != id)
+            .map(|v| self.version_dir(&v))
+            .collect();
+        verify::restore(&self.version_dir(id), id, &others)
     }
 
     fn cache_file(&self) -> PathBuf {
@@ -239,8 +315,8 @@ impl LocalWorkspace {
         Ok(())
     }
 
-    fn install_state(&self, id: &str, state: &[(&str, Vec<u8>)]) -> Result<()> {
-        let snapshot = self.version_dir(id).join("state");
+    fn install_state(&self, dir: &Path, state: &[(&str, Vec<u8>)]) -> Result<()> {
+        let snapshot = dir.join("state");
         fs::create_dir_all(&snapshot)
             .with_context(|| format!("creating {}", snapshot.display()))?;
         for (name, bytes) in state {
@@ -266,11 +342,11 @@ impl LocalWorkspace {
     /// not the bundle.
     fn record_env_stat(
         &self,
+        dir: &Path,
         id: &str,
         manifest: &Manifest,
         base: Option<(&str, &HashSet<String>)>,
     ) -> Result<()> {
-        let dir = self.version_dir(id);
         let text = match base {
             Some(_) => fs::read_to_string(self.cache_file()).unwrap_or_default(),
             None => String::new(),
@@ -413,7 +489,14 @@ impl Workspace for LocalWorkspace {
     }
 
     fn current(&self) -> Result<Option<String>> {
-        match fs::read_link(self.env.join("current")) {
+        let link = self.env.join("current");
+        if fs::symlink_metadata(&link).is_ok_and(|m| !m.file_type().is_symlink()) {
+            bail!(
+                "{} is not a link to a deployment (replaced out of band); the next deploy or rollback repairs it",
+                link.display()
+            );
+        }
+        match fs::read_link(link) {
             Ok(target) => Ok(target
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -477,21 +560,11 @@ impl Workspace for LocalWorkspace {
     }
 
     fn begin(&self, id: &str) -> Result<Box<dyn Transaction + '_>> {
-        let dir = self.version_dir(id);
-        fs::create_dir_all(self.versions_dir())
-            .with_context(|| format!("creating {}", self.versions_dir().display()))?;
-        fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let base_id = self.current()?;
-        let base = base_id.as_ref().map(|cur| self.version_dir(cur));
-        Ok(Box::new(LocalTxn {
-            ws: self,
-            id: id.to_string(),
-            dir,
-            base,
-            base_id,
-            made: Mutex::new(HashSet::new()),
-            fresh: Mutex::new(HashSet::new()),
-        }))
+        self.begin_in(id, None)
+    }
+
+    fn begin_from(&self, id: &str, basis: &Basis) -> Result<Box<dyn Transaction + '_>> {
+        self.begin_in(id, Some(basis))
     }
 
     fn versions(&self) -> Result<Vec<String>> {
@@ -511,14 +584,16 @@ impl Workspace for LocalWorkspace {
         // Re-recording the same version (a no-change deploy, a metadata
         // update) keeps its stat cache: nothing was linked or unlinked.
         let already = self.current()?.as_deref() == Some(id);
-        self.install_state(id, state)?;
+        // A kept version must still hold exactly what it was deployed with
+        // (its files are read-only, but a determined edit gets through).
+        let manifest = match already {
+            true => None,
+            false => Some(self.verify(id)?),
+        };
+        self.install_state(&self.version_dir(id), state)?;
         // Stats before the switch, as in a commit.
-        if !already
-            && let Some(bytes) = read_opt(&self.version_dir(id).join("artifacts/manifest.json"))?
-        {
-            let manifest: Manifest =
-                serde_json::from_slice(&bytes).context("reading the manifest")?;
-            self.record_env_stat(id, &manifest, None)?;
+        if let Some(manifest) = manifest {
+            self.record_env_stat(&self.version_dir(id), id, &manifest, None)?;
         }
         self.switch_current(id)?;
         self.write_installed_state(state)
@@ -528,10 +603,37 @@ impl Workspace for LocalWorkspace {
         let _fence = self.fence()?;
         let current = self.current()?;
         let all = self.all_versions()?;
+        let doomed = |id: &&String| Some(*id) != current.as_ref() && !keep.contains(id);
+        // A plain version shares nothing that another needs: it goes whole.
+        let (plain, all): (Vec<String>, Vec<String>) = all
+            .into_iter()
+            .partition(|id| doomed(&id) && self.is_plain(id));
+        for id in &plain {
+            let dir = self.version_dir(id);
+            fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+            fault::step("old deployment removed")?;
+        }
+        self.prune_shared(&all, current.as_ref(), keep)
+    }
+
+    fn recover(&self) -> Result<()> {
+        self.recover_env()
+    }
+}
+
+impl LocalWorkspace {
+    /// Prune the versions written by older tools, whose folders newer ones
+    /// may reach through symlinks.
+    fn prune_shared(
+        &self,
+        all: &[String],
+        current: Option<&String>,
+        keep: &[String],
+    ) -> Result<()> {
         let is_husk = |id: &String| self.version_dir(id).join(HUSK).exists();
         let mut doomed: Vec<&String> = all
             .iter()
-            .filter(|id| Some(*id) != current.as_ref() && !keep.contains(id))
+            .filter(|id| Some(*id) != current && !keep.contains(id))
             .collect();
         // What a husk holds can become unreachable only when a version that
         // shares it goes: with no such version doomed, there is nothing to
@@ -563,8 +665,20 @@ impl Workspace for LocalWorkspace {
         Ok(())
     }
 
-    fn recover(&self) -> Result<()> {
-        for dir in [self.env.clone(), self.state_dir()] {
+    /// Finish or undo what a killed run left: temp files, a version being
+    /// written, a `current` that is not a link, state files not installed.
+    fn recover_env(&self) -> Result<()> {
+        if let Ok(entries) = fs::read_dir(self.versions_dir()) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(".build-") {
+                    fs::remove_dir_all(e.path())
+                        .with_context(|| format!("removing {}", e.path().display()))?;
+                }
+            }
+        }
+        self.heal_current()?;
+        // Temp files of a killed run: the switch's, the state files', the caches'.
+        for dir in [self.env.clone(), self.state_dir(), self.env.join(".cache")] {
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;
             };
@@ -592,3 +706,35 @@ impl Workspace for LocalWorkspace {
 
 #[cfg(test)]
 mod lock_tests;
+
+impl LocalWorkspace {
+    /// `current` found as something other than a link (copied over, written
+    /// by hand): point it again at the deployment the state files name, else
+    /// the newest kept one.
+    fn heal_current(&self) -> Result<()> {
+        let link = self.env.join("current");
+        match fs::symlink_metadata(&link) {
+            Ok(m) if !m.file_type().is_symlink() => {}
+            _ => return Ok(()),
+        }
+        let named = self
+            .read_state("metadata.json")?
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|m| m["deployment_id"].as_str().map(str::to_string));
+        let versions = self.versions()?;
+        let id = named
+            .filter(|id| versions.contains(id))
+            .or_else(|| versions.last().cloned())
+            .with_context(|| {
+                format!("{} is not a link and no deployment is kept", link.display())
+            })?;
+        if m_is_dir(&link) {
+            fs::remove_dir_all(&link).with_context(|| format!("removing {}", link.display()))?;
+        }
+        self.switch_current(&id)
+    }
+}
+
+fn m_is_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}

@@ -127,6 +127,13 @@ pub trait Workspace: Send + Sync {
 
     /// Start writing deployment `id` on top of the current one.
     fn begin(&self, id: &str) -> Result<Box<dyn Transaction + '_>>;
+    /// `begin`, knowing what the new deployment will hold: a backend that
+    /// keeps whole trees may then rewrite an old one (that `basis.keep` no
+    /// longer needs) into the new one, in proportion to what differs.
+    fn begin_from(&self, id: &str, basis: &Basis) -> Result<Box<dyn Transaction + '_>> {
+        let _ = basis;
+        self.begin(id)
+    }
 
     /// Deployments kept for rollback, oldest first (empty if the backend keeps none).
     fn versions(&self) -> Result<Vec<String>>;
@@ -141,15 +148,19 @@ pub trait Workspace: Send + Sync {
     fn recover(&self) -> Result<()>;
 }
 
+/// What a new deployment is made from and holds.
+pub struct Basis<'a> {
+    /// The manifest of the new deployment.
+    pub next: &'a Manifest,
+    /// The deployments to keep besides the new one (the history window).
+    pub keep: &'a [String],
+}
+
 /// A new deployment being written. Nothing is visible to readers before
 /// `commit`; `abort` (or dropping it) leaves the current deployment as it was.
 pub trait Transaction: Sync {
     /// `path` is unchanged from the current deployment (local: hard link; remote: nothing to do).
     fn keep(&self, path: &str) -> Result<()>;
-    /// The folder `path` and everything in it are unchanged from the current
-    /// deployment (local: one symlink to where the folder physically is;
-    /// remote: nothing to do). Nothing is then put or kept below it.
-    fn keep_dir(&self, path: &str) -> Result<()>;
     /// Write `path` with these bytes.
     fn put(&self, path: &str, bytes: &[u8]) -> Result<()>;
     /// Write `path` with the content of a local file.

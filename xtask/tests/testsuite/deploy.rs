@@ -684,7 +684,11 @@ fn deploys_to_different_envs_run_in_parallel() {
     let repo = Repo::new();
     let children: Vec<_> = ["dev", "test", "staging"]
         .iter()
-        .map(|env| repo.xtask(&["deploy", "--env", env, "-q"]).spawn().unwrap())
+        .map(|env| {
+            repo.xtask(&["deploy", "--env", env, "-q", "--force"])
+                .spawn()
+                .unwrap()
+        })
         .collect();
     for mut c in children {
         assert!(c.wait().unwrap().success());
@@ -923,43 +927,107 @@ fn the_corpus_bundles_deploy_to_a_local_env() {
     );
 }
 
+/// Walk `dir` without following any link, as `find`, `os.walk` or `tar`
+/// do: (files, links, folders whose `..` leaves `root`).
+fn walk_plain(dir: &Path, root: &Path) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let (mut files, mut links, mut escapes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stack = vec![dir.to_path_buf()];
+    let root = std::fs::canonicalize(root).unwrap();
+    while let Some(d) = stack.pop() {
+        let up = std::fs::canonicalize(d.join("..")).unwrap();
+        if !up.starts_with(&root) {
+            escapes.push(d.display().to_string());
+        }
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let ft = e.file_type().unwrap();
+            let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+            if ft.is_symlink() {
+                links.push(rel);
+            } else if ft.is_dir() {
+                stack.push(e.path());
+            } else {
+                files.push(rel);
+            }
+        }
+    }
+    files.sort();
+    (files, links, escapes)
+}
+
 #[test]
-fn shared_folders_survive_pruning_at_any_depth() {
+fn every_kept_deployment_is_a_plain_tree_after_redeploys_pruning_and_rollback() {
     let repo = Repo::new();
     repo.write("a/x.py", "x = 1\n");
-    repo.write("a/b/c/deep.txt", "deep\n");
-    // Big enough to be shared as a folder rather than file by file.
     for i in 0..40 {
         repo.write(&format!("a/b/c/f{i}.txt"), &format!("{i}\n"));
     }
     let deploy = |repo: &Repo| {
         let out = repo
             .xtask(&["deploy", "--env", "dev", "-q"])
-            .env("XTASK_DEPLOY_HISTORY", "2")
+            .env("XTASK_DEPLOY_HISTORY", "3")
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out));
     };
-    deploy(&repo);
-    repo.write("README.md", "1\n"); // a/ shared whole
-    deploy(&repo);
-    repo.write("a/x.py", "x = 2\n"); // a/ real again, a/b shared through the previous link
-    deploy(&repo);
-    repo.write("README.md", "2\n");
-    deploy(&repo);
-    assert_eq!(versions(&repo.env_dir("dev")), 2);
-    let current = repo.env_dir("dev").join("current/files");
-    assert!(
-        std::fs::symlink_metadata(current.join("a"))
+    let env = repo.env_dir("dev");
+    let check = |repo: &Repo, when: &str| {
+        let id = std::fs::read_link(env.join("current")).unwrap();
+        let version = env.join(&id);
+        let (files, links, escapes) = walk_plain(&version.join("files"), &version);
+        assert_eq!(links, Vec::<String>::new(), "{when}: links in {id:?}");
+        assert_eq!(escapes, Vec::<String>::new(), "{when}: `..` leaves {id:?}");
+        assert_eq!(files, source_files(repo), "{when}: a walk misses files");
+        let (arts, links, _) = walk_plain(&version.join("artifacts"), &version);
+        assert!(
+            links.is_empty() && arts.contains(&"manifest.json".to_string()),
+            "{when}"
+        );
+        // Every kept version, not only the current one.
+        for e in std::fs::read_dir(env.join(".deployments"))
             .unwrap()
-            .file_type()
-            .is_symlink(),
-        "a/ is not shared"
-    );
-    let deployed = repo.deployed("dev");
-    assert_eq!(deployed["a/b/c/deep.txt"], b"deep\n");
-    assert_eq!(deployed["a/x.py"], b"x = 2\n");
-    assert_eq!(deployed.len(), source_files(&repo).len());
+            .flatten()
+        {
+            let (_, links, escapes) = walk_plain(&e.path().join("files"), &e.path());
+            assert!(
+                links.is_empty() && escapes.is_empty(),
+                "{when}: {:?} {links:?}",
+                e.path()
+            );
+        }
+        assert_eq!(
+            repo.deployed("dev"),
+            files_under(&repo.bundle())
+                .into_iter()
+                .filter(|(p, _)| !p.starts_with(".git/"))
+                .collect(),
+            "{when}"
+        );
+    };
+    deploy(&repo);
+    check(&repo, "initial");
+    for i in 0..6 {
+        // One file, a folder emptied, a file turned into a folder and back.
+        repo.write("README.md", &format!("{i}\n"));
+        if i % 2 == 0 {
+            std::fs::remove_dir_all(repo.bundle().join("a/b")).unwrap();
+            let _ = std::fs::remove_file(repo.bundle().join("flip"));
+            repo.write("flip/inner.txt", "in\n");
+        } else {
+            for j in 0..40 {
+                repo.write(&format!("a/b/c/f{j}.txt"), &format!("{j}\n"));
+            }
+            std::fs::remove_dir_all(repo.bundle().join("flip")).unwrap();
+            repo.write("flip", "a file\n");
+        }
+        deploy(&repo);
+        check(&repo, &format!("redeploy {i}"));
+    }
+    assert_eq!(versions(&env), 3);
+    let r = repo.json(&["rollback", "--env", "dev"]);
+    assert!(r["to"].is_string(), "{r}");
+    let id = std::fs::read_link(env.join("current")).unwrap();
+    let (_, links, escapes) = walk_plain(&env.join(&id).join("files"), &env.join(&id));
+    assert!(links.is_empty() && escapes.is_empty());
     let status = repo.json(&["status", "--env", "dev"]);
     assert_eq!(
         status[0]["drift"],
@@ -992,42 +1060,13 @@ fn an_artifact_path_escaping_the_bundle_is_refused() {
 }
 
 #[test]
-fn a_redeploy_shares_unchanged_folders_by_linking_the_current_share_links() {
+fn rollback_restores_exactly_the_named_bytes_or_refuses_naming_the_difference() {
     let repo = Repo::new();
-    repo.deploy("dev");
     repo.write("README.md", "1\n");
-    let second = repo.deploy("dev");
+    let first = repo.deploy("dev");
     repo.write("README.md", "2\n");
-    let third = repo.deploy("dev");
-    let version = |r: &Value| {
-        repo.env_dir("dev")
-            .join(".deployments")
-            .join(r["deployment_id"].as_str().unwrap())
-            .join("files/rag")
-    };
-    // The second deploy made a share link to the first version's rag/; the
-    // third links that very link (same inode): no new inode for a clean folder.
-    let (a, b) = (
-        std::fs::symlink_metadata(version(&second)).unwrap(),
-        std::fs::symlink_metadata(version(&third)).unwrap(),
-    );
-    assert!(a.file_type().is_symlink() && b.file_type().is_symlink());
-    assert_eq!(a.ino(), b.ino(), "rag/ was not shared by a link");
-    assert!(b.nlink() >= 2);
-    // Both versions still read as they were deployed, and nothing drifted.
-    assert_eq!(
-        std::fs::read(version(&second).join("chunk.py")).unwrap(),
-        std::fs::read(repo.bundle().join("rag/chunk.py")).unwrap()
-    );
-    let deployed = repo.deployed("dev");
-    assert_eq!(deployed["README.md"], b"2\n");
-    assert_eq!(deployed.len(), source_files(&repo).len());
-    let status = repo.json(&["status", "--env", "dev"]);
-    assert_eq!(
-        status[0]["drift"],
-        serde_json::json!({"changed": [], "added": [], "missing": []})
-    );
-    // An edit in place under the shared folder is drift, repaired by the next deploy.
+    repo.deploy("dev");
+    // An edit in place of a file the kept versions share (read-only, but chmod gets through).
     let shared = repo.env_dir("dev").join("files/rag/chunk.py");
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::write(&shared, "tampered\n").unwrap();
@@ -1036,10 +1075,38 @@ fn a_redeploy_shares_unchanged_folders_by_linking_the_current_share_links() {
         strings(&status[0]["drift"]["changed"]),
         ["files/rag/chunk.py"]
     );
-    repo.deploy("dev");
+    let before = std::fs::read_link(repo.env_dir("dev").join("current")).unwrap();
+    let out = repo.run(&["rollback", "--env", "dev"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("files/rag/chunk.py (changed)")
+            && err.contains(first["deployment_id"].as_str().unwrap()),
+        "{err}"
+    );
     assert_eq!(
-        repo.deployed("dev")["rag/chunk.py"],
-        std::fs::read(repo.bundle().join("rag/chunk.py")).unwrap()
+        std::fs::read_link(repo.env_dir("dev").join("current")).unwrap(),
+        before
+    );
+    // A redeploy repairs the current version (a fresh, read-only copy).
+    repo.deploy("dev");
+    let right = std::fs::read(repo.bundle().join("rag/chunk.py")).unwrap();
+    assert_eq!(repo.deployed("dev")["rag/chunk.py"], right);
+    let mode = std::fs::metadata(&shared).unwrap().mode();
+    assert_eq!(mode & 0o222, 0, "mode {mode:o}");
+    // The old versions are restored from it when rolled back to, exactly.
+    let out = repo.run(&["rollback", "--env", "dev", "--to", "1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_link(repo.env_dir("dev").join("current")).unwrap(),
+        Path::new(".deployments").join(first["deployment_id"].as_str().unwrap())
+    );
+    assert_eq!(repo.deployed("dev")["README.md"], b"1\n");
+    assert_eq!(repo.deployed("dev")["rag/chunk.py"], right);
+    let status = repo.json(&["status", "--env", "dev"]);
+    assert_eq!(
+        status[0]["drift"],
+        serde_json::json!({"changed": [], "added": [], "missing": []})
     );
 }
 
@@ -1118,4 +1185,59 @@ fn status_and_plan_read_past_garbage_state() {
     repo.deploy("dev");
     let status = repo.json(&["status", "--env", "dev"]);
     assert!(status[0].get("warnings").is_none(), "{status}");
+}
+
+#[test]
+fn a_current_replaced_by_a_file_heals_and_a_rollback_killed_after_its_switch_reruns() {
+    let repo = Repo::new();
+    repo.write("README.md", "1\n");
+    repo.deploy("dev");
+    repo.write("README.md", "2\n");
+    let second = repo.deploy("dev");
+    let env = repo.env_dir("dev");
+    std::fs::remove_file(env.join("current")).unwrap();
+    std::fs::write(env.join("current"), "not a link\n").unwrap();
+    // What a kill leaves: a cache's temp file, a version half written.
+    std::fs::write(env.join(".cache/.source-stat.tmp-99999"), "partial").unwrap();
+    std::fs::create_dir_all(env.join(".deployments/.build-0009-x/files")).unwrap();
+    let status = repo.run(&["status", "--env", "dev"]);
+    assert!(text(&status).contains("not a link"), "{}", text(&status));
+    repo.write("README.md", "3\n");
+    repo.deploy("dev");
+    assert!(
+        std::fs::symlink_metadata(env.join("current"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(!env.join(".cache/.source-stat.tmp-99999").exists());
+    assert!(!env.join(".deployments/.build-0009-x").exists());
+    assert_eq!(repo.deployed("dev")["README.md"], b"3\n");
+    // Killed at every step of a rollback: a re-run finishes it.
+    let to = second["deployment_id"].as_str().unwrap();
+    let mut n = 1;
+    loop {
+        let out = repo
+            .xtask(&["rollback", "--env", "dev", "--to", to])
+            .env("XTASK_FAULT_AFTER_STEP", n.to_string())
+            .output()
+            .unwrap();
+        let done = out.status.success();
+        let again = repo.run(&["rollback", "--env", "dev", "--to", to]);
+        assert!(again.status.success(), "step {n}: {}", text(&again));
+        assert_eq!(repo.deployed("dev")["README.md"], b"2\n", "step {n}");
+        assert_eq!(
+            repo.state("dev", "metadata.json")["deployment_id"],
+            to,
+            "step {n}"
+        );
+        if done {
+            break;
+        }
+        // Back to the newest for the next round.
+        repo.write("README.md", &format!("{}\n", 10 + n));
+        repo.deploy("dev");
+        n += 1;
+        assert!(n < 40, "the rollback never finished");
+    }
 }

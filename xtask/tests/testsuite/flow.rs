@@ -316,6 +316,124 @@ fn a_change_after_test_makes_stage_run_test_again() {
     assert_eq!(staged, metadata(&repo, "test")["digest"]);
 }
 
+/// The ids of the deployments kept in `env`.
+fn kept(repo: &Repo, env: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(env_dir(repo, env).join(".deployments"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_stage_with_nothing_new_makes_no_deployment_and_prunes_nothing() {
+    let _guard = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    let repo = Repo::new();
+    project(&repo);
+    assert!(run(&repo, &["stage"]).status.success());
+    let before = kept(&repo, "staging");
+    let history = metadata(&repo, "staging");
+    for _ in 0..3 {
+        let out = run(&repo, &["stage", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(doc["staged"]["noop"], true, "{doc}");
+    }
+    assert_eq!(kept(&repo, "staging"), before);
+    assert_eq!(metadata(&repo, "staging"), history);
+}
+
+#[test]
+fn gates_write_only_their_env_and_refuse_overrides_deploy_to_a_gated_env_needs_force() {
+    let repo = Repo::new();
+    project(&repo);
+    for (args, says) in [
+        (&["test", "-t", "prod"][..], "deploys only to env `test`"),
+        (&["test", "-t", "dev"][..], "deploys only to env `test`"),
+        (
+            &["stage", "-t", "prod"][..],
+            "deploys only to env `staging`",
+        ),
+        (
+            &["release", "-t", "staging"][..],
+            "deploys only to env `prod`",
+        ),
+        (&["stage", "--var", "x=1"][..], "drop --var"),
+        (&["release", "--var", "x=1"][..], "drop --var"),
+        (&["deploy", "-t", "staging"][..], "--force"),
+        (&["deploy", "-t", "prod"][..], "--force"),
+    ] {
+        let out = run(&repo, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert!(
+            !repo.join(".bundle").exists(),
+            "{args:?} wrote {:?}",
+            kept(&repo, "prod")
+        );
+    }
+    // Forced: done, and recorded as ungated; a dirty tree is recorded as dirty.
+    repo.write("bundle/notebooks/extra.py", "print('uncommitted')\n");
+    let out = run(&repo, &["deploy", "-t", "prod", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let meta = metadata(&repo, "prod");
+    assert_eq!(meta["ungated"]["bypassed"], "release", "{meta}");
+    let history: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(env_dir(&repo, "prod").join("state/history.json")).unwrap(),
+    )
+    .unwrap();
+    let last = history["deployments"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        last["flags"],
+        serde_json::json!(["dirty", "ungated"]),
+        "{last}"
+    );
+    // A clean tree carries no flag.
+    repo.commit("extra");
+    let out = run(&repo, &["deploy", "-t", "dev"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let history: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(env_dir(&repo, "dev").join("state/history.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        history["deployments"][0].get("flags").is_none(),
+        "{history}"
+    );
+}
+
+#[test]
+fn a_skipped_task_fails_the_integration_gate_with_its_reason() {
+    let _guard = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    let repo = Repo::new();
+    project(&repo);
+    // A misspelled task type: nothing runs it locally, so nothing tested it.
+    repo.write(
+        "bundle/resources/jobs.yml",
+        &format!(
+            "{JOBS_YML}        - task_key: typo\n          notebok_task:\n            notebook_path: ../notebooks/check.py\n"
+        ),
+    );
+    repo.commit("a typo");
+    let out = run(&repo, &["test"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("SKIPPED") && err.contains("typo"), "{err}");
+    assert_eq!(metadata(&repo, "test")["test"]["passed"], false);
+    let out = run(&repo, &["stage"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!env_dir(&repo, "staging").exists());
+}
+
 #[test]
 fn release_is_refused_unless_everything_holds_then_promotes_staging() {
     let _guard = VENV.lock().unwrap_or_else(|e| e.into_inner());

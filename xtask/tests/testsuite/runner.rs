@@ -185,3 +185,18 @@ fn ctrl_c_ends_the_tasks_too() {
         assert!(!alive(pid), "process {pid} survived Ctrl-C");
     }
 }
+
+#[test]
+fn run_uses_the_configuration_deployed_in_the_env_not_the_working_tree() {
+    let d = deployed("mini", "mini_runner", "test");
+    // The working tree moved on after the deploy: its job takes another catalog.
+    let jobs = d.bundle.join("resources/jobs.yml");
+    let text_now = fs::read_to_string(&jobs).unwrap();
+    fs::write(&jobs, text_now.replace("local_catalog", "tree_catalog")).unwrap();
+    let out = d.run("train", "test", &["--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON document on stdout");
+    let run_dir = PathBuf::from(report["run_dir"].as_str().unwrap());
+    let log = fs::read_to_string(run_dir.join("report.log")).unwrap();
+    assert!(log.contains("--catalog local_catalog"), "{log}");
+}

@@ -45,6 +45,19 @@ impl Watch {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Wait until watch has printed `n` sync lines: a sync's files are
+    /// visible (the switch) a moment before its line is printed.
+    fn until_synced(&mut self, n: usize) {
+        let log = self.log.clone();
+        self.until(&format!("{n} sync lines"), || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .matches(" synced test: ")
+                .count()
+                >= n
+        });
+    }
+
     /// Wait until `cond` holds, or fail with what watch printed.
     fn until(&mut self, what: &str, mut cond: impl FnMut() -> bool) {
         let start = Instant::now();
@@ -266,6 +279,9 @@ fn one_sync_per_save_and_old_versions_pruned_when_idle() {
     }
     // Syncs leave old versions for an idle moment; then history is 5 again.
     watch.until("pruning when idle", || kept_versions(&repo) == 5);
+    watch.until_synced(9);
+    // Past the idle moment, when a feedback loop would show.
+    std::thread::sleep(Duration::from_millis(1500));
     // The sync's own reads of the tree raise no events worth a sync: one
     // sync for the start, one per save (a feedback loop would add more
     // while the loop waited for the idle prune above).

@@ -1,7 +1,7 @@
 //! The folders of a local environment: listing (through shared folders)
 //! and pruning.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -9,10 +9,68 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
+use super::envstat;
 use crate::files::Stat;
+use crate::package::Manifest;
 
-/// Marks a pruned version folder kept only for folders newer versions share.
+/// Marks a pruned version folder kept only for folders newer versions share
+/// (by the versions of this tool that shared folders through symlinks).
 pub(super) const HUSK: &str = ".husk";
+
+/// Marks a version folder written as a plain tree: real folders, no link
+/// that another version needs. Such a version is deleted or rewritten as a
+/// whole; one without the mark (older tools) may be shared from.
+pub(super) const PLAIN: &str = ".plain";
+
+/// Turn the tree at `dir`, which holds `old`, into the start of one holding
+/// `next`: every file whose path or content differs goes (and folders left
+/// empty), the old state snapshot and mark go. Returns the paths that stay,
+/// which already hold their new content.
+pub(super) fn reuse(dir: &Path, old: &Manifest, next: &Manifest) -> Result<HashSet<String>> {
+    let want: HashMap<String, &str> = envstat::expected(next)
+        .map(|(top, rel, hash)| (format!("{top}/{rel}"), hash))
+        .collect();
+    let mut good = HashSet::new();
+    let mut doomed = vec!["artifacts/manifest.json".to_string()];
+    for (top, rel, hash) in envstat::expected(old) {
+        let path = format!("{top}/{rel}");
+        if want.get(&path) == Some(&hash) {
+            good.insert(path);
+        } else {
+            doomed.push(path);
+        }
+    }
+    crate::util::parallel(doomed.len(), |i| {
+        let full = dir.join(&doomed[i]);
+        match fs::remove_file(&full) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {}", full.display()))
+            }
+            _ => Ok(()),
+        }
+    })?;
+    // Folders left empty, deepest first (a file may become a folder's name).
+    let mut folders: Vec<&str> = doomed
+        .iter()
+        .flat_map(|p| p.match_indices('/').map(|(i, _)| &p[..i]))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    folders.sort_by_key(|f| std::cmp::Reverse(f.matches('/').count()));
+    for f in folders {
+        let _ = fs::remove_dir(dir.join(f));
+    }
+    for gone in ["state"] {
+        match fs::remove_dir_all(dir.join(gone)) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", dir.join(gone).display()));
+            }
+            _ => {}
+        }
+    }
+    let _ = fs::remove_file(dir.join(PLAIN));
+    Ok(good)
+}
 
 /// Delete `dir` except the folders in `keep` (physical paths); true if something stayed.
 pub(super) fn delete_except(dir: &Path, keep: &HashSet<PathBuf>) -> Result<bool> {

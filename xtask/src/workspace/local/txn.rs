@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, bail};
 
 use super::LocalWorkspace;
+use super::tree::PLAIN;
 use crate::package::Manifest;
 use crate::util::fault;
 use crate::workspace::Transaction;
@@ -24,6 +25,9 @@ pub(super) struct LocalTxn<'a> {
     /// Paths written anew (not linked or shared from the base version): the
     /// only ones whose stat the commit must take.
     pub(super) fresh: Mutex<HashSet<String>>,
+    /// Paths of a rewritten old tree that already hold the new content:
+    /// kept as they are.
+    pub(super) good: HashSet<String>,
 }
 
 impl LocalTxn<'_> {
@@ -32,6 +36,14 @@ impl LocalTxn<'_> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(path.to_string());
+    }
+
+    /// A path of a rewritten old tree that is written anew: its old file goes first.
+    fn clear(&self, path: &str, full: &Path) -> Result<()> {
+        if self.good.contains(path) {
+            fs::remove_file(full).with_context(|| format!("removing {}", full.display()))?;
+        }
+        Ok(())
     }
 
     fn target(&self, path: &str) -> Result<PathBuf> {
@@ -65,6 +77,9 @@ impl LocalTxn<'_> {
 
 impl Transaction for LocalTxn<'_> {
     fn keep(&self, path: &str) -> Result<()> {
+        if self.good.contains(path) {
+            return Ok(());
+        }
         let Some(base) = &self.base else {
             bail!("no current deployment to keep {path} from")
         };
@@ -88,35 +103,9 @@ impl Transaction for LocalTxn<'_> {
         }
     }
 
-    fn keep_dir(&self, path: &str) -> Result<()> {
-        if self.base.is_none() {
-            bail!("no current deployment to keep {path} from");
-        }
-        let full = self.target(path)?;
-        fault::step("folder linked")?;
-        // Already shared by the base version: its symlink is relative and at
-        // the same depth, so it resolves to the same place from here. A hard
-        // link to it costs no new inode (on ext4, allocating one is what
-        // makes mkdir and symlink 10–50 times dearer than a link).
-        let base = self.base.as_deref().unwrap_or(&self.dir);
-        match fs::hard_link(base.join(path), &full) {
-            Ok(()) => return Ok(()),
-            // A real folder (EPERM: folders cannot be hard-linked), or too
-            // many links: a new symlink.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EMLINK)) => {}
-            Err(e) => return Err(e).with_context(|| format!("linking {}", full.display())),
-        }
-        // Point at the folder's physical place (it may itself be shared from
-        // an older version), relative to `.deployments/` so the env can move.
-        let base_id = self.base_id.as_deref().unwrap_or_default();
-        let rel = self.ws.physical(base_id, path)?;
-        let up = "../".repeat(path.split('/').count());
-        std::os::unix::fs::symlink(format!("{up}{rel}"), &full)
-            .with_context(|| format!("linking {}", full.display()))
-    }
-
     fn put(&self, path: &str, bytes: &[u8]) -> Result<()> {
         let full = self.target(path)?;
+        self.clear(path, &full)?;
         fault::step("file written")?;
         let mut f = OpenOptions::new()
             .write(true)
@@ -132,6 +121,7 @@ impl Transaction for LocalTxn<'_> {
 
     fn put_file(&self, path: &str, src: &Path) -> Result<()> {
         let full = self.target(path)?;
+        self.clear(path, &full)?;
         fault::step("file copied")?;
         fs::copy(src, &full)
             .with_context(|| format!("copying {} to {}", src.display(), full.display()))?;
@@ -148,13 +138,21 @@ impl Transaction for LocalTxn<'_> {
 
     fn commit(self: Box<Self>, manifest: &Manifest, state: &[(&str, Vec<u8>)]) -> Result<()> {
         fault::step("commit")?;
-        self.ws.install_state(&self.id, state)?;
+        self.ws.install_state(&self.dir, state)?;
         // The stats are taken before the switch, while nothing else can
         // reach the files: an edit made once they are visible must not be
         // recorded as their planned content.
         let fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
         let base = self.base_id.as_deref().map(|b| (b, &*fresh));
-        self.ws.record_env_stat(&self.id, manifest, base)?;
+        self.ws
+            .record_env_stat(&self.dir, &self.id, manifest, base)?;
+        fs::write(self.dir.join(PLAIN), "")
+            .with_context(|| format!("marking {}", self.dir.display()))?;
+        // Under its own name only now: a version folder is always complete.
+        let version = self.ws.version_dir(&self.id);
+        fs::rename(&self.dir, &version)
+            .with_context(|| format!("renaming {} to {}", self.dir.display(), version.display()))?;
+        fault::step("version in place")?;
         self.ws.switch_current(&self.id)?;
         self.ws.write_installed_state(state)
     }

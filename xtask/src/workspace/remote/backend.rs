@@ -537,10 +537,6 @@ impl Transaction for RemoteTxn<'_> {
         Ok(())
     }
 
-    fn keep_dir(&self, _path: &str) -> Result<()> {
-        Ok(())
-    }
-
     fn put(&self, path: &str, bytes: &[u8]) -> Result<()> {
         self.check_size(path, bytes.len() as u64)?;
         self.puts
