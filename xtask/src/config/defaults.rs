@@ -10,12 +10,18 @@
 //! - [`annotate`] after path translation: `bundle/deploy/metadata/
 //!   annotate_jobs.go` and `annotate_pipelines.go`, which overwrite.
 //!
+//! Then, as the CLI does next, the top-level `permissions` are copied onto
+//! each resource kind that has permissions, with its level name
+//! (`apply_bundle_permissions.go`), and the current user's own entries are
+//! dropped, since the deployer owns what it deploys (`filter_current_user.go`).
+//!
 //! Confirmed against the CLI's recorded output
 //! `acceptance/bundle/validate/empty_resources/empty_dict/output.txt`
 //! (an empty job gets `deployment`, `edit_mode`, `format`,
 //! `max_concurrent_runs: 1`, `name: Untitled`, `queue`; an empty pipeline
 //! `channel`, `deployment`, `edition`).
 
+use crate::config::ctx::Ctx;
 use crate::config::pattern::visit_mut;
 use crate::config::yaml::{Loc, Map, Node, Value};
 
@@ -77,8 +83,15 @@ fn table(resource_path: &str) -> Vec<(&'static str, &'static str, Value)> {
     ]
 }
 
-/// The CLI's resource defaults and default queueing.
-pub fn apply(root: &mut Node) {
+/// The CLI's resource defaults, default queueing, bundle permissions and
+/// the current user's removal from resource permissions.
+pub fn apply(ctx: &mut Ctx, root: &mut Node, user: &str) {
+    set_defaults(root);
+    bundle_permissions(ctx, root);
+    drop_current_user(root, user);
+}
+
+fn set_defaults(root: &mut Node) {
     let resource_path = root
         .at(&["workspace", "resource_path"])
         .and_then(Node::as_str)
@@ -109,6 +122,146 @@ pub fn apply(root: &mut Node) {
                 Node::new(Value::Bool(true), Loc::default()),
             );
             insert_sorted(m, "queue", Node::new(Value::Map(q), Loc::default()));
+        }
+    });
+}
+
+/// The bundle-level levels and what each is called on a resource kind;
+/// a level a kind lacks is not applied to it.
+fn level_for(kind: &str, level: &str) -> Option<&'static str> {
+    let names: &[(&str, &'static str)] = match kind {
+        "jobs" => &[
+            ("CAN_MANAGE", "CAN_MANAGE"),
+            ("CAN_VIEW", "CAN_VIEW"),
+            ("CAN_RUN", "CAN_MANAGE_RUN"),
+        ],
+        "pipelines" | "genie_spaces" => &[
+            ("CAN_MANAGE", "CAN_MANAGE"),
+            ("CAN_VIEW", "CAN_VIEW"),
+            ("CAN_RUN", "CAN_RUN"),
+        ],
+        "experiments" | "models" | "dashboards" => {
+            &[("CAN_MANAGE", "CAN_MANAGE"), ("CAN_VIEW", "CAN_READ")]
+        }
+        "model_serving_endpoints" => &[
+            ("CAN_MANAGE", "CAN_MANAGE"),
+            ("CAN_VIEW", "CAN_VIEW"),
+            ("CAN_RUN", "CAN_QUERY"),
+        ],
+        "apps" | "database_instances" => &[("CAN_MANAGE", "CAN_MANAGE"), ("CAN_VIEW", "CAN_USE")],
+        "secret_scopes" => &[("CAN_MANAGE", "MANAGE"), ("CAN_VIEW", "READ")],
+        "alerts" => &[
+            ("CAN_MANAGE", "CAN_MANAGE"),
+            ("CAN_VIEW", "CAN_READ"),
+            ("CAN_RUN", "CAN_RUN"),
+        ],
+        "sql_warehouses" => &[
+            ("CAN_MANAGE", "CAN_MANAGE"),
+            ("CAN_VIEW", "CAN_VIEW"),
+            ("CAN_RUN", "CAN_MONITOR"),
+        ],
+        "clusters" => &[
+            ("CAN_MANAGE", "CAN_MANAGE"),
+            ("CAN_VIEW", "CAN_ATTACH_TO"),
+            ("CAN_RUN", "CAN_RESTART"),
+        ],
+        _ => return None,
+    };
+    names.iter().find(|(l, _)| *l == level).map(|(_, n)| *n)
+}
+
+const PRINCIPALS: [&str; 3] = ["user_name", "group_name", "service_principal_name"];
+
+/// Top-level `permissions` onto every resource of a kind that takes them,
+/// unless the resource already names the same principal.
+fn bundle_permissions(ctx: &mut Ctx, root: &mut Node) {
+    let Some(perms) = root.get("permissions").and_then(Node::as_seq).cloned() else {
+        return;
+    };
+    for p in &perms {
+        let level = p.get("level");
+        let text = level.and_then(Node::as_str).unwrap_or("");
+        if !matches!(text, "CAN_MANAGE" | "CAN_VIEW" | "CAN_RUN") {
+            ctx.error(
+                format!("invalid permission level: {text}, allowed values: [CAN_MANAGE, CAN_VIEW, CAN_RUN]"),
+                Some(level.map_or(p.loc, |l| l.loc)),
+                "permissions",
+            );
+            return;
+        }
+    }
+    let Some(resources) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("resources"))
+        .and_then(Node::as_map_mut)
+    else {
+        return;
+    };
+    for kind in resources.0.iter_mut() {
+        let Some(items) = kind.node.as_map_mut() else {
+            continue;
+        };
+        for item in items.0.iter_mut() {
+            let Some(m) = item.node.as_map_mut() else {
+                continue;
+            };
+            let own: Vec<Node> = m
+                .get("permissions")
+                .and_then(Node::as_seq)
+                .cloned()
+                .unwrap_or_default();
+            let mut added = Vec::new();
+            for p in &perms {
+                let level = p.get("level").and_then(Node::as_str).unwrap_or("");
+                let Some(name) = level_for(&kind.key, level) else {
+                    continue;
+                };
+                let overlaps = own.iter().any(|o| {
+                    PRINCIPALS.iter().any(|k| {
+                        let mine = o.get(k).and_then(Node::as_str).unwrap_or("");
+                        !mine.is_empty() && Some(mine) == p.get(k).and_then(Node::as_str)
+                    })
+                });
+                if overlaps {
+                    continue;
+                }
+                let mut e = Map::default();
+                e.insert("level", Loc::default(), Node::str(name, Loc::default()));
+                for k in PRINCIPALS {
+                    if let Some(v) = p
+                        .get(k)
+                        .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+                    {
+                        e.insert(k, v.loc, v.clone());
+                    }
+                }
+                added.push(Node::new(Value::Map(e), p.loc));
+            }
+            if added.is_empty() {
+                continue;
+            }
+            match m.get_mut("permissions").map(|n| &mut n.v) {
+                Some(Value::Seq(v)) => v.extend(added),
+                _ => insert_sorted(
+                    m,
+                    "permissions",
+                    Node::new(Value::Seq(added), Loc::default()),
+                ),
+            }
+        }
+    }
+}
+
+/// The deployer owns what it deploys: its own entries go from every
+/// resource's permissions.
+fn drop_current_user(root: &mut Node, user: &str) {
+    visit_mut(root, "resources.*.*.permissions", &mut |_, n| {
+        if let Value::Seq(v) = &mut n.v {
+            v.retain(|p| {
+                !["user_name", "service_principal_name"]
+                    .iter()
+                    .any(|k| p.get(k).and_then(Node::as_str) == Some(user))
+            });
         }
     });
 }
@@ -176,7 +329,7 @@ mod tests {
 
     fn run(text: &str) -> serde_json::Value {
         let mut root = parse(text, 0).unwrap();
-        apply(&mut root);
+        apply(&mut Ctx::default(), &mut root, "me@x.com");
         annotate(&mut root);
         root.to_json()["resources"].clone()
     }
@@ -229,5 +382,41 @@ mod tests {
         assert_eq!(r["dashboards"]["d"]["parent_path"], "/Workspace/r");
         assert_eq!(r["dashboards"]["d"]["embed_credentials"], false);
         assert_eq!(r["experiments"]["e"], serde_json::json!({"name": "/x"}));
+    }
+
+    #[test]
+    fn bundle_permissions_go_onto_resources_by_their_level_names() {
+        let r = run(&format!(
+            "{WS}permissions:\n  - level: CAN_VIEW\n    group_name: users\n  - level: CAN_RUN\n    user_name: a@x.com\n  - level: CAN_MANAGE\n    user_name: me@x.com\nresources:\n  jobs:\n    j:\n      permissions:\n        - level: CAN_MANAGE\n          group_name: users\n  experiments:\n    e:\n      name: /x\n  registered_models:\n    m:\n      name: m\n"
+        ));
+        // `users` already on the job: not added again; the current user dropped.
+        assert_eq!(
+            r["jobs"]["j"]["permissions"],
+            serde_json::json!([
+                {"level": "CAN_MANAGE", "group_name": "users"},
+                {"level": "CAN_MANAGE_RUN", "user_name": "a@x.com"}
+            ])
+        );
+        // Experiments have no run level; CAN_VIEW is CAN_READ there.
+        assert_eq!(
+            r["experiments"]["e"]["permissions"],
+            serde_json::json!([{"level": "CAN_READ", "group_name": "users"}])
+        );
+        // Unity Catalog models take grants, not permissions.
+        assert!(r["registered_models"]["m"].get("permissions").is_none());
+    }
+
+    #[test]
+    fn an_unknown_bundle_permission_level_is_an_error() {
+        let mut root = parse("permissions:\n  - level: CAN_EAT\n    user_name: a\n", 0).unwrap();
+        let mut ctx = Ctx::default();
+        apply(&mut ctx, &mut root, "me");
+        assert_eq!(ctx.diags.len(), 1);
+        assert!(ctx.diags[0].is_error());
+        assert!(
+            ctx.diags[0]
+                .to_string()
+                .contains("invalid permission level: CAN_EAT")
+        );
     }
 }

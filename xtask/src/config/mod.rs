@@ -211,7 +211,7 @@ fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
     let lookups = vars::assign(ctx, &mut tree, &opts.vars, &target);
     interp::resolve(ctx, &mut tree, &lookups);
     let mode = modes::apply_mode(ctx, &mut tree, &user, root_path_explicit);
-    defaults::apply(&mut tree);
+    defaults::apply(ctx, &mut tree, &user);
     paths::translate(ctx, &mut tree);
     defaults::annotate(&mut tree);
     paths::rebase_local(ctx, &mut tree);

@@ -907,3 +907,25 @@ fn include_in_an_included_file_is_a_warning_and_ignored() {
         run.stdout
     );
 }
+
+#[test]
+fn top_level_permissions_reach_each_resource_without_the_deployer() {
+    // resourcemutator/apply_bundle_permissions.go, filter_current_user.go
+    let yml = "bundle:\n  name: p\npermissions:\n  - level: CAN_VIEW\n    group_name: users\n  - level: CAN_MANAGE\n    user_name: tester\nresources:\n  jobs:\n    j:\n      name: j\n  pipelines:\n    p:\n      name: p\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let json = ok_json(dir.path(), &[], &[]);
+    let view = json!([{"level": "CAN_VIEW", "group_name": "users"}]);
+    assert_eq!(at(&json, "/resources/jobs/j/permissions"), &view);
+    assert_eq!(at(&json, "/resources/pipelines/p/permissions"), &view);
+    // The top-level list itself stays as written.
+    assert_eq!(at(&json, "/permissions/1/user_name"), "tester");
+    let bad = yml.replace("CAN_VIEW", "CAN_SEE");
+    let dir = bundle(&[("databricks.yml", bad.as_bytes())]);
+    let run = validate(dir.path(), &[], &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stdout.contains("Error: invalid permission level: CAN_SEE, allowed values: [CAN_MANAGE, CAN_VIEW, CAN_RUN]\n  at permissions\n  in databricks.yml:4:12"),
+        "{}",
+        run.stdout
+    );
+}
