@@ -86,9 +86,37 @@ fn table(resource_path: &str) -> Vec<(&'static str, &'static str, Value)> {
 /// The CLI's resource defaults, default queueing, bundle permissions and
 /// the current user's removal from resource permissions.
 pub fn apply(ctx: &mut Ctx, root: &mut Node, user: &str) {
+    undefined_resources(ctx, root);
     set_defaults(root);
     bundle_permissions(ctx, root);
     drop_current_user(root, user);
+}
+
+/// A resource written as `name:` with nothing under it stays null and is an
+/// error, as the CLI reports it
+/// (acceptance/bundle/validate/empty_resources/null/output.txt).
+fn undefined_resources(ctx: &mut Ctx, root: &Node) {
+    let Some(resources) = root.get("resources").and_then(Node::as_map) else {
+        return;
+    };
+    for kind in resources.iter() {
+        let Some(items) = kind.node.as_map() else {
+            continue;
+        };
+        let singular = kind.key.strip_suffix('s').unwrap_or(&kind.key);
+        for item in items.iter().filter(|i| i.node.is_null()) {
+            let loc = if item.node.loc.line == 0 {
+                item.key_loc
+            } else {
+                item.node.loc
+            };
+            ctx.error(
+                format!("{singular} {} is not defined", item.key),
+                Some(loc),
+                &format!("resources.{}.{}", kind.key, item.key),
+            );
+        }
+    }
 }
 
 fn set_defaults(root: &mut Node) {
@@ -99,10 +127,6 @@ fn set_defaults(root: &mut Node) {
         .to_string();
     for (parent, key, value) in table(&resource_path) {
         visit_mut(root, parent, &mut |_, n| {
-            // A resource written as `name:` with nothing under it is an empty map to the CLI.
-            if n.is_null() {
-                n.v = Value::Map(Map::default());
-            }
             if let Some(m) = n.as_map_mut()
                 && m.get(key).is_none()
             {
@@ -339,7 +363,7 @@ mod tests {
     #[test]
     fn an_empty_job_and_pipeline_get_what_the_cli_records() {
         let r = run(&format!(
-            "{WS}resources:\n  jobs:\n    j: {{}}\n  pipelines:\n    p:\n"
+            "{WS}resources:\n  jobs:\n    j: {{}}\n  pipelines:\n    p: {{}}\n"
         ));
         let text = serde_json::to_string(&r).unwrap();
         assert_eq!(
@@ -418,5 +442,19 @@ mod tests {
                 .to_string()
                 .contains("invalid permission level: CAN_EAT")
         );
+    }
+
+    #[test]
+    fn a_resource_with_nothing_under_it_is_an_error_and_stays_null() {
+        let mut root = parse("resources:\n  jobs:\n    rname:\n", 0).unwrap();
+        let mut ctx = Ctx::default();
+        apply(&mut ctx, &mut root, "me");
+        assert_eq!(ctx.diags.len(), 1, "{:?}", ctx.diags);
+        let d = ctx.diags[0].to_string();
+        assert!(
+            d.starts_with("Error: job rname is not defined\n  at resources.jobs.rname\n"),
+            "{d}"
+        );
+        assert!(root.to_json()["resources"]["jobs"]["rname"].is_null());
     }
 }
