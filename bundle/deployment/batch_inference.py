@@ -1,4 +1,8 @@
-"""Batch inference: answer a file of questions with the champion model, logging every answer."""
+"""Batch inference: answer a file of questions with the champion model, logging every answer.
+
+The model is loaded from the registry as `models:/<name>@<alias>`, the way any MLflow consumer
+(a Databricks job, a serving endpoint) would load it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
-from deployment.registry import LocalModelRegistry
-from rag_code_files.answer import answer_question
-from rag_code_files.index import VectorIndex
+from rag_code_files import model as rag_model
 
 
 def load_question_file(path: str | Path) -> list[str]:
@@ -29,8 +31,19 @@ def load_question_file(path: str | Path) -> list[str]:
     return out
 
 
+def alias_version(model_name: str, alias: str) -> str:
+    """The version behind an alias, or an error saying how an alias gets set."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(mlflow.MlflowClient().get_model_version_by_alias(model_name, alias).version)
+    except MlflowException as e:
+        raise LookupError(f"model {model_name} has no version with alias {alias!r} (the training job's "
+                          f"validation sets it on a version that passes): {e.message}") from None
+
+
 def run_batch(
-    registry: LocalModelRegistry,
     model_name: str,
     questions_path: str | Path,
     log_path: str | Path,
@@ -39,25 +52,25 @@ def run_batch(
     min_score: float = 0.15,
     min_coverage: float = 0.4,
 ) -> dict:
-    version = registry.get_by_alias(model_name, alias)
-    index = VectorIndex.load(version["artifact_path"])
+    import pandas as pd
+
+    version = alias_version(model_name, alias)
+    model = rag_model.load(f"models:/{model_name}@{alias}")
     questions = load_question_file(questions_path)
     batch_id = uuid.uuid4().hex[:12]
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    records = []
-    for q in questions:
-        started = time.perf_counter()
-        ans = answer_question(index, q, k=k, min_score=min_score, min_coverage=min_coverage)
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        records.append({
-            "timestamp": time.time(), "batch_id": batch_id, "model_name": model_name,
-            "model_version": version["version"], "question": q, "answer": ans.text,
-            "sources": ans.sources, "top_score": round(ans.top_score, 6), "no_answer": ans.no_answer,
-            "latency_ms": round(latency_ms, 3),
-        })
+    out = model.predict(pd.DataFrame({"question": questions}),
+                        params={"k": k, "min_score": min_score, "min_coverage": min_coverage})
+    now = time.time()
+    records = [
+        {"timestamp": now, "batch_id": batch_id, "model_name": model_name, "model_version": int(version),
+         "question": q, "answer": row.answer, "sources": json.loads(row.sources),
+         "top_score": float(row.top_score), "no_answer": bool(row.no_answer), "latency_ms": float(row.latency_ms)}
+        for q, row in zip(questions, out.itertuples(index=False))
+    ]
     # Appended in one write so that a batch is either in the log or not.
     with open(log_path, "a", encoding="utf-8") as f:
         f.write("".join(json.dumps(r) + "\n" for r in records))
-    return {"batch_id": batch_id, "model_version": version["version"], "questions": len(records),
+    return {"batch_id": batch_id, "model_version": int(version), "questions": len(records),
             "no_answers": sum(r["no_answer"] for r in records), "log_path": str(log_path)}

@@ -115,3 +115,26 @@ def monitor(log_path: str | Path, corpus_term_counts: dict[str, int], thresholds
     atomic_write_text(report_dir / "report.json", json.dumps(report, indent=2) + "\n")
     atomic_write_text(report_dir / "report.md", render_markdown(report))
     return report
+
+
+def log_report(report: dict, store, experiment_name: str, report_dir: str | Path, tags: dict) -> str:
+    """Record a monitoring report as an MLflow run of the experiment; returns the run id.
+
+    Metrics are the report's, plus `is_metric_violated` (0/1) so a chart or an alert can follow it
+    over time; the violated metrics are a tag, and report.json/report.md are the run's artifacts.
+    """
+    import mlflow
+
+    from rag_code_files.mlflow_store import experiment_id
+
+    violated = sorted(v["metric"] for v in report["violations"])
+    run_tags = {**{k: str(v) for k, v in tags.items()}, "job": "monitoring",
+                "is_metric_violated": str(report["is_violated"]).lower(), "violations": ",".join(violated)}
+    with mlflow.start_run(experiment_id=experiment_id(store, experiment_name), run_name="monitoring",
+                          tags=run_tags) as run:
+        mlflow.log_metrics({**{k: float(v) for k, v in report["metrics"].items()},
+                            "is_metric_violated": float(report["is_violated"])})
+        mlflow.log_params({f"max_{k}": v for k, v in report["thresholds"].items()})
+        for name in ("report.json", "report.md"):
+            mlflow.log_artifact(str(Path(report_dir) / name))
+    return run.info.run_id

@@ -94,10 +94,23 @@ def test_integration_jobs_are_tagged_in_order():
             text, re.M,
         ):
             tagged[job] = int(order)
-    assert tagged == {"document_ingestion_job": 1, "model_training_job": 2}
+    assert tagged == {"document_ingestion_job": 1, "model_training_job": 2, "batch_inference_job": 3,
+                      "monitoring_job": 4}
 
 
-def test_training_job_chains_train_validate_deploy():
+def test_training_job_chains_train_then_validate():
+    # Train registers a candidate version; ModelValidation gives it the alias only when it passes.
     text = (BUNDLE_ROOT / "resources/model-workflow-resource.yml").read_text()
     keys = re.findall(r"task_key: (\w+)", text)
-    assert keys == ["Train", "ModelValidation", "Train", "ModelDeployment", "ModelValidation"]
+    assert keys == ["Train", "ModelValidation", "Train"]
+
+
+def test_every_job_uses_the_same_mlflow_store_and_model():
+    # Training registers into the store that batch inference and monitoring read the champion from.
+    roots, models = set(), set()
+    for path in RESOURCES:
+        text = path.read_text()
+        roots.update(re.findall(r"^\s+tracking_root: (\S+)", text, re.M))
+        models.update(re.findall(r"^\s+model_name: (\S+)", text, re.M))
+    assert roots == {"${var.data_dir}/mlflow"}
+    assert models == {"${var.catalog_name}.${bundle.name}.${var.model_name}"}

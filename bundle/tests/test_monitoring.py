@@ -70,3 +70,22 @@ def test_corrupt_log_line_is_reported_with_its_position(tmp_path):
     log.write_text(json.dumps(record(1.0)) + "\n{oops\n")
     with pytest.raises(ValueError, match=r"log.jsonl:2:2"):
         read_log(log)
+
+
+def test_report_is_logged_as_an_mlflow_run(tmp_path, mlflow_store):
+    import mlflow
+
+    from monitoring.monitor import log_report
+
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(record(float(i))) + "\n" for i in range(1, 11)))
+    report = monitor(log, {"tea": 1, "water": 1}, {"latency_p95_ms": 5, "no_answer_rate": 0.9}, tmp_path / "out")
+    run_id = log_report(report, mlflow_store, "/Shared/test-exp", tmp_path / "out",
+                        {"model_name": "m", "model_version": "3"})
+    client = mlflow.MlflowClient()
+    run = client.get_run(run_id)
+    assert run.data.metrics["latency_p95_ms"] == report["metrics"]["latency_p95_ms"]
+    assert run.data.metrics["is_metric_violated"] == 1.0
+    assert run.data.tags["is_metric_violated"] == "true" and run.data.tags["violations"] == "latency_p95_ms"
+    assert run.data.tags["model_version"] == "3" and run.data.params["max_latency_p95_ms"] == "5"
+    assert sorted(a.path for a in client.list_artifacts(run_id)) == ["report.json", "report.md"]

@@ -1,12 +1,15 @@
 import json
 
+import mlflow
 import pytest
 
 from DataStreaming.ingest import ingest
-from rag_code_files.index import VectorIndex
+from rag_code_files import model as rag_model
+from rag_code_files.mlflow_store import choose_store, local_store
 from tests.helpers import write_doc
-from training.tracking import ExperimentTracker, experiment_dir_name
 from training.train import train
+
+MODEL = "test.my_mlops_project_luv_v6.rag_index"
 
 
 @pytest.fixture
@@ -18,53 +21,57 @@ def table(tmp_path, landing, tiny_docs):
     return table
 
 
-def test_train_records_params_metrics_and_artifact(table, tmp_path):
-    result = train(table, tmp_path / "mlflow", "/Shared/dev-exp", chunk_size=12, chunk_overlap=4,
+def test_train_records_a_run_and_registers_a_candidate_version(table, mlflow_store, tmp_path):
+    result = train(table, mlflow_store, "/Shared/dev-exp", MODEL, chunk_size=12, chunk_overlap=4,
                    tags={"env": "dev"})
-    run = ExperimentTracker(tmp_path / "mlflow", "/Shared/dev-exp").get_run(result.run_id)
-    assert run.meta["status"] == "FINISHED"
-    assert run.meta["tags"] == {"env": "dev"}
-    assert run.params["chunk_size"] == "12" and run.params["chunk_overlap"] == "4"
-    assert run.metrics["num_documents"] == 4.0
-    assert run.metrics["num_chunks"] == result.metrics["num_chunks"] >= 4
-    assert run.meta["artifacts"]["index"] == str(result.index_path)
-    index = VectorIndex.load(result.index_path)
-    assert index.doc_ids == ["bikes", "cats", "dogs", "tea"]
-    assert index.params["chunk_size"] == 12
+    client = mlflow.MlflowClient()
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["env"] == "dev"
+    assert run.data.params["chunk_size"] == "12" and run.data.params["chunk_overlap"] == "4"
+    assert run.data.metrics["num_documents"] == 4.0
+    assert run.data.metrics["num_chunks"] == result.metrics["num_chunks"] >= 4
+    assert client.get_experiment(run.info.experiment_id).name == "/Shared/dev-exp"
+    # The version comes from this run, and no alias points at it yet: validation decides that.
+    mv = client.get_model_version(MODEL, result.model_version)
+    assert (mv.run_id, result.model_version) == (result.run_id, "1")
+    assert client.get_registered_model(MODEL).aliases == {}
+    # Artifacts live in the store's folder, and the registered model answers from the index.
+    assert any((tmp_path / "mlflow" / "artifacts").rglob("index.json"))
+    model = rag_model.load(f"models:/{MODEL}/1")
+    assert rag_model.served_index(model).doc_ids == ["bikes", "cats", "dogs", "tea"]
+    out = model.predict([{"question": "how hot should the water for green tea be"}], params={"min_score": 0.05})
+    assert json.loads(out["sources"][0]) == ["tea"] and not out["no_answer"][0]
+    again = train(table, mlflow_store, "/Shared/dev-exp", MODEL, chunk_size=12, chunk_overlap=4)
+    assert again.model_version == "2"
 
 
-def test_failed_training_is_recorded_as_failed(table, tmp_path):
+def test_failed_training_is_recorded_as_failed_and_registers_nothing(table, mlflow_store):
     with pytest.raises(ValueError):
-        train(table, tmp_path / "mlflow", "exp", chunk_size=5, chunk_overlap=5)
-    runs = ExperimentTracker(tmp_path / "mlflow", "exp").list_runs()
-    assert [r.meta["status"] for r in runs] == ["FAILED"]
+        train(table, mlflow_store, "exp", MODEL, chunk_size=5, chunk_overlap=5)
+    client = mlflow.MlflowClient()
+    exp = client.get_experiment_by_name("exp")
+    assert [r.info.status for r in client.search_runs([exp.experiment_id])] == ["FAILED"]
+    assert client.search_model_versions(f"name = '{MODEL}'") == []
 
 
-def test_training_on_empty_table_is_an_error(tmp_path, landing):
+def test_training_on_empty_table_is_an_error(tmp_path, landing, mlflow_store):
     ingest(landing, tmp_path / "empty.db", tmp_path / "q")
     with pytest.raises(ValueError, match="empty"):
-        train(tmp_path / "empty.db", tmp_path / "mlflow", "exp")
+        train(tmp_path / "empty.db", mlflow_store, "exp", MODEL)
 
 
-def test_tracker_orders_runs_and_finds_the_latest_finished(tmp_path):
-    tracker = ExperimentTracker(tmp_path, "exp")
-    a = tracker.start_run({"p": 1})
-    a.finish()
-    b = tracker.start_run({"p": 2})
-    b.finish("FAILED")
-    assert [r.run_id for r in tracker.list_runs()] == sorted([a.run_id, b.run_id])
-    assert tracker.latest_run().run_id == a.run_id
-    a.log_metrics({"m": 1})
-    a.log_metrics({"n": 2})
-    assert a.metrics == {"m": 1.0, "n": 2.0}
-    with pytest.raises(KeyError):
-        tracker.get_run("20990101T000000-deadbeef")
-    with pytest.raises(ValueError):
-        tracker.get_run("../../etc")
-    assert json.loads((tracker.folder / "meta.json").read_text())["name"] == "exp"
-
-
-def test_experiment_names_become_safe_folder_names():
-    assert experiment_dir_name("/Users/a@b.com/dev-exp") == "Users_a_b.com_dev-exp"
-    with pytest.raises(ValueError):
-        experiment_dir_name("//")
+def test_store_is_sqlite_locally_and_the_workspace_on_databricks(tmp_path, monkeypatch):
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "DATABRICKS_RUNTIME_VERSION"):
+        monkeypatch.delenv(var, raising=False)
+    local = choose_store(tmp_path / "m")
+    assert local == local_store(tmp_path / "m")
+    assert local.tracking_uri == f"sqlite:///{tmp_path / 'm' / 'mlflow.db'}" == local.registry_uri
+    assert local.artifact_root == (tmp_path / "m" / "artifacts").as_uri()
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "15.4")
+    remote = choose_store(tmp_path / "m")
+    assert (remote.tracking_uri, remote.registry_uri, remote.artifact_root) == ("databricks", "databricks-uc", None)
+    # What an earlier configure left in the environment does not decide the next one.
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    assert choose_store(tmp_path / "m") == local

@@ -74,3 +74,46 @@ def test_shipped_labelled_set_is_well_formed():
     assert len(questions) >= 30 and len(doc_ids) >= 30
     assert all(set(q["relevant"]) <= doc_ids for q in questions)
     assert len({q["id"] for q in questions}) == len(questions)
+
+
+def test_validation_of_a_registered_version_sets_the_alias_only_when_it_passes(tmp_path, candidate,
+                                                                                tiny_table, mlflow_store):
+    import mlflow
+
+    from tests.conftest import TEST_MODEL
+    from training.train import train
+    from validation.validate import latest_version, validate_version
+
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(dict(q, relevant=["nonexistent"])) + "\n" for q in QUESTIONS))
+    client = mlflow.MlflowClient()
+
+    result = validate_version(TEST_MODEL, "1", good, k=2, min_recall_at_k=0.8, min_mrr=0.6)
+    assert result.passed
+    assert client.get_registered_model(TEST_MODEL).aliases == {"champion": 1}
+    assert client.get_model_version(TEST_MODEL, "1").tags["validation_status"] == "passed"
+    run = client.get_run(candidate.run_id)
+    assert run.data.metrics["val_recall_at_2"] == 1.0
+    assert client.get_model_version(TEST_MODEL, "1").tags["validation_min_mrr"] == "0.6"
+
+    second = train(tiny_table, mlflow_store, "/Shared/test-exp", TEST_MODEL, chunk_size=12, chunk_overlap=4)
+    assert latest_version(TEST_MODEL) == second.model_version == "2"
+    failed = validate_version(TEST_MODEL, "2", bad, k=2, min_recall_at_k=0.8, min_mrr=0.6)
+    assert not failed.passed
+    assert client.get_model_version(TEST_MODEL, "2").tags["validation_status"] == "failed"
+    assert client.get_registered_model(TEST_MODEL).aliases == {"champion": 1}  # unchanged
+
+    # dry_run, with other thresholds on the same version: the verdict is still recorded as failed,
+    # but the operator asked for the alias to move.
+    validate_version(TEST_MODEL, "2", bad, k=2, min_recall_at_k=0.5, min_mrr=0.5, promote_anyway=True)
+    assert client.get_registered_model(TEST_MODEL).aliases == {"champion": 2}
+    assert client.get_model_version(TEST_MODEL, "2").tags["validation_min_mrr"] == "0.5"
+
+
+def test_latest_version_of_an_unknown_model_is_a_clear_error(mlflow_store):
+    from validation.validate import latest_version
+
+    with pytest.raises(RuntimeError, match="no version"):
+        latest_version("nobody.nowhere.model")

@@ -80,13 +80,41 @@ def validate(
     return ValidationResult(not failures, metrics, failures, rows)
 
 
-def validate_run(run, questions_path, k, min_recall_at_k, min_mrr) -> ValidationResult:
-    """Validate a training run's index and record the metrics and verdict on the run."""
-    index_path = run.meta.get("artifacts", {}).get("index")
-    if not index_path:
-        raise ValueError(f"run {run.run_id} has no index artifact")
-    result = validate(VectorIndex.load(index_path), load_questions(questions_path), k, min_recall_at_k, min_mrr)
-    run.log_metrics({f"val_{name}": v for name, v in result.metrics.items()})
-    run.log_params({"val_k": k, "val_min_recall_at_k": min_recall_at_k, "val_min_mrr": min_mrr})
-    run.set_tags({"validation_passed": str(result.passed).lower()})
+def latest_version(model_name: str) -> str:
+    """The newest version of a registered model (validation run outside a job validates it)."""
+    import mlflow
+
+    versions = mlflow.MlflowClient().search_model_versions(f"name = '{model_name}'")
+    if not versions:
+        raise RuntimeError(f"model {model_name} has no version; run the Train task first")
+    return str(max(int(v.version) for v in versions))
+
+
+def validate_version(model_name: str, version: str, questions_path, k: int, min_recall_at_k: float,
+                     min_mrr: float, alias: str = "champion", promote_anyway: bool = False) -> ValidationResult:
+    """Validate a registered version, record the outcome, and point `alias` at it only if it passed.
+
+    The candidate is loaded from the registry, as batch inference will load it. The metrics go onto
+    the run that trained it (`val_` prefix) and the verdict and thresholds onto the version
+    (`validation_status`, `validation_min_*` tags). `promote_anyway` is the operator's `dry_run`: report, and move the alias regardless.
+    """
+    import mlflow
+
+    from rag_code_files import model as rag_model
+
+    client = mlflow.MlflowClient()
+    mv = client.get_model_version(model_name, version)
+    loaded = rag_model.load(f"models:/{model_name}/{version}")
+    result = validate(rag_model.served_index(loaded), load_questions(questions_path), k, min_recall_at_k, min_mrr)
+    if mv.run_id:
+        # Metrics, not params: a version may be validated again (other thresholds, a new question
+        # set), and MLflow refuses to change a logged param.
+        for name, value in result.metrics.items():
+            client.log_metric(mv.run_id, f"val_{name}", float(value))
+    verdict = {"validation_status": "passed" if result.passed else "failed", "validation_k": k,
+               "validation_min_recall_at_k": min_recall_at_k, "validation_min_mrr": min_mrr}
+    for name, value in verdict.items():
+        client.set_model_version_tag(model_name, version, name, str(value))
+    if result.passed or promote_anyway:
+        client.set_registered_model_alias(model_name, alias, version)
     return result

@@ -97,6 +97,10 @@ pub enum Command {
     Status,
     /// Switch an environment back to an earlier deployment
     Rollback(RollbackArgs),
+    /// Delete the resources recorded in an environment, then its files and state
+    Destroy(DestroyArgs),
+    /// List the resources deployed in an environment, with their ids and URLs
+    Summary,
     /// Measure deploy speed against peers (cp, rsync) on a synthetic bundle
     Bench(BenchArgs),
 }
@@ -111,6 +115,16 @@ pub struct ValidateArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
     /// Take the deploy lock even if another deploy holds it (recorded in the state)
+    #[arg(long)]
+    pub force_lock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Do not ask (needed where there is no terminal to ask on)
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Take the deploy lock even if another deploy holds it
     #[arg(long)]
     pub force_lock: bool,
 }
@@ -138,6 +152,21 @@ pub struct WatchArgs {
 pub struct RunArgs {
     /// The job's key under resources.jobs
     pub job: String,
+    /// Job parameters for a remote run, comma-separated: --params k=v,k2=v2
+    #[arg(long, value_name = "K=V,...", value_delimiter = ',')]
+    pub params: Vec<String>,
+    /// Parameters of Python tasks for a remote run, comma-separated
+    #[arg(long, value_name = "P,...", value_delimiter = ',')]
+    pub python_params: Vec<String>,
+    /// Remote: print the run URL and return without waiting for the run
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Remote: stop waiting after this long (e.g. 90s, 20m, 1h); the run goes on
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Remote: cancel the job's active runs before starting
+    #[arg(long)]
+    pub restart: bool,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Deploy(args) => deploy::deploy_cmd(p, args.force_lock),
         Command::Status => deploy::status_cmd(p),
         Command::Rollback(args) => deploy::rollback_cmd(p, args.to.as_deref()),
+        Command::Destroy(args) => deploy::destroy_cmd(p, args.auto_approve, args.force_lock),
+        Command::Summary => deploy::summary_cmd(p),
         Command::Test(args) => flow::test_cmd(p, &gate(args.force_lock, false)),
         Command::Stage(args) => flow::stage_cmd(p, &gate(args.force_lock, false)),
         Command::Release(args) => flow::release_cmd(p, &gate(args.deploy.force_lock, args.dry_run)),
@@ -33,7 +35,18 @@ pub fn run(cli: Cli) -> Result<()> {
                 debounce: Duration::from_millis(args.debounce_ms),
             },
         ),
-        Command::Run(args) => runner::run_cmd(p, &args.job),
+        Command::Run(args) if p.settings.remote => {
+            runner::remote::run_remote(p, &args.job, &run_options(&args)?)
+        }
+        Command::Run(args) => {
+            if run_options(&args)?.is_remote_only() {
+                anyhow::bail!(
+                    "--params, --python-params, --no-wait, --timeout and --restart are for a run \
+                     in the workspace: add --remote"
+                );
+            }
+            runner::run_cmd(p, &args.job)
+        }
         Command::Bench(args) => {
             if cfg!(debug_assertions) {
                 eprintln!(
@@ -67,6 +80,57 @@ fn project(g: Global) -> Result<Project> {
         verbose: g.verbose,
     };
     Project::resolve(paths, settings)
+}
+
+fn run_options(args: &crate::cli::RunArgs) -> Result<runner::remote::RunOptions> {
+    let params = args
+        .params
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(anyhow::anyhow!("--params: `{p}` is not NAME=VALUE")),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let timeout = match &args.timeout {
+        Some(t) => Some(parse_duration(t)?),
+        None => None,
+    };
+    Ok(runner::remote::RunOptions {
+        params,
+        python_params: args.python_params.clone(),
+        no_wait: args.no_wait,
+        timeout,
+        restart: args.restart,
+    })
+}
+
+/// `90s`, `20m`, `1h`, `1h30m`, or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration> {
+    let bad = || anyhow::anyhow!("--timeout: `{text}` is not a duration such as 90s, 20m or 1h30m");
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        total += n * match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+    }
+    if !num.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
 }
 
 fn gate(force_lock: bool, dry_run: bool) -> flow::GateOptions {

@@ -157,6 +157,20 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 #[derive(Debug)]
 pub struct Failed;
 
+static FAILURES: std::sync::Mutex<Vec<Diagnostic>> = std::sync::Mutex::new(Vec::new());
+
+/// Keep the diagnostics a command failed on (already printed on stderr), so
+/// a `--json` run can still put them in its one JSON document.
+pub fn note_failure(diags: &[Diagnostic]) {
+    let mut kept = FAILURES.lock().unwrap_or_else(|p| p.into_inner());
+    kept.extend(diags.iter().filter(|d| d.is_error()).cloned());
+}
+
+/// The diagnostics noted by [`note_failure`].
+pub fn failures() -> Vec<Diagnostic> {
+    FAILURES.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 impl fmt::Display for Failed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("failed")

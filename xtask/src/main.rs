@@ -48,14 +48,31 @@ use clap::Parser;
 use crate::cli::Cli;
 
 fn main() -> ExitCode {
+    // A closed pipe (`plan | head -1`) ends the process quietly, as it ends
+    // other command-line tools, instead of a panic in `println!`.
+    // SAFETY: called first, before any thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
+    let json = cli.global.json;
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // A command that already explained its failure (validation errors, a
             // refused gate) returns `Failed`; anything else is reported here.
-            if err.downcast_ref::<diag::Failed>().is_none() {
+            let explained = err.downcast_ref::<diag::Failed>().is_some();
+            if !explained {
                 eprintln!("Error: {err:#}");
+            }
+            if json && !util::output::json_printed() {
+                // `--json` promises one document on stdout, failures included.
+                let doc = serde_json::json!({
+                    "ok": false,
+                    "error": if explained { "failed; see the diagnostics".to_string() } else { format!("{err:#}") },
+                    "diagnostics": diag::failures(),
+                });
+                let _ = util::print_json(&doc);
             }
             ExitCode::from(1)
         }

@@ -358,7 +358,12 @@ mod tests {
     fn slow_tests_enabled(test: &str) -> bool {
         let on = std::env::var_os("XTASK_SLOW_TESTS").is_some_and(|v| v == "1");
         if !on {
-            eprintln!("skipped {test}: slow (builds a virtualenv); set XTASK_SLOW_TESTS=1");
+            // Straight to stderr: the harness hides `eprintln!` of a passing test.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {test}: slow (builds a virtualenv); set XTASK_SLOW_TESTS=1"
+            );
         }
         on
     }

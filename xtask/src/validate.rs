@@ -5,23 +5,20 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::config::{self, Bundle, LoadOptions};
+use crate::config::Bundle;
 use crate::diag::{self, Diagnostic, Severity};
 use crate::params;
 use crate::project::Project;
 
 pub fn run(project: &Project, strict: bool) -> Result<()> {
-    let opts = LoadOptions {
-        bundle_dir: project.bundle_dir.clone(),
-        target: project.settings.env.clone(),
-        vars: project.settings.vars.clone(),
-        current_user: None,
-    };
-    let (bundle, config_diags) = config::load(&opts);
+    // With --remote, resolved for the workspace's user, as the CLI does.
+    let opts = crate::deploy::load_options(project, project.settings.env.as_deref());
+    let (bundle, config_diags) = crate::deploy::load_config(project, &opts)?;
     let name = bundle
         .as_ref()
         .map(|b| (b.name.as_str(), b.location("bundle.name")));
     let (_, mut diags) = params::check(&project.bundle_dir, &project.repo_root, name);
+    // The kinds this tool cannot deploy are reported by `load_config`.
     diags.extend(config_diags);
 
     let warnings = diags
@@ -46,9 +43,7 @@ pub fn run(project: &Project, strict: bool) -> Result<()> {
             let _ = writeln!(err, "{d}");
         }
         if let Some(b) = &bundle {
-            let text = serde_json::to_string_pretty(&b.config)?;
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{text}")?;
+            crate::util::print_json(&b.config)?;
         }
     } else {
         let mut out = std::io::stdout().lock();
@@ -68,6 +63,7 @@ pub fn run(project: &Project, strict: bool) -> Result<()> {
         }
     }
     if failed {
+        diag::note_failure(&diags);
         Err(diag::Failed.into())
     } else {
         Ok(())

@@ -2,7 +2,8 @@
 # MAGIC %md
 # MAGIC # Batch inference
 # MAGIC
-# MAGIC Answers every question of a questions file with the model version behind the alias, and appends
+# MAGIC Answers every question of a questions file with the model version behind the alias
+# MAGIC (`models:/<model_name>@champion`, loaded through MLflow), and appends
 # MAGIC answers, cited sources, scores and latencies to the inference log (JSON lines).
 
 # COMMAND ----------
@@ -27,7 +28,7 @@ except NameError:
     dbutils = LocalDbutils.from_argv()
 
 dbutils.widgets.text("env", "dev", "Environment")
-dbutils.widgets.text("registry_root", "/dbfs/my_mlops_project_luv_v6/dev/registry", "Model registry root")
+dbutils.widgets.text("tracking_root", "/dbfs/my_mlops_project_luv_v6/dev/mlflow", "Local MLflow store (unused on Databricks)")
 dbutils.widgets.text("model_name", "dev.my_mlops_project_luv_v6.rag_index", "Registered model name")
 dbutils.widgets.text("alias", "champion", "Model alias to serve")
 dbutils.widgets.text("questions_path", "data/inference/questions.txt", "Questions file")
@@ -42,12 +43,12 @@ dbutils.widgets.text("git_source_info", "", "Git source of this deployment")
 import json
 
 from deployment.batch_inference import run_batch
-from deployment.registry import LocalModelRegistry
+from rag_code_files.mlflow_store import configure
 from rag_code_files.paths import resolve
 from rag_code_files.widgets import get_float, get_int
 
+configure(resolve(dbutils.widgets.get("tracking_root")))
 summary = run_batch(
-    LocalModelRegistry(resolve(dbutils.widgets.get("registry_root"))),
     dbutils.widgets.get("model_name"),
     resolve(dbutils.widgets.get("questions_path")),
     resolve(dbutils.widgets.get("inference_log")),

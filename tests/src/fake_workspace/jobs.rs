@@ -161,6 +161,8 @@ pub fn route(s: &mut State, req: &Request, path: &str) -> Option<Response> {
                     polls: 0,
                     task_keys,
                     job_parameters: body["job_parameters"].clone(),
+                    python_params: body["python_params"].clone(),
+                    cancelled: false,
                 },
             );
             ok(json!({ "run_id": run_id, "number_in_job": run_id }))
@@ -179,7 +181,9 @@ pub fn route(s: &mut State, req: &Request, path: &str) -> Option<Response> {
             run.polls += 1;
             // PENDING on the first poll, RUNNING until `limit` polls have
             // passed, then TERMINATED; 0 polls: finished at once.
-            let phase = if run.polls > limit {
+            let phase = if run.cancelled {
+                "CANCELLED"
+            } else if run.polls > limit {
                 "TERMINATED"
             } else if run.polls == 1 {
                 "PENDING"
@@ -187,7 +191,9 @@ pub fn route(s: &mut State, req: &Request, path: &str) -> Option<Response> {
                 "RUNNING"
             };
             let task_state = |key: &str| {
-                if phase != "TERMINATED" {
+                if phase == "CANCELLED" {
+                    json!({ "life_cycle_state": "TERMINATED", "result_state": "CANCELED", "state_message": "Run cancelled." })
+                } else if phase != "TERMINATED" {
                     json!({ "life_cycle_state": phase, "state_message": "" })
                 } else if failing.contains(key) {
                     json!({ "life_cycle_state": "TERMINATED", "result_state": "FAILED", "state_message": "Task failed (injected)" })
@@ -203,7 +209,9 @@ pub fn route(s: &mut State, req: &Request, path: &str) -> Option<Response> {
                 .collect();
             let any_failed =
                 phase == "TERMINATED" && run.task_keys.iter().any(|k| failing.contains(k));
-            let state = if phase != "TERMINATED" {
+            let state = if phase == "CANCELLED" {
+                json!({ "life_cycle_state": "TERMINATED", "result_state": "CANCELED", "state_message": "Run cancelled." })
+            } else if phase != "TERMINATED" {
                 json!({ "life_cycle_state": phase, "state_message": "" })
             } else if any_failed {
                 json!({ "life_cycle_state": "TERMINATED", "result_state": "FAILED", "state_message": "A task failed" })
@@ -216,8 +224,41 @@ pub fn route(s: &mut State, req: &Request, path: &str) -> Option<Response> {
                 "state": state,
                 "tasks": tasks,
                 "job_parameters": run.job_parameters,
-                "run_page_url": format!("/jobs/{}/runs/{id}", run.job_id),
+                "overriding_parameters": { "python_params": run.python_params },
+                "run_page_url": format!(
+                    "http://{}/jobs/{}/runs/{id}",
+                    req.header("host").unwrap_or("127.0.0.1"),
+                    run.job_id
+                ),
             }))
+        }
+        ("GET", "/api/2.2/jobs/runs/list" | "/api/2.1/jobs/runs/list") => {
+            let job = req.query.get("job_id").and_then(|j| j.parse::<i64>().ok());
+            let active_only = req.query.get("active_only").is_some_and(|v| v == "true");
+            let limit = s.run_polls;
+            let runs: Vec<Value> = s
+                .runs
+                .iter()
+                .filter(|(_, r)| job.is_none_or(|j| r.job_id == j))
+                .filter(|(_, r)| !active_only || r.active(limit))
+                .map(|(id, r)| json!({ "run_id": id, "job_id": r.job_id }))
+                .collect();
+            ok(json!({ "runs": runs, "has_more": false }))
+        }
+        ("POST", "/api/2.2/jobs/runs/cancel" | "/api/2.1/jobs/runs/cancel") => {
+            let body = try_resp!(body_json(req));
+            let id = try_resp!(job_id_of(&body["run_id"]));
+            match s.runs.get_mut(&id) {
+                Some(r) => {
+                    r.cancelled = true;
+                    ok(json!({}))
+                }
+                None => error(
+                    400,
+                    "INVALID_PARAMETER_VALUE",
+                    &format!("Run {id} does not exist."),
+                ),
+            }
         }
         _ => return mlflow(s, req, path),
     };

@@ -10,6 +10,7 @@
 mod http;
 pub mod idp;
 mod jobs;
+mod uc;
 mod workspace;
 
 use std::net::TcpListener;
@@ -251,6 +252,55 @@ impl FakeWorkspace {
             .map(|j| j.settings.clone())
     }
 
+    /// A Unity Catalog model by full name.
+    pub fn uc_model(&self, full_name: &str) -> Option<Value> {
+        lock(&self.shared.state).uc_models.get(full_name).cloned()
+    }
+
+    /// The grants on a Unity Catalog model: `{principal: [privileges]}`.
+    pub fn uc_grants(&self, full_name: &str) -> Value {
+        json!(lock(&self.shared.state).grants.get(full_name))
+    }
+
+    /// Experiment `(id, name, lifecycle_stage)` triples.
+    pub fn experiments(&self) -> Vec<(String, String, String)> {
+        lock(&self.shared.state)
+            .experiments
+            .iter()
+            .map(|(id, e)| {
+                let f = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+                (id.clone(), f("name"), f("lifecycle_stage"))
+            })
+            .collect()
+    }
+
+    /// The direct permissions set on `<object_type>/<id>` (e.g. `jobs/1001`).
+    pub fn permissions(&self, object: &str) -> Option<Value> {
+        lock(&self.shared.state).permissions.get(object).cloned()
+    }
+
+    /// Legacy (workspace registry) model names.
+    pub fn legacy_models(&self) -> Vec<String> {
+        lock(&self.shared.state).models.keys().cloned().collect()
+    }
+
+    /// Each run: `(run_id, job_id, job_parameters, python_params, cancelled)`.
+    pub fn runs(&self) -> Vec<(i64, i64, Value, Value, bool)> {
+        lock(&self.shared.state)
+            .runs
+            .iter()
+            .map(|(id, r)| {
+                (
+                    *id,
+                    r.job_id,
+                    r.job_parameters.clone(),
+                    r.python_params.clone(),
+                    r.cancelled,
+                )
+            })
+            .collect()
+    }
+
     pub fn job_count(&self) -> usize {
         lock(&self.shared.state).jobs.len()
     }
@@ -348,6 +398,7 @@ fn respond(shared: &Shared, req: Request, path: &str) -> Action {
     let mut state = lock(&shared.state);
     let resp = workspace::route(&mut state, &req, path)
         .or_else(|| jobs::route(&mut state, &req, path))
+        .or_else(|| uc::route(&mut state, &req, path))
         .unwrap_or_else(|| {
             error(
                 404,

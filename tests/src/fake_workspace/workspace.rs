@@ -56,6 +56,15 @@ pub struct RunRecord {
     pub polls: u32,
     pub task_keys: Vec<String>,
     pub job_parameters: Value,
+    pub python_params: Value,
+    pub cancelled: bool,
+}
+
+impl RunRecord {
+    /// Not finished: cancelled runs are, and so are runs polled past `limit`.
+    pub fn active(&self, limit: u32) -> bool {
+        !self.cancelled && self.polls <= limit
+    }
 }
 
 pub struct State {
@@ -67,6 +76,11 @@ pub struct State {
     pub failing_tasks: HashSet<String>,
     pub experiments: BTreeMap<String, Value>,
     pub models: BTreeMap<String, Value>,
+    /// Unity Catalog models by full name, and grants per full name.
+    pub uc_models: BTreeMap<String, Value>,
+    pub grants: BTreeMap<String, BTreeMap<String, std::collections::BTreeSet<String>>>,
+    /// Direct permissions by `<object_type>/<id>`.
+    pub permissions: BTreeMap<String, Value>,
     next_id: i64,
 }
 
@@ -81,6 +95,9 @@ impl State {
             failing_tasks: HashSet::new(),
             experiments: BTreeMap::new(),
             models: BTreeMap::new(),
+            uc_models: BTreeMap::new(),
+            grants: BTreeMap::new(),
+            permissions: BTreeMap::new(),
             next_id: 1000,
         };
         // Fresh names under an empty tree cannot collide with a file.

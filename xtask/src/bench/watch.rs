@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::bench::ms;
-use crate::config::LoadOptions;
 use crate::project::Project;
 use crate::util::TempDir;
 
@@ -181,14 +180,9 @@ impl Drop for Child2 {
 }
 
 fn bundle_name(bundle: &Path) -> Result<String> {
-    let opts = LoadOptions {
-        bundle_dir: bundle.to_path_buf(),
-        target: Some("test".into()),
-        ..Default::default()
-    };
-    match crate::config::load(&opts) {
-        (Some(b), diags) if !diags.iter().any(|d| d.is_error()) => Ok(b.name),
-        _ => bail!("{} does not validate for target test", bundle.display()),
+    match crate::config::load_name(bundle) {
+        (Some(name), diags) if !diags.iter().any(|d| d.is_error()) => Ok(name),
+        _ => bail!("{} has no valid bundle.name", bundle.display()),
     }
 }
 

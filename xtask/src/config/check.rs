@@ -97,31 +97,6 @@ const PRESETS: &[&str] = &[
     "artifacts_dynamic_version",
 ];
 const VARIABLE: &[&str] = &["default", "description", "type", "lookup"];
-pub const RESOURCE_KINDS: &[&str] = &[
-    "jobs",
-    "pipelines",
-    "models",
-    "experiments",
-    "model_serving_endpoints",
-    "registered_models",
-    "quality_monitors",
-    "schemas",
-    "volumes",
-    "clusters",
-    "dashboards",
-    "apps",
-    "secret_scopes",
-    "alerts",
-    "sql_warehouses",
-    "database_instances",
-    "database_catalogs",
-    "synced_database_tables",
-    "catalogs",
-    "external_locations",
-    "postgres_projects",
-    "postgres_branches",
-    "postgres_endpoints",
-];
 
 /// Drop top-level keys the configuration model does not have (after
 /// `check_root` warned about them): anchor holders must not be interpolated
@@ -255,7 +230,7 @@ fn check_section(ctx: &mut Ctx, section: &str, node: &Node, path: &str) {
             };
             for kind in m.iter() {
                 let kp = format!("{path}.{}", kind.key);
-                if !RESOURCE_KINDS.contains(&kind.key.as_str()) {
+                if crate::config::kinds::get(&kind.key).is_none() {
                     ctx.warning(
                         format!("unknown field: {}", kind.key),
                         Some(kind.key_loc),

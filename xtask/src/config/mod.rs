@@ -29,6 +29,7 @@ mod ctx;
 mod defaults;
 mod files;
 mod interp;
+pub mod kinds;
 mod merge;
 mod modes;
 mod names;
@@ -164,13 +165,42 @@ impl Bundle {
 
 /// Load `databricks.yml` from `opts.bundle_dir` and resolve `opts.target`.
 pub fn load(opts: &LoadOptions) -> (Option<Bundle>, Vec<Diagnostic>) {
+    let mut ctx = new_ctx(opts);
+    let bundle = resolve(&mut ctx, opts, None).unwrap_or(None);
+    (bundle, ctx.diags)
+}
+
+/// The target's `workspace.*` as written, before the user is known: what
+/// authentication needs (auth fields are never interpolated, so the written
+/// value is the resolved one).
+pub struct Unresolved<'a>(&'a yaml::Node);
+
+impl Unresolved<'_> {
+    pub fn workspace(&self, key: &str) -> Option<&str> {
+        self.0.at(&["workspace", key]).and_then(yaml::Node::as_str)
+    }
+}
+
+/// [`load`] for a user that only the workspace knows (the remote backend):
+/// once the target is merged, `ask` gets its workspace settings and returns
+/// the user, and the configuration is resolved once, for that user. `ask`
+/// is not called when the configuration already has errors; its own error
+/// (an unreachable workspace) is the result.
+pub fn load_asking_user(
+    opts: &LoadOptions,
+    ask: &mut dyn FnMut(&Unresolved) -> anyhow::Result<String>,
+) -> anyhow::Result<(Option<Bundle>, Vec<Diagnostic>)> {
+    let mut ctx = new_ctx(opts);
+    let bundle = resolve(&mut ctx, opts, Some(ask))?;
+    Ok((bundle, ctx.diags))
+}
+
+fn new_ctx(opts: &LoadOptions) -> ctx::Ctx {
     let root = std::path::absolute(&opts.bundle_dir).unwrap_or_else(|_| opts.bundle_dir.clone());
-    let mut ctx = ctx::Ctx {
+    ctx::Ctx {
         root,
         ..Default::default()
-    };
-    let bundle = resolve(&mut ctx, opts);
-    (bundle, ctx.diags)
+    }
 }
 
 /// `bundle.name` alone, with no target selected: what a command over every
@@ -186,22 +216,37 @@ pub fn load_name(bundle_dir: &Path) -> (Option<String>, Vec<Diagnostic>) {
     (name.filter(|n| !n.is_empty()), ctx.diags)
 }
 
-fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
-    let mut tree = files::read_all(ctx)?;
+type AskUser<'a> = &'a mut dyn FnMut(&Unresolved) -> anyhow::Result<String>;
+
+fn resolve(
+    ctx: &mut ctx::Ctx,
+    opts: &LoadOptions,
+    ask: Option<AskUser>,
+) -> anyhow::Result<Option<Bundle>> {
+    let Some(mut tree) = files::read_all(ctx) else {
+        return Ok(None);
+    };
     targets::legacy_alias(ctx, &mut tree);
     check::check_root(ctx, &tree);
     names::check(ctx, &tree);
     check::drop_unknown(&mut tree);
     check::drop_mistyped(ctx, &mut tree);
-    let target = targets::select(ctx, &tree, opts.target.as_deref())?;
+    let Some(target) = targets::select(ctx, &tree, opts.target.as_deref()) else {
+        return Ok(None);
+    };
     targets::apply(ctx, &mut tree, &target);
     merge::keyed_merges(&mut tree);
 
     let name = bundle_name(ctx, &mut tree);
     auth_interpolation_warnings(ctx, &tree);
-    let user = opts
-        .current_user
-        .clone()
+    let asked = match ask {
+        Some(ask) if opts.current_user.is_none() && !ctx.diags.iter().any(|d| d.is_error()) => {
+            Some(ask(&Unresolved(&tree))?)
+        }
+        _ => None,
+    };
+    let user = asked
+        .or_else(|| opts.current_user.clone())
         .or_else(|| crate::git::user_email(&ctx.root))
         .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| "unknown".to_string());
@@ -218,7 +263,7 @@ fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
 
     let resource_files = resource_files(ctx, &tree);
     let config = to_config_json(&tree);
-    Some(Bundle {
+    Ok(Some(Bundle {
         root: ctx.root.clone(),
         name,
         target,
@@ -229,7 +274,7 @@ fn resolve(ctx: &mut ctx::Ctx, opts: &LoadOptions) -> Option<Bundle> {
             tree: Some(tree),
             files: ctx.files.clone(),
         },
-    })
+    }))
 }
 
 /// `bundle.name`, required and taken literally (no interpolation).
@@ -376,6 +421,54 @@ pub fn display_path(root: &Path, file: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_is_asked_once_with_the_targets_workspace_and_resolves_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("databricks.yml"),
+            "bundle:\n  name: asked\nworkspace:\n  host: https://one.example.com\ntargets:\n  dev:\n    workspace:\n      host: https://two.example.com\n",
+        )
+        .unwrap();
+        let opts = LoadOptions {
+            bundle_dir: dir.path().to_path_buf(),
+            target: Some("dev".into()),
+            ..Default::default()
+        };
+        let mut hosts = Vec::new();
+        let (bundle, diags) = load_asking_user(&opts, &mut |ws| {
+            hosts.push(ws.workspace("host").unwrap_or("").to_string());
+            Ok("jane.doe@example.com".into())
+        })
+        .unwrap();
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            hosts,
+            ["https://two.example.com"],
+            "asked once, for the merged target"
+        );
+        let b = bundle.unwrap();
+        assert_eq!(b.user(), "jane.doe@example.com");
+        assert_eq!(
+            b.workspace("root_path"),
+            Some("/Workspace/Users/jane.doe@example.com/.bundle/asked/dev")
+        );
+        // A configuration with errors never reaches the workspace.
+        std::fs::write(dir.path().join("databricks.yml"), "bundle: {}\n").unwrap();
+        let mut asked = 0;
+        let (_, diags) = load_asking_user(&opts, &mut |_| {
+            asked += 1;
+            Ok("x".into())
+        })
+        .unwrap();
+        assert!(diags.iter().any(Diagnostic::is_error), "{diags:?}");
+        assert_eq!(asked, 0);
+        // The workspace's own failure is the result.
+        let yml = "bundle:\n  name: n\ntargets:\n  dev: {}\n";
+        std::fs::write(dir.path().join("databricks.yml"), yml).unwrap();
+        let err = load_asking_user(&opts, &mut |_| anyhow::bail!("host unreachable")).unwrap_err();
+        assert!(err.to_string().contains("unreachable"), "{err}");
+    }
 
     #[test]
     fn locations_and_resource_files_point_at_the_defining_file() {

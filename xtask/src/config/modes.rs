@@ -329,9 +329,9 @@ pub fn apply_presets(root: &mut Node) {
         .and_then(Node::as_map)
         .cloned()
         .unwrap_or_default();
+    prefix_names(root, &prefix);
     visit_mut(root, "resources.jobs.*", &mut |_, job| {
         let Some(job) = job.as_map_mut() else { return };
-        prefix_name(job, &prefix);
         if !tags.0.is_empty() {
             let jt = child(job, "tags", loc);
             for t in tags.iter() {
@@ -357,7 +357,6 @@ pub fn apply_presets(root: &mut Node) {
     });
     visit_mut(root, "resources.pipelines.*", &mut |_, p| {
         let Some(pm) = p.as_map_mut() else { return };
-        prefix_name(pm, &prefix);
         if let Some(d) = &pipelines_dev
             && pm.get("development").is_none()
         {
@@ -366,12 +365,19 @@ pub fn apply_presets(root: &mut Node) {
     });
 }
 
-fn prefix_name(m: &mut Map, prefix: &str) {
+/// The name prefix on every kind the CLI renames, each its own way (see
+/// `kinds::Prefix`): `[dev jane] job`, `/Users/j/[dev jane] exp`, `dev_jane_model`.
+fn prefix_names(root: &mut Node, prefix: &str) {
     if prefix.is_empty() {
         return;
     }
-    if let Some(Value::Str(s)) = m.get_mut("name").map(|n| &mut n.v) {
-        *s = format!("{prefix}{s}");
+    for kind in crate::config::kinds::KINDS {
+        let pattern = format!("resources.{}.*.{}", kind.key, kind.name_field);
+        visit_mut(root, &pattern, &mut |_, n| {
+            if let Value::Str(s) = &mut n.v {
+                *s = kind.prefixed(prefix, s);
+            }
+        });
     }
 }
 

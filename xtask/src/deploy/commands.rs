@@ -9,7 +9,7 @@ use crate::project::Project;
 
 /// Load the configuration; print its diagnostics; `Failed` if any is an error.
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    crate::util::print_json(value)?;
     Ok(())
 }
 
@@ -125,6 +125,9 @@ pub fn status_cmd(project: &Project) -> Result<()> {
 }
 
 fn print_status(s: &EnvStatus) {
+    for w in &s.warnings {
+        eprintln!("Warning: {}: {w}", s.env);
+    }
     if !s.deployed {
         println!("{}: not deployed ({})", s.env, s.location);
         return;
@@ -184,5 +187,56 @@ pub fn rollback_cmd(project: &Project, to: Option<&str>) -> Result<()> {
         r.to,
         r.digest
     );
+    Ok(())
+}
+
+pub fn summary_cmd(project: &Project) -> Result<()> {
+    let bundle = super::load_target(project, project.settings.env.as_deref())?;
+    let s = super::destroy::summary(project, &bundle)?;
+    if project.settings.json {
+        return print_json(&s);
+    }
+    println!("Name: {}", s.name);
+    println!("Target: {}", s.target);
+    println!("Location: {}", s.location);
+    println!("Resources:");
+    let mut kind = "";
+    for r in &s.resources {
+        if r.kind != kind {
+            kind = &r.kind;
+            println!("  {kind}:");
+        }
+        println!("    {}:", r.key);
+        if let Some(n) = &r.name {
+            println!("      Name: {n}");
+        }
+        println!("      ID:   {}", r.id);
+        if let Some(u) = &r.url {
+            println!("      URL:  {u}");
+        }
+    }
+    Ok(())
+}
+
+pub fn destroy_cmd(project: &Project, auto_approve: bool, force_lock: bool) -> Result<()> {
+    let bundle = super::load_target(project, project.settings.env.as_deref())?;
+    let r = super::destroy::destroy(project, &bundle, auto_approve, force_lock)?;
+    if project.settings.json {
+        return print_json(&r);
+    }
+    for w in &r.warnings {
+        eprintln!("Warning: {w}");
+    }
+    if !r.destroyed {
+        println!(
+            "No active deployment found to destroy in env {} ({})",
+            r.env, r.location
+        );
+        return Ok(());
+    }
+    for d in &r.resources {
+        println!("Deleted {}.{} ({})", d.kind, d.key, d.id);
+    }
+    println!("Destroy complete: env {} ({}) deleted", r.env, r.location);
     Ok(())
 }

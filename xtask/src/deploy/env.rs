@@ -26,7 +26,10 @@ static SESSIONS: Mutex<Vec<(Key, Client, String)>> = Mutex::new(Vec::new());
 
 /// The client and workspace user for `bundle`'s target (connected once per host/profile).
 pub fn session(bundle: &Bundle) -> Result<(Client, String)> {
-    let target = backend::target_auth(bundle);
+    session_for(backend::target_auth(bundle))
+}
+
+fn session_for(target: crate::workspace::remote::auth::TargetAuth) -> Result<(Client, String)> {
     let key = (target.host.clone(), target.profile.clone());
     let mut sessions = SESSIONS.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, client, user)) = sessions.iter().find(|(k, _, _)| *k == key) {
@@ -37,28 +40,44 @@ pub fn session(bundle: &Bundle) -> Result<(Client, String)> {
     Ok((client, user))
 }
 
-/// `config::load`, resolved for the workspace's user on the remote backend.
-/// Errors only when the workspace cannot be reached; configuration problems
-/// come back as diagnostics, as from `config::load`.
+/// How the project's settings load target `env` (`None`: the default).
+pub fn load_options(project: &Project, env: Option<&str>) -> LoadOptions {
+    LoadOptions {
+        bundle_dir: project.bundle_dir.clone(),
+        target: env.map(str::to_string),
+        vars: project.settings.vars.clone(),
+        current_user: None,
+    }
+}
+
+/// `config::load`, resolved for the workspace's user on the remote backend
+/// (the workspace is asked once the target is merged, and the configuration
+/// resolved once), with the resources of kinds this tool cannot deploy
+/// reported (errors on the remote backend). Errors only when the workspace
+/// cannot be reached;
+/// configuration problems come back as diagnostics, as from `config::load`.
 pub fn load_config(
     project: &Project,
     opts: &LoadOptions,
 ) -> Result<(Option<Bundle>, Vec<Diagnostic>)> {
-    let (bundle, diags) = config::load(opts);
+    let (bundle, mut diags) = load_for_user(project, opts)?;
+    if let Some(b) = &bundle {
+        diags.extend(config::kinds::check_deployable(b, project.settings.remote));
+    }
+    Ok((bundle, diags))
+}
+
+fn load_for_user(
+    project: &Project,
+    opts: &LoadOptions,
+) -> Result<(Option<Bundle>, Vec<Diagnostic>)> {
     if !project.settings.remote || opts.current_user.is_some() {
-        return Ok((bundle, diags));
+        return Ok(config::load(opts));
     }
-    let Some(b) = bundle.filter(|_| !diags.iter().any(|d| d.is_error())) else {
-        return Ok((None, diags));
-    };
-    let (_, user) = session(&b)?;
-    if b.user() == user {
-        return Ok((Some(b), diags));
-    }
-    Ok(config::load(&LoadOptions {
-        current_user: Some(user),
-        ..opts.clone()
-    }))
+    config::load_asking_user(opts, &mut |ws| {
+        let target = backend::target_auth_from(&|key| ws.workspace(key).map(str::to_string));
+        Ok(session_for(target)?.1)
+    })
 }
 
 /// Target `env` of the project's bundle (`None`: the default target), for
@@ -66,15 +85,7 @@ pub fn load_config(
 /// too, unless `-q`); configuration errors end with the summary line and
 /// fail with [`diag::Failed`].
 pub fn load_target(project: &Project, env: Option<&str>) -> Result<Bundle> {
-    let (bundle, diags) = load_config(
-        project,
-        &LoadOptions {
-            bundle_dir: project.bundle_dir.clone(),
-            target: env.map(str::to_string),
-            vars: project.settings.vars.clone(),
-            current_user: None,
-        },
-    )?;
+    let (bundle, diags) = load_config(project, &load_options(project, env))?;
     reported(project, bundle, &diags)
 }
 
@@ -98,6 +109,7 @@ fn reported<T>(project: &Project, loaded: Option<T>, diags: &[Diagnostic]) -> Re
         Some(v) if !errors => Ok(v),
         _ => {
             eprintln!("{}", diag::summary_line(diags));
+            diag::note_failure(diags);
             Err(diag::Failed.into())
         }
     }

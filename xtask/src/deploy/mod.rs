@@ -13,6 +13,7 @@
 
 mod cache;
 mod commands;
+mod destroy;
 mod engine;
 pub mod env;
 mod lock;
@@ -29,9 +30,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-pub use commands::{deploy_cmd, plan_cmd, rollback_cmd, status_cmd};
+pub use commands::{deploy_cmd, destroy_cmd, plan_cmd, rollback_cmd, status_cmd, summary_cmd};
 pub use engine::{ArtifactChange, FileChanges, Known};
-pub use env::{load_config, load_name, load_target, open, open_env};
+pub use env::{load_config, load_name, load_options, load_target, open, open_env};
 #[allow(unused_imports)] // promote and update_metadata are for the flow module.
 pub use ops::{EnvStatus, RollbackReport, promote, rollback, status, update_metadata};
 pub use resources::ResourceChange;
@@ -167,12 +168,14 @@ fn git_info(bundle: &Bundle) -> Value {
 /// What a deploy of `bundle` to its target would do. Writes nothing (not even caches).
 pub fn plan(project: &Project, bundle: &Bundle, _opts: &DeployOptions) -> Result<DeployReport> {
     let ws = open(project, bundle)?;
-    let state = EnvState::read(&*ws)?;
+    let state = EnvState::read_lenient(&*ws)?;
     let specs = crate::package::artifacts::specs(bundle)?;
     let cache = SourceCache::load(&cache_path(project, bundle));
     let known = Known::default();
     let c = engine::compute(bundle, &*ws, &state, &cache, &specs, &None, false, &known)?;
-    Ok(report(&*ws, bundle, &c, true, None, ws.current()?, false))
+    let mut r = report(&*ws, bundle, &c, true, None, ws.current()?, false);
+    r.warnings.extend(state.warnings);
+    Ok(r)
 }
 
 fn cache_path(project: &Project, bundle: &Bundle) -> PathBuf {
@@ -294,7 +297,8 @@ fn deploy_locked(
     t.phase("compute");
 
     let previous_id = ws.current()?;
-    let (resources, resource_warnings) = apply_resources(project, bundle, &c.resources)?;
+    let (resources, resource_warnings) =
+        apply_resources_recorded(project, bundle, Some((ws, &state)), &c.resources)?;
     let now = crate::util::now_rfc3339();
     let deployment = state.next_deployment(state::deployed_files(&c.manifest.files), &now);
     let noop = c.is_noop();
@@ -375,6 +379,9 @@ fn deploy_locked(
     );
     r.resources = resources.changes;
     r.warnings.extend(resource_warnings);
+    r.warnings.extend(state.warnings.iter().cloned());
+    r.warnings
+        .extend(crate::package::artifacts::unquoted_var_warnings(bundle));
     if cache.save_needed(c.cache_misses, c.cache_entries.len()) {
         let entries: Vec<(&str, cache::Entry)> = c
             .cache_entries
@@ -397,13 +404,45 @@ fn apply_resources(
     bundle: &Bundle,
     plan: &resources::ResourcePlan,
 ) -> Result<(resources::ResourcePlan, Vec<String>)> {
+    apply_resources_recorded(project, bundle, None, plan)
+}
+
+/// [`apply_resources`], recording each create and delete in the state of
+/// `env` (the workspace and its state before the deploy) as it happens.
+fn apply_resources_recorded(
+    project: &Project,
+    bundle: &Bundle,
+    env: Option<(&dyn Workspace, &EnvState)>,
+    plan: &resources::ResourcePlan,
+) -> Result<(resources::ResourcePlan, Vec<String>)> {
     let mut plan = plan.clone();
     if !project.settings.remote {
         return Ok((plan, Vec::new()));
     }
     let (client, _) = env::session(bundle)?;
-    let warnings = remote_resources::apply(&client, &mut plan)?;
+    let warnings = match env {
+        Some((ws, state)) => {
+            let prev = state.tfstate.as_ref().map_or(&[][..], |t| &t.resources[..]);
+            remote_resources::apply(&client, &mut plan, prev, &mut record_resources(ws, state))?
+        }
+        None => remote_resources::apply(&client, &mut plan, &[], &mut |_| Ok(()))?,
+    };
     Ok((plan, warnings))
+}
+
+/// Writes `terraform.tfstate` with the resources given, one serial past the
+/// env's state: what [`remote_resources::apply`] calls after each create and
+/// delete. (The deploy's own state write later takes the same serial: one
+/// deploy, one step of the serial, whether it finished or not.)
+fn record_resources<'a>(
+    ws: &'a dyn Workspace,
+    state: &'a EnvState,
+) -> impl FnMut(Vec<state::TfResource>) -> Result<()> + 'a {
+    move |resources| {
+        let tf = state.next_tfstate(resources);
+        ws.write_state("terraform.tfstate", &serde_json::to_vec_pretty(&tf)?)
+            .context("recording a created or deleted resource in terraform.tfstate")
+    }
 }
 
 /// The files of a deploy failed after its resources were created: record

@@ -31,6 +31,9 @@ pub struct EnvStatus {
     pub lock: Option<LockInfo>,
     /// Deployments that `rollback --to` can switch to, oldest first.
     pub kept: Vec<HistoryEntry>,
+    /// Damaged state read past (the next deploy repairs it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The environments of `bundle_name` (all of them, or `env`), with drift. Writes nothing.
@@ -60,7 +63,8 @@ pub fn status(project: &Project, bundle_name: &str, env: Option<&str>) -> Result
 /// The status of one env in any backend (the remote one keeps no history: `kept` is empty).
 pub fn env_status(ws: &dyn Workspace, env: &str) -> Result<EnvStatus> {
     let current = ws.current()?;
-    let mut metadata: Option<Metadata> = EnvState::read(ws)?.metadata;
+    let read = EnvState::read_lenient(ws)?;
+    let mut metadata: Option<Metadata> = read.metadata;
     // A run killed after its switch leaves the state behind: trust the version's own record.
     if let Some(id) = &current
         && metadata.as_ref().is_none_or(|m| &m.deployment_id != id)
@@ -74,8 +78,18 @@ pub fn env_status(ws: &dyn Workspace, env: &str) -> Result<EnvStatus> {
             .and_then(|b| serde_json::from_slice(&b).ok()),
         None => None,
     };
+    let mut warnings = read.warnings;
     let manifest: Option<Manifest> = match ws.read("artifacts/manifest.json")? {
-        Some(b) => Some(serde_json::from_slice(&b).context("reading the deployed manifest")?),
+        Some(b) => match serde_json::from_slice(&b) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                warnings.push(format!(
+                    "the deployed artifacts/manifest.json is not valid ({e}): drift not checked; \
+                     the next deploy repairs it"
+                ));
+                None
+            }
+        },
         None => None,
     };
     let drift = match &manifest {
@@ -85,7 +99,7 @@ pub fn env_status(ws: &dyn Workspace, env: &str) -> Result<EnvStatus> {
     let lock = ws
         .read_state("deploy.lock")?
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let history = EnvState::read(ws)?.history;
+    let history = read.history;
     let versions = ws.versions()?;
     let mut kept: Vec<HistoryEntry> = Vec::new();
     for e in history.deployments.iter().rev() {
@@ -113,6 +127,7 @@ pub fn env_status(ws: &dyn Workspace, env: &str) -> Result<EnvStatus> {
         drift,
         lock,
         kept,
+        warnings,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Resources on the remote backend: the planned creates, updates and deletes
-//! carried out through the REST API (jobs 2.2, MLflow), with the ids the
+//! carried out through the REST API of each kind (see `config::kinds`: jobs
+//! 2.2, MLflow experiments, Unity Catalog models), with the ids the
 //! workspace gives kept in `terraform.tfstate`, so that a redeploy resets
 //! the same job instead of creating another, as the CLI's Terraform does.
 //!
@@ -10,14 +11,27 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use super::resources::{ResourcePlan, tf_type};
+use super::state::TfResource;
+use crate::config::kinds;
 use crate::workspace::remote::client::Client;
 
 /// Keys of a bundle resource that are not part of the API's settings.
-const BUNDLE_ONLY: [&str; 2] = ["permissions", "id"];
+const BUNDLE_ONLY: [&str; 3] = ["permissions", "grants", "id"];
 
 /// Carry out `plan` in the workspace; fills in real ids. Returns warnings
 /// for kinds this backend does not deploy.
-pub fn apply(client: &Client, plan: &mut ResourcePlan) -> Result<Vec<String>> {
+///
+/// After each create or delete, `record` gets the resources as they now are
+/// in the workspace (those done so far as planned, the rest as in `prev`),
+/// to write into the state before the next request: a deploy that fails
+/// halfway then knows what it created, and the next one converges instead
+/// of creating them twice.
+pub fn apply(
+    client: &Client,
+    plan: &mut ResourcePlan,
+    prev: &[TfResource],
+    record: &mut dyn FnMut(Vec<TfResource>) -> Result<()>,
+) -> Result<Vec<String>> {
     let mut warnings = Vec::new();
     for i in 0..plan.changes.len() {
         let change = plan.changes[i].clone();
@@ -29,43 +43,133 @@ pub fn apply(client: &Client, plan: &mut ResourcePlan) -> Result<Vec<String>> {
             .position(|r| r.kind == ty && r.name == change.key);
         let settings = slot
             .and_then(|s| plan.resources[s].instances.first())
-            .map(|inst| {
-                let mut a = inst.attributes.clone();
-                for k in BUNDLE_ONLY {
-                    a.remove(k);
-                }
-                Value::Object(a)
-            })
+            .map(|inst| Value::Object(inst.attributes.clone()))
             .unwrap_or(Value::Null);
         // A planned create carries a locally made-up id: the workspace gives the real one.
         let old_id = change
             .id
             .clone()
             .filter(|id| !id.is_empty() && change.action != "create");
+        let api = api_settings(&settings);
         let id = match change.kind.as_str() {
-            "jobs" => job(client, &change.action, old_id, &settings),
-            "experiments" => experiment(client, &change.action, old_id, &settings),
-            "registered_models" => model(client, &change.action, old_id, &settings),
-            _ => {
-                if change.action != "unchanged" {
-                    warnings.push(format!(
-                        "{what}: {} is not carried out by the remote backend (jobs, experiments \
-                         and registered models are); it is recorded in the state only",
-                        change.action
-                    ));
-                }
-                Ok(old_id)
+            "jobs" => job(client, &change.action, old_id, &api),
+            "experiments" => experiment(client, &change.action, old_id, &api),
+            "registered_models" if kinds::is_uc_model(&settings) || change.action == "delete" => {
+                uc_model(client, &change.action, old_id, &settings)
             }
+            "registered_models" => model(client, &change.action, old_id, &api),
+            // A kind this tool never deployed (recorded by an older version
+            // with an id of its own making): dropped from the state, since
+            // there is nothing in the workspace to delete.
+            _ if change.action == "delete" => {
+                warnings.push(format!(
+                    "{what}: dropped from the state ({} are not deployed by this tool, so its \
+                     recorded id was never the workspace's)",
+                    change.kind
+                ));
+                Ok(None)
+            }
+            other => anyhow::bail!(
+                "{other} are not deployed by this tool yet (it deploys {})",
+                kinds::deployed_keys()
+            ),
         }
-        .with_context(|| format!("{} of {what}", change.action))?;
+        .with_context(|| {
+            let api = kinds::get(&change.kind).map_or("", |k| k.api);
+            format!("{} of {what} ({api})", change.action)
+        })?;
+        let moved = id != change.id || change.action == "delete";
         plan.changes[i].id = id.clone();
         if let (Some(s), Some(id)) = (slot, id)
             && let Some(inst) = plan.resources[s].instances.first_mut()
         {
             inst.attributes.insert("id".into(), json!(id));
         }
+        if moved {
+            record(so_far(plan, prev, i))?;
+        }
+        if let (Err(e), Some(s)) = (
+            permissions(client, &change, &settings, id_of(plan, i)),
+            slot,
+        ) {
+            // Recorded without its permissions, so the next deploy sees a
+            // difference and sets them again.
+            if let Some(inst) = plan.resources[s].instances.first_mut() {
+                inst.attributes.remove("permissions");
+            }
+            record(so_far(plan, prev, i))?;
+            return Err(e.context(format!("permissions of {what}")));
+        }
     }
     Ok(warnings)
+}
+
+fn id_of(plan: &ResourcePlan, i: usize) -> Option<&str> {
+    plan.changes[i].id.as_deref()
+}
+
+/// Sets the resource's `permissions:` (a full replace, `PUT
+/// /api/2.0/permissions/<type>/<id>`) after a create or an update, for the
+/// kinds that have a permission object type.
+fn permissions(
+    client: &Client,
+    change: &super::resources::ResourceChange,
+    settings: &Value,
+    id: Option<&str>,
+) -> Result<()> {
+    let (Some(id), Some(ty)) = (id, kinds::get(&change.kind).and_then(|k| k.permissions)) else {
+        return Ok(());
+    };
+    let Some(wanted) = settings["permissions"].as_array() else {
+        return Ok(());
+    };
+    if !matches!(change.action.as_str(), "create" | "update") {
+        return Ok(());
+    }
+    let acl: Vec<Value> = wanted
+        .iter()
+        .map(|p| {
+            let mut entry = serde_json::Map::new();
+            for who in ["user_name", "group_name", "service_principal_name"] {
+                if let Some(v) = p.get(who) {
+                    entry.insert(who.into(), v.clone());
+                }
+            }
+            entry.insert("permission_level".into(), p["level"].clone());
+            Value::Object(entry)
+        })
+        .collect();
+    client.permissions_set(ty, id, &acl)
+}
+
+/// The resources that exist once changes `0..=done` are carried out: those
+/// as planned (with the ids they got), the others as `prev` recorded them.
+fn so_far(plan: &ResourcePlan, prev: &[TfResource], done: usize) -> Vec<TfResource> {
+    let mut out = Vec::new();
+    for (j, c) in plan.changes.iter().enumerate() {
+        let ty = tf_type(&c.kind);
+        let from = if j <= done {
+            if c.action == "delete" || c.id.is_none() {
+                continue;
+            }
+            plan.resources
+                .iter()
+                .find(|r| r.kind == ty && r.name == c.key)
+        } else {
+            prev.iter().find(|r| r.kind == ty && r.name == c.key)
+        };
+        out.extend(from.cloned());
+    }
+    out
+}
+
+/// The resource's settings without the keys that only the bundle knows.
+fn api_settings(settings: &Value) -> Value {
+    let mut a = settings.as_object().cloned().unwrap_or_default();
+    for k in BUNDLE_ONLY {
+        a.remove(k);
+    }
+    Value::Object(a)
 }
 
 fn parse_job_id(id: &str) -> Option<i64> {
@@ -150,4 +254,106 @@ fn model(
             Ok(Some(name.to_string()))
         }
     }
+}
+
+/// The full name a Unity Catalog model of these settings has.
+fn full_name(settings: &Value) -> String {
+    let part = |k: &str| settings[k].as_str().unwrap_or_default().to_string();
+    format!(
+        "{}.{}.{}",
+        part("catalog_name"),
+        part("schema_name"),
+        part("name")
+    )
+}
+
+/// A registered model in Unity Catalog (`/api/2.1/unity-catalog/models`),
+/// its id the full name `catalog.schema.name`; its `grants` applied through
+/// the permissions API, where models are `function` securables.
+fn uc_model(
+    client: &Client,
+    action: &str,
+    id: Option<String>,
+    settings: &Value,
+) -> Result<Option<String>> {
+    if action == "delete" {
+        if let Some(id) = id {
+            // A legacy model's id has no dots; it lives in the workspace registry.
+            if id.contains('.') {
+                client.uc_model_delete(&id)?;
+            } else {
+                client.model_delete(&id)?;
+            }
+        }
+        return Ok(None);
+    }
+    let full = full_name(settings);
+    let api = api_settings(settings);
+    let exists = client.uc_model_get(&full)?.is_some();
+    // Another catalog, schema or name is another model: the old one goes
+    // (after the new one exists, so a failed create loses nothing).
+    let stale = id.filter(|old| *old != full);
+    if !exists {
+        client.uc_model_create(&api)?;
+    } else if action == "update" {
+        let comment = api["comment"].as_str().unwrap_or_default();
+        client.uc_model_update(&full, &json!({ "comment": comment }))?;
+    }
+    if let Some(old) = stale {
+        if old.contains('.') {
+            client.uc_model_delete(&old)?;
+        } else {
+            client.model_delete(&old)?;
+        }
+    }
+    apply_grants(client, "function", &full, &settings["grants"])?;
+    Ok(Some(full))
+}
+
+/// Makes the grants on `full_name` those of `wanted` (`[{principal,
+/// privileges}]`): missing privileges added, others removed, in one PATCH.
+fn apply_grants(client: &Client, securable: &str, full_name: &str, wanted: &Value) -> Result<()> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let set = |v: &Value| -> BTreeSet<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_uppercase))
+            .collect()
+    };
+    let mut want: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for g in wanted.as_array().into_iter().flatten() {
+        if let Some(p) = g["principal"].as_str() {
+            want.entry(p.to_string())
+                .or_default()
+                .extend(set(&g["privileges"]));
+        }
+    }
+    let mut have: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    if !want.is_empty() {
+        for g in client.uc_grants_get(securable, full_name)? {
+            if let Some(p) = g["principal"].as_str() {
+                have.entry(p.to_string())
+                    .or_default()
+                    .extend(set(&g["privileges"]));
+            }
+        }
+    }
+    let principals: BTreeSet<&String> = want.keys().chain(have.keys()).collect();
+    let empty = BTreeSet::new();
+    let mut changes = Vec::new();
+    for p in principals {
+        let (w, h) = (want.get(p).unwrap_or(&empty), have.get(p).unwrap_or(&empty));
+        let add: Vec<&String> = w.difference(h).collect();
+        let remove: Vec<&String> = h.difference(w).collect();
+        if !add.is_empty() || !remove.is_empty() {
+            changes.push(json!({ "principal": p, "add": add, "remove": remove }));
+        }
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    client
+        .uc_grants_update(securable, full_name, &Value::Array(changes))
+        .with_context(|| format!("grants on {full_name}"))
 }

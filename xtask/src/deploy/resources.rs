@@ -8,32 +8,23 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::state::{TfInstance, TfResource, TfState};
-use crate::config::Bundle;
+use crate::config::{Bundle, kinds};
 
 const PROVIDER: &str = "provider[\"registry.terraform.io/databricks/databricks\"]";
 
-/// The Terraform resource type of a bundle resource kind.
+/// The Terraform resource type of a bundle resource kind (from the registry;
+/// a kind it does not know keeps a type of its own so it can be named).
 pub fn tf_type(kind: &str) -> String {
-    match kind {
-        "jobs" => "databricks_job".into(),
-        "experiments" => "databricks_mlflow_experiment".into(),
-        "registered_models" => "databricks_registered_model".into(),
-        "pipelines" => "databricks_pipeline".into(),
-        "models" => "databricks_mlflow_model".into(),
-        "model_serving_endpoints" => "databricks_model_serving".into(),
-        other => format!("databricks_{}", other.strip_suffix('s').unwrap_or(other)),
+    match kinds::get(kind) {
+        Some(k) => k.tf_type.to_string(),
+        None => format!("databricks_{kind}"),
     }
 }
 
 fn kind_of(tf_type: &str) -> String {
-    match tf_type {
-        "databricks_job" => "jobs".into(),
-        "databricks_mlflow_experiment" => "experiments".into(),
-        "databricks_registered_model" => "registered_models".into(),
-        "databricks_pipeline" => "pipelines".into(),
-        "databricks_mlflow_model" => "models".into(),
-        "databricks_model_serving" => "model_serving_endpoints".into(),
-        other => format!("{}s", other.strip_prefix("databricks_").unwrap_or(other)),
+    match kinds::by_tf_type(tf_type) {
+        Some(k) => k.key.to_string(),
+        None => tf_type.trim_start_matches("databricks_").to_string(),
     }
 }
 
@@ -85,11 +76,15 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
     let prev_resources: &[TfResource] = prev.map_or(&[], |s| &s.resources);
     let mut changes = Vec::new();
     let mut resources = Vec::new();
-    let kinds = bundle.config["resources"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect::<Vec<_>>());
-    for kind in kinds.unwrap_or_default() {
+    // Only kinds this tool deploys: the others are refused (remote) or left
+    // out (local) by `kinds::check_deployable`, never recorded with an id
+    // nobody gave them.
+    let deployed = kinds::KINDS.iter().filter(|k| k.deployed);
+    for kind in deployed.map(|k| k.key.to_string()) {
         let ty = tf_type(&kind);
+        // Sent as resolved: the configuration already carries what the CLI
+        // adds to every job (deployment, edit_mode, format, queue; see
+        // `config::defaults`), so nothing is added here.
         for (key, settings) in bundle.resources(&kind) {
             let old = prev_resources
                 .iter()
@@ -131,7 +126,8 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
     }
     for old in prev_resources {
         let kind = kind_of(&old.kind);
-        if bundle.resources(&kind).all(|(k, _)| k != old.name) {
+        let kept = kinds::get(&kind).is_some_and(|k| k.deployed);
+        if !kept || bundle.resources(&kind).all(|(k, _)| k != old.name) {
             changes.push(ResourceChange {
                 kind,
                 key: old.name.clone(),
@@ -145,25 +141,22 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
     ResourcePlan { changes, resources }
 }
 
-/// A fresh id shaped like the workspace's: numbers for jobs and experiments,
-/// the full name for registered models, a UUID otherwise.
+/// The id a local env records for a new resource, shaped like the
+/// workspace's (see `kinds::Ids`): a number for jobs and experiments, the
+/// (full) name for models. The remote backend replaces it with the id the
+/// workspace gives.
 fn new_id(kind: &str, settings: &Value) -> String {
     let n = uuid::Uuid::new_v4().as_u128();
-    match kind {
-        "jobs" | "experiments" => {
-            format!("{}", 100_000_000_000_000 + (n % 900_000_000_000_000) as u64)
-        }
-        "registered_models" => {
-            let name = settings["name"].as_str().unwrap_or("model");
-            match (
-                settings["catalog_name"].as_str(),
-                settings["schema_name"].as_str(),
-            ) {
-                (Some(c), Some(s)) => format!("{c}.{s}.{name}"),
-                _ => name.to_string(),
-            }
-        }
-        _ => uuid::Uuid::new_v4().to_string(),
+    let name = settings["name"].as_str().unwrap_or_default();
+    match kinds::get(kind).map(|k| k.ids) {
+        Some(kinds::Ids::Name) => name.to_string(),
+        Some(kinds::Ids::FullName) if kinds::is_uc_model(settings) => format!(
+            "{}.{}.{name}",
+            settings["catalog_name"].as_str().unwrap_or_default(),
+            settings["schema_name"].as_str().unwrap_or_default()
+        ),
+        Some(kinds::Ids::FullName) => name.to_string(),
+        _ => format!("{}", 100_000_000_000_000 + (n % 900_000_000_000_000) as u64),
     }
 }
 

@@ -159,6 +159,8 @@ pub struct EnvState {
     pub deployment: Option<DeploymentState>,
     pub tfstate: Option<TfState>,
     pub history: History,
+    /// What was wrong with the state files and how it was taken.
+    pub warnings: Vec<String>,
 }
 
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
@@ -166,30 +168,104 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
         .unwrap_or_else(|_| Err(anyhow::anyhow!("reading the state panicked")))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(ws: &dyn Workspace, name: &str) -> Result<Option<T>> {
-    match ws.read_state(name)? {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .with_context(|| format!("{}/state/{name} is not valid", ws.location())),
+fn parse<T: serde::de::DeserializeOwned>(
+    ws: &dyn Workspace,
+    name: &str,
+    lenient: bool,
+) -> Result<(Option<T>, Option<String>)> {
+    let Some(bytes) = ws.read_state(name)? else {
+        return Ok((None, None));
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(v) => Ok((Some(v), None)),
+        Err(e) if lenient => Ok((
+            None,
+            Some(format!(
+                "{}/state/{name} is not valid ({e}): read as absent; the next deploy repairs it",
+                ws.location()
+            )),
+        )),
+        Err(e) => Err(e).with_context(|| format!("{}/state/{name} is not valid", ws.location())),
     }
 }
 
 impl EnvState {
+    /// The state files; one that is not valid JSON is an error (a deploy
+    /// reads them after its recovery, which restores them from the version).
     pub fn read(ws: &dyn Workspace) -> Result<EnvState> {
+        Self::read_with(ws, false)
+    }
+
+    /// For what only reports (`status`, `plan`): a file that is not valid is
+    /// read as absent, with a warning, as the next deploy repairs it.
+    pub fn read_lenient(ws: &dyn Workspace) -> Result<EnvState> {
+        Self::read_with(ws, true)
+    }
+
+    fn read_with(ws: &dyn Workspace, lenient: bool) -> Result<EnvState> {
         // Four reads at once: on the remote backend each is a round trip.
-        std::thread::scope(|s| {
-            let metadata = s.spawn(|| parse(ws, "metadata.json"));
-            let deployment = s.spawn(|| parse(ws, "deployment.json"));
-            let tfstate = s.spawn(|| parse(ws, "terraform.tfstate"));
-            let history = parse(ws, "history.json")?.unwrap_or_default();
-            Ok(EnvState {
-                metadata: join(metadata)?,
-                deployment: join(deployment)?,
-                tfstate: join(tfstate)?,
-                history,
+        let (recorded, mut state, warnings) = std::thread::scope(|s| -> Result<_> {
+            let metadata = s.spawn(|| parse(ws, "metadata.json", lenient));
+            let deployment = s.spawn(|| parse(ws, "deployment.json", lenient));
+            let tfstate = s.spawn(|| parse(ws, "terraform.tfstate", lenient));
+            let history = parse(ws, "history.json", lenient)?;
+            let (metadata, deployment, tfstate) =
+                (join(metadata)?, join(deployment)?, join(tfstate)?);
+            let warnings: Vec<String> = [metadata.1, deployment.1, tfstate.1, history.1]
+                .into_iter()
+                .flatten()
+                .collect();
+            let recorded = history.0.is_some();
+            Ok((
+                recorded,
+                EnvState {
+                    metadata: metadata.0,
+                    deployment: deployment.0,
+                    tfstate: tfstate.0,
+                    history: history.0.unwrap_or_default(),
+                    warnings: Vec::new(),
+                },
+                warnings,
+            ))
+        })?;
+        state.warnings = warnings;
+        if recorded {
+            state.rebuild_empty_history(ws)?;
+        }
+        Ok(state)
+    }
+
+    /// A history listing nothing while versions are kept is damaged (an
+    /// emptied file), not the truth: pruning by it would delete every older
+    /// version. The versions on disk stand in for it, oldest first.
+    fn rebuild_empty_history(&mut self, ws: &dyn Workspace) -> Result<()> {
+        if !self.history.deployments.is_empty() {
+            return Ok(());
+        }
+        let versions = ws.versions()?;
+        if versions.is_empty() {
+            return Ok(());
+        }
+        self.warnings.push(format!(
+            "{}/state/history.json lists no deployment while {} are kept: taken as damaged, \
+             the kept versions stand in for it (none is pruned for it)",
+            ws.location(),
+            versions.len()
+        ));
+        self.history.deployments = versions
+            .into_iter()
+            .map(|id| HistoryEntry {
+                seq: id
+                    .split('-')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+                id,
+                kind: "recovered".into(),
+                ..HistoryEntry::default()
             })
-        })
+            .collect();
+        Ok(())
     }
 
     /// The next deployment.json: seq + 1, the id kept.

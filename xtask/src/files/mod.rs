@@ -130,6 +130,16 @@ fn selected(
     let exclude = matcher(root, exclude, "sync.exclude")?;
     let mut warnings = BTreeSet::new();
     warnings.extend(walked.skipped.into_iter().map(|(_, why)| why));
+    let excluded = |path: &str| {
+        exclude
+            .matched_path_or_any_parents(Path::new(path), false)
+            .is_ignore()
+    };
+    let mut unnamed: Vec<(String, std::path::PathBuf)> = walked
+        .unnamed
+        .into_iter()
+        .filter(|(rel, _)| !excluded(rel))
+        .collect();
     let mut found: Vec<SourceFile> = walked
         .files
         .into_iter()
@@ -159,15 +169,24 @@ fn selected(
                 warnings.insert(why);
             }
         }
+        unnamed.extend(
+            everything
+                .unnamed
+                .into_iter()
+                .filter(|(rel, _)| included(rel) && !excluded(rel)),
+        );
         found.append(&mut extra);
         found.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     }
+    if let Some((_, abs)) = unnamed.first() {
+        bail!(
+            "{}: file names must be valid UTF-8 to be deployed; rename it, or ignore it \
+             (.gitignore or sync.exclude)",
+            abs.display()
+        );
+    }
     if !exclude.is_empty() {
-        found.retain(|f| {
-            !exclude
-                .matched_path_or_any_parents(Path::new(&f.path), false)
-                .is_ignore()
-        });
+        found.retain(|f| !excluded(&f.path));
     }
     Ok(Selection {
         files: found,

@@ -33,6 +33,10 @@ pub(super) struct Walked {
     pub dirs: Vec<PathBuf>,
     /// (path, why it was skipped).
     pub skipped: Vec<(String, String)>,
+    /// Entries whose name is not UTF-8 and that the ignore rules keep:
+    /// (the path shown lossily, the real path). An error if selected; an
+    /// ignored one is skipped like any ignored file.
+    pub unnamed: Vec<(String, PathBuf)>,
 }
 
 /// The ignore files of one folder.
@@ -86,6 +90,7 @@ pub(super) fn walk(root: &Path, rules: bool) -> Result<Walked> {
         out.files.append(&mut sub.files);
         out.dirs.append(&mut sub.dirs);
         out.skipped.append(&mut sub.skipped);
+        out.unnamed.append(&mut sub.unnamed);
     }
     Ok(out)
 }
@@ -170,16 +175,23 @@ fn visit(
     }
     for e in &entries {
         let name = e.file_name();
-        let Some(name) = name.to_str() else {
-            bail!(
-                "{}: file names must be valid UTF-8",
-                dir.abs.join(&name).display()
-            );
-        };
         let ft = e
             .file_type()
             .with_context(|| format!("reading {}", e.path().display()))?;
         let is_dir = ft.is_dir();
+        let Some(name) = name.to_str() else {
+            let abs = dir.abs.join(&name);
+            if !(rules && ignored(&stack, global, &abs, is_dir)) {
+                let shown = name.to_string_lossy();
+                let rel = if is_root {
+                    shown.into_owned()
+                } else {
+                    format!("{}/{shown}", dir.rel)
+                };
+                out.unnamed.push((rel, abs));
+            }
+            continue;
+        };
         if never_entered(name, is_dir) {
             continue;
         }
@@ -492,5 +504,33 @@ mod tests {
             }
         }
         fs::remove_dir_all(&tmp).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod non_utf8_tests {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    /// Issue 18: a non-UTF-8 name blocked every deploy, even ignored. Now
+    /// ignored or excluded ones are skipped; a selected one is an error naming it.
+    #[test]
+    fn a_non_utf8_name_blocks_only_when_selected() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join(".git")).unwrap();
+        std::fs::write(root.join(".gitignore"), "*.bak\njunk/\n").unwrap();
+        std::fs::write(root.join("a.py"), "x").unwrap();
+        std::fs::write(root.join(OsStr::from_bytes(b"caf\xe9.bak")), "x").unwrap();
+        std::fs::create_dir_all(root.join("junk").join(OsStr::from_bytes(b"\xff"))).unwrap();
+        let sel = crate::files::select(root, &[], &[]).unwrap();
+        let paths: Vec<&str> = sel.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, [".gitignore", "a.py"]);
+
+        std::fs::write(root.join(OsStr::from_bytes(b"r\xe9sum\xe9.txt")), "x").unwrap();
+        let err = format!("{:#}", crate::files::select(root, &[], &[]).unwrap_err());
+        assert!(err.contains("valid UTF-8") && err.contains("sum"), "{err}");
+        // Excluded by sync.exclude: fine again.
+        crate::files::select(root, &[], &["r*.txt".to_string()]).unwrap();
     }
 }

@@ -310,10 +310,31 @@ fn pytest(python: &Path, dir: &Path, marker: &str, log: &Path) -> Result<()> {
     match status.code() {
         Some(0) | Some(5) => Ok(()),
         _ => bail!(
-            "pytest -m \"{marker}\" failed in {} ({status})",
-            dir.display()
+            "pytest -m \"{marker}\" failed in {} ({status}){}",
+            dir.display(),
+            failed_tests(&std::fs::read_to_string(log).unwrap_or_default())
         ),
     }
+}
+
+/// The tests pytest's short summary names as failed, each with its
+/// assertion (`FAILED tests/test_x.py::test_y - assert 1 == 2`), so the
+/// gate's message says which test failed without opening the log.
+fn failed_tests(log: &str) -> String {
+    const SHOWN: usize = 10;
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("FAILED ") || l.starts_with("ERROR "))
+        .collect();
+    let mut out: String = failed
+        .iter()
+        .take(SHOWN)
+        .map(|l| format!("\n  {l}"))
+        .collect();
+    if failed.len() > SHOWN {
+        out.push_str(&format!("\n  ... and {} more", failed.len() - SHOWN));
+    }
+    out
 }
 
 /// Load and check the configuration for `env`; print the problems and stop
@@ -415,7 +436,7 @@ fn say(project: &Project, line: String) {
 
 fn finish(project: &Project, doc: &Value, ok: bool) -> Result<()> {
     if project.settings.json {
-        println!("{}", serde_json::to_string_pretty(doc)?);
+        crate::util::print_json(doc)?;
     }
     if ok { Ok(()) } else { Err(Failed.into()) }
 }

@@ -21,6 +21,42 @@ pub struct ArtifactSpec {
     pub files: Vec<String>,
 }
 
+/// `build` commands run through `sh -c` with variable values spliced in as
+/// they are, unquoted: what the Databricks CLI does, so kept. A value that
+/// holds shell metacharacters then runs as shell: a warning per such value
+/// found in a build command (README, "Artifacts and --var").
+pub fn unquoted_var_warnings(bundle: &Bundle) -> Vec<String> {
+    const META: &[char] = &[
+        ';', '&', '|', '$', '`', '(', ')', '<', '>', '\'', '"', '\\', '\n', '*', '?', '~', '#',
+        '{', '}', '[', ']',
+    ];
+    let (Some(arts), Some(vars)) = (
+        bundle.config["artifacts"].as_object(),
+        bundle.config["variables"].as_object(),
+    ) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (art, spec) in arts {
+        let Some(build) = spec["build"].as_str() else {
+            continue;
+        };
+        for (var, decl) in vars {
+            let Some(value) = decl["value"].as_str() else {
+                continue;
+            };
+            if value.contains(META) && build.contains(value) {
+                out.push(format!(
+                    "artifacts.{art}.build: the value of variable {var} holds shell \
+                     metacharacters and is passed to `sh -c` unquoted (as the Databricks CLI \
+                     does): quote it in the command, or keep such characters out of the value"
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// The artifacts the configuration declares, checked: every path stays inside the bundle root.
 pub fn specs(bundle: &Bundle) -> Result<Vec<ArtifactSpec>> {
     let Some(map) = bundle.config["artifacts"].as_object() else {
@@ -175,6 +211,29 @@ fn expand(pattern: &str) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_var_with_shell_metacharacters_in_a_build_is_warned_about() {
+        let bundle = |value: &str| Bundle {
+            config: serde_json::json!({
+                "artifacts": {"w": {"build": format!("python -m build --outdir {value}")}},
+                "variables": {"out": {"value": value}, "unused": {"value": "a;b"}},
+            }),
+            root: "/b".into(),
+            name: "b".into(),
+            target: "dev".into(),
+            mode: None,
+            resource_files: Default::default(),
+            source: Default::default(),
+        };
+        assert!(unquoted_var_warnings(&bundle("dist")).is_empty());
+        let w = unquoted_var_warnings(&bundle("dist; rm -rf ~"));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("variable out") && w[0].contains("sh -c"),
+            "{w:?}"
+        );
+    }
 
     #[test]
     fn paths_must_stay_inside() {

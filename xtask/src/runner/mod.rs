@@ -6,7 +6,7 @@
 mod exec;
 mod job;
 mod process;
-mod remote;
+pub mod remote;
 pub use remote::run_deployed;
 mod report;
 mod rules;
@@ -34,7 +34,7 @@ pub use report::{JobReport, RunContext, TaskReport, TaskState};
 pub fn run_cmd(project: &Project, job_key: &str) -> Result<()> {
     if project.settings.remote {
         // Never fall back to a local run when the workspace was asked for.
-        return remote::run_remote(project, job_key);
+        return remote::run_remote(project, job_key, &remote::RunOptions::default());
     }
     let bundle = crate::deploy::load_target(project, project.settings.env.as_deref())?;
     let job = bundle.require_job(job_key)?;
@@ -45,7 +45,7 @@ pub fn run_cmd(project: &Project, job_key: &str) -> Result<()> {
         None => format!("running job {job_key}"),
     })?;
     if project.settings.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::util::print_json(&report)?;
     } else if !project.settings.quiet || !report.ok() {
         print!("{}", summary(&report));
     }

@@ -5,11 +5,13 @@
 
 pub mod fault;
 pub mod nofollow;
+pub mod output;
 pub mod parallel;
 pub mod stop;
 pub mod tempdir;
 pub mod time;
 
+pub use output::print_json;
 pub use parallel::parallel;
 pub use tempdir::TempDir;
 pub use time::{Timer, now_rfc3339};

@@ -1071,3 +1071,55 @@ fn status_without_env_lists_every_env_even_with_no_default_target() {
     let bad = repo.run(&["status", "--env", "nope"]);
     assert!(!bad.status.success(), "{}", text(&bad));
 }
+
+fn kept_versions(repo: &Repo) -> usize {
+    std::fs::read_dir(repo.env_dir("dev").join(".deployments"))
+        .unwrap()
+        .flatten()
+        .filter(|e| !e.path().join(".husk").exists())
+        .count()
+}
+
+/// Issue 18: an emptied history.json (and its snapshot) pruned every older
+/// version. Now it is taken as damaged: the kept versions stand in for it.
+#[test]
+fn an_empty_history_prunes_nothing_and_says_so() {
+    let repo = Repo::new();
+    for i in 0..3 {
+        repo.write("README.md", &format!("v{i}\n"));
+        repo.deploy("dev");
+    }
+    assert_eq!(kept_versions(&repo), 3);
+    let env = repo.env_dir("dev");
+    for file in [
+        env.join("state/history.json"),
+        env.join("current/state/history.json"),
+    ] {
+        let _ = std::fs::remove_file(&file);
+        std::fs::write(&file, "{\"deployments\": []}").unwrap();
+    }
+    repo.write("README.md", "v3\n");
+    let r = repo.deploy("dev");
+    assert!(r["warnings"].to_string().contains("damaged"), "{r}");
+    assert_eq!(kept_versions(&repo), 4, "no older version was pruned");
+}
+
+/// Issue 18: status and plan failed on state that deploy repairs; now they
+/// report it and go on, and the next deploy repairs it.
+#[test]
+fn status_and_plan_read_past_garbage_state() {
+    let repo = Repo::new();
+    repo.deploy("dev");
+    let state = repo.env_dir("dev").join("state");
+    for name in ["metadata.json", "deployment.json", "history.json"] {
+        std::fs::write(state.join(name), "\0garbage{").unwrap();
+    }
+    let out = repo.run(&["status", "--env", "dev"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("not valid"), "{}", text(&out));
+    let plan = repo.json(&["plan", "--env", "dev"]);
+    assert!(plan["warnings"].to_string().contains("not valid"), "{plan}");
+    repo.deploy("dev");
+    let status = repo.json(&["status", "--env", "dev"]);
+    assert!(status[0].get("warnings").is_none(), "{status}");
+}

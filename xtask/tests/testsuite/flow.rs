@@ -254,6 +254,12 @@ fn a_failing_unit_test_stops_test_and_blocks_stage() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("step `unit tests` failed"), "{err}");
+    // The failing test is named with its assertion, not only a log path.
+    assert!(
+        err.contains("FAILED tests/test_unit.py::test_adds - assert (1 + 1) == 3")
+            || err.contains("FAILED tests/test_unit.py::test_adds - assert 2 == 3"),
+        "{err}"
+    );
     let log_line = err
         .lines()
         .find(|l| l.trim_start().starts_with("log: "))

@@ -929,3 +929,48 @@ fn top_level_permissions_reach_each_resource_without_the_deployer() {
         run.stdout
     );
 }
+
+#[test]
+fn json_failures_are_one_json_document_and_a_closed_pipe_is_quiet() {
+    // A YAML error: no configuration to print, yet stdout holds one document.
+    let dir = bundle(&[("databricks.yml", b"bundle:\n  name: b\n  x: [1, 2\n")]);
+    let run = validate(dir.path(), &["--json"], &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let doc = run.json();
+    assert_eq!(doc["ok"], false, "{doc}");
+    let first = &doc["diagnostics"][0];
+    assert_eq!(first["severity"], "error", "{doc}");
+    assert!(
+        first["summary"].as_str().unwrap_or("").contains("bracket"),
+        "{doc}"
+    );
+    // An error outside validation (the status of a target that does not exist).
+    let out = crate::xtask()
+        .arg("--bundle-dir")
+        .arg(dir.path())
+        .args(["--json", "status", "--env", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not one JSON document ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(doc["ok"], false, "{doc}");
+    // `validate | head -c 0`: the reader is gone; no panic.
+    let ok = bundle(&[("databricks.yml", b"bundle:\n  name: b\n")]);
+    let mut child = crate::xtask()
+        .arg("--bundle-dir")
+        .arg(ok.path())
+        .args(["validate", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

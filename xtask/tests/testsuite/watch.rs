@@ -270,11 +270,9 @@ fn one_sync_per_save_and_old_versions_pruned_when_idle() {
     // sync for the start, one per save (a feedback loop would add more
     // while the loop waited for the idle prune above).
     assert_eq!(synced_lines(&watch), 9, "{}", watch.output());
-    assert!(
-        !repo
-            .join(".bundle/watchdemo/test/state/deploy.lock")
-            .exists()
-    );
+    // The prune releases the lock a moment after its last version is gone.
+    let lock = repo.join(".bundle/watchdemo/test/state/deploy.lock");
+    watch.until("the lock released", || !lock.exists());
 }
 
 #[test]
@@ -301,7 +299,11 @@ fn saves_trust_the_env_and_an_idle_check_repairs_it() {
     );
     // ...until the loop is idle: then the whole env is checked and repaired.
     watch.until("the idle check", || in_sync(&repo, &[]));
-    assert!(watch.output().contains("1 repaired"), "{}", watch.output());
+    // The line is printed once the sync has returned, a moment after the switch.
+    let log = repo.join("watch.log");
+    watch.until("the repair reported", || {
+        std::fs::read_to_string(&log).is_ok_and(|o| o.contains("1 repaired"))
+    });
 }
 
 #[test]
@@ -326,6 +328,11 @@ fn a_file_still_being_written_waits_for_its_close() {
         closed.elapsed() < Duration::from_millis(2500),
         "the close did not end the debounce window early"
     );
+    // The line comes once the sync has returned, a moment after the switch.
+    let log = watch.log.clone();
+    watch.until("the sync reported", || {
+        std::fs::read_to_string(&log).is_ok_and(|o| o.matches(" synced test: ").count() >= 2)
+    });
     assert_eq!(synced_lines(&watch), 2, "{}", watch.output());
 }
 
@@ -365,4 +372,31 @@ fn a_sync_refused_by_the_lock_is_retried() {
     assert!(!in_sync(&repo, &[]));
     std::fs::remove_file(state.join("deploy.lock")).expect("unlock");
     watch.until("the retried sync", || in_sync(&repo, &[]));
+}
+
+/// The stale-lock warning reaches watch's output too (issue 18).
+#[test]
+fn watch_says_when_it_takes_over_a_stale_lock() {
+    let repo = project();
+    let state = repo.join(".bundle/watchdemo/test/state");
+    std::fs::create_dir_all(&state).expect("state folder");
+    let mut child = std::process::Command::new("true").spawn().expect("true");
+    let dead = child.id();
+    child.wait().expect("waiting");
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id");
+    let ns = std::fs::read_link("/proc/self/ns/pid").expect("pid ns");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let lock = format!(
+        r#"{{"ID":"old","AcquisitionTime":"","IsForced":false,"User":"alice","pid":{dead},"host":"{}","boot_id":"{}","pid_ns":"{}"}}"#,
+        host.trim(),
+        boot.trim(),
+        ns.display()
+    );
+    std::fs::write(state.join("deploy.lock"), lock).expect("lock");
+    let mut watch = Watch::start(&repo, &[]);
+    watch.until("the initial sync", || in_sync(&repo, &[]));
+    let log = watch.log.clone();
+    watch.until("the warning", || {
+        std::fs::read_to_string(&log).is_ok_and(|o| o.contains("took over a stale lock"))
+    });
 }

@@ -276,9 +276,22 @@ impl Client {
         job_id: i64,
         job_parameters: &serde_json::Map<String, Value>,
     ) -> Result<i64> {
+        self.run_now_with(job_id, job_parameters, &[])
+    }
+
+    /// `run-now` with job parameters and Python parameters.
+    pub fn run_now_with(
+        &self,
+        job_id: i64,
+        job_parameters: &serde_json::Map<String, Value>,
+        python_params: &[String],
+    ) -> Result<i64> {
         let mut body = json!({ "job_id": job_id });
         if !job_parameters.is_empty() {
             body["job_parameters"] = Value::Object(job_parameters.clone());
+        }
+        if !python_params.is_empty() {
+            body["python_params"] = json!(python_params);
         }
         let v = self.send_json(&Call::post(
             "/api/2.2/jobs/run-now",
@@ -288,6 +301,28 @@ impl Client {
         v.get("run_id")
             .and_then(Value::as_i64)
             .context("jobs/run-now: no run_id in the answer")
+    }
+
+    /// The ids of the job's runs not yet finished.
+    pub fn runs_active(&self, job_id: i64) -> Result<Vec<i64>> {
+        let v = self.send_json(&Call::get(format!(
+            "/api/2.2/jobs/runs/list?job_id={job_id}&active_only=true"
+        )))?;
+        Ok(v["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["run_id"].as_i64())
+            .collect())
+    }
+
+    pub fn run_cancel(&self, run_id: i64) -> Result<()> {
+        self.send(&Call::post(
+            "/api/2.2/jobs/runs/cancel",
+            Body::Json(json!({ "run_id": run_id })),
+            true,
+        ))
+        .map(drop)
     }
 
     pub fn runs_get(&self, run_id: i64) -> Result<Run> {
@@ -396,6 +431,107 @@ impl Client {
             Err(e) if is_missing(&e) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    // ---- Permissions ----
+
+    /// Replaces the direct permissions of object `<object_type>/<id>` with
+    /// `acl` (`[{user_name|group_name|service_principal_name, permission_level}]`).
+    pub fn permissions_set(&self, object_type: &str, id: &str, acl: &[Value]) -> Result<()> {
+        let call = Call {
+            method: reqwest::Method::PUT,
+            path: format!("/api/2.0/permissions/{object_type}/{}", escape(id)),
+            body: Body::Json(json!({ "access_control_list": acl })),
+            idempotent: true,
+        };
+        self.send(&call).map(drop)
+    }
+
+    // ---- Unity Catalog registered models ----
+
+    /// Creates `catalog.schema.name` (`body` holds `name`, `catalog_name`,
+    /// `schema_name`, `comment`...); returns its full name.
+    pub fn uc_model_create(&self, body: &Value) -> Result<String> {
+        let v = self.send_json(&Call::post(
+            "/api/2.1/unity-catalog/models",
+            Body::Json(body.clone()),
+            false,
+        ))?;
+        v.get("full_name")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .context("unity-catalog/models: no full_name in the answer")
+    }
+
+    /// The model; `None` if missing.
+    pub fn uc_model_get(&self, full_name: &str) -> Result<Option<Value>> {
+        let call = Call::get(format!(
+            "/api/2.1/unity-catalog/models/{}",
+            escape(full_name)
+        ));
+        match self.send_json(&call) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Updates the fields in `body` (`comment`, `owner`, `new_name`).
+    pub fn uc_model_update(&self, full_name: &str, body: &Value) -> Result<()> {
+        let call = Call {
+            method: reqwest::Method::PATCH,
+            path: format!("/api/2.1/unity-catalog/models/{}", escape(full_name)),
+            body: Body::Json(body.clone()),
+            idempotent: true,
+        };
+        self.send(&call).map(drop)
+    }
+
+    /// Deletes the model; false if it did not exist.
+    pub fn uc_model_delete(&self, full_name: &str) -> Result<bool> {
+        let call = Call {
+            method: reqwest::Method::DELETE,
+            path: format!("/api/2.1/unity-catalog/models/{}", escape(full_name)),
+            body: Body::Empty,
+            idempotent: true,
+        };
+        match self.send(&call) {
+            Ok(_) => Ok(true),
+            Err(e) if is_missing(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The grants on a securable: `[{principal, privileges: [...]}]`.
+    /// (Registered models are `function` securables to this API.)
+    pub fn uc_grants_get(&self, securable: &str, full_name: &str) -> Result<Vec<Value>> {
+        let v = self.send_json(&Call::get(format!(
+            "/api/2.1/unity-catalog/permissions/{securable}/{}",
+            escape(full_name)
+        )))?;
+        Ok(v["privilege_assignments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Applies `changes` (`[{principal, add: [...], remove: [...]}]`).
+    pub fn uc_grants_update(
+        &self,
+        securable: &str,
+        full_name: &str,
+        changes: &Value,
+    ) -> Result<()> {
+        let call = Call {
+            method: reqwest::Method::PATCH,
+            path: format!(
+                "/api/2.1/unity-catalog/permissions/{securable}/{}",
+                escape(full_name)
+            ),
+            body: Body::Json(json!({ "changes": changes })),
+            idempotent: true,
+        };
+        self.send(&call).map(drop)
     }
 }
 

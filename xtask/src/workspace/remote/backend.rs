@@ -38,6 +38,9 @@ pub struct RemoteWorkspace {
     /// What the last `drift` found (remote path → `modified_at`), so a
     /// commit re-lists only the folders it wrote to for its snapshot.
     last_walk: Mutex<Option<BTreeMap<String, Option<i64>>>>,
+    /// The id of the deploy lock this process took: checked before a
+    /// commit deletes files or writes state (see [`RemoteWorkspace::fence`]).
+    held: Mutex<Option<String>>,
 }
 
 impl RemoteWorkspace {
@@ -46,6 +49,26 @@ impl RemoteWorkspace {
             client,
             root: root.trim_end_matches('/').to_string(),
             last_walk: Mutex::new(None),
+            held: Mutex::new(None),
+        }
+    }
+
+    /// A deploy displaced by a `--force-lock` stops before its deletes and
+    /// its state write instead of committing over the other deploy.
+    fn fence(&self) -> Result<()> {
+        let Some(ours) = self.held.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+            return Ok(());
+        };
+        match self.read_lock()? {
+            Some((_, Some(h))) if h.id == ours => Ok(()),
+            Some((_, Some(h))) => bail!(
+                "this deploy lost its lock to another: {}; it stops before deleting files or \
+                 writing state",
+                describe_holder(&h)
+            ),
+            _ => {
+                bail!("the deploy lock is gone or unreadable: this deploy stops before its commit")
+            }
         }
     }
 
@@ -179,16 +202,22 @@ impl RemoteWorkspace {
 /// The target's `workspace.*` auth attributes, with `-p/--profile`
 /// replacing `workspace.profile`.
 pub fn target_auth(bundle: &Bundle) -> TargetAuth {
+    target_auth_from(&|key| bundle.workspace(key).map(str::to_string))
+}
+
+/// [`target_auth`] from any source of `workspace.<key>` values (the loader
+/// asks before the bundle is resolved, to learn the user once).
+pub fn target_auth_from(workspace: &dyn Fn(&str) -> Option<String>) -> TargetAuth {
     let mut attrs = auth::Attrs::default();
     for a in auth::attrs::ATTRS.iter().filter(|a| a.name != "host") {
-        if let Some(v) = bundle.workspace(a.name) {
-            attrs.set(a.name, v);
+        if let Some(v) = workspace(a.name) {
+            attrs.set(a.name, &v);
         }
     }
     TargetAuth {
-        host: bundle.workspace("host").map(str::to_string),
+        host: workspace("host"),
         attrs,
-        profile: auth::profile_flag().or_else(|| bundle.workspace("profile").map(str::to_string)),
+        profile: auth::profile_flag().or_else(|| workspace("profile")),
     }
 }
 
@@ -283,13 +312,20 @@ impl Workspace for RemoteWorkspace {
                 // The create is not retried (not idempotent), but it may have
                 // reached the server before the answer was lost: look.
                 Err(e) => match self.read_lock() {
-                    Ok(Some((_, Some(h)))) if h.id == lock.id => return Ok(replaced),
+                    Ok(Some((_, Some(h)))) if h.id == lock.id => {
+                        *self.held.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(lock.id.clone());
+                        return Ok(replaced);
+                    }
                     _ => return Err(e).context("acquiring the deploy lock"),
                 },
             }
             let held = self.read_lock()?;
             match held {
-                Some((_, Some(h))) if h.id == lock.id => return Ok(replaced),
+                Some((_, Some(h))) if h.id == lock.id => {
+                    *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(lock.id.clone());
+                    return Ok(replaced);
+                }
                 // A holder that was a process of this machine and is gone:
                 // take over (once), as the local backend does.
                 Some((_, Some(h))) if !overwrite && holder_is_gone(&h) => {
@@ -313,6 +349,10 @@ impl Workspace for RemoteWorkspace {
     }
 
     fn unlock(&self, lock: &LockInfo) -> Result<Option<String>> {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_if(|id| *id == lock.id);
         let path = self.state_path("deploy.lock");
         match self.read_lock()? {
             None => Ok(Some(format!("{path} disappeared while the deploy held it"))),
@@ -447,6 +487,7 @@ impl Workspace for RemoteWorkspace {
                 self.location()
             );
         }
+        self.fence()?;
         for name in STATE_FILES {
             if let Some((_, bytes)) = state.iter().find(|(n, _)| *n == name) {
                 self.write_state(name, bytes)?;
@@ -536,6 +577,7 @@ impl Transaction for RemoteTxn<'_> {
         let deletes = self.deletes.into_inner().unwrap_or_else(|p| p.into_inner());
 
         let written: Vec<String> = puts.iter().map(|(p, _)| p.clone()).collect();
+        ws.fence()?;
         // 1. Deletes ("not found" is fine: the goal is absence).
         let targets: Vec<String> = deletes.iter().map(|d| ws.abs(d)).collect();
         ws.client

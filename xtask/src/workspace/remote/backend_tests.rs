@@ -379,3 +379,29 @@ fn remote_backend_opens_the_env_of_a_loaded_bundle() {
     assert!(format!("{err:#}").contains("resolved for user"), "{err:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 18: a deploy displaced by a `--force-lock` (another process, its
+/// own connection) stops before its deletes and its state write.
+#[test]
+fn remote_backend_a_displaced_deploy_does_not_commit() {
+    let fake = FakeWorkspace::start();
+    let ws = open(&fake);
+    let other = open(&fake);
+    deploy(&ws, "0001", &[("a.txt", b"A", false)], &[]);
+    ws.lock(&lock("mine", false)).unwrap();
+    assert!(matches!(
+        other.lock(&lock("theirs", true)).unwrap(),
+        Replaced::Forced(_)
+    ));
+    let txn = ws.begin("0002").unwrap();
+    txn.delete("files/a.txt").unwrap();
+    let manifest = Manifest::new(Vec::new(), Vec::new());
+    let err = format!("{:#}", txn.commit(&manifest, &state("0002")).unwrap_err());
+    assert!(
+        err.contains("lost its lock") && err.contains("user-theirs"),
+        "{err}"
+    );
+    let root = ws.root().to_string();
+    assert_eq!(fake.file(&format!("{root}/files/a.txt")).unwrap(), b"A");
+    assert_eq!(ws.current().unwrap().as_deref(), Some("0001"));
+}

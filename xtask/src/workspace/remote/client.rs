@@ -8,7 +8,7 @@
 //! come back and hammering it sooner only extends the throttling.
 
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,9 @@ use super::auth::{Auth, Credentials, Secret};
 /// Knobs of the transport. Defaults follow the CLI's bundle settings.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
-    /// Per-attempt timeout. The CLI uses 90 s of inactivity for bundles.
+    /// Inactivity timeout: the longest wait for a connection, for the
+    /// server to take more of an upload or send more of an answer. The CLI
+    /// uses 90 s for bundles. A request that keeps moving may take longer.
     pub timeout: Duration,
     /// Total time spent retrying one request before giving up (CLI: 15 min).
     pub retry_budget: Duration,
@@ -208,6 +210,15 @@ impl Client {
                     }
                 }
                 Attempt::Unauthorized { err, .. } => return Err(self.refused(err)),
+                // A refused connection may be a server restarting: worth a
+                // second or two, not the 15 minutes of the retry budget.
+                Attempt::Unreachable(err) => {
+                    let wait = self.backoff(attempt);
+                    if start.elapsed() + wait > CONNECT_RETRY_WINDOW {
+                        return Err(err);
+                    }
+                    (err, wait)
+                }
                 Attempt::Retry { err, retry_after } => {
                     // `Retry-After: 0` must not turn into a busy loop.
                     let wait = match retry_after {
@@ -270,27 +281,20 @@ impl Client {
         for (k, v) in &self.auth.headers {
             req = req.header(k, v);
         }
-        req = match &call.body {
-            Body::Empty => req,
-            Body::Json(v) => req.json(v),
-            Body::Raw(bytes) => req
-                .header("content-type", "application/octet-stream")
-                .body(bytes.clone()),
-        };
         let what = format!("{} {}", call.method, strip_query(&call.path));
-        let resp = match req.send() {
-            Ok(resp) => resp,
-            Err(e) => return self.transport_error(call, &what, e),
+        let (req, upload) = match &call.body {
+            Body::Empty => (req, None),
+            Body::Json(v) => (req.json(v), None),
+            Body::Raw(bytes) => (
+                req.header("content-type", "application/octet-stream"),
+                Some(bytes.clone()),
+            ),
         };
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = match resp.bytes() {
-            Ok(b) => b.to_vec(),
+        let Some(answer) = watched(req, upload, self.opts.timeout) else {
+            return self.timed_out(&what);
+        };
+        let (status, retry_after, body) = match answer {
+            Ok(a) => a,
             Err(e) => return self.transport_error(call, &what, e),
         };
         if (200..300).contains(&status) {
@@ -314,27 +318,37 @@ impl Client {
         }
     }
 
+    /// Like the CLI: a timed-out request fails after one attempt. A server
+    /// that is slow under load gets slower if we pile on, and a timed-out
+    /// write may still land.
+    fn timed_out(&self, what: &str) -> Attempt {
+        Attempt::Fatal(anyhow!(
+            "{what}: request timed out after {}s without progress",
+            self.opts.timeout.as_secs_f64()
+        ))
+    }
+
     fn transport_error(&self, call: &Call, what: &str, e: reqwest::Error) -> Attempt {
         // Render without the URL: it is ours, and the error chain stays short.
         let e = e.without_url();
+        if e.is_connect() {
+            // Refused, unresolvable, unreachable, or no answer to connect
+            // (timed out): nothing was sent, and a host that is not there now
+            // will not be there in 15 minutes either. Fail within seconds,
+            // naming the host (the cause says which failure).
+            return Attempt::Unreachable(anyhow::Error::new(e).context(format!(
+                "{what}: cannot connect to {} (check workspace.host, DATABRICKS_HOST, the \
+                 network and any proxy)",
+                self.host
+            )));
+        }
         if e.is_timeout() {
-            // Like the CLI: a timed-out request fails after one attempt. A
-            // server that is slow under load gets slower if we pile on, and
-            // a timed-out write may still land.
-            return Attempt::Fatal(anyhow!(
-                "{what}: request timed out after {}s",
-                self.opts.timeout.as_secs_f64()
-            ));
+            return self.timed_out(what);
         }
         let err = anyhow::Error::new(e).context(format!("{what}: connection failed"));
-        // A connect error means nothing was sent: any call may retry. A
-        // connection dropped mid-request may have been acted on: only
+        // A connection dropped mid-request may have been acted on: only
         // idempotent calls retry.
-        let connect = err.chain().any(|c| {
-            c.downcast_ref::<reqwest::Error>()
-                .is_some_and(|r| r.is_connect())
-        });
-        if connect || call.idempotent {
+        if call.idempotent {
             Attempt::Retry {
                 err,
                 retry_after: None,
@@ -420,6 +434,8 @@ impl Client {
 
 enum Attempt {
     Done(Vec<u8>),
+    /// No connection could be made: retried only within `CONNECT_RETRY_WINDOW`.
+    Unreachable(anyhow::Error),
     Retry {
         err: anyhow::Error,
         retry_after: Option<Duration>,
@@ -466,15 +482,138 @@ fn strip_query(path: &str) -> &str {
     path.split('?').next().unwrap_or(path)
 }
 
+/// `<tool>/<version>`: what the workspace's audit logs group requests by.
+pub const USER_AGENT: &str = concat!("my_mlops_project-xtask/", env!("CARGO_PKG_VERSION"));
+
+/// Connecting is quick or it is not happening: a refused or unreachable host
+/// should be reported in seconds, not after the inactivity timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long failed connections are retried (a server restarting), counted
+/// from the first attempt.
+const CONNECT_RETRY_WINDOW: Duration = Duration::from_secs(2);
+
+/// The HTTP client. No deadline of reqwest's own: [`watched`] fails a
+/// request when it stops moving (the connect timeout, then `timeout` without
+/// a byte taken or received), so a big upload or answer on a slow link
+/// still goes through. (reqwest's `read_timeout` cannot serve: it runs from
+/// the start of a request to its answer, upload included, and its blocking
+/// client reads bodies outside the runtime its timer needs.)
 fn build_http(opts: &ClientOptions) -> Result<Http> {
     Http::builder()
-        .timeout(opts.timeout)
-        .connect_timeout(opts.timeout.min(Duration::from_secs(30)))
+        .timeout(None)
+        .connect_timeout(opts.timeout.min(CONNECT_TIMEOUT))
+        .tcp_keepalive(Duration::from_secs(30))
         .pool_max_idle_per_host(opts.parallelism.max(1))
-        .user_agent(concat!(
-            "my_mlops_project-xtask/",
-            env!("CARGO_PKG_VERSION")
-        ))
+        .user_agent(USER_AGENT)
         .build()
         .context("building the HTTP client")
+}
+
+/// Status, `Retry-After` and body of one request.
+type Answer = std::result::Result<(u16, Option<Duration>, Vec<u8>), reqwest::Error>;
+
+/// When the request last moved, in ms since `start`.
+#[derive(Clone)]
+struct Progress {
+    start: Instant,
+    last: Arc<AtomicU64>,
+}
+
+impl Progress {
+    fn touch(&self) {
+        self.last
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
+fn exchange(req: reqwest::blocking::RequestBuilder, progress: &Progress) -> Answer {
+    use std::io::Read;
+    let mut resp = req.send()?;
+    progress.touch();
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let mut body = Vec::new();
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        match resp.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                body.extend_from_slice(&buf[..n]);
+                progress.touch();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // The blocking body's reader wraps reqwest's own error.
+            Err(e) => match e.into_inner().map(|e| e.downcast::<reqwest::Error>()) {
+                Some(Ok(e)) => return Err(*e),
+                _ => break,
+            },
+        }
+    }
+    Ok((status, retry_after, body))
+}
+
+/// Sends `req` (with `upload` as its body) and waits while the exchange
+/// moves: `None` once `idle` passes with no byte taken by the connection
+/// nor received. The blocking client cannot be interrupted, so the
+/// exchange runs on its own thread, which a timeout leaves to end by
+/// itself (the answer, or TCP keepalive giving up on a dead peer).
+fn watched(
+    req: reqwest::blocking::RequestBuilder,
+    upload: Option<Vec<u8>>,
+    idle: Duration,
+) -> Option<Answer> {
+    let progress = Progress {
+        start: Instant::now(),
+        last: Arc::new(AtomicU64::new(0)),
+    };
+    let req = match upload {
+        Some(bytes) => {
+            let len = bytes.len() as u64;
+            let reader = ProgressReader {
+                data: std::io::Cursor::new(bytes),
+                progress: progress.clone(),
+            };
+            req.body(reqwest::blocking::Body::sized(reader, len))
+        }
+        None => req,
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = progress.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(exchange(req, &p));
+    });
+    let tick = idle.clamp(Duration::from_millis(1), Duration::from_millis(100));
+    loop {
+        match rx.recv_timeout(tick) {
+            Ok(answer) => return Some(answer),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if progress.idle() > idle => {
+                return None;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+/// A request body that marks progress each time the connection takes bytes.
+struct ProgressReader {
+    data: std::io::Cursor<Vec<u8>>,
+    progress: Progress,
+}
+
+impl std::io::Read for ProgressReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.progress.touch();
+        std::io::Read::read(&mut self.data, buf)
+    }
 }

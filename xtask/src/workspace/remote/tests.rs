@@ -489,3 +489,154 @@ fn remote_experiments_and_models() {
     assert!(c.model_get("m").unwrap().is_none());
     assert!(!c.model_delete("m").unwrap());
 }
+
+/// A one-connection HTTP server for transport tests: reads the request
+/// (its body `chunk` bytes every `pause`), then answers `answer` the same
+/// way. Returns its URL and a handle yielding the request head.
+fn trickle_server(
+    chunk: usize,
+    pause: Duration,
+    answer: Vec<u8>,
+) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .unwrap_or(0);
+        let mut left = len;
+        let mut buf = vec![0; chunk];
+        while left > 0 {
+            let n = reader.read(&mut buf[..chunk.min(left)]).unwrap();
+            assert!(n > 0, "client closed early");
+            left -= n;
+            std::thread::sleep(pause);
+        }
+        let mut out = stream;
+        write!(
+            out,
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+            answer.len()
+        )
+        .unwrap();
+        for part in answer.chunks(chunk) {
+            out.write_all(part).unwrap();
+            out.flush().unwrap();
+            std::thread::sleep(pause);
+        }
+        head
+    });
+    (url, handle)
+}
+
+fn client_at(url: &str, timeout: Duration) -> Client {
+    let creds = Credentials {
+        host: url.to_string(),
+        token: Secret::new("t"),
+    };
+    Client::new(&creds, ClientOptions { timeout, ..fast() }).unwrap()
+}
+
+#[test]
+fn remote_slow_steady_answer_outlasts_the_timeout() {
+    // 20 pieces 100 ms apart: 2 s in all, never 0.5 s without progress.
+    let answer = format!("{{\"objects\":[],\"pad\":\"{}\"}}", "x".repeat(2000)).into_bytes();
+    let (url, server) = trickle_server(answer.len() / 20 + 1, Duration::from_millis(100), answer);
+    let c = client_at(&url, Duration::from_millis(500));
+    let start = Instant::now();
+    c.list("/Workspace/x").unwrap();
+    assert!(start.elapsed() > Duration::from_millis(1500));
+    let head = server.join().unwrap();
+    assert!(
+        head.to_ascii_lowercase().contains(&format!(
+            "user-agent: my_mlops_project-xtask/{}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{head}"
+    );
+}
+
+#[test]
+fn remote_slow_steady_upload_outlasts_the_timeout() {
+    // 16 MB taken 512 KB per 100 ms: over 3 s in all, with a 2 s timeout.
+    let (url, server) = trickle_server(512 * 1024, Duration::from_millis(100), b"{}".to_vec());
+    let c = client_at(&url, Duration::from_secs(2));
+    let start = Instant::now();
+    c.send(&super::client::Call::post(
+        "/api/2.0/workspace-files/import-file/x?overwrite=true",
+        super::client::Body::Raw(vec![7; 16 * 1024 * 1024]),
+        true,
+    ))
+    .unwrap();
+    assert!(
+        start.elapsed() > Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    server.join().unwrap();
+}
+
+#[test]
+fn remote_stalled_upload_times_out() {
+    // The server takes 64 KB, then nothing for 10 s: the upload stops moving.
+    let (url, _server) = trickle_server(64 * 1024, Duration::from_secs(10), b"{}".to_vec());
+    let c = client_at(&url, Duration::from_millis(700));
+    let start = Instant::now();
+    let err = c
+        .send(&super::client::Call::post(
+            "/api/2.0/workspace-files/import-file/x?overwrite=true",
+            super::client::Body::Raw(vec![7; 64 * 1024 * 1024]),
+            true,
+        ))
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("timed out after 0.7s"),
+        "{err:#}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn remote_unreachable_host_fails_fast_naming_it() {
+    // A port nobody listens on: connection refused, not retried for 15 minutes.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let creds = Credentials {
+        host: url.clone(),
+        token: Secret::new("t"),
+    };
+    let c = Client::new(&creds, ClientOptions::default()).unwrap();
+    let start = Instant::now();
+    let err = c.me().unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains(&format!("cannot connect to {url}")), "{msg}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
