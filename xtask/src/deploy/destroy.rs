@@ -7,7 +7,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use super::resources::{ResourceChange, ResourcePlan};
+use super::resources::{Action, ResourceChange, ResourcePlan};
 use super::state::{EnvState, TfResource};
 use super::{env, lock, remote_resources};
 use crate::config::{Bundle, kinds};
@@ -164,7 +164,7 @@ pub fn destroy(
                 .map(|r| ResourceChange {
                     kind: r.kind.clone(),
                     key: r.key.clone(),
-                    action: "delete".into(),
+                    action: Action::Delete,
                     id: Some(r.id.clone()),
                 })
                 .collect(),

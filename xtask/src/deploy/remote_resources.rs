@@ -10,7 +10,7 @@
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use super::resources::{ResourcePlan, tf_type};
+use super::resources::{Action, ResourcePlan, tf_type};
 use super::state::TfResource;
 use crate::config::kinds;
 use crate::workspace::remote::client::Client;
@@ -49,19 +49,21 @@ pub fn apply(
         let old_id = change
             .id
             .clone()
-            .filter(|id| !id.is_empty() && change.action != "create");
+            .filter(|id| !id.is_empty() && change.action != Action::Create);
         let api = api_settings(&settings);
         let id = match change.kind.as_str() {
-            "jobs" => job(client, &change.action, old_id, &api),
-            "experiments" => experiment(client, &change.action, old_id, &api),
-            "registered_models" if kinds::is_uc_model(&settings) || change.action == "delete" => {
-                uc_model(client, &change.action, old_id, &settings)
+            "jobs" => job(client, change.action, old_id, &api),
+            "experiments" => experiment(client, change.action, old_id, &api),
+            "registered_models"
+                if kinds::is_uc_model(&settings) || change.action == Action::Delete =>
+            {
+                uc_model(client, change.action, old_id, &settings)
             }
-            "registered_models" => model(client, &change.action, old_id, &api),
+            "registered_models" => model(client, change.action, old_id, &api),
             // A kind this tool never deployed (recorded by an older version
             // with an id of its own making): dropped from the state, since
             // there is nothing in the workspace to delete.
-            _ if change.action == "delete" => {
+            _ if change.action == Action::Delete => {
                 warnings.push(format!(
                     "{what}: dropped from the state ({} are not deployed by this tool, so its \
                      recorded id was never the workspace's)",
@@ -78,7 +80,7 @@ pub fn apply(
             let api = kinds::get(&change.kind).map_or("", |k| k.api);
             format!("{} of {what} ({api})", change.action)
         })?;
-        let moved = id != change.id || change.action == "delete";
+        let moved = id != change.id || change.action == Action::Delete;
         plan.changes[i].id = id.clone();
         if let (Some(s), Some(id)) = (slot, id)
             && let Some(inst) = plan.resources[s].instances.first_mut()
@@ -123,7 +125,7 @@ fn permissions(
     let Some(wanted) = settings["permissions"].as_array() else {
         return Ok(());
     };
-    if !matches!(change.action.as_str(), "create" | "update") {
+    if !matches!(change.action, Action::Create | Action::Update) {
         return Ok(());
     }
     let acl: Vec<Value> = wanted
@@ -149,7 +151,7 @@ fn so_far(plan: &ResourcePlan, prev: &[TfResource], done: usize) -> Vec<TfResour
     for (j, c) in plan.changes.iter().enumerate() {
         let ty = tf_type(&c.kind);
         let from = if j <= done {
-            if c.action == "delete" || c.id.is_none() {
+            if c.action == Action::Delete || c.id.is_none() {
                 continue;
             }
             plan.resources
@@ -178,20 +180,20 @@ fn parse_job_id(id: &str) -> Option<i64> {
 
 fn job(
     client: &Client,
-    action: &str,
+    action: Action,
     id: Option<String>,
     settings: &Value,
 ) -> Result<Option<String>> {
     let existing = id.as_deref().and_then(parse_job_id);
     match (action, existing) {
-        ("delete", Some(n)) => {
+        (Action::Delete, Some(n)) => {
             client.job_delete(n)?;
             Ok(None)
         }
-        ("delete", None) => Ok(None),
+        (Action::Delete, None) => Ok(None),
         // Recorded, but deleted out of band (or never really created): create it again.
         (_, Some(n)) if client.job_get(n)?.is_some() => {
-            if action == "update" {
+            if action == Action::Update {
                 client.job_reset(n, settings)?;
             }
             Ok(Some(n.to_string()))
@@ -202,19 +204,19 @@ fn job(
 
 fn experiment(
     client: &Client,
-    action: &str,
+    action: Action,
     id: Option<String>,
     settings: &Value,
 ) -> Result<Option<String>> {
     let name = settings["name"].as_str().unwrap_or_default();
     match (action, id) {
-        ("delete", Some(id)) => {
+        (Action::Delete, Some(id)) => {
             client.experiment_delete(&id)?;
             Ok(None)
         }
-        ("delete", None) => Ok(None),
+        (Action::Delete, None) => Ok(None),
         (_, Some(id)) if client.experiment_get(&id)?.is_some() => {
-            if action == "update" {
+            if action == Action::Update {
                 client.experiment_update(&id, name)?;
             }
             Ok(Some(id))
@@ -225,21 +227,21 @@ fn experiment(
 
 fn model(
     client: &Client,
-    action: &str,
+    action: Action,
     id: Option<String>,
     settings: &Value,
 ) -> Result<Option<String>> {
     let name = settings["name"].as_str().unwrap_or_default();
     let description = settings["description"].as_str();
     match (action, id) {
-        ("delete", Some(id)) => {
+        (Action::Delete, Some(id)) => {
             client.model_delete(&id)?;
             Ok(None)
         }
-        ("delete", None) => Ok(None),
+        (Action::Delete, None) => Ok(None),
         // A model's id is its name: a renamed model is another model.
         (_, Some(id)) if id == name && client.model_get(&id)?.is_some() => {
-            if action == "update" {
+            if action == Action::Update {
                 client.model_update(&id, description.unwrap_or_default())?;
             }
             Ok(Some(id))
@@ -272,11 +274,11 @@ fn full_name(settings: &Value) -> String {
 /// the permissions API, where models are `function` securables.
 fn uc_model(
     client: &Client,
-    action: &str,
+    action: Action,
     id: Option<String>,
     settings: &Value,
 ) -> Result<Option<String>> {
-    if action == "delete" {
+    if action == Action::Delete {
         if let Some(id) = id {
             // A legacy model's id has no dots; it lives in the workspace registry.
             if id.contains('.') {
@@ -295,7 +297,7 @@ fn uc_model(
     let stale = id.filter(|old| *old != full);
     if !exists {
         client.uc_model_create(&api)?;
-    } else if action == "update" {
+    } else if action == Action::Update {
         let comment = api["comment"].as_str().unwrap_or_default();
         client.uc_model_update(&full, &json!({ "comment": comment }))?;
     }

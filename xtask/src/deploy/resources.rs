@@ -28,13 +28,40 @@ fn kind_of(tf_type: &str) -> String {
     }
 }
 
+/// What a deploy does to one resource (shown as `create`, `update`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    Unchanged,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Unchanged => "unchanged",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so `{:<9}` aligns the plan's columns.
+        f.pad(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResourceChange {
     /// `jobs`, `experiments`, ...
     pub kind: String,
     pub key: String,
-    /// `create`, `update`, `delete` or `unchanged`.
-    pub action: String,
+    pub action: Action,
     /// Known for existing resources; for new ones only once deployed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -50,7 +77,7 @@ pub struct ResourcePlan {
 
 impl ResourcePlan {
     pub fn changed(&self) -> bool {
-        self.changes.iter().any(|c| c.action != "unchanged")
+        self.changes.iter().any(|c| c.action != Action::Unchanged)
     }
 
     /// `{kind: {key: {id, relative_path}}}` for metadata.json.
@@ -97,11 +124,15 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
                         Value::Object(a) == *settings
                     });
                     (
-                        if same { "unchanged" } else { "update" },
+                        if same {
+                            Action::Unchanged
+                        } else {
+                            Action::Update
+                        },
                         old.id().map(str::to_string),
                     )
                 }
-                None => ("create", assign_ids.then(|| new_id(&kind, settings))),
+                None => (Action::Create, assign_ids.then(|| new_id(&kind, settings))),
             };
             let mut attributes = settings.as_object().cloned().unwrap_or_default();
             attributes.insert("id".into(), json!(id.clone().unwrap_or_default()));
@@ -119,7 +150,7 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
             changes.push(ResourceChange {
                 kind: kind.clone(),
                 key: key.to_string(),
-                action: action.into(),
+                action,
                 id,
             });
         }
@@ -131,7 +162,7 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
             changes.push(ResourceChange {
                 kind,
                 key: old.name.clone(),
-                action: "delete".into(),
+                action: Action::Delete,
                 id: old.id().map(str::to_string),
             });
         }
@@ -186,7 +217,7 @@ mod tests {
         assert!(
             p1.changes
                 .iter()
-                .all(|c| c.action == "create" && c.id.is_some())
+                .all(|c| c.action == Action::Create && c.id.is_some())
         );
         let state = TfState {
             version: 4,

@@ -7,6 +7,8 @@
 
 mod gitcheck;
 mod record;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::time::Instant;
