@@ -312,13 +312,78 @@ pub fn expect_map<'a>(
         Value::Map(m) => Some(m),
         Value::Null => None,
         _ => {
-            ctx.error(
-                format!("expected a map, found a {}", node.kind()),
+            // The CLI warns and leaves the value out (libs/dyn/convert/
+            // normalize.go: `typeMismatch` is a warning, the value invalid).
+            ctx.warning(
+                format!("expected map, found {}", node.kind()),
                 Some(node.loc),
                 path,
             );
+            ctx.mistyped.push(path.to_string());
             None
         }
+    }
+}
+
+/// Leave out what `check_root` found mistyped (a string where a map is
+/// expected), as the CLI does, so later stages see only the right shapes.
+/// Later paths first: a sequence loses its higher indices before its lower.
+pub fn drop_mistyped(ctx: &mut Ctx, root: &mut Node) {
+    for path in std::mem::take(&mut ctx.mistyped).iter().rev() {
+        remove_at(root, path);
+    }
+}
+
+/// Remove the value at a config path (`a.b[2].c`); nothing when it is gone.
+fn remove_at(root: &mut Node, path: &str) {
+    let mut steps: Vec<(Option<&str>, Vec<usize>)> = Vec::new();
+    for seg in path.split('.') {
+        let (key, mut rest) = seg.split_at(seg.find('[').unwrap_or(seg.len()));
+        let mut idx = Vec::new();
+        while let Some(r) = rest.strip_prefix('[') {
+            let Some(close) = r.find(']') else { return };
+            let Ok(i) = r[..close].parse() else { return };
+            idx.push(i);
+            rest = &r[close + 1..];
+        }
+        steps.push(((!key.is_empty()).then_some(key), idx));
+    }
+    // Flatten to a list of map keys and sequence indices.
+    enum Step<'a> {
+        Key(&'a str),
+        Index(usize),
+    }
+    let flat: Vec<Step> = steps
+        .into_iter()
+        .flat_map(|(k, idx)| {
+            k.map(Step::Key)
+                .into_iter()
+                .chain(idx.into_iter().map(Step::Index))
+        })
+        .collect();
+    let Some((last, parents)) = flat.split_last() else {
+        return;
+    };
+    let mut node = root;
+    for s in parents {
+        let next = match (s, &mut node.v) {
+            (Step::Key(k), Value::Map(m)) => m.get_mut(k),
+            (Step::Index(i), Value::Seq(v)) => v.get_mut(*i),
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => return,
+        }
+    }
+    match (last, &mut node.v) {
+        (Step::Key(k), Value::Map(m)) => {
+            m.remove(k);
+        }
+        (Step::Index(i), Value::Seq(v)) if *i < v.len() => {
+            v.remove(*i);
+        }
+        _ => {}
     }
 }
 

@@ -13,6 +13,8 @@ pub struct Ctx {
     /// Every file read, relative to the bundle root; `Loc::file` indexes this.
     pub files: Vec<PathBuf>,
     pub diags: Vec<Diagnostic>,
+    /// Config paths of values of the wrong shape, reported and to be left out.
+    pub mistyped: Vec<String>,
 }
 
 impl Ctx {

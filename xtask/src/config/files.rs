@@ -69,6 +69,18 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
         );
         return None;
     }
+    // The CLI refuses a root whose path holds a glob character, since its
+    // include globs are joined to that path (bundle/config/loader/
+    // process_root_includes.go; acceptance/bundle/includes/glob_in_root_path).
+    let root_text = ctx.root.to_string_lossy().into_owned();
+    if let Some(c) = root_text.chars().find(|c| matches!(c, '*' | '?' | '[')) {
+        let d = crate::diag::Diagnostic::error("Bundle root path contains glob pattern characters")
+            .detail(format!(
+                "The path to the bundle root {root_text} contains glob pattern character \"{c}\". Please remove the character from this path to use bundle commands."
+            ));
+        ctx.push(d, None, "");
+        return None;
+    }
     for rel in includes(ctx, &root) {
         let Some(node) = read_file(ctx, &rel) else {
             continue;
@@ -77,11 +89,21 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
             Value::Null => ctx.warning("included file is empty", Some(node.loc), ""),
             Value::Map(m) => {
                 if let Some(e) = m.entry("include") {
-                    ctx.error(
-                        "include is only allowed in the root configuration file",
-                        Some(e.key_loc),
-                        "include",
-                    );
+                    // The CLI warns and ignores it, located at each entry
+                    // (acceptance/bundle/includes/include_outside_root/output.txt).
+                    let locs: Vec<Loc> = match &e.node.v {
+                        Value::Seq(items) => items.iter().map(|n| n.loc).collect(),
+                        _ => vec![e.node.loc],
+                    };
+                    let mut d = crate::diag::Diagnostic::warning(
+                        "Include section is defined outside root file",
+                    )
+                    .detail("The include section is defined in a file that is not the root file\nThese values will be ignored since only the includes defined in\nthe bundle root file (typically databricks.yml) are loaded.")
+                    .path("include");
+                    for l in locs {
+                        d = d.at(ctx.location(l));
+                    }
+                    ctx.diags.push(d);
                 }
                 merge::merge_file(ctx, &mut root, node);
             }
@@ -211,9 +233,12 @@ fn includes(ctx: &mut Ctx, root: &Node) -> Vec<PathBuf> {
             );
             continue;
         };
-        let Some(clean) = normalize(Path::new(pattern)) else {
+        // A file above the root is accepted, as the CLI accepts it, and
+        // known by its path from the root (`../common.yml`), as the CLI
+        // records it (acceptance/bundle/includes/yml_outside_root).
+        let Some(clean) = normalize_up(Path::new(pattern)) else {
             ctx.error(
-                format!("include {pattern} is outside the bundle root"),
+                format!("include {pattern} must be a path relative to the bundle root"),
                 Some(entry.loc),
                 &path,
             );
@@ -283,6 +308,26 @@ pub fn normalize(p: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
+/// Like [`normalize`], but a path may climb above the root: the `..` that
+/// leave it are kept in front (`a/../../x.yml` → `../x.yml`).
+fn normalize_up(p: &Path) -> Option<PathBuf> {
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                _ => out.push(c),
+            },
+            Component::Normal(_) => out.push(c),
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out.iter().collect())
+}
+
 /// `filepath.Glob` semantics: `*`, `?` and `[...]` within one path element
 /// (`**` is just `*`); returns paths relative to `root` that exist as files.
 fn glob(root: &Path, pattern: &Path) -> Result<Vec<PathBuf>, globset::Error> {
@@ -342,5 +387,18 @@ mod tests {
         );
         assert_eq!(normalize(Path::new("../x.yml")), None);
         assert_eq!(normalize(Path::new("/etc/x.yml")), None);
+    }
+
+    #[test]
+    fn normalize_up_keeps_the_climb() {
+        assert_eq!(
+            normalize_up(Path::new("a/../../x.yml")),
+            Some(PathBuf::from("../x.yml"))
+        );
+        assert_eq!(
+            normalize_up(Path::new("./../../c/./d.yml")),
+            Some(PathBuf::from("../../c/d.yml"))
+        );
+        assert_eq!(normalize_up(Path::new("/etc/x.yml")), None);
     }
 }

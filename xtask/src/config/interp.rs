@@ -134,12 +134,37 @@ fn has_refs(n: &Node, lookups: &Lookups) -> bool {
     }
 }
 
+/// The fields of `workspace.current_user` that the CLI copies from SCIM `Me`
+/// (`bundle/config/mutator/populate_current_user.go`: the SDK's `iam.User`
+/// plus `short_name` and `domain_friendly_name`) and that cannot be derived
+/// from a user name: a reference to one is left as text locally, with a
+/// warning, as a workspace lookup is.
+const SCIM_ONLY: [&str; 10] = [
+    "displayName",
+    "id",
+    "active",
+    "emails",
+    "name",
+    "groups",
+    "entitlements",
+    "roles",
+    "externalId",
+    "schemas",
+];
+
+/// `Some(field)` when `path` (normalized) names a SCIM-only user field.
+fn scim_only(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("workspace.current_user.")?;
+    let field = rest.split(['.', '[']).next()?;
+    SCIM_ONLY.contains(&field).then_some(field)
+}
+
 /// A reference this stage resolves: `bundle`, `workspace` or `variables`,
 /// except variables whose value is a workspace lookup (left as text).
 fn resolvable(path: &str, lookups: &Lookups) -> bool {
     let n = normalize(path);
     let (head, rest) = split_first(&n);
-    if !PREFIXES.contains(&head) {
+    if !PREFIXES.contains(&head) || scim_only(&n).is_some() {
         return false;
     }
     let var = rest.strip_prefix('.').map(|r| split_first(r).0);
@@ -172,11 +197,16 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
     }
     let snapshot = sections(root);
     let mut reported_lookups = BTreeSet::new();
+    let mut scim = BTreeSet::new();
     let mut cycles = Vec::new();
     walk_ref(root, &mut |n| {
         let Value::Str(s) = &n.v else { return };
         for r in find_refs(s) {
             let path = normalize(&r.path);
+            if let Some(field) = scim_only(&path) {
+                scim.insert((field.to_string(), n.loc.file, n.loc.line, n.loc.col));
+                continue;
+            }
             let var = path.strip_prefix("variables.").map(|p| split_first(p).0);
             if let Some(what) = var.and_then(|v| lookups.get(v).map(|w| (v, w))) {
                 reported_lookups.insert((what.0.to_string(), what.1.clone()));
@@ -200,6 +230,13 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
         } else {
             ctx.warning(msg, loc, "");
         }
+    }
+    for (field, file, line, col) in scim {
+        ctx.warning(
+            format!("workspace.current_user.{field} is known only from the workspace (SCIM Me): ${{workspace.current_user.{field}}} is left as is locally"),
+            Some(crate::config::yaml::Loc { file, line, col }),
+            "",
+        );
     }
     for (name, what) in reported_lookups {
         ctx.warning(
@@ -340,28 +377,19 @@ fn substitute(
             Some(v) if !has_refs(v, lookups) => values.push(Some(v.clone())),
             Some(_) => values.push(None),
             None => {
-                // A near miss is a typo: an error with the fix. A variable
-                // declared nowhere, like nothing declared, is left as text
-                // with a warning: real bundles (the corpus's target_includes)
-                // use such references in targets they never deploy.
-                let (is_error, msg) = match suggest(snapshot, &r.path) {
-                    Some(s) => (
-                        true,
-                        format!(
-                            "reference does not exist: ${{{}}}. did you mean ${{{s}}}?",
-                            r.path
-                        ),
+                // Every missing reference is an error, with the fix when
+                // there is a near miss, as the CLI's resolver reports it
+                // (libs/dyn/dynvar/resolve.go: a NoSuchKey lookup becomes
+                // "reference does not exist"; recorded in
+                // acceptance/bundle/variables/did_you_mean/output.txt).
+                let msg = match suggest(snapshot, &r.path) {
+                    Some(s) => format!(
+                        "reference does not exist: ${{{}}}. did you mean ${{{s}}}?",
+                        r.path
                     ),
-                    None if r.path.starts_with("var.") || r.path.starts_with("variables.") => (
-                        false,
-                        format!(
-                            "reference does not exist: ${{{}}}; it is left as is (declare the variable under `variables:`)",
-                            r.path
-                        ),
-                    ),
-                    None => (true, format!("reference does not exist: ${{{}}}", r.path)),
+                    None => format!("reference does not exist: ${{{}}}", r.path),
                 };
-                problems.insert((is_error, msg, n.loc.file, n.loc.line, n.loc.col));
+                problems.insert((true, msg, n.loc.file, n.loc.line, n.loc.col));
                 values.push(None);
             }
         }

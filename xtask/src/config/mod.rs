@@ -11,9 +11,11 @@
 //! (located tree) → `check` (known keys, types) → `targets` (select, merge)
 //! → `merge` (tasks by key) → `modes::fill_facts` (user, git, workspace
 //! paths) → `vars` (values by precedence) → `interp` (`${...}`) →
-//! `modes::apply_mode` (presets, development/production rules) → `paths`
-//! (local paths checked and translated). Every node keeps the file it came
-//! from, so paths are relative to the file that names them even after merges.
+//! `modes::apply_mode` (presets, development/production rules) →
+//! `defaults::apply` (the CLI's resource defaults) → `paths` (local paths
+//! checked and translated) → `defaults::annotate` (deployment, edit mode).
+//! Every node keeps the file it came from, so paths are relative to the file
+//! that names them even after merges.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ use crate::diag::Location;
 
 mod check;
 mod ctx;
+mod defaults;
 mod files;
 mod interp;
 pub mod kinds;
@@ -227,6 +230,7 @@ fn resolve(
     check::check_root(ctx, &tree);
     names::check(ctx, &tree);
     check::drop_unknown(&mut tree);
+    check::drop_mistyped(ctx, &mut tree);
     let Some(target) = targets::select(ctx, &tree, opts.target.as_deref()) else {
         return Ok(None);
     };
@@ -252,7 +256,9 @@ fn resolve(
     let lookups = vars::assign(ctx, &mut tree, &opts.vars, &target);
     interp::resolve(ctx, &mut tree, &lookups);
     let mode = modes::apply_mode(ctx, &mut tree, &user, root_path_explicit);
+    defaults::apply(ctx, &mut tree, &user);
     paths::translate(ctx, &mut tree);
+    defaults::annotate(&mut tree);
     paths::rebase_local(ctx, &mut tree);
 
     let resource_files = resource_files(ctx, &tree);

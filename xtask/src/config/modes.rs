@@ -32,6 +32,23 @@ pub fn short_name(user: &str) -> String {
         .collect()
 }
 
+/// `domain_friendly_name` as the CLI derives it from the short name
+/// (`libs/iamutil`: `GetShortUserDomainFriendlyName`): lowercased, every
+/// character other than an ASCII letter or digit turned into `-`. (The CLI
+/// first strips accents, `é` → `e`; here an accented letter becomes `-`.)
+pub fn domain_friendly_name(user: &str) -> String {
+    short_name(user)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
 fn child<'a>(m: &'a mut Map, key: &str, loc: Loc) -> &'a mut Map {
     let needs = !matches!(m.get(key).map(|n| &n.v), Some(Value::Map(_)));
     if needs {
@@ -78,6 +95,11 @@ pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo) {
 
     let ws = child(m, "workspace", loc);
     let cu = child(ws, "current_user", loc);
+    cu.insert(
+        "domain_friendly_name",
+        loc,
+        Node::str(domain_friendly_name(user), loc),
+    );
     cu.insert("short_name", loc, Node::str(short_name(user), loc));
     cu.insert("userName", loc, Node::str(user, loc));
     let root_path = match ws.get("root_path").and_then(Node::as_str) {
@@ -394,5 +416,9 @@ mod tests {
     fn short_names() {
         assert_eq!(super::short_name("Jane.Doe+x@example.com"), "jane_doe_x");
         assert_eq!(super::short_name("bob"), "bob");
+        assert_eq!(
+            super::domain_friendly_name("Jane.Doe+x@example.com"),
+            "jane-doe-x"
+        );
     }
 }

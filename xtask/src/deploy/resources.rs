@@ -28,29 +28,6 @@ fn kind_of(tf_type: &str) -> String {
     }
 }
 
-/// The settings a kind is created with: the bundle's, plus what the CLI
-/// adds to every job (`bundle/deploy/metadata/annotate_jobs.go`,
-/// `resourcemutator/default_queueing.go`), so that the UI shows the job as
-/// deployed by a bundle and locks it against edits there.
-fn settings_to_send(bundle: &Bundle, kind: &str, settings: &Value) -> Value {
-    let mut out = settings.clone();
-    if kind == "jobs"
-        && let Some(o) = out.as_object_mut()
-    {
-        let state_path = bundle.workspace("state_path").unwrap_or_default();
-        o.insert(
-            "deployment".into(),
-            json!({"kind": "BUNDLE", "metadata_file_path": format!("{state_path}/metadata.json")}),
-        );
-        o.insert("edit_mode".into(), json!("UI_LOCKED"));
-        o.insert("format".into(), json!("MULTI_TASK"));
-        if !o.contains_key("queue") {
-            o.insert("queue".into(), json!({"enabled": true}));
-        }
-    }
-    out
-}
-
 /// What a deploy does to one resource (shown as `create`, `update`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -132,8 +109,10 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
     let deployed = kinds::KINDS.iter().filter(|k| k.deployed);
     for kind in deployed.map(|k| k.key.to_string()) {
         let ty = tf_type(&kind);
+        // Sent as resolved: the configuration already carries what the CLI
+        // adds to every job (deployment, edit_mode, format, queue; see
+        // `config::defaults`), so nothing is added here.
         for (key, settings) in bundle.resources(&kind) {
-            let settings = &settings_to_send(bundle, &kind, settings);
             let old = prev_resources
                 .iter()
                 .find(|r| r.kind == ty && r.name == key && r.id().is_some());

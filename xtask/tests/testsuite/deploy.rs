@@ -921,9 +921,13 @@ fn the_corpus_bundles_deploy_to_a_local_env() {
         assert!(status.status.success(), "{name:?}: {}", text(&status));
     }
     eprintln!("corpus: {deployed} deployed; refused by the config loader: {refused:?}");
-    assert!(
-        refused.is_empty(),
-        "every corpus bundle must deploy; refused: {refused:?}"
+    // target_includes names `${var.environment}`, declared nowhere, in its
+    // default target: the Databricks CLI fails there too ("reference does
+    // not exist", libs/dyn/dynvar/resolve.go). Every other bundle deploys.
+    assert_eq!(
+        refused,
+        ["target_includes"],
+        "every corpus bundle but target_includes must deploy"
     );
 }
 

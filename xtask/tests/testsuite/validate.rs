@@ -40,13 +40,16 @@ fn every_corpus_bundle_validates_for_every_target() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name == "target_includes" && (t == "dev" || t == "staging") {
                 // resources/set1/job_1.yml (in dev and staging) names
-                // `${var.environment}`, which the bundle never declares: no
-                // near miss, so it is left as text with a located warning.
+                // `${var.environment}`, which the bundle never declares: the
+                // CLI fails there ("reference does not exist", from
+                // libs/dyn/dynvar/resolve.go), and so do we, with the place.
+                assert_eq!(run.code, 1, "{}", run.all());
                 assert!(
-                    run.stdout.contains("Warning: reference does not exist: ${var.environment}; it is left as is (declare the variable under `variables:`)\n  in resources/set1/job_1.yml:"),
+                    run.stdout.contains("Error: reference does not exist: ${var.environment}\n  in resources/set1/job_1.yml:"),
                     "{}",
                     run.all()
                 );
+                continue;
             }
             assert_eq!(run.code, 0, "{name} -t {t}:\n{}", run.all());
             assert!(
@@ -347,7 +350,8 @@ fn presets_apply_outside_development_mode() {
     assert_eq!(j["name"], "[ci] job");
     assert_eq!(j["tags"], json!({"owner": "me"}));
     assert_eq!(j["schedule"]["pause_status"], "PAUSED");
-    assert!(j.get("max_concurrent_runs").is_none());
+    // No preset for it: the CLI's default of 1.
+    assert_eq!(j["max_concurrent_runs"], 1);
 }
 
 #[test]
@@ -740,6 +744,190 @@ fn doubling_references_end_at_once_with_a_clear_error() {
     );
     assert_ne!(r.code, 0, "{}", r.all());
     assert!(r.all().contains("longer than 1 MiB"), "{}", r.all());
+}
+
+#[test]
+fn json_carries_the_defaults_and_annotations_the_cli_adds() {
+    // The CLI's recorded answer for empty resources:
+    // acceptance/bundle/validate/empty_resources/empty_dict/output.txt.
+    let yml = "bundle:\n  name: d\nresources:\n  jobs:\n    e: {}\n    j:\n      name: j\n      max_concurrent_runs: 2\n      schedule:\n        quartz_cron_expression: 0 0 * * * ?\n        timezone_id: UTC\n  pipelines:\n    p:\n      name: p\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let json = ok_json(dir.path(), &[], &[]);
+    let state = "/Workspace/Users/tester/.bundle/d/default/state";
+    assert_eq!(
+        serde_json::to_string(at(&json, "/resources/jobs/e")).unwrap(),
+        format!(
+            r#"{{"deployment":{{"kind":"BUNDLE","metadata_file_path":"{state}/metadata.json"}},"edit_mode":"UI_LOCKED","format":"MULTI_TASK","max_concurrent_runs":1,"name":"Untitled","queue":{{"enabled":true}}}}"#
+        )
+    );
+    let j = at(&json, "/resources/jobs/j");
+    assert_eq!(j["max_concurrent_runs"], 2);
+    assert_eq!(j["schedule"]["pause_status"], "UNPAUSED");
+    assert_eq!(j["queue"], json!({"enabled": true}));
+    let p = at(&json, "/resources/pipelines/p");
+    assert_eq!(p["channel"], "CURRENT");
+    assert_eq!(p["edition"], "ADVANCED");
+    assert_eq!(
+        p["deployment"]["metadata_file_path"],
+        format!("{state}/metadata.json")
+    );
+    // Development mode pauses the schedule before the default could unpause it.
+    let dev = format!("{yml}targets:\n  dev:\n    mode: development\n");
+    let dir = bundle(&[("databricks.yml", dev.as_bytes())]);
+    let json = ok_json(dir.path(), &["-t", "dev"], &[]);
+    assert_eq!(
+        at(&json, "/resources/jobs/j/schedule/pause_status"),
+        "PAUSED"
+    );
+    assert_eq!(at(&json, "/resources/jobs/e/max_concurrent_runs"), 4);
+}
+
+#[test]
+fn current_user_fields_derived_or_left_with_a_warning() {
+    let yml = "bundle:\n  name: u\nresources:\n  jobs:\n    j:\n      name: ${workspace.current_user.domain_friendly_name}\n      description: by ${workspace.current_user.displayName}\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let run = validate(dir.path(), &["--json"], &[("USER", "jane.doe")]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stderr.contains("Warning: workspace.current_user.displayName is known only from the workspace (SCIM Me): ${workspace.current_user.displayName} is left as is locally\n  in databricks.yml:7:20"),
+        "{}",
+        run.stderr
+    );
+    let json = run.json();
+    assert_eq!(at(&json, "/resources/jobs/j/name"), "jane-doe");
+    assert_eq!(
+        at(&json, "/resources/jobs/j/description"),
+        "by ${workspace.current_user.displayName}"
+    );
+    assert_eq!(
+        at(&json, "/workspace/current_user/domain_friendly_name"),
+        "jane-doe"
+    );
+}
+
+#[test]
+fn an_undeclared_variable_is_an_error() {
+    // The CLI: "reference does not exist" (libs/dyn/dynvar/resolve.go).
+    let yml = "bundle:\n  name: v\nresources:\n  jobs:\n    j:\n      name: job ${var.nowhere}\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let run = validate(dir.path(), &[], &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("Error: reference does not exist: ${var.nowhere}\n  in databricks.yml:6:13"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_value_where_a_map_is_expected_is_a_warning_and_left_out() {
+    // The CLI warns "expected map, found string" and drops the value
+    // (libs/dyn/convert/normalize.go); the rest of the bundle still resolves.
+    let yml = "bundle:\n  name: m\nresources:\n  jobs:\n    j: text\n    k:\n      name: k\n  pipelines: [1]\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let run = validate(dir.path(), &["--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "Warning: expected map, found string\n  at resources.jobs.j\n  in databricks.yml:5:8"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("Warning: expected map, found sequence\n  at resources.pipelines"),
+        "{}",
+        run.stderr
+    );
+    let json = run.json();
+    assert!(json["resources"]["jobs"].get("j").is_none(), "{json:#}");
+    assert_eq!(at(&json, "/resources/jobs/k/name"), "k");
+    assert!(json["resources"].get("pipelines").is_none(), "{json:#}");
+    let strict = validate(dir.path(), &["--strict"], &[]);
+    assert_eq!(strict.code, 1, "{}", strict.all());
+}
+
+#[test]
+fn an_include_above_the_root_is_read_and_named_from_the_root() {
+    // acceptance/bundle/includes/yml_outside_root: the CLI accepts it.
+    let common = "resources:\n  jobs:\n    shared:\n      name: shared\n";
+    let dir = bundle(&[
+        (
+            "root/databricks.yml",
+            b"bundle:\n  name: up\ninclude:\n  - ../common.yml\n",
+        ),
+        ("common.yml", common.as_bytes()),
+    ]);
+    let root = dir.path().join("root");
+    let json = ok_json(&root, &[], &[]);
+    assert_eq!(at(&json, "/resources/jobs/shared/name"), "shared");
+    let run = validate(&root, &["-v"], &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("File: ../common.yml\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_bundle_root_with_glob_characters_is_refused() {
+    // acceptance/bundle/includes/glob_in_root_path/output.txt
+    let dir = bundle(&[("[abc]/databricks.yml", BASE.as_bytes())]);
+    let root = dir.path().join("[abc]");
+    let run = validate(&root, &[], &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stdout.contains(&format!(
+            "Error: Bundle root path contains glob pattern characters\n\nThe path to the bundle root {} contains glob pattern character \"[\". Please remove the character from this path to use bundle commands.\n",
+            root.display()
+        )),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn include_in_an_included_file_is_a_warning_and_ignored() {
+    // acceptance/bundle/includes/include_outside_root/output.txt
+    let dir = bundle(&[
+        (
+            "databricks.yml",
+            b"bundle:\n  name: b\ninclude:\n  - a.yml\n",
+        ),
+        ("a.yml", b"include:\n  - b.yml\n  - c.yml\n"),
+    ]);
+    let run = validate(dir.path(), &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("Warning: Include section is defined outside root file\n  at include\n  in a.yml:2:5\n  in a.yml:3:5\n\nThe include section is defined in a file that is not the root file\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn top_level_permissions_reach_each_resource_without_the_deployer() {
+    // resourcemutator/apply_bundle_permissions.go, filter_current_user.go
+    let yml = "bundle:\n  name: p\npermissions:\n  - level: CAN_VIEW\n    group_name: users\n  - level: CAN_MANAGE\n    user_name: tester\nresources:\n  jobs:\n    j:\n      name: j\n  pipelines:\n    p:\n      name: p\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let json = ok_json(dir.path(), &[], &[]);
+    let view = json!([{"level": "CAN_VIEW", "group_name": "users"}]);
+    assert_eq!(at(&json, "/resources/jobs/j/permissions"), &view);
+    assert_eq!(at(&json, "/resources/pipelines/p/permissions"), &view);
+    // The top-level list itself stays as written.
+    assert_eq!(at(&json, "/permissions/1/user_name"), "tester");
+    let bad = yml.replace("CAN_VIEW", "CAN_SEE");
+    let dir = bundle(&[("databricks.yml", bad.as_bytes())]);
+    let run = validate(dir.path(), &[], &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stdout.contains("Error: invalid permission level: CAN_SEE, allowed values: [CAN_MANAGE, CAN_VIEW, CAN_RUN]\n  at permissions\n  in databricks.yml:4:12"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

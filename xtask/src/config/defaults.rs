@@ -1,0 +1,460 @@
+//! The values the Databricks CLI adds to resources while it resolves a
+//! bundle, so `validate --json` (and what deploy sends) carries them too.
+//!
+//! Two steps, at the CLI's places in the pipeline:
+//! - [`apply`] after the presets (`ApplyPresets` runs first, so a preset
+//!   wins over a default): the CLI's `applyInitializeMutators` in
+//!   `bundle/config/mutator/resourcemutator/resource_mutator.go` (its
+//!   `defaults` table, set only where the parent exists and the key does not,
+//!   as `bundle.SetDefault` does), then `default_queueing.go`.
+//! - [`annotate`] after path translation: `bundle/deploy/metadata/
+//!   annotate_jobs.go` and `annotate_pipelines.go`, which overwrite.
+//!
+//! Then, as the CLI does next, the top-level `permissions` are copied onto
+//! each resource kind that has permissions, with its level name
+//! (`apply_bundle_permissions.go`), and the current user's own entries are
+//! dropped, since the deployer owns what it deploys (`filter_current_user.go`).
+//!
+//! Confirmed against the CLI's recorded output
+//! `acceptance/bundle/validate/empty_resources/empty_dict/output.txt`
+//! (an empty job gets `deployment`, `edit_mode`, `format`,
+//! `max_concurrent_runs: 1`, `name: Untitled`, `queue`; an empty pipeline
+//! `channel`, `deployment`, `edition`).
+
+use crate::config::ctx::Ctx;
+use crate::config::pattern::visit_mut;
+use crate::config::yaml::{Loc, Map, Node, Value};
+
+/// `(parent pattern, key, value)`: the CLI's defaults table, for the kinds it
+/// lists (the dbt `schema` rows name a `task` key that does not exist, so
+/// they never apply and are left out).
+fn table(resource_path: &str) -> Vec<(&'static str, &'static str, Value)> {
+    let s = |v: &str| Value::Str(v.to_string());
+    vec![
+        ("resources.dashboards.*", "parent_path", s(resource_path)),
+        (
+            "resources.dashboards.*",
+            "embed_credentials",
+            Value::Bool(false),
+        ),
+        ("resources.volumes.*", "volume_type", s("MANAGED")),
+        ("resources.jobs.*", "name", s("Untitled")),
+        ("resources.jobs.*", "max_concurrent_runs", Value::Int(1)),
+        ("resources.jobs.*.schedule", "pause_status", s("UNPAUSED")),
+        ("resources.jobs.*.trigger", "pause_status", s("UNPAUSED")),
+        ("resources.jobs.*.continuous", "pause_status", s("UNPAUSED")),
+        (
+            "resources.jobs.*.job_clusters[*].new_cluster",
+            "num_workers",
+            Value::Int(0),
+        ),
+        (
+            "resources.jobs.*.job_clusters[*].new_cluster.workload_type.clients",
+            "notebooks",
+            Value::Bool(true),
+        ),
+        (
+            "resources.jobs.*.job_clusters[*].new_cluster.workload_type.clients",
+            "jobs",
+            Value::Bool(true),
+        ),
+        ("resources.pipelines.*", "edition", s("ADVANCED")),
+        ("resources.pipelines.*", "channel", s("CURRENT")),
+        (
+            "resources.sql_warehouses.*",
+            "auto_stop_mins",
+            Value::Int(120),
+        ),
+        (
+            "resources.sql_warehouses.*",
+            "enable_photon",
+            Value::Bool(true),
+        ),
+        (
+            "resources.sql_warehouses.*",
+            "max_num_clusters",
+            Value::Int(1),
+        ),
+        (
+            "resources.sql_warehouses.*",
+            "spot_instance_policy",
+            s("COST_OPTIMIZED"),
+        ),
+    ]
+}
+
+/// The CLI's resource defaults, default queueing, bundle permissions and
+/// the current user's removal from resource permissions.
+pub fn apply(ctx: &mut Ctx, root: &mut Node, user: &str) {
+    undefined_resources(ctx, root);
+    set_defaults(root);
+    bundle_permissions(ctx, root);
+    drop_current_user(root, user);
+}
+
+/// A resource written as `name:` with nothing under it stays null and is an
+/// error, as the CLI reports it
+/// (acceptance/bundle/validate/empty_resources/null/output.txt).
+fn undefined_resources(ctx: &mut Ctx, root: &Node) {
+    let Some(resources) = root.get("resources").and_then(Node::as_map) else {
+        return;
+    };
+    for kind in resources.iter() {
+        let Some(items) = kind.node.as_map() else {
+            continue;
+        };
+        let singular = kind.key.strip_suffix('s').unwrap_or(&kind.key);
+        for item in items.iter().filter(|i| i.node.is_null()) {
+            let loc = if item.node.loc.line == 0 {
+                item.key_loc
+            } else {
+                item.node.loc
+            };
+            ctx.error(
+                format!("{singular} {} is not defined", item.key),
+                Some(loc),
+                &format!("resources.{}.{}", kind.key, item.key),
+            );
+        }
+    }
+}
+
+fn set_defaults(root: &mut Node) {
+    let resource_path = root
+        .at(&["workspace", "resource_path"])
+        .and_then(Node::as_str)
+        .unwrap_or("")
+        .to_string();
+    for (parent, key, value) in table(&resource_path) {
+        visit_mut(root, parent, &mut |_, n| {
+            if let Some(m) = n.as_map_mut()
+                && m.get(key).is_none()
+            {
+                insert_sorted(m, key, Node::new(value.clone(), Loc::default()));
+            }
+        });
+    }
+    // Queueing is on unless the job says anything about it (`queue` present).
+    visit_mut(root, "resources.jobs.*", &mut |_, job| {
+        if let Some(m) = job.as_map_mut()
+            && m.get("queue").is_none()
+        {
+            let mut q = Map::default();
+            q.insert(
+                "enabled",
+                Loc::default(),
+                Node::new(Value::Bool(true), Loc::default()),
+            );
+            insert_sorted(m, "queue", Node::new(Value::Map(q), Loc::default()));
+        }
+    });
+}
+
+/// The bundle-level levels and what each is called on a resource kind;
+/// a level a kind lacks is not applied to it.
+fn level_for(kind: &str, level: &str) -> Option<&'static str> {
+    let names: &[(&str, &'static str)] = match kind {
+        "jobs" => &[
+            ("CAN_MANAGE", "CAN_MANAGE"),
+            ("CAN_VIEW", "CAN_VIEW"),
+            ("CAN_RUN", "CAN_MANAGE_RUN"),
+        ],
+        "pipelines" | "genie_spaces" => &[
+            ("CAN_MANAGE", "CAN_MANAGE"),
+            ("CAN_VIEW", "CAN_VIEW"),
+            ("CAN_RUN", "CAN_RUN"),
+        ],
+        "experiments" | "models" | "dashboards" => {
+            &[("CAN_MANAGE", "CAN_MANAGE"), ("CAN_VIEW", "CAN_READ")]
+        }
+        "model_serving_endpoints" => &[
+            ("CAN_MANAGE", "CAN_MANAGE"),
+            ("CAN_VIEW", "CAN_VIEW"),
+            ("CAN_RUN", "CAN_QUERY"),
+        ],
+        "apps" | "database_instances" => &[("CAN_MANAGE", "CAN_MANAGE"), ("CAN_VIEW", "CAN_USE")],
+        "secret_scopes" => &[("CAN_MANAGE", "MANAGE"), ("CAN_VIEW", "READ")],
+        "alerts" => &[
+            ("CAN_MANAGE", "CAN_MANAGE"),
+            ("CAN_VIEW", "CAN_READ"),
+            ("CAN_RUN", "CAN_RUN"),
+        ],
+        "sql_warehouses" => &[
+            ("CAN_MANAGE", "CAN_MANAGE"),
+            ("CAN_VIEW", "CAN_VIEW"),
+            ("CAN_RUN", "CAN_MONITOR"),
+        ],
+        "clusters" => &[
+            ("CAN_MANAGE", "CAN_MANAGE"),
+            ("CAN_VIEW", "CAN_ATTACH_TO"),
+            ("CAN_RUN", "CAN_RESTART"),
+        ],
+        _ => return None,
+    };
+    names.iter().find(|(l, _)| *l == level).map(|(_, n)| *n)
+}
+
+const PRINCIPALS: [&str; 3] = ["user_name", "group_name", "service_principal_name"];
+
+/// Top-level `permissions` onto every resource of a kind that takes them,
+/// unless the resource already names the same principal.
+fn bundle_permissions(ctx: &mut Ctx, root: &mut Node) {
+    let Some(perms) = root.get("permissions").and_then(Node::as_seq).cloned() else {
+        return;
+    };
+    for p in &perms {
+        let level = p.get("level");
+        let text = level.and_then(Node::as_str).unwrap_or("");
+        if !matches!(text, "CAN_MANAGE" | "CAN_VIEW" | "CAN_RUN") {
+            ctx.error(
+                format!("invalid permission level: {text}, allowed values: [CAN_MANAGE, CAN_VIEW, CAN_RUN]"),
+                Some(level.map_or(p.loc, |l| l.loc)),
+                "permissions",
+            );
+            return;
+        }
+    }
+    let Some(resources) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("resources"))
+        .and_then(Node::as_map_mut)
+    else {
+        return;
+    };
+    for kind in resources.0.iter_mut() {
+        let Some(items) = kind.node.as_map_mut() else {
+            continue;
+        };
+        for item in items.0.iter_mut() {
+            let Some(m) = item.node.as_map_mut() else {
+                continue;
+            };
+            let own: Vec<Node> = m
+                .get("permissions")
+                .and_then(Node::as_seq)
+                .cloned()
+                .unwrap_or_default();
+            let mut added = Vec::new();
+            for p in &perms {
+                let level = p.get("level").and_then(Node::as_str).unwrap_or("");
+                let Some(name) = level_for(&kind.key, level) else {
+                    continue;
+                };
+                let overlaps = own.iter().any(|o| {
+                    PRINCIPALS.iter().any(|k| {
+                        let mine = o.get(k).and_then(Node::as_str).unwrap_or("");
+                        !mine.is_empty() && Some(mine) == p.get(k).and_then(Node::as_str)
+                    })
+                });
+                if overlaps {
+                    continue;
+                }
+                let mut e = Map::default();
+                e.insert("level", Loc::default(), Node::str(name, Loc::default()));
+                for k in PRINCIPALS {
+                    if let Some(v) = p
+                        .get(k)
+                        .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+                    {
+                        e.insert(k, v.loc, v.clone());
+                    }
+                }
+                added.push(Node::new(Value::Map(e), p.loc));
+            }
+            if added.is_empty() {
+                continue;
+            }
+            match m.get_mut("permissions").map(|n| &mut n.v) {
+                Some(Value::Seq(v)) => v.extend(added),
+                _ => insert_sorted(
+                    m,
+                    "permissions",
+                    Node::new(Value::Seq(added), Loc::default()),
+                ),
+            }
+        }
+    }
+}
+
+/// The deployer owns what it deploys: its own entries go from every
+/// resource's permissions.
+fn drop_current_user(root: &mut Node, user: &str) {
+    visit_mut(root, "resources.*.*.permissions", &mut |_, n| {
+        if let Value::Seq(v) = &mut n.v {
+            v.retain(|p| {
+                !["user_name", "service_principal_name"]
+                    .iter()
+                    .any(|k| p.get(k).and_then(Node::as_str) == Some(user))
+            });
+        }
+    });
+}
+
+/// What the CLI writes on every job and pipeline so the workspace knows a
+/// bundle owns it; a value written by the user is overwritten, as the CLI does.
+pub fn annotate(root: &mut Node) {
+    let Some(state) = root
+        .at(&["workspace", "state_path"])
+        .and_then(Node::as_str)
+        .map(str::to_string)
+    else {
+        return;
+    };
+    let metadata = format!("{}/metadata.json", state.trim_end_matches('/'));
+    let deployment = || {
+        let mut d = Map::default();
+        d.insert("kind", Loc::default(), Node::str("BUNDLE", Loc::default()));
+        d.insert(
+            "metadata_file_path",
+            Loc::default(),
+            Node::str(&metadata, Loc::default()),
+        );
+        Node::new(Value::Map(d), Loc::default())
+    };
+    visit_mut(root, "resources.jobs.*", &mut |_, job| {
+        if let Some(m) = job.as_map_mut() {
+            set_sorted(m, "deployment", deployment());
+            set_sorted(m, "edit_mode", Node::str("UI_LOCKED", Loc::default()));
+            set_sorted(m, "format", Node::str("MULTI_TASK", Loc::default()));
+        }
+    });
+    visit_mut(root, "resources.pipelines.*", &mut |_, p| {
+        if let Some(m) = p.as_map_mut() {
+            set_sorted(m, "deployment", deployment());
+        }
+    });
+}
+
+/// Overwrite in place, or add in key order.
+fn set_sorted(m: &mut Map, key: &str, node: Node) {
+    match m.get_mut(key) {
+        Some(n) => *n = Node::new(node.v, n.loc),
+        None => insert_sorted(m, key, node),
+    }
+}
+
+/// The CLI prints resource settings in the field order of its typed structs,
+/// which is alphabetical: a new key goes before the first key that sorts
+/// after it, so a bundle written in that order prints as the CLI prints it.
+fn insert_sorted(m: &mut Map, key: &str, node: Node) {
+    let at =
+        m.0.iter()
+            .position(|e| e.key.as_str() > key)
+            .unwrap_or(m.0.len());
+    m.insert(key, Loc::default(), node);
+    let last = m.0.pop().expect("just inserted");
+    m.0.insert(at, last);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml::parse;
+
+    fn run(text: &str) -> serde_json::Value {
+        let mut root = parse(text, 0).unwrap();
+        apply(&mut Ctx::default(), &mut root, "me@x.com");
+        annotate(&mut root);
+        root.to_json()["resources"].clone()
+    }
+
+    const WS: &str = "workspace:\n  state_path: /Workspace/Users/u/.bundle/b/dev/state\n  resource_path: /Workspace/r\n";
+
+    #[test]
+    fn an_empty_job_and_pipeline_get_what_the_cli_records() {
+        let r = run(&format!(
+            "{WS}resources:\n  jobs:\n    j: {{}}\n  pipelines:\n    p: {{}}\n"
+        ));
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            text,
+            concat!(
+                r#"{"jobs":{"j":{"deployment":{"kind":"BUNDLE","metadata_file_path":"/Workspace/Users/u/.bundle/b/dev/state/metadata.json"},"#,
+                r#""edit_mode":"UI_LOCKED","format":"MULTI_TASK","max_concurrent_runs":1,"name":"Untitled","queue":{"enabled":true}}},"#,
+                r#""pipelines":{"p":{"channel":"CURRENT","deployment":{"kind":"BUNDLE","metadata_file_path":"/Workspace/Users/u/.bundle/b/dev/state/metadata.json"},"edition":"ADVANCED"}}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn written_values_win_except_the_annotations() {
+        let r = run(&format!(
+            "{WS}resources:\n  jobs:\n    j:\n      name: n\n      max_concurrent_runs: 3\n      queue:\n        enabled: false\n      edit_mode: EDITABLE\n      schedule:\n        quartz_cron_expression: x\n      job_clusters:\n        - job_cluster_key: c\n          new_cluster:\n            spark_version: s\n"
+        ));
+        let j = &r["jobs"]["j"];
+        assert_eq!(j["name"], "n");
+        assert_eq!(j["max_concurrent_runs"], 3);
+        assert_eq!(j["queue"]["enabled"], false);
+        assert_eq!(j["edit_mode"], "UI_LOCKED");
+        assert_eq!(j["schedule"]["pause_status"], "UNPAUSED");
+        assert_eq!(j["job_clusters"][0]["new_cluster"]["num_workers"], 0);
+        // No `trigger` or `continuous` written: none created.
+        assert!(j.get("trigger").is_none() && j.get("continuous").is_none());
+        assert!(
+            j["job_clusters"][0]["new_cluster"]
+                .get("workload_type")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn other_kinds_get_the_cli_defaults() {
+        let r = run(&format!(
+            "{WS}resources:\n  volumes:\n    v:\n      name: v\n  dashboards:\n    d:\n      display_name: d\n  experiments:\n    e:\n      name: /x\n"
+        ));
+        assert_eq!(r["volumes"]["v"]["volume_type"], "MANAGED");
+        assert_eq!(r["dashboards"]["d"]["parent_path"], "/Workspace/r");
+        assert_eq!(r["dashboards"]["d"]["embed_credentials"], false);
+        assert_eq!(r["experiments"]["e"], serde_json::json!({"name": "/x"}));
+    }
+
+    #[test]
+    fn bundle_permissions_go_onto_resources_by_their_level_names() {
+        let r = run(&format!(
+            "{WS}permissions:\n  - level: CAN_VIEW\n    group_name: users\n  - level: CAN_RUN\n    user_name: a@x.com\n  - level: CAN_MANAGE\n    user_name: me@x.com\nresources:\n  jobs:\n    j:\n      permissions:\n        - level: CAN_MANAGE\n          group_name: users\n  experiments:\n    e:\n      name: /x\n  registered_models:\n    m:\n      name: m\n"
+        ));
+        // `users` already on the job: not added again; the current user dropped.
+        assert_eq!(
+            r["jobs"]["j"]["permissions"],
+            serde_json::json!([
+                {"level": "CAN_MANAGE", "group_name": "users"},
+                {"level": "CAN_MANAGE_RUN", "user_name": "a@x.com"}
+            ])
+        );
+        // Experiments have no run level; CAN_VIEW is CAN_READ there.
+        assert_eq!(
+            r["experiments"]["e"]["permissions"],
+            serde_json::json!([{"level": "CAN_READ", "group_name": "users"}])
+        );
+        // Unity Catalog models take grants, not permissions.
+        assert!(r["registered_models"]["m"].get("permissions").is_none());
+    }
+
+    #[test]
+    fn an_unknown_bundle_permission_level_is_an_error() {
+        let mut root = parse("permissions:\n  - level: CAN_EAT\n    user_name: a\n", 0).unwrap();
+        let mut ctx = Ctx::default();
+        apply(&mut ctx, &mut root, "me");
+        assert_eq!(ctx.diags.len(), 1);
+        assert!(ctx.diags[0].is_error());
+        assert!(
+            ctx.diags[0]
+                .to_string()
+                .contains("invalid permission level: CAN_EAT")
+        );
+    }
+
+    #[test]
+    fn a_resource_with_nothing_under_it_is_an_error_and_stays_null() {
+        let mut root = parse("resources:\n  jobs:\n    rname:\n", 0).unwrap();
+        let mut ctx = Ctx::default();
+        apply(&mut ctx, &mut root, "me");
+        assert_eq!(ctx.diags.len(), 1, "{:?}", ctx.diags);
+        let d = ctx.diags[0].to_string();
+        assert!(
+            d.starts_with("Error: job rname is not defined\n  at resources.jobs.rname\n"),
+            "{d}"
+        );
+        assert!(root.to_json()["resources"]["jobs"]["rname"].is_null());
+    }
+}
