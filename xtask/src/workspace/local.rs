@@ -283,16 +283,9 @@ impl LocalWorkspace {
 
     /// Point `current` at version `id` with one rename, then make sure the stable links exist.
     fn switch_current(&self, id: &str) -> Result<()> {
-        let tmp = self.env.join(format!(".current-{id}.tmp"));
-        let _ = fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(format!(".deployments/{id}"), &tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        fault::step("switch prepared")?;
-        let fence = self.fence()?;
-        fs::rename(&tmp, self.env.join("current"))
-            .with_context(|| format!("switching {} to {id}", self.env.display()))?;
-        drop(fence);
-        fault::step("switched")?;
+        // The top-level links first: anything that can fail happens before
+        // the switch, which is the last step (a link to `current/...` may
+        // dangle until then).
         for name in ["files", "artifacts"] {
             let link = self.env.join(name);
             match fs::symlink_metadata(&link) {
@@ -312,6 +305,16 @@ impl LocalWorkspace {
                 }
             }
         }
+        let tmp = self.env.join(format!(".current-{id}.tmp"));
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(format!(".deployments/{id}"), &tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        fault::step("switch prepared")?;
+        let fence = self.fence()?;
+        fs::rename(&tmp, self.env.join("current"))
+            .with_context(|| format!("switching {} to {id}", self.env.display()))?;
+        drop(fence);
+        fault::step("switched")?;
         Ok(())
     }
 
@@ -581,6 +584,8 @@ impl Workspace for LocalWorkspace {
         if !self.version_dir(id).is_dir() {
             bail!("deployment {id} is not kept in {}", self.env.display());
         }
+        // A displaced deploy stops before any work (checked again at the switch).
+        drop(self.fence()?);
         // Re-recording the same version (a no-change deploy, a metadata
         // update) keeps its stat cache: nothing was linked or unlinked.
         let already = self.current()?.as_deref() == Some(id);

@@ -146,7 +146,24 @@ fn a_displaced_holder_neither_prunes_nor_switches() {
     let (_dir, ws) = env();
     for id in ["v1", "v2"] {
         fs::create_dir_all(ws.version_dir(id).join("files")).unwrap();
+        fs::create_dir_all(ws.version_dir(id).join("artifacts")).unwrap();
         fs::write(ws.version_dir(id).join("files/a.txt"), id).unwrap();
+        // The manifest a switch checks the version against.
+        let manifest = serde_json::json!({
+            "version": 1,
+            "digest": id,
+            "files": [{
+                "path": "a.txt",
+                "size": id.len(),
+                "hash": blake3::hash(id.as_bytes()).to_hex().to_string(),
+            }],
+            "artifacts": [],
+        });
+        fs::write(
+            ws.version_dir(id).join("artifacts/manifest.json"),
+            manifest.to_string(),
+        )
+        .unwrap();
     }
     ws.lock(&lock("mine", false)).unwrap();
     // A `--force-lock` from another host replaces the lock file meanwhile.
