@@ -40,6 +40,55 @@ pub fn read_nofollow(path: &Path) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Copy `src` (opened with [`open_nofollow`]) to a new file `dst`, keeping
+/// its holes: a sparse source stays sparse (its data segments are copied,
+/// found with `SEEK_DATA`/`SEEK_HOLE`, and the length set), where a plain
+/// copy would write every hole out as zeros.
+pub fn copy_nofollow(src: &Path, dst: &Path) -> io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut from = open_nofollow(src)?;
+    let meta = from.metadata()?;
+    let mut to = OpenOptions::new().write(true).create_new(true).open(dst)?;
+    let len = meta.len();
+    // Fewer blocks than the length needs: there are holes.
+    if meta.blocks() * 512 >= len {
+        return io::copy(&mut from, &mut to);
+    }
+    copy_data_segments(&mut from, &mut to, len)?;
+    to.set_len(len)?;
+    Ok(len)
+}
+
+fn copy_data_segments(from: &mut File, to: &mut File, len: u64) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::fd::AsRawFd;
+    let seek = |fd: i32, at: u64, whence: i32| -> io::Result<Option<u64>> {
+        // SAFETY: `fd` is an open descriptor owned by a live `File`.
+        let r = unsafe { libc::lseek(fd, at as libc::off_t, whence) };
+        if r >= 0 {
+            return Ok(Some(r as u64));
+        }
+        match io::Error::last_os_error() {
+            // No data at or after `at`: the rest is a hole.
+            e if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+            e => Err(e),
+        }
+    };
+    let fd = from.as_raw_fd();
+    let mut at = 0;
+    while at < len {
+        let Some(start) = seek(fd, at, libc::SEEK_DATA)? else {
+            break;
+        };
+        let end = seek(fd, start, libc::SEEK_HOLE)?.unwrap_or(len).min(len);
+        from.seek(SeekFrom::Start(start))?;
+        to.seek(SeekFrom::Start(start))?;
+        io::copy(&mut Read::by_ref(from).take(end - start), to)?;
+        at = end;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +114,34 @@ mod tests {
         let err = read_nofollow(&fifo).unwrap_err().to_string();
         assert!(err.contains("regular file"), "{err}");
         assert!(read_nofollow(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_sparse_file_is_copied_sparse_and_whole() {
+        use std::io::{Seek, SeekFrom, Write};
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("sparse.bin");
+        let mut f = File::create(&src).unwrap();
+        f.write_all(b"head").unwrap();
+        f.seek(SeekFrom::Start(64 << 20)).unwrap();
+        f.write_all(b"middle").unwrap();
+        f.set_len(128 << 20).unwrap();
+        drop(f);
+        let dst = dir.path().join("copy.bin");
+        copy_nofollow(&src, &dst).unwrap();
+        let (a, b) = (std::fs::read(&src).unwrap(), std::fs::read(&dst).unwrap());
+        assert!(a == b, "same bytes");
+        let m = std::fs::metadata(&dst).unwrap();
+        assert_eq!(m.len(), 128 << 20);
+        assert!(
+            m.blocks() * 512 < 1 << 20,
+            "the copy is dense: {} blocks",
+            m.blocks()
+        );
+        // A link is refused here too.
+        let link = dir.path().join("link.bin");
+        std::os::unix::fs::symlink(&src, &link).unwrap();
+        assert!(copy_nofollow(&link, &dir.path().join("x")).is_err());
     }
 }

@@ -1245,3 +1245,26 @@ fn a_current_replaced_by_a_file_heals_and_a_rollback_killed_after_its_switch_rer
         assert!(n < 40, "the rollback never finished");
     }
 }
+
+/// Issue 18: a sparse file was stored dense (every hole written as zeros).
+#[test]
+fn a_sparse_source_file_stays_sparse_in_the_env() {
+    use std::io::{Seek, SeekFrom, Write};
+    let repo = Repo::new();
+    let path = repo.bundle().join("data.bin");
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(b"start").unwrap();
+    f.seek(SeekFrom::Start(32 << 20)).unwrap();
+    f.write_all(b"end").unwrap();
+    drop(f);
+    repo.deploy("dev");
+    let deployed = repo.env_dir("dev").join("files/data.bin");
+    let m = std::fs::metadata(&deployed).unwrap();
+    assert_eq!(m.len(), (32 << 20) + 3);
+    assert!(
+        m.blocks() * 512 < 1 << 20,
+        "stored dense: {} blocks",
+        m.blocks()
+    );
+    assert!(std::fs::read(&deployed).unwrap() == std::fs::read(&path).unwrap());
+}

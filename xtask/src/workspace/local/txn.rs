@@ -123,7 +123,8 @@ impl Transaction for LocalTxn<'_> {
         let full = self.target(path)?;
         self.clear(path, &full)?;
         fault::step("file copied")?;
-        fs::copy(src, &full)
+        // Not through a link swapped in since the walk; holes kept.
+        crate::util::nofollow::copy_nofollow(src, &full)
             .with_context(|| format!("copying {} to {}", src.display(), full.display()))?;
         fs::set_permissions(&full, fs::Permissions::from_mode(0o444))
             .with_context(|| format!("making {} read-only", full.display()))?;
