@@ -260,6 +260,7 @@ fn resolve(
     paths::translate(ctx, &mut tree);
     defaults::annotate(&mut tree);
     paths::rebase_local(ctx, &mut tree);
+    paths::check_sync_patterns(ctx, &tree);
 
     let resource_files = resource_files(ctx, &tree);
     let config = to_config_json(&tree);

@@ -33,6 +33,28 @@ pub fn rebase_local(ctx: &Ctx, root: &mut Node) {
     }
 }
 
+/// `sync.include` / `sync.exclude` patterns that do not compile: errors at
+/// their place (a deploy would refuse them later, with no place to point at).
+pub fn check_sync_patterns(ctx: &mut Ctx, root: &Node) {
+    for key in ["include", "exclude"] {
+        let mut bad = Vec::new();
+        crate::config::pattern::visit(root, &format!("sync.{key}[*]"), &mut |path, n| {
+            let Some(p) = n.as_str() else { return };
+            let mut builder = ignore::gitignore::GitignoreBuilder::new("/");
+            if let Err(e) = builder.add_line(None, p) {
+                bad.push((
+                    format!("invalid sync.{key} pattern {p:?}: {e}"),
+                    n.loc,
+                    path.to_string(),
+                ));
+            }
+        });
+        for (msg, loc, path) in bad {
+            ctx.error(msg, Some(loc), &path);
+        }
+    }
+}
+
 fn rebase(ctx: &Ctx, n: &mut Node) {
     let Some(s) = n.as_str() else { return };
     if s.starts_with('/') || s.contains("://") {

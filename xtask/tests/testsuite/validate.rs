@@ -974,3 +974,18 @@ fn json_failures_are_one_json_document_and_a_closed_pipe_is_quiet() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn an_invalid_sync_pattern_is_an_error_at_its_place() {
+    let yml = "bundle:\n  name: b\nsync:\n  exclude:\n    - \"*.tmp\"\n    - \"data/{a,b\"\n";
+    let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
+    let run = validate(dir.path(), &[], &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.all()
+            .contains("invalid sync.exclude pattern \"data/{a,b\"")
+            && run.all().contains("databricks.yml:6:7"),
+        "{}",
+        run.all()
+    );
+}
