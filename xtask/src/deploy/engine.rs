@@ -102,56 +102,37 @@ pub struct Known<'a> {
 /// Built artifacts of the config: (spec, files produced). `None` in a plan.
 pub type Built = Option<Vec<(ArtifactSpec, Vec<PathBuf>)>>;
 
-#[allow(clippy::too_many_arguments)]
-pub fn compute(
-    bundle: &Bundle,
-    ws: &dyn Workspace,
-    state: &EnvState,
-    cache: &SourceCache,
-    specs: &[ArtifactSpec],
-    built: &Built,
-    assign_ids: bool,
-    known: &Known,
-) -> Result<Computed> {
+/// What a plan or a deploy compares: the bundle's tree against its env.
+pub struct Request<'a> {
+    pub bundle: &'a Bundle,
+    pub ws: &'a dyn Workspace,
+    pub state: &'a EnvState,
+    pub cache: &'a SourceCache,
+    pub specs: &'a [ArtifactSpec],
+    pub built: &'a Built,
+    /// A deploy gives new resources ids; a plan leaves them unknown.
+    pub assign_ids: bool,
+    pub known: &'a Known<'a>,
+}
+
+/// The files read on the tree's side: the selection, each file's hash entry
+/// (same order) and how many were hashed afresh.
+type Local<'a> = (Cow<'a, Selection>, Vec<(String, Entry)>, usize);
+
+pub fn compute(req: &Request) -> Result<Computed> {
     let mut lap = crate::util::Timer::new();
     // What the env holds and what the tree holds are independent: on the
     // remote backend the first is network round trips, the second local
     // I/O and hashing, so they overlap.
-    let deployed = || -> Result<(Option<Manifest>, Drift)> {
-        let prev_manifest: Option<Manifest> = match ws.read("artifacts/manifest.json")? {
-            Some(bytes) => {
-                Some(serde_json::from_slice(&bytes).context("reading the deployed manifest")?)
-            }
-            None => None,
-        };
-        let trusted = known.current.is_some() && ws.current()?.as_deref() == known.current;
-        let drift = match &prev_manifest {
-            Some(m) if !trusted => ws.drift(m)?,
-            _ => Drift::default(),
-        };
-        Ok((prev_manifest, drift))
-    };
-    let local = || -> Result<_> {
-        let selection = match known.selection {
-            Some(given) => Cow::Borrowed(given),
-            None => Cow::Owned(files::select(
-                &bundle.root,
-                &bundle.sync_patterns("include"),
-                &bundle.sync_patterns("exclude"),
-            )?),
-        };
-        let (hashed, cache_misses) = hash_all(&selection.files, cache)?;
-        Ok((selection, hashed, cache_misses))
-    };
     let (deployed, local) = std::thread::scope(|s| {
         let remote = s.spawn(|| {
             let mut lap = crate::util::Timer::new();
-            let out = deployed();
+            let out = read_env(req.ws, req.known);
             lap.phase(" .. manifest + drift");
             out
         });
         let mut lap = crate::util::Timer::new();
-        let local = local();
+        let local = select_and_hash(req);
         lap.phase(" .. select + hash");
         let deployed = remote
             .join()
@@ -164,14 +145,82 @@ pub fn compute(
     files::check_collisions(hashed.iter().map(|e| (e.0.as_str(), e.1.notebook)))?;
     lap.phase(" . hash + collisions");
 
+    let (changes, records, sources) =
+        diff_files(&hashed, &selection.files, prev_manifest.as_ref(), &drift);
+    lap.phase(" . diff");
+    let (artifact_records, artifact_changes, artifact_bytes) = artifacts(
+        req.bundle,
+        &records,
+        &hashed,
+        &selection.files,
+        prev_manifest.as_ref(),
+        &drift,
+        req.specs,
+        req.built,
+    )?;
+    let resources = resources::plan(req.bundle, req.state.tfstate.as_ref(), req.assign_ids);
+    let manifest = Manifest::new(records, artifact_records);
+    lap.phase(" . artifacts, manifest");
+    Ok(Computed {
+        files: changes,
+        artifacts: artifact_changes,
+        resources,
+        manifest,
+        prev_manifest,
+        sources,
+        artifact_bytes,
+        cache_entries: hashed,
+        cache_misses,
+        warnings: selection.warnings.clone(),
+    })
+}
+
+/// The env's manifest and its drift from it (none looked for while the env
+/// is still the version the caller deployed last).
+fn read_env(ws: &dyn Workspace, known: &Known) -> Result<(Option<Manifest>, Drift)> {
+    let prev_manifest: Option<Manifest> = match ws.read("artifacts/manifest.json")? {
+        Some(bytes) => {
+            Some(serde_json::from_slice(&bytes).context("reading the deployed manifest")?)
+        }
+        None => None,
+    };
+    let trusted = known.current.is_some() && ws.current()?.as_deref() == known.current;
+    let drift = match &prev_manifest {
+        Some(m) if !trusted => ws.drift(m)?,
+        _ => Drift::default(),
+    };
+    Ok((prev_manifest, drift))
+}
+
+/// The file set (the caller's, or a walk) and the hash of every file.
+fn select_and_hash<'a>(req: &Request<'a>) -> Result<Local<'a>> {
+    let selection = match req.known.selection {
+        Some(given) => Cow::Borrowed(given),
+        None => Cow::Owned(files::select(
+            &req.bundle.root,
+            &req.bundle.sync_patterns("include"),
+            &req.bundle.sync_patterns("exclude"),
+        )?),
+    };
+    let (hashed, cache_misses) = hash_all(&selection.files, req.cache)?;
+    Ok((selection, hashed, cache_misses))
+}
+
+/// The tree against the env's manifest. Both lists are sorted by path: one
+/// merge finds the same, the changed and the deleted files; a file the
+/// drift check found damaged is put again even when its hash is the same.
+fn diff_files(
+    hashed: &[(String, Entry)],
+    selected: &[SourceFile],
+    prev: Option<&Manifest>,
+    drift: &Drift,
+) -> (FileChanges, Vec<FileRecord>, Vec<PathBuf>) {
     let mut changes = FileChanges::default();
     let mut records = Vec::with_capacity(hashed.len());
     let mut sources = Vec::with_capacity(hashed.len());
-    // Both lists are sorted by path: one merge finds the same, the changed
-    // and the deleted files.
-    let prev_files: &[FileRecord] = prev_manifest.as_ref().map_or(&[], |m| &m.files);
+    let prev_files: &[FileRecord] = prev.map_or(&[], |m| &m.files);
     let mut prev_iter = prev_files.iter().peekable();
-    for ((path, entry), src) in hashed.iter().zip(&selection.files) {
+    for ((path, entry), src) in hashed.iter().zip(selected) {
         while let Some(gone) = prev_iter.next_if(|p| p.path < *path) {
             changes.delete.push(gone.path.clone());
         }
@@ -202,33 +251,7 @@ pub fn compute(
         .cloned()
         .collect();
     changes.repaired.sort();
-
-    lap.phase(" . diff");
-    let (artifact_records, artifact_changes, artifact_bytes) = artifacts(
-        bundle,
-        &records,
-        &hashed,
-        &selection.files,
-        prev_manifest.as_ref(),
-        &drift,
-        specs,
-        built,
-    )?;
-    let resources = resources::plan(bundle, state.tfstate.as_ref(), assign_ids);
-    let manifest = Manifest::new(records, artifact_records);
-    lap.phase(" . artifacts, manifest");
-    Ok(Computed {
-        files: changes,
-        artifacts: artifact_changes,
-        resources,
-        manifest,
-        prev_manifest,
-        sources,
-        artifact_bytes,
-        cache_entries: hashed,
-        cache_misses,
-        warnings: selection.warnings.clone(),
-    })
+    (changes, records, sources)
 }
 
 /// Hash every selected file, from the cache when its stat is unchanged; the

@@ -206,7 +206,16 @@ pub fn plan(project: &Project, bundle: &Bundle, _opts: &DeployOptions) -> Result
     let specs = crate::package::artifacts::specs(bundle)?;
     let cache = SourceCache::load(&cache_path(project, bundle));
     let known = Known::default();
-    let c = engine::compute(bundle, &*ws, &state, &cache, &specs, &None, false, &known)?;
+    let c = engine::compute(&engine::Request {
+        bundle,
+        ws: &*ws,
+        state: &state,
+        cache: &cache,
+        specs: &specs,
+        built: &None,
+        assign_ids: false,
+        known: &known,
+    })?;
     let mut r = report(&*ws, bundle, &c, true, None, ws.current()?, false);
     r.warnings.extend(state.warnings);
     Ok(r)
@@ -332,7 +341,16 @@ fn deploy_locked(
     let scan_start = cache::now_ns();
     t.phase("recover, prune, build");
     let built = Some(built);
-    let c = engine::compute(bundle, ws, &state, &cache, &specs, &built, true, known)?;
+    let c = engine::compute(&engine::Request {
+        bundle,
+        ws,
+        state: &state,
+        cache: &cache,
+        specs: &specs,
+        built: &built,
+        assign_ids: true,
+        known,
+    })?;
     t.phase("compute");
 
     let previous_id = ws.current()?;
