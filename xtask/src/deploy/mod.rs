@@ -357,11 +357,10 @@ fn deploy_locked(
     let (resources, resource_warnings) =
         apply_resources_recorded(project, bundle, Some((ws, &state)), &c.resources)?;
     let now = crate::util::now_rfc3339();
-    let deployment = state.next_deployment(state::deployed_files(&c.manifest.files), &now);
     let noop = c.is_noop();
     let id = match (&previous_id, noop) {
         (Some(prev), true) => prev.clone(),
-        _ => format!("{:04}-{}", deployment.seq, &state::new_uuid()[..8]),
+        _ => format!("{:04}-{}", state.next_seq(), &state::new_uuid()[..8]),
     };
     let git = git_soon.join().unwrap_or_default();
     let flags: Vec<String> = [
@@ -372,34 +371,38 @@ fn deploy_locked(
     .filter(|(on, _)| *on)
     .map(|(_, f)| f.to_string())
     .collect();
-    let tfstate = state.next_tfstate(resources.resources.clone());
+    let record = state.next_record(
+        state::deployed_files(&c.manifest.files),
+        resources.resources.clone(),
+        &now,
+        HistoryEntry {
+            id: id.clone(),
+            kind: "deploy".into(),
+            seq: 0,
+            digest: c.manifest.digest.clone(),
+            at: String::new(),
+            by: user.to_string(),
+            commit: git["commit"].as_str().map(str::to_string),
+            forced_lock: opts.force_lock,
+            from: None,
+            flags,
+        },
+    );
     let metadata = Metadata {
         version: 1,
         config: state::metadata_config(bundle, &git, &resources.metadata_ids(bundle)),
         extra: Map::new(),
         deployment_id: id.clone(),
         digest: c.manifest.digest.clone(),
-        deployed_at: now.clone(),
+        deployed_at: now,
         deployed_by: user.to_string(),
         tool_version: state::TOOL_VERSION.to_string(),
         test: None,
         promoted_from: None,
         other: opts.metadata.clone(),
     };
-    let mut history = state.history.clone();
-    history.deployments.push(HistoryEntry {
-        id: id.clone(),
-        kind: "deploy".into(),
-        seq: deployment.seq,
-        digest: c.manifest.digest.clone(),
-        at: now,
-        by: user.to_string(),
-        commit: git["commit"].as_str().map(str::to_string),
-        forced_lock: opts.force_lock,
-        from: None,
-        flags,
-    });
-    let files = state::serialise(&deployment, &tfstate, &history, &metadata)?;
+    let (tfstate, history) = (&record.tfstate, &record.history);
+    let files = record.files(&metadata)?;
 
     if noop {
         // Same content: no new version, but the deploy is recorded (seq + 1, as the CLI does).
@@ -411,7 +414,7 @@ fn deploy_locked(
         // another thread (versions share no folder; before the switch:
         // unlinking after it would change the ctime of files the commit
         // records).
-        let keep = keep_ids(&history, n);
+        let keep = keep_ids(history, n);
         let basis = crate::workspace::Basis {
             next: &c.manifest,
             keep: &keep,
@@ -428,12 +431,12 @@ fn deploy_locked(
         });
         if let Err(e) = applied.and(pruned) {
             let _ = txn.abort();
-            keep_resource_ids(ws, &resources, &tfstate);
+            keep_resource_ids(ws, &resources, tfstate);
             return Err(e);
         }
         t.phase("apply || prune");
         if let Err(e) = txn.commit(&c.manifest, &files) {
-            keep_resource_ids(ws, &resources, &tfstate);
+            keep_resource_ids(ws, &resources, tfstate);
             return Err(e);
         }
         t.phase("commit");

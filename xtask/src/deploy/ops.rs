@@ -238,29 +238,31 @@ fn rollback_locked(
     let old_deployment: DeploymentState = serde_json::from_slice(&read("deployment.json")?)?;
     let old_tf: TfState = serde_json::from_slice(&read("terraform.tfstate")?)?;
     let now = crate::util::now_rfc3339();
-    let deployment = state.next_deployment(old_deployment.files, &now);
-    let tfstate = state.next_tfstate(old_tf.resources);
     metadata.other.insert(
         "rolled_back".into(),
         json!({"at": now, "by": user, "from": current}),
     );
-    let mut history = state.history.clone();
-    history.deployments.push(HistoryEntry {
-        id: target.clone(),
-        kind: "rollback".into(),
-        seq: deployment.seq,
-        digest: metadata.digest.clone(),
-        at: now,
-        by: user.to_string(),
-        commit: metadata.config["bundle"]["git"]["commit"]
-            .as_str()
-            .map(str::to_string),
-        forced_lock: opts.force_lock,
-        from: current.clone(),
-        flags: Vec::new(),
-    });
+    let record = state.next_record(
+        old_deployment.files,
+        old_tf.resources,
+        &now,
+        HistoryEntry {
+            id: target.clone(),
+            kind: "rollback".into(),
+            seq: 0,
+            digest: metadata.digest.clone(),
+            at: String::new(),
+            by: user.to_string(),
+            commit: metadata.config["bundle"]["git"]["commit"]
+                .as_str()
+                .map(str::to_string),
+            forced_lock: opts.force_lock,
+            from: current.clone(),
+            flags: Vec::new(),
+        },
+    );
     let _ = history_len(opts);
-    let files = state::serialise(&deployment, &tfstate, &history, &metadata)?;
+    let files = record.files(&metadata)?;
     ws.switch(&target, &files)?;
     Ok(RollbackReport {
         env: bundle.target.clone(),
@@ -370,8 +372,7 @@ fn promote_from(
         }
         let planned = super::resources::plan(bundle, state.tfstate.as_ref(), true);
         let now = crate::util::now_rfc3339();
-        let deployment = state.next_deployment(state::deployed_files(&source.files), &now);
-        let id = format!("{:04}-{}", deployment.seq, &state::new_uuid()[..8]);
+        let id = format!("{:04}-{}", state.next_seq(), &state::new_uuid()[..8]);
         let mut keep = keep_ids(&state.history, n - 1);
         keep.push(id.clone());
         let basis = crate::workspace::Basis {
@@ -406,40 +407,44 @@ fn promote_from(
             "digest": source.digest,
             "test": from_meta.as_ref().and_then(|m| m.test.clone()),
         });
+        let record = state.next_record(
+            state::deployed_files(&source.files),
+            resources.resources.clone(),
+            &now,
+            HistoryEntry {
+                id: id.clone(),
+                kind: "promote".into(),
+                seq: 0,
+                digest: source.digest.clone(),
+                at: String::new(),
+                by: user.clone(),
+                commit: git["commit"].as_str().map(str::to_string),
+                forced_lock: opts.force_lock,
+                from: Some(format!(
+                    "{from_env}/{}",
+                    from.current()?.unwrap_or_default()
+                )),
+                flags: Vec::new(),
+            },
+        );
         let metadata = Metadata {
             version: 1,
             config: state::metadata_config(bundle, &git, &resources.metadata_ids(bundle)),
             extra: Default::default(),
             deployment_id: id.clone(),
             digest: source.digest.clone(),
-            deployed_at: now.clone(),
+            deployed_at: now,
             deployed_by: user.clone(),
             tool_version: state::TOOL_VERSION.to_string(),
             test: None,
             promoted_from: Some(promoted_from),
             other: opts.metadata.clone(),
         };
-        let tfstate = state.next_tfstate(resources.resources.clone());
-        let mut history = state.history.clone();
-        history.deployments.push(HistoryEntry {
-            id: id.clone(),
-            kind: "promote".into(),
-            seq: deployment.seq,
-            digest: source.digest.clone(),
-            at: now,
-            by: user.clone(),
-            commit: git["commit"].as_str().map(str::to_string),
-            forced_lock: opts.force_lock,
-            from: Some(format!(
-                "{from_env}/{}",
-                from.current()?.unwrap_or_default()
-            )),
-            flags: Vec::new(),
-        });
-        let state_files = state::serialise(&deployment, &tfstate, &history, &metadata)?;
-        ws.prune(&keep_ids(&history, n))?;
+        let (tfstate, history) = (&record.tfstate, &record.history);
+        let state_files = record.files(&metadata)?;
+        ws.prune(&keep_ids(history, n))?;
         if let Err(e) = txn.commit(&source, &state_files) {
-            super::keep_resource_ids(&*ws, &resources, &tfstate);
+            super::keep_resource_ids(&*ws, &resources, tfstate);
             return Err(e);
         }
         Ok(DeployReport {

@@ -274,11 +274,38 @@ impl EnvState {
     }
 
     /// The next deployment.json: seq + 1, the id kept.
-    pub fn next_deployment(&self, files: Vec<DeployedFile>, now: &str) -> DeploymentState {
+    /// The sequence number of the next deployment (the CLI's `seq`).
+    pub fn next_seq(&self) -> u64 {
+        self.deployment.as_ref().map_or(0, |d| d.seq) + 1
+    }
+
+    /// The state of one more event in the env's life (a deploy, a promotion,
+    /// a rollback): the next deployment.json and terraform.tfstate, and the
+    /// history with `event` added, stamped with the deployment's seq and time.
+    pub fn next_record(
+        &self,
+        files: Vec<DeployedFile>,
+        resources: Vec<TfResource>,
+        now: &str,
+        mut event: HistoryEntry,
+    ) -> Record {
+        let deployment = self.next_deployment(files, now);
+        event.seq = deployment.seq;
+        event.at = now.to_string();
+        let mut history = self.history.clone();
+        history.deployments.push(event);
+        Record {
+            deployment,
+            tfstate: self.next_tfstate(resources),
+            history,
+        }
+    }
+
+    fn next_deployment(&self, files: Vec<DeployedFile>, now: &str) -> DeploymentState {
         let prev = self.deployment.as_ref();
         DeploymentState {
             version: 1,
-            seq: prev.map_or(0, |d| d.seq) + 1,
+            seq: self.next_seq(),
             cli_version: TOOL_VERSION.to_string(),
             timestamp: now.to_string(),
             files,
@@ -311,7 +338,21 @@ impl EnvState {
 }
 
 /// The state files to write, serialised in `STATE_FILES` order.
-pub fn serialise(
+/// The next state of an env, short of its metadata (see [`EnvState::next_record`]).
+pub struct Record {
+    pub deployment: DeploymentState,
+    pub tfstate: TfState,
+    pub history: History,
+}
+
+impl Record {
+    /// The four state files, in the order they are written.
+    pub fn files(&self, metadata: &Metadata) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        serialise(&self.deployment, &self.tfstate, &self.history, metadata)
+    }
+}
+
+fn serialise(
     deployment: &DeploymentState,
     tfstate: &TfState,
     history: &History,
@@ -384,5 +425,70 @@ mod tests {
         let back: Metadata = serde_json::from_slice(&bytes).expect("no duplicate keys");
         assert_eq!(back.promoted_from, Some(json!({"env": "test"})));
         assert_eq!(back.other.get("release"), Some(&json!({"by": "me"})));
+    }
+
+    #[test]
+    fn the_next_record_follows_the_state_it_was_read_from() {
+        let entry = |id: &str| HistoryEntry {
+            id: id.into(),
+            kind: "deploy".into(),
+            seq: 0,
+            digest: "d".into(),
+            at: String::new(),
+            by: "me".into(),
+            commit: None,
+            forced_lock: false,
+            from: None,
+            flags: Vec::new(),
+        };
+        let fresh = EnvState::default();
+        assert_eq!(fresh.next_seq(), 1);
+        let first = fresh.next_record(Vec::new(), Vec::new(), "t1", entry("a"));
+        assert_eq!((first.deployment.seq, first.tfstate.serial), (1, 1));
+        assert_eq!(
+            first.history.deployments[0].seq, 1,
+            "the event gets the seq"
+        );
+        assert_eq!(first.history.deployments[0].at, "t1");
+        // Read back, the next record counts on from it and keeps the ids.
+        let state = EnvState {
+            deployment: Some(first.deployment.clone()),
+            tfstate: Some(first.tfstate.clone()),
+            history: first.history.clone(),
+            ..Default::default()
+        };
+        assert_eq!(state.next_seq(), 2);
+        let second = state.next_record(Vec::new(), Vec::new(), "t2", entry("b"));
+        assert_eq!((second.deployment.seq, second.tfstate.serial), (2, 2));
+        assert_eq!(
+            second.deployment.id, first.deployment.id,
+            "one deployment id per env"
+        );
+        assert_eq!(
+            second.tfstate.lineage, first.tfstate.lineage,
+            "one lineage per env"
+        );
+        let ids: Vec<&str> = second
+            .history
+            .deployments
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        let names: Vec<&str> = second
+            .files(&Metadata::default())
+            .unwrap()
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "deployment.json",
+                "terraform.tfstate",
+                "history.json",
+                "metadata.json"
+            ]
+        );
     }
 }
