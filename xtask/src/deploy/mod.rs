@@ -24,7 +24,7 @@ mod remote_resources;
 mod resources;
 pub mod state;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -317,30 +317,12 @@ fn deploy_locked(
     let mut t = crate::util::Timer::new();
     let git_soon = git_info_soon(bundle);
     let cache_file = cache_path(project, bundle);
-    // Reading the stat cache needs nothing from the env: it overlaps with
-    // recovery and the state read. (Pruning waits for a new version: a
-    // deploy with nothing new removes nothing.)
-    let (cache, prepared) = std::thread::scope(|s| {
-        let cache = s.spawn(|| SourceCache::load(&cache_file));
-        let prepared = (|| -> Result<EnvState> {
-            ws.recover()
-                .context("recovering from an interrupted deploy")?;
-            EnvState::read(ws)
-        })();
-        (cache.join().unwrap_or_default(), prepared)
-    });
-    let state = prepared?;
+    let (cache, state) = recover_and_read(ws, &cache_file)?;
     let n = history_len(opts);
-
     let specs = crate::package::artifacts::specs(bundle)?;
-    let mut built = Vec::new();
-    for spec in &specs {
-        let files = crate::package::artifacts::build(spec, opts.verbose)?;
-        built.push((spec.clone(), files));
-    }
+    let built = Some(build_artifacts(&specs, opts.verbose)?);
     let scan_start = cache::now_ns();
     t.phase("recover, prune, build");
-    let built = Some(built);
     let c = engine::compute(&engine::Request {
         bundle,
         ws,
@@ -404,43 +386,18 @@ fn deploy_locked(
     let (tfstate, history) = (&record.tfstate, &record.history);
     let files = record.files(&metadata)?;
 
-    if noop {
+    let written = match noop {
         // Same content: no new version, but the deploy is recorded (seq + 1, as the CLI does).
-        ws.switch(&id, &files)?;
-        t.phase("record state");
-    } else {
-        // The oldest version the history window drops is rewritten into the
-        // new one; others it drops go while the new one is written, in
-        // another thread (versions share no folder; before the switch:
-        // unlinking after it would change the ctime of files the commit
-        // records).
-        let keep = keep_ids(history, n);
-        let basis = crate::workspace::Basis {
-            next: &c.manifest,
-            keep: &keep,
-        };
-        let txn = ws.begin_from(&id, &basis)?;
-        let (applied, pruned) = std::thread::scope(|s| {
-            let pruner = (!opts.defer_prune).then(|| s.spawn(|| ws.prune(&keep)));
-            let applied = engine::apply(&c, &*txn);
-            let pruned = pruner.map_or(Ok(()), |p| {
-                p.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("pruning old versions panicked")))
-            });
-            (applied, pruned)
-        });
-        if let Err(e) = applied.and(pruned) {
-            let _ = txn.abort();
+        true => ws.switch(&id, &files),
+        false => write_version(ws, &c, &id, &files, keep_ids(history, n), opts.defer_prune),
+    };
+    if let Err(e) = written {
+        if !noop {
             keep_resource_ids(ws, &resources, tfstate);
-            return Err(e);
         }
-        t.phase("apply || prune");
-        if let Err(e) = txn.commit(&c.manifest, &files) {
-            keep_resource_ids(ws, &resources, tfstate);
-            return Err(e);
-        }
-        t.phase("commit");
+        return Err(e);
     }
+    t.phase("write, switch");
     let mut r = report(
         ws,
         bundle,
@@ -455,19 +412,96 @@ fn deploy_locked(
     r.warnings.extend(state.warnings.iter().cloned());
     r.warnings
         .extend(crate::package::artifacts::unquoted_var_warnings(bundle));
-    if cache.save_needed(c.cache_misses, c.cache_entries.len()) {
-        let entries: Vec<(&str, cache::Entry)> = c
-            .cache_entries
-            .iter()
-            .map(|(p, e)| (p.as_str(), e.clone()))
-            .collect();
-        if let Err(e) = SourceCache::save(&cache_file, &entries, scan_start) {
-            r.warnings
-                .push(format!("could not save the stat cache: {e:#}"));
-        }
+    if let Err(e) = save_cache(&cache, &cache_file, &c, scan_start) {
+        r.warnings
+            .push(format!("could not save the stat cache: {e:#}"));
     }
     t.phase("report, stat cache");
     Ok(r)
+}
+
+/// Recover what an interrupted deploy left and read the state; the stat
+/// cache, which needs nothing from the env, is read meanwhile. (Pruning
+/// waits for a new version: a deploy with nothing new removes nothing.)
+fn recover_and_read(ws: &dyn Workspace, cache_file: &Path) -> Result<(SourceCache, EnvState)> {
+    let (cache, state) = std::thread::scope(|s| {
+        let cache = s.spawn(|| SourceCache::load(cache_file));
+        let state = (|| -> Result<EnvState> {
+            ws.recover()
+                .context("recovering from an interrupted deploy")?;
+            EnvState::read(ws)
+        })();
+        (cache.join().unwrap_or_default(), state)
+    });
+    Ok((cache, state?))
+}
+
+/// Run each artifact's build: (spec, files produced).
+fn build_artifacts(
+    specs: &[crate::package::artifacts::ArtifactSpec],
+    verbose: bool,
+) -> Result<Vec<(crate::package::artifacts::ArtifactSpec, Vec<PathBuf>)>> {
+    specs
+        .iter()
+        .map(|spec| {
+            Ok((
+                spec.clone(),
+                crate::package::artifacts::build(spec, verbose)?,
+            ))
+        })
+        .collect()
+}
+
+/// Write version `id` and switch it in with its state `files`. The oldest
+/// version the history window drops is rewritten into the new one; others
+/// it drops go while the new one is written, in another thread (versions
+/// share no folder; before the switch: unlinking after it would change the
+/// ctime of files the commit records).
+fn write_version(
+    ws: &dyn Workspace,
+    c: &engine::Computed,
+    id: &str,
+    files: &[(&str, Vec<u8>)],
+    keep: Vec<String>,
+    defer_prune: bool,
+) -> Result<()> {
+    let basis = crate::workspace::Basis {
+        next: &c.manifest,
+        keep: &keep,
+    };
+    let txn = ws.begin_from(id, &basis)?;
+    let (applied, pruned) = std::thread::scope(|s| {
+        let pruner = (!defer_prune).then(|| s.spawn(|| ws.prune(&keep)));
+        let applied = engine::apply(c, &*txn);
+        let pruned = pruner.map_or(Ok(()), |p| {
+            p.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("pruning old versions panicked")))
+        });
+        (applied, pruned)
+    });
+    if let Err(e) = applied.and(pruned) {
+        let _ = txn.abort();
+        return Err(e);
+    }
+    txn.commit(&c.manifest, files)
+}
+
+/// Save the source stat cache when enough of it was hashed afresh.
+fn save_cache(
+    cache: &SourceCache,
+    cache_file: &Path,
+    c: &engine::Computed,
+    scan_start: i64,
+) -> Result<()> {
+    if !cache.save_needed(c.cache_misses, c.cache_entries.len()) {
+        return Ok(());
+    }
+    let entries: Vec<(&str, cache::Entry)> = c
+        .cache_entries
+        .iter()
+        .map(|(p, e)| (p.as_str(), e.clone()))
+        .collect();
+    SourceCache::save(cache_file, &entries, scan_start)
 }
 
 /// On the remote backend, create/update/delete the planned resources in the
