@@ -2,6 +2,7 @@
 //! the keyed merges of job tasks and clusters that follow (reference §4).
 
 use crate::config::ctx::Ctx;
+use crate::config::pattern::visit_mut;
 use crate::config::yaml::{Node, Value};
 
 /// The CLI's deep merge: maps merge with `over` winning, sequences are
@@ -60,46 +61,28 @@ pub fn merge_file(ctx: &mut Ctx, root: &mut Node, file: Node) {
 /// After the target merge: job `tasks` by `task_key`, `job_clusters` by
 /// `job_cluster_key`, `parameters` by `name`, pipeline `clusters` by `label`.
 pub fn keyed_merges(root: &mut Node) {
-    let Some(resources) = root
-        .as_map_mut()
-        .and_then(|m| m.get_mut("resources"))
-        .and_then(Node::as_map_mut)
-    else {
-        return;
-    };
-    if let Some(jobs) = resources.get_mut("jobs").and_then(Node::as_map_mut) {
-        for job in jobs.0.iter_mut() {
-            let Some(job) = job.node.as_map_mut() else {
-                continue;
-            };
-            for (field, key) in [
-                ("tasks", "task_key"),
-                ("job_clusters", "job_cluster_key"),
-                ("parameters", "name"),
-            ] {
-                if let Some(seq) = job.get_mut(field) {
-                    merge_by_key(seq, |n| {
-                        n.get(key).and_then(Node::as_str).map(str::to_string)
-                    });
-                }
-            }
-        }
+    for (field, key) in [
+        ("tasks", "task_key"),
+        ("job_clusters", "job_cluster_key"),
+        ("parameters", "name"),
+    ] {
+        visit_mut(root, &format!("resources.jobs.*.{field}"), &mut |_, seq| {
+            merge_by_key(seq, |n| {
+                n.get(key).and_then(Node::as_str).map(str::to_string)
+            });
+        });
     }
-    if let Some(pipelines) = resources.get_mut("pipelines").and_then(Node::as_map_mut) {
-        for p in pipelines.0.iter_mut() {
-            if let Some(seq) = p.node.as_map_mut().and_then(|m| m.get_mut("clusters")) {
-                // A cluster without a label is the `default` one; labels compare case-insensitively.
-                merge_by_key(seq, |n| {
-                    Some(
-                        n.get("label")
-                            .and_then(Node::as_str)
-                            .unwrap_or("default")
-                            .to_lowercase(),
-                    )
-                });
-            }
-        }
-    }
+    visit_mut(root, "resources.pipelines.*.clusters", &mut |_, seq| {
+        // A cluster without a label is the `default` one; labels compare case-insensitively.
+        merge_by_key(seq, |n| {
+            Some(
+                n.get("label")
+                    .and_then(Node::as_str)
+                    .unwrap_or("default")
+                    .to_lowercase(),
+            )
+        });
+    });
 }
 
 fn merge_by_key(seq: &mut Node, key: impl Fn(&Node) -> Option<String>) {
