@@ -353,21 +353,6 @@ fn tail(text: &str, lines: usize) -> String {
 mod tests {
     use super::*;
 
-    /// Tests that build real venvs from PyPI run only with
-    /// `XTASK_SLOW_TESTS=1` (`.ci/run` sets it); otherwise they say so.
-    fn slow_tests_enabled(test: &str) -> bool {
-        let on = std::env::var_os("XTASK_SLOW_TESTS").is_some_and(|v| v == "1");
-        if !on {
-            // Straight to stderr: the harness hides `eprintln!` of a passing test.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped {test}: slow (builds a virtualenv); set XTASK_SLOW_TESTS=1"
-            );
-        }
-        on
-    }
-
     fn pip_runs(venv: &Path) -> usize {
         fs::read_to_string(venv.join(PIP_LOG))
             .unwrap_or_default()
@@ -418,7 +403,7 @@ mod tests {
     /// venv. The requirements are tiny pure-Python packages from PyPI.
     #[test]
     fn creates_reuses_and_refreshes() {
-        if !slow_tests_enabled("creates_reuses_and_refreshes") {
+        if !e2e::slow_tests_enabled("creates_reuses_and_refreshes") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -527,7 +512,7 @@ mod tests {
     /// Two callers at once install once; a venv whose interpreter vanished is rebuilt.
     #[test]
     fn concurrent_callers_and_a_broken_venv() {
-        if !slow_tests_enabled("concurrent_callers_and_a_broken_venv") {
+        if !e2e::slow_tests_enabled("concurrent_callers_and_a_broken_venv") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -165,7 +165,7 @@ impl Bundle {
 
 /// Load `databricks.yml` from `opts.bundle_dir` and resolve `opts.target`.
 pub fn load(opts: &LoadOptions) -> (Option<Bundle>, Vec<Diagnostic>) {
-    let mut ctx = new_ctx(opts);
+    let mut ctx = new_ctx(&opts.bundle_dir);
     let bundle = resolve(&mut ctx, opts, None).unwrap_or(None);
     (bundle, ctx.diags)
 }
@@ -190,13 +190,13 @@ pub fn load_asking_user(
     opts: &LoadOptions,
     ask: &mut dyn FnMut(&Unresolved) -> anyhow::Result<String>,
 ) -> anyhow::Result<(Option<Bundle>, Vec<Diagnostic>)> {
-    let mut ctx = new_ctx(opts);
+    let mut ctx = new_ctx(&opts.bundle_dir);
     let bundle = resolve(&mut ctx, opts, Some(ask))?;
     Ok((bundle, ctx.diags))
 }
 
-fn new_ctx(opts: &LoadOptions) -> ctx::Ctx {
-    let root = std::path::absolute(&opts.bundle_dir).unwrap_or_else(|_| opts.bundle_dir.clone());
+fn new_ctx(bundle_dir: &Path) -> ctx::Ctx {
+    let root = std::path::absolute(bundle_dir).unwrap_or_else(|_| bundle_dir.to_path_buf());
     ctx::Ctx {
         root,
         ..Default::default()
@@ -207,11 +207,7 @@ fn new_ctx(opts: &LoadOptions) -> ctx::Ctx {
 /// env of the bundle (`status` without `--env`) needs, even where no target
 /// is the default.
 pub fn load_name(bundle_dir: &Path) -> (Option<String>, Vec<Diagnostic>) {
-    let root = std::path::absolute(bundle_dir).unwrap_or_else(|_| bundle_dir.to_path_buf());
-    let mut ctx = ctx::Ctx {
-        root,
-        ..Default::default()
-    };
+    let mut ctx = new_ctx(bundle_dir);
     let name = files::read_all(&mut ctx).map(|mut tree| bundle_name(&mut ctx, &mut tree));
     (name.filter(|n| !n.is_empty()), ctx.diags)
 }

@@ -2,7 +2,6 @@
 //! configuration (refusing to act on errors), call the engine, print.
 
 use anyhow::Result;
-use serde::Serialize;
 
 use anyhow::bail;
 use serde_json::json;
@@ -10,17 +9,11 @@ use serde_json::json;
 use super::{DeployOptions, DeployReport, EnvStatus, GATED_ENVS, RollbackReport};
 use crate::project::Project;
 
-/// Load the configuration; print its diagnostics; `Failed` if any is an error.
-fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    crate::util::print_json(value)?;
-    Ok(())
-}
-
 pub fn plan_cmd(project: &Project) -> Result<()> {
     let bundle = super::load_target(project, project.settings.env.as_deref())?;
     let report = super::plan(project, &bundle, &DeployOptions::default())?;
     if project.settings.json {
-        return print_json(&report);
+        return crate::util::print_json(&report);
     }
     print_report(&report, project.settings.verbose);
     Ok(())
@@ -58,7 +51,7 @@ pub fn deploy_cmd(project: &Project, req: &DeployRequest) -> Result<()> {
     };
     let report = super::deploy(project, &bundle, &opts)?;
     if project.settings.json {
-        return print_json(&report);
+        return crate::util::print_json(&report);
     }
     if !project.settings.quiet {
         print_report(&report, project.settings.verbose);
@@ -135,7 +128,7 @@ pub fn status_cmd(project: &Project) -> Result<()> {
         (name, all)
     };
     if project.settings.json {
-        return print_json(&statuses);
+        return crate::util::print_json(&statuses);
     }
     if statuses.is_empty() {
         println!(
@@ -201,7 +194,7 @@ pub fn rollback_cmd(project: &Project, to: Option<&str>) -> Result<()> {
     let opts = DeployOptions::default();
     let r: RollbackReport = super::rollback(project, &bundle, to, &opts)?;
     if project.settings.json {
-        return print_json(&r);
+        return crate::util::print_json(&r);
     }
     for w in &r.warnings {
         eprintln!("Warning: {w}");
@@ -220,7 +213,7 @@ pub fn summary_cmd(project: &Project) -> Result<()> {
     let bundle = super::load_target(project, project.settings.env.as_deref())?;
     let s = super::destroy::summary(project, &bundle)?;
     if project.settings.json {
-        return print_json(&s);
+        return crate::util::print_json(&s);
     }
     println!("Name: {}", s.name);
     println!("Target: {}", s.target);
@@ -248,7 +241,7 @@ pub fn destroy_cmd(project: &Project, auto_approve: bool, force_lock: bool) -> R
     let bundle = super::load_target(project, project.settings.env.as_deref())?;
     let r = super::destroy::destroy(project, &bundle, auto_approve, force_lock)?;
     if project.settings.json {
-        return print_json(&r);
+        return crate::util::print_json(&r);
     }
     for w in &r.warnings {
         eprintln!("Warning: {w}");
