@@ -20,8 +20,10 @@ mod lock;
 #[cfg(test)]
 mod nofollow_tests;
 mod ops;
+mod promote;
 mod remote_resources;
 mod resources;
+mod rollback;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -36,8 +38,10 @@ pub use commands::{
 pub use engine::{ArtifactChange, FileChanges, Known};
 pub use env::{load_config, load_name, load_options, load_target, load_target_in, open, open_env};
 #[allow(unused_imports)] // promote and update_metadata are for the flow module.
-pub use ops::{EnvStatus, RollbackReport, promote, rollback, status, update_metadata};
+pub use ops::{EnvStatus, status, update_metadata};
+pub use promote::promote;
 pub use resources::ResourceChange;
+pub use rollback::{RollbackReport, rollback};
 pub use state::{HistoryEntry, Metadata};
 
 use crate::config::Bundle;

@@ -1,0 +1,331 @@
+//! Promotion: copy what one env holds to another, byte for byte, verified
+//! against the source's manifest and the digest its record vouches for.
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use super::state::{self, EnvState, HistoryEntry, Metadata};
+use super::{DeployOptions, DeployReport, engine, history_len, keep_ids, open, with_lock};
+use crate::config::Bundle;
+use crate::package::{self, Manifest};
+use crate::project::Project;
+use crate::workspace::{Drift, Workspace};
+
+/// Copy what env `from_env` holds to `bundle.target`, byte for byte: every
+/// file is checked against `from_env`'s manifest and the digest verified, so
+/// the target gets exactly the tested bytes (nothing is rebuilt). Resources
+/// come from `bundle` (the target's configuration).
+#[allow(dead_code)] // called by the flow module (stage, release)
+pub fn promote(
+    project: &Project,
+    bundle: &Bundle,
+    from_env: &str,
+    opts: &DeployOptions,
+) -> Result<DeployReport> {
+    if from_env == bundle.target {
+        bail!("cannot promote env {from_env} to itself");
+    }
+    let from = super::open_env(project, bundle, from_env)?;
+    let user = super::current_user(bundle);
+    // The source env is locked for the whole copy: what is read is what
+    // its record vouches for, not a deploy landing meanwhile.
+    let (mut r, warnings) = with_lock(&*from, &user, opts.force_lock, || {
+        let source = Source::read(&*from, from_env, opts)?;
+        let ws = open(project, bundle)?;
+        let (mut r, warnings) = with_lock(&*ws, &user, opts.force_lock, || {
+            promote_into(project, bundle, &*ws, &source, opts, &user)
+        })?;
+        r.warnings.splice(0..0, warnings);
+        Ok(r)
+    })
+    .with_context(|| format!("promoting from env {from_env} (locked for the copy)"))?;
+    r.warnings.splice(0..0, warnings);
+    Ok(r)
+}
+
+/// The locked source env: its manifest (checked against its own digest),
+/// its record, and the deployment it points to.
+struct Source<'a> {
+    ws: &'a dyn Workspace,
+    env: &'a str,
+    manifest: Manifest,
+    meta: Option<Metadata>,
+    current: Option<String>,
+}
+
+impl<'a> Source<'a> {
+    fn read(ws: &'a dyn Workspace, env: &'a str, opts: &DeployOptions) -> Result<Self> {
+        let manifest: Manifest = match ws.read("artifacts/manifest.json")? {
+            Some(b) => serde_json::from_slice(&b)
+                .with_context(|| format!("reading the manifest of env {env}"))?,
+            None => bail!("nothing is deployed in env {env}"),
+        };
+        if package::digest(&manifest.files, &manifest.artifacts) != manifest.digest {
+            bail!("the manifest of env {env} does not match its digest");
+        }
+        let meta = EnvState::read(ws)?.metadata;
+        if let Some(want) = &opts.expect_digest {
+            let recorded = meta.as_ref().map(|m| m.digest.as_str());
+            if manifest.digest != *want || recorded != Some(want.as_str()) {
+                bail!(
+                    "env {env} holds digest {} (its record says {}), not the digest {want} that \
+                     passed: it changed since; nothing was promoted",
+                    manifest.digest,
+                    recorded.unwrap_or("nothing")
+                );
+            }
+        }
+        let current = ws.current()?;
+        Ok(Source {
+            ws,
+            env,
+            manifest,
+            meta,
+            current,
+        })
+    }
+
+    fn git(&self) -> serde_json::Value {
+        let meta = self.meta.as_ref();
+        meta.map(|m| m.config["bundle"]["git"].clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The locked target env as found.
+struct Target {
+    state: EnvState,
+    prev: Option<Manifest>,
+    previous_id: Option<String>,
+    drift: Drift,
+}
+
+impl Target {
+    fn read(ws: &dyn Workspace) -> Result<Self> {
+        ws.recover()?;
+        let state = EnvState::read(ws)?;
+        let prev: Option<Manifest> = match ws.read("artifacts/manifest.json")? {
+            Some(b) => Some(serde_json::from_slice(&b)?),
+            None => None,
+        };
+        let drift = match &prev {
+            Some(m) => ws.drift(m)?,
+            None => Drift::default(),
+        };
+        Ok(Target {
+            state,
+            prev,
+            previous_id: ws.current()?,
+            drift,
+        })
+    }
+
+    /// Already promoted from the same env and digest, intact: nothing new,
+    /// so no new deployment (and nothing pushed out of the rollback window).
+    fn holds(&self, src: &Source) -> bool {
+        let promoted = self.state.metadata.as_ref();
+        let promoted = promoted.and_then(|m| m.promoted_from.as_ref());
+        self.prev
+            .as_ref()
+            .is_some_and(|m| m.digest == src.manifest.digest)
+            && self.drift.is_empty()
+            && promoted.is_some_and(|p| p["env"] == src.env && p["digest"] == src.manifest.digest)
+    }
+
+    fn report(
+        &self,
+        bundle: &Bundle,
+        ws: &dyn Workspace,
+        src: &Source,
+        forced: bool,
+    ) -> DeployReport {
+        DeployReport {
+            env: bundle.target.clone(),
+            location: ws.location(),
+            dry_run: false,
+            noop: true,
+            deployment_id: self.previous_id.clone(),
+            previous_id: self.previous_id.clone(),
+            digest: src.manifest.digest.clone(),
+            previous_digest: self.prev.as_ref().map(|m| m.digest.clone()),
+            files: engine::FileChanges::default(),
+            artifacts: Vec::new(),
+            resources: Vec::new(),
+            forced_lock: forced,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// `promote`, with both envs locked: a new version of the target holding
+/// the source's bytes, its resources applied, then the switch.
+fn promote_into(
+    project: &Project,
+    bundle: &Bundle,
+    ws: &dyn Workspace,
+    src: &Source,
+    opts: &DeployOptions,
+    user: &str,
+) -> Result<DeployReport> {
+    let t = Target::read(ws)?;
+    if t.holds(src) {
+        return Ok(t.report(bundle, ws, src, opts.force_lock));
+    }
+    let planned = super::resources::plan(bundle, t.state.tfstate.as_ref(), true);
+    let n = history_len(opts);
+    let id = format!("{:04}-{}", t.state.next_seq(), &state::new_uuid()[..8]);
+    let mut keep = keep_ids(&t.state.history, n - 1);
+    keep.push(id.clone());
+    let basis = crate::workspace::Basis {
+        next: &src.manifest,
+        keep: &keep,
+    };
+    let txn = ws.begin_from(&id, &basis)?;
+    // Resources only once every byte checked out: a refused promotion
+    // creates nothing.
+    let copied = copy_verified(src, &*txn, t.prev.as_ref(), &t.drift).and_then(|changes| {
+        let applied = super::apply_resources(project, bundle, &planned)?;
+        Ok((changes, applied))
+    });
+    let (changes, (resources, warnings)) = match copied {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = txn.abort();
+            return Err(e);
+        }
+    };
+    let entry = HistoryEntry {
+        id: id.clone(),
+        kind: "promote".into(),
+        seq: 0,
+        digest: src.manifest.digest.clone(),
+        at: String::new(),
+        by: user.to_string(),
+        commit: src.git()["commit"].as_str().map(str::to_string),
+        forced_lock: opts.force_lock,
+        from: Some(format!(
+            "{}/{}",
+            src.env,
+            src.current.clone().unwrap_or_default()
+        )),
+        flags: Vec::new(),
+    };
+    let now = crate::util::now_rfc3339();
+    let files = state::deployed_files(&src.manifest.files);
+    let record = t
+        .state
+        .next_record(files, resources.resources.clone(), &now, entry);
+    let metadata = promoted_metadata(bundle, src, &resources, &id, now, user, opts);
+    let state_files = record.files(&metadata)?;
+    ws.prune(&keep_ids(&record.history, n))?;
+    if let Err(e) = txn.commit(&src.manifest, &state_files) {
+        super::keep_resource_ids(ws, &resources, &record.tfstate);
+        return Err(e);
+    }
+    Ok(DeployReport {
+        noop: false,
+        deployment_id: Some(id),
+        files: changes,
+        resources: resources.changes,
+        warnings,
+        ..t.report(bundle, ws, src, opts.force_lock)
+    })
+}
+
+/// The target's record: the target's configuration, the source's git and
+/// test record, and where it was promoted from.
+fn promoted_metadata(
+    bundle: &Bundle,
+    src: &Source,
+    resources: &super::resources::ResourcePlan,
+    id: &str,
+    now: String,
+    user: &str,
+    opts: &DeployOptions,
+) -> Metadata {
+    let promoted_from = json!({
+        "env": src.env,
+        "deployment_id": src.current,
+        "digest": src.manifest.digest,
+        "test": src.meta.as_ref().and_then(|m| m.test.clone()),
+    });
+    Metadata {
+        version: 1,
+        config: state::metadata_config(bundle, &src.git(), &resources.metadata_ids(bundle)),
+        extra: Default::default(),
+        deployment_id: id.to_string(),
+        digest: src.manifest.digest.clone(),
+        deployed_at: now,
+        deployed_by: user.to_string(),
+        tool_version: state::TOOL_VERSION.to_string(),
+        test: None,
+        promoted_from: Some(promoted_from),
+        other: opts.metadata.clone(),
+    }
+}
+
+/// Write `source` into `txn`: what the target already holds intact (by path
+/// and hash, one pass over a map) is kept, the rest read from `from` and
+/// checked against the manifest before it is written. In parallel: reading
+/// and hashing dominate.
+fn copy_verified(
+    src: &Source,
+    txn: &dyn crate::workspace::Transaction,
+    prev: Option<&Manifest>,
+    drift: &Drift,
+) -> Result<engine::FileChanges> {
+    let (from, from_env, source) = (src.ws, src.env, &src.manifest);
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let paths = |m: &Manifest| -> Vec<(String, String)> {
+        let files = m
+            .files
+            .iter()
+            .map(|f| (format!("files/{}", f.path), f.hash.clone()));
+        let arts = m
+            .artifacts
+            .iter()
+            .map(|a| (format!("artifacts/{}", a.path), a.hash.clone()));
+        files.chain(arts).collect()
+    };
+    let held: HashMap<String, String> = prev.map(paths).unwrap_or_default().into_iter().collect();
+    let entries = paths(source);
+    let put: Vec<std::sync::Mutex<bool>> = entries.iter().map(|_| Default::default()).collect();
+    let unchanged = AtomicUsize::new(0);
+    crate::util::parallel(entries.len(), |i| {
+        let (path, hash) = &entries[i];
+        let same = held.get(path) == Some(hash)
+            && !drift.damaged(path)
+            // A workspace reports a notebook under its name without extension.
+            && !drift.damaged(crate::files::remote_name(path, true));
+        if same {
+            unchanged.fetch_add(1, Ordering::Relaxed);
+            return txn.keep(path);
+        }
+        let bytes = from
+            .read(path)?
+            .with_context(|| format!("env {from_env} lacks {path}"))?;
+        if package::hash_bytes(&bytes) != *hash {
+            bail!(
+                "{path} in env {from_env} differs from its manifest (changed out of band): the tree \
+                 is not what its record vouches for; deploy {from_env} again; nothing was promoted"
+            );
+        }
+        *put[i].lock().unwrap_or_else(|e| e.into_inner()) = true;
+        txn.put(path, &bytes)
+    })?;
+    txn.put(
+        "artifacts/manifest.json",
+        &serde_json::to_vec_pretty(source)?,
+    )?;
+    let mut changes = engine::FileChanges {
+        unchanged: unchanged.into_inner(),
+        ..Default::default()
+    };
+    for ((path, _), p) in entries.into_iter().zip(put) {
+        if p.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            changes.put.push(path);
+        }
+    }
+    Ok(changes)
+}
