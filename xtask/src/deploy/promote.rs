@@ -329,3 +329,97 @@ fn copy_verified(
     }
     Ok(changes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn setup(dir: &std::path::Path, env: &str) -> (Project, Bundle) {
+        let src = dir.join("bundle");
+        let project = Project::quiet_local(&src, &dir.join("root"), env);
+        let bundle = Bundle {
+            root: src,
+            name: "b".into(),
+            target: env.into(),
+            mode: None,
+            config: json!({"resources": {"jobs": {"j": {"name": "j"}}}}),
+            resource_files: Default::default(),
+            source: Default::default(),
+        };
+        (project, bundle)
+    }
+
+    #[test]
+    fn promote_copies_the_exact_bytes_and_refuses_a_corrupted_source() {
+        let dir = std::env::temp_dir().join(format!("xtask-promote-{}", uuid::Uuid::new_v4()));
+        let src = dir.join("bundle");
+        std::fs::create_dir_all(src.join("pkg")).unwrap();
+        std::fs::write(src.join("pkg/__init__.py"), "A = 1\n").unwrap();
+        std::fs::write(src.join("README.md"), "tested\n").unwrap();
+        let (project, test_bundle) = setup(&dir, "test");
+        let tested =
+            crate::deploy::deploy(&project, &test_bundle, &DeployOptions::default()).unwrap();
+        // The working tree moves on after the test: promotion must not pick that up.
+        std::fs::write(src.join("README.md"), "untested\n").unwrap();
+        let (_, staging) = setup(&dir, "staging");
+        let r = promote(&project, &staging, "test", &DeployOptions::default()).unwrap();
+        assert_eq!(r.digest, tested.digest);
+        let staged = project.env_dir("b", "staging");
+        assert_eq!(
+            std::fs::read_to_string(staged.join("files/README.md")).unwrap(),
+            "tested\n"
+        );
+        assert!(
+            staged
+                .join("artifacts/.internal/b-0.1.0-py3-none-any.whl")
+                .is_file()
+        );
+        let meta: Metadata =
+            serde_json::from_slice(&std::fs::read(staged.join("state/metadata.json")).unwrap())
+                .unwrap();
+        assert_eq!(meta.digest, tested.digest);
+        assert_eq!(meta.promoted_from.as_ref().unwrap()["env"], "test");
+        assert!(
+            meta.config["resources"]["jobs"]["j"]["id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty())
+        );
+
+        // A file of the source env changed out of band: refuse, staging keeps its version.
+        let f = project.env_dir("b", "test").join("files/README.md");
+        let mut perm = std::fs::metadata(&f).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o644);
+        std::fs::set_permissions(&f, perm).unwrap();
+        std::fs::write(&f, "tampered\n").unwrap();
+        // Staging already holds those bytes (verified against the manifest): nothing to copy.
+        let again = promote(&project, &staging, "test", &DeployOptions::default()).unwrap();
+        assert!(again.files.put.is_empty());
+        // An env that needs the tampered file refuses, and is left undeployed.
+        let (_, prod) = setup(&dir, "prod");
+        let err = promote(&project, &prod, "test", &DeployOptions::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("differs from its manifest"),
+            "{err:#}"
+        );
+        assert!(!project.env_dir("b", "prod").join("current").exists());
+
+        // The source holds another digest than the record that passed (a
+        // deploy landed, or was killed before its state): refused.
+        let opts = DeployOptions {
+            expect_digest: Some("0".repeat(64)),
+            ..Default::default()
+        };
+        let err = promote(&project, &staging, "test", &opts).unwrap_err();
+        assert!(format!("{err:#}").contains("not the digest"), "{err:#}");
+        // The source env is locked during the copy: a held lock stops it.
+        let lock = project.env_dir("b", "test").join("state/deploy.lock");
+        std::fs::write(&lock, "{\"ID\":\"x\",\"AcquisitionTime\":\"now\",\"IsForced\":false,\"User\":\"u\",\"pid\":1,\"host\":\"elsewhere\"}").unwrap();
+        let err = promote(&project, &staging, "test", &DeployOptions::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("promoting from env test"),
+            "{err:#}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
