@@ -14,14 +14,14 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
+use super::artifacts::{self, ArtifactAction, ArtifactBytes, ArtifactChange, Prior, Sources};
 use super::cache::{Entry, SourceCache};
 use super::resources::{self, ResourcePlan};
 use super::state::EnvState;
 use crate::config::Bundle;
 use crate::files::{self, Selection, SourceFile};
 use crate::package::artifacts::ArtifactSpec;
-use crate::package::wheel::{self, WheelInput};
-use crate::package::{self, ArtifactRecord, FileRecord, Manifest};
+use crate::package::{self, FileRecord, Manifest};
 use crate::util::{fault, parallel};
 use crate::workspace::{Drift, Transaction, Workspace};
 
@@ -38,17 +38,6 @@ pub struct FileChanges {
     /// Paths (relative to the env: `files/...`, `artifacts/...`) found
     /// changed, added or missing out of band, which this deploy repairs.
     pub repaired: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ArtifactChange {
-    pub name: String,
-    /// `put`, `unchanged`, `delete`, or `build` (a build command whose output is known only once run).
-    pub action: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
 }
 
 /// What a deployment changes, computed against the current one.
@@ -68,18 +57,16 @@ pub struct Computed {
     pub warnings: Vec<String>,
 }
 
-enum ArtifactBytes {
-    Memory(Vec<u8>),
-    File(PathBuf),
-}
-
 impl Computed {
     /// Nothing to write: same files, artifacts and resources, no drift.
     pub fn is_noop(&self) -> bool {
         self.files.put.is_empty()
             && self.files.delete.is_empty()
             && self.files.repaired.is_empty()
-            && self.artifacts.iter().all(|a| a.action == "unchanged")
+            && self
+                .artifacts
+                .iter()
+                .all(|a| a.action == ArtifactAction::Unchanged)
             && !self.resources.changed()
             && self
                 .prev_manifest
@@ -148,16 +135,18 @@ pub fn compute(req: &Request) -> Result<Computed> {
     let (changes, records, sources) =
         diff_files(&hashed, &selection.files, prev_manifest.as_ref(), &drift);
     lap.phase(" . diff");
-    let (artifact_records, artifact_changes, artifact_bytes) = artifacts(
-        req.bundle,
-        &records,
-        &hashed,
-        &selection.files,
-        prev_manifest.as_ref(),
-        &drift,
-        req.specs,
-        req.built,
-    )?;
+    let sources_in = Sources {
+        records: &records,
+        hashed: &hashed,
+        files: &selection.files,
+    };
+    let prior = Prior {
+        manifest: prev_manifest.as_ref(),
+        drift: &drift,
+    };
+    let arts = artifacts::plan(req.bundle, &sources_in, &prior, req.specs, req.built)?;
+    let (artifact_records, artifact_changes, artifact_bytes) =
+        (arts.records, arts.changes, arts.bytes);
     let resources = resources::plan(req.bundle, req.state.tfstate.as_ref(), req.assign_ids);
     let manifest = Manifest::new(records, artifact_records);
     lap.phase(" . artifacts, manifest");
@@ -315,148 +304,6 @@ pub(super) fn hash_source(f: &SourceFile) -> Result<Entry> {
         hash: package::hash_bytes(&bytes),
         notebook: files::is_notebook(&f.path, &bytes),
     })
-}
-
-type ArtifactsOut = (
-    Vec<ArtifactRecord>,
-    Vec<ArtifactChange>,
-    Vec<(String, ArtifactBytes)>,
-);
-
-#[allow(clippy::too_many_arguments)]
-fn artifacts(
-    bundle: &Bundle,
-    records: &[FileRecord],
-    hashed: &[(String, Entry)],
-    sources: &[SourceFile],
-    prev: Option<&Manifest>,
-    drift: &Drift,
-    specs: &[ArtifactSpec],
-    built: &Built,
-) -> Result<ArtifactsOut> {
-    let mut out_records = Vec::new();
-    let mut changes = Vec::new();
-    let mut bytes_out = Vec::new();
-    let prev_art = |path: &str| prev.and_then(|m| m.artifacts.iter().find(|a| a.path == path));
-    let intact = |path: &str| !drift.damaged(&format!("artifacts/{path}"));
-
-    // The bundle's own wheel, rebuilt only when its inputs change.
-    let packages = wheel::packages(records.iter().map(|r| r.path.as_str()));
-    if !packages.is_empty() {
-        let path = format!(".internal/{}", wheel::file_name(&bundle.name));
-        let mut key = blake3::Hasher::new();
-        key.update(
-            format!(
-                "{}\0{}\0{}\n",
-                wheel::dist_name(&bundle.name),
-                wheel::WHEEL_VERSION,
-                env!("CARGO_PKG_VERSION")
-            )
-            .as_bytes(),
-        );
-        let mut inputs = Vec::new();
-        for ((p, e), src) in hashed.iter().zip(sources) {
-            if wheel::belongs(p, &packages) {
-                key.update(format!("{p}\0{}\n", e.hash).as_bytes());
-                inputs.push(WheelInput {
-                    path: p,
-                    abs: &src.abs,
-                });
-            }
-        }
-        let key = key.finalize().to_hex().to_string();
-        let reuse = prev_art(&path).filter(|a| a.inputs.as_deref() == Some(&key) && intact(&path));
-        let (record, action) = match reuse {
-            Some(a) => (a.clone(), "unchanged"),
-            None => {
-                let bytes = wheel::build(&bundle.name, &packages, &inputs)?;
-                let record = ArtifactRecord {
-                    path: path.clone(),
-                    size: bytes.len() as u64,
-                    hash: package::hash_bytes(&bytes),
-                    name: "wheel".into(),
-                    inputs: Some(key),
-                };
-                let same = prev_art(&path).is_some_and(|a| a.hash == record.hash) && intact(&path);
-                if !same {
-                    bytes_out.push((path.clone(), ArtifactBytes::Memory(bytes)));
-                }
-                (record, if same { "unchanged" } else { "put" })
-            }
-        };
-        changes.push(ArtifactChange {
-            name: "wheel".into(),
-            action: action.into(),
-            path: Some(path),
-            command: None,
-        });
-        out_records.push(record);
-    }
-
-    // Artifacts of the config: known only once built.
-    match built {
-        None => {
-            for spec in specs {
-                changes.push(ArtifactChange {
-                    name: spec.name.clone(),
-                    action: "build".into(),
-                    path: None,
-                    command: spec.build.clone(),
-                });
-            }
-        }
-        Some(built) => {
-            for (spec, produced) in built {
-                for file in produced {
-                    let base = file
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .ok_or_else(|| anyhow!("{}: bad file name", file.display()))?;
-                    let path = format!(".internal/{base}");
-                    if out_records.iter().any(|r: &ArtifactRecord| r.path == path) {
-                        bail!(
-                            "artifact {}: two artifacts are named {base}; rename one",
-                            spec.name
-                        );
-                    }
-                    let hash = package::hash_file(file)?;
-                    let size = std::fs::metadata(file)
-                        .with_context(|| format!("reading {}", file.display()))?
-                        .len();
-                    if !(prev_art(&path).is_some_and(|a| a.hash == hash) && intact(&path)) {
-                        bytes_out.push((path.clone(), ArtifactBytes::File(file.clone())));
-                    }
-                    out_records.push(ArtifactRecord {
-                        path,
-                        size,
-                        hash,
-                        name: spec.name.clone(),
-                        inputs: None,
-                    });
-                }
-                changes.push(ArtifactChange {
-                    name: spec.name.clone(),
-                    action: "build".into(),
-                    path: None,
-                    command: spec.build.clone(),
-                });
-            }
-        }
-    }
-    if let Some(prev) = prev {
-        for a in &prev.artifacts {
-            if !out_records.iter().any(|r| r.path == a.path) {
-                changes.push(ArtifactChange {
-                    name: a.name.clone(),
-                    action: "delete".into(),
-                    path: Some(a.path.clone()),
-                    command: None,
-                });
-            }
-        }
-    }
-    out_records.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok((out_records, changes, bytes_out))
 }
 
 /// Write a computed deployment into `txn`: changed files put (re-hashed, so a

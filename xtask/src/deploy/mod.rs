@@ -11,6 +11,7 @@
 //! before the switch, so the version a deploy replaces stays until the next
 //! deploy even with N = 1.) `XTASK_TIMINGS=1` prints the phases of a deploy.
 
+mod artifacts;
 mod cache;
 mod commands;
 mod destroy;
@@ -32,10 +33,11 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+pub use artifacts::ArtifactChange;
 pub use commands::{
     DeployRequest, deploy_cmd, destroy_cmd, plan_cmd, rollback_cmd, status_cmd, summary_cmd,
 };
-pub use engine::{ArtifactChange, FileChanges, Known};
+pub use engine::{FileChanges, Known};
 pub use env::{load_config, load_name, load_options, load_target, load_target_in, open, open_env};
 #[allow(unused_imports)] // promote and update_metadata are for the flow module.
 pub use ops::{EnvStatus, status, update_metadata};
