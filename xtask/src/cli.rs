@@ -206,4 +206,6 @@ pub enum BenchKind {
     Watch,
     /// remote deploy against the fake workspace server
     Remote,
+    /// validate and deploy beside the reference Databricks CLI, on its test server
+    Cli,
 }

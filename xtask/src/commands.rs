@@ -64,6 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 BenchKind::Deploy => bench::deploy::bench_deploy(args.files),
                 BenchKind::Watch => bench::watch::bench(p, args.files),
                 BenchKind::Remote => bench::remote::bench_remote(p, args.files),
+                BenchKind::Cli => bench::cli::bench_cli(p, args.files),
             }
         }
     }

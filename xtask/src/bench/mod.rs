@@ -2,10 +2,12 @@
 //! measured in the same run. Run them on a release build:
 //! `cargo run --release -p xtask -- bench <kind>`.
 
+pub mod cli;
 pub mod deploy;
 pub mod remote;
 pub mod watch;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -75,4 +77,20 @@ pub fn median_of(mut f: impl FnMut() -> Result<Duration>) -> Result<Duration> {
 
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// A copy of a tree (`cp -a`) for one tool, so that what a tool leaves in
+/// its source folder (dbx's `.dbx`, the CLI's `.databricks`) never touches
+/// the tree another one reads.
+pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(src)
+        .arg(dst)
+        .status()
+        .context("running cp -a")?;
+    if !status.success() {
+        bail!("cp -a {} {} failed", src.display(), dst.display());
+    }
+    Ok(())
 }

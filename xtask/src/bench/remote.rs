@@ -305,27 +305,12 @@ fn venv(dir: &Path, packages: &[&str]) -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// A copy of the tree for a peer, so that its own state files (dbx keeps a
-/// snapshot in `<source>/.dbx`) never touch the tree the others read.
-fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(src)
-        .arg(dst)
-        .status()
-        .context("cp -a")?;
-    if !status.success() {
-        bail!("cp -a {} {} failed", src.display(), dst.display());
-    }
-    Ok(())
-}
-
 /// `databricks workspace import_dir -o`: one request per file, in sequence,
 /// and no notion of "unchanged", so each run re-imports everything.
 fn legacy(tmp: &Path, src: &Path, fake: &Fake) -> Result<Figures> {
     let bin = venv(&tmp.join("venv-legacy"), &["databricks-cli==0.18.0"])?;
     let tree = tmp.join("src-legacy");
-    copy_tree(src, &tree)?;
+    super::copy_tree(src, &tree)?;
     let run = |dest: &str| {
         timed(
             Command::new(bin.join("databricks"))
@@ -354,7 +339,7 @@ fn legacy(tmp: &Path, src: &Path, fake: &Fake) -> Result<Figures> {
 fn dbx(tmp: &Path, src: &Path, home: &Path) -> Result<Figures> {
     let bin = venv(&tmp.join("venv-dbx"), &["dbx==0.8.19", "click==8.1.7"])?;
     let tree = tmp.join("src-dbx");
-    copy_tree(src, &tree)?;
+    super::copy_tree(src, &tree)?;
     let run = || {
         timed(
             Command::new(bin.join("dbx"))

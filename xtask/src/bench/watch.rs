@@ -22,7 +22,7 @@ pub fn bench(project: &Project, files: usize) -> Result<()> {
     let tmp = tmp.path();
     // This repository's bundle, copied so the benchmark never touches it.
     let ours = tmp.join("repo-bundle");
-    copy_tree(&project.bundle_dir, &ours)?;
+    super::copy_tree(&project.bundle_dir, &ours)?;
     measure(
         "this repository's bundle",
         tmp,
@@ -184,19 +184,6 @@ fn bundle_name(bundle: &Path) -> Result<String> {
         (Some(name), diags) if !diags.iter().any(|d| d.is_error()) => Ok(name),
         _ => bail!("{} has no valid bundle.name", bundle.display()),
     }
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(from)
-        .arg(to)
-        .status()
-        .context("running cp")?;
-    if !status.success() {
-        bail!("copying {} failed", from.display());
-    }
-    Ok(())
 }
 
 fn percentiles(v: &[Duration]) -> (Duration, Duration) {

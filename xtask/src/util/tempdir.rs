@@ -14,6 +14,13 @@ impl TempDir {
         Ok(TempDir(dir))
     }
 
+    /// A temp folder inside `parent` (removed on drop too).
+    pub fn new_in(parent: &Path, prefix: &str) -> Result<TempDir> {
+        let dir = parent.join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(TempDir(dir))
+    }
+
     pub fn path(&self) -> &Path {
         &self.0
     }

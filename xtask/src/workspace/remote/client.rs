@@ -153,7 +153,7 @@ impl Client {
 
     /// A client that takes its tokens from `auth`.
     pub fn with_auth(auth: Arc<Auth>, opts: ClientOptions) -> Result<Client> {
-        let http = build_http(&opts)?;
+        let http = build_http(&opts, &auth.host)?;
         Ok(Client {
             http,
             lanes: Arc::new(OnceLock::new()),
@@ -176,7 +176,7 @@ impl Client {
         let lanes = self.lanes.get_or_init(|| {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
             let mut v = vec![self.http.clone()];
-            v.extend((1..cores).filter_map(|_| build_http(&self.opts).ok()));
+            v.extend((1..cores).filter_map(|_| build_http(&self.opts, &self.host).ok()));
             v
         });
         Client {
@@ -499,8 +499,8 @@ const CONNECT_RETRY_WINDOW: Duration = Duration::from_secs(2);
 /// still goes through. (reqwest's `read_timeout` cannot serve: it runs from
 /// the start of a request to its answer, upload included, and its blocking
 /// client reads bodies outside the runtime its timer needs.)
-fn build_http(opts: &ClientOptions) -> Result<Http> {
-    Http::builder()
+fn build_http(opts: &ClientOptions, host: &str) -> Result<Http> {
+    super::auth::plain_http_only(Http::builder(), host)
         .timeout(None)
         .connect_timeout(opts.timeout.min(CONNECT_TIMEOUT))
         .tcp_keepalive(Duration::from_secs(30))

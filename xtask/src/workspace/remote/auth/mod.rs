@@ -26,7 +26,7 @@ use anyhow::{Context, Result, bail};
 
 pub use attrs::Attrs;
 pub use resolve::Method;
-pub use source::Auth;
+pub use source::{Auth, plain_http_only};
 
 /// A value that must never be printed: `Debug` and `Display` show `***`.
 #[derive(Clone, PartialEq, Eq)]

@@ -52,7 +52,14 @@ pub struct Extras {
 
 impl Auth {
     pub fn new(host: String, method: Method, attrs: Attrs, extras: Extras) -> Result<Auth> {
-        let http = Http::builder()
+        // Token endpoints may be elsewhere (Entra ID, an IdP): roots are
+        // skipped only when the workspace and every endpoint it may call
+        // are plain HTTP, i.e. for a PAT on a loopback server.
+        let builder = match method {
+            Method::Pat => plain_http_only(Http::builder(), &host),
+            _ => Http::builder(),
+        };
+        let http = builder
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!(
@@ -205,4 +212,18 @@ fn routing_headers(method: Method, attrs: &Attrs) -> Vec<(String, String)> {
         ));
     }
     out
+}
+
+/// A client for a plain `http://` host (a server on loopback) loads no
+/// certificate roots: reading and parsing the system's bundle costs more
+/// than a whole `validate` and would never be used.
+pub fn plain_http_only(
+    builder: reqwest::blocking::ClientBuilder,
+    host: &str,
+) -> reqwest::blocking::ClientBuilder {
+    if host.starts_with("http://") {
+        builder.tls_certs_only(Vec::new())
+    } else {
+        builder
+    }
 }
