@@ -11,10 +11,7 @@ use crate::project::{Paths, Project, Settings};
 use crate::{bench, deploy, flow, runner, validate, watch};
 
 pub fn run(cli: Cli) -> Result<()> {
-    // `-p/--profile` replaces every target's `workspace.profile`; the remote
-    // backend reads it where it resolves credentials.
-    crate::workspace::remote::auth::set_profile_flag(cli.auth.profile);
-    let project = project(cli.global)?;
+    let project = project(cli.global, cli.auth.profile)?;
     crate::progress::enable(project.human());
     let p = &project;
     match cli.command {
@@ -72,7 +69,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// The settings of this invocation, resolved once from the global options
 /// (clap has already folded in `XTASK_REMOTE` and `XTASK_ROOT`).
-fn project(g: Global) -> Result<Project> {
+fn project(g: Global, profile: Option<String>) -> Result<Project> {
     let paths = Paths {
         bundle_dir: g.bundle_dir,
         root: g.root,
@@ -83,6 +80,7 @@ fn project(g: Global) -> Result<Project> {
         vars: crate::config::split_var_flags(&g.vars),
         json: g.json,
         remote: g.remote,
+        profile,
         quiet: g.quiet,
         verbose: g.verbose,
     };

@@ -31,6 +31,8 @@ pub struct Settings {
     pub json: bool,
     /// The Databricks workspace backend instead of the local folder.
     pub remote: bool,
+    /// `-p/--profile`: replaces every target's `workspace.profile`.
+    pub profile: Option<String>,
     pub quiet: bool,
     pub verbose: bool,
 }

@@ -68,7 +68,7 @@ fn host(project: &Project, bundle: &Bundle) -> Result<Option<String>> {
     if !project.settings.remote {
         return Ok(None);
     }
-    let (client, _) = env::session(bundle)?;
+    let (client, _) = env::session(project, bundle)?;
     Ok(Some(client.host().to_string()))
 }
 
@@ -170,7 +170,7 @@ pub fn destroy(
                 .collect(),
             resources: Vec::new(),
         };
-        let (client, _) = env::session(bundle)?;
+        let (client, _) = env::session(project, bundle)?;
         let mut record = super::record_resources(&*ws, &state);
         let warnings = remote_resources::apply(&client, &mut plan, &prev, &mut record)?;
         report.warnings.extend(warnings);
@@ -184,7 +184,7 @@ pub fn destroy(
 
 fn delete_env(project: &Project, bundle: &Bundle) -> Result<()> {
     if project.settings.remote {
-        let (client, user) = env::session(bundle)?;
+        let (client, user) = env::session(project, bundle)?;
         let remote = RemoteWorkspace::open(client.clone(), &user, bundle)?;
         client.delete(remote.root(), true)?;
         return Ok(());

@@ -25,8 +25,9 @@ type Key = (Option<String>, Option<String>);
 static SESSIONS: Mutex<Vec<(Key, Client, String)>> = Mutex::new(Vec::new());
 
 /// The client and workspace user for `bundle`'s target (connected once per host/profile).
-pub fn session(bundle: &Bundle) -> Result<(Client, String)> {
-    session_for(backend::target_auth(bundle))
+pub fn session(project: &Project, bundle: &Bundle) -> Result<(Client, String)> {
+    let profile = project.settings.profile.as_deref();
+    session_for(backend::target_auth(bundle, profile))
 }
 
 fn session_for(target: crate::workspace::remote::auth::TargetAuth) -> Result<(Client, String)> {
@@ -75,7 +76,9 @@ fn load_for_user(
         return Ok(config::load(opts));
     }
     config::load_asking_user(opts, &mut |ws| {
-        let target = backend::target_auth_from(&|key| ws.workspace(key).map(str::to_string));
+        let profile = project.settings.profile.as_deref();
+        let target =
+            backend::target_auth_from(&|key| ws.workspace(key).map(str::to_string), profile);
         Ok(session_for(target)?.1)
     })
 }
@@ -136,7 +139,7 @@ pub fn open(project: &Project, bundle: &Bundle) -> Result<Box<dyn Workspace>> {
             project.env_dir(&bundle.name, &bundle.target),
         )));
     }
-    let (client, user) = session(bundle)?;
+    let (client, user) = session(project, bundle)?;
     Ok(Box::new(RemoteWorkspace::open(client, &user, bundle)?))
 }
 

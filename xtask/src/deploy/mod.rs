@@ -532,7 +532,7 @@ fn apply_resources_recorded(
     if !project.settings.remote {
         return Ok((plan, Vec::new()));
     }
-    let (client, _) = env::session(bundle)?;
+    let (client, _) = env::session(project, bundle)?;
     let warnings = match env {
         Some((ws, state)) => {
             let prev = state.tfstate.as_ref().map_or(&[][..], |t| &t.resources[..]);

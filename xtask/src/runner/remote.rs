@@ -100,7 +100,7 @@ fn run_deployed_with(
 ) -> Result<()> {
     let env = bundle.target.clone();
     let job_id = deployed_job_id(project, bundle, job_key)?;
-    let (client, _) = deploy::env::session(bundle)?;
+    let (client, _) = deploy::env::session(project, bundle)?;
     let human = print && !project.settings.json && !project.settings.quiet;
     if opts.restart {
         for active in client.runs_active(job_id)? {

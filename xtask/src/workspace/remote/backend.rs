@@ -199,15 +199,21 @@ impl RemoteWorkspace {
     }
 }
 
-/// The target's `workspace.*` auth attributes, with `-p/--profile`
-/// replacing `workspace.profile`.
-pub fn target_auth(bundle: &Bundle) -> TargetAuth {
-    target_auth_from(&|key| bundle.workspace(key).map(str::to_string))
+/// The target's `workspace.*` auth attributes, with `profile_flag`
+/// (`-p/--profile`) replacing `workspace.profile`.
+pub fn target_auth(bundle: &Bundle, profile_flag: Option<&str>) -> TargetAuth {
+    target_auth_from(
+        &|key| bundle.workspace(key).map(str::to_string),
+        profile_flag,
+    )
 }
 
 /// [`target_auth`] from any source of `workspace.<key>` values (the loader
 /// asks before the bundle is resolved, to learn the user once).
-pub fn target_auth_from(workspace: &dyn Fn(&str) -> Option<String>) -> TargetAuth {
+pub fn target_auth_from(
+    workspace: &dyn Fn(&str) -> Option<String>,
+    profile_flag: Option<&str>,
+) -> TargetAuth {
     let mut attrs = auth::Attrs::default();
     for a in auth::attrs::ATTRS.iter().filter(|a| a.name != "host") {
         if let Some(v) = workspace(a.name) {
@@ -217,7 +223,9 @@ pub fn target_auth_from(workspace: &dyn Fn(&str) -> Option<String>) -> TargetAut
     TargetAuth {
         host: workspace("host"),
         attrs,
-        profile: auth::profile_flag().or_else(|| workspace("profile")),
+        profile: profile_flag
+            .map(str::to_string)
+            .or_else(|| workspace("profile")),
     }
 }
 

@@ -363,7 +363,7 @@ fn remote_backend_opens_the_env_of_a_loaded_bundle() {
     };
     let dev = load("dev");
     assert_eq!(
-        super::backend::target_auth(&dev).host.as_deref(),
+        super::backend::target_auth(&dev, None).host.as_deref(),
         Some(fake.url())
     );
     let ws = RemoteWorkspace::open(client.clone(), &user, &dev).unwrap();

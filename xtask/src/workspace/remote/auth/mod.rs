@@ -20,7 +20,7 @@ mod tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
@@ -80,18 +80,6 @@ impl TargetAuth {
         }
         attrs
     }
-}
-
-static PROFILE_FLAG: OnceLock<Option<String>> = OnceLock::new();
-
-/// Records `-p/--profile`; it replaces the target's `workspace.profile`.
-pub fn set_profile_flag(profile: Option<String>) {
-    let _ = PROFILE_FLAG.set(profile);
-}
-
-/// The `-p/--profile` of this run, if given.
-pub fn profile_flag() -> Option<String> {
-    PROFILE_FLAG.get().cloned().flatten()
 }
 
 /// Resolves the target's authentication from the process environment and
