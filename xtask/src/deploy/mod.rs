@@ -526,13 +526,14 @@ fn apply_resources_recorded(
     if !project.settings.remote {
         return Ok((plan, Vec::new()));
     }
-    let (client, _) = env::session(bundle)?;
+    let (client, user) = env::session(bundle)?;
     let warnings = match env {
         Some((ws, state)) => {
             let prev = state.tfstate.as_ref().map_or(&[][..], |t| &t.resources[..]);
-            remote_resources::apply(&client, &mut plan, prev, &mut record_resources(ws, state))?
+            let mut record = record_resources(ws, state);
+            remote_resources::apply(&client, &user, &mut plan, prev, &mut record)?
         }
-        None => remote_resources::apply(&client, &mut plan, &[], &mut |_| Ok(()))?,
+        None => remote_resources::apply(&client, &user, &mut plan, &[], &mut |_| Ok(()))?,
     };
     Ok((plan, warnings))
 }

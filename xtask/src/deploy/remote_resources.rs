@@ -28,6 +28,7 @@ const BUNDLE_ONLY: [&str; 3] = ["permissions", "grants", "id"];
 /// of creating them twice.
 pub fn apply(
     client: &Client,
+    user: &str,
     plan: &mut ResourcePlan,
     prev: &[TfResource],
     record: &mut dyn FnMut(Vec<TfResource>) -> Result<()>,
@@ -91,7 +92,7 @@ pub fn apply(
             record(so_far(plan, prev, i))?;
         }
         if let (Err(e), Some(s)) = (
-            permissions(client, &change, &settings, id_of(plan, i)),
+            permissions(client, user, &change, &settings, id_of(plan, i)),
             slot,
         ) {
             // Recorded without its permissions, so the next deploy sees a
@@ -112,9 +113,11 @@ fn id_of(plan: &ResourcePlan, i: usize) -> Option<&str> {
 
 /// Sets the resource's `permissions:` (a full replace, `PUT
 /// /api/2.0/permissions/<type>/<id>`) after a create or an update, for the
-/// kinds that have a permission object type.
+/// kinds that have a permission object type. The deploying user gets
+/// `IS_OWNER` or `CAN_MANAGE` added, as the CLI's `FixPermissions` does.
 fn permissions(
     client: &Client,
+    user: &str,
     change: &super::resources::ResourceChange,
     settings: &Value,
     id: Option<&str>,
@@ -141,7 +144,62 @@ fn permissions(
             Value::Object(entry)
         })
         .collect();
+    let acl = with_manager(acl, user, &change.kind);
     client.permissions_set(ty, id, &acl)
+}
+
+/// Kinds whose permissions have an `IS_OWNER` level (the CLI's `hasIsOwner`).
+const HAS_OWNER: [&str; 3] = ["jobs", "pipelines", "sql_warehouses"];
+
+/// The CLI's rule for the deploying user's own entry: kept if already the
+/// owner; otherwise made the owner (its `CAN_MANAGE` upgraded, or a new
+/// entry) where the kind has owners and none is named; else `CAN_MANAGE`.
+/// Without it the workspace refuses a job's ACL ("exactly one owner") and
+/// the user could lock themselves out of what they deployed.
+fn with_manager(mut acl: Vec<Value>, user: &str, kind: &str) -> Vec<Value> {
+    let who = |e: &Value| {
+        e["user_name"]
+            .as_str()
+            .or(e["service_principal_name"].as_str())
+            .map(str::to_string)
+    };
+    let level = |e: &Value| {
+        e["permission_level"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mine = |e: &Value| who(e).as_deref() == Some(user);
+    if acl.iter().any(|e| mine(e) && level(e) == "IS_OWNER") {
+        return acl;
+    }
+    let owner_free = HAS_OWNER.contains(&kind) && !acl.iter().any(|e| level(e) == "IS_OWNER");
+    let managing = acl.iter().position(|e| mine(e) && level(e) == "CAN_MANAGE");
+    let wanted = match (owner_free, managing) {
+        (true, Some(i)) => {
+            acl[i]["permission_level"] = json!("IS_OWNER");
+            return acl;
+        }
+        (true, None) => "IS_OWNER",
+        (false, Some(_)) => return acl,
+        (false, None) => "CAN_MANAGE",
+    };
+    // A service principal's user name is its application id, a UUID.
+    let key = if is_uuid(user) {
+        "service_principal_name"
+    } else {
+        "user_name"
+    };
+    acl.push(json!({ key: user, "permission_level": wanted }));
+    acl
+}
+
+fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// The resources that exist once changes `0..=done` are carried out: those
@@ -221,7 +279,7 @@ fn experiment(
             }
             Ok(Some(id))
         }
-        _ => Ok(Some(client.experiment_create(name)?)),
+        _ => Ok(Some(client.experiment_create(settings)?)),
     }
 }
 

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 
 use super::api::{ObjectType, is_exists, is_missing};
 use super::auth::{self, TargetAuth};
-use super::client::{Client, ClientOptions};
+use super::client::{Client, ClientOptions, api_error};
 use crate::config::Bundle;
 use crate::package::{self, Manifest};
 use crate::workspace::local::{describe_holder, holder_is_gone};
@@ -134,7 +134,18 @@ impl RemoteWorkspace {
     /// Every file and notebook under `files/` and `artifacts/`, by path
     /// relative to the root (notebooks under their workspace name, without
     /// extension), with their `modified_at` and type.
-    fn walk(&self) -> Result<BTreeMap<String, Option<i64>>> {
+    ///
+    /// `None` when the server does not implement `workspace/list` (501): the
+    /// CLI's test server serves no listing, since the CLI never lists a
+    /// deployment (it trusts its own record). Drift is then unknown.
+    fn walk(&self) -> Result<Option<BTreeMap<String, Option<i64>>>> {
+        match self.walk_all() {
+            Err(e) if api_error(&e).is_some_and(|a| a.status == 501) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    fn walk_all(&self) -> Result<BTreeMap<String, Option<i64>>> {
         let mut out = BTreeMap::new();
         let mut dirs: Vec<String> = vec![self.abs("files"), self.abs("artifacts")];
         let mut top = true;
@@ -168,7 +179,10 @@ impl RemoteWorkspace {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         let snapshot = match cached {
-            None => self.walk()?,
+            None => match self.walk()? {
+                Some(found) => found,
+                None => return Ok(()),
+            },
             Some(mut snapshot) => {
                 for d in deleted {
                     snapshot.remove(d);
@@ -403,7 +417,14 @@ impl Workspace for RemoteWorkspace {
 
     fn drift(&self, manifest: &Manifest) -> Result<Drift> {
         let mut expected = expected(manifest);
-        let found = self.walk()?;
+        let Some(found) = self.walk()? else {
+            eprintln!(
+                "note: {} does not list workspace folders (workspace/list): files changed there \
+                 out of band are not detected",
+                self.client.host()
+            );
+            return Ok(Drift::default());
+        };
         *self.last_walk.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
         let snapshot: BTreeMap<String, Option<i64>> = match self.read_state(SNAPSHOT)? {
             Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
