@@ -7,6 +7,8 @@
 //! Locally a resource exists only as its state entry (`resources.rs`); the
 //! plan is the same, only the ids of created resources change here.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
@@ -366,54 +368,60 @@ fn uc_model(
             client.model_delete(&old)?;
         }
     }
-    apply_grants(client, "function", &full, &settings["grants"])?;
+    apply_grants(client, "function", &full, &settings["grants"], !exists)?;
     Ok(Some(full))
 }
 
 /// Makes the grants on `full_name` those of `wanted` (`[{principal,
-/// privileges}]`): missing privileges added, others removed, in one PATCH.
-fn apply_grants(client: &Client, securable: &str, full_name: &str, wanted: &Value) -> Result<()> {
-    use std::collections::{BTreeMap, BTreeSet};
-    let set = |v: &Value| -> BTreeSet<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.as_str().map(str::to_uppercase))
-            .collect()
+/// privileges}]`) in one PATCH shaped as the CLI's direct engine sends it:
+/// each wanted principal gets its privileges added and `ALL_PRIVILEGES`
+/// removed (which clears what it had before, unless that is what it gets);
+/// a principal no longer wanted gets `ALL_PRIVILEGES` removed. Nothing is
+/// sent when the grants already are the wanted ones.
+fn apply_grants(
+    client: &Client,
+    securable: &str,
+    full_name: &str,
+    wanted: &Value,
+    created: bool,
+) -> Result<()> {
+    let want = grant_sets(wanted.as_array().into_iter().flatten());
+    // A model just created has no grants to read.
+    let have = match created {
+        true => BTreeMap::new(),
+        false => grant_sets(client.uc_grants_get(securable, full_name)?.iter()),
     };
-    let mut want: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for g in wanted.as_array().into_iter().flatten() {
-        if let Some(p) = g["principal"].as_str() {
-            want.entry(p.to_string())
-                .or_default()
-                .extend(set(&g["privileges"]));
-        }
-    }
-    let mut have: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    if !want.is_empty() {
-        for g in client.uc_grants_get(securable, full_name)? {
-            if let Some(p) = g["principal"].as_str() {
-                have.entry(p.to_string())
-                    .or_default()
-                    .extend(set(&g["privileges"]));
-            }
-        }
-    }
-    let principals: BTreeSet<&String> = want.keys().chain(have.keys()).collect();
-    let empty = BTreeSet::new();
-    let mut changes = Vec::new();
-    for p in principals {
-        let (w, h) = (want.get(p).unwrap_or(&empty), have.get(p).unwrap_or(&empty));
-        let add: Vec<&String> = w.difference(h).collect();
-        let remove: Vec<&String> = h.difference(w).collect();
-        if !add.is_empty() || !remove.is_empty() {
-            changes.push(json!({ "principal": p, "add": add, "remove": remove }));
-        }
-    }
-    if changes.is_empty() {
+    if want == have {
         return Ok(());
+    }
+    const ALL: &str = "ALL_PRIVILEGES";
+    let mut changes: Vec<Value> = want
+        .iter()
+        .map(|(p, privileges)| match privileges.contains(ALL) {
+            true => json!({ "principal": p, "add": privileges }),
+            false => json!({ "principal": p, "add": privileges, "remove": [ALL] }),
+        })
+        .collect();
+    for gone in have.keys().filter(|p| !want.contains_key(*p)) {
+        changes.push(json!({ "principal": gone, "remove": [ALL] }));
     }
     client
         .uc_grants_update(securable, full_name, &Value::Array(changes))
         .with_context(|| format!("grants on {full_name}"))
+}
+
+/// `[{principal, privileges}]` as principal → privileges (upper case).
+fn grant_sets<'a>(
+    assignments: impl Iterator<Item = &'a Value>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for g in assignments {
+        if let Some(p) = g["principal"].as_str() {
+            let privileges = g["privileges"].as_array().into_iter().flatten();
+            out.entry(p.to_string())
+                .or_default()
+                .extend(privileges.filter_map(|x| x.as_str().map(str::to_uppercase)));
+        }
+    }
+    out
 }

@@ -13,6 +13,8 @@ mod params;
 mod reliability;
 mod remote;
 mod remote_auth;
+mod remote_cli;
+mod remote_cli_resources;
 mod remote_deploy;
 mod remote_resources;
 mod repo;
