@@ -109,6 +109,14 @@ fn history_len(opts: &DeployOptions) -> usize {
 }
 
 /// The ids of the last `n` distinct deployments of the history.
+/// [`keep_ids`] of the history once deployment `id` is added to it.
+fn keep_ids_with(history: &state::History, id: &str, n: usize) -> Vec<String> {
+    let mut out = vec![id.to_string()];
+    out.extend(keep_ids(history, n).into_iter().filter(|k| k != id));
+    out.truncate(n.max(1));
+    out
+}
+
 fn keep_ids(history: &state::History, n: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for e in history.deployments.iter().rev() {
@@ -336,14 +344,29 @@ fn deploy_locked(
     t.phase("compute");
 
     let previous_id = ws.current()?;
-    let (resources, resource_warnings) =
-        apply_resources_recorded(project, bundle, Some((ws, &state)), &c.resources)?;
-    let now = crate::util::now_rfc3339();
     let noop = c.is_noop();
     let id = match (&previous_id, noop) {
         (Some(prev), true) => prev.clone(),
         _ => format!("{:04}-{}", state.next_seq(), &state::new_uuid()[..8]),
     };
+    // Files first, then the resources that name them, then the state: the
+    // CLI's order, so a job never points at a notebook not yet uploaded.
+    let keep = keep_ids_with(&state.history, &id, n);
+    let staged = match noop {
+        true => None,
+        false => Some(stage_version(ws, &c, &id, &keep, opts.defer_prune)?),
+    };
+    let applied = apply_resources_recorded(project, bundle, Some((ws, &state)), &c.resources);
+    let (resources, resource_warnings) = match applied {
+        Ok(done) => done,
+        Err(e) => {
+            if let Some(txn) = staged {
+                let _ = txn.abort();
+            }
+            return Err(e);
+        }
+    };
+    let now = crate::util::now_rfc3339();
     let git = git_soon.join().unwrap_or_default();
     let flags: Vec<String> = [
         (git["dirty"] == true, "dirty"),
@@ -383,13 +406,13 @@ fn deploy_locked(
         promoted_from: None,
         other: opts.metadata.clone(),
     };
-    let (tfstate, history) = (&record.tfstate, &record.history);
+    let tfstate = &record.tfstate;
     let files = record.files(&metadata)?;
 
-    let written = match noop {
+    let written = match staged {
         // Same content: no new version, but the deploy is recorded (seq + 1, as the CLI does).
-        true => ws.switch(&id, &files),
-        false => write_version(ws, &c, &id, &files, keep_ids(history, n), opts.defer_prune),
+        None => ws.switch(&id, &files),
+        Some(txn) => txn.commit(&c.manifest, &files),
     };
     if let Err(e) = written {
         if !noop {
@@ -452,26 +475,25 @@ fn build_artifacts(
         .collect()
 }
 
-/// Write version `id` and switch it in with its state `files`. The oldest
-/// version the history window drops is rewritten into the new one; others
-/// it drops go while the new one is written, in another thread (versions
-/// share no folder; before the switch: unlinking after it would change the
-/// ctime of files the commit records).
-fn write_version(
-    ws: &dyn Workspace,
+/// Write version `id`, its files sent (`upload`), ready for its state files
+/// and the switch (`commit`). The oldest version the history window drops
+/// is rewritten into the new one; others it drops go while the new one is
+/// written, in another thread (versions share no folder; before the switch:
+/// unlinking after it would change the ctime of files the commit records).
+fn stage_version<'w>(
+    ws: &'w dyn Workspace,
     c: &engine::Computed,
     id: &str,
-    files: &[(&str, Vec<u8>)],
-    keep: Vec<String>,
+    keep: &[String],
     defer_prune: bool,
-) -> Result<()> {
+) -> Result<Box<dyn crate::workspace::Transaction + 'w>> {
     let basis = crate::workspace::Basis {
         next: &c.manifest,
-        keep: &keep,
+        keep,
     };
     let txn = ws.begin_from(id, &basis)?;
     let (applied, pruned) = std::thread::scope(|s| {
-        let pruner = (!defer_prune).then(|| s.spawn(|| ws.prune(&keep)));
+        let pruner = (!defer_prune).then(|| s.spawn(|| ws.prune(keep)));
         let applied = engine::apply(c, &*txn);
         let pruned = pruner.map_or(Ok(()), |p| {
             p.join()
@@ -479,11 +501,11 @@ fn write_version(
         });
         (applied, pruned)
     });
-    if let Err(e) = applied.and(pruned) {
+    if let Err(e) = applied.and(pruned).and_then(|()| txn.upload()) {
         let _ = txn.abort();
         return Err(e);
     }
-    txn.commit(&c.manifest, files)
+    Ok(txn)
 }
 
 /// Save the source stat cache when enough of it was hashed afresh.

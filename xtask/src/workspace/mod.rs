@@ -167,6 +167,13 @@ pub trait Transaction: Sync {
     fn put_file(&self, path: &str, src: &std::path::Path) -> Result<()>;
     /// `path` of the current deployment is not part of the new one.
     fn delete(&self, path: &str) -> Result<()>;
+    /// Send the files written so far where they will be read from, before
+    /// the resources that name them are created (the CLI's order: files,
+    /// then resources, then state). The local backend has nothing to send
+    /// before its switch.
+    fn upload(&self) -> Result<()> {
+        Ok(())
+    }
     /// Make the new deployment current, then write the state files (in
     /// `STATE_FILES` order). `manifest` describes what was written.
     fn commit(self: Box<Self>, manifest: &Manifest, state: &[(&str, Vec<u8>)]) -> Result<()>;

@@ -240,3 +240,57 @@ fn a_fresh_checkout_converges_with_what_the_workspace_holds() {
     );
     assert_eq!(r.server.jobs(), vec![job]);
 }
+
+/// The CLI's order (issue 13): the files, then the resources that name
+/// them, then the state; a job never points at a notebook not uploaded yet.
+#[test]
+fn resources_are_created_after_the_files_they_name() {
+    let Some(r) = CliRemote::start("resources_are_created_after_the_files_they_name") else {
+        return;
+    };
+    r.deploy("dev");
+    let reqs = r.server.requests();
+    let at = |what: &str| {
+        reqs.iter()
+            .position(|q| q.line().contains(what))
+            .unwrap_or_else(|| panic!("no request {what}"))
+    };
+    let notebook = at(
+        "import-file/Workspace/Users/tester@databricks.com/.bundle/demo/dev/files/training/train.py",
+    );
+    let manifest = at("/dev/artifacts/manifest.json");
+    let job = at("POST /api/2.2/jobs/create");
+    let experiment = at("POST /api/2.0/mlflow/experiments/create");
+    let metadata = at("/dev/state/metadata.json");
+    assert!(
+        notebook < job && notebook < experiment,
+        "a resource before the files"
+    );
+    assert!(
+        manifest < job && manifest < experiment,
+        "a resource before the manifest"
+    );
+    assert!(
+        job < metadata && experiment < metadata,
+        "the state before the resources"
+    );
+    // A file changed with a job: the upload still comes first.
+    r.repo.write(
+        "training/train.py",
+        "# Databricks notebook source\nprint('v2')\n",
+    );
+    r.repo.write(
+        "resources/job.yml",
+        &JOB_YML.replace("name: train\n", "name: train2\n"),
+    );
+    let mark = r.server.mark();
+    r.deploy("dev");
+    let reqs = &r.server.requests()[mark..];
+    let at = |what: &str| reqs.iter().position(|q| q.line().contains(what)).unwrap();
+    assert!(at("/dev/files/training/train.py") < at("POST /api/2.2/jobs/reset"));
+    let nb = format!("{}/files/training/train", root("dev"));
+    assert_eq!(
+        r.server.file(&nb).unwrap(),
+        b"# Databricks notebook source\nprint('v2')\n"
+    );
+}
