@@ -55,7 +55,7 @@ pub fn apply(
             .filter(|id| !id.is_empty() && change.action != Action::Create);
         let api = api_settings(&settings);
         let id = match change.kind.as_str() {
-            "jobs" => job(client, change.action, old_id, &api),
+            "jobs" => job(client, change.action, old_id, &sorted_tasks(api)),
             "experiments" => experiment(client, change.action, old_id, &api),
             "registered_models"
                 if kinds::is_uc_model(&settings) || change.action == Action::Delete =>
@@ -232,6 +232,18 @@ fn api_settings(settings: &Value) -> Value {
         a.remove(k);
     }
     Value::Object(a)
+}
+
+/// The job's tasks in `task_key` order, as the CLI sends them (its
+/// configuration keeps them so); the API gives the order no meaning.
+fn sorted_tasks(mut settings: Value) -> Value {
+    if let Some(tasks) = settings.get_mut("tasks").and_then(Value::as_array_mut) {
+        tasks.sort_by(|a, b| {
+            let key = |t: &Value| t["task_key"].as_str().unwrap_or_default().to_string();
+            key(a).cmp(&key(b))
+        });
+    }
+    settings
 }
 
 fn parse_job_id(id: &str) -> Option<i64> {

@@ -14,6 +14,7 @@ mod reliability;
 mod remote;
 mod remote_auth;
 mod remote_cli;
+mod remote_cli_bundle;
 mod remote_cli_resources;
 mod remote_deploy;
 mod remote_resources;

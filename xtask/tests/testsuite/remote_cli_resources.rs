@@ -300,12 +300,17 @@ fn resource_requests_equal_the_clis() {
 /// not meaningful to the API), empty `remove` lists dropped.
 fn normalize(v: Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
+        // Keys in order, so that `to_string` is canonical (serde_json may
+        // keep insertion order).
+        Value::Object(m) => {
+            let mut kv: Vec<(String, Value)> = m
+                .into_iter()
                 .filter(|(k, v)| !(k == "remove" && v.as_array().is_some_and(|a| a.is_empty())))
                 .map(|(k, v)| (k, normalize(v)))
-                .collect(),
-        ),
+                .collect();
+            kv.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(kv.into_iter().collect())
+        }
         Value::Array(a) => {
             let mut a: Vec<Value> = a.into_iter().map(normalize).collect();
             a.sort_by_key(|x| x.to_string());
