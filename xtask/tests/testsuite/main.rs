@@ -15,6 +15,7 @@ mod remote;
 mod remote_auth;
 mod remote_cli;
 mod remote_cli_bundle;
+mod remote_cli_flow;
 mod remote_cli_resources;
 mod remote_deploy;
 mod remote_resources;

@@ -1,8 +1,8 @@
 //! The remote backend end to end against our own fake workspace, for what
 //! the Databricks CLI's test server cannot do: fault injection, drift found
-//! through `workspace/list`, runs that fail or stay active, and the tests
-//! whose move is not done yet (each says which). Deploy, redeploy, locks
-//! and fresh checkouts run against the CLI's server, in `remote_cli`.
+//! through `workspace/list`, runs that fail or stay active (each test says
+//! which). Deploy, redeploy, locks, fresh checkouts, promotion, watch and
+//! upload progress run against the CLI's server (`remote_cli*`).
 
 use std::collections::BTreeMap;
 use std::process::Output;
@@ -269,8 +269,9 @@ fn injected_faults_leave_a_consistent_state_and_a_rerun_converges() {
 /// the workspace, hashes verified), never rebuilt from the working tree.
 /// Our fake, not the CLI's test server: the repair of a notebook edited in
 /// the workspace needs `workspace/list`, which that server does not serve.
+/// (The promotion itself is tested against that server in `remote_cli_flow`.)
 #[test]
-fn stage_copies_the_tested_bytes_between_remote_envs() {
+fn stage_repairs_a_notebook_edited_in_the_workspace() {
     let r = Remote::new();
     // One experiment per env: a workspace holds one experiment of a name.
     r.repo.write(
@@ -289,27 +290,11 @@ fn stage_copies_the_tested_bytes_between_remote_envs() {
         &format!("{}/state/metadata.json", root("test")),
         serde_json::to_vec(&meta).unwrap().as_slice(),
     );
-    // A file of `test` changed out of band: promotion refuses to copy it.
-    let readme = format!("{}/files/README.md", root("test"));
-    let original = r.fake.file(&readme).unwrap();
-    r.fake.put(&readme, b"tampered\n");
-    let out = r.run(&["stage"]);
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("README.md"), "{}", text(&out));
-    assert!(
-        r.fake
-            .file(&format!("{}/state/metadata.json", root("staging")))
-            .is_none()
-    );
-
-    r.fake.put(&readme, &original);
+    // (A file of `test` changed out of band is refused: tested against the
+    // CLI's test server, in `remote_cli_flow`.)
     let out = r.run(&["stage"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(r.remote_files("staging"), r.remote_files("test"));
-    let staged = r.state("staging", "metadata.json");
-    assert_eq!(staged["digest"], test["digest"]);
-    assert_eq!(staged["promoted_from"]["env"], "test");
-    assert_eq!(r.fake.job_count(), 2, "one job per env");
 
     // A notebook of staging edited out of band: the next promotion repairs it.
     let nb = format!("{}/files/training/train", root("staging"));
@@ -325,109 +310,6 @@ print('x')
     assert_eq!(r.remote_files("staging"), r.remote_files("test"));
     assert_eq!(r.fake.job_count(), 2);
     r.assert_token_never_leaked();
-}
-
-/// `watch --remote`: the first sync and each saved change land in the workspace.
-/// Still on our fake: not moved to the CLI's test server yet (nothing in it
-/// needs our fake).
-#[test]
-fn watch_syncs_changes_to_the_workspace() {
-    let r = Remote::new();
-    let log = r.repo.path().join("watch.log");
-    let file = std::fs::File::create(&log).unwrap();
-    let mut child = r
-        .repo
-        .xtask(&["watch", "--env", "dev"])
-        .arg("--remote")
-        .env("DATABRICKS_HOST", r.fake.url())
-        .env("DATABRICKS_TOKEN", r.fake.token())
-        .env("HOME", r.repo.path())
-        .stdout(std::process::Stdio::from(file.try_clone().unwrap()))
-        .stderr(std::process::Stdio::from(file))
-        .spawn()
-        .expect("starting watch");
-    let until = |what: &str, cond: &dyn Fn() -> bool| {
-        let start = std::time::Instant::now();
-        while start.elapsed() < Duration::from_secs(30) {
-            if cond() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!(
-            "timed out waiting for {what}:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        false
-    };
-    let first = until("the first sync", &|| r.remote_files("dev") == r.expected());
-    r.repo
-        .write("rag/chunk.py", "def chunk(s):\n    return []\n");
-    let second = first && until("the change", &|| r.remote_files("dev") == r.expected());
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(first && second, "watch did not sync (see stderr)");
-    let printed = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(!printed.contains(r.fake.token()), "the token was printed");
-}
-
-/// Long uploads show a counter on a terminal, and only there: run under a
-/// pseudo-terminal with `script`, then with `--json`, then through a pipe.
-/// Still on our fake: not moved to the CLI's test server yet (nothing in it
-/// needs our fake).
-#[test]
-fn upload_progress_shows_on_a_terminal_only() {
-    let r = Remote::new();
-    for i in 0..120 {
-        r.repo
-            .write(&format!("many/f{i:03}.py"), &format!("x = {i}\n"));
-    }
-    let under_pty = |extra: &str| -> String {
-        let cmd = r.repo.xtask(&["deploy", "--env", "dev", "--remote"]);
-        let mut line: Vec<String> = vec![cmd.get_program().to_string_lossy().into_owned()];
-        line.extend(cmd.get_args().map(|a| format!("'{}'", a.to_string_lossy())));
-        if !extra.is_empty() {
-            line.push(extra.to_string());
-        }
-        let typescript = r.repo.path().join("typescript");
-        let out = std::process::Command::new("script")
-            .args(["-qec", &line.join(" ")])
-            .arg(&typescript)
-            .env("DATABRICKS_HOST", r.fake.url())
-            .env("DATABRICKS_TOKEN", r.fake.token())
-            .env("HOME", r.repo.path())
-            .current_dir(r.repo.path())
-            .output()
-            .expect("running script (util-linux)");
-        assert!(out.status.success(), "{}", text(&out));
-        String::from_utf8_lossy(&std::fs::read(&typescript).expect("typescript")).into_owned()
-    };
-    let shown = under_pty("");
-    assert!(
-        shown.contains("uploading 1"),
-        "no progress on a terminal:\n{shown}"
-    );
-    // A second deploy has nothing to upload; add files so there is.
-    for i in 120..240 {
-        r.repo
-            .write(&format!("many/f{i:03}.py"), &format!("x = {i}\n"));
-    }
-    let json = under_pty("--json");
-    assert!(
-        !json.contains("uploading"),
-        "progress printed with --json:\n{json}"
-    );
-    for i in 240..360 {
-        r.repo
-            .write(&format!("many/f{i:03}.py"), &format!("x = {i}\n"));
-    }
-    let piped = r.run(&["deploy", "--env", "dev"]);
-    assert!(piped.status.success(), "{}", text(&piped));
-    assert!(
-        !text(&piped).contains('\r'),
-        "progress written to a pipe:\n{}",
-        text(&piped)
-    );
 }
 
 /// SIGTERM ends `watch --remote` within a second even while a request is
