@@ -20,6 +20,7 @@ mod lock;
 #[cfg(test)]
 mod nofollow_tests;
 mod ops;
+mod remote_acl;
 mod remote_resources;
 mod resources;
 pub mod state;
@@ -326,7 +327,6 @@ fn deploy_locked(
     let git_soon = git_info_soon(bundle);
     let cache_file = cache_path(project, bundle);
     let (cache, state) = recover_and_read(ws, &cache_file)?;
-    let n = history_len(opts);
     let specs = crate::package::artifacts::specs(bundle)?;
     let built = Some(build_artifacts(&specs, opts.verbose)?);
     let scan_start = cache::now_ns();
@@ -349,49 +349,15 @@ fn deploy_locked(
         (Some(prev), true) => prev.clone(),
         _ => format!("{:04}-{}", state.next_seq(), &state::new_uuid()[..8]),
     };
-    // Files first, then the resources that name them, then the state: the
-    // CLI's order, so a job never points at a notebook not yet uploaded.
-    let keep = keep_ids_with(&state.history, &id, n);
-    let staged = match noop {
-        true => None,
-        false => Some(stage_version(ws, &c, &id, &keep, opts.defer_prune)?),
-    };
-    let applied = apply_resources_recorded(project, bundle, Some((ws, &state)), &c.resources);
-    let (resources, resource_warnings) = match applied {
-        Ok(done) => done,
-        Err(e) => {
-            if let Some(txn) = staged {
-                let _ = txn.abort();
-            }
-            return Err(e);
-        }
-    };
+    let (staged, resources, resource_warnings) =
+        files_then_resources(project, bundle, opts, ws, &state, &c, &id)?;
     let now = crate::util::now_rfc3339();
     let git = git_soon.join().unwrap_or_default();
-    let flags: Vec<String> = [
-        (git["dirty"] == true, "dirty"),
-        (opts.metadata.contains_key("ungated"), "ungated"),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, f)| f.to_string())
-    .collect();
     let record = state.next_record(
         state::deployed_files(&c.manifest.files),
         resources.resources.clone(),
         &now,
-        HistoryEntry {
-            id: id.clone(),
-            kind: "deploy".into(),
-            seq: 0,
-            digest: c.manifest.digest.clone(),
-            at: String::new(),
-            by: user.to_string(),
-            commit: git["commit"].as_str().map(str::to_string),
-            forced_lock: opts.force_lock,
-            from: None,
-            flags,
-        },
+        deploy_event(&id, &c, user, &git, opts),
     );
     let metadata = Metadata {
         version: 1,
@@ -441,6 +407,69 @@ fn deploy_locked(
     }
     t.phase("report, stat cache");
     Ok(r)
+}
+
+/// A new version whose files are sent, its commit still to do (`None`:
+/// nothing new to write).
+type Staged<'w> = Option<Box<dyn crate::workspace::Transaction + 'w>>;
+
+/// Files first, then the resources that name them, then (the caller) the
+/// state: the CLI's order, so a job never points at a notebook not yet
+/// uploaded. The new version's files are sent; its commit is left to do.
+fn files_then_resources<'w>(
+    project: &Project,
+    bundle: &Bundle,
+    opts: &DeployOptions,
+    ws: &'w dyn Workspace,
+    state: &EnvState,
+    c: &engine::Computed,
+    id: &str,
+) -> Result<(Staged<'w>, resources::ResourcePlan, Vec<String>)> {
+    let keep = keep_ids_with(&state.history, id, history_len(opts));
+    let staged = match c.is_noop() {
+        true => None,
+        false => Some(stage_version(ws, c, id, &keep, opts.defer_prune)?),
+    };
+    match apply_resources_recorded(project, bundle, Some((ws, state)), &c.resources) {
+        Ok((plan, warnings)) => Ok((staged, plan, warnings)),
+        Err(e) => {
+            if let Some(txn) = staged {
+                let _ = txn.abort();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The history entry of deploy `id`, flagged `dirty` (uncommitted changes)
+/// and `ungated` as they apply.
+fn deploy_event(
+    id: &str,
+    c: &engine::Computed,
+    user: &str,
+    git: &Value,
+    opts: &DeployOptions,
+) -> HistoryEntry {
+    let flags: Vec<String> = [
+        (git["dirty"] == true, "dirty"),
+        (opts.metadata.contains_key("ungated"), "ungated"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, f)| f.to_string())
+    .collect();
+    HistoryEntry {
+        id: id.to_string(),
+        kind: "deploy".into(),
+        seq: 0,
+        digest: c.manifest.digest.clone(),
+        at: String::new(),
+        by: user.to_string(),
+        commit: git["commit"].as_str().map(str::to_string),
+        forced_lock: opts.force_lock,
+        from: None,
+        flags,
+    }
 }
 
 /// Recover what an interrupted deploy left and read the state; the stat

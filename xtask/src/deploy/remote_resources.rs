@@ -7,11 +7,10 @@
 //! Locally a resource exists only as its state entry (`resources.rs`); the
 //! plan is the same, only the ids of created resources change here.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
+use super::remote_acl::{apply_grants, permissions};
 use super::resources::{Action, ResourcePlan, tf_type};
 use super::state::TfResource;
 use crate::config::kinds;
@@ -111,97 +110,6 @@ pub fn apply(
 
 fn id_of(plan: &ResourcePlan, i: usize) -> Option<&str> {
     plan.changes[i].id.as_deref()
-}
-
-/// Sets the resource's `permissions:` (a full replace, `PUT
-/// /api/2.0/permissions/<type>/<id>`) after a create or an update, for the
-/// kinds that have a permission object type. The deploying user gets
-/// `IS_OWNER` or `CAN_MANAGE` added, as the CLI's `FixPermissions` does.
-fn permissions(
-    client: &Client,
-    user: &str,
-    change: &super::resources::ResourceChange,
-    settings: &Value,
-    id: Option<&str>,
-) -> Result<()> {
-    let (Some(id), Some(ty)) = (id, kinds::get(&change.kind).and_then(|k| k.permissions)) else {
-        return Ok(());
-    };
-    let Some(wanted) = settings["permissions"].as_array() else {
-        return Ok(());
-    };
-    if !matches!(change.action, Action::Create | Action::Update) {
-        return Ok(());
-    }
-    let acl: Vec<Value> = wanted
-        .iter()
-        .map(|p| {
-            let mut entry = serde_json::Map::new();
-            for who in ["user_name", "group_name", "service_principal_name"] {
-                if let Some(v) = p.get(who) {
-                    entry.insert(who.into(), v.clone());
-                }
-            }
-            entry.insert("permission_level".into(), p["level"].clone());
-            Value::Object(entry)
-        })
-        .collect();
-    let acl = with_manager(acl, user, &change.kind);
-    client.permissions_set(ty, id, &acl)
-}
-
-/// Kinds whose permissions have an `IS_OWNER` level (the CLI's `hasIsOwner`).
-const HAS_OWNER: [&str; 3] = ["jobs", "pipelines", "sql_warehouses"];
-
-/// The CLI's rule for the deploying user's own entry: kept if already the
-/// owner; otherwise made the owner (its `CAN_MANAGE` upgraded, or a new
-/// entry) where the kind has owners and none is named; else `CAN_MANAGE`.
-/// Without it the workspace refuses a job's ACL ("exactly one owner") and
-/// the user could lock themselves out of what they deployed.
-fn with_manager(mut acl: Vec<Value>, user: &str, kind: &str) -> Vec<Value> {
-    let who = |e: &Value| {
-        e["user_name"]
-            .as_str()
-            .or(e["service_principal_name"].as_str())
-            .map(str::to_string)
-    };
-    let level = |e: &Value| {
-        e["permission_level"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
-    let mine = |e: &Value| who(e).as_deref() == Some(user);
-    if acl.iter().any(|e| mine(e) && level(e) == "IS_OWNER") {
-        return acl;
-    }
-    let owner_free = HAS_OWNER.contains(&kind) && !acl.iter().any(|e| level(e) == "IS_OWNER");
-    let managing = acl.iter().position(|e| mine(e) && level(e) == "CAN_MANAGE");
-    let wanted = match (owner_free, managing) {
-        (true, Some(i)) => {
-            acl[i]["permission_level"] = json!("IS_OWNER");
-            return acl;
-        }
-        (true, None) => "IS_OWNER",
-        (false, Some(_)) => return acl,
-        (false, None) => "CAN_MANAGE",
-    };
-    // A service principal's user name is its application id, a UUID.
-    let key = if is_uuid(user) {
-        "service_principal_name"
-    } else {
-        "user_name"
-    };
-    acl.push(json!({ key: user, "permission_level": wanted }));
-    acl
-}
-
-fn is_uuid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
-        && parts
-            .iter()
-            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// The resources that exist once changes `0..=done` are carried out: those
@@ -382,58 +290,4 @@ fn uc_model(
     }
     apply_grants(client, "function", &full, &settings["grants"], !exists)?;
     Ok(Some(full))
-}
-
-/// Makes the grants on `full_name` those of `wanted` (`[{principal,
-/// privileges}]`) in one PATCH shaped as the CLI's direct engine sends it:
-/// each wanted principal gets its privileges added and `ALL_PRIVILEGES`
-/// removed (which clears what it had before, unless that is what it gets);
-/// a principal no longer wanted gets `ALL_PRIVILEGES` removed. Nothing is
-/// sent when the grants already are the wanted ones.
-fn apply_grants(
-    client: &Client,
-    securable: &str,
-    full_name: &str,
-    wanted: &Value,
-    created: bool,
-) -> Result<()> {
-    let want = grant_sets(wanted.as_array().into_iter().flatten());
-    // A model just created has no grants to read.
-    let have = match created {
-        true => BTreeMap::new(),
-        false => grant_sets(client.uc_grants_get(securable, full_name)?.iter()),
-    };
-    if want == have {
-        return Ok(());
-    }
-    const ALL: &str = "ALL_PRIVILEGES";
-    let mut changes: Vec<Value> = want
-        .iter()
-        .map(|(p, privileges)| match privileges.contains(ALL) {
-            true => json!({ "principal": p, "add": privileges }),
-            false => json!({ "principal": p, "add": privileges, "remove": [ALL] }),
-        })
-        .collect();
-    for gone in have.keys().filter(|p| !want.contains_key(*p)) {
-        changes.push(json!({ "principal": gone, "remove": [ALL] }));
-    }
-    client
-        .uc_grants_update(securable, full_name, &Value::Array(changes))
-        .with_context(|| format!("grants on {full_name}"))
-}
-
-/// `[{principal, privileges}]` as principal → privileges (upper case).
-fn grant_sets<'a>(
-    assignments: impl Iterator<Item = &'a Value>,
-) -> BTreeMap<String, BTreeSet<String>> {
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for g in assignments {
-        if let Some(p) = g["principal"].as_str() {
-            let privileges = g["privileges"].as_array().into_iter().flatten();
-            out.entry(p.to_string())
-                .or_default()
-                .extend(privileges.filter_map(|x| x.as_str().map(str::to_uppercase)));
-        }
-    }
-    out
 }
