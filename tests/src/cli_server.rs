@@ -57,33 +57,40 @@ fn binary() -> PathBuf {
 }
 
 /// The reference CLI beside the server (`XTASK_DATABRICKS_CLI_BIN`, else
-/// `target/cliref/bin/databricks`), if built.
-pub fn cli_binary() -> Option<PathBuf> {
+/// `target/cliref/bin/databricks`); `None` (saying why) or a failure with
+/// `XTASK_REQUIRE_CLI=1`, as for the server.
+pub fn cli_binary(test: &str) -> Option<PathBuf> {
     let bin = match std::env::var_os("XTASK_DATABRICKS_CLI_BIN") {
         Some(p) => PathBuf::from(p),
         None => crate::workspace_root().join("target/cliref/bin/databricks"),
     };
-    bin.is_file().then_some(bin)
+    found_or_skipped(test, bin, "the reference Databricks CLI")
+}
+
+/// `bin` if it is there; else `None`, after saying on stderr that `test`
+/// is skipped, or a failure where `XTASK_REQUIRE_CLI=1` (CI).
+fn found_or_skipped(test: &str, bin: PathBuf, what: &str) -> Option<PathBuf> {
+    if bin.is_file() {
+        return Some(bin);
+    }
+    assert!(
+        std::env::var_os("XTASK_REQUIRE_CLI").is_none_or(|v| v != "1"),
+        "{test}: {} not found and XTASK_REQUIRE_CLI=1 (build it with tests/cliref/build.sh)",
+        bin.display()
+    );
+    crate::say(&format!(
+        "skipped {test}: it needs {what} ({}); build it with tests/cliref/build.sh (needs Go) \
+         or point XTASK_TESTSERVER_BIN / XTASK_DATABRICKS_CLI_BIN at a build; CI has it",
+        bin.display()
+    ));
+    None
 }
 
 /// A new server for `test`; `None` (after saying why on stderr) when the
 /// binary was not built, which a fresh clone without Go is. With
 /// `XTASK_REQUIRE_CLI=1` (CI) a missing binary fails the test instead.
 pub fn cli_server(test: &str) -> Option<CliServer> {
-    let bin = binary();
-    if !bin.is_file() {
-        assert!(
-            std::env::var_os("XTASK_REQUIRE_CLI").is_none_or(|v| v != "1"),
-            "{test}: {} not found and XTASK_REQUIRE_CLI=1 (build it with tests/cliref/build.sh)",
-            bin.display()
-        );
-        crate::say(&format!(
-            "skipped {test}: it needs the Databricks CLI's test server ({}); build it with \
-             tests/cliref/build.sh (needs Go) or set XTASK_TESTSERVER_BIN; CI has it",
-            bin.display()
-        ));
-        return None;
-    }
+    let bin = found_or_skipped(test, binary(), "the Databricks CLI's test server")?;
     Some(CliServer::start(&bin, test))
 }
 

@@ -38,8 +38,7 @@ fn this_bundle_deploys_as_the_cli_does() {
     let Some(server) = cli_server("this_bundle_deploys_as_the_cli_does") else {
         return;
     };
-    let Some(cli) = cli_binary() else {
-        eprintln!("skipped this_bundle_deploys_as_the_cli_does: no reference CLI binary");
+    let Some(cli) = cli_binary("this_bundle_deploys_as_the_cli_does") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

@@ -253,8 +253,7 @@ fn resource_requests_equal_the_clis() {
     let Some(r) = start("resource_requests_equal_the_clis") else {
         return;
     };
-    let Some(cli) = cli_binary() else {
-        eprintln!("skipped resource_requests_equal_the_clis: no reference CLI binary");
+    let Some(cli) = cli_binary("resource_requests_equal_the_clis") else {
         return;
     };
     let home = tempfile::tempdir().unwrap();
