@@ -84,6 +84,10 @@ pub struct Drift {
     pub changed: Vec<String>,
     pub added: Vec<String>,
     pub missing: Vec<String>,
+    /// The backend could not look (a workspace that does not list folders,
+    /// such as the CLI's test server): nothing found does not mean none.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
 }
 
 impl Drift {

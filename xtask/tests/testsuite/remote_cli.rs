@@ -95,6 +95,8 @@ fn deploy_redeploy_and_deletions_reach_the_workspace() {
     // Status of the remote env: deployed, no history kept.
     let status = r.ok(&["status", "--env", "dev"]);
     assert_eq!(status[0]["deployed"], true);
+    // The server lists no folders: drift is unknown, not "none".
+    assert_eq!(status[0]["drift"]["unknown"], true, "{status}");
     assert!(status[0]["kept"].as_array().unwrap().is_empty());
     // Rollback says it is a local feature.
     let out = r.run(&["rollback", "--env", "dev"]);

@@ -429,7 +429,10 @@ impl Workspace for RemoteWorkspace {
                  out of band are not detected",
                 self.client.host()
             );
-            return Ok(Drift::default());
+            return Ok(Drift {
+                unknown: true,
+                ..Drift::default()
+            });
         };
         *self.last_walk.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
         let snapshot: BTreeMap<String, Option<i64>> = match self.read_state(SNAPSHOT)? {
