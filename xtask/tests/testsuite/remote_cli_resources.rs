@@ -318,3 +318,48 @@ fn normalize(v: Value) -> Value {
         other => other,
     }
 }
+
+#[test]
+fn a_kind_not_deployed_yet_is_refused_remotely_with_its_location() {
+    let Some(r) = start("a_kind_not_deployed_yet_is_refused_remotely_with_its_location") else {
+        return;
+    };
+    let volume = "  volumes:\n    landing:\n      name: landing\n      catalog_name: main\n      schema_name: ml\n";
+    r.repo
+        .write("resources/job.yml", &format!("{RESOURCES_YML}{volume}"));
+    let out = r.run(&["validate"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    let refused = "resources.volumes.landing: volumes are not deployed by this tool yet";
+    assert!(t.contains(refused), "{t}");
+    assert!(t.contains("resources/job.yml:"), "no location: {t}");
+    // deploy refuses before writing anything.
+    let out = r.run(&["deploy"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let writes: Vec<String> = r
+        .server
+        .requests()
+        .iter()
+        .filter(|q| q.method != "GET")
+        .map(|q| q.line())
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+
+    // Locally, where resources are only recorded, a warning; nothing recorded for it.
+    let out = r.run_with(&["validate"], false);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("the local env does not record it"), "{t}");
+    let out = r.run_with(&["deploy", "--json"], false);
+    assert!(out.status.success(), "{}", text(&out));
+    let tf = r.repo.env_dir("dev").join("state/terraform.tfstate");
+    let tf: Value = serde_json::from_slice(&std::fs::read(tf).unwrap()).unwrap();
+    let types: Vec<&str> = tf["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert!(!types.contains(&"databricks_volume"), "{types:?}");
+    assert!(types.contains(&"databricks_job"), "{types:?}");
+}

@@ -97,51 +97,6 @@ impl Remote {
     }
 }
 
-/// Refused before any request, so any server would do; ours keeps a log
-/// that shows nothing was sent.
-#[test]
-fn a_kind_not_deployed_yet_is_refused_remotely_with_its_location() {
-    let r = Remote::new(&format!(
-        "{RESOURCES_YML}  volumes:\n    landing:\n      name: landing\n      catalog_name: main\n      schema_name: ml\n"
-    ));
-    let out = r.run(&["validate"], true);
-    assert!(!out.status.success(), "{}", text(&out));
-    let t = text(&out);
-    assert!(
-        t.contains("resources.volumes.landing: volumes are not deployed by this tool yet"),
-        "{t}"
-    );
-    assert!(t.contains("resources/job.yml:"), "no location: {t}");
-    // deploy refuses before writing anything.
-    let out = r.run(&["deploy"], true);
-    assert!(!out.status.success(), "{}", text(&out));
-    assert_eq!(r.fake.job_count(), 0);
-    assert!(r.fake.requests_matching("import-file").is_empty());
-
-    // Locally, where resources are only recorded, a warning; nothing recorded for it.
-    let out = r.run(&["validate"], false);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("the local env does not record it"),
-        "{}",
-        text(&out)
-    );
-    let out = r.run(&["deploy", "--json"], false);
-    assert!(out.status.success(), "{}", text(&out));
-    let tf: Value = serde_json::from_slice(
-        &std::fs::read(r.repo.env_dir("dev").join("state/terraform.tfstate")).unwrap(),
-    )
-    .unwrap();
-    let types: Vec<&str> = tf["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["type"].as_str().unwrap())
-        .collect();
-    assert!(!types.contains(&"databricks_volume"), "{types:?}");
-    assert!(types.contains(&"databricks_job"), "{types:?}");
-}
-
 /// Our fake, not the CLI's test server: this injects a failure (a 500 on
 /// the model's create).
 #[test]
