@@ -363,3 +363,26 @@ fn a_kind_not_deployed_yet_is_refused_remotely_with_its_location() {
     assert!(!types.contains(&"databricks_volume"), "{types:?}");
     assert!(types.contains(&"databricks_job"), "{types:?}");
 }
+
+/// A local env: summary and destroy work on it and never call the workspace.
+#[test]
+fn destroy_of_a_local_env_removes_it() {
+    let Some(r) = start("destroy_of_a_local_env_removes_it") else {
+        return;
+    };
+    let out = r.run_with(&["deploy"], false);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(r.repo.env_dir("dev").exists());
+    let out = r.run_with(&["summary", "--json"], false);
+    assert!(out.status.success(), "{}", text(&out));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["resources"].as_array().unwrap().len(), 3, "{s}");
+    let out = r.run_with(&["destroy", "--auto-approve"], false);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!r.repo.env_dir("dev").exists());
+    let sent = r.server.requests();
+    assert!(
+        sent.is_empty(),
+        "a local destroy called the workspace: {sent:?}"
+    );
+}

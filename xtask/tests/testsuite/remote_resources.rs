@@ -134,26 +134,6 @@ fn a_deploy_failing_halfway_records_what_it_created() {
     assert!(r.fake.uc_model("main.ml.dev_tester_model").is_some());
 }
 
-/// A local destroy; our fake only stands by to prove no request is made.
-#[test]
-fn destroy_of_a_local_env_removes_it() {
-    let r = Remote::new(RESOURCES_YML);
-    let out = r.run(&["deploy"], false);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(r.repo.env_dir("dev").exists());
-    let out = r.run(&["summary", "--json"], false);
-    assert!(out.status.success(), "{}", text(&out));
-    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(s["resources"].as_array().unwrap().len(), 3, "{s}");
-    let out = r.run(&["destroy", "--auto-approve"], false);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(!r.repo.env_dir("dev").exists());
-    assert!(
-        r.fake.requests().is_empty(),
-        "a local destroy called the workspace"
-    );
-}
-
 /// Our fake, not the CLI's test server: this needs runs that stay active
 /// (`set_run_polls`), `runs/list?active_only` and `runs/cancel`, which that
 /// server does not serve (its runs end at the second poll). Parameters and
