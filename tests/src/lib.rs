@@ -1,5 +1,7 @@
 //! Support for the end-to-end tests: the real `xtask` binary, temp repositories.
 
+pub mod cli_server;
+mod cli_workspace;
 pub mod fake_workspace;
 pub mod gitrepo;
 pub mod params;
@@ -85,7 +87,7 @@ pub fn command(bin: impl AsRef<Path>) -> Command {
 
 /// A line on the real stderr: the test harness captures `eprintln!` of a
 /// passing test, and a skip must be seen.
-fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
 }

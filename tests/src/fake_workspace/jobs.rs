@@ -366,6 +366,13 @@ fn mlflow(s: &mut State, req: &Request, path: &str) -> Option<Response> {
                 None => no_model(&name),
             }
         }
+        ("GET", "/api/2.0/mlflow/databricks/registered-models/get") => {
+            let name = req.query.get("name").cloned().unwrap_or_default();
+            match s.models.get(&name) {
+                Some(m) => ok(json!({ "registered_model_databricks": m })),
+                None => no_model(&name),
+            }
+        }
         ("PATCH", "/api/2.0/mlflow/registered-models/update") => {
             let body = try_resp!(body_json(req));
             let name = body["name"].as_str().unwrap_or_default().to_string();

@@ -290,6 +290,20 @@ pub fn route(s: &mut State, req: &Request, path: &str) -> Option<Response> {
         let overwrite = req.query.get("overwrite").is_some_and(|v| v == "true");
         return Some(s.put(&target, req.body.clone(), overwrite));
     }
+    // The SDK's download (the CLI's filer reads): the raw bytes of a file or notebook.
+    if let Some(rest) = path.strip_prefix("/api/2.0/workspace-files/")
+        && m == "GET"
+    {
+        let target = try_resp!(path_arg(Some(&format!("/{rest}"))));
+        return Some(match s.objects.get(&target) {
+            Some(o) if !o.is_dir() => Response {
+                status: 200,
+                headers: vec![("content-type".into(), "application/octet-stream".into())],
+                body: o.data.clone(),
+            },
+            _ => State::not_found(&target),
+        });
+    }
     let resp = match (m, path) {
         ("GET", "/api/2.0/preview/scim/v2/Me") => ok(json!({
             "id": "1000",

@@ -167,7 +167,9 @@ fn print_status(s: &EnvStatus) {
             l.user, l.acquisition_time, l.pid, l.host
         );
     }
-    if s.drift.is_empty() {
+    if s.drift.unknown {
+        println!("  drift unknown (the workspace does not list its folders)");
+    } else if s.drift.is_empty() {
         println!("  no drift");
     } else {
         println!("  drift (the next deploy repairs it):");

@@ -170,9 +170,9 @@ pub fn destroy(
                 .collect(),
             resources: Vec::new(),
         };
-        let (client, _) = env::session(project, bundle)?;
+        let (client, user) = env::session(project, bundle)?;
         let mut record = super::record_resources(&*ws, &state);
-        let warnings = remote_resources::apply(&client, &mut plan, &prev, &mut record)?;
+        let warnings = remote_resources::apply(&client, &user, &mut plan, &prev, &mut record)?;
         report.warnings.extend(warnings);
     }
     // The lock goes with the rest of the state.

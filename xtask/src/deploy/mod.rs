@@ -22,6 +22,7 @@ mod lock;
 mod nofollow_tests;
 mod ops;
 mod promote;
+mod remote_acl;
 mod remote_resources;
 mod resources;
 mod rollback;
@@ -115,6 +116,14 @@ fn history_len(opts: &DeployOptions) -> usize {
 }
 
 /// The ids of the last `n` distinct deployments of the history.
+/// [`keep_ids`] of the history once deployment `id` is added to it.
+fn keep_ids_with(history: &state::History, id: &str, n: usize) -> Vec<String> {
+    let mut out = vec![id.to_string()];
+    out.extend(keep_ids(history, n).into_iter().filter(|k| k != id));
+    out.truncate(n.max(1));
+    out
+}
+
 fn keep_ids(history: &state::History, n: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for e in history.deployments.iter().rev() {
@@ -324,7 +333,6 @@ fn deploy_locked(
     let git_soon = git_info_soon(bundle);
     let cache_file = cache_path(project, bundle);
     let (cache, state) = recover_and_read(ws, &cache_file)?;
-    let n = history_len(opts);
     let specs = crate::package::artifacts::specs(bundle)?;
     let built = Some(build_artifacts(&specs, opts.verbose)?);
     let scan_start = cache::now_ns();
@@ -342,39 +350,20 @@ fn deploy_locked(
     t.phase("compute");
 
     let previous_id = ws.current()?;
-    let (resources, resource_warnings) =
-        apply_resources_recorded(project, bundle, Some((ws, &state)), &c.resources)?;
-    let now = crate::util::now_rfc3339();
     let noop = c.is_noop();
     let id = match (&previous_id, noop) {
         (Some(prev), true) => prev.clone(),
         _ => format!("{:04}-{}", state.next_seq(), &state::new_uuid()[..8]),
     };
+    let (staged, resources, resource_warnings) =
+        files_then_resources(project, bundle, opts, ws, &state, &c, &id)?;
+    let now = crate::util::now_rfc3339();
     let git = git_soon.join().unwrap_or_default();
-    let flags: Vec<String> = [
-        (git["dirty"] == true, "dirty"),
-        (opts.metadata.contains_key("ungated"), "ungated"),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, f)| f.to_string())
-    .collect();
     let record = state.next_record(
         state::deployed_files(&c.manifest.files),
         resources.resources.clone(),
         &now,
-        HistoryEntry {
-            id: id.clone(),
-            kind: "deploy".into(),
-            seq: 0,
-            digest: c.manifest.digest.clone(),
-            at: String::new(),
-            by: user.to_string(),
-            commit: git["commit"].as_str().map(str::to_string),
-            forced_lock: opts.force_lock,
-            from: None,
-            flags,
-        },
+        deploy_event(&id, &c, user, &git, opts),
     );
     let metadata = Metadata {
         version: 1,
@@ -389,13 +378,13 @@ fn deploy_locked(
         promoted_from: None,
         other: opts.metadata.clone(),
     };
-    let (tfstate, history) = (&record.tfstate, &record.history);
+    let tfstate = &record.tfstate;
     let files = record.files(&metadata)?;
 
-    let written = match noop {
+    let written = match staged {
         // Same content: no new version, but the deploy is recorded (seq + 1, as the CLI does).
-        true => ws.switch(&id, &files),
-        false => write_version(ws, &c, &id, &files, keep_ids(history, n), opts.defer_prune),
+        None => ws.switch(&id, &files),
+        Some(txn) => txn.commit(&c.manifest, &files),
     };
     if let Err(e) = written {
         if !noop {
@@ -424,6 +413,69 @@ fn deploy_locked(
     }
     t.phase("report, stat cache");
     Ok(r)
+}
+
+/// A new version whose files are sent, its commit still to do (`None`:
+/// nothing new to write).
+type Staged<'w> = Option<Box<dyn crate::workspace::Transaction + 'w>>;
+
+/// Files first, then the resources that name them, then (the caller) the
+/// state: the CLI's order, so a job never points at a notebook not yet
+/// uploaded. The new version's files are sent; its commit is left to do.
+fn files_then_resources<'w>(
+    project: &Project,
+    bundle: &Bundle,
+    opts: &DeployOptions,
+    ws: &'w dyn Workspace,
+    state: &EnvState,
+    c: &engine::Computed,
+    id: &str,
+) -> Result<(Staged<'w>, resources::ResourcePlan, Vec<String>)> {
+    let keep = keep_ids_with(&state.history, id, history_len(opts));
+    let staged = match c.is_noop() {
+        true => None,
+        false => Some(stage_version(ws, c, id, &keep, opts.defer_prune)?),
+    };
+    match apply_resources_recorded(project, bundle, Some((ws, state)), &c.resources) {
+        Ok((plan, warnings)) => Ok((staged, plan, warnings)),
+        Err(e) => {
+            if let Some(txn) = staged {
+                let _ = txn.abort();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The history entry of deploy `id`, flagged `dirty` (uncommitted changes)
+/// and `ungated` as they apply.
+fn deploy_event(
+    id: &str,
+    c: &engine::Computed,
+    user: &str,
+    git: &Value,
+    opts: &DeployOptions,
+) -> HistoryEntry {
+    let flags: Vec<String> = [
+        (git["dirty"] == true, "dirty"),
+        (opts.metadata.contains_key("ungated"), "ungated"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, f)| f.to_string())
+    .collect();
+    HistoryEntry {
+        id: id.to_string(),
+        kind: "deploy".into(),
+        seq: 0,
+        digest: c.manifest.digest.clone(),
+        at: String::new(),
+        by: user.to_string(),
+        commit: git["commit"].as_str().map(str::to_string),
+        forced_lock: opts.force_lock,
+        from: None,
+        flags,
+    }
 }
 
 /// Recover what an interrupted deploy left and read the state; the stat
@@ -458,26 +510,25 @@ fn build_artifacts(
         .collect()
 }
 
-/// Write version `id` and switch it in with its state `files`. The oldest
-/// version the history window drops is rewritten into the new one; others
-/// it drops go while the new one is written, in another thread (versions
-/// share no folder; before the switch: unlinking after it would change the
-/// ctime of files the commit records).
-fn write_version(
-    ws: &dyn Workspace,
+/// Write version `id`, its files sent (`upload`), ready for its state files
+/// and the switch (`commit`). The oldest version the history window drops
+/// is rewritten into the new one; others it drops go while the new one is
+/// written, in another thread (versions share no folder; before the switch:
+/// unlinking after it would change the ctime of files the commit records).
+fn stage_version<'w>(
+    ws: &'w dyn Workspace,
     c: &engine::Computed,
     id: &str,
-    files: &[(&str, Vec<u8>)],
-    keep: Vec<String>,
+    keep: &[String],
     defer_prune: bool,
-) -> Result<()> {
+) -> Result<Box<dyn crate::workspace::Transaction + 'w>> {
     let basis = crate::workspace::Basis {
         next: &c.manifest,
-        keep: &keep,
+        keep,
     };
     let txn = ws.begin_from(id, &basis)?;
     let (applied, pruned) = std::thread::scope(|s| {
-        let pruner = (!defer_prune).then(|| s.spawn(|| ws.prune(&keep)));
+        let pruner = (!defer_prune).then(|| s.spawn(|| ws.prune(keep)));
         let applied = engine::apply(c, &*txn);
         let pruned = pruner.map_or(Ok(()), |p| {
             p.join()
@@ -485,11 +536,11 @@ fn write_version(
         });
         (applied, pruned)
     });
-    if let Err(e) = applied.and(pruned) {
+    if let Err(e) = applied.and(pruned).and_then(|()| txn.upload()) {
         let _ = txn.abort();
         return Err(e);
     }
-    txn.commit(&c.manifest, files)
+    Ok(txn)
 }
 
 /// Save the source stat cache when enough of it was hashed afresh.
@@ -532,13 +583,14 @@ fn apply_resources_recorded(
     if !project.settings.remote {
         return Ok((plan, Vec::new()));
     }
-    let (client, _) = env::session(project, bundle)?;
+    let (client, user) = env::session(project, bundle)?;
     let warnings = match env {
         Some((ws, state)) => {
             let prev = state.tfstate.as_ref().map_or(&[][..], |t| &t.resources[..]);
-            remote_resources::apply(&client, &mut plan, prev, &mut record_resources(ws, state))?
+            let mut record = record_resources(ws, state);
+            remote_resources::apply(&client, &user, &mut plan, prev, &mut record)?
         }
-        None => remote_resources::apply(&client, &mut plan, &[], &mut |_| Ok(()))?,
+        None => remote_resources::apply(&client, &user, &mut plan, &[], &mut |_| Ok(()))?,
     };
     Ok((plan, warnings))
 }

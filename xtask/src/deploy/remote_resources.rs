@@ -10,6 +10,7 @@
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
+use super::remote_acl::{apply_grants, permissions};
 use super::resources::{Action, ResourcePlan, tf_type};
 use super::state::TfResource;
 use crate::config::kinds;
@@ -28,6 +29,7 @@ const BUNDLE_ONLY: [&str; 3] = ["permissions", "grants", "id"];
 /// of creating them twice.
 pub fn apply(
     client: &Client,
+    user: &str,
     plan: &mut ResourcePlan,
     prev: &[TfResource],
     record: &mut dyn FnMut(Vec<TfResource>) -> Result<()>,
@@ -52,7 +54,7 @@ pub fn apply(
             .filter(|id| !id.is_empty() && change.action != Action::Create);
         let api = api_settings(&settings);
         let id = match change.kind.as_str() {
-            "jobs" => job(client, change.action, old_id, &api),
+            "jobs" => job(client, change.action, old_id, &sorted_tasks(api)),
             "experiments" => experiment(client, change.action, old_id, &api),
             "registered_models"
                 if kinds::is_uc_model(&settings) || change.action == Action::Delete =>
@@ -91,7 +93,7 @@ pub fn apply(
             record(so_far(plan, prev, i))?;
         }
         if let (Err(e), Some(s)) = (
-            permissions(client, &change, &settings, id_of(plan, i)),
+            permissions(client, user, &change, &settings, id_of(plan, i)),
             slot,
         ) {
             // Recorded without its permissions, so the next deploy sees a
@@ -108,40 +110,6 @@ pub fn apply(
 
 fn id_of(plan: &ResourcePlan, i: usize) -> Option<&str> {
     plan.changes[i].id.as_deref()
-}
-
-/// Sets the resource's `permissions:` (a full replace, `PUT
-/// /api/2.0/permissions/<type>/<id>`) after a create or an update, for the
-/// kinds that have a permission object type.
-fn permissions(
-    client: &Client,
-    change: &super::resources::ResourceChange,
-    settings: &Value,
-    id: Option<&str>,
-) -> Result<()> {
-    let (Some(id), Some(ty)) = (id, kinds::get(&change.kind).and_then(|k| k.permissions)) else {
-        return Ok(());
-    };
-    let Some(wanted) = settings["permissions"].as_array() else {
-        return Ok(());
-    };
-    if !matches!(change.action, Action::Create | Action::Update) {
-        return Ok(());
-    }
-    let acl: Vec<Value> = wanted
-        .iter()
-        .map(|p| {
-            let mut entry = serde_json::Map::new();
-            for who in ["user_name", "group_name", "service_principal_name"] {
-                if let Some(v) = p.get(who) {
-                    entry.insert(who.into(), v.clone());
-                }
-            }
-            entry.insert("permission_level".into(), p["level"].clone());
-            Value::Object(entry)
-        })
-        .collect();
-    client.permissions_set(ty, id, &acl)
 }
 
 /// The resources that exist once changes `0..=done` are carried out: those
@@ -172,6 +140,18 @@ fn api_settings(settings: &Value) -> Value {
         a.remove(k);
     }
     Value::Object(a)
+}
+
+/// The job's tasks in `task_key` order, as the CLI sends them (its
+/// configuration keeps them so); the API gives the order no meaning.
+fn sorted_tasks(mut settings: Value) -> Value {
+    if let Some(tasks) = settings.get_mut("tasks").and_then(Value::as_array_mut) {
+        tasks.sort_by(|a, b| {
+            let key = |t: &Value| t["task_key"].as_str().unwrap_or_default().to_string();
+            key(a).cmp(&key(b))
+        });
+    }
+    settings
 }
 
 fn parse_job_id(id: &str) -> Option<i64> {
@@ -221,7 +201,7 @@ fn experiment(
             }
             Ok(Some(id))
         }
-        _ => Ok(Some(client.experiment_create(name)?)),
+        _ => Ok(Some(client.experiment_create(settings)?)),
     }
 }
 
@@ -308,54 +288,6 @@ fn uc_model(
             client.model_delete(&old)?;
         }
     }
-    apply_grants(client, "function", &full, &settings["grants"])?;
+    apply_grants(client, "function", &full, &settings["grants"], !exists)?;
     Ok(Some(full))
-}
-
-/// Makes the grants on `full_name` those of `wanted` (`[{principal,
-/// privileges}]`): missing privileges added, others removed, in one PATCH.
-fn apply_grants(client: &Client, securable: &str, full_name: &str, wanted: &Value) -> Result<()> {
-    use std::collections::{BTreeMap, BTreeSet};
-    let set = |v: &Value| -> BTreeSet<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.as_str().map(str::to_uppercase))
-            .collect()
-    };
-    let mut want: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for g in wanted.as_array().into_iter().flatten() {
-        if let Some(p) = g["principal"].as_str() {
-            want.entry(p.to_string())
-                .or_default()
-                .extend(set(&g["privileges"]));
-        }
-    }
-    let mut have: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    if !want.is_empty() {
-        for g in client.uc_grants_get(securable, full_name)? {
-            if let Some(p) = g["principal"].as_str() {
-                have.entry(p.to_string())
-                    .or_default()
-                    .extend(set(&g["privileges"]));
-            }
-        }
-    }
-    let principals: BTreeSet<&String> = want.keys().chain(have.keys()).collect();
-    let empty = BTreeSet::new();
-    let mut changes = Vec::new();
-    for p in principals {
-        let (w, h) = (want.get(p).unwrap_or(&empty), have.get(p).unwrap_or(&empty));
-        let add: Vec<&String> = w.difference(h).collect();
-        let remove: Vec<&String> = h.difference(w).collect();
-        if !add.is_empty() || !remove.is_empty() {
-            changes.push(json!({ "principal": p, "add": add, "remove": remove }));
-        }
-    }
-    if changes.is_empty() {
-        return Ok(());
-    }
-    client
-        .uc_grants_update(securable, full_name, &Value::Array(changes))
-        .with_context(|| format!("grants on {full_name}"))
 }

@@ -84,6 +84,10 @@ pub struct Drift {
     pub changed: Vec<String>,
     pub added: Vec<String>,
     pub missing: Vec<String>,
+    /// The backend could not look (a workspace that does not list folders,
+    /// such as the CLI's test server): nothing found does not mean none.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
 }
 
 impl Drift {
@@ -167,6 +171,13 @@ pub trait Transaction: Sync {
     fn put_file(&self, path: &str, src: &std::path::Path) -> Result<()>;
     /// `path` of the current deployment is not part of the new one.
     fn delete(&self, path: &str) -> Result<()>;
+    /// Send the files written so far where they will be read from, before
+    /// the resources that name them are created (the CLI's order: files,
+    /// then resources, then state). The local backend has nothing to send
+    /// before its switch.
+    fn upload(&self) -> Result<()> {
+        Ok(())
+    }
     /// Make the new deployment current, then write the state files (in
     /// `STATE_FILES` order). `manifest` describes what was written.
     fn commit(self: Box<Self>, manifest: &Manifest, state: &[(&str, Vec<u8>)]) -> Result<()>;

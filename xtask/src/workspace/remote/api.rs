@@ -179,17 +179,44 @@ impl Client {
         serde_json::from_value(objects).with_context(|| format!("list {path}: bad answer"))
     }
 
-    /// The raw bytes of a file or notebook source; `None` if missing.
+    /// The raw bytes of a file or notebook source; `None` if missing. As
+    /// the CLI's filer reads: `get-status` first (a missing path is a 404
+    /// there, where `export` may answer otherwise, and a folder is refused),
+    /// then the bytes from `workspace-files/<path>`.
     pub fn export(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        check_abs(path)?;
+        let Some(info) = self.get_status_export(path)? else {
+            return Ok(None);
+        };
+        if info.object_type == ObjectType::Directory {
+            bail!("{path} is a folder, not a file");
+        }
         let call = Call::get(format!(
-            "/api/2.0/workspace/export?path={}&direct_download=true",
-            escape(path)
+            "/api/2.0/workspace-files/{}",
+            escape_path(path.trim_start_matches('/'))
         ));
         match self.send(&call) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(e).with_context(|| format!("downloading {path}")),
+        }
+    }
+
+    /// `get-status` with `return_export_info=true`, as the CLI's filer
+    /// asks before a read; `None` if nothing is at `path`.
+    fn get_status_export(&self, path: &str) -> Result<Option<ObjectInfo>> {
+        check_abs(path)?;
+        let call = Call::get(format!(
+            "/api/2.0/workspace/get-status?path={}&return_export_info=true",
+            escape(path)
+        ));
+        match self.send_json(&call) {
+            Ok(v) => {
+                Ok(Some(serde_json::from_value(v).with_context(|| {
+                    format!("get-status {path}: bad answer")
+                })?))
+            }
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {path}")),
         }
     }
 
@@ -334,11 +361,18 @@ impl Client {
 
     // ---- MLflow experiments ----
 
-    /// Creates an experiment named by its workspace path; returns its id.
-    pub fn experiment_create(&self, name: &str) -> Result<String> {
+    /// Creates an experiment (`name`, its workspace path, and the optional
+    /// `artifact_location` and `tags` of `settings`); returns its id.
+    pub fn experiment_create(&self, settings: &Value) -> Result<String> {
+        let mut body = json!({ "name": settings["name"] });
+        for key in ["artifact_location", "tags"] {
+            if let Some(v) = settings.get(key).filter(|v| !v.is_null()) {
+                body[key] = v.clone();
+            }
+        }
         let v = self.send_json(&Call::post(
             "/api/2.0/mlflow/experiments/create",
-            Body::Json(json!({ "name": name })),
+            Body::Json(body),
             false,
         ))?;
         id_string(v.get("experiment_id"))
@@ -399,11 +433,13 @@ impl Client {
     /// The registered model object; `None` if missing.
     pub fn model_get(&self, name: &str) -> Result<Option<Value>> {
         let call = Call::get(format!(
-            "/api/2.0/mlflow/registered-models/get?name={}",
+            "/api/2.0/mlflow/databricks/registered-models/get?name={}",
             escape(name)
         ));
+        // The SDK's `GetModel` (what the CLI's direct engine reads with):
+        // the Databricks variant, whose answer names the key so.
         match self.send_json(&call) {
-            Ok(v) => Ok(v.get("registered_model").cloned()),
+            Ok(v) => Ok(v.get("registered_model_databricks").cloned()),
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(e),
         }
@@ -574,6 +610,12 @@ fn id_string(v: Option<&Value>) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// Percent-encodes each segment of a path, keeping its `/` (the SDK's
+/// download URL: `/api/2.0/workspace-files/Workspace/Users/...`).
+pub fn escape_path(s: &str) -> String {
+    s.split('/').map(escape).collect::<Vec<_>>().join("/")
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, so `/`

@@ -11,15 +11,16 @@
 //! leaf folders, then all puts (overwrite, parents created on a 404), each
 //! phase with bounded parallelism over the client's kept-alive connections.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 
 use super::api::{ObjectType, is_exists, is_missing};
 use super::auth::{self, TargetAuth};
-use super::client::{Client, ClientOptions};
+use super::client::{Client, ClientOptions, api_error};
+use super::txn::RemoteTxn;
 use crate::config::Bundle;
 use crate::package::{self, Manifest};
 use crate::workspace::local::{describe_holder, holder_is_gone};
@@ -55,7 +56,7 @@ impl RemoteWorkspace {
 
     /// A deploy displaced by a `--force-lock` stops before its deletes and
     /// its state write instead of committing over the other deploy.
-    fn fence(&self) -> Result<()> {
+    pub(super) fn fence(&self) -> Result<()> {
         let Some(ours) = self.held.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
             return Ok(());
         };
@@ -101,7 +102,7 @@ impl RemoteWorkspace {
         &self.client
     }
 
-    fn abs(&self, rel: &str) -> String {
+    pub(super) fn abs(&self, rel: &str) -> String {
         format!("{}/{rel}", self.root)
     }
 
@@ -111,7 +112,12 @@ impl RemoteWorkspace {
 
     /// Upload with overwrite; on a missing parent, `mkdirs` it and retry
     /// once (the CLI's create-parents mode).
-    fn put_creating_parents(&self, path: &str, bytes: Vec<u8>, overwrite: bool) -> Result<()> {
+    pub(super) fn put_creating_parents(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        overwrite: bool,
+    ) -> Result<()> {
         match self.client.import_file(path, bytes.clone(), overwrite) {
             Err(e) if is_missing(&e) => {
                 self.client.mkdirs(parent(path))?;
@@ -134,7 +140,18 @@ impl RemoteWorkspace {
     /// Every file and notebook under `files/` and `artifacts/`, by path
     /// relative to the root (notebooks under their workspace name, without
     /// extension), with their `modified_at` and type.
-    fn walk(&self) -> Result<BTreeMap<String, Option<i64>>> {
+    ///
+    /// `None` when the server does not implement `workspace/list` (501): the
+    /// CLI's test server serves no listing, since the CLI never lists a
+    /// deployment (it trusts its own record). Drift is then unknown.
+    fn walk(&self) -> Result<Option<BTreeMap<String, Option<i64>>>> {
+        match self.walk_all() {
+            Err(e) if api_error(&e).is_some_and(|a| a.status == 501) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    fn walk_all(&self) -> Result<BTreeMap<String, Option<i64>>> {
         let mut out = BTreeMap::new();
         let mut dirs: Vec<String> = vec![self.abs("files"), self.abs("artifacts")];
         let mut top = true;
@@ -161,14 +178,17 @@ impl RemoteWorkspace {
 
     /// Record `modified_at` of every deployed object. After a `drift` (every
     /// deploy has one), only the folders written to are listed again.
-    fn write_snapshot(&self, written: &[String], deleted: &[String]) -> Result<()> {
+    pub(super) fn write_snapshot(&self, written: &[String], deleted: &[String]) -> Result<()> {
         let cached = self
             .last_walk
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
         let snapshot = match cached {
-            None => self.walk()?,
+            None => match self.walk()? {
+                Some(found) => found,
+                None => return Ok(()),
+            },
             Some(mut snapshot) => {
                 for d in deleted {
                     snapshot.remove(d);
@@ -262,11 +282,11 @@ pub fn expand_root(root: &str, user: &str) -> Result<String> {
 }
 
 /// The remote name of a deployed file: notebooks lose their extension.
-fn remote_name(rel: &str, notebook: bool) -> String {
+pub(super) fn remote_name(rel: &str, notebook: bool) -> String {
     crate::files::remote_name(rel, notebook).to_string()
 }
 
-fn parent(path: &str) -> &str {
+pub(super) fn parent(path: &str) -> &str {
     match path.rfind('/') {
         Some(0) | None => "/",
         Some(i) => &path[..i],
@@ -411,7 +431,17 @@ impl Workspace for RemoteWorkspace {
 
     fn drift(&self, manifest: &Manifest) -> Result<Drift> {
         let mut expected = expected(manifest);
-        let found = self.walk()?;
+        let Some(found) = self.walk()? else {
+            eprintln!(
+                "note: {} does not list workspace folders (workspace/list): files changed there \
+                 out of band are not detected",
+                self.client.host()
+            );
+            return Ok(Drift {
+                unknown: true,
+                ..Drift::default()
+            });
+        };
         *self.last_walk.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
         let snapshot: BTreeMap<String, Option<i64>> = match self.read_state(SNAPSHOT)? {
             Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
@@ -464,12 +494,7 @@ impl Workspace for RemoteWorkspace {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(Box::new(RemoteTxn {
-            ws: self,
-            puts: Mutex::new(Vec::new()),
-            deletes: Mutex::new(Vec::new()),
-            prev_notebooks: notebooks,
-        }))
+        Ok(Box::new(RemoteTxn::new(self, notebooks)))
     }
 
     /// A workspace keeps no old deployments: rollback is a local feature.
@@ -522,138 +547,5 @@ fn unknown_holder(bytes: &[u8]) -> LockInfo {
         is_forced: false,
         user: format!("an unreadable lock ({} bytes)", bytes.len()),
         ..LockInfo::default()
-    }
-}
-
-enum Source {
-    Bytes(Vec<u8>),
-    File(PathBuf),
-}
-
-/// Collects the deployment's writes; `commit` performs them in the CLI's
-/// order. Nothing is sent before `commit`, so `abort` has nothing to undo.
-struct RemoteTxn<'a> {
-    ws: &'a RemoteWorkspace,
-    puts: Mutex<Vec<(String, Source)>>,
-    deletes: Mutex<Vec<String>>,
-    prev_notebooks: HashSet<String>,
-}
-
-impl Transaction for RemoteTxn<'_> {
-    // Remote files are written in place: what is kept is already there.
-    fn keep(&self, _path: &str) -> Result<()> {
-        Ok(())
-    }
-
-    fn put(&self, path: &str, bytes: &[u8]) -> Result<()> {
-        self.check_size(path, bytes.len() as u64)?;
-        self.puts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((path.to_string(), Source::Bytes(bytes.to_vec())));
-        Ok(())
-    }
-
-    fn put_file(&self, path: &str, src: &Path) -> Result<()> {
-        let size = std::fs::metadata(src)
-            .with_context(|| format!("reading {}", src.display()))?
-            .len();
-        self.check_size(path, size)?;
-        self.puts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((path.to_string(), Source::File(src.to_path_buf())));
-        Ok(())
-    }
-
-    fn delete(&self, path: &str) -> Result<()> {
-        let notebook = self.prev_notebooks.contains(path);
-        self.deletes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(remote_name(path, notebook));
-        Ok(())
-    }
-
-    fn commit(self: Box<Self>, _manifest: &Manifest, state: &[(&str, Vec<u8>)]) -> Result<()> {
-        let ws = self.ws;
-        let puts = self.puts.into_inner().unwrap_or_else(|p| p.into_inner());
-        let deletes = self.deletes.into_inner().unwrap_or_else(|p| p.into_inner());
-
-        let written: Vec<String> = puts.iter().map(|(p, _)| p.clone()).collect();
-        ws.fence()?;
-        // 1. Deletes ("not found" is fine: the goal is absence).
-        let targets: Vec<String> = deletes.iter().map(|d| ws.abs(d)).collect();
-        ws.client
-            .run_parallel(targets, |c, p| c.delete(&p, false).map(drop))?;
-
-        // 2. Leaf folders only; the server creates their parents.
-        let dirs: BTreeSet<String> = puts
-            .iter()
-            .map(|(p, _)| parent(&ws.abs(p)).to_string())
-            .collect();
-        let leaves: Vec<String> = dirs
-            .iter()
-            .filter(|d| {
-                !dirs
-                    .range(format!("{d}/")..)
-                    .next()
-                    .is_some_and(|n| n.starts_with(&format!("{d}/")))
-            })
-            .cloned()
-            .collect();
-        ws.client.run_parallel(leaves, |c, d| c.mkdirs(&d))?;
-
-        // 3. Puts, overwrite, with parents created on a 404 (a folder
-        //    removed meanwhile). Files are read here, one per worker. The
-        //    manifest goes after all of them: the next deploy diffs against
-        //    it, so it must never describe files that failed to upload.
-        let (manifest, puts): (Vec<_>, Vec<_>) = puts
-            .into_iter()
-            .partition(|(p, _)| p == "artifacts/manifest.json");
-        let put = |(path, src): (String, Source)| {
-            let bytes = match src {
-                Source::Bytes(b) => b,
-                Source::File(f) => {
-                    std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?
-                }
-            };
-            ws.put_creating_parents(&ws.abs(&path), bytes, true)
-        };
-        let progress = crate::progress::Counter::new("uploading", puts.len());
-        ws.client.run_parallel(puts, |_, item| {
-            let r = put(item);
-            progress.tick();
-            r
-        })?;
-        drop(progress);
-        for item in manifest {
-            put(item)?;
-        }
-
-        // 4. State last, in order, so it always names a complete deployment.
-        for name in STATE_FILES {
-            if let Some((_, bytes)) = state.iter().find(|(n, _)| *n == name) {
-                ws.write_state(name, bytes)?;
-            }
-        }
-        ws.write_snapshot(&written, &deletes)
-    }
-
-    fn abort(self: Box<Self>) -> Result<()> {
-        Ok(())
-    }
-}
-
-impl RemoteTxn<'_> {
-    fn check_size(&self, path: &str, size: u64) -> Result<()> {
-        if size > super::api::MAX_IMPORT_BYTES as u64 {
-            bail!(
-                "{path}: {size} bytes ({:.1} MB) is over the workspace's 10 MB limit per file; \
-                 exclude it from the bundle (sync.exclude) or store it elsewhere (a volume)",
-                size as f64 / (1024.0 * 1024.0)
-            );
-        }
-        Ok(())
     }
 }

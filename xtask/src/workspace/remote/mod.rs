@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod backend;
 pub mod client;
+mod txn;
 
 #[cfg(test)]
 #[path = "../../../../tests/src/fake_workspace/mod.rs"]

@@ -286,7 +286,8 @@ fn remote_slow_response_hits_the_timeout_once() {
 fn remote_dropped_connection_is_retried_only_when_idempotent() {
     let fake = FakeWorkspace::start();
     let c = client(&fake);
-    fake.drop_connections("export", 2);
+    // A read is get-status, then the bytes from workspace-files (the CLI's filer).
+    fake.drop_connections("GET /api/2.0/workspace-files/", 2);
     c.import_file(&format!("{}/f", home(&fake)), b"data".to_vec(), true)
         .unwrap();
     assert_eq!(
@@ -294,7 +295,7 @@ fn remote_dropped_connection_is_retried_only_when_idempotent() {
         b"data"
     );
     let statuses: Vec<u16> = fake
-        .requests_matching("export")
+        .requests_matching("GET /api/2.0/workspace-files/")
         .iter()
         .map(|r| r.status)
         .collect();
@@ -466,8 +467,8 @@ fn remote_experiments_and_models() {
     let fake = FakeWorkspace::start();
     let c = client(&fake);
     let name = format!("{}/exp", home(&fake));
-    let id = c.experiment_create(&name).unwrap();
-    let err = c.experiment_create(&name).unwrap_err();
+    let id = c.experiment_create(&json!({ "name": name })).unwrap();
+    let err = c.experiment_create(&json!({ "name": name })).unwrap_err();
     assert!(is_exists(&err), "{err:#}");
     c.experiment_update(&id, &format!("{name}2")).unwrap();
     assert_eq!(

@@ -2,6 +2,7 @@
 //! such as the fake workspace and temp git repositories, are in the `e2e`
 //! test-support crate).
 
+pub mod cli_remote;
 pub mod deploy;
 pub mod runner;
 pub mod validate;
