@@ -204,34 +204,28 @@ fn diff_files(
     prev: Option<&Manifest>,
     drift: &Drift,
 ) -> (FileChanges, Vec<FileRecord>, Vec<PathBuf>) {
-    let mut changes = FileChanges::default();
-    let mut records = Vec::with_capacity(hashed.len());
-    let mut sources = Vec::with_capacity(hashed.len());
-    let prev_files: &[FileRecord] = prev.map_or(&[], |m| &m.files);
-    let mut prev_iter = prev_files.iter().peekable();
-    for ((path, entry), src) in hashed.iter().zip(selected) {
-        while let Some(gone) = prev_iter.next_if(|p| p.path < *path) {
-            changes.delete.push(gone.path.clone());
-        }
-        let same = prev_iter
-            .next_if(|p| p.path == *path)
-            .is_some_and(|r| r.hash == entry.hash);
-        if !same || (!drift.is_empty() && drift.damaged(&format!("files/{path}"))) {
-            changes.put.push(path.clone());
-        } else {
-            changes.unchanged += 1;
-        }
-        records.push(FileRecord {
+    let next: Vec<(&str, &str)> = hashed
+        .iter()
+        .map(|(p, e)| (p.as_str(), e.hash.as_str()))
+        .collect();
+    let prev_files: Vec<(&str, &str)> = prev.map_or(Vec::new(), |m| {
+        m.files
+            .iter()
+            .map(|r| (r.path.as_str(), r.hash.as_str()))
+            .collect()
+    });
+    let damaged = |path: &str| !drift.is_empty() && drift.damaged(&format!("files/{path}"));
+    let mut changes = diff_sorted(&next, &prev_files, &damaged);
+    let records = hashed
+        .iter()
+        .map(|(path, entry)| FileRecord {
             path: path.clone(),
             size: entry.stat.size,
             hash: entry.hash.clone(),
             notebook: entry.notebook,
-        });
-        sources.push(src.abs.clone());
-    }
-    changes
-        .delete
-        .extend(prev_iter.map(|gone| gone.path.clone()));
+        })
+        .collect();
+    let sources = selected.iter().map(|src| src.abs.clone()).collect();
     changes.repaired = drift
         .changed
         .iter()
@@ -241,6 +235,36 @@ fn diff_files(
         .collect();
     changes.repaired.sort();
     (changes, records, sources)
+}
+
+/// The difference between two path-sorted lists of `(path, hash)`, in one
+/// merge pass: what to put (new, changed, or `damaged` in place), what to
+/// delete, how many stay. Deploy (source against the env) and promotion
+/// (one env's manifest against another's) both plan with it.
+pub fn diff_sorted(
+    next: &[(&str, &str)],
+    prev: &[(&str, &str)],
+    damaged: &dyn Fn(&str) -> bool,
+) -> FileChanges {
+    let mut changes = FileChanges::default();
+    let mut prev_iter = prev.iter().peekable();
+    for &(path, hash) in next {
+        while let Some(gone) = prev_iter.next_if(|p| p.0 < path) {
+            changes.delete.push(gone.0.to_string());
+        }
+        let same = prev_iter
+            .next_if(|p| p.0 == path)
+            .is_some_and(|p| p.1 == hash);
+        if !same || damaged(path) {
+            changes.put.push(path.to_string());
+        } else {
+            changes.unchanged += 1;
+        }
+    }
+    changes
+        .delete
+        .extend(prev_iter.map(|gone| gone.0.to_string()));
+    changes
 }
 
 /// Hash every selected file, from the cache when its stat is unchanged; the
@@ -385,4 +409,24 @@ fn check_same(path: &str, now: &str, planned: &str) -> Result<()> {
         bail!("{path} changed while it was being deployed; run the deploy again");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::diff_sorted;
+
+    #[test]
+    fn the_diff_puts_new_changed_and_damaged_paths_and_deletes_the_gone() {
+        let prev = [("a", "1"), ("b", "2"), ("c", "3"), ("e", "5")];
+        let next = [("b", "2"), ("c", "X"), ("d", "4"), ("e", "5")];
+        let c = diff_sorted(&next, &prev, &|p| p == "e");
+        assert_eq!(c.put, ["c", "d", "e"]);
+        assert_eq!(c.delete, ["a"]);
+        assert_eq!(c.unchanged, 1);
+        // Everything new against nothing; nothing against everything.
+        let c = diff_sorted(&next, &[], &|_| false);
+        assert_eq!((c.put.len(), c.delete.len(), c.unchanged), (4, 0, 0));
+        let c = diff_sorted(&[], &prev, &|_| false);
+        assert_eq!(c.delete, ["a", "b", "c", "e"]);
+    }
 }

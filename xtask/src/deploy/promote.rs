@@ -264,42 +264,22 @@ fn promoted_metadata(
     }
 }
 
-/// Write `source` into `txn`: what the target already holds intact (by path
-/// and hash, one pass over a map) is kept, the rest read from `from` and
-/// checked against the manifest before it is written. In parallel: reading
-/// and hashing dominate.
+/// Write `source` into `txn`: what the target already holds intact is
+/// kept, the rest read from the source env and checked against its manifest
+/// before it is written. In parallel: reading and hashing dominate.
 fn copy_verified(
     src: &Source,
     txn: &dyn crate::workspace::Transaction,
     prev: Option<&Manifest>,
     drift: &Drift,
 ) -> Result<engine::FileChanges> {
-    let (from, from_env, source) = (src.ws, src.env, &src.manifest);
-    use std::collections::HashMap;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let paths = |m: &Manifest| -> Vec<(String, String)> {
-        let files = m
-            .files
-            .iter()
-            .map(|f| (format!("files/{}", f.path), f.hash.clone()));
-        let arts = m
-            .artifacts
-            .iter()
-            .map(|a| (format!("artifacts/{}", a.path), a.hash.clone()));
-        files.chain(arts).collect()
-    };
-    let held: HashMap<String, String> = prev.map(paths).unwrap_or_default().into_iter().collect();
-    let entries = paths(source);
-    let put: Vec<std::sync::Mutex<bool>> = entries.iter().map(|_| Default::default()).collect();
-    let unchanged = AtomicUsize::new(0);
+    let (from, from_env) = (src.ws, src.env);
+    let changes = plan_copy(&src.manifest, prev, drift);
+    let put: std::collections::HashSet<&str> = changes.put.iter().map(String::as_str).collect();
+    let entries: Vec<(String, String)> = env_paths(&src.manifest).into_iter().flatten().collect();
     crate::util::parallel(entries.len(), |i| {
         let (path, hash) = &entries[i];
-        let same = held.get(path) == Some(hash)
-            && !drift.damaged(path)
-            // A workspace reports a notebook under its name without extension.
-            && !drift.damaged(crate::files::remote_name(path, true));
-        if same {
-            unchanged.fetch_add(1, Ordering::Relaxed);
+        if !put.contains(path.as_str()) {
             return txn.keep(path);
         }
         let bytes = from
@@ -311,23 +291,54 @@ fn copy_verified(
                  is not what its record vouches for; deploy {from_env} again; nothing was promoted"
             );
         }
-        *put[i].lock().unwrap_or_else(|e| e.into_inner()) = true;
         txn.put(path, &bytes)
     })?;
     txn.put(
         "artifacts/manifest.json",
-        &serde_json::to_vec_pretty(source)?,
+        &serde_json::to_vec_pretty(&src.manifest)?,
     )?;
-    let mut changes = engine::FileChanges {
-        unchanged: unchanged.into_inner(),
-        ..Default::default()
-    };
-    for ((path, _), p) in entries.into_iter().zip(put) {
-        if p.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            changes.put.push(path);
-        }
-    }
     Ok(changes)
+}
+
+/// The engine's diff of two manifests, as paths in the env
+/// (`artifacts/...`, `files/...`); a copy the target holds damaged is put
+/// again.
+fn plan_copy(next: &Manifest, prev: Option<&Manifest>, drift: &Drift) -> engine::FileChanges {
+    // A workspace reports a notebook under its name without extension.
+    let damaged = |path: &str| {
+        !drift.is_empty()
+            && (drift.damaged(path) || drift.damaged(crate::files::remote_name(path, true)))
+    };
+    let next = env_paths(next);
+    let prev = prev.map(env_paths).unwrap_or_default();
+    let mut all = engine::FileChanges::default();
+    for (i, next) in next.iter().enumerate() {
+        let prev = prev.get(i).map(|v| pairs(v)).unwrap_or_default();
+        let c = engine::diff_sorted(&pairs(next), &prev, &damaged);
+        all.put.extend(c.put);
+        all.delete.extend(c.delete);
+        all.unchanged += c.unchanged;
+    }
+    all
+}
+
+fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(p, h)| (p.as_str(), h.as_str())).collect()
+}
+
+/// A manifest's `(path in the env, hash)` pairs: artifacts, then files,
+/// each sorted by path as the manifest keeps them.
+fn env_paths(m: &Manifest) -> [Vec<(String, String)>; 2] {
+    let artifacts = m.artifacts.iter();
+    let files = m.files.iter();
+    [
+        artifacts
+            .map(|a| (format!("artifacts/{}", a.path), a.hash.clone()))
+            .collect(),
+        files
+            .map(|f| (format!("files/{}", f.path), f.hash.clone()))
+            .collect(),
+    ]
 }
 
 #[cfg(test)]
