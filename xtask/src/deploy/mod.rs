@@ -231,7 +231,7 @@ pub fn plan(project: &Project, bundle: &Bundle, _opts: &DeployOptions) -> Result
         assign_ids: false,
         known: &known,
     })?;
-    let mut r = report(&*ws, bundle, &c, true, None, ws.current()?, false);
+    let mut r = report(&*ws, bundle, &c, true, (None, ws.current()?), false);
     r.warnings.extend(state.warnings);
     Ok(r)
 }
@@ -243,13 +243,14 @@ fn cache_path(project: &Project, bundle: &Bundle) -> PathBuf {
         .join("source-stat")
 }
 
+/// The report of a plan or deploy; `ids`: the deployment made (none for a
+/// plan) and the one before.
 fn report(
     ws: &dyn Workspace,
     bundle: &Bundle,
     c: &engine::Computed,
     dry_run: bool,
-    id: Option<String>,
-    previous_id: Option<String>,
+    (id, previous_id): (Option<String>, Option<String>),
     forced: bool,
 ) -> DeployReport {
     DeployReport {
@@ -351,10 +352,11 @@ fn deploy_locked(
 
     let previous_id = ws.current()?;
     let noop = c.is_noop();
-    let id = match (&previous_id, noop) {
-        (Some(prev), true) => prev.clone(),
-        _ => format!("{:04}-{}", state.next_seq(), &state::new_uuid()[..8]),
-    };
+    // Nothing new: the deploy is recorded on the current version.
+    let id = previous_id
+        .clone()
+        .filter(|_| noop)
+        .unwrap_or_else(|| state.new_id());
     let (staged, resources, resource_warnings) =
         files_then_resources(project, bundle, opts, ws, &state, &c, &id)?;
     let now = crate::util::now_rfc3339();
@@ -365,43 +367,26 @@ fn deploy_locked(
         &now,
         deploy_event(&id, &c, user, &git, opts),
     );
-    let metadata = Metadata {
-        version: 1,
-        config: state::metadata_config(bundle, &git, &resources.metadata_ids(bundle)),
-        extra: Map::new(),
-        deployment_id: id.clone(),
-        digest: c.manifest.digest.clone(),
-        deployed_at: now,
-        deployed_by: user.to_string(),
-        tool_version: state::TOOL_VERSION.to_string(),
-        test: None,
-        promoted_from: None,
-        other: opts.metadata.clone(),
+    let made = state::Made {
+        id: &id,
+        digest: &c.manifest.digest,
+        at: now,
+        by: user,
+        git: &git,
+        other: &opts.metadata,
     };
+    let metadata = Metadata::new(bundle, &resources.metadata_ids(bundle), made);
     let tfstate = &record.tfstate;
     let files = record.files(&metadata)?;
 
-    let written = match staged {
-        // Same content: no new version, but the deploy is recorded (seq + 1, as the CLI does).
-        None => ws.switch(&id, &files),
-        Some(txn) => txn.commit(&c.manifest, &files),
-    };
-    if let Err(e) = written {
+    commit(ws, staged, &id, &c.manifest, &files).inspect_err(|_| {
         if !noop {
             keep_resource_ids(ws, &resources, tfstate);
         }
-        return Err(e);
-    }
+    })?;
     t.phase("write, switch");
-    let mut r = report(
-        ws,
-        bundle,
-        &c,
-        false,
-        Some(id),
-        previous_id,
-        opts.force_lock,
-    );
+    let deployed = (Some(id), previous_id);
+    let mut r = report(ws, bundle, &c, false, deployed, opts.force_lock);
     r.resources = resources.changes;
     r.warnings.extend(resource_warnings);
     r.warnings.extend(state.warnings.iter().cloned());
@@ -413,6 +398,22 @@ fn deploy_locked(
     }
     t.phase("report, stat cache");
     Ok(r)
+}
+
+/// Make the deployment current with its state `files`: commit the staged
+/// version, or with nothing new staged, record the deploy on the current one
+/// (seq + 1, as the CLI does).
+fn commit(
+    ws: &dyn Workspace,
+    staged: Staged,
+    id: &str,
+    manifest: &crate::package::Manifest,
+    files: &[(&str, Vec<u8>)],
+) -> Result<()> {
+    match staged {
+        None => ws.switch(id, files),
+        Some(txn) => txn.commit(manifest, files),
+    }
 }
 
 /// A new version whose files are sent, its commit still to do (`None`:

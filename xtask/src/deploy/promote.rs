@@ -173,7 +173,7 @@ fn promote_into(
     }
     let planned = super::resources::plan(bundle, t.state.tfstate.as_ref(), true);
     let n = history_len(opts);
-    let id = format!("{:04}-{}", t.state.next_seq(), &state::new_uuid()[..8]);
+    let id = t.state.new_id();
     let mut keep = keep_ids(&t.state.history, n - 1);
     keep.push(id.clone());
     let basis = crate::workspace::Basis {
@@ -249,18 +249,18 @@ fn promoted_metadata(
         "digest": src.manifest.digest,
         "test": src.meta.as_ref().and_then(|m| m.test.clone()),
     });
+    let git = src.git();
+    let made = state::Made {
+        id,
+        digest: &src.manifest.digest,
+        at: now,
+        by: user,
+        git: &git,
+        other: &opts.metadata,
+    };
     Metadata {
-        version: 1,
-        config: state::metadata_config(bundle, &src.git(), &resources.metadata_ids(bundle)),
-        extra: Default::default(),
-        deployment_id: id.to_string(),
-        digest: src.manifest.digest.clone(),
-        deployed_at: now,
-        deployed_by: user.to_string(),
-        tool_version: state::TOOL_VERSION.to_string(),
-        test: None,
         promoted_from: Some(promoted_from),
-        other: opts.metadata.clone(),
+        ..Metadata::new(bundle, &resources.metadata_ids(bundle), made)
     }
 }
 

@@ -41,6 +41,37 @@ pub struct Metadata {
     pub other: Map<String, Value>,
 }
 
+/// Who made a deployment, when, and from what: the parts of its record
+/// that deploy and promotion fill alike.
+pub struct Made<'a> {
+    pub id: &'a str,
+    pub digest: &'a str,
+    pub at: String,
+    pub by: &'a str,
+    pub git: &'a Value,
+    pub other: &'a Map<String, Value>,
+}
+
+impl Metadata {
+    /// The record of a new deployment of `bundle` whose resources got `ids`
+    /// (no test record yet, not promoted).
+    pub fn new(bundle: &crate::config::Bundle, ids: &Map<String, Value>, made: Made) -> Metadata {
+        Metadata {
+            version: 1,
+            config: metadata_config(bundle, made.git, ids),
+            extra: Map::new(),
+            deployment_id: made.id.to_string(),
+            digest: made.digest.to_string(),
+            deployed_at: made.at,
+            deployed_by: made.by.to_string(),
+            tool_version: TOOL_VERSION.to_string(),
+            test: None,
+            promoted_from: None,
+            other: made.other.clone(),
+        }
+    }
+}
+
 const NAMED_FIELDS: &[&str] = &[
     "version",
     "config",
@@ -275,6 +306,12 @@ impl EnvState {
 
     /// The next deployment.json: seq + 1, the id kept.
     /// The sequence number of the next deployment (the CLI's `seq`).
+    /// The id of a new deployment: its sequence number, then a random part
+    /// (`0007-1a2b3c4d`), so ids sort in deploy order and never repeat.
+    pub fn new_id(&self) -> String {
+        format!("{:04}-{}", self.next_seq(), &new_uuid()[..8])
+    }
+
     pub fn next_seq(&self) -> u64 {
         self.deployment.as_ref().map_or(0, |d| d.seq) + 1
     }
