@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::cli::{BenchKind, Cli, Command, Global};
 use crate::project::{Paths, Project, Settings};
-use crate::{bench, deploy, flow, runner, validate, watch};
+use crate::{bench, conformance, deploy, flow, runner, validate, watch};
 
 pub fn run(cli: Cli) -> Result<()> {
     // `-p/--profile` replaces every target's `workspace.profile`; the remote
@@ -64,7 +64,23 @@ pub fn run(cli: Cli) -> Result<()> {
                 BenchKind::Deploy => bench::deploy::bench_deploy(args.files),
                 BenchKind::Watch => bench::watch::bench(p, args.files),
                 BenchKind::Remote => bench::remote::bench_remote(p, args.files),
+                BenchKind::Cli => bench::cli::bench_cli(p),
             }
+        }
+        Command::Conformance(args) => {
+            let repo = crate::project::this_repository();
+            let options = conformance::Options {
+                floors: args
+                    .floors
+                    .unwrap_or_else(|| repo.join("conformance/floors.json")),
+                out: args.out.unwrap_or_else(|| repo.join("target/conformance")),
+                filter: args.filter,
+                verbose: p.settings.verbose,
+                json: p.settings.json,
+                check_floors: args.check_floors,
+                record_floors: args.record_floors,
+            };
+            conformance::run(&repo, &p.bundle_dir, &options)
         }
     }
 }

@@ -2,6 +2,7 @@
 //! measured in the same run. Run them on a release build:
 //! `cargo run --release -p xtask -- bench <kind>`.
 
+pub mod cli;
 pub mod deploy;
 pub mod remote;
 pub mod watch;
