@@ -97,22 +97,40 @@ fn invoke(
     })
 }
 
-/// The JSON document a run printed, normalised; `None` when it printed none
-/// (or, for ours, a failure report).
-fn document(seen: &Seen) -> Option<Value> {
-    let doc: Value = serde_json::from_str(&seen.run.stdout).ok()?;
-    if doc.get("ok") == Some(&Value::Bool(false)) {
-        return None;
+/// What a `--json`/`-o json` run printed.
+enum Doc {
+    Printed(Value),
+    /// Nothing, or (ours) a failure report: the run failed.
+    Nothing,
+    /// Output that is no JSON this runner reads (e.g. nesting deeper than
+    /// serde_json's 128 levels): never counted as agreement.
+    Unreadable(String),
+}
+
+fn document(seen: &Seen) -> Doc {
+    let text = seen.run.stdout.trim();
+    if text.is_empty() {
+        return Doc::Nothing;
     }
-    Some(seen.norm.json(&doc))
+    match serde_json::from_str::<Value>(text) {
+        Ok(doc) if doc.get("ok") == Some(&Value::Bool(false)) => Doc::Nothing,
+        Ok(doc) => Doc::Printed(seen.norm.json(&doc)),
+        Err(e) => Doc::Unreadable(format!("{e}")),
+    }
 }
 
 fn documents(cli: &Seen, ours: &Seen) -> Vec<String> {
     match (document(cli), document(ours)) {
-        (Some(a), Some(b)) => diff::diff(&a, &b).iter().map(|d| d.to_string()).collect(),
-        (None, None) => Vec::new(),
-        (Some(_), None) => vec![format!("ours printed no document: {}", first_line(ours))],
-        (None, Some(_)) => vec![format!(
+        (Doc::Printed(a), Doc::Printed(b)) => {
+            diff::diff(&a, &b).iter().map(|d| d.to_string()).collect()
+        }
+        (Doc::Nothing, Doc::Nothing) => Vec::new(),
+        (Doc::Unreadable(e), _) => vec![format!("the reference's output is no readable JSON: {e}")],
+        (_, Doc::Unreadable(e)) => vec![format!("our output is no readable JSON: {e}")],
+        (Doc::Printed(_), Doc::Nothing) => {
+            vec![format!("ours printed no document: {}", first_line(ours))]
+        }
+        (Doc::Nothing, Doc::Printed(_)) => vec![format!(
             "the reference printed no document: {}",
             first_line(cli)
         )],
