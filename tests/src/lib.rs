@@ -55,6 +55,28 @@ pub fn slow_tests_enabled(test: &str) -> bool {
     on
 }
 
+/// The reference Databricks CLI and its test server (`tests/cliref/build.sh`
+/// builds them into `target/cliref/bin/`, or `XTASK_CLI_BIN` and
+/// `XTASK_TESTSERVER_BIN` name them): whether a test that needs them runs.
+/// Without them the test says it is skipped and why, unless
+/// `XTASK_REQUIRE_CLI=1` (CI), where it runs and fails.
+pub fn cli_reference_available(test: &str) -> bool {
+    let bin = workspace_root().join("target/cliref/bin");
+    let named = ["XTASK_CLI_BIN", "XTASK_TESTSERVER_BIN"]
+        .iter()
+        .all(|v| std::env::var_os(v).is_some_and(|p| Path::new(&p).is_file()));
+    let built = bin.join("databricks").is_file() && bin.join("testserver").is_file();
+    let required = std::env::var_os("XTASK_REQUIRE_CLI").is_some_and(|v| v == "1");
+    if !(named || built || required) {
+        say(&format!(
+            "skipped {test}: it needs the reference Databricks CLI (bash tests/cliref/build.sh, which needs Go, \
+             or XTASK_CLI_BIN and XTASK_TESTSERVER_BIN); CI has it"
+        ));
+        return false;
+    }
+    true
+}
+
 /// A `Command` for `bin` (the test suite passes its `CARGO_BIN_EXE_xtask`),
 /// with the environment variables that change the tool's behaviour cleared so
 /// tests do not depend on the caller's shell.

@@ -103,6 +103,27 @@ pub enum Command {
     Summary,
     /// Measure deploy speed against peers (cp, rsync) on a synthetic bundle
     Bench(BenchArgs),
+    /// Compare validate and deploy with the reference Databricks CLI (tests/cliref)
+    Conformance(ConformanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConformanceArgs {
+    /// Only the cases whose `folder/case` contains this text
+    #[arg(long, value_name = "SUBSTR")]
+    pub filter: Option<String>,
+    /// Fail when a score falls below its floor in conformance/floors.json
+    #[arg(long)]
+    pub check_floors: bool,
+    /// Write this run's agree counts to the floors file
+    #[arg(long, conflicts_with = "check_floors")]
+    pub record_floors: bool,
+    /// The floors file [default: conformance/floors.json of this repository]
+    #[arg(long, value_name = "FILE")]
+    pub floors: Option<PathBuf>,
+    /// Where scores.json and cases.json go [default: target/conformance]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

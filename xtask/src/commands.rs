@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::cli::{BenchKind, Cli, Command, Global};
 use crate::project::{Paths, Project, Settings};
-use crate::{bench, deploy, flow, runner, validate, watch};
+use crate::{bench, conformance, deploy, flow, runner, validate, watch};
 
 pub fn run(cli: Cli) -> Result<()> {
     let project = project(cli.global, cli.auth.profile)?;
@@ -63,6 +63,21 @@ pub fn run(cli: Cli) -> Result<()> {
                 BenchKind::Remote => bench::remote::bench_remote(p, args.files),
                 BenchKind::Cli => bench::cli::bench_cli(p, args.files),
             }
+        }
+        Command::Conformance(args) => {
+            let repo = crate::project::this_repository();
+            let options = conformance::Options {
+                floors: args
+                    .floors
+                    .unwrap_or_else(|| repo.join("conformance/floors.json")),
+                out: args.out.unwrap_or_else(|| repo.join("target/conformance")),
+                filter: args.filter,
+                verbose: p.settings.verbose,
+                json: p.settings.json,
+                check_floors: args.check_floors,
+                record_floors: args.record_floors,
+            };
+            conformance::run(&repo, &p.bundle_dir, &options)
         }
     }
 }

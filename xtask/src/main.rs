@@ -15,6 +15,7 @@
 //! - deploy: plan and apply, state, history
 //! - pyenv, runner: the bundle's Python and its jobs
 //! - flow, watch, validate: the gates and the loops
+//! - conformance: this tool beside the reference Databricks CLI
 //! - bench: measurements of the layers below
 //! - cli, commands: the command line, turned into settings and requests
 
@@ -22,6 +23,7 @@ mod bench;
 mod cli;
 mod commands;
 mod config;
+mod conformance;
 mod deploy;
 mod diag;
 mod files;

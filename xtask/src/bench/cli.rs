@@ -5,118 +5,16 @@
 //! and of a synthetic bundle of `--files` files: initial, no change, one file
 //! changed, and from a fresh checkout (what CI does: nothing local).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::conformance::{cases, tools};
+
 use crate::project::Project;
 use crate::util::TempDir;
-
-/// The reference CLI and the test server, built by `tests/cliref/build.sh`.
-pub struct RefTools {
-    pub cli: PathBuf,
-    pub server: PathBuf,
-}
-
-/// `XTASK_CLI_BIN`/`XTASK_TESTSERVER_BIN`, else `target/cliref/bin/`, else a
-/// build by `tests/cliref/build.sh` when Go is there.
-pub fn find_tools(repo_root: &Path) -> Result<RefTools> {
-    let dir = repo_root.join("target/cliref/bin");
-    let pick = |var: &str, name: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| dir.join(name))
-    };
-    let tools = RefTools {
-        cli: pick("XTASK_CLI_BIN", "databricks"),
-        server: pick("XTASK_TESTSERVER_BIN", "testserver"),
-    };
-    if tools.cli.is_file() && tools.server.is_file() {
-        return Ok(tools);
-    }
-    let script = repo_root.join("tests/cliref/build.sh");
-    eprintln!(
-        "building the reference CLI and its test server ({})",
-        script.display()
-    );
-    let status = Command::new("bash")
-        .arg(&script)
-        .stdout(Stdio::null())
-        .status()
-        .context("running tests/cliref/build.sh (it needs Go and the Go module proxy)")?;
-    if !status.success() || !tools.cli.is_file() || !tools.server.is_file() {
-        bail!(
-            "the reference CLI is not built: {} failed (it needs Go and the Go module proxy)",
-            script.display()
-        );
-    }
-    Ok(tools)
-}
-
-/// A running test server; stopped when dropped (its stdin closes too).
-pub struct TestServer {
-    child: Child,
-    pub url: String,
-}
-
-impl TestServer {
-    pub fn start(bin: &Path) -> Result<Self> {
-        let mut child = Command::new(bin)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let mut line = String::new();
-        let stdout = child.stdout.take().context("test server stdout")?;
-        BufReader::new(stdout).read_line(&mut line)?;
-        let url = line.trim().to_string();
-        if !url.starts_with("http://") {
-            let _ = child.kill();
-            bail!("{} printed no URL", bin.display());
-        }
-        Ok(TestServer { child, url })
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Point every `host:` of the bundle's YAML files at `url` (a bundle names
-/// its workspace, which the tools would otherwise call).
-pub fn point_hosts(dir: &Path, url: &str) -> Result<()> {
-    for entry in ignore::WalkBuilder::new(dir).hidden(false).build() {
-        let entry = entry?;
-        let path = entry.path();
-        let yaml = path.extension().is_some_and(|e| e == "yml" || e == "yaml");
-        if !yaml || !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let text = std::fs::read_to_string(path)?;
-        let mut changed = false;
-        let lines: Vec<String> = text
-            .lines()
-            .map(|l| match l.trim_start().strip_prefix("host:") {
-                Some(v) if !v.trim().is_empty() => {
-                    changed = true;
-                    format!("{}host: {url}", &l[..l.len() - l.trim_start().len()])
-                }
-                _ => l.to_string(),
-            })
-            .collect();
-        if changed {
-            std::fs::write(path, lines.join("\n") + "\n")?;
-        }
-    }
-    Ok(())
-}
 
 /// One tool, as a process with its own empty HOME and its own workspace
 /// (token) on the server.
@@ -179,8 +77,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub fn bench_cli(project: &Project, files: usize) -> Result<()> {
-    let refs = find_tools(&project.repo_root)?;
-    let server = TestServer::start(&refs.server)?;
+    let refs = tools::locate(&project.repo_root)?;
+    let server = tools::Server::start(&refs.server)?;
     let exe = std::env::current_exe().context("finding this executable")?;
     let tools = [
         Tool {
@@ -205,8 +103,7 @@ pub fn bench_cli(project: &Project, files: usize) -> Result<()> {
     );
     for (label, dir) in &bundles {
         let copy = tmp.path().join(format!("v-{}", label.replace(' ', "_")));
-        super::copy_tree(dir, &copy)?;
-        point_hosts(&copy, &server.url)?;
+        cases::prepare(dir, &copy, &server.url)?;
         let t = tools
             .iter()
             .map(|tool| validate_median(tool, &copy, &server.url, tmp.path()))
@@ -228,8 +125,7 @@ pub fn bench_cli(project: &Project, files: usize) -> Result<()> {
     let synthetic = tmp.path().join("synthetic");
     synthetic_bundle(&synthetic, files)?;
     let this = tmp.path().join("this");
-    super::copy_tree(&project.bundle_dir, &this)?;
-    point_hosts(&this, &server.url)?;
+    cases::prepare(&project.bundle_dir, &this, &server.url)?;
     for (label, src) in [
         ("this bundle", &this),
         (&*format!("{files} files"), &synthetic),
@@ -264,7 +160,7 @@ pub fn bench_cli(project: &Project, files: usize) -> Result<()> {
 
 fn validate_median(tool: &Tool, dir: &Path, url: &str, tmp: &Path) -> Result<Duration> {
     let home = TempDir::new_in(tmp, "home")?;
-    let token = format!("dbapi0{}", uuid::Uuid::new_v4().simple());
+    let token = tools::token();
     run(tool, tool.validate, dir, url, &token, home.path())?;
     let v = (0..RUNS)
         .map(|_| run(tool, tool.validate, dir, url, &token, home.path()))
@@ -279,7 +175,7 @@ fn deploy_figures(tool: &Tool, src: &Path, url: &str, tmp: &Path) -> Result<[Dur
     let _ = std::fs::remove_dir_all(&dir);
     super::copy_tree(src, &dir)?;
     let home = TempDir::new_in(tmp, "home")?;
-    let token = format!("dbapi0{}", uuid::Uuid::new_v4().simple());
+    let token = tools::token();
     let deploy = || run(tool, tool.deploy, &dir, url, &token, home.path());
     let initial = deploy()?;
     let nochange = median((0..3).map(|_| deploy()).collect::<Result<_>>()?);
@@ -316,13 +212,7 @@ fn synthetic_bundle(dir: &Path, n: usize) -> Result<()> {
 }
 
 fn corpus_bundles(project: &Project) -> Vec<(String, PathBuf)> {
-    let corpus = std::env::var_os("XTASK_CORPUS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let p = project.repo_root.join("../shared/corpus");
-            p.is_dir().then_some(p)
-        });
-    let Some(corpus) = corpus else {
+    let Some(corpus) = crate::conformance::corpus_dir(&project.repo_root) else {
         eprintln!("note: no corpus (XTASK_CORPUS_DIR or ../shared/corpus): this bundle only");
         return Vec::new();
     };

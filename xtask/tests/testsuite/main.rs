@@ -6,6 +6,7 @@
 //! say they are skipped when it is missing, and `.ci/run` makes it required.
 
 mod ci_auth;
+mod conformance;
 mod deploy;
 mod fake_workspace_sdk;
 mod flow;

@@ -1,0 +1,165 @@
+//! validate, side by side: `databricks bundle validate -o json` against
+//! `xtask validate --json --remote`, and both human outputs.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use super::normalise::Normaliser;
+use super::tools::{self, Run, Session};
+use super::{Ctx, diags, diff};
+
+/// How one target of one case compared; empty lists agree.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Compared {
+    pub target: Option<String>,
+    pub document: Vec<String>,
+    pub diagnostics: Vec<String>,
+    /// What the reference reported, for reading a difference in context.
+    pub reference_diagnostics: Vec<String>,
+}
+
+pub fn compare(ctx: &Ctx, dir: &Path, target: Option<&str>) -> Result<Compared> {
+    let t: Vec<&str> = target.map(|t| vec!["-t", t]).unwrap_or_default();
+    let cli_json = cli(
+        ctx,
+        dir,
+        &[&["bundle", "validate", "-o", "json"], &t[..]].concat(),
+    )?;
+    let ours_json = ours(ctx, dir, &[&t[..], &["validate", "--json"]].concat(), None)?;
+    let cli_human = cli(ctx, dir, &[&["bundle", "validate"], &t[..]].concat())?;
+    let ours_human = ours(ctx, dir, &[&t[..], &["validate"]].concat(), None)?;
+    let reference = diags::parse(&cli_human.norm.text(&cli_human.run.text()));
+    Ok(Compared {
+        target: target.map(str::to_string),
+        document: documents(&cli_json, &ours_json),
+        diagnostics: diagnostics(&cli_human, &ours_human),
+        reference_diagnostics: reference.iter().map(|d| d.to_string()).collect(),
+    })
+}
+
+/// A run's output, normalised by what was particular to it.
+pub struct Seen {
+    pub run: Run,
+    pub norm: Normaliser,
+}
+
+pub fn cli(ctx: &Ctx, dir: &Path, args: &[&str]) -> Result<Seen> {
+    invoke(
+        ctx,
+        dir,
+        &ctx.tools.cli,
+        args,
+        &[("DATABRICKS_BUNDLE_ENGINE", "direct")],
+        None,
+    )
+}
+
+/// Ours on `dir`, remote (it asks the workspace who the user is, as the CLI
+/// does), its local state kept out of the bundle; on `token`'s workspace, or
+/// a fresh one.
+pub fn ours(ctx: &Ctx, dir: &Path, args: &[&str], token: Option<&str>) -> Result<Seen> {
+    let root = ctx.scratch(".ours-root")?;
+    let dir_s = dir.display().to_string();
+    let mut all = vec!["--bundle-dir", dir_s.as_str(), "--remote"];
+    all.extend_from_slice(args);
+    let root_s = root.display().to_string();
+    invoke(
+        ctx,
+        dir,
+        &ctx.tools.ours,
+        &all,
+        &[("XTASK_ROOT", root_s.as_str())],
+        token,
+    )
+}
+
+fn invoke(
+    ctx: &Ctx,
+    dir: &Path,
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    token: Option<&str>,
+) -> Result<Seen> {
+    let home = ctx.scratch("home")?;
+    let token = token.map_or_else(tools::token, str::to_string);
+    let session = Session {
+        url: &ctx.url,
+        token: &token,
+        home: &home,
+    };
+    let run = tools::run(program, args, dir, &session, env)?;
+    Ok(Seen {
+        run,
+        norm: Normaliser::new(dir, &home, &ctx.url, &token),
+    })
+}
+
+/// What a `--json`/`-o json` run printed.
+enum Doc {
+    Printed(Value),
+    /// Nothing, or (ours) a failure report: the run failed.
+    Nothing,
+    /// Output that is no JSON this runner reads (e.g. nesting deeper than
+    /// serde_json's 128 levels): never counted as agreement.
+    Unreadable(String),
+}
+
+fn document(seen: &Seen) -> Doc {
+    let text = seen.run.stdout.trim();
+    if text.is_empty() {
+        return Doc::Nothing;
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(doc) if doc.get("ok") == Some(&Value::Bool(false)) => Doc::Nothing,
+        Ok(doc) => Doc::Printed(seen.norm.json(&doc)),
+        Err(e) => Doc::Unreadable(format!("{e}")),
+    }
+}
+
+fn documents(cli: &Seen, ours: &Seen) -> Vec<String> {
+    match (document(cli), document(ours)) {
+        (Doc::Printed(a), Doc::Printed(b)) => {
+            diff::diff(&a, &b).iter().map(|d| d.to_string()).collect()
+        }
+        (Doc::Nothing, Doc::Nothing) => Vec::new(),
+        (Doc::Unreadable(e), _) => vec![format!("the reference's output is no readable JSON: {e}")],
+        (_, Doc::Unreadable(e)) => vec![format!("our output is no readable JSON: {e}")],
+        (Doc::Printed(_), Doc::Nothing) => {
+            vec![format!("ours printed no document: {}", first_line(ours))]
+        }
+        (Doc::Nothing, Doc::Printed(_)) => vec![format!(
+            "the reference printed no document: {}",
+            first_line(cli)
+        )],
+    }
+}
+
+fn first_line(seen: &Seen) -> String {
+    let text = seen.norm.text(&seen.run.text());
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(no output)");
+    line.chars().take(160).collect()
+}
+
+fn diagnostics(cli: &Seen, ours: &Seen) -> Vec<String> {
+    let a = diags::parse(&cli.norm.text(&cli.run.text()));
+    let b = diags::parse(&ours.norm.text(&ours.run.text()));
+    let mut out = diags::compare(&a, &b);
+    if cli.run.ok != ours.run.ok {
+        out.push(format!(
+            "exit: reference {} ≠ ours {}",
+            status(&cli.run),
+            status(&ours.run)
+        ));
+    }
+    out
+}
+
+fn status(run: &Run) -> &'static str {
+    if run.ok { "success" } else { "failure" }
+}
