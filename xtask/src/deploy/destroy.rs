@@ -171,7 +171,7 @@ pub fn destroy(
             resources: Vec::new(),
         };
         let (client, user) = env::session(project, bundle)?;
-        let mut record = super::record_resources(&*ws, &state);
+        let mut record = super::record_resources(&*ws, &state, &user);
         let warnings = remote_resources::apply(&client, &user, &mut plan, &prev, &mut record)?;
         report.warnings.extend(warnings);
     }

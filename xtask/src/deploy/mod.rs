@@ -15,6 +15,7 @@ mod artifacts;
 mod cache;
 mod commands;
 mod destroy;
+pub mod dstate;
 mod engine;
 pub mod env;
 mod lock;
@@ -389,8 +390,15 @@ fn deploy_locked(
     if let Err(e) = written {
         if !noop {
             keep_resource_ids(ws, &resources, tfstate);
+            if project.settings.remote {
+                let _ = dstate::write(ws, state.dstate.as_ref(), tfstate, user);
+            }
         }
         return Err(e);
+    }
+    // The CLI's direct-engine state, so it finds what we deployed.
+    if project.settings.remote {
+        dstate::write(ws, state.dstate.as_ref(), tfstate, user)?;
     }
     t.phase("write, switch");
     let mut r = report(
@@ -587,7 +595,7 @@ fn apply_resources_recorded(
     let warnings = match env {
         Some((ws, state)) => {
             let prev = state.tfstate.as_ref().map_or(&[][..], |t| &t.resources[..]);
-            let mut record = record_resources(ws, state);
+            let mut record = record_resources(ws, state, &user);
             remote_resources::apply(&client, &user, &mut plan, prev, &mut record)?
         }
         None => remote_resources::apply(&client, &user, &mut plan, &[], &mut |_| Ok(()))?,
@@ -602,11 +610,13 @@ fn apply_resources_recorded(
 fn record_resources<'a>(
     ws: &'a dyn Workspace,
     state: &'a EnvState,
+    user: &'a str,
 ) -> impl FnMut(Vec<state::TfResource>) -> Result<()> + 'a {
     move |resources| {
         let tf = state.next_tfstate(resources);
         ws.write_state("terraform.tfstate", &serde_json::to_vec_pretty(&tf)?)
-            .context("recording a created or deleted resource in terraform.tfstate")
+            .context("recording a created or deleted resource in terraform.tfstate")?;
+        dstate::write(ws, state.dstate.as_ref(), &tf, user)
     }
 }
 
