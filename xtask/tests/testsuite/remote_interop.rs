@@ -159,3 +159,75 @@ fn the_clis_summary_and_destroy_find_what_we_deployed() {
     assert!(r.server.job(job_id).is_none(), "the CLI deleted our job");
     assert!(r.server.status(&root("dev")).is_none());
 }
+
+/// Without the CLI: the file we write is the CLI's shape, its lineage is
+/// that of our `terraform.tfstate` and its serial one past it, each deploy.
+#[test]
+fn resources_json_follows_each_deploy() {
+    let Some(r) = start("resources_json_follows_each_deploy") else {
+        return;
+    };
+    r.deploy("dev");
+    let first = resources_json(&r);
+    let tf = r.server.state(&root("dev"), "terraform.tfstate");
+    assert_eq!(first["state_version"], 2);
+    assert_eq!(first["lineage"], tf["lineage"]);
+    assert_eq!(first["serial"], json!(tf["serial"].as_u64().unwrap() + 1));
+    let job_id = r.job_id("dev", "train").to_string();
+    assert_eq!(id_in(&first, "resources.jobs.train"), job_id);
+    let acl = &first["state"]["resources.jobs.train.permissions"];
+    assert_eq!(acl["__id__"], format!("/jobs/{job_id}"));
+    assert_eq!(
+        acl["state"]["__embed__"][0],
+        json!({"level": "CAN_VIEW", "group_name": "users"})
+    );
+    assert_eq!(
+        id_in(&first, "resources.registered_models.model"),
+        "main.default.demo_model"
+    );
+    assert!(!id_in(&first, "resources.experiments.exp").is_empty());
+    r.deploy("dev");
+    let second = resources_json(&r);
+    assert_eq!(second["lineage"], first["lineage"]);
+    assert_eq!(
+        second["serial"],
+        json!(first["serial"].as_u64().unwrap() + 1)
+    );
+}
+
+/// A job only `resources.json` records (as the CLI leaves it) is the one
+/// our first deploy updates and our destroy deletes, with the file.
+#[test]
+fn a_job_only_resources_json_records_is_adopted_and_destroyed() {
+    let Some(r) = start("a_job_only_resources_json_records_is_adopted_and_destroyed") else {
+        return;
+    };
+    let (status, body) = r.server.call(
+        "POST",
+        "/api/2.2/jobs/create",
+        br#"{"name": "train", "tasks": []}"#,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let job_id = serde_json::from_slice::<Value>(&body).unwrap()["job_id"].clone();
+    let state = json!({
+        "state_version": 2, "cli_version": "0.298.0", "serial": 1,
+        "lineage": "6b1f9f0e-0000-4000-8000-000000000001",
+        "state": {"resources.jobs.train": {"__id__": job_id.to_string(), "state": {"name": "train"}}}
+    });
+    let path = format!("{}/state/resources.json", root("dev"));
+    r.server.put(&path, state.to_string().as_bytes());
+    r.deploy("dev");
+    assert_eq!(
+        r.server
+            .requests_matching("POST /api/2.2/jobs/create")
+            .len(),
+        1
+    );
+    assert_eq!(r.job_id("dev", "train").to_string(), job_id.to_string());
+    let ours = resources_json(&r);
+    assert_eq!(ours["lineage"], state["lineage"]);
+    assert_eq!(ours["serial"], 2);
+    r.ok(&["destroy", "--auto-approve"]);
+    assert!(r.server.job(job_id.as_i64().unwrap()).is_none());
+    assert!(r.server.file(&path).is_none(), "resources.json removed");
+}
