@@ -66,6 +66,19 @@ pub fn read(ws: &dyn Workspace) -> Result<Option<DState>> {
     Ok(Some(d))
 }
 
+/// Whether the CLI would deploy this target with its direct engine, chosen
+/// as it chooses: the state already there (a `resources.json`), then
+/// `bundle.engine`, then `DATABRICKS_BUNDLE_ENGINE` (`env_engine`), else
+/// direct. For a project on the Terraform engine no `resources.json` is
+/// written: with a higher serial it would switch the CLI's engine.
+pub fn direct_engine(config: &Value, prev: Option<&DState>, env_engine: Option<&str>) -> bool {
+    if prev.is_some() {
+        return true;
+    }
+    let setting = config["bundle"]["engine"].as_str().or(env_engine);
+    setting != Some("terraform")
+}
+
 /// Takes the CLI's lineage into `tf` and, for each resource `resources.json`
 /// records that `tf` does not, its id (and the settings it applied), so the
 /// plan updates that resource instead of creating another.
@@ -249,6 +262,24 @@ mod tests {
             acl.state["__embed__"],
             json!([{"group_name": "g", "level": "CAN_VIEW"},
                    {"user_name": "me@x.com", "level": "IS_OWNER"}])
+        );
+    }
+
+    #[test]
+    fn the_engine_is_chosen_as_the_cli_chooses() {
+        let tf = json!({"bundle": {"engine": "terraform"}});
+        let direct = json!({"bundle": {"engine": "direct"}});
+        let none = json!({"bundle": {}});
+        assert!(direct_engine(&none, None, None), "the default");
+        assert!(!direct_engine(&none, None, Some("terraform")));
+        assert!(
+            !direct_engine(&tf, None, Some("direct")),
+            "the config first"
+        );
+        assert!(direct_engine(&direct, None, Some("terraform")));
+        assert!(
+            direct_engine(&tf, Some(&cli_state(1)), None),
+            "the state first"
         );
     }
 

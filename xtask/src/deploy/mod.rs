@@ -387,17 +387,18 @@ fn deploy_locked(
         None => ws.switch(&id, &files),
         Some(txn) => txn.commit(&c.manifest, &files),
     };
+    let direct = writes_dstate(project, bundle, &state);
     if let Err(e) = written {
         if !noop {
             keep_resource_ids(ws, &resources, tfstate);
-            if project.settings.remote {
+            if direct {
                 let _ = dstate::write(ws, state.dstate.as_ref(), tfstate, user);
             }
         }
         return Err(e);
     }
     // The CLI's direct-engine state, so it finds what we deployed.
-    if project.settings.remote {
+    if direct {
         dstate::write(ws, state.dstate.as_ref(), tfstate, user)?;
     }
     t.phase("write, switch");
@@ -595,7 +596,8 @@ fn apply_resources_recorded(
     let warnings = match env {
         Some((ws, state)) => {
             let prev = state.tfstate.as_ref().map_or(&[][..], |t| &t.resources[..]);
-            let mut record = record_resources(ws, state, &user);
+            let direct = writes_dstate(project, bundle, state).then_some(user.as_str());
+            let mut record = record_resources(ws, state, direct);
             remote_resources::apply(&client, &user, &mut plan, prev, &mut record)?
         }
         None => remote_resources::apply(&client, &user, &mut plan, &[], &mut |_| Ok(()))?,
@@ -607,17 +609,29 @@ fn apply_resources_recorded(
 /// env's state: what [`remote_resources::apply`] calls after each create and
 /// delete. (The deploy's own state write later takes the same serial: one
 /// deploy, one step of the serial, whether it finished or not.)
+/// With `dstate_user`, `resources.json` too (see [`writes_dstate`]).
 fn record_resources<'a>(
     ws: &'a dyn Workspace,
     state: &'a EnvState,
-    user: &'a str,
+    dstate_user: Option<&'a str>,
 ) -> impl FnMut(Vec<state::TfResource>) -> Result<()> + 'a {
     move |resources| {
         let tf = state.next_tfstate(resources);
         ws.write_state("terraform.tfstate", &serde_json::to_vec_pretty(&tf)?)
             .context("recording a created or deleted resource in terraform.tfstate")?;
-        dstate::write(ws, state.dstate.as_ref(), &tf, user)
+        match dstate_user {
+            Some(user) => dstate::write(ws, state.dstate.as_ref(), &tf, user),
+            None => Ok(()),
+        }
     }
+}
+
+/// A remote env whose target the CLI would deploy with its direct engine
+/// gets the CLI's `resources.json` beside our state.
+fn writes_dstate(project: &Project, bundle: &Bundle, state: &EnvState) -> bool {
+    let env_engine = std::env::var("DATABRICKS_BUNDLE_ENGINE").ok();
+    project.settings.remote
+        && dstate::direct_engine(&bundle.config, state.dstate.as_ref(), env_engine.as_deref())
 }
 
 /// The files of a deploy failed after its resources were created: record

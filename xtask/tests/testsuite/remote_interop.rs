@@ -231,3 +231,21 @@ fn a_job_only_resources_json_records_is_adopted_and_destroyed() {
     assert!(r.server.job(job_id.as_i64().unwrap()).is_none());
     assert!(r.server.file(&path).is_none(), "resources.json removed");
 }
+
+/// A project on the CLI's Terraform engine gets no `resources.json`: with
+/// its higher serial it would switch the CLI to the direct engine.
+#[test]
+fn a_project_on_the_terraform_engine_gets_no_resources_json() {
+    let Some(r) = start("a_project_on_the_terraform_engine_gets_no_resources_json") else {
+        return;
+    };
+    let yml = crate::support::deploy::DATABRICKS_YML;
+    r.repo.write(
+        "databricks.yml",
+        &yml.replace("  name: demo\n", "  name: demo\n  engine: terraform\n"),
+    );
+    r.deploy("dev");
+    let path = format!("{}/state/resources.json", root("dev"));
+    assert!(r.server.file(&path).is_none());
+    assert!(r.job_id("dev", "train") > 0);
+}
