@@ -107,7 +107,7 @@ pub fn adopt(tf: &mut Option<TfState>, d: &DState) {
         let ["resources", kind, name] = key.split('.').collect::<Vec<_>>()[..] else {
             continue;
         };
-        if kinds::get(kind).is_none() || entry.id.is_empty() {
+        if !deployed(kind) || entry.id.is_empty() {
             continue;
         }
         let ty = tf_type(kind);
@@ -131,12 +131,25 @@ pub fn adopt(tf: &mut Option<TfState>, d: &DState) {
     }
 }
 
+/// A kind this tool deploys: the CLI's entries of other kinds are neither
+/// adopted (they would be planned for deletion) nor dropped (see [`next`]).
+fn deployed(kind: &str) -> bool {
+    kinds::get(kind).is_some_and(|k| k.deployed)
+}
+
 /// The `resources.json` that goes with `tf` (the state just written): the
 /// lineage of `tf`, a serial past both `prev`'s and `tf`'s, one entry per
 /// resource and one per resource's permissions or grants.
 pub fn next(prev: Option<&DState>, tf: &TfState, user: &str) -> DState {
     let serial = prev.map_or(0, |p| p.serial).max(tf.serial) + 1;
-    let mut state = BTreeMap::new();
+    // What the CLI deployed of kinds we do not: kept as it recorded it, or
+    // its next deploy would create them again.
+    let mut state: BTreeMap<String, Entry> = prev
+        .into_iter()
+        .flat_map(|p| p.state.iter())
+        .filter(|(k, _)| !deployed(k.split('.').nth(1).unwrap_or_default()))
+        .map(|(k, e)| (k.clone(), e.clone()))
+        .collect();
     for r in &tf.resources {
         let Some(id) = r.id() else { continue };
         let kind = kind_of(&r.kind);
@@ -230,6 +243,7 @@ mod tests {
             "state": {
                 "resources.jobs.train": {"__id__": "42", "state": {"name": "train"}},
                 "resources.jobs.train.permissions": {"__id__": "/jobs/42", "state": {}},
+                "resources.unknown_kinds.web": {"__id__": "web", "state": {"name": "web"}},
             }
         }))
         .unwrap()
@@ -258,6 +272,9 @@ mod tests {
         );
         let acl = &d.state["resources.jobs.train.permissions"];
         assert_eq!(acl.id, "/jobs/42");
+        // A kind this tool does not deploy (here, does not know): neither adopted nor dropped.
+        assert!(tf.resources.iter().all(|r| r.name != "web"));
+        assert_eq!(d.state["resources.unknown_kinds.web"].id, "web");
         assert_eq!(
             acl.state["__embed__"],
             json!([{"group_name": "g", "level": "CAN_VIEW"},
