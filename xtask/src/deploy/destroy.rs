@@ -171,7 +171,8 @@ pub fn destroy(
             resources: Vec::new(),
         };
         let (client, user) = env::session(project, bundle)?;
-        let mut record = super::record_resources(&*ws, &state);
+        let direct = super::writes_dstate(project, bundle, &state).then_some(user.as_str());
+        let mut record = super::record_resources(&*ws, &state, direct);
         let warnings = remote_resources::apply(&client, &user, &mut plan, &prev, &mut record)?;
         report.warnings.extend(warnings);
     }

@@ -15,6 +15,7 @@ mod artifacts;
 mod cache;
 mod commands;
 mod destroy;
+pub mod dstate;
 mod engine;
 pub mod env;
 mod lock;
@@ -382,8 +383,10 @@ fn deploy_locked(
     commit(ws, staged, &id, &c.manifest, &files).inspect_err(|_| {
         if !noop {
             keep_resource_ids(ws, &resources, tfstate);
+            let _ = write_cli_state(project, bundle, ws, &state, tfstate, user);
         }
     })?;
+    write_cli_state(project, bundle, ws, &state, tfstate, user)?;
     t.phase("write, switch");
     let deployed = (Some(id), previous_id);
     let mut r = report(ws, bundle, &c, false, deployed, opts.force_lock);
@@ -588,7 +591,8 @@ fn apply_resources_recorded(
     let warnings = match env {
         Some((ws, state)) => {
             let prev = state.tfstate.as_ref().map_or(&[][..], |t| &t.resources[..]);
-            let mut record = record_resources(ws, state);
+            let direct = writes_dstate(project, bundle, state).then_some(user.as_str());
+            let mut record = record_resources(ws, state, direct);
             remote_resources::apply(&client, &user, &mut plan, prev, &mut record)?
         }
         None => remote_resources::apply(&client, &user, &mut plan, &[], &mut |_| Ok(()))?,
@@ -600,15 +604,46 @@ fn apply_resources_recorded(
 /// env's state: what [`remote_resources::apply`] calls after each create and
 /// delete. (The deploy's own state write later takes the same serial: one
 /// deploy, one step of the serial, whether it finished or not.)
+/// With `dstate_user`, `resources.json` too (see [`writes_dstate`]).
 fn record_resources<'a>(
     ws: &'a dyn Workspace,
     state: &'a EnvState,
+    dstate_user: Option<&'a str>,
 ) -> impl FnMut(Vec<state::TfResource>) -> Result<()> + 'a {
     move |resources| {
         let tf = state.next_tfstate(resources);
         ws.write_state("terraform.tfstate", &serde_json::to_vec_pretty(&tf)?)
-            .context("recording a created or deleted resource in terraform.tfstate")
+            .context("recording a created or deleted resource in terraform.tfstate")?;
+        match dstate_user {
+            Some(user) => dstate::write(ws, state.dstate.as_ref(), &tf, user),
+            None => Ok(()),
+        }
     }
+}
+
+/// A remote env whose target the CLI would deploy with its direct engine
+/// gets the CLI's `resources.json` beside our state.
+fn writes_dstate(project: &Project, bundle: &Bundle, state: &EnvState) -> bool {
+    let env_engine = std::env::var("DATABRICKS_BUNDLE_ENGINE").ok();
+    project.settings.remote
+        && dstate::direct_engine(&bundle.config, state.dstate.as_ref(), env_engine.as_deref())
+}
+
+/// The CLI's direct-engine state (`resources.json`) beside ours, when the
+/// CLI would use that engine here, so it finds what we deployed: after a
+/// commit, and (best effort) after a failed one whose resources exist.
+fn write_cli_state(
+    project: &Project,
+    bundle: &Bundle,
+    ws: &dyn Workspace,
+    state: &EnvState,
+    tfstate: &state::TfState,
+    user: &str,
+) -> Result<()> {
+    if writes_dstate(project, bundle, state) {
+        dstate::write(ws, state.dstate.as_ref(), tfstate, user)?;
+    }
+    Ok(())
 }
 
 /// The files of a deploy failed after its resources were created: record

@@ -218,10 +218,12 @@ fn promote_into(
     let metadata = promoted_metadata(bundle, src, &resources, &id, now, user, opts);
     let state_files = record.files(&metadata)?;
     ws.prune(&keep_ids(&record.history, n))?;
-    if let Err(e) = txn.commit(&src.manifest, &state_files) {
-        super::keep_resource_ids(ws, &resources, &record.tfstate);
-        return Err(e);
-    }
+    let tfstate = &record.tfstate;
+    txn.commit(&src.manifest, &state_files).inspect_err(|_| {
+        super::keep_resource_ids(ws, &resources, tfstate);
+        let _ = super::write_cli_state(project, bundle, ws, &t.state, tfstate, user);
+    })?;
+    super::write_cli_state(project, bundle, ws, &t.state, tfstate, user)?;
     Ok(DeployReport {
         noop: false,
         deployment_id: Some(id),

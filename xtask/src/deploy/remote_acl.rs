@@ -32,6 +32,12 @@ pub(super) fn permissions(
     if !matches!(change.action, Action::Create | Action::Update) {
         return Ok(());
     }
+    client.permissions_set(ty, id, &acl_entries(wanted, user, &change.kind))
+}
+
+/// The access control list a resource's `permissions:` (`[{level, <who>}]`)
+/// set, with the deploying user's own entry (see [`with_manager`]).
+pub(super) fn acl_entries(wanted: &[Value], user: &str, kind: &str) -> Vec<Value> {
     let acl: Vec<Value> = wanted
         .iter()
         .map(|p| {
@@ -45,8 +51,7 @@ pub(super) fn permissions(
             Value::Object(entry)
         })
         .collect();
-    let acl = with_manager(acl, user, &change.kind);
-    client.permissions_set(ty, id, &acl)
+    with_manager(acl, user, kind)
 }
 
 /// Kinds whose permissions have an `IS_OWNER` level (the CLI's `hasIsOwner`).

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::state::{TfInstance, TfResource, TfState};
 use crate::config::{Bundle, kinds};
 
-const PROVIDER: &str = "provider[\"registry.terraform.io/databricks/databricks\"]";
+pub(super) const PROVIDER: &str = "provider[\"registry.terraform.io/databricks/databricks\"]";
 
 /// The Terraform resource type of a bundle resource kind (from the registry;
 /// a kind it does not know keeps a type of its own so it can be named).
@@ -21,7 +21,7 @@ pub fn tf_type(kind: &str) -> String {
     }
 }
 
-fn kind_of(tf_type: &str) -> String {
+pub(super) fn kind_of(tf_type: &str) -> String {
     match kinds::by_tf_type(tf_type) {
         Some(k) => k.key.to_string(),
         None => tf_type.trim_start_matches("databricks_").to_string(),

@@ -194,6 +194,9 @@ pub struct EnvState {
     pub metadata: Option<Metadata>,
     pub deployment: Option<DeploymentState>,
     pub tfstate: Option<TfState>,
+    /// The CLI's direct-engine state (`resources.json`), if any; its ids
+    /// are already taken into `tfstate` (see [`super::dstate::adopt`]).
+    pub dstate: Option<super::dstate::DState>,
     pub history: History,
     /// What was wrong with the state files and how it was taken.
     pub warnings: Vec<String>,
@@ -244,13 +247,21 @@ impl EnvState {
             let metadata = s.spawn(|| parse(ws, "metadata.json", lenient));
             let deployment = s.spawn(|| parse(ws, "deployment.json", lenient));
             let tfstate = s.spawn(|| parse(ws, "terraform.tfstate", lenient));
+            let dstate = s.spawn(|| super::dstate::read(ws));
             let history = parse(ws, "history.json", lenient)?;
             let (metadata, deployment, tfstate) =
                 (join(metadata)?, join(deployment)?, join(tfstate)?);
-            let warnings: Vec<String> = [metadata.1, deployment.1, tfstate.1, history.1]
+            let mut warnings: Vec<String> = [metadata.1, deployment.1, tfstate.1, history.1]
                 .into_iter()
                 .flatten()
                 .collect();
+            let dstate = match join(dstate) {
+                Err(e) if lenient => {
+                    warnings.push(format!("{e:#}: read as absent"));
+                    None
+                }
+                other => other?,
+            };
             let recorded = history.0.is_some();
             Ok((
                 recorded,
@@ -258,6 +269,7 @@ impl EnvState {
                     metadata: metadata.0,
                     deployment: deployment.0,
                     tfstate: tfstate.0,
+                    dstate,
                     history: history.0.unwrap_or_default(),
                     warnings: Vec::new(),
                 },
@@ -265,6 +277,9 @@ impl EnvState {
             ))
         })?;
         state.warnings = warnings;
+        if let Some(d) = &state.dstate {
+            super::dstate::adopt(&mut state.tfstate, d);
+        }
         if recorded {
             state.rebuild_empty_history(ws)?;
         }
