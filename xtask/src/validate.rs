@@ -43,7 +43,7 @@ pub fn run(project: &Project, strict: bool) -> Result<()> {
             let _ = writeln!(err, "{d}");
         }
         if let Some(b) = &bundle {
-            crate::util::print_json(&b.config)?;
+            crate::util::print_json(&sorted(&b.config))?;
         }
     } else {
         let mut out = std::io::stdout().lock();
@@ -67,6 +67,24 @@ pub fn run(project: &Project, strict: bool) -> Result<()> {
         Err(diag::Failed.into())
     } else {
         Ok(())
+    }
+}
+
+/// The configuration with every map's keys in order: the CLI prints its
+/// typed structs' fields alphabetically, and maps sorted.
+fn sorted(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let out = keys
+                .into_iter()
+                .map(|k| (k.clone(), sorted(&m[k])))
+                .collect();
+            serde_json::Value::Object(out)
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
     }
 }
 

@@ -59,7 +59,6 @@ const GIT: &[&str] = &[
     "commit",
     "actual_branch",
     "bundle_root_path",
-    "inferred",
 ];
 const DEPLOYMENT: &[&str] = &["fail_on_active_runs", "lock"];
 const LOCK: &[&str] = &["enabled", "force"];

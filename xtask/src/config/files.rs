@@ -81,7 +81,19 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
         ctx.push(d, None, "");
         return None;
     }
-    for rel in includes(ctx, &root) {
+    let included = includes(ctx, &root);
+    // The CLI keeps the expanded list in `include` (`ProcessRootIncludes`).
+    if let Some(m) = root.as_map_mut()
+        && let Some(e) = m.0.iter_mut().find(|e| e.key == "include")
+    {
+        let loc = e.node.loc;
+        let items = included
+            .iter()
+            .map(|p| Node::str(slash_path(p), loc))
+            .collect();
+        e.node = Node::new(Value::Seq(items), loc);
+    }
+    for rel in included {
         let Some(node) = read_file(ctx, &rel) else {
             continue;
         };
@@ -105,6 +117,10 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
                     }
                     ctx.diags.push(d);
                 }
+                let mut node = node;
+                if let Some(m) = node.as_map_mut() {
+                    m.remove("include");
+                }
                 merge::merge_file(ctx, &mut root, node);
             }
             _ => ctx.error(
@@ -115,6 +131,15 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
         }
     }
     Some(root)
+}
+
+/// A relative path with `/` separators, as the CLI prints it.
+fn slash_path(p: &Path) -> String {
+    let parts: Vec<String> = p
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
 }
 
 /// Read and parse one file (relative to the bundle root), registering it in `ctx.files`.

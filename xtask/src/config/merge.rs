@@ -70,6 +70,16 @@ pub fn keyed_merges(root: &mut Node) {
             merge_by_key(seq, |n| {
                 n.get(key).and_then(Node::as_str).map(str::to_string)
             });
+            // Tasks come out sorted by key (the CLI's `MergeJobTasks` uses
+            // `ElementsBySortedKey`); the other lists keep their order.
+            if field == "tasks"
+                && let Value::Seq(items) = &mut seq.v
+            {
+                items.sort_by(|a, b| {
+                    let k = |n: &Node| n.get(key).and_then(Node::as_str).unwrap_or("").to_string();
+                    k(a).cmp(&k(b))
+                });
+            }
         });
     }
     visit_mut(root, "resources.pipelines.*.clusters", &mut |_, seq| {

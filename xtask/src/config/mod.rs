@@ -248,7 +248,7 @@ fn resolve(
         .unwrap_or_else(|| "unknown".to_string());
     let git = crate::git::info(&ctx.root);
     let root_path_explicit = tree.at(&["workspace", "root_path"]).is_some();
-    modes::fill_facts(ctx, &mut tree, &user, &git);
+    modes::fill_facts(ctx, &mut tree, &user, &git, &target);
     let lookups = vars::assign(ctx, &mut tree, &opts.vars, &target);
     interp::resolve(ctx, &mut tree, &lookups);
     let mode = modes::apply_mode(ctx, &mut tree, &user, root_path_explicit);
@@ -373,8 +373,9 @@ fn resource_files(ctx: &ctx::Ctx, tree: &yaml::Node) -> BTreeMap<String, String>
 /// The tree in the shape of `databricks bundle validate -o json`: the CLI's
 /// key order, `targets` and `include` gone, `sync.paths` defaulted.
 fn to_config_json(tree: &yaml::Node) -> Value {
-    const ORDER: [&str; 12] = [
+    const ORDER: [&str; 13] = [
         "bundle",
+        "include",
         "workspace",
         "variables",
         "artifacts",
@@ -397,6 +398,21 @@ fn to_config_json(tree: &yaml::Node) -> Value {
         {
             out.insert(key.to_string(), n.to_json());
         }
+    }
+    // Empty git facts resolve `${bundle.git.*}` but are not printed.
+    if let Some(g) = out
+        .get_mut("bundle")
+        .and_then(|b| b.get_mut("git"))
+        .and_then(Value::as_object_mut)
+    {
+        g.retain(|_, v| v.as_str() != Some(""));
+    }
+    if out
+        .get("include")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
+        out.remove("include");
     }
     let sync = out
         .entry("sync")

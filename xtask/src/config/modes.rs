@@ -60,38 +60,50 @@ fn child<'a>(m: &'a mut Map, key: &str, loc: Loc) -> &'a mut Map {
 }
 
 /// `bundle.git.*`, `workspace.current_user`, and the five workspace paths.
-pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo) {
+pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo, target: &str) {
     let Some(m) = root.as_map_mut() else { return };
     let loc = Loc::default();
     let bundle = child(m, "bundle", loc);
     let g = child(bundle, "git", loc);
-    let configured_branch = g.get("branch").and_then(Node::as_str).map(str::to_string);
-    if configured_branch.is_none() && !git.branch.is_empty() {
-        g.insert("branch", loc, Node::str(&git.branch, loc));
-        g.insert("inferred", loc, Node::new(Value::Bool(true), loc));
-    }
+    // As the CLI's `LoadGitDetails`: a value written in the configuration
+    // wins; `bundle_root_path` is relative to the repository, or "." outside one.
     if !git.branch.is_empty() {
+        if g.get("branch")
+            .and_then(Node::as_str)
+            .is_none_or(str::is_empty)
+        {
+            g.insert("branch", loc, Node::str(&git.branch, loc));
+        }
         g.insert("actual_branch", loc, Node::str(&git.branch, loc));
     }
-    if !git.commit.is_empty() {
+    if !git.commit.is_empty()
+        && g.get("commit")
+            .and_then(Node::as_str)
+            .is_none_or(str::is_empty)
+    {
         g.insert("commit", loc, Node::str(&git.commit, loc));
     }
-    if g.get("origin_url").is_none() && !git.origin_url.is_empty() {
+    if !git.origin_url.is_empty()
+        && g.get("origin_url")
+            .and_then(Node::as_str)
+            .is_none_or(str::is_empty)
+    {
         g.insert("origin_url", loc, Node::str(&git.origin_url, loc));
     }
-    // `${bundle.git.x}` must resolve even outside git, to an empty string.
+    // `${bundle.git.x}` must resolve even outside git, to an empty string
+    // (left out of the printed configuration, as the CLI leaves it out).
     for k in ["branch", "commit", "origin_url"] {
         if g.get(k).is_none() {
             g.insert(k, loc, Node::str("", loc));
         }
     }
-    if !git.bundle_root_path.is_empty() {
-        g.insert(
-            "bundle_root_path",
-            loc,
-            Node::str(&git.bundle_root_path, loc),
-        );
-    }
+    let root_path = if git.bundle_root_path.is_empty() {
+        "."
+    } else {
+        &git.bundle_root_path
+    };
+    g.insert("bundle_root_path", loc, Node::str(root_path, loc));
+    bundle.insert("environment", loc, Node::str(target, loc));
 
     let ws = child(m, "workspace", loc);
     let cu = child(ws, "current_user", loc);
@@ -358,11 +370,85 @@ pub fn apply_presets(root: &mut Node) {
     visit_mut(root, "resources.pipelines.*", &mut |_, p| {
         let Some(pm) = p.as_map_mut() else { return };
         if let Some(d) = &pipelines_dev
-            && pm.get("development").is_none()
+            && d.v == Value::Bool(true)
         {
             pm.insert("development", loc, d.clone());
         }
+        if pause.as_deref() == Some("PAUSED") && pm.get("continuous").is_some() {
+            pm.insert("continuous", loc, Node::new(Value::Bool(false), loc));
+        }
+        add_map_tags(pm, "tags", &tags);
     });
+    // Tags as `{key, value}` lists, added in key order where the key is new.
+    for pattern in ["resources.experiments.*", "resources.models.*"] {
+        visit_mut(root, pattern, &mut |_, r| {
+            if let Some(m) = r.as_map_mut() {
+                add_list_tags(m, "tags", &tags);
+            }
+        });
+    }
+    visit_mut(root, "resources.clusters.*", &mut |_, c| {
+        if let Some(m) = c.as_map_mut() {
+            add_map_tags(m, "custom_tags", &tags);
+        }
+    });
+    visit_mut(root, "resources.sql_warehouses.*", &mut |_, w| {
+        if let Some(m) = w.as_map_mut()
+            && !tags.0.is_empty()
+        {
+            add_list_tags(child(m, "tags", loc), "custom_tags", &tags);
+        }
+    });
+}
+
+/// Preset tags into a map of tags (`tags`, `custom_tags`); written ones win.
+fn add_map_tags(m: &mut Map, field: &str, tags: &Map) {
+    if tags.0.is_empty() {
+        return;
+    }
+    let loc = Loc::default();
+    let t = child(m, field, loc);
+    for e in sorted_tags(tags) {
+        if t.get(&e.key)
+            .and_then(Node::as_str)
+            .is_none_or(str::is_empty)
+        {
+            t.insert(&e.key, loc, e.node.clone());
+        }
+    }
+}
+
+/// Preset tags appended to a `tags:` list of `{key, value}` (experiments,
+/// models; `custom_tags` of a SQL warehouse's `tags`).
+fn add_list_tags(m: &mut Map, field: &str, tags: &Map) {
+    if tags.0.is_empty() {
+        return;
+    }
+    let loc = Loc::default();
+    if !matches!(m.get(field).map(|n| &n.v), Some(Value::Seq(_))) {
+        m.insert(field, loc, Node::new(Value::Seq(Vec::new()), loc));
+    }
+    let Some(Value::Seq(list)) = m.get_mut(field).map(|n| &mut n.v) else {
+        return;
+    };
+    for e in sorted_tags(tags) {
+        if list
+            .iter()
+            .any(|t| t.get("key").and_then(Node::as_str) == Some(&e.key))
+        {
+            continue;
+        }
+        let mut t = Map::default();
+        t.insert("key", loc, Node::str(&e.key, loc));
+        t.insert("value", loc, e.node.clone());
+        list.push(Node::new(Value::Map(t), loc));
+    }
+}
+
+fn sorted_tags(tags: &Map) -> Vec<&crate::config::yaml::Entry> {
+    let mut v: Vec<_> = tags.iter().collect();
+    v.sort_by(|a, b| a.key.cmp(&b.key));
+    v
 }
 
 /// The name prefix on every kind the CLI renames, each its own way (see
