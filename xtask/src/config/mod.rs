@@ -58,6 +58,38 @@ pub struct LoadOptions {
     pub current_user: Option<String>,
 }
 
+/// The current user as the workspace told it (SCIM `Me`): the user name, and
+/// the answer's other fields, which the CLI keeps in `workspace.current_user`
+/// (`populate_current_user.go`: the SDK's `iam.User`).
+#[derive(Debug, Clone, Default)]
+pub struct CurrentUser {
+    pub name: String,
+    pub scim: serde_json::Map<String, Value>,
+}
+
+impl CurrentUser {
+    /// From the user name and the SCIM `Me` answer, when there is one.
+    pub fn from_scim(name: String, me: Option<Value>) -> CurrentUser {
+        let scim = match me {
+            Some(Value::Object(m)) => m,
+            _ => Default::default(),
+        };
+        CurrentUser { name, scim }
+    }
+}
+
+impl From<&str> for CurrentUser {
+    fn from(name: &str) -> CurrentUser {
+        CurrentUser::from_scim(name.to_string(), None)
+    }
+}
+
+impl From<String> for CurrentUser {
+    fn from(name: String) -> CurrentUser {
+        CurrentUser::from_scim(name, None)
+    }
+}
+
 /// The resolved configuration of one target.
 // Deploy, package and runner read the fields this module does not.
 #[allow(dead_code)]
@@ -188,7 +220,7 @@ impl Unresolved<'_> {
 /// (an unreachable workspace) is the result.
 pub fn load_asking_user(
     opts: &LoadOptions,
-    ask: &mut dyn FnMut(&Unresolved) -> anyhow::Result<String>,
+    ask: &mut dyn FnMut(&Unresolved) -> anyhow::Result<CurrentUser>,
 ) -> anyhow::Result<(Option<Bundle>, Vec<Diagnostic>)> {
     let mut ctx = new_ctx(&opts.bundle_dir);
     let bundle = resolve(&mut ctx, opts, Some(ask))?;
@@ -212,7 +244,7 @@ pub fn load_name(bundle_dir: &Path) -> (Option<String>, Vec<Diagnostic>) {
     (name.filter(|n| !n.is_empty()), ctx.diags)
 }
 
-type AskUser<'a> = &'a mut dyn FnMut(&Unresolved) -> anyhow::Result<String>;
+type AskUser<'a> = &'a mut dyn FnMut(&Unresolved) -> anyhow::Result<CurrentUser>;
 
 fn resolve(
     ctx: &mut ctx::Ctx,
@@ -241,14 +273,16 @@ fn resolve(
         }
         _ => None,
     };
+    let scim = asked.as_ref().map(|u| u.scim.clone()).unwrap_or_default();
     let user = asked
+        .map(|u| u.name)
         .or_else(|| opts.current_user.clone())
         .or_else(|| crate::git::user_email(&ctx.root))
         .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| "unknown".to_string());
     let git = crate::git::info(&ctx.root);
     let root_path_explicit = tree.at(&["workspace", "root_path"]).is_some();
-    modes::fill_facts(ctx, &mut tree, &user, &git, &target);
+    modes::fill_facts(ctx, &mut tree, (&user, &scim), &git, &target);
     let lookups = vars::assign(ctx, &mut tree, &opts.vars, &target);
     interp::resolve(ctx, &mut tree, &lookups);
     let mode = modes::apply_mode(ctx, &mut tree, &user, root_path_explicit);

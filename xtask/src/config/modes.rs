@@ -16,6 +16,21 @@ const WORKSPACE_PATHS: [&str; 5] = [
     "resource_path",
 ];
 
+/// The fields of the SDK's `iam.User` besides `userName`: what the CLI
+/// keeps of the SCIM `Me` answer.
+const USER_FIELDS: [&str; 10] = [
+    "active",
+    "displayName",
+    "emails",
+    "entitlements",
+    "externalId",
+    "groups",
+    "id",
+    "name",
+    "roles",
+    "schemas",
+];
+
 /// `short_name` as the CLI derives it: the email's local part, lowercased,
 /// with every character other than a letter or digit turned into `_`.
 pub fn short_name(user: &str) -> String {
@@ -60,7 +75,13 @@ fn child<'a>(m: &'a mut Map, key: &str, loc: Loc) -> &'a mut Map {
 }
 
 /// `bundle.git.*`, `workspace.current_user`, and the five workspace paths.
-pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo, target: &str) {
+pub fn fill_facts(
+    ctx: &mut Ctx,
+    root: &mut Node,
+    (user, scim): (&str, &serde_json::Map<String, serde_json::Value>),
+    git: &GitInfo,
+    target: &str,
+) {
     let Some(m) = root.as_map_mut() else { return };
     let loc = Loc::default();
     let bundle = child(m, "bundle", loc);
@@ -114,6 +135,16 @@ pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo, tar
     );
     cu.insert("short_name", loc, Node::str(short_name(user), loc));
     cu.insert("userName", loc, Node::str(user, loc));
+    // What else SCIM `Me` told, as the CLI keeps it (empty values left out).
+    for (k, v) in scim {
+        let empty = v.is_null()
+            || v.as_str() == Some("")
+            || v.as_array().is_some_and(Vec::is_empty)
+            || v.as_object().is_some_and(serde_json::Map::is_empty);
+        if USER_FIELDS.contains(&k.as_str()) && !empty && cu.get(k).is_none() {
+            cu.insert(k, loc, Node::from_json(v, loc));
+        }
+    }
     let root_path = match ws.get("root_path").and_then(Node::as_str) {
         Some(r) => r.to_string(),
         None => "~/.bundle/${bundle.name}/${bundle.target}".to_string(),
