@@ -46,12 +46,14 @@ pub fn run(project: &Project, strict: bool) -> Result<()> {
             crate::util::print_json(&sorted(&b.config))?;
         }
     } else {
-        let mut out = std::io::stdout().lock();
+        // As the CLI: the diagnostics on stderr as found, the summary on stdout.
         if !project.settings.quiet || failed {
+            let mut err = std::io::stderr().lock();
             for d in &diags {
-                writeln!(out, "{d}")?;
+                let _ = writeln!(err, "{d}");
             }
         }
+        let mut out = std::io::stdout().lock();
         if !project.settings.quiet {
             if let Some(b) = &bundle {
                 write!(out, "{}", summary(b))?;

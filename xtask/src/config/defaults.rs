@@ -553,20 +553,28 @@ mod tests {
     #[test]
     fn bundle_permissions_go_onto_resources_by_their_level_names() {
         let r = run(&format!(
-            "{WS}permissions:\n  - level: CAN_VIEW\n    group_name: users\n  - level: CAN_RUN\n    user_name: a@x.com\n  - level: CAN_MANAGE\n    user_name: me@x.com\nresources:\n  jobs:\n    j:\n      permissions:\n        - level: CAN_MANAGE\n          group_name: users\n  experiments:\n    e:\n      name: /x\n  registered_models:\n    m:\n      name: m\n"
+            "{WS}permissions:\n  - level: CAN_VIEW\n    group_name: users\n  - level: CAN_RUN\n    user_name: a@x.com\n  - level: CAN_MANAGE\n    user_name: me@x.com\nresources:\n  jobs:\n    j:\n      permissions:\n        - level: CAN_MANAGE\n          group_name: users\n        - level: CAN_VIEW\n          group_name: users\n  experiments:\n    e:\n      name: /x\n  registered_models:\n    m:\n      name: m\n"
         ));
-        // `users` already on the job: not added again; the current user dropped.
+        // `users` already on the job: not added again (the CLI's overlap
+        // rule); the current user's CAN_MANAGE raised to IS_OWNER on a job
+        // (`FixPermissions`). Measured against `databricks bundle validate`
+        // v0.298.0 on this configuration.
         assert_eq!(
             r["jobs"]["j"]["permissions"],
             serde_json::json!([
                 {"level": "CAN_MANAGE", "group_name": "users"},
-                {"level": "CAN_MANAGE_RUN", "user_name": "a@x.com"}
+                {"level": "CAN_MANAGE_RUN", "user_name": "a@x.com"},
+                {"level": "IS_OWNER", "user_name": "me@x.com"}
             ])
         );
-        // Experiments have no run level; CAN_VIEW is CAN_READ there.
+        // Experiments have no run level; CAN_VIEW is CAN_READ there; an
+        // experiment has no owner level, so the user keeps CAN_MANAGE.
         assert_eq!(
             r["experiments"]["e"]["permissions"],
-            serde_json::json!([{"level": "CAN_READ", "group_name": "users"}])
+            serde_json::json!([
+                {"level": "CAN_READ", "group_name": "users"},
+                {"level": "CAN_MANAGE", "user_name": "me@x.com"}
+            ])
         );
         // Unity Catalog models take grants, not permissions.
         assert!(r["registered_models"]["m"].get("permissions").is_none());

@@ -213,7 +213,8 @@ fn read_file(ctx: &mut Ctx, rel: &Path) -> Option<Node> {
         ));
     }
     match yaml::parse_noting_duplicates(text, id) {
-        Ok((node, dups)) => {
+        Ok((mut node, dups)) => {
+            crate::config::schema::normalize_file(ctx, &mut node, text);
             for d in dups {
                 ctx.warning(
                     format!("key {} is written twice in one mapping; the last value is used, as the Databricks CLI does", d.key),

@@ -165,7 +165,10 @@ fn scim_only<'a>(path: &'a str, known: &Lookups) -> Option<&'a str> {
 /// `lookups` plus the SCIM fields present in `root` (see [`scim_only`]).
 fn with_known_user(root: &Node, lookups: &Lookups) -> Lookups {
     let mut out = lookups.clone();
-    if let Some(cu) = root.at(&["workspace", "current_user"]).and_then(Node::as_map) {
+    if let Some(cu) = root
+        .at(&["workspace", "current_user"])
+        .and_then(Node::as_map)
+    {
         for e in cu.iter().filter(|e| SCIM_ONLY.contains(&e.key.as_str())) {
             out.insert(format!("workspace.current_user.{}", e.key), String::new());
         }

@@ -35,6 +35,7 @@ mod modes;
 mod names;
 mod paths;
 pub mod pattern;
+mod schema;
 mod targets;
 mod vars;
 mod view;
@@ -287,6 +288,7 @@ fn resolve(
     interp::resolve(ctx, &mut tree, &lookups);
     let mode = modes::apply_mode(ctx, &mut tree, &user, root_path_explicit);
     defaults::apply(ctx, &mut tree, &user);
+    schema::check_required_and_enums(ctx, &tree);
     paths::translate(ctx, &mut tree);
     defaults::annotate(&mut tree);
     paths::rebase_local(ctx, &mut tree);

@@ -77,7 +77,9 @@ fn load_for_user(
     config::load_asking_user(opts, &mut |ws| {
         let target = backend::target_auth_from(&|key| ws.workspace(key).map(str::to_string));
         let (client, user) = session_for(target)?;
-        let me = client.send_json(&crate::workspace::remote::client::Call::get("/api/2.0/preview/scim/v2/Me"));
+        let me = client.send_json(&crate::workspace::remote::client::Call::get(
+            "/api/2.0/preview/scim/v2/Me",
+        ));
         Ok(config::CurrentUser::from_scim(user, me.ok()))
     })
 }
