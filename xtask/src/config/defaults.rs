@@ -350,7 +350,7 @@ fn ensure_owner(perms: &mut Vec<Node>, user: &str, kind: &str) {
 }
 
 /// `libs/iamutil.IsServicePrincipalName`: the name is a UUID.
-fn is_service_principal(name: &str) -> bool {
+pub fn is_service_principal(name: &str) -> bool {
     let parts: Vec<&str> = name.split('-').collect();
     parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
         && parts

@@ -336,7 +336,7 @@ pub fn normalize(p: &Path) -> Option<PathBuf> {
 
 /// Like [`normalize`], but a path may climb above the root: the `..` that
 /// leave it are kept in front (`a/../../x.yml` → `../x.yml`).
-fn normalize_up(p: &Path) -> Option<PathBuf> {
+pub fn normalize_up(p: &Path) -> Option<PathBuf> {
     let mut out: Vec<Component> = Vec::new();
     for c in p.components() {
         match c {

@@ -35,6 +35,7 @@ mod modes;
 mod names;
 mod paths;
 pub mod pattern;
+mod perm_checks;
 mod schema;
 mod targets;
 mod vars;
@@ -284,13 +285,7 @@ fn resolve(
     let git = crate::git::info(&ctx.root);
     let root_path_explicit = tree.at(&["workspace", "root_path"]).is_some();
     modes::fill_facts(ctx, &mut tree, (&user, &scim), &git, &target);
-    let lookups = vars::assign(ctx, &mut tree, &opts.vars, &target);
-    interp::resolve(ctx, &mut tree, &lookups);
-    let mode = modes::apply_mode(ctx, &mut tree, &user, root_path_explicit);
-    defaults::apply(ctx, &mut tree, &user);
-    schema::check_required_and_enums(ctx, &tree);
-    paths::translate(ctx, &mut tree);
-    defaults::annotate(&mut tree);
+    let mode = stages(ctx, &mut tree, opts, (&user, &target), root_path_explicit);
     paths::rebase_local(ctx, &mut tree);
     paths::check_sync_patterns(ctx, &tree);
 
@@ -308,6 +303,59 @@ fn resolve(
             files: ctx.files.clone(),
         },
     }))
+}
+
+/// The CLI's initialize phase from variables on. As the CLI, the first
+/// stage that finds an error ends it (what is printed is the configuration
+/// as it stood), and a stage that fails changes nothing: interpolation and
+/// path translation are undone when they report an error.
+fn stages(
+    ctx: &mut ctx::Ctx,
+    tree: &mut yaml::Node,
+    opts: &LoadOptions,
+    (user, target): (&str, &str),
+    root_path_explicit: bool,
+) -> Option<String> {
+    let failed = |ctx: &ctx::Ctx| ctx.diags.iter().any(Diagnostic::is_error);
+    let mode = tree
+        .at(&["bundle", "mode"])
+        .and_then(yaml::Node::as_str)
+        .map(str::to_string);
+    if failed(ctx) {
+        return mode;
+    }
+    let lookups = vars::assign(ctx, tree, &opts.vars, target);
+    if failed(ctx) {
+        return mode;
+    }
+    let before = tree.clone();
+    interp::resolve(ctx, tree, &lookups);
+    if failed(ctx) {
+        *tree = before;
+        return mode;
+    }
+    let mode = modes::apply_mode(ctx, tree, user, root_path_explicit);
+    defaults::apply(ctx, tree, user);
+    if failed(ctx) {
+        return mode;
+    }
+    schema::check_required_and_enums(ctx, tree);
+    perm_checks::current_identity_included(ctx, tree);
+    let before = tree.clone();
+    paths::translate(ctx, tree);
+    if failed(ctx) {
+        *tree = before;
+        paths::normalize_only(ctx, tree);
+        return mode;
+    }
+    paths::prepare_artifacts(ctx, tree);
+    modes::validate_mode(ctx, tree, mode.as_deref(), root_path_explicit);
+    perm_checks::shared_root(ctx, tree);
+    if failed(ctx) {
+        return mode;
+    }
+    defaults::annotate(tree);
+    mode
 }
 
 /// `bundle.name`, required and taken literally (no interpolation).

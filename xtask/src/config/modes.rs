@@ -126,6 +126,12 @@ pub fn fill_facts(
     g.insert("bundle_root_path", loc, Node::str(root_path, loc));
     bundle.insert("environment", loc, Node::str(target, loc));
 
+    let bundle_name = m
+        .get("bundle")
+        .and_then(|b| b.get("name"))
+        .and_then(Node::as_str)
+        .unwrap_or("")
+        .to_string();
     let ws = child(m, "workspace", loc);
     let cu = child(ws, "current_user", loc);
     cu.insert(
@@ -147,7 +153,8 @@ pub fn fill_facts(
     }
     let root_path = match ws.get("root_path").and_then(Node::as_str) {
         Some(r) => r.to_string(),
-        None => "~/.bundle/${bundle.name}/${bundle.target}".to_string(),
+        // As the CLI's `DefineDefaultWorkspaceRoot`: the values, not references.
+        None => format!("~/.bundle/{bundle_name}/{target}"),
     };
     let root_loc = ws.get("root_path").map(|n| n.loc).unwrap_or(loc);
     let expanded = match root_path.strip_prefix("~/") {
@@ -155,6 +162,11 @@ pub fn fill_facts(
         None => root_path,
     };
     ws.insert("root_path", root_loc, Node::str(expanded, root_loc));
+    let root_now = ws
+        .get("root_path")
+        .and_then(Node::as_str)
+        .unwrap_or("")
+        .to_string();
     for (key, sub) in [
         ("file_path", "files"),
         ("artifact_path", "artifacts"),
@@ -162,11 +174,7 @@ pub fn fill_facts(
         ("resource_path", "resources"),
     ] {
         if ws.get(key).is_none() {
-            ws.insert(
-                key,
-                loc,
-                Node::str(format!("${{workspace.root_path}}/{sub}"), loc),
-            );
+            ws.insert(key, loc, Node::str(format!("{root_now}/{sub}"), loc));
         }
     }
     for key in WORKSPACE_PATHS {
@@ -225,7 +233,7 @@ pub fn apply_mode(
     ctx: &mut Ctx,
     root: &mut Node,
     user: &str,
-    root_path_explicit: bool,
+    _root_path_explicit: bool,
 ) -> Option<String> {
     let mode_node = root.at(&["bundle", "mode"]).cloned();
     let mode = match mode_node.as_ref().map(|n| &n.v) {
@@ -248,10 +256,7 @@ pub fn apply_mode(
             development(ctx, root, user);
             apply_presets(root);
         }
-        "production" => {
-            apply_presets(root);
-            production(ctx, root, root_path_explicit);
-        }
+        "production" => apply_presets(root),
         other => {
             ctx.error(
                 format!("unsupported value '{other}' specified for 'mode': must be either 'development' or 'production'"),
@@ -498,7 +503,15 @@ fn prefix_names(root: &mut Node, prefix: &str) {
     }
 }
 
-fn production(ctx: &mut Ctx, root: &mut Node, root_path_explicit: bool) {
+/// The CLI's `ValidateTargetMode`, after path translation: the rules of
+/// `mode: production`.
+pub fn validate_mode(ctx: &mut Ctx, root: &Node, mode: Option<&str>, root_path_explicit: bool) {
+    if mode == Some("production") {
+        production(ctx, root, root_path_explicit);
+    }
+}
+
+fn production(ctx: &mut Ctx, root: &Node, root_path_explicit: bool) {
     visit(root, "resources.pipelines.*.development", &mut |path, d| {
         if d.v == Value::Bool(true) {
             ctx.error(

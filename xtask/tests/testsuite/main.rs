@@ -19,6 +19,7 @@ mod repo;
 mod runner;
 mod support;
 mod validate;
+mod validate_cli;
 mod watch;
 
 use std::process::Command;
