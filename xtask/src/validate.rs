@@ -10,7 +10,7 @@ use crate::diag::{self, Diagnostic, Severity};
 use crate::params;
 use crate::project::Project;
 
-pub fn run(project: &Project, strict: bool) -> Result<()> {
+pub fn run(project: &Project, strict: bool, include_locations: bool) -> Result<()> {
     // With --remote, resolved for the workspace's user, as the CLI does.
     let opts = crate::deploy::load_options(project, project.settings.env.as_deref());
     let (bundle, config_diags) = crate::deploy::load_config(project, &opts)?;
@@ -43,7 +43,11 @@ pub fn run(project: &Project, strict: bool) -> Result<()> {
             let _ = writeln!(err, "{d}");
         }
         if let Some(b) = &bundle {
-            crate::util::print_json(&sorted(&b.config))?;
+            let mut doc = sorted(&b.config);
+            if include_locations && let Some(m) = doc.as_object_mut() {
+                m.insert("__locations".into(), b.locations());
+            }
+            crate::util::print_json(&sorted(&doc))?;
         }
     } else {
         // As the CLI: the diagnostics on stderr as found, the summary on stdout.

@@ -81,6 +81,7 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
         ctx.push(d, None, "");
         return None;
     }
+    ctx.sources.push(root.clone());
     let included = includes(ctx, &root);
     // The CLI keeps the expanded list in `include` (`ProcessRootIncludes`).
     if let Some(m) = root.as_map_mut()
@@ -121,6 +122,7 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
                 if let Some(m) = node.as_map_mut() {
                     m.remove("include");
                 }
+                ctx.sources.push(node.clone());
                 merge::merge_file(ctx, &mut root, node);
             }
             _ => ctx.error(

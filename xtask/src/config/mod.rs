@@ -30,6 +30,7 @@ mod defaults;
 mod files;
 mod interp;
 pub mod kinds;
+mod locations;
 mod merge;
 mod modes;
 mod names;
@@ -122,6 +123,8 @@ pub struct Bundle {
 pub struct Source {
     tree: Option<yaml::Node>,
     files: Vec<PathBuf>,
+    /// The trees merged into `tree`, in merge order.
+    sources: Vec<yaml::Node>,
 }
 
 #[allow(dead_code)] // the API of the later stages (files, package, deploy)
@@ -174,6 +177,17 @@ impl Bundle {
             line: loc.line as usize,
             col: loc.col as usize,
         })
+    }
+
+    /// `__locations` of `validate --include-locations`: where each top-level
+    /// key, resource kind, resource, job task list and task was written.
+    pub fn locations(&self) -> Value {
+        match &self.source.tree {
+            Some(tree) => {
+                locations::build(tree, &self.source.sources, &self.source.files, &self.config)
+            }
+            None => Value::Null,
+        }
     }
 
     /// The current user the configuration was resolved for (`workspace.current_user.userName`).
@@ -301,6 +315,7 @@ fn resolve(
         source: Source {
             tree: Some(tree),
             files: ctx.files.clone(),
+            sources: std::mem::take(&mut ctx.sources),
         },
     }))
 }

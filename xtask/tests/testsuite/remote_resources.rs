@@ -461,13 +461,21 @@ fn permissions_of_jobs_and_experiments_are_set_and_retried_after_a_failure() {
     r.ok(&["deploy"]);
     let job = r.id("dev", "databricks_job", "train").unwrap();
     let exp = r.id("dev", "databricks_mlflow_experiment", "exp").unwrap();
+    // The deployer keeps managing what it deploys, as the CLI's
+    // `FixPermissions` adds it: owner of a job, CAN_MANAGE elsewhere.
     assert_eq!(
         r.fake.permissions(&format!("jobs/{job}")).unwrap(),
-        json!([{"user_name": "ops@example.com", "permission_level": "CAN_MANAGE_RUN"}])
+        json!([
+            {"user_name": "ops@example.com", "permission_level": "CAN_MANAGE_RUN"},
+            {"user_name": "tester@example.com", "permission_level": "IS_OWNER"}
+        ])
     );
     assert_eq!(
         r.fake.permissions(&format!("experiments/{exp}")).unwrap(),
-        json!([{"group_name": "users", "permission_level": "CAN_READ"}])
+        json!([
+            {"group_name": "users", "permission_level": "CAN_READ"},
+            {"user_name": "tester@example.com", "permission_level": "CAN_MANAGE"}
+        ])
     );
 
     // A failed permissions call: the job is kept, and the next deploy sets them.

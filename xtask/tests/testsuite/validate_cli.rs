@@ -113,7 +113,7 @@ fn compare(cli: &Cli, src: &Path, t: Option<&str>) -> Result<(), String> {
         targs.extend(["-t", t]);
     }
     let theirs = Command::new(&cli.databricks)
-        .args(["bundle", "validate", "-o", "json"])
+        .args(["bundle", "validate", "-o", "json", "--include-locations"])
         .args(&targs)
         .current_dir(&copy)
         .env_clear()
@@ -121,7 +121,7 @@ fn compare(cli: &Cli, src: &Path, t: Option<&str>) -> Result<(), String> {
         .envs(env)
         .output()
         .expect("run databricks");
-    let mut args = vec!["--json", "--remote"];
+    let mut args = vec!["--json", "--remote", "--include-locations"];
     args.extend(&targs);
     let ours = validate(&copy, &args, &env);
     let (their_json, our_json): (serde_json::Value, serde_json::Value) = (
