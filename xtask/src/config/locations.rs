@@ -5,7 +5,7 @@
 //! `[file index, line, column]` into a sorted list of files.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
@@ -70,7 +70,10 @@ pub fn build(tree: &Node, sources: &[Node], files: &[PathBuf], printed: &Value) 
     names.sort();
     names.dedup_by(|a, b| a.0 == b.0);
     let index = |file: u32| {
-        let name = files.get(file as usize).map(slash).unwrap_or_default();
+        let name = files
+            .get(file as usize)
+            .map(|f| slash(f))
+            .unwrap_or_default();
         names.iter().position(|(n, _)| *n == name)
     };
     let mut out = BTreeMap::new();
@@ -100,7 +103,7 @@ fn locs(sources: &[Node], path: &[&str]) -> Vec<Loc> {
         .collect()
 }
 
-fn slash(p: &PathBuf) -> String {
+fn slash(p: &Path) -> String {
     let parts: Vec<String> = p
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
