@@ -349,6 +349,7 @@ fn stages(
         *tree = before;
         return mode;
     }
+    schema::normalize_resources(ctx, tree);
     let mode = modes::apply_mode(ctx, tree, user, root_path_explicit);
     defaults::apply(ctx, tree, user);
     if failed(ctx) {

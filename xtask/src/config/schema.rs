@@ -122,6 +122,25 @@ pub fn normalize_file(ctx: &mut Ctx, root: &mut Node, text: &str) {
     }
 }
 
+/// Normalize `resources` again once references are resolved, as the CLI
+/// does when it converts the resolved configuration to its types: a value
+/// that came in through a variable (`spark_conf: ${var.conf}`) gets the
+/// field's type too (`true` → `"true"` in a map of strings).
+pub fn normalize_resources(ctx: &mut Ctx, root: &mut Node) {
+    let s = schema();
+    let Some(Ty::Object(fields)) = s.types.first() else {
+        return;
+    };
+    let Some((_, ty)) = fields.iter().find(|(k, _)| k == "resources") else {
+        return;
+    };
+    let Some(resources) = root.as_map_mut().and_then(|m| m.get_mut("resources")) else {
+        return;
+    };
+    let mut n = Normalizer { ctx, text: "", s };
+    n.node(*ty, resources, "resources");
+}
+
 struct Normalizer<'a> {
     ctx: &'a mut Ctx,
     text: &'a str,
