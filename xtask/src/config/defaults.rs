@@ -58,6 +58,7 @@ fn table(resource_path: &str) -> Vec<(&'static str, &'static str, Value)> {
             "jobs",
             Value::Bool(true),
         ),
+        ("resources.alerts.*", "parent_path", s(resource_path)),
         ("resources.pipelines.*", "edition", s("ADVANCED")),
         ("resources.pipelines.*", "channel", s("CURRENT")),
         (
@@ -79,6 +80,22 @@ fn table(resource_path: &str) -> Vec<(&'static str, &'static str, Value)> {
             "resources.sql_warehouses.*",
             "spot_instance_policy",
             s("COST_OPTIMIZED"),
+        ),
+        ("resources.apps.*", "description", s("")),
+        (
+            "resources.clusters.*",
+            "autotermination_minutes",
+            Value::Int(60),
+        ),
+        (
+            "resources.clusters.*.workload_type.clients",
+            "notebooks",
+            Value::Bool(true),
+        ),
+        (
+            "resources.clusters.*.workload_type.clients",
+            "jobs",
+            Value::Bool(true),
         ),
     ]
 }

@@ -350,6 +350,8 @@ fn stages(
         return mode;
     }
     schema::normalize_resources(ctx, tree);
+    // Keys written as references (`job_cluster_key: ${var.k}`) merge now.
+    merge::keyed_merges(tree);
     let mode = modes::apply_mode(ctx, tree, user, root_path_explicit);
     defaults::apply(ctx, tree, user);
     if failed(ctx) {
