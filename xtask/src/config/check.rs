@@ -10,6 +10,7 @@ use crate::config::yaml::{Node, Value};
 const TOP: &[&str] = &[
     "artifacts",
     "bundle",
+    "definitions",
     "environments",
     "experimental",
     "include",

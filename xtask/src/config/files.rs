@@ -26,10 +26,7 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
     let name = match found.as_slice() {
         [] => {
             ctx.error(
-                format!(
-                    "unable to locate bundle root: databricks.yml not found in {}",
-                    ctx.root.display()
-                ),
+                "unable to locate bundle root: databricks.yml not found".to_string(),
                 None,
                 "",
             );
@@ -117,10 +114,6 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
                         d = d.at(ctx.location(l));
                     }
                     ctx.diags.push(d);
-                }
-                let mut node = node;
-                if let Some(m) = node.as_map_mut() {
-                    m.remove("include");
                 }
                 ctx.sources.push(node.clone());
                 merge::merge_file(ctx, &mut root, node);
@@ -299,14 +292,14 @@ fn includes(ctx: &mut Ctx, root: &Node) -> Vec<PathBuf> {
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| matches!(e, "yml" | "yaml" | "json"));
             if !ok {
-                ctx.error(
-                    format!(
-                        "{} defined in 'include' section is not a .yml, .yaml or .json file",
-                        m.display()
-                    ),
-                    Some(entry.loc),
-                    &path,
-                );
+                let d = crate::diag::Diagnostic::error(
+                    "Files in the 'include' configuration section must be YAML or JSON files.",
+                )
+                .detail(format!(
+                    "The file {} in the 'include' configuration section is not a YAML or JSON file, and only such files are supported. To include files to sync, specify them in the 'sync.include' configuration section instead.",
+                    m.display()
+                ));
+                ctx.push(d, Some(entry.loc), "");
                 continue;
             }
             if ROOT_NAMES.iter().any(|n| Path::new(n) == m) || out.contains(&m) {

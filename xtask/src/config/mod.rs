@@ -336,6 +336,7 @@ fn stages(
         .at(&["bundle", "mode"])
         .and_then(yaml::Node::as_str)
         .map(str::to_string);
+    schema::check_engine(ctx, tree);
     if failed(ctx) {
         return mode;
     }
@@ -358,6 +359,9 @@ fn stages(
         return mode;
     }
     schema::check_required_and_enums(ctx, tree);
+    if failed(ctx) {
+        return mode;
+    }
     perm_checks::current_identity_included(ctx, tree);
     let before = tree.clone();
     paths::translate(ctx, tree);
@@ -386,8 +390,9 @@ fn bundle_name(ctx: &mut ctx::Ctx, tree: &mut yaml::Node) -> String {
     match name {
         Some(name) => {
             if name.contains("${") {
+                // The CLI's text (`no_interpolation_in_bundle_name.go`).
                 ctx.warning(
-                    "Variable interpolation is not supported for the field bundle.name; the value is used as written",
+                    "Please do not use variable interpolation in the name of your bundle. The name of your bundle\nis a part of the path at which your bundle state is stored at by default. Parameterizing it at\nruntime can have unexpected consequences like duplicate deployments or resources not being\ncleaned up during bundle destroy.",
                     loc,
                     "bundle.name",
                 );
@@ -475,8 +480,9 @@ fn resource_files(ctx: &ctx::Ctx, tree: &yaml::Node) -> BTreeMap<String, String>
 /// The tree in the shape of `databricks bundle validate -o json`: the CLI's
 /// key order, `targets` and `include` gone, `sync.paths` defaulted.
 fn to_config_json(tree: &yaml::Node) -> Value {
-    const ORDER: [&str; 13] = [
+    const ORDER: [&str; 14] = [
         "bundle",
+        "definitions",
         "include",
         "workspace",
         "variables",

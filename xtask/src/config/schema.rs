@@ -159,6 +159,11 @@ impl Normalizer<'_> {
                 Value::Map(m) => {
                     let mut keep = Vec::with_capacity(m.0.len());
                     for mut e in std::mem::take(&mut m.0) {
+                        // `definitions:` at the top: a place for YAML anchors, kept as written.
+                        if ty == 0 && e.key == "definitions" {
+                            keep.push(e);
+                            continue;
+                        }
                         let Some((_, fty)) = fields.iter().find(|(k, _)| *k == e.key) else {
                             if !self.anchored(e.key_loc) {
                                 self.warn(format!("unknown field: {}", e.key), e.key_loc, path);
@@ -344,9 +349,54 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
+/// `bundle.engine`, when set, names a deployment engine (the CLI's
+/// `ValidateEngine`, at the start of its initialize phase).
+pub fn check_engine(ctx: &mut Ctx, root: &Node) {
+    if let Some(n) = root.at(&["bundle", "engine"])
+        && let Some(v) = n.as_str().filter(|v| !v.is_empty())
+        && !matches!(v, "terraform" | "direct")
+    {
+        let msg =
+            format!("invalid value {v:?} for bundle.engine (expected \"terraform\" or \"direct\")");
+        ctx.error(msg, Some(n.loc), "");
+    }
+}
+
+/// A dashboard needs `display_name` and `warehouse_id` (errors, one per
+/// field for all dashboards, as the CLI's `validate.Required` reports them).
+fn dashboards_required(ctx: &mut Ctx, root: &Node) {
+    for (field, what) in [
+        ("display_name", "display_name"),
+        ("warehouse_id", "warehouse_id"),
+    ] {
+        let mut at = Vec::new();
+        visit(root, "resources.dashboards.*", &mut |path, n| {
+            if n.get(field)
+                .and_then(Node::as_str)
+                .is_none_or(str::is_empty)
+            {
+                at.push((path.to_string(), n.loc));
+            }
+        });
+        if let Some((path, loc)) = at.first() {
+            let mut d =
+                Diagnostic::error(format!("dashboard {what} is required")).path(path.clone());
+            for (_, l) in &at {
+                d = d.at(ctx.location(*l));
+            }
+            let _ = loc;
+            ctx.diags.push(d);
+        }
+    }
+}
+
 /// `validate.Required` then `validate.Enum` on the resolved tree: warnings,
 /// each group sorted by message, then location, as the CLI sorts them.
 pub fn check_required_and_enums(ctx: &mut Ctx, root: &Node) {
+    dashboards_required(ctx, root);
+    if ctx.diags.iter().any(Diagnostic::is_error) {
+        return;
+    }
     let s = schema();
     let mut found: Vec<(String, Loc, String)> = Vec::new();
     for (pattern, fields) in &s.required {
@@ -366,7 +416,9 @@ pub fn check_required_and_enums(ctx: &mut Ctx, root: &Node) {
     let mut found = Vec::new();
     for (pattern, values) in &s.enums {
         visit(root, pattern, &mut |path, n| {
+            // An empty value is left out of the CLI's typed configuration.
             if let Value::Str(v) = &n.v
+                && !v.is_empty()
                 && !v.contains("${")
                 && !values.contains(v)
             {
@@ -382,6 +434,28 @@ pub fn check_required_and_enums(ctx: &mut Ctx, root: &Node) {
         });
     }
     emit_sorted(ctx, found);
+    // `ValidateDashboardEtags`: the first dashboard with an etag.
+    let mut etag = None;
+    visit(root, "resources.dashboards.*", &mut |_, n| {
+        if etag.is_none()
+            && n.get("etag")
+                .and_then(Node::as_str)
+                .is_some_and(|e| !e.is_empty())
+        {
+            let name = n
+                .get("display_name")
+                .and_then(Node::as_str)
+                .unwrap_or("")
+                .to_string();
+            etag = Some((name, n.get("etag").map_or(n.loc, |e| e.loc)));
+        }
+    });
+    if let Some((name, loc)) = etag {
+        let msg = format!(
+            "dashboard {name:?} has an etag set. Etags must not be set in bundle configuration"
+        );
+        ctx.error(msg, Some(loc), "");
+    }
 }
 
 fn emit_sorted(ctx: &mut Ctx, mut found: Vec<(String, Loc, String)>) {

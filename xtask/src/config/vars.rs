@@ -77,7 +77,11 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
         from_flags.insert(name.to_string(), value.to_string());
     }
 
-    for e in vars.0.iter_mut() {
+    // In name order, as the CLI walks the map (its first failure is the one reported).
+    let mut order: Vec<usize> = (0..vars.0.len()).collect();
+    order.sort_by(|a, b| vars.0[*a].key.cmp(&vars.0[*b].key));
+    for i in order {
+        let e = &mut vars.0[i];
         let name = e.key.clone();
         let Some(m) = e.node.as_map_mut() else {
             continue;
