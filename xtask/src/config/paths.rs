@@ -444,21 +444,22 @@ fn one(ctx: &mut Ctx, n: &mut Node, kind: Kind, path: &str, remote: Option<&str>
                 rel.with_file_name(found.file_name().unwrap_or_default())
             }
             None => {
-                ctx.error(
-                    format!("notebook {s} not found (looked for {})", slash(&rel)),
-                    Some(n.loc),
-                    path,
-                );
+                // The CLI's texts, naming the path from the bundle root.
+                let r = slash(&rel);
+                let msg = if rel.extension().is_some() {
+                    format!("notebook {r} not found")
+                } else {
+                    format!(
+                        "notebook {r:?} not found. Local notebook references are expected\nto contain one of the following file extensions: [.py, .r, .scala, .sql, .ipynb]"
+                    )
+                };
+                ctx.error(msg, Some(n.loc), path);
                 return;
             }
         },
         Kind::File => {
             if !abs.is_file() {
-                ctx.error(
-                    format!("file {s} not found (looked for {})", slash(&rel)),
-                    Some(n.loc),
-                    path,
-                );
+                ctx.error(format!("file {} not found", slash(&rel)), Some(n.loc), path);
                 return;
             }
             if kind == Kind::File && path.ends_with("python_file") && has_notebook_header(&abs) {
