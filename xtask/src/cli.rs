@@ -131,6 +131,9 @@ pub struct ValidateArgs {
     /// Treat warnings as errors
     #[arg(long)]
     pub strict: bool,
+    /// With --json: add `__locations`, where each top-level key, resource and job task was written
+    #[arg(long)]
+    pub include_locations: bool,
 }
 
 #[derive(Debug, Clone, Args)]

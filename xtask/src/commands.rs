@@ -15,7 +15,7 @@ pub fn run(cli: Cli) -> Result<()> {
     crate::progress::enable(project.human());
     let p = &project;
     match cli.command {
-        Command::Validate(args) => validate::run(p, args.strict),
+        Command::Validate(args) => validate::run(p, args.strict, args.include_locations),
         Command::Plan => deploy::plan_cmd(p),
         Command::Deploy(args) => deploy::deploy_cmd(
             p,

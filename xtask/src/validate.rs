@@ -10,7 +10,7 @@ use crate::diag::{self, Diagnostic, Severity};
 use crate::params;
 use crate::project::Project;
 
-pub fn run(project: &Project, strict: bool) -> Result<()> {
+pub fn run(project: &Project, strict: bool, include_locations: bool) -> Result<()> {
     // With --remote, resolved for the workspace's user, as the CLI does.
     let opts = crate::deploy::load_options(project, project.settings.env.as_deref());
     let (bundle, config_diags) = crate::deploy::load_config(project, &opts)?;
@@ -43,15 +43,21 @@ pub fn run(project: &Project, strict: bool) -> Result<()> {
             let _ = writeln!(err, "{d}");
         }
         if let Some(b) = &bundle {
-            crate::util::print_json(&b.config)?;
+            let mut doc = sorted(&b.config);
+            if include_locations && let Some(m) = doc.as_object_mut() {
+                m.insert("__locations".into(), b.locations());
+            }
+            crate::util::print_json(&sorted(&doc))?;
         }
     } else {
-        let mut out = std::io::stdout().lock();
+        // As the CLI: the diagnostics on stderr as found, the summary on stdout.
         if !project.settings.quiet || failed {
+            let mut err = std::io::stderr().lock();
             for d in &diags {
-                writeln!(out, "{d}")?;
+                let _ = writeln!(err, "{d}");
             }
         }
+        let mut out = std::io::stdout().lock();
         if !project.settings.quiet {
             if let Some(b) = &bundle {
                 write!(out, "{}", summary(b))?;
@@ -67,6 +73,24 @@ pub fn run(project: &Project, strict: bool) -> Result<()> {
         Err(diag::Failed.into())
     } else {
         Ok(())
+    }
+}
+
+/// The configuration with every map's keys in order: the CLI prints its
+/// typed structs' fields alphabetically, and maps sorted.
+fn sorted(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let out = keys
+                .into_iter()
+                .map(|k| (k.clone(), sorted(&m[k])))
+                .collect();
+            serde_json::Value::Object(out)
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
     }
 }
 

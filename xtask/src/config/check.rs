@@ -10,6 +10,7 @@ use crate::config::yaml::{Node, Value};
 const TOP: &[&str] = &[
     "artifacts",
     "bundle",
+    "definitions",
     "environments",
     "experimental",
     "include",
@@ -59,7 +60,6 @@ const GIT: &[&str] = &[
     "commit",
     "actual_branch",
     "bundle_root_path",
-    "inferred",
 ];
 const DEPLOYMENT: &[&str] = &["fail_on_active_runs", "lock"];
 const LOCK: &[&str] = &["enabled", "force"];
@@ -113,9 +113,6 @@ pub fn check_root(ctx: &mut Ctx, root: &Node) {
     for e in m.iter() {
         let p = e.key.as_str();
         if !TOP.contains(&p) {
-            // MLOps Stacks files keep anchors in top-level keys such as
-            // `new_cluster:`; the CLI warns about them and so do we.
-            ctx.warning(format!("unknown field: {p}"), Some(e.key_loc), "");
             continue;
         }
         check_section(ctx, p, &e.node, p);
@@ -136,7 +133,6 @@ pub fn check_root(ctx: &mut Ctx, root: &Node) {
             for e in tm.iter() {
                 let p = format!("{tp}.{}", e.key);
                 if !TARGET.contains(&e.key.as_str()) {
-                    ctx.warning(format!("unknown field: {}", e.key), Some(e.key_loc), &tp);
                     continue;
                 }
                 match e.key.as_str() {
@@ -231,11 +227,6 @@ fn check_section(ctx: &mut Ctx, section: &str, node: &Node, path: &str) {
             for kind in m.iter() {
                 let kp = format!("{path}.{}", kind.key);
                 if crate::config::kinds::get(&kind.key).is_none() {
-                    ctx.warning(
-                        format!("unknown field: {}", kind.key),
-                        Some(kind.key_loc),
-                        path,
-                    );
                     continue;
                 }
                 if kind.node.is_null() {
@@ -296,11 +287,8 @@ fn check_keys(ctx: &mut Ctx, node: &Node, known: &[&str], path: &str) {
     let Some(m) = expect_map(ctx, node, path) else {
         return;
     };
-    for e in m.iter() {
-        if !known.contains(&e.key.as_str()) {
-            ctx.warning(format!("unknown field: {}", e.key), Some(e.key_loc), path);
-        }
-    }
+    // Unknown keys were reported (and left out) by `schema::normalize_file`.
+    let _ = (m, known);
 }
 
 pub fn expect_map<'a>(

@@ -15,6 +15,10 @@ pub struct Ctx {
     pub diags: Vec<Diagnostic>,
     /// Config paths of values of the wrong shape, reported and to be left out.
     pub mistyped: Vec<String>,
+    /// The trees merged into the configuration, in merge order (the root
+    /// file, each include, the selected target's settings): where each value
+    /// was written, for `--include-locations`.
+    pub sources: Vec<crate::config::yaml::Node>,
 }
 
 impl Ctx {

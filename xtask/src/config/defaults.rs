@@ -58,6 +58,7 @@ fn table(resource_path: &str) -> Vec<(&'static str, &'static str, Value)> {
             "jobs",
             Value::Bool(true),
         ),
+        ("resources.alerts.*", "parent_path", s(resource_path)),
         ("resources.pipelines.*", "edition", s("ADVANCED")),
         ("resources.pipelines.*", "channel", s("CURRENT")),
         (
@@ -80,6 +81,22 @@ fn table(resource_path: &str) -> Vec<(&'static str, &'static str, Value)> {
             "spot_instance_policy",
             s("COST_OPTIMIZED"),
         ),
+        ("resources.apps.*", "description", s("")),
+        (
+            "resources.clusters.*",
+            "autotermination_minutes",
+            Value::Int(60),
+        ),
+        (
+            "resources.clusters.*.workload_type.clients",
+            "notebooks",
+            Value::Bool(true),
+        ),
+        (
+            "resources.clusters.*.workload_type.clients",
+            "jobs",
+            Value::Bool(true),
+        ),
     ]
 }
 
@@ -89,7 +106,7 @@ pub fn apply(ctx: &mut Ctx, root: &mut Node, user: &str) {
     undefined_resources(ctx, root);
     set_defaults(root);
     bundle_permissions(ctx, root);
-    drop_current_user(root, user);
+    fix_permissions(root, user);
 }
 
 /// A resource written as `name:` with nothing under it stays null and is an
@@ -159,7 +176,7 @@ fn level_for(kind: &str, level: &str) -> Option<&'static str> {
             ("CAN_VIEW", "CAN_VIEW"),
             ("CAN_RUN", "CAN_MANAGE_RUN"),
         ],
-        "pipelines" | "genie_spaces" => &[
+        "pipelines" => &[
             ("CAN_MANAGE", "CAN_MANAGE"),
             ("CAN_VIEW", "CAN_VIEW"),
             ("CAN_RUN", "CAN_RUN"),
@@ -172,7 +189,9 @@ fn level_for(kind: &str, level: &str) -> Option<&'static str> {
             ("CAN_VIEW", "CAN_VIEW"),
             ("CAN_RUN", "CAN_QUERY"),
         ],
-        "apps" | "database_instances" => &[("CAN_MANAGE", "CAN_MANAGE"), ("CAN_VIEW", "CAN_USE")],
+        "apps" | "database_instances" | "postgres_projects" | "vector_search_endpoints" => {
+            &[("CAN_MANAGE", "CAN_MANAGE"), ("CAN_VIEW", "CAN_USE")]
+        }
         "secret_scopes" => &[("CAN_MANAGE", "MANAGE"), ("CAN_VIEW", "READ")],
         "alerts" => &[
             ("CAN_MANAGE", "CAN_MANAGE"),
@@ -276,19 +295,159 @@ fn bundle_permissions(ctx: &mut Ctx, root: &mut Node) {
     }
 }
 
-/// The deployer owns what it deploys: its own entries go from every
-/// resource's permissions.
-fn drop_current_user(root: &mut Node, user: &str) {
-    visit_mut(root, "resources.*.*.permissions", &mut |_, n| {
+/// The deployer must keep managing what it deploys (the CLI's
+/// `FixPermissions`): wherever a resource lists permissions, the current
+/// user is added as `IS_OWNER` (jobs, pipelines, SQL warehouses, unless
+/// someone already owns it; a `CAN_MANAGE` entry of the user is raised) or
+/// `CAN_MANAGE` (other kinds), then each principal is kept once, at its
+/// highest level, in the order first named.
+fn fix_permissions(root: &mut Node, user: &str) {
+    visit_mut(root, "resources.*.*.permissions", &mut |path, n| {
+        let kind = path.split('.').nth(1).unwrap_or("");
+        if kind == "secret_scopes" {
+            return;
+        }
         if let Value::Seq(v) = &mut n.v {
-            v.retain(|p| {
-                !["user_name", "service_principal_name"]
-                    .iter()
-                    .any(|k| p.get(k).and_then(Node::as_str) == Some(user))
-            });
+            ensure_owner(v, user, kind);
+            *v = max_levels(v);
         }
     });
 }
+
+fn text<'a>(n: &'a Node, key: &str) -> &'a str {
+    n.get(key).and_then(Node::as_str).unwrap_or("")
+}
+
+fn ensure_owner(perms: &mut Vec<Node>, user: &str, kind: &str) {
+    let person = |p: &Node| match text(p, "user_name") {
+        "" => text(p, "service_principal_name").to_string(),
+        u => u.to_string(),
+    };
+    let mut can_add_owner = matches!(kind, "jobs" | "pipelines" | "sql_warehouses");
+    let mut manage_at = None;
+    for (i, p) in perms.iter().enumerate() {
+        let Some(level) = p.get("level").and_then(Node::as_str) else {
+            continue;
+        };
+        if level == "IS_OWNER" {
+            can_add_owner = false;
+            if person(p) == user {
+                return;
+            }
+        }
+        if person(p) == user && level == "CAN_MANAGE" {
+            manage_at = Some(i);
+        }
+    }
+    let level = if can_add_owner {
+        "IS_OWNER"
+    } else {
+        "CAN_MANAGE"
+    };
+    match manage_at {
+        Some(i) if can_add_owner => {
+            if let Some(m) = perms[i].as_map_mut() {
+                m.insert("level", Loc::default(), Node::str(level, Loc::default()));
+            }
+        }
+        Some(_) => {}
+        None => {
+            // A service principal is named by its application id (a UUID).
+            let field = if is_service_principal(user) {
+                "service_principal_name"
+            } else {
+                "user_name"
+            };
+            let mut e = Map::default();
+            e.insert("level", Loc::default(), Node::str(level, Loc::default()));
+            e.insert(field, Loc::default(), Node::str(user, Loc::default()));
+            perms.push(Node::new(Value::Map(e), Loc::default()));
+        }
+    }
+}
+
+/// `libs/iamutil.IsServicePrincipalName`: the name is a UUID.
+pub fn is_service_principal(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// The CLI's permission level order (`resources.PermissionOrder`): a level
+/// not listed ranks as its longest listed prefix.
+fn level_score(level: &str) -> i32 {
+    const ORDER: [(&str, i32); 18] = [
+        ("", -1),
+        ("CAN_VIEW", 2),
+        ("CAN_READ", 3),
+        ("CAN_VIEW_METADATA", 4),
+        ("CAN_RUN", 5),
+        ("CAN_QUERY", 6),
+        ("CAN_USE", 7),
+        ("CAN_EDIT", 8),
+        ("CAN_EDIT_METADATA", 9),
+        ("CAN_CREATE", 10),
+        ("CAN_ATTACH_TO", 11),
+        ("CAN_RESTART", 12),
+        ("CAN_MONITOR", 13),
+        ("CAN_MANAGE_RUN", 14),
+        ("CAN_MANAGE_STAGING_VERSIONS", 15),
+        ("CAN_MANAGE_PRODUCTION_VERSIONS", 16),
+        ("CAN_MANAGE", 17),
+        ("IS_OWNER", 18),
+    ];
+    if let Some((_, s)) = ORDER.iter().find(|(l, _)| *l == level) {
+        return *s;
+    }
+    ORDER
+        .iter()
+        .filter(|(l, _)| level.starts_with(l))
+        .max_by_key(|(l, _)| l.len())
+        .map_or(0, |(_, s)| *s)
+}
+
+fn max_levels(perms: &[Node]) -> Vec<Node> {
+    let mut out: Vec<(&'static str, String, String)> = Vec::new();
+    for p in perms {
+        let level = text(p, "level");
+        if level.is_empty() {
+            continue;
+        }
+        let Some(field) = PRINCIPAL_ORDER
+            .iter()
+            .copied()
+            .find(|k| !text(p, k).is_empty())
+        else {
+            continue;
+        };
+        let who = text(p, field).to_string();
+        match out.iter_mut().find(|(f, w, _)| *f == field && *w == who) {
+            Some((_, _, have)) => {
+                let better = match level_score(level).cmp(&level_score(have)) {
+                    std::cmp::Ordering::Equal => level > have.as_str(),
+                    o => o.is_gt(),
+                };
+                if better {
+                    *have = level.to_string();
+                }
+            }
+            None => out.push((field, who, level.to_string())),
+        }
+    }
+    out.into_iter()
+        .map(|(field, who, level)| {
+            let mut e = Map::default();
+            e.insert("level", Loc::default(), Node::str(level, Loc::default()));
+            e.insert(field, Loc::default(), Node::str(who, Loc::default()));
+            Node::new(Value::Map(e), Loc::default())
+        })
+        .collect()
+}
+
+/// Which principal field names an entry, in the CLI's order of reading.
+const PRINCIPAL_ORDER: [&str; 3] = ["user_name", "service_principal_name", "group_name"];
 
 /// What the CLI writes on every job and pipeline so the workspace knows a
 /// bundle owns it; a value written by the user is overwritten, as the CLI does.
@@ -411,20 +570,28 @@ mod tests {
     #[test]
     fn bundle_permissions_go_onto_resources_by_their_level_names() {
         let r = run(&format!(
-            "{WS}permissions:\n  - level: CAN_VIEW\n    group_name: users\n  - level: CAN_RUN\n    user_name: a@x.com\n  - level: CAN_MANAGE\n    user_name: me@x.com\nresources:\n  jobs:\n    j:\n      permissions:\n        - level: CAN_MANAGE\n          group_name: users\n  experiments:\n    e:\n      name: /x\n  registered_models:\n    m:\n      name: m\n"
+            "{WS}permissions:\n  - level: CAN_VIEW\n    group_name: users\n  - level: CAN_RUN\n    user_name: a@x.com\n  - level: CAN_MANAGE\n    user_name: me@x.com\nresources:\n  jobs:\n    j:\n      permissions:\n        - level: CAN_MANAGE\n          group_name: users\n        - level: CAN_VIEW\n          group_name: users\n  experiments:\n    e:\n      name: /x\n  registered_models:\n    m:\n      name: m\n"
         ));
-        // `users` already on the job: not added again; the current user dropped.
+        // `users` already on the job: not added again (the CLI's overlap
+        // rule); the current user's CAN_MANAGE raised to IS_OWNER on a job
+        // (`FixPermissions`). Measured against `databricks bundle validate`
+        // v0.298.0 on this configuration.
         assert_eq!(
             r["jobs"]["j"]["permissions"],
             serde_json::json!([
                 {"level": "CAN_MANAGE", "group_name": "users"},
-                {"level": "CAN_MANAGE_RUN", "user_name": "a@x.com"}
+                {"level": "CAN_MANAGE_RUN", "user_name": "a@x.com"},
+                {"level": "IS_OWNER", "user_name": "me@x.com"}
             ])
         );
-        // Experiments have no run level; CAN_VIEW is CAN_READ there.
+        // Experiments have no run level; CAN_VIEW is CAN_READ there; an
+        // experiment has no owner level, so the user keeps CAN_MANAGE.
         assert_eq!(
             r["experiments"]["e"]["permissions"],
-            serde_json::json!([{"level": "CAN_READ", "group_name": "users"}])
+            serde_json::json!([
+                {"level": "CAN_READ", "group_name": "users"},
+                {"level": "CAN_MANAGE", "user_name": "me@x.com"}
+            ])
         );
         // Unity Catalog models take grants, not permissions.
         assert!(r["registered_models"]["m"].get("permissions").is_none());

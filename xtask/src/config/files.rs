@@ -26,10 +26,7 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
     let name = match found.as_slice() {
         [] => {
             ctx.error(
-                format!(
-                    "unable to locate bundle root: databricks.yml not found in {}",
-                    ctx.root.display()
-                ),
+                "unable to locate bundle root: databricks.yml not found".to_string(),
                 None,
                 "",
             );
@@ -81,7 +78,20 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
         ctx.push(d, None, "");
         return None;
     }
-    for rel in includes(ctx, &root) {
+    ctx.sources.push(root.clone());
+    let included = includes(ctx, &root);
+    // The CLI keeps the expanded list in `include` (`ProcessRootIncludes`).
+    if let Some(m) = root.as_map_mut()
+        && let Some(e) = m.0.iter_mut().find(|e| e.key == "include")
+    {
+        let loc = e.node.loc;
+        let items = included
+            .iter()
+            .map(|p| Node::str(slash_path(p), loc))
+            .collect();
+        e.node = Node::new(Value::Seq(items), loc);
+    }
+    for rel in included {
         let Some(node) = read_file(ctx, &rel) else {
             continue;
         };
@@ -105,6 +115,7 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
                     }
                     ctx.diags.push(d);
                 }
+                ctx.sources.push(node.clone());
                 merge::merge_file(ctx, &mut root, node);
             }
             _ => ctx.error(
@@ -115,6 +126,15 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
         }
     }
     Some(root)
+}
+
+/// A relative path with `/` separators, as the CLI prints it.
+fn slash_path(p: &Path) -> String {
+    let parts: Vec<String> = p
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
 }
 
 /// Read and parse one file (relative to the bundle root), registering it in `ctx.files`.
@@ -188,7 +208,8 @@ fn read_file(ctx: &mut Ctx, rel: &Path) -> Option<Node> {
         ));
     }
     match yaml::parse_noting_duplicates(text, id) {
-        Ok((node, dups)) => {
+        Ok((mut node, dups)) => {
+            crate::config::schema::normalize_file(ctx, &mut node, text);
             for d in dups {
                 ctx.warning(
                     format!("key {} is written twice in one mapping; the last value is used, as the Databricks CLI does", d.key),
@@ -271,14 +292,14 @@ fn includes(ctx: &mut Ctx, root: &Node) -> Vec<PathBuf> {
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| matches!(e, "yml" | "yaml" | "json"));
             if !ok {
-                ctx.error(
-                    format!(
-                        "{} defined in 'include' section is not a .yml, .yaml or .json file",
-                        m.display()
-                    ),
-                    Some(entry.loc),
-                    &path,
-                );
+                let d = crate::diag::Diagnostic::error(
+                    "Files in the 'include' configuration section must be YAML or JSON files.",
+                )
+                .detail(format!(
+                    "The file {} in the 'include' configuration section is not a YAML or JSON file, and only such files are supported. To include files to sync, specify them in the 'sync.include' configuration section instead.",
+                    m.display()
+                ));
+                ctx.push(d, Some(entry.loc), "");
                 continue;
             }
             if ROOT_NAMES.iter().any(|n| Path::new(n) == m) || out.contains(&m) {
@@ -310,7 +331,7 @@ pub fn normalize(p: &Path) -> Option<PathBuf> {
 
 /// Like [`normalize`], but a path may climb above the root: the `..` that
 /// leave it are kept in front (`a/../../x.yml` → `../x.yml`).
-fn normalize_up(p: &Path) -> Option<PathBuf> {
+pub fn normalize_up(p: &Path) -> Option<PathBuf> {
     let mut out: Vec<Component> = Vec::new();
     for c in p.components() {
         match c {

@@ -152,11 +152,28 @@ const SCIM_ONLY: [&str; 10] = [
     "schemas",
 ];
 
-/// `Some(field)` when `path` (normalized) names a SCIM-only user field.
-fn scim_only(path: &str) -> Option<&str> {
+/// `Some(field)` when `path` (normalized) names a SCIM-only user field that
+/// the workspace did not tell (`known` holds `workspace.current_user.<field>`
+/// for each field it told; no variable name has a dot, so they never clash).
+fn scim_only<'a>(path: &'a str, known: &Lookups) -> Option<&'a str> {
     let rest = path.strip_prefix("workspace.current_user.")?;
     let field = rest.split(['.', '[']).next()?;
-    SCIM_ONLY.contains(&field).then_some(field)
+    let told = known.contains_key(&format!("workspace.current_user.{field}"));
+    (SCIM_ONLY.contains(&field) && !told).then_some(field)
+}
+
+/// `lookups` plus the SCIM fields present in `root` (see [`scim_only`]).
+fn with_known_user(root: &Node, lookups: &Lookups) -> Lookups {
+    let mut out = lookups.clone();
+    if let Some(cu) = root
+        .at(&["workspace", "current_user"])
+        .and_then(Node::as_map)
+    {
+        for e in cu.iter().filter(|e| SCIM_ONLY.contains(&e.key.as_str())) {
+            out.insert(format!("workspace.current_user.{}", e.key), String::new());
+        }
+    }
+    out
 }
 
 /// A reference this stage resolves: `bundle`, `workspace` or `variables`,
@@ -164,7 +181,7 @@ fn scim_only(path: &str) -> Option<&str> {
 fn resolvable(path: &str, lookups: &Lookups) -> bool {
     let n = normalize(path);
     let (head, rest) = split_first(&n);
-    if !PREFIXES.contains(&head) || scim_only(&n).is_some() {
+    if !PREFIXES.contains(&head) || scim_only(&n, lookups).is_some() {
         return false;
     }
     let var = rest.strip_prefix('.').map(|r| split_first(r).0);
@@ -184,6 +201,7 @@ fn scalar_text(n: &Node) -> Option<String> {
 
 /// Resolve every reference in `root` (in place), reporting unknown ones.
 pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
+    let lookups = &with_known_user(root, lookups);
     let mut problems: BTreeSet<(bool, String, u32, u32, u32)> = BTreeSet::new();
     for _ in 0..ROUNDS {
         let snapshot = sections(root);
@@ -203,7 +221,7 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
         let Value::Str(s) = &n.v else { return };
         for r in find_refs(s) {
             let path = normalize(&r.path);
-            if let Some(field) = scim_only(&path) {
+            if let Some(field) = scim_only(&path, lookups) {
                 scim.insert((field.to_string(), n.loc.file, n.loc.line, n.loc.col));
                 continue;
             }

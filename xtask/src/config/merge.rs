@@ -59,7 +59,12 @@ pub fn merge_file(ctx: &mut Ctx, root: &mut Node, file: Node) {
 }
 
 /// After the target merge: job `tasks` by `task_key`, `job_clusters` by
-/// `job_cluster_key`, `parameters` by `name`, pipeline `clusters` by `label`.
+/// `job_cluster_key`, `parameters` by `name`, pipeline `clusters` by `label`,
+/// as the CLI's `ElementsByKey`: elements with one key merge into the first,
+/// elements without a key share the key "" (a pipeline cluster's is
+/// `default`; labels compare lowercased), and each element's key field is
+/// then set to its key. Tasks come out sorted by key (`MergeJobTasks` uses
+/// `ElementsBySortedKey`); the other lists keep their order.
 pub fn keyed_merges(root: &mut Node) {
     for (field, key) in [
         ("tasks", "task_key"),
@@ -67,40 +72,49 @@ pub fn keyed_merges(root: &mut Node) {
         ("parameters", "name"),
     ] {
         visit_mut(root, &format!("resources.jobs.*.{field}"), &mut |_, seq| {
-            merge_by_key(seq, |n| {
-                n.get(key).and_then(Node::as_str).map(str::to_string)
-            });
+            let text = |n: &Node| n.get(key).and_then(Node::as_str).unwrap_or("").to_string();
+            merge_by_key(seq, key, text, field == "tasks");
         });
     }
     visit_mut(root, "resources.pipelines.*.clusters", &mut |_, seq| {
-        // A cluster without a label is the `default` one; labels compare case-insensitively.
-        merge_by_key(seq, |n| {
-            Some(
-                n.get("label")
-                    .and_then(Node::as_str)
-                    .unwrap_or("default")
-                    .to_lowercase(),
-            )
-        });
+        let label = |n: &Node| {
+            n.get("label")
+                .and_then(Node::as_str)
+                .unwrap_or("default")
+                .to_lowercase()
+        };
+        merge_by_key(seq, "label", label, false);
     });
 }
 
-fn merge_by_key(seq: &mut Node, key: impl Fn(&Node) -> Option<String>) {
+fn merge_by_key(seq: &mut Node, field: &str, key: impl Fn(&Node) -> String, sort: bool) {
     let Value::Seq(items) = &mut seq.v else {
         return;
     };
-    let mut out: Vec<(Option<String>, Node)> = Vec::with_capacity(items.len());
+    let mut out: Vec<(String, Node)> = Vec::with_capacity(items.len());
     for item in std::mem::take(items) {
         let k = key(&item);
-        match k
-            .as_ref()
-            .and_then(|k| out.iter_mut().find(|(ok, _)| ok.as_ref() == Some(k)))
-        {
+        match out.iter_mut().find(|(ok, _)| *ok == k) {
             Some((_, existing)) => deep_merge(existing, item),
             None => out.push((k, item)),
         }
     }
-    *items = out.into_iter().map(|(_, n)| n).collect();
+    if sort {
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    *items = out
+        .into_iter()
+        .map(|(k, mut n)| {
+            if let Some(m) = n.as_map_mut() {
+                let loc = m.get(field).map_or(Default::default(), |v| v.loc);
+                match m.get_mut(field) {
+                    Some(v) => v.v = Value::Str(k),
+                    None => m.insert(field, loc, Node::str(k, loc)),
+                }
+            }
+            n
+        })
+        .collect();
 }
 
 #[cfg(test)]

@@ -30,11 +30,14 @@ mod defaults;
 mod files;
 mod interp;
 pub mod kinds;
+mod locations;
 mod merge;
 mod modes;
 mod names;
 mod paths;
 pub mod pattern;
+mod perm_checks;
+mod schema;
 mod targets;
 mod vars;
 mod view;
@@ -56,6 +59,38 @@ pub struct LoadOptions {
     /// The current user's name (an email) when known, e.g. from SCIM `Me` on
     /// the remote backend; `None` means the local rule: git `user.email`, else `$USER`.
     pub current_user: Option<String>,
+}
+
+/// The current user as the workspace told it (SCIM `Me`): the user name, and
+/// the answer's other fields, which the CLI keeps in `workspace.current_user`
+/// (`populate_current_user.go`: the SDK's `iam.User`).
+#[derive(Debug, Clone, Default)]
+pub struct CurrentUser {
+    pub name: String,
+    pub scim: serde_json::Map<String, Value>,
+}
+
+impl CurrentUser {
+    /// From the user name and the SCIM `Me` answer, when there is one.
+    pub fn from_scim(name: String, me: Option<Value>) -> CurrentUser {
+        let scim = match me {
+            Some(Value::Object(m)) => m,
+            _ => Default::default(),
+        };
+        CurrentUser { name, scim }
+    }
+}
+
+impl From<&str> for CurrentUser {
+    fn from(name: &str) -> CurrentUser {
+        CurrentUser::from_scim(name.to_string(), None)
+    }
+}
+
+impl From<String> for CurrentUser {
+    fn from(name: String) -> CurrentUser {
+        CurrentUser::from_scim(name, None)
+    }
 }
 
 /// The resolved configuration of one target.
@@ -88,6 +123,8 @@ pub struct Bundle {
 pub struct Source {
     tree: Option<yaml::Node>,
     files: Vec<PathBuf>,
+    /// The trees merged into `tree`, in merge order.
+    sources: Vec<yaml::Node>,
 }
 
 #[allow(dead_code)] // the API of the later stages (files, package, deploy)
@@ -142,6 +179,17 @@ impl Bundle {
         })
     }
 
+    /// `__locations` of `validate --include-locations`: where each top-level
+    /// key, resource kind, resource, job task list and task was written.
+    pub fn locations(&self) -> Value {
+        match &self.source.tree {
+            Some(tree) => {
+                locations::build(tree, &self.source.sources, &self.source.files, &self.config)
+            }
+            None => Value::Null,
+        }
+    }
+
     /// The current user the configuration was resolved for (`workspace.current_user.userName`).
     pub fn user(&self) -> &str {
         self.config["workspace"]["current_user"]["userName"]
@@ -188,7 +236,7 @@ impl Unresolved<'_> {
 /// (an unreachable workspace) is the result.
 pub fn load_asking_user(
     opts: &LoadOptions,
-    ask: &mut dyn FnMut(&Unresolved) -> anyhow::Result<String>,
+    ask: &mut dyn FnMut(&Unresolved) -> anyhow::Result<CurrentUser>,
 ) -> anyhow::Result<(Option<Bundle>, Vec<Diagnostic>)> {
     let mut ctx = new_ctx(&opts.bundle_dir);
     let bundle = resolve(&mut ctx, opts, Some(ask))?;
@@ -212,7 +260,7 @@ pub fn load_name(bundle_dir: &Path) -> (Option<String>, Vec<Diagnostic>) {
     (name.filter(|n| !n.is_empty()), ctx.diags)
 }
 
-type AskUser<'a> = &'a mut dyn FnMut(&Unresolved) -> anyhow::Result<String>;
+type AskUser<'a> = &'a mut dyn FnMut(&Unresolved) -> anyhow::Result<CurrentUser>;
 
 fn resolve(
     ctx: &mut ctx::Ctx,
@@ -241,20 +289,17 @@ fn resolve(
         }
         _ => None,
     };
+    let scim = asked.as_ref().map(|u| u.scim.clone()).unwrap_or_default();
     let user = asked
+        .map(|u| u.name)
         .or_else(|| opts.current_user.clone())
         .or_else(|| crate::git::user_email(&ctx.root))
         .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| "unknown".to_string());
     let git = crate::git::info(&ctx.root);
     let root_path_explicit = tree.at(&["workspace", "root_path"]).is_some();
-    modes::fill_facts(ctx, &mut tree, &user, &git);
-    let lookups = vars::assign(ctx, &mut tree, &opts.vars, &target);
-    interp::resolve(ctx, &mut tree, &lookups);
-    let mode = modes::apply_mode(ctx, &mut tree, &user, root_path_explicit);
-    defaults::apply(ctx, &mut tree, &user);
-    paths::translate(ctx, &mut tree);
-    defaults::annotate(&mut tree);
+    modes::fill_facts(ctx, &mut tree, (&user, &scim), &git, &target);
+    let mode = stages(ctx, &mut tree, opts, (&user, &target), root_path_explicit);
     paths::rebase_local(ctx, &mut tree);
     paths::check_sync_patterns(ctx, &tree);
 
@@ -270,8 +315,69 @@ fn resolve(
         source: Source {
             tree: Some(tree),
             files: ctx.files.clone(),
+            sources: std::mem::take(&mut ctx.sources),
         },
     }))
+}
+
+/// The CLI's initialize phase from variables on. As the CLI, the first
+/// stage that finds an error ends it (what is printed is the configuration
+/// as it stood), and a stage that fails changes nothing: interpolation and
+/// path translation are undone when they report an error.
+fn stages(
+    ctx: &mut ctx::Ctx,
+    tree: &mut yaml::Node,
+    opts: &LoadOptions,
+    (user, target): (&str, &str),
+    root_path_explicit: bool,
+) -> Option<String> {
+    let failed = |ctx: &ctx::Ctx| ctx.diags.iter().any(Diagnostic::is_error);
+    let mode = tree
+        .at(&["bundle", "mode"])
+        .and_then(yaml::Node::as_str)
+        .map(str::to_string);
+    schema::check_engine(ctx, tree);
+    if failed(ctx) {
+        return mode;
+    }
+    let lookups = vars::assign(ctx, tree, &opts.vars, target);
+    if failed(ctx) {
+        return mode;
+    }
+    let before = tree.clone();
+    interp::resolve(ctx, tree, &lookups);
+    if failed(ctx) {
+        *tree = before;
+        return mode;
+    }
+    schema::normalize_resources(ctx, tree);
+    // Keys written as references (`job_cluster_key: ${var.k}`) merge now.
+    merge::keyed_merges(tree);
+    let mode = modes::apply_mode(ctx, tree, user, root_path_explicit);
+    defaults::apply(ctx, tree, user);
+    if failed(ctx) {
+        return mode;
+    }
+    schema::check_required_and_enums(ctx, tree);
+    if failed(ctx) {
+        return mode;
+    }
+    perm_checks::current_identity_included(ctx, tree);
+    let before = tree.clone();
+    paths::translate(ctx, tree);
+    if failed(ctx) {
+        *tree = before;
+        paths::normalize_only(ctx, tree);
+        return mode;
+    }
+    paths::prepare_artifacts(ctx, tree);
+    modes::validate_mode(ctx, tree, mode.as_deref(), root_path_explicit);
+    perm_checks::shared_root(ctx, tree);
+    if failed(ctx) {
+        return mode;
+    }
+    defaults::annotate(tree);
+    mode
 }
 
 /// `bundle.name`, required and taken literally (no interpolation).
@@ -284,8 +390,9 @@ fn bundle_name(ctx: &mut ctx::Ctx, tree: &mut yaml::Node) -> String {
     match name {
         Some(name) => {
             if name.contains("${") {
+                // The CLI's text (`no_interpolation_in_bundle_name.go`).
                 ctx.warning(
-                    "Variable interpolation is not supported for the field bundle.name; the value is used as written",
+                    "Please do not use variable interpolation in the name of your bundle. The name of your bundle\nis a part of the path at which your bundle state is stored at by default. Parameterizing it at\nruntime can have unexpected consequences like duplicate deployments or resources not being\ncleaned up during bundle destroy.",
                     loc,
                     "bundle.name",
                 );
@@ -373,8 +480,10 @@ fn resource_files(ctx: &ctx::Ctx, tree: &yaml::Node) -> BTreeMap<String, String>
 /// The tree in the shape of `databricks bundle validate -o json`: the CLI's
 /// key order, `targets` and `include` gone, `sync.paths` defaulted.
 fn to_config_json(tree: &yaml::Node) -> Value {
-    const ORDER: [&str; 12] = [
+    const ORDER: [&str; 14] = [
         "bundle",
+        "definitions",
+        "include",
         "workspace",
         "variables",
         "artifacts",
@@ -397,6 +506,21 @@ fn to_config_json(tree: &yaml::Node) -> Value {
         {
             out.insert(key.to_string(), n.to_json());
         }
+    }
+    // Empty git facts resolve `${bundle.git.*}` but are not printed.
+    if let Some(g) = out
+        .get_mut("bundle")
+        .and_then(|b| b.get_mut("git"))
+        .and_then(Value::as_object_mut)
+    {
+        g.retain(|_, v| v.as_str() != Some(""));
+    }
+    if out
+        .get("include")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
+        out.remove("include");
     }
     let sync = out
         .entry("sync")

@@ -16,6 +16,21 @@ const WORKSPACE_PATHS: [&str; 5] = [
     "resource_path",
 ];
 
+/// The fields of the SDK's `iam.User` besides `userName`: what the CLI
+/// keeps of the SCIM `Me` answer.
+const USER_FIELDS: [&str; 10] = [
+    "active",
+    "displayName",
+    "emails",
+    "entitlements",
+    "externalId",
+    "groups",
+    "id",
+    "name",
+    "roles",
+    "schemas",
+];
+
 /// `short_name` as the CLI derives it: the email's local part, lowercased,
 /// with every character other than a letter or digit turned into `_`.
 pub fn short_name(user: &str) -> String {
@@ -60,39 +75,63 @@ fn child<'a>(m: &'a mut Map, key: &str, loc: Loc) -> &'a mut Map {
 }
 
 /// `bundle.git.*`, `workspace.current_user`, and the five workspace paths.
-pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo) {
+pub fn fill_facts(
+    ctx: &mut Ctx,
+    root: &mut Node,
+    (user, scim): (&str, &serde_json::Map<String, serde_json::Value>),
+    git: &GitInfo,
+    target: &str,
+) {
     let Some(m) = root.as_map_mut() else { return };
     let loc = Loc::default();
     let bundle = child(m, "bundle", loc);
     let g = child(bundle, "git", loc);
-    let configured_branch = g.get("branch").and_then(Node::as_str).map(str::to_string);
-    if configured_branch.is_none() && !git.branch.is_empty() {
-        g.insert("branch", loc, Node::str(&git.branch, loc));
-        g.insert("inferred", loc, Node::new(Value::Bool(true), loc));
-    }
+    // As the CLI's `LoadGitDetails`: a value written in the configuration
+    // wins; `bundle_root_path` is relative to the repository, or "." outside one.
     if !git.branch.is_empty() {
+        if g.get("branch")
+            .and_then(Node::as_str)
+            .is_none_or(str::is_empty)
+        {
+            g.insert("branch", loc, Node::str(&git.branch, loc));
+        }
         g.insert("actual_branch", loc, Node::str(&git.branch, loc));
     }
-    if !git.commit.is_empty() {
+    if !git.commit.is_empty()
+        && g.get("commit")
+            .and_then(Node::as_str)
+            .is_none_or(str::is_empty)
+    {
         g.insert("commit", loc, Node::str(&git.commit, loc));
     }
-    if g.get("origin_url").is_none() && !git.origin_url.is_empty() {
+    if !git.origin_url.is_empty()
+        && g.get("origin_url")
+            .and_then(Node::as_str)
+            .is_none_or(str::is_empty)
+    {
         g.insert("origin_url", loc, Node::str(&git.origin_url, loc));
     }
-    // `${bundle.git.x}` must resolve even outside git, to an empty string.
+    // `${bundle.git.x}` must resolve even outside git, to an empty string
+    // (left out of the printed configuration, as the CLI leaves it out).
     for k in ["branch", "commit", "origin_url"] {
         if g.get(k).is_none() {
             g.insert(k, loc, Node::str("", loc));
         }
     }
-    if !git.bundle_root_path.is_empty() {
-        g.insert(
-            "bundle_root_path",
-            loc,
-            Node::str(&git.bundle_root_path, loc),
-        );
-    }
+    let root_path = if git.bundle_root_path.is_empty() {
+        "."
+    } else {
+        &git.bundle_root_path
+    };
+    g.insert("bundle_root_path", loc, Node::str(root_path, loc));
+    bundle.insert("environment", loc, Node::str(target, loc));
 
+    let bundle_name = m
+        .get("bundle")
+        .and_then(|b| b.get("name"))
+        .and_then(Node::as_str)
+        .unwrap_or("")
+        .to_string();
     let ws = child(m, "workspace", loc);
     let cu = child(ws, "current_user", loc);
     cu.insert(
@@ -102,9 +141,20 @@ pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo) {
     );
     cu.insert("short_name", loc, Node::str(short_name(user), loc));
     cu.insert("userName", loc, Node::str(user, loc));
+    // What else SCIM `Me` told, as the CLI keeps it (empty values left out).
+    for (k, v) in scim {
+        let empty = v.is_null()
+            || v.as_str() == Some("")
+            || v.as_array().is_some_and(Vec::is_empty)
+            || v.as_object().is_some_and(serde_json::Map::is_empty);
+        if USER_FIELDS.contains(&k.as_str()) && !empty && cu.get(k).is_none() {
+            cu.insert(k, loc, Node::from_json(v, loc));
+        }
+    }
     let root_path = match ws.get("root_path").and_then(Node::as_str) {
         Some(r) => r.to_string(),
-        None => "~/.bundle/${bundle.name}/${bundle.target}".to_string(),
+        // As the CLI's `DefineDefaultWorkspaceRoot`: the values, not references.
+        None => format!("~/.bundle/{bundle_name}/{target}"),
     };
     let root_loc = ws.get("root_path").map(|n| n.loc).unwrap_or(loc);
     let expanded = match root_path.strip_prefix("~/") {
@@ -112,6 +162,11 @@ pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo) {
         None => root_path,
     };
     ws.insert("root_path", root_loc, Node::str(expanded, root_loc));
+    let root_now = ws
+        .get("root_path")
+        .and_then(Node::as_str)
+        .unwrap_or("")
+        .to_string();
     for (key, sub) in [
         ("file_path", "files"),
         ("artifact_path", "artifacts"),
@@ -119,11 +174,7 @@ pub fn fill_facts(ctx: &mut Ctx, root: &mut Node, user: &str, git: &GitInfo) {
         ("resource_path", "resources"),
     ] {
         if ws.get(key).is_none() {
-            ws.insert(
-                key,
-                loc,
-                Node::str(format!("${{workspace.root_path}}/{sub}"), loc),
-            );
+            ws.insert(key, loc, Node::str(format!("{root_now}/{sub}"), loc));
         }
     }
     for key in WORKSPACE_PATHS {
@@ -182,7 +233,7 @@ pub fn apply_mode(
     ctx: &mut Ctx,
     root: &mut Node,
     user: &str,
-    root_path_explicit: bool,
+    _root_path_explicit: bool,
 ) -> Option<String> {
     let mode_node = root.at(&["bundle", "mode"]).cloned();
     let mode = match mode_node.as_ref().map(|n| &n.v) {
@@ -205,10 +256,7 @@ pub fn apply_mode(
             development(ctx, root, user);
             apply_presets(root);
         }
-        "production" => {
-            apply_presets(root);
-            production(ctx, root, root_path_explicit);
-        }
+        "production" => apply_presets(root),
         other => {
             ctx.error(
                 format!("unsupported value '{other}' specified for 'mode': must be either 'development' or 'production'"),
@@ -358,11 +406,85 @@ pub fn apply_presets(root: &mut Node) {
     visit_mut(root, "resources.pipelines.*", &mut |_, p| {
         let Some(pm) = p.as_map_mut() else { return };
         if let Some(d) = &pipelines_dev
-            && pm.get("development").is_none()
+            && d.v == Value::Bool(true)
         {
             pm.insert("development", loc, d.clone());
         }
+        if pause.as_deref() == Some("PAUSED") && pm.get("continuous").is_some() {
+            pm.insert("continuous", loc, Node::new(Value::Bool(false), loc));
+        }
+        add_map_tags(pm, "tags", &tags);
     });
+    // Tags as `{key, value}` lists, added in key order where the key is new.
+    for pattern in ["resources.experiments.*", "resources.models.*"] {
+        visit_mut(root, pattern, &mut |_, r| {
+            if let Some(m) = r.as_map_mut() {
+                add_list_tags(m, "tags", &tags);
+            }
+        });
+    }
+    visit_mut(root, "resources.clusters.*", &mut |_, c| {
+        if let Some(m) = c.as_map_mut() {
+            add_map_tags(m, "custom_tags", &tags);
+        }
+    });
+    visit_mut(root, "resources.sql_warehouses.*", &mut |_, w| {
+        if let Some(m) = w.as_map_mut()
+            && !tags.0.is_empty()
+        {
+            add_list_tags(child(m, "tags", loc), "custom_tags", &tags);
+        }
+    });
+}
+
+/// Preset tags into a map of tags (`tags`, `custom_tags`); written ones win.
+fn add_map_tags(m: &mut Map, field: &str, tags: &Map) {
+    if tags.0.is_empty() {
+        return;
+    }
+    let loc = Loc::default();
+    let t = child(m, field, loc);
+    for e in sorted_tags(tags) {
+        if t.get(&e.key)
+            .and_then(Node::as_str)
+            .is_none_or(str::is_empty)
+        {
+            t.insert(&e.key, loc, e.node.clone());
+        }
+    }
+}
+
+/// Preset tags appended to a `tags:` list of `{key, value}` (experiments,
+/// models; `custom_tags` of a SQL warehouse's `tags`).
+fn add_list_tags(m: &mut Map, field: &str, tags: &Map) {
+    if tags.0.is_empty() {
+        return;
+    }
+    let loc = Loc::default();
+    if !matches!(m.get(field).map(|n| &n.v), Some(Value::Seq(_))) {
+        m.insert(field, loc, Node::new(Value::Seq(Vec::new()), loc));
+    }
+    let Some(Value::Seq(list)) = m.get_mut(field).map(|n| &mut n.v) else {
+        return;
+    };
+    for e in sorted_tags(tags) {
+        if list
+            .iter()
+            .any(|t| t.get("key").and_then(Node::as_str) == Some(&e.key))
+        {
+            continue;
+        }
+        let mut t = Map::default();
+        t.insert("key", loc, Node::str(&e.key, loc));
+        t.insert("value", loc, e.node.clone());
+        list.push(Node::new(Value::Map(t), loc));
+    }
+}
+
+fn sorted_tags(tags: &Map) -> Vec<&crate::config::yaml::Entry> {
+    let mut v: Vec<_> = tags.iter().collect();
+    v.sort_by(|a, b| a.key.cmp(&b.key));
+    v
 }
 
 /// The name prefix on every kind the CLI renames, each its own way (see
@@ -381,7 +503,15 @@ fn prefix_names(root: &mut Node, prefix: &str) {
     }
 }
 
-fn production(ctx: &mut Ctx, root: &mut Node, root_path_explicit: bool) {
+/// The CLI's `ValidateTargetMode`, after path translation: the rules of
+/// `mode: production`.
+pub fn validate_mode(ctx: &mut Ctx, root: &Node, mode: Option<&str>, root_path_explicit: bool) {
+    if mode == Some("production") {
+        production(ctx, root, root_path_explicit);
+    }
+}
+
+fn production(ctx: &mut Ctx, root: &Node, root_path_explicit: bool) {
     visit(root, "resources.pipelines.*.development", &mut |path, d| {
         if d.v == Value::Bool(true) {
             ctx.error(

@@ -13,8 +13,19 @@ use crate::config::yaml::{Map, Node, Value};
 enum Kind {
     Notebook,
     File,
-    /// A folder or glob: translated, not required to exist locally.
+    /// A folder: must exist (the CLI's `TranslateModeDirectory`).
     Dir,
+    /// A glob: translated, not required to exist locally.
+    Glob,
+    /// A library to upload (`whl`, `jar`): made relative to the bundle root,
+    /// stays local (`TranslateModeLocalRelative`).
+    LocalRelative,
+    /// An environment dependency that is a local path: relative to the root,
+    /// starting with `.` (`TranslateModeLocalRelativeWithPrefix`).
+    LocalWithPrefix,
+    /// An artifact's folder: must exist, becomes an absolute local path
+    /// (`TranslateModeLocalAbsoluteDirectory`).
+    LocalAbsoluteDir,
 }
 
 const NOTEBOOK_EXTS: [&str; 5] = ["py", "ipynb", "sql", "scala", "r"];
@@ -81,6 +92,60 @@ fn rebase(ctx: &Ctx, n: &mut Node) {
     n.v = Value::Str(rebased);
 }
 
+/// What the CLI's `artifacts.Prepare` fills in: a file source relative to
+/// the file that names it becomes absolute, an artifact without `path` is
+/// the bundle root, and a wheel without `files` gets `<path>/dist/*.whl`.
+pub fn prepare_artifacts(ctx: &Ctx, root: &mut Node) {
+    let bundle_root = ctx.root.to_string_lossy().into_owned();
+    visit_mut(root, "artifacts.*", &mut |_, art| {
+        let dir = ctx
+            .files
+            .get(art.loc.file as usize)
+            .and_then(|f| f.parent())
+            .map(|d| ctx.root.join(d))
+            .unwrap_or_else(|| ctx.root.clone());
+        let Some(m) = art.as_map_mut() else { return };
+        if let Some(Value::Seq(files)) = m.get_mut("files").map(|n| &mut n.v) {
+            for f in files.iter_mut() {
+                if let Some(src) = f.as_map_mut().and_then(|fm| fm.get_mut("source"))
+                    && let Some(text) = src.as_str().filter(|t| !t.starts_with('/'))
+                {
+                    src.v = Value::Str(dir.join(text).to_string_lossy().into_owned());
+                }
+            }
+        }
+        let loc = art_loc(m);
+        if m.get("path")
+            .and_then(Node::as_str)
+            .is_none_or(str::is_empty)
+        {
+            m.insert("path", loc, Node::str(&bundle_root, loc));
+        }
+        let no_files = m
+            .get("files")
+            .and_then(Node::as_seq)
+            .is_none_or(Vec::is_empty);
+        if m.get("type").and_then(Node::as_str) == Some("whl") && no_files {
+            let path = m
+                .get("path")
+                .and_then(Node::as_str)
+                .unwrap_or("")
+                .to_string();
+            let mut f = Map::default();
+            f.insert("source", loc, Node::str(format!("{path}/dist/*.whl"), loc));
+            m.insert(
+                "files",
+                loc,
+                Node::new(Value::Seq(vec![Node::new(Value::Map(f), loc)]), loc),
+            );
+        }
+    });
+}
+
+fn art_loc(m: &Map) -> crate::config::yaml::Loc {
+    m.iter().next().map(|e| e.key_loc).unwrap_or_default()
+}
+
 /// The paths a resource names, by pattern, with what each must be. Job
 /// tasks are walked by [`task`]: their rules depend on the job (`git_source`).
 const PIPELINE_PATHS: [(&str, Kind); 4] = [
@@ -90,15 +155,33 @@ const PIPELINE_PATHS: [(&str, Kind); 4] = [
         Kind::Notebook,
     ),
     ("resources.pipelines.*.libraries[*].file.path", Kind::File),
-    ("resources.pipelines.*.libraries[*].glob.include", Kind::Dir),
+    (
+        "resources.pipelines.*.libraries[*].glob.include",
+        Kind::Glob,
+    ),
 ];
 
+/// Local paths to workspace paths (the CLI's `TranslatePaths`), each
+/// checked as its kind needs; errors at their place.
 pub fn translate(ctx: &mut Ctx, root: &mut Node) {
     let file_path = root
         .at(&["workspace", "file_path"])
         .and_then(Node::as_str)
         .unwrap_or("")
         .to_string();
+    walk(ctx, root, Some(&file_path));
+}
+
+/// Local paths made relative to the bundle root, unchecked (the CLI's
+/// `NormalizePaths`, which runs before translation: what a configuration
+/// whose translation failed shows).
+pub fn normalize_only(ctx: &mut Ctx, root: &mut Node) {
+    walk(ctx, root, None);
+}
+
+/// `remote`: the workspace folder the bundle's files go to; `None` to only
+/// rebase the paths on the bundle root.
+fn walk(ctx: &mut Ctx, root: &mut Node, remote: Option<&str>) {
     visit_mut(root, "resources.jobs.*", &mut |base, job| {
         let Some(job) = job.as_map_mut() else { return };
         // With `git_source`, task paths are paths in that repository.
@@ -107,17 +190,122 @@ pub fn translate(ctx: &mut Ctx, root: &mut Node) {
             return;
         };
         for (i, t) in tasks.iter_mut().enumerate() {
-            task(ctx, t, &format!("{base}.tasks[{i}]"), job_git, &file_path);
+            task(ctx, t, &format!("{base}.tasks[{i}]"), job_git, remote);
         }
     });
     for (pattern, kind) in PIPELINE_PATHS {
         visit_mut(root, pattern, &mut |path, n| {
-            one(ctx, n, kind, path, &file_path)
+            one(ctx, n, kind, path, remote)
+        });
+    }
+    visit_mut(root, "artifacts.*.path", &mut |path, n| {
+        one(ctx, n, Kind::LocalAbsoluteDir, path, remote)
+    });
+    for pattern in [
+        "resources.jobs.*.environments[*].spec.dependencies[*]",
+        "resources.pipelines.*.environment.dependencies[*]",
+    ] {
+        visit_mut(root, pattern, &mut |path, n| {
+            dependency(ctx, n, path, remote)
         });
     }
 }
 
-fn task(ctx: &mut Ctx, t: &mut Node, path: &str, job_git: bool, file_path: &str) {
+/// An environment dependency: `-r file` / `-e path` name a file to upload
+/// (translated to the workspace), a local library path stays local
+/// (`libraries.IsLocalPathInPipFlag`, `IsLibraryLocal`); packages are left.
+fn dependency(ctx: &mut Ctx, n: &mut Node, path: &str, remote: Option<&str>) {
+    let Some(s) = n.as_str().map(str::to_string) else {
+        return;
+    };
+    for flag in ["-r", "-e"] {
+        if let Some(rest) = s.strip_prefix(&format!("{flag} ")) {
+            let rest = rest.trim();
+            if is_local_path(rest) {
+                let mut inner = Node::str(rest, n.loc);
+                one(ctx, &mut inner, Kind::File, path, remote);
+                if let Some(t) = inner.as_str().filter(|t| *t != rest) {
+                    n.v = Value::Str(format!("{flag} {t}"));
+                }
+            }
+            return;
+        }
+    }
+    if is_library_local(&s) {
+        one(ctx, n, Kind::LocalWithPrefix, path, remote);
+    }
+}
+
+/// Not absolute, not a URL of remote storage (quotes ignored).
+fn is_local_path(p: &str) -> bool {
+    let p = p.trim_matches(['"', '\'']);
+    !(p.starts_with("file://") || p.starts_with('/') || remote_scheme(p))
+}
+
+fn remote_scheme(p: &str) -> bool {
+    match p.split_once(":/") {
+        Some((scheme, _)) => {
+            !scheme.is_empty()
+                && scheme != "file"
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        }
+        None => false,
+    }
+}
+
+/// `libraries.IsLibraryLocal`: a path, not a pip flag or a package spec.
+fn is_library_local(dep: &str) -> bool {
+    if dep.is_empty() {
+        return false;
+    }
+    if dep.starts_with('.') {
+        return true;
+    }
+    let has_flag = dep
+        .split_whitespace()
+        .any(|w| w.starts_with('-') && w.len() > 1);
+    if has_flag || is_package(dep) {
+        return false;
+    }
+    is_local_path(dep)
+}
+
+/// A package requirement: `name`, `name[extra]`, `name==1.2`, `name>=1,<2`,
+/// or `name @ https://...`.
+fn is_package(dep: &str) -> bool {
+    if let Some((name, url)) = dep.split_once(" @ ") {
+        return is_package(name) && remote_scheme(url);
+    }
+    let name_end = dep
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .unwrap_or(dep.len());
+    if name_end == 0 {
+        return false;
+    }
+    let mut rest = dep[name_end..].trim_start();
+    if let Some(r) = rest.strip_prefix('[') {
+        let Some(close) = r.find(']') else {
+            return false;
+        };
+        rest = r[close + 1..].trim_start();
+    }
+    rest.split(',').filter(|c| !c.trim().is_empty()).all(|c| {
+        let c = c.trim();
+        let version = ["==", "!=", "<=", ">=", "~=", ">", "<"]
+            .iter()
+            .find_map(|op| c.strip_prefix(op));
+        version.is_some_and(|v| {
+            let v = v.trim();
+            v.starts_with(|ch: char| ch.is_ascii_digit())
+                && v.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ".+!_-".contains(ch))
+        })
+    })
+}
+
+fn task(ctx: &mut Ctx, t: &mut Node, path: &str, job_git: bool, remote: Option<&str>) {
     let Some(tm) = t.as_map_mut() else { return };
     if let Some(inner) = tm
         .get_mut("for_each_task")
@@ -129,8 +317,22 @@ fn task(ctx: &mut Ctx, t: &mut Node, path: &str, job_git: bool, file_path: &str)
             inner,
             &format!("{path}.for_each_task.task"),
             job_git,
-            file_path,
+            remote,
         );
+    }
+    if let Some(Value::Seq(libs)) = tm.get_mut("libraries").map(|n| &mut n.v) {
+        for (i, lib) in libs.iter_mut().enumerate() {
+            for field in ["whl", "jar"] {
+                if let Some(n) = lib.as_map_mut().and_then(|m| m.get_mut(field)) {
+                    let p = format!("{path}.libraries[{i}].{field}");
+                    one(ctx, n, Kind::LocalRelative, &p, remote);
+                }
+            }
+            if let Some(n) = lib.as_map_mut().and_then(|m| m.get_mut("requirements")) {
+                let p = format!("{path}.libraries[{i}].requirements");
+                one(ctx, n, Kind::File, &p, remote);
+            }
+        }
     }
     let fields: [(&str, &str, Kind); 4] = [
         ("notebook_task", "notebook_path", Kind::Notebook),
@@ -158,7 +360,7 @@ fn task(ctx: &mut Ctx, t: &mut Node, path: &str, job_git: bool, file_path: &str)
             format!("{path}.{section}.{field}")
         };
         if let Some(n) = target {
-            one(ctx, n, kind, &p, file_path);
+            one(ctx, n, kind, &p, remote);
         }
     }
 }
@@ -167,7 +369,7 @@ fn is_git_source(m: &Map) -> bool {
     m.get("source").and_then(Node::as_str) == Some("GIT")
 }
 
-fn one(ctx: &mut Ctx, n: &mut Node, kind: Kind, path: &str, file_path: &str) {
+fn one(ctx: &mut Ctx, n: &mut Node, kind: Kind, path: &str, remote: Option<&str>) {
     let Some(s) = n.as_str() else { return };
     // Workspace paths, volumes, URLs and unresolved references are not local.
     if s.is_empty() || s.starts_with('/') || s.contains("://") || s.contains("${") {
@@ -178,6 +380,12 @@ fn one(ctx: &mut Ctx, n: &mut Node, kind: Kind, path: &str, file_path: &str) {
         .get(n.loc.file as usize)
         .and_then(|f| f.parent().map(Path::to_path_buf))
         .unwrap_or_default();
+    let Some(file_path) = remote else {
+        if let Some(p) = crate::config::files::normalize_up(&file_dir.join(s)) {
+            n.v = Value::Str(slash(&p));
+        }
+        return;
+    };
     let Some(rel) = normalize(&file_dir.join(s)) else {
         ctx.error(
             format!("path {s} is outside the bundle root"),
@@ -188,7 +396,40 @@ fn one(ctx: &mut Ctx, n: &mut Node, kind: Kind, path: &str, file_path: &str) {
     };
     let abs = ctx.root.join(&rel);
     let rel = match kind {
-        Kind::Dir => rel,
+        Kind::Glob => rel,
+        Kind::LocalRelative | Kind::LocalWithPrefix => {
+            let text = slash(&rel);
+            n.v = Value::Str(if kind == Kind::LocalWithPrefix && !text.starts_with('.') {
+                format!("./{text}")
+            } else {
+                text
+            });
+            return;
+        }
+        Kind::LocalAbsoluteDir => {
+            let msg = if !abs.exists() {
+                format!("directory {s} not found")
+            } else if !abs.is_dir() {
+                format!("expected {s} to be a directory but found a file")
+            } else {
+                n.v = Value::Str(abs.to_string_lossy().into_owned());
+                return;
+            };
+            ctx.error(msg, Some(n.loc), path);
+            return;
+        }
+        Kind::Dir => {
+            if !abs.is_dir() {
+                let msg = if abs.exists() {
+                    format!("{} is not a directory", abs.display())
+                } else {
+                    format!("stat {}: no such file or directory", slash(&rel))
+                };
+                ctx.error(msg, Some(n.loc), path);
+                return;
+            }
+            rel
+        }
         Kind::Notebook => match find_notebook(&abs) {
             Some(found) => {
                 if !is_notebook(&found) {
@@ -203,21 +444,22 @@ fn one(ctx: &mut Ctx, n: &mut Node, kind: Kind, path: &str, file_path: &str) {
                 rel.with_file_name(found.file_name().unwrap_or_default())
             }
             None => {
-                ctx.error(
-                    format!("notebook {s} not found (looked for {})", slash(&rel)),
-                    Some(n.loc),
-                    path,
-                );
+                // The CLI's texts, naming the path from the bundle root.
+                let r = slash(&rel);
+                let msg = if rel.extension().is_some() {
+                    format!("notebook {r} not found")
+                } else {
+                    format!(
+                        "notebook {r:?} not found. Local notebook references are expected\nto contain one of the following file extensions: [.py, .r, .scala, .sql, .ipynb]"
+                    )
+                };
+                ctx.error(msg, Some(n.loc), path);
                 return;
             }
         },
         Kind::File => {
             if !abs.is_file() {
-                ctx.error(
-                    format!("file {s} not found (looked for {})", slash(&rel)),
-                    Some(n.loc),
-                    path,
-                );
+                ctx.error(format!("file {} not found", slash(&rel)), Some(n.loc), path);
                 return;
             }
             if kind == Kind::File && path.ends_with("python_file") && has_notebook_header(&abs) {

@@ -102,6 +102,34 @@ pub fn apply(ctx: &mut Ctx, root: &mut Node, name: &str) {
         .and_then(|e| e.node.as_map().and_then(|t| t.get(name).cloned()));
     let bundle_loc = m.entry("bundle").map(|e| e.node.loc).unwrap_or_default();
     ensure_map(m, "bundle", bundle_loc);
+    // Where the target's settings were written, for `--include-locations`:
+    // each file's part of it, in file order; only the sections merged into
+    // the top level (variables only set values).
+    let parts: Vec<Node> = ctx
+        .sources
+        .iter()
+        .filter_map(|f| {
+            f.at(&["targets", name])
+                .or_else(|| f.at(&["environments", name]))
+        })
+        .filter_map(|t| {
+            let mut merged = t.as_map()?.clone();
+            merged.0.retain(|e| {
+                matches!(
+                    e.key.as_str(),
+                    "bundle"
+                        | "workspace"
+                        | "artifacts"
+                        | "resources"
+                        | "sync"
+                        | "permissions"
+                        | "presets"
+                )
+            });
+            Some(Node::new(Value::Map(merged), t.loc))
+        })
+        .collect();
+    ctx.sources.extend(parts);
     if let Some(Value::Map(t)) = target.map(|t| t.v) {
         for e in t.0 {
             match e.key.as_str() {

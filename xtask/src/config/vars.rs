@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::ctx::Ctx;
-use crate::config::yaml::{Loc, Node, Value};
+use crate::config::yaml::{Loc, Node};
 
 /// Names of variables whose value is a `lookup:` only a workspace can answer.
 pub type Lookups = BTreeMap<String, String>;
@@ -13,6 +13,9 @@ pub type Lookups = BTreeMap<String, String>;
 pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) -> Lookups {
     let mut lookups = Lookups::new();
     let overrides = read_overrides(ctx, target);
+    if ctx.diags.iter().any(crate::diag::Diagnostic::is_error) {
+        return Lookups::new();
+    }
     let Some(vars) = root
         .as_map_mut()
         .and_then(|m| m.get_mut("variables"))
@@ -61,10 +64,10 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
             );
             continue;
         }
-        if from_flags.contains_key(name) {
+        if let Some(before) = from_flags.get(name) {
             ctx.error(
                 format!(
-                    "failed to assign {value} to {name}: variable has already been assigned value"
+                    "failed to assign {value} to {name}: variable has already been assigned value: {before}"
                 ),
                 None,
                 "",
@@ -74,20 +77,28 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
         from_flags.insert(name.to_string(), value.to_string());
     }
 
-    for e in vars.0.iter_mut() {
+    // In name order, as the CLI walks the map (its first failure is the one reported).
+    let mut order: Vec<usize> = (0..vars.0.len()).collect();
+    order.sort_by(|a, b| vars.0[*a].key.cmp(&vars.0[*b].key));
+    for i in order {
+        let e = &mut vars.0[i];
         let name = e.key.clone();
-        let path = format!("variables.{name}");
         let Some(m) = e.node.as_map_mut() else {
             continue;
         };
         let complex = m.get("type").and_then(Node::as_str) == Some("complex");
         let decl_loc = e.key_loc;
+        // The CLI's `setVariable` order: --var, BUNDLE_VAR_, a lookup (left
+        // for the workspace), the variable-overrides file, the default.
+        // Its first failure ends the stage, unlocated.
+        let env = std::env::var(format!("BUNDLE_VAR_{name}")).ok();
         let value: Option<Node> = if let Some(v) = from_flags.get(&name) {
             Some(Node::str(v.clone(), decl_loc))
-        } else if let Some(v) = std::env::var(format!("BUNDLE_VAR_{name}"))
-            .ok()
-            .filter(|_| !complex)
-        {
+        } else if let Some(v) = env {
+            if complex {
+                ctx.error(format!("setting via environment variables (BUNDLE_VAR_{name}) is not supported for complex variable {name}"), None, "");
+                break;
+            }
             Some(Node::str(v, decl_loc))
         } else if let Some(l) = m.get("lookup") {
             let what = l
@@ -97,28 +108,35 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
                 .unwrap_or_else(|| "a workspace object".into());
             lookups.insert(name.clone(), what);
             None
-        } else if let Some(v) = overrides.as_ref().and_then(|o| o.get(&name)) {
+        } else if let Some(v) = overrides
+            .as_ref()
+            .and_then(|o| o.get(&name))
+            .filter(|v| !v.is_null())
+        {
+            let complex_value = v.is_object() || v.is_array();
+            if complex != complex_value {
+                let (is, not) = if complex {
+                    ("is", "not ")
+                } else {
+                    ("is not", "")
+                };
+                ctx.error(format!("variable {name} {is} of type complex, but the value in the variable file is {not}a complex type"), None, "");
+                break;
+            }
             Some(Node::from_json(v, decl_loc))
         } else if let Some(d) = m.get("default") {
             Some(d.clone())
         } else {
             ctx.error(
                 format!(
-                    "no value assigned to required variable {name}. Variables are usually assigned in databricks.yml, and they can be overridden using \"--var\", the BUNDLE_VAR_{name} environment variable, or .databricks/bundle/{target}/variable-overrides.json"
+                    "no value assigned to required variable {name}. Variables are usually assigned in databricks.yml, and they can be overridden using \"--var\", the BUNDLE_VAR_{name} environment variable, or .databricks/bundle/<target>/variable-overrides.json"
                 ),
-                Some(decl_loc),
-                &path,
+                None,
+                "",
             );
-            None
+            break;
         };
         let Some(value) = value else { continue };
-        if !complex && matches!(value.v, Value::Map(_) | Value::Seq(_)) {
-            ctx.error(
-                format!("variable {name} is not of type complex, but the value in the variable is a complex type"),
-                Some(value.loc),
-                &path,
-            );
-        }
         m.insert("value", decl_loc, value);
     }
     lookups
@@ -134,23 +152,30 @@ fn read_overrides(
     let text = std::fs::read_to_string(ctx.root.join(&rel)).ok()?;
     let id = ctx.files.len() as u32;
     ctx.files.push(rel);
+    // The CLI names the file by its full path, unlocated.
+    let abs = ctx
+        .root
+        .join(".databricks/bundle")
+        .join(target)
+        .join("variable-overrides.json");
+    let abs = abs.display();
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Object(o)) => Some(o),
         Ok(_) => {
             ctx.error(
-                "expected a JSON object of variable values",
-                Some(Loc {
-                    file: id,
-                    line: 1,
-                    col: 1,
-                }),
+                format!("failed to parse variables file {abs}: invalid format"),
+                None,
                 "",
             );
             None
         }
         Err(e) => {
             ctx.error(
-                format!("invalid JSON: {e}"),
+                format!(
+                    "failed to parse variables file {abs}: error decoding JSON at {abs}:{}:{}: {e}",
+                    e.line(),
+                    e.column()
+                ),
                 Some(Loc {
                     file: id,
                     line: e.line() as u32,

@@ -275,8 +275,9 @@ fn parse_raw(text: &str, file: u32) -> Result<Node, ParseError> {
     match parsed {
         Ok(sp) => {
             let mut node = sp.value.0;
-            node.loc = loc_of(&sp.referenced);
+            node.loc = loc_of(&sp.defined);
             node.set_file(file);
+            place_empty_values(&mut node, &text.lines().collect::<Vec<_>>());
             Ok(node)
         }
         Err(e) => {
@@ -337,13 +338,34 @@ fn clean_message(msg: &str) -> String {
     cut.trim_end_matches(':').to_string()
 }
 
-/// We keep `referenced` locations (where a value is used: for an alias, the
-/// `*name`); paths in an anchored value are relative to the file either way.
+/// We keep `defined` locations, as the CLI does: a value merged from an
+/// anchor is located where the anchor wrote it, not at the `*alias`.
 fn loc_of(l: &serde_saphyr::Location) -> Loc {
     Loc {
         file: 0,
         line: l.line() as u32,
         col: l.column() as u32,
+    }
+}
+
+/// An empty value (`host:` with nothing after it) is located just after
+/// the colon, where the CLI's YAML parser places it, not on the colon.
+fn place_empty_values(n: &mut Node, lines: &[&str]) {
+    match &mut n.v {
+        Value::Map(m) => {
+            m.0.iter_mut()
+                .for_each(|e| place_empty_values(&mut e.node, lines))
+        }
+        Value::Seq(v) => v.iter_mut().for_each(|c| place_empty_values(c, lines)),
+        Value::Null => {
+            let at = lines
+                .get((n.loc.line as usize).wrapping_sub(1))
+                .and_then(|l| l.chars().nth((n.loc.col as usize).wrapping_sub(1)));
+            if at == Some(':') {
+                n.loc.col += 1;
+            }
+        }
+        _ => {}
     }
 }
 
@@ -412,7 +434,7 @@ impl<'de> Visitor<'de> for RawVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
         let mut items = Vec::new();
         while let Some(sp) = seq.next_element::<Spanned<Raw>>()? {
-            let loc = loc_of(&sp.referenced);
+            let loc = loc_of(&sp.defined);
             let mut n = sp.value.0;
             n.loc = loc;
             items.push(n);
@@ -423,7 +445,7 @@ impl<'de> Visitor<'de> for RawVisitor {
         let mut entries: Vec<Entry> = Vec::new();
         while let Some(k) = map.next_key::<Spanned<Key>>()? {
             let sp = map.next_value::<Spanned<Raw>>()?;
-            let (loc, key_loc) = (loc_of(&sp.referenced), loc_of(&k.referenced));
+            let (loc, key_loc) = (loc_of(&sp.defined), loc_of(&k.defined));
             let mut node = sp.value.0;
             node.loc = loc;
             let key = k.value.0;

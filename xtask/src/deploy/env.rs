@@ -79,7 +79,11 @@ fn load_for_user(
         let profile = project.settings.profile.as_deref();
         let target =
             backend::target_auth_from(&|key| ws.workspace(key).map(str::to_string), profile);
-        Ok(session_for(target)?.1)
+        let (client, user) = session_for(target)?;
+        let me = client.send_json(&crate::workspace::remote::client::Call::get(
+            "/api/2.0/preview/scim/v2/Me",
+        ));
+        Ok(config::CurrentUser::from_scim(user, me.ok()))
     })
 }
 

@@ -25,6 +25,7 @@ mod repo;
 mod runner;
 mod support;
 mod validate;
+mod validate_cli;
 mod watch;
 
 use std::process::Command;

@@ -211,6 +211,8 @@ fn permissions_of_jobs_and_experiments_are_set_and_retried_after_a_failure() {
     r.ok(&["deploy"]);
     let job = r.id("dev", "databricks_job", "train").unwrap();
     let exp = r.id("dev", "databricks_mlflow_experiment", "exp").unwrap();
+    // The deployer keeps managing what it deploys, as the CLI's
+    // `FixPermissions` adds it: owner of a job, CAN_MANAGE elsewhere.
     assert_eq!(
         r.fake.permissions(&format!("jobs/{job}")).unwrap(),
         json!([

@@ -38,6 +38,22 @@ fn every_corpus_bundle_validates_for_every_target() {
         for t in targets {
             let run = validate(&copy, &["-t", &t], &[]);
             let name = entry.file_name().to_string_lossy().into_owned();
+            if matches!(
+                name.as_str(),
+                "default_python" | "lakeflow_pipelines_python"
+            ) {
+                // The corpus copies configuration only: the pipeline's
+                // `root_path` folder is not there, and the CLI (v0.298.0,
+                // measured) fails on it, as we do.
+                assert_eq!(run.code, 1, "{}", run.all());
+                assert!(
+                    run.stderr.contains("Error: stat src/")
+                        && run.stderr.contains(": no such file or directory\n"),
+                    "{}",
+                    run.all()
+                );
+                continue;
+            }
             if name == "target_includes" && (t == "dev" || t == "staging") {
                 // resources/set1/job_1.yml (in dev and staging) names
                 // `${var.environment}`, which the bundle never declares: the
@@ -45,7 +61,7 @@ fn every_corpus_bundle_validates_for_every_target() {
                 // libs/dyn/dynvar/resolve.go), and so do we, with the place.
                 assert_eq!(run.code, 1, "{}", run.all());
                 assert!(
-                    run.stdout.contains("Error: reference does not exist: ${var.environment}\n  in resources/set1/job_1.yml:"),
+                    run.stderr.contains("Error: reference does not exist: ${var.environment}\n  in resources/set1/job_1.yml:"),
                     "{}",
                     run.all()
                 );
@@ -67,7 +83,7 @@ fn every_corpus_bundle_validates_for_every_target() {
             checked += 1;
         }
     }
-    assert!(checked >= 20, "only {checked} bundle/target pairs checked");
+    assert!(checked >= 16, "only {checked} bundle/target pairs checked");
 }
 
 #[test]
@@ -280,7 +296,9 @@ targets:
         job["job_clusters"][0]["new_cluster"],
         json!({"num_workers": 9})
     );
-    assert_eq!(job["tags"]["f"], json!(true));
+    // Tags are strings: a bool put there by a reference becomes one, as the
+    // CLI's typed configuration has it.
+    assert_eq!(job["tags"]["f"], json!("true"));
     assert_eq!(job["tags"]["target"], "dev");
     assert_eq!(job["tags"]["user"], "tester");
     assert_eq!(
@@ -299,13 +317,32 @@ fn sync_patterns_and_artifact_paths_are_relative_to_the_root() {
             "conf/extra.yml",
             b"sync:\n  include:\n    - ../data/*.csv\n    - gen\nartifacts:\n  whl:\n    type: whl\n    path: ../pkg\n",
         ),
+        ("pkg/setup.py", b""),
     ]);
     let json = ok_json(dir.path(), &[], &[]);
     assert_eq!(
         at(&json, "/sync"),
         &json!({"exclude": ["tmp/"], "include": ["data/*.csv", "conf/gen"], "paths": ["."]})
     );
-    assert_eq!(at(&json, "/artifacts/whl/path"), "pkg");
+    // As the CLI (v0.298.0, measured): the artifact's folder becomes an
+    // absolute local path, and a wheel without `files` gets `dist/*.whl`.
+    let pkg = std::path::absolute(dir.path().join("pkg")).unwrap();
+    let pkg = pkg.to_string_lossy();
+    assert_eq!(at(&json, "/artifacts/whl/path"), pkg.as_ref());
+    assert_eq!(
+        at(&json, "/artifacts/whl/files"),
+        &json!([{"source": format!("{pkg}/dist/*.whl")}])
+    );
+    // A folder that is not there is an error, as the CLI reports it.
+    std::fs::remove_file(dir.path().join("pkg/setup.py")).unwrap();
+    std::fs::remove_dir(dir.path().join("pkg")).unwrap();
+    let run = validate(dir.path(), &[], &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("Error: directory ../pkg not found\n"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -332,8 +369,8 @@ fn a_typo_under_a_variable_is_not_reported_as_a_cycle() {
     let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
     let run = validate(dir.path(), &[], &[]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains("Error: reference does not exist: ${var.bb}. did you mean ${var.b}?\n  in databricks.yml:5:14"), "{}", run.stdout);
-    assert!(!run.stdout.contains("cycle"), "{}", run.stdout);
+    assert!(run.stderr.contains("Error: reference does not exist: ${var.bb}. did you mean ${var.b}?\n  in databricks.yml:5:14"), "{}", run.stderr);
+    assert!(!run.stderr.contains("cycle"), "{}", run.stderr);
     assert!(
         run.stdout.contains("Found 1 error and 1 warning"),
         "{}",
@@ -465,9 +502,9 @@ fn interpolation_in_auth_fields_is_a_warning() {
     let run = validate(dir.path(), &[], &[]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(
-        run.stdout.starts_with("Warning: Variable interpolation is not supported for fields that configure authentication\n  at workspace.host\n  in databricks.yml:7:9\n\nInterpolation is not supported for the field workspace.host."),
+        run.stderr.starts_with("Warning: Variable interpolation is not supported for fields that configure authentication\n  at workspace.host\n  in databricks.yml:7:9\n\nInterpolation is not supported for the field workspace.host."),
         "{}",
-        run.stdout
+        run.stderr
     );
     let strict = validate(dir.path(), &["--strict"], &[]);
     assert_eq!(strict.code, 1, "{}", strict.all());
@@ -477,13 +514,19 @@ fn interpolation_in_auth_fields_is_a_warning() {
 fn human_output_matches_the_cli_layout() {
     let dir = bundle(&[(
         "databricks.yml",
-        b"bundle:\n  name: h\nnew_cluster: &c\n  x: 1\nworkspace:\n  host: https://h.example.com\n",
+        b"bundle:\n  name: h\nnew_cluster: &c\n  x: 1\nfoo: 1\nworkspace:\n  host: https://h.example.com\n",
     )]);
     let run = validate(dir.path(), &[], &[]);
     assert_eq!(run.code, 0, "{}", run.all());
+    // As the CLI (v0.298.0, measured): the diagnostics on stderr, the
+    // summary on stdout; an unknown key holding an anchor is not reported.
+    assert_eq!(
+        run.stderr,
+        "Warning: unknown field: foo\n  in databricks.yml:5:1\n\n"
+    );
     assert_eq!(
         run.stdout,
-        "Warning: unknown field: new_cluster\n  in databricks.yml:3:1\n\nName: h\nTarget: default\nWorkspace:\n  Host: https://h.example.com\n  User: tester\n  Path: /Workspace/Users/tester/.bundle/h/default\n\nFound 1 warning\n"
+        "Name: h\nTarget: default\nWorkspace:\n  Host: https://h.example.com\n  User: tester\n  Path: /Workspace/Users/tester/.bundle/h/default\n\nFound 1 warning\n"
     );
     // Fixtures live inside this repository, whose project_params.json names
     // another bundle: validate a copy.
@@ -575,10 +618,11 @@ fn git_facts_come_from_the_repository() {
         commit.as_str()
     );
 
-    // Detached HEAD: no branch, the commit still known.
+    // Detached HEAD: no branch (left out, as the CLI leaves an empty
+    // value out), the commit still known.
     git(&repo, &["checkout", "-q", "--detach"]);
     let json = ok_json(&b, &[], &[]);
-    assert_eq!(at(&json, "/bundle/git/branch"), "");
+    assert!(json["bundle"]["git"].get("branch").is_none(), "{json:#}");
     assert_eq!(at(&json, "/bundle/git/commit"), commit.as_str());
     git(&repo, &["checkout", "-q", "main"]);
 
@@ -813,10 +857,10 @@ fn an_undeclared_variable_is_an_error() {
     let run = validate(dir.path(), &[], &[]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
-        run.stdout
+        run.stderr
             .contains("Error: reference does not exist: ${var.nowhere}\n  in databricks.yml:6:13"),
         "{}",
-        run.stdout
+        run.stderr
     );
 }
 
@@ -880,12 +924,12 @@ fn a_bundle_root_with_glob_characters_is_refused() {
     let run = validate(&root, &[], &[]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
-        run.stdout.contains(&format!(
+        run.stderr.contains(&format!(
             "Error: Bundle root path contains glob pattern characters\n\nThe path to the bundle root {} contains glob pattern character \"[\". Please remove the character from this path to use bundle commands.\n",
             root.display()
         )),
         "{}",
-        run.stdout
+        run.stderr
     );
 }
 
@@ -902,19 +946,20 @@ fn include_in_an_included_file_is_a_warning_and_ignored() {
     let run = validate(dir.path(), &[], &[]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(
-        run.stdout.contains("Warning: Include section is defined outside root file\n  at include\n  in a.yml:2:5\n  in a.yml:3:5\n\nThe include section is defined in a file that is not the root file\n"),
+        run.stderr.contains("Warning: Include section is defined outside root file\n  at include\n  in a.yml:2:5\n  in a.yml:3:5\n\nThe include section is defined in a file that is not the root file\n"),
         "{}",
-        run.stdout
+        run.stderr
     );
 }
 
 #[test]
-fn top_level_permissions_reach_each_resource_without_the_deployer() {
-    // resourcemutator/apply_bundle_permissions.go, filter_current_user.go
+fn top_level_permissions_reach_each_resource_with_the_deployer_as_owner() {
+    // resourcemutator/apply_bundle_permissions.go, fix_permissions.go
     let yml = "bundle:\n  name: p\npermissions:\n  - level: CAN_VIEW\n    group_name: users\n  - level: CAN_MANAGE\n    user_name: tester\nresources:\n  jobs:\n    j:\n      name: j\n  pipelines:\n    p:\n      name: p\n";
     let dir = bundle(&[("databricks.yml", yml.as_bytes())]);
     let json = ok_json(dir.path(), &[], &[]);
-    let view = json!([{"level": "CAN_VIEW", "group_name": "users"}]);
+    // The deployer's CAN_MANAGE becomes IS_OWNER where a kind has owners.
+    let view = json!([{"level": "CAN_VIEW", "group_name": "users"}, {"level": "IS_OWNER", "user_name": "tester"}]);
     assert_eq!(at(&json, "/resources/jobs/j/permissions"), &view);
     assert_eq!(at(&json, "/resources/pipelines/p/permissions"), &view);
     // The top-level list itself stays as written.
@@ -924,9 +969,9 @@ fn top_level_permissions_reach_each_resource_without_the_deployer() {
     let run = validate(dir.path(), &[], &[]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
-        run.stdout.contains("Error: invalid permission level: CAN_SEE, allowed values: [CAN_MANAGE, CAN_VIEW, CAN_RUN]\n  at permissions\n  in databricks.yml:4:12"),
+        run.stderr.contains("Error: invalid permission level: CAN_SEE, allowed values: [CAN_MANAGE, CAN_VIEW, CAN_RUN]\n  at permissions\n  in databricks.yml:4:12"),
         "{}",
-        run.stdout
+        run.stderr
     );
 }
 

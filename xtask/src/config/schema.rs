@@ -1,0 +1,547 @@
+//! The bundle's typed model, as the Databricks CLI checks a configuration
+//! against its Go types: every file is normalized when it is read (unknown
+//! fields, wrong types: warnings, the value left out; scalars converted to
+//! the field's type), and the resolved tree is checked for required fields
+//! and enum values (`validate.Required`, `validate.Enum`).
+//!
+//! The types and the two check lists are data, `schema.txt`, derived from
+//! the CLI's sources by `schema_gen.py` (its header says which version and
+//! the format). The rules are those of the CLI's `libs/dyn/convert/
+//! normalize.go`: a pure `${...}` reference stands for any type; a null
+//! struct, map or list is kept; an unknown key whose value is a YAML anchor
+//! (`new_cluster: &cluster ...`, an anchor holder) is dropped in silence.
+
+use std::sync::OnceLock;
+
+use crate::config::ctx::Ctx;
+use crate::config::pattern::visit;
+use crate::config::yaml::{Loc, Node, Value};
+use crate::diag::Diagnostic;
+
+const TABLE: &str = include_str!("schema.txt");
+
+#[derive(Debug)]
+enum Ty {
+    Str,
+    Int,
+    Float,
+    Bool,
+    Any,
+    /// A string enum: normalized as a string; its values are checked by the `E` lines.
+    Enum,
+    List(usize),
+    Map(usize),
+    Object(Vec<(String, usize)>),
+}
+
+struct Schema {
+    types: Vec<Ty>,
+    required: Vec<(String, Vec<String>)>,
+    enums: Vec<(String, Vec<String>)>,
+}
+
+fn schema() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(|| parse(TABLE))
+}
+
+fn parse(text: &str) -> Schema {
+    let mut s = Schema {
+        types: Vec::new(),
+        required: Vec::new(),
+        enums: Vec::new(),
+    };
+    let id = |w: Option<&str>| w.and_then(|w| w.parse().ok()).unwrap_or(usize::MAX);
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let mut words = line.split(' ');
+        let tag = words.next().unwrap_or("");
+        let ty = match tag {
+            "s" => Ty::Str,
+            "i" => Ty::Int,
+            "f" => Ty::Float,
+            "b" => Ty::Bool,
+            "e" => Ty::Enum,
+            "l" => Ty::List(id(words.next())),
+            "m" => Ty::Map(id(words.next())),
+            "o" => Ty::Object(
+                words
+                    .filter_map(|w| w.split_once(':'))
+                    .map(|(k, t)| (k.to_string(), id(Some(t))))
+                    .collect(),
+            ),
+            "R" | "E" => {
+                let pattern = words.next().unwrap_or("").to_string();
+                let rest = words.map(str::to_string).collect();
+                if tag == "R" {
+                    s.required.push((pattern, rest));
+                } else {
+                    s.enums.push((pattern, rest));
+                }
+                continue;
+            }
+            _ => Ty::Any,
+        };
+        s.types.push(ty);
+    }
+    s
+}
+
+/// The CLI's name of a value's kind, in its messages.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nil",
+        Value::Bool(_) => "bool",
+        Value::Int(_) => "int",
+        Value::Float(_) => "float",
+        Value::Str(_) => "string",
+        Value::Seq(_) => "sequence",
+        Value::Map(_) => "map",
+    }
+}
+
+/// `${a.b}` and nothing else: stands for a value of any type.
+fn is_pure_ref(v: &Value) -> bool {
+    let Value::Str(s) = v else { return false };
+    s.starts_with("${")
+        && s.ends_with('}')
+        && s[2..s.len() - 1]
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '[' | ']'))
+}
+
+/// Normalize one file's tree (read from `text`) against the configuration's
+/// root type, as the CLI does when it loads each file.
+pub fn normalize_file(ctx: &mut Ctx, root: &mut Node, text: &str) {
+    let mut n = Normalizer {
+        ctx,
+        text,
+        s: schema(),
+    };
+    if !n.s.types.is_empty() {
+        n.node(0, root, "");
+    }
+}
+
+/// Normalize `resources` again once references are resolved, as the CLI
+/// does when it converts the resolved configuration to its types: a value
+/// that came in through a variable (`spark_conf: ${var.conf}`) gets the
+/// field's type too (`true` → `"true"` in a map of strings).
+pub fn normalize_resources(ctx: &mut Ctx, root: &mut Node) {
+    let s = schema();
+    let Some(Ty::Object(fields)) = s.types.first() else {
+        return;
+    };
+    let Some((_, ty)) = fields.iter().find(|(k, _)| k == "resources") else {
+        return;
+    };
+    let Some(resources) = root.as_map_mut().and_then(|m| m.get_mut("resources")) else {
+        return;
+    };
+    let mut n = Normalizer { ctx, text: "", s };
+    n.node(*ty, resources, "resources");
+}
+
+struct Normalizer<'a> {
+    ctx: &'a mut Ctx,
+    text: &'a str,
+    s: &'static Schema,
+}
+
+impl Normalizer<'_> {
+    /// `false`: the value is left out of its parent.
+    fn node(&mut self, ty: usize, n: &mut Node, path: &str) -> bool {
+        let Some(t) = self.s.types.get(ty) else {
+            return true;
+        };
+        match t {
+            Ty::Any => true,
+            Ty::Object(fields) => match &mut n.v {
+                Value::Map(m) => {
+                    let mut keep = Vec::with_capacity(m.0.len());
+                    for mut e in std::mem::take(&mut m.0) {
+                        // `definitions:` at the top: a place for YAML anchors, kept as written.
+                        if ty == 0 && e.key == "definitions" {
+                            keep.push(e);
+                            continue;
+                        }
+                        let Some((_, fty)) = fields.iter().find(|(k, _)| *k == e.key) else {
+                            if !self.anchored(e.key_loc) {
+                                self.warn(format!("unknown field: {}", e.key), e.key_loc, path);
+                            }
+                            continue;
+                        };
+                        let p = join(path, &e.key);
+                        if self.node(*fty, &mut e.node, &p) {
+                            keep.push(e);
+                        }
+                    }
+                    m.0 = keep;
+                    true
+                }
+                v => self.container_mismatch(v, n.loc, path, "map"),
+            },
+            Ty::Map(ety) => match &mut n.v {
+                Value::Map(m) => {
+                    let ety = *ety;
+                    m.0.retain_mut(|e| {
+                        let p = join(path, &e.key);
+                        self.node(ety, &mut e.node, &p)
+                    });
+                    true
+                }
+                v => self.container_mismatch(v, n.loc, path, "map"),
+            },
+            Ty::List(ety) => match &mut n.v {
+                Value::Seq(items) => {
+                    let ety = *ety;
+                    let mut keep = Vec::with_capacity(items.len());
+                    for mut item in std::mem::take(items) {
+                        let p = format!("{path}[{}]", keep.len());
+                        if self.node(ety, &mut item, &p) {
+                            keep.push(item);
+                        }
+                    }
+                    *items = keep;
+                    true
+                }
+                v => self.container_mismatch(v, n.loc, path, "sequence"),
+            },
+            Ty::Str | Ty::Enum => self.string(n, path),
+            Ty::Bool => self.boolean(n, path),
+            Ty::Int => self.int(n, path),
+            Ty::Float => self.float(n, path),
+        }
+    }
+
+    fn container_mismatch(&mut self, v: &Value, loc: Loc, path: &str, want: &str) -> bool {
+        if matches!(v, Value::Null) || is_pure_ref(v) {
+            return true;
+        }
+        self.warn(format!("expected {want}, found {}", kind(v)), loc, path);
+        false
+    }
+
+    fn null(&mut self, want: &str, loc: Loc, path: &str) -> bool {
+        self.warn(format!("expected a {want} value, found null"), loc, path);
+        false
+    }
+
+    fn string(&mut self, n: &mut Node, path: &str) -> bool {
+        let text = match &n.v {
+            Value::Str(_) => return true,
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Null => return self.null("string", n.loc, path),
+            v => {
+                let k = kind(v);
+                self.warn(format!("expected string, found {k}"), n.loc, path);
+                return false;
+            }
+        };
+        n.v = Value::Str(text);
+        true
+    }
+
+    fn boolean(&mut self, n: &mut Node, path: &str) -> bool {
+        let b = match &n.v {
+            Value::Bool(_) => return true,
+            Value::Str(s) => match s.as_str() {
+                "true" | "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => true,
+                "false" | "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => false,
+                _ if is_pure_ref(&n.v) => return true,
+                _ => {
+                    self.warn("expected bool, found string", n.loc, path);
+                    return false;
+                }
+            },
+            Value::Null => return self.null("bool", n.loc, path),
+            v => {
+                let k = kind(v);
+                self.warn(format!("expected bool, found {k}"), n.loc, path);
+                return false;
+            }
+        };
+        n.v = Value::Bool(b);
+        true
+    }
+
+    fn int(&mut self, n: &mut Node, path: &str) -> bool {
+        let i = match &n.v {
+            Value::Int(_) => return true,
+            Value::Float(f) => {
+                if f.fract() != 0.0 || !f.is_finite() {
+                    let msg = format!(
+                        "cannot accurately represent \"{f}\" as integer due to precision loss"
+                    );
+                    self.warn(msg, n.loc, path);
+                    return false;
+                }
+                *f as i64
+            }
+            Value::Str(s) => match s.parse::<i64>() {
+                Ok(i) => i,
+                Err(_) if is_pure_ref(&n.v) => return true,
+                Err(_) => {
+                    self.warn(format!("cannot parse {s:?} as an integer"), n.loc, path);
+                    return false;
+                }
+            },
+            Value::Null => return self.null("int", n.loc, path),
+            v => {
+                let k = kind(v);
+                self.warn(format!("expected int, found {k}"), n.loc, path);
+                return false;
+            }
+        };
+        n.v = Value::Int(i);
+        true
+    }
+
+    fn float(&mut self, n: &mut Node, path: &str) -> bool {
+        let f = match &n.v {
+            Value::Float(_) => return true,
+            Value::Int(i) => *i as f64,
+            Value::Str(s) => match s.parse::<f64>() {
+                Ok(f) => f,
+                Err(_) if is_pure_ref(&n.v) => return true,
+                Err(_) => {
+                    let msg = format!("cannot parse {s:?} as a floating point number");
+                    self.warn(msg, n.loc, path);
+                    return false;
+                }
+            },
+            Value::Null => return self.null("float", n.loc, path),
+            v => {
+                let k = kind(v);
+                self.warn(format!("expected float, found {k}"), n.loc, path);
+                return false;
+            }
+        };
+        n.v = Value::Float(f);
+        true
+    }
+
+    /// Whether the key at `loc` holds an anchored value (`key: &name ...`).
+    fn anchored(&self, loc: Loc) -> bool {
+        let Some(line) = self.text.lines().nth((loc.line as usize).saturating_sub(1)) else {
+            return false;
+        };
+        let from = line
+            .char_indices()
+            .nth((loc.col as usize).saturating_sub(1))
+            .map_or(line.len(), |(i, _)| i);
+        let rest = &line[from..];
+        rest.split_once(':')
+            .is_some_and(|(_, v)| v.trim_start().starts_with('&'))
+    }
+
+    fn warn(&mut self, summary: impl Into<String>, loc: Loc, path: &str) {
+        self.ctx.warning(summary, Some(loc), path);
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// `bundle.engine`, when set, names a deployment engine (the CLI's
+/// `ValidateEngine`, at the start of its initialize phase).
+pub fn check_engine(ctx: &mut Ctx, root: &Node) {
+    if let Some(n) = root.at(&["bundle", "engine"])
+        && let Some(v) = n.as_str().filter(|v| !v.is_empty())
+        && !matches!(v, "terraform" | "direct")
+    {
+        let msg =
+            format!("invalid value {v:?} for bundle.engine (expected \"terraform\" or \"direct\")");
+        ctx.error(msg, Some(n.loc), "");
+    }
+}
+
+/// A dashboard needs `display_name` and `warehouse_id` (errors, one per
+/// field for all dashboards, as the CLI's `validate.Required` reports them).
+fn dashboards_required(ctx: &mut Ctx, root: &Node) {
+    for (field, what) in [
+        ("display_name", "display_name"),
+        ("warehouse_id", "warehouse_id"),
+    ] {
+        let mut at = Vec::new();
+        visit(root, "resources.dashboards.*", &mut |path, n| {
+            if n.get(field)
+                .and_then(Node::as_str)
+                .is_none_or(str::is_empty)
+            {
+                at.push((path.to_string(), n.loc));
+            }
+        });
+        if let Some((path, loc)) = at.first() {
+            let mut d =
+                Diagnostic::error(format!("dashboard {what} is required")).path(path.clone());
+            for (_, l) in &at {
+                d = d.at(ctx.location(*l));
+            }
+            let _ = loc;
+            ctx.diags.push(d);
+        }
+    }
+}
+
+/// `validate.Required` then `validate.Enum` on the resolved tree: warnings,
+/// each group sorted by message, then location, as the CLI sorts them.
+pub fn check_required_and_enums(ctx: &mut Ctx, root: &Node) {
+    dashboards_required(ctx, root);
+    if ctx.diags.iter().any(Diagnostic::is_error) {
+        return;
+    }
+    let s = schema();
+    let mut found: Vec<(String, Loc, String)> = Vec::new();
+    for (pattern, fields) in &s.required {
+        visit(root, pattern, &mut |path, n| {
+            for f in fields {
+                if n.get(f).is_none_or(Node::is_null) {
+                    found.push((
+                        format!("required field {f:?} is not set"),
+                        n.loc,
+                        path.to_string(),
+                    ));
+                }
+            }
+        });
+    }
+    emit_sorted(ctx, found);
+    let mut found = Vec::new();
+    for (pattern, values) in &s.enums {
+        visit(root, pattern, &mut |path, n| {
+            // An empty value is left out of the CLI's typed configuration.
+            if let Value::Str(v) = &n.v
+                && !v.is_empty()
+                && !v.contains("${")
+                && !values.contains(v)
+            {
+                found.push((
+                    format!(
+                        "invalid value {v:?} for enum field. Valid values are [{}]",
+                        values.join(" ")
+                    ),
+                    n.loc,
+                    path.to_string(),
+                ));
+            }
+        });
+    }
+    emit_sorted(ctx, found);
+    // `ValidateDashboardEtags`: the first dashboard with an etag.
+    let mut etag = None;
+    visit(root, "resources.dashboards.*", &mut |_, n| {
+        if etag.is_none()
+            && n.get("etag")
+                .and_then(Node::as_str)
+                .is_some_and(|e| !e.is_empty())
+        {
+            let name = n
+                .get("display_name")
+                .and_then(Node::as_str)
+                .unwrap_or("")
+                .to_string();
+            etag = Some((name, n.get("etag").map_or(n.loc, |e| e.loc)));
+        }
+    });
+    if let Some((name, loc)) = etag {
+        let msg = format!(
+            "dashboard {name:?} has an etag set. Etags must not be set in bundle configuration"
+        );
+        ctx.error(msg, Some(loc), "");
+    }
+}
+
+fn emit_sorted(ctx: &mut Ctx, mut found: Vec<(String, Loc, String)>) {
+    let key = |ctx: &Ctx, l: Loc| ctx.location(l).to_string();
+    found.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| key(ctx, a.1).cmp(&key(ctx, b.1)))
+    });
+    for (msg, loc, path) in found {
+        let loc = (loc.line > 0).then_some(loc);
+        ctx.push(Diagnostic::warning(msg), loc, &path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml::parse as parse_yaml;
+
+    fn run(text: &str) -> (serde_json::Value, Vec<String>) {
+        let mut ctx = Ctx::default();
+        ctx.files.push("databricks.yml".into());
+        let mut root = parse_yaml(text, 0).unwrap();
+        normalize_file(&mut ctx, &mut root, text);
+        let diags = ctx.diags.iter().map(|d| d.to_string()).collect();
+        (root.to_json(), diags)
+    }
+
+    #[test]
+    fn the_table_parses_and_knows_the_root() {
+        let s = schema();
+        assert!(s.types.len() > 300, "{}", s.types.len());
+        let Ty::Object(root) = &s.types[0] else {
+            panic!("root is an object")
+        };
+        assert!(root.iter().any(|(k, _)| k == "resources"));
+        assert!(
+            s.required
+                .iter()
+                .any(|(p, f)| p == "bundle" && f == &["name"])
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_wrong_types_warn_as_the_cli_does_and_are_left_out() {
+        let (json, diags) = run(concat!(
+            "bundle:\n  name: t\nfoo: 1\nholder: &h\n  x: 1\n",
+            "resources:\n  jobs:\n    j:\n      max_concurrent_runs: \"many\"\n",
+            "      timeout_seconds: 1.5\n      tasks:\n        - task_key: a\n",
+            "          notebok_task: {}\n          new_cluster:\n            num_workers: \"2\"\n",
+            "  pipelines:\n    p:\n      catalog: 3\n      development: yes\n      name: ${var.n}\n",
+        ));
+        assert_eq!(
+            diags,
+            [
+                "Warning: unknown field: foo\n  in databricks.yml:3:1\n",
+                "Warning: cannot parse \"many\" as an integer\n  at resources.jobs.j.max_concurrent_runs\n  in databricks.yml:9:28\n",
+                "Warning: cannot accurately represent \"1.5\" as integer due to precision loss\n  at resources.jobs.j.timeout_seconds\n  in databricks.yml:10:24\n",
+                "Warning: unknown field: notebok_task\n  at resources.jobs.j.tasks[0]\n  in databricks.yml:13:11\n",
+            ]
+        );
+        let j = &json["resources"]["jobs"]["j"];
+        assert!(j.get("max_concurrent_runs").is_none() && j.get("timeout_seconds").is_none());
+        assert_eq!(j["tasks"][0]["new_cluster"]["num_workers"], 2);
+        assert!(j["tasks"][0].get("notebok_task").is_none());
+        let p = &json["resources"]["pipelines"]["p"];
+        assert_eq!(p["catalog"], "3");
+        assert_eq!(p["development"], true);
+        assert_eq!(p["name"], "${var.n}");
+        assert!(json.get("holder").is_none() && json.get("foo").is_none());
+    }
+
+    #[test]
+    fn required_fields_and_enums_are_checked_on_the_resolved_tree() {
+        let text = "resources:\n  jobs:\n    j:\n      schedule:\n        quartz_cron_expression: x\n        pause_status: SOMETIMES\n";
+        let mut ctx = Ctx::default();
+        ctx.files.push("databricks.yml".into());
+        let root = parse_yaml(text, 0).unwrap();
+        check_required_and_enums(&mut ctx, &root);
+        let d: Vec<String> = ctx.diags.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            d,
+            [
+                "Warning: required field \"timezone_id\" is not set\n  at resources.jobs.j.schedule\n  in databricks.yml:5:9\n",
+                "Warning: invalid value \"SOMETIMES\" for enum field. Valid values are [PAUSED UNPAUSED]\n  at resources.jobs.j.schedule.pause_status\n  in databricks.yml:6:23\n",
+            ]
+        );
+    }
+}
