@@ -23,6 +23,8 @@ mod nofollow_tests;
 mod ops;
 mod promote;
 mod remote_acl;
+mod remote_kinds;
+mod remote_refs;
 mod remote_resources;
 mod resources;
 mod rollback;

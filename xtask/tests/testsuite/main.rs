@@ -18,6 +18,7 @@ mod remote_cli_bundle;
 mod remote_cli_flow;
 mod remote_cli_resources;
 mod remote_deploy;
+mod remote_kinds;
 mod remote_resources;
 mod repo;
 mod runner;

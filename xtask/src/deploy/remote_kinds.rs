@@ -1,0 +1,271 @@
+//! The resource kinds whose REST calls differ only in paths and bodies:
+//! Unity Catalog schemas and volumes, pipelines and clusters, each created,
+//! updated, re-created and deleted with the calls and bodies of the CLI's
+//! direct engine (`bundle/direct/dresources/<kind>.go`), its fields that
+//! force a re-create (`resources.yml`), and the grants of UC kinds.
+
+use anyhow::{Context, Result};
+use serde_json::{Map, Value, json};
+
+use super::remote_acl::apply_grants;
+use super::remote_refs;
+use super::resources::{Action, ResourceChange};
+use super::state::TfResource;
+use crate::workspace::remote::api::escape;
+use crate::workspace::remote::client::Client;
+
+/// How one kind is deployed. `{id}` in a path is the escaped id.
+pub(super) struct Rest {
+    pub kind: &'static str,
+    /// `POST` here creates; the answer's `id_field` is the id.
+    create: &'static str,
+    id_field: &'static str,
+    read: &'static str,
+    /// Method and path of an update.
+    update: (&'static str, &'static str),
+    /// The fields an update sends (`None`: all settings, plus `id_key`).
+    update_fields: Option<&'static [&'static str]>,
+    /// The key naming the id in an update or delete body.
+    id_key: Option<&'static str>,
+    /// Method and path of a delete (a POST sends `{id_key: id}`).
+    delete: (&'static str, &'static str),
+    /// Changed, these make another resource: deleted, then created.
+    recreate: &'static [&'static str],
+    /// The Unity Catalog securable type of its `grants`.
+    pub grants: Option<&'static str>,
+}
+
+pub(super) const RESTS: &[Rest] = &[
+    Rest {
+        kind: "schemas",
+        create: "/api/2.1/unity-catalog/schemas",
+        id_field: "full_name",
+        read: "/api/2.1/unity-catalog/schemas/{id}",
+        update: ("PATCH", "/api/2.1/unity-catalog/schemas/{id}"),
+        update_fields: Some(&["comment", "properties"]),
+        id_key: None,
+        delete: ("DELETE", "/api/2.1/unity-catalog/schemas/{id}?force=true"),
+        recreate: &["name", "catalog_name", "storage_root"],
+        grants: Some("schema"),
+    },
+    Rest {
+        kind: "volumes",
+        create: "/api/2.1/unity-catalog/volumes",
+        id_field: "full_name",
+        read: "/api/2.1/unity-catalog/volumes/{id}",
+        update: ("PATCH", "/api/2.1/unity-catalog/volumes/{id}"),
+        update_fields: Some(&["comment"]),
+        id_key: None,
+        delete: ("DELETE", "/api/2.1/unity-catalog/volumes/{id}"),
+        recreate: &[
+            "catalog_name",
+            "schema_name",
+            "storage_location",
+            "volume_type",
+        ],
+        grants: Some("volume"),
+    },
+    Rest {
+        kind: "pipelines",
+        create: "/api/2.0/pipelines",
+        id_field: "pipeline_id",
+        read: "/api/2.0/pipelines/{id}",
+        update: ("PUT", "/api/2.0/pipelines/{id}"),
+        update_fields: None,
+        id_key: Some("pipeline_id"),
+        delete: ("DELETE", "/api/2.0/pipelines/{id}"),
+        recreate: &["storage"],
+        grants: None,
+    },
+    Rest {
+        kind: "clusters",
+        create: "/api/2.1/clusters/create",
+        id_field: "cluster_id",
+        read: "/api/2.1/clusters/get?cluster_id={id}",
+        update: ("POST", "/api/2.1/clusters/edit"),
+        update_fields: None,
+        id_key: Some("cluster_id"),
+        delete: ("POST", "/api/2.1/clusters/permanent-delete"),
+        recreate: &[],
+        grants: None,
+    },
+];
+
+/// The settings `prev` recorded for `ty.key`, as the API saw them: its
+/// references resolved against `prev` too (the values they had then), or
+/// left as written where that fails.
+pub(super) fn recorded(prev: &[TfResource], ty: &str, key: &str) -> Option<Value> {
+    let r = prev.iter().find(|r| r.kind == ty && r.name == key)?;
+    let attrs = api_settings(&Value::Object(r.instances.first()?.attributes.clone()));
+    let then = remote_refs::resolve(&attrs, &|x| remote_refs::lookup(prev, x, 0));
+    Some(then.unwrap_or(attrs))
+}
+
+/// A kind of `remote_kinds` (schemas, volumes, pipelines, clusters): the
+/// resource, then its grants. `before`: what it was recorded with.
+pub(super) fn deploy(
+    client: &Client,
+    change: &ResourceChange,
+    old: Option<String>,
+    settings: &Value,
+    before: Option<&Value>,
+) -> Result<Option<String>> {
+    let Some(rest) = get(&change.kind) else {
+        return Ok(None);
+    };
+    let api = api_settings(settings);
+    let recreate = recreates(rest, &api, before);
+    let id = apply(client, rest, change.action, old.clone(), &api, recreate)?;
+    if let Some(id) = &id {
+        let created = old.as_ref() != Some(id) || recreate;
+        grants(client, rest, id, &settings["grants"], created)?;
+    }
+    Ok(id)
+}
+
+/// Keys of a bundle resource that are not part of the API's settings.
+const BUNDLE_ONLY: [&str; 3] = ["permissions", "grants", "id"];
+
+/// The resource's settings without the keys that only the bundle knows.
+pub(super) fn api_settings(settings: &Value) -> Value {
+    let mut a = settings.as_object().cloned().unwrap_or_default();
+    for k in BUNDLE_ONLY {
+        a.remove(k);
+    }
+    Value::Object(a)
+}
+
+pub(super) fn get(kind: &str) -> Option<&'static Rest> {
+    RESTS.iter().find(|r| r.kind == kind)
+}
+
+fn at(path: &str, id: &str) -> String {
+    path.replace("{id}", &escape(id))
+}
+
+/// True if `now` differs from `before` (the recorded settings) in a field
+/// that makes another resource.
+pub(super) fn recreates(rest: &Rest, now: &Value, before: Option<&Value>) -> bool {
+    let Some(before) = before else { return false };
+    rest.recreate.iter().any(|f| before.get(f) != now.get(f))
+}
+
+/// Carries out `action` on one resource of kind `rest`: `old` its recorded
+/// id, `settings` its API settings (references resolved), `recreate` if it
+/// is to be made anew. Returns its id afterwards (`None` once deleted).
+pub(super) fn apply(
+    client: &Client,
+    rest: &Rest,
+    action: Action,
+    old: Option<String>,
+    settings: &Value,
+    recreate: bool,
+) -> Result<Option<String>> {
+    if action == Action::Delete {
+        if let Some(id) = old {
+            delete(client, rest, &id)?;
+        }
+        return Ok(None);
+    }
+    let existing = match old {
+        Some(id) => client.rest("GET", &at(rest.read, &id), None)?.map(|_| id),
+        None => None,
+    };
+    let Some(id) = existing else {
+        return create(client, rest, settings).map(Some);
+    };
+    if recreate {
+        delete(client, rest, &id)?;
+        return create(client, rest, settings).map(Some);
+    }
+    if action == Action::Update {
+        return update(client, rest, &id, settings).map(Some);
+    }
+    Ok(Some(id))
+}
+
+/// What the CLI adds to a cluster before it is sent (its resource
+/// mutator's defaults, as Terraform's): set only where not given.
+fn with_defaults(rest: &Rest, settings: &Value) -> Value {
+    let mut s = settings.clone();
+    if rest.kind == "clusters"
+        && let Some(m) = s.as_object_mut()
+    {
+        m.entry("autotermination_minutes").or_insert(json!(60));
+        if let Some(clients) = m
+            .get_mut("workload_type")
+            .and_then(|w| w.get_mut("clients"))
+            .and_then(Value::as_object_mut)
+        {
+            clients.entry("notebooks").or_insert(json!(true));
+            clients.entry("jobs").or_insert(json!(true));
+        }
+    }
+    s
+}
+
+fn create(client: &Client, rest: &Rest, settings: &Value) -> Result<String> {
+    let settings = &with_defaults(rest, settings);
+    let answer = client.rest("POST", rest.create, Some(settings))?;
+    let answer = answer.unwrap_or_default();
+    let id = answer.get(rest.id_field).and_then(Value::as_str);
+    id.map(str::to_string)
+        .with_context(|| format!("{}: no {} in the answer", rest.create, rest.id_field))
+}
+
+/// The update as the CLI sends it; a volume renamed gets `new_name` (and
+/// another id), as its `DoUpdateWithID`.
+fn update(client: &Client, rest: &Rest, id: &str, settings: &Value) -> Result<String> {
+    let settings = &with_defaults(rest, settings);
+    let mut body = match rest.update_fields {
+        Some(fields) => {
+            let picked = fields.iter().filter_map(|f| Some((*f, settings.get(*f)?)));
+            picked.map(|(f, v)| (f.to_string(), v.clone())).collect()
+        }
+        None => settings.as_object().cloned().unwrap_or_default(),
+    };
+    if let Some(key) = rest.id_key {
+        body.insert(key.into(), json!(id));
+    }
+    let last = id.rsplit('.').next().unwrap_or(id);
+    let renamed = rest.kind == "volumes" && settings["name"].as_str().is_some_and(|n| n != last);
+    if renamed {
+        body.insert("new_name".into(), settings["name"].clone());
+    }
+    let (method, path) = rest.update;
+    let answer = client
+        .rest(method, &at(path, id), Some(&Value::Object(body)))?
+        .with_context(|| format!("{} {id}: not found", rest.kind))?;
+    match answer.get("full_name").and_then(Value::as_str) {
+        Some(full) if renamed => Ok(full.to_string()),
+        _ => Ok(id.to_string()),
+    }
+}
+
+fn delete(client: &Client, rest: &Rest, id: &str) -> Result<()> {
+    let (method, path) = rest.delete;
+    let body = rest.id_key.filter(|_| method == "POST").map(|k| {
+        let mut m = Map::new();
+        m.insert(k.into(), json!(id));
+        Value::Object(m)
+    });
+    client.rest(method, &at(path, id), body.as_ref())?;
+    Ok(())
+}
+
+/// Grants of a UC resource after its create or update (`created`: it has
+/// none yet to read).
+pub(super) fn grants(
+    client: &Client,
+    rest: &Rest,
+    id: &str,
+    wanted: &Value,
+    created: bool,
+) -> Result<()> {
+    match rest.grants {
+        Some(securable) if !wanted.is_null() || !created => {
+            apply_grants(client, securable, id, wanted, created)
+        }
+        _ => Ok(()),
+    }
+}
