@@ -166,7 +166,7 @@ pub const KINDS: &[Kind] = &[
         None,
         "/api/2.1/unity-catalog/tables",
         "explore/data/{path}",
-        false,
+        true,
     ),
     kind(
         "schemas",

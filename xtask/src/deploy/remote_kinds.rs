@@ -19,6 +19,8 @@ pub(super) struct Rest {
     pub kind: &'static str,
     /// `POST` here creates; the answer's `id_field` is the id.
     create: &'static str,
+    /// A setting in the create path (`{key}`), not in the bodies.
+    path_key: Option<&'static str>,
     id_field: &'static str,
     read: &'static str,
     /// Method and path of an update.
@@ -39,6 +41,7 @@ pub(super) const RESTS: &[Rest] = &[
     Rest {
         kind: "schemas",
         create: "/api/2.1/unity-catalog/schemas",
+        path_key: None,
         id_field: "full_name",
         read: "/api/2.1/unity-catalog/schemas/{id}",
         update: ("PATCH", "/api/2.1/unity-catalog/schemas/{id}"),
@@ -51,6 +54,7 @@ pub(super) const RESTS: &[Rest] = &[
     Rest {
         kind: "volumes",
         create: "/api/2.1/unity-catalog/volumes",
+        path_key: None,
         id_field: "full_name",
         read: "/api/2.1/unity-catalog/volumes/{id}",
         update: ("PATCH", "/api/2.1/unity-catalog/volumes/{id}"),
@@ -68,6 +72,7 @@ pub(super) const RESTS: &[Rest] = &[
     Rest {
         kind: "pipelines",
         create: "/api/2.0/pipelines",
+        path_key: None,
         id_field: "pipeline_id",
         read: "/api/2.0/pipelines/{id}",
         update: ("PUT", "/api/2.0/pipelines/{id}"),
@@ -80,6 +85,7 @@ pub(super) const RESTS: &[Rest] = &[
     Rest {
         kind: "clusters",
         create: "/api/2.1/clusters/create",
+        path_key: None,
         id_field: "cluster_id",
         read: "/api/2.1/clusters/get?cluster_id={id}",
         update: ("POST", "/api/2.1/clusters/edit"),
@@ -87,6 +93,30 @@ pub(super) const RESTS: &[Rest] = &[
         id_key: Some("cluster_id"),
         delete: ("POST", "/api/2.1/clusters/permanent-delete"),
         recreate: &[],
+        grants: None,
+    },
+    Rest {
+        kind: "quality_monitors",
+        create: "/api/2.1/unity-catalog/tables/{key}/monitor",
+        path_key: Some("table_name"),
+        id_field: "table_name",
+        read: "/api/2.1/unity-catalog/tables/{id}/monitor",
+        update: ("PUT", "/api/2.1/unity-catalog/tables/{id}/monitor"),
+        update_fields: Some(&[
+            "baseline_table_name",
+            "custom_metrics",
+            "data_classification_config",
+            "inference_log",
+            "notifications",
+            "output_schema_name",
+            "schedule",
+            "slicing_exprs",
+            "snapshot",
+            "time_series",
+        ]),
+        id_key: None,
+        delete: ("DELETE", "/api/2.1/unity-catalog/tables/{id}/monitor"),
+        recreate: &["assets_dir", "table_name"],
         grants: None,
     },
 ];
@@ -205,12 +235,17 @@ fn with_defaults(rest: &Rest, settings: &Value) -> Value {
 }
 
 fn create(client: &Client, rest: &Rest, settings: &Value) -> Result<String> {
-    let settings = &with_defaults(rest, settings);
-    let answer = client.rest("POST", rest.create, Some(settings))?;
+    let mut body = with_defaults(rest, settings);
+    let mut path = rest.create.to_string();
+    if let (Some(key), Some(m)) = (rest.path_key, body.as_object_mut()) {
+        let value = m.remove(key).unwrap_or_default();
+        path = path.replace("{key}", &escape(value.as_str().unwrap_or_default()));
+    }
+    let answer = client.rest("POST", &path, Some(&body))?;
     let answer = answer.unwrap_or_default();
     let id = answer.get(rest.id_field).and_then(Value::as_str);
     id.map(str::to_string)
-        .with_context(|| format!("{}: no {} in the answer", rest.create, rest.id_field))
+        .with_context(|| format!("{path}: no {} in the answer", rest.id_field))
 }
 
 /// The update as the CLI sends it; a volume renamed gets `new_name` (and

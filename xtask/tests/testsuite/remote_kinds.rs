@@ -3,15 +3,12 @@
 //! deleted, with `${resources...}` references between them resolved and
 //! followed in order, and the bodies we send beside the reference CLI's.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
 use crate::support::cli_remote::CliRemote;
-use crate::support::deploy::text;
-use e2e::cli_server::{USER, cli_binary};
+use e2e::cli_server::USER;
 
-const DATABRICKS_YML: &str = "\
+pub const DATABRICKS_YML: &str = "\
 bundle:
   name: demo
 include:
@@ -21,7 +18,7 @@ targets:
     default: true
 ";
 
-const UC_YML: &str = "\
+pub const UC_YML: &str = "\
 resources:
   schemas:
     s:
@@ -43,7 +40,7 @@ resources:
           privileges: [READ_VOLUME]
 ";
 
-const COMPUTE_YML: &str = "\
+pub const COMPUTE_YML: &str = "\
 resources:
   pipelines:
     p:
@@ -71,7 +68,7 @@ resources:
             pipeline_id: ${resources.pipelines.p.id}
 ";
 
-fn start(test: &str, file: &str) -> Option<CliRemote> {
+pub fn start(test: &str, file: &str) -> Option<CliRemote> {
     let r = CliRemote::start(test)?;
     r.repo.write("databricks.yml", DATABRICKS_YML);
     r.repo.write("resources/kinds.yml", file);
@@ -79,13 +76,13 @@ fn start(test: &str, file: &str) -> Option<CliRemote> {
 }
 
 /// Non-GET requests from `mark` on, as `METHOD path`.
-fn writes(r: &CliRemote, mark: usize) -> Vec<String> {
+pub fn writes(r: &CliRemote, mark: usize) -> Vec<String> {
     let all = r.server.requests();
     let later = all[mark..].iter().filter(|q| q.method != "GET");
     later.map(|q| q.line()).collect()
 }
 
-fn uc(r: &CliRemote, what: &str, full: &str) -> Option<Value> {
+pub fn uc(r: &CliRemote, what: &str, full: &str) -> Option<Value> {
     r.server
         .get_json(&format!("/api/2.1/unity-catalog/{what}/{full}"))
 }
@@ -241,85 +238,72 @@ fn pipelines_clusters_and_a_job_naming_the_pipeline() {
     assert!(gone.is_none() || gone.unwrap()["state"] == "TERMINATED");
 }
 
-/// The bodies we send equal the reference CLI's (direct engine) for the
-/// same bundle on the same server.
-#[test]
-fn kind_requests_equal_the_clis() {
-    let both = format!("{UC_YML}{}", COMPUTE_YML.trim_start_matches("resources:\n"));
-    let Some(r) = start("kind_requests_equal_the_clis", &both) else {
-        return;
-    };
-    let Some(cli) = cli_binary("kind_requests_equal_the_clis") else {
-        return;
-    };
-    let home = tempfile::tempdir().unwrap();
-    let out = Command::new(cli)
-        .args(["bundle", "deploy"])
-        .current_dir(r.repo.bundle())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("DATABRICKS_HOST", r.server.url())
-        .env("DATABRICKS_TOKEN", format!("{}-cli", r.server.token()))
-        .env("DATABRICKS_BUNDLE_ENGINE", "direct")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "databricks bundle deploy:\n{}",
-        text(&out)
-    );
-    std::fs::remove_dir_all(r.repo.bundle().join(".databricks")).ok();
-    let mark = r.server.mark();
-    r.ok(&["deploy"]);
-    let all = r.server.requests();
-    let (theirs, ours) = all.split_at(mark);
-    let mut differ = Vec::new();
-    for pattern in [
-        "POST /api/2.1/unity-catalog/schemas",
-        "POST /api/2.1/unity-catalog/volumes",
-        "PATCH /api/2.1/unity-catalog/permissions",
-        "POST /api/2.1/clusters/create",
-        "PUT /api/2.0/permissions/pipelines",
-        "POST /api/2.0/pipelines",
-    ] {
-        let bodies = |reqs: &[e2e::cli_server::Recorded]| -> Vec<Value> {
-            let matching = reqs.iter().filter(|q| {
-                q.line() == pattern
-                    || q.line().starts_with(&format!("{pattern}/"))
-                        && pattern.contains("permissions")
-            });
-            matching
-                .map(|q| normalize(serde_json::from_str(&q.body).unwrap()))
-                .collect()
-        };
-        if bodies(ours) != bodies(theirs) {
-            differ.push(format!(
-                "{pattern}:\n ours   {:?}\n theirs {:?}",
-                bodies(ours),
-                bodies(theirs)
-            ));
-        }
-        assert!(!bodies(theirs).is_empty(), "{pattern}: the CLI sent none");
-    }
-    assert!(differ.is_empty(), "{}", differ.join("\n"));
+pub const MONITOR_YML: &str = "\
+resources:
+  quality_monitors:
+    m:
+      table_name: main.ml_s.scores
+      assets_dir: /Workspace/Shared/monitors/scores
+      output_schema_name: main.ml_s
+      snapshot: {}
+      schedule:
+        quartz_cron_expression: 0 0 5 * * ?
+        timezone_id: UTC
+";
+
+fn monitor(r: &CliRemote, table: &str) -> Option<Value> {
+    uc(r, &format!("tables/{table}"), "monitor")
 }
 
-/// Keys in order, arrays of objects sorted (their order means nothing to
-/// the API), ids (which differ between the two deploys) blanked.
-fn normalize(v: Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut kv: Vec<(String, Value)> =
-                m.into_iter().map(|(k, v)| (k, normalize(v))).collect();
-            kv.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(kv.into_iter().collect())
-        }
-        Value::Array(a) => {
-            let mut a: Vec<Value> = a.into_iter().map(normalize).collect();
-            a.sort_by_key(|x| x.to_string());
-            Value::Array(a)
-        }
-        other => other,
-    }
+#[test]
+fn quality_monitors_are_created_updated_and_recreated() {
+    let Some(r) = start(
+        "quality_monitors_are_created_updated_and_recreated",
+        MONITOR_YML,
+    ) else {
+        return;
+    };
+    r.ok(&["deploy"]);
+    let table = "main.ml_s.scores";
+    assert_eq!(
+        r.id("test", "databricks_quality_monitor", "m").unwrap(),
+        table
+    );
+    let m = monitor(&r, table).expect("the monitor");
+    assert_eq!(m["output_schema_name"], "main.ml_s");
+    let body = r
+        .server
+        .requests_matching("POST /api/2.1/unity-catalog/tables/");
+    let body: Value = serde_json::from_str(&body[0].body).unwrap();
+    assert!(body.get("table_name").is_none(), "{body}");
+
+    // The schedule: updated in place.
+    let changed = MONITOR_YML.replace("0 0 5", "0 0 6");
+    r.repo.write("resources/kinds.yml", &changed);
+    let mark = r.server.mark();
+    r.ok(&["deploy"]);
+    let w = writes(&r, mark);
+    let put = format!("PUT /api/2.1/unity-catalog/tables/{table}/monitor");
+    assert!(w.contains(&put), "{w:?}");
+    let m = monitor(&r, table).unwrap();
+    assert_eq!(m["schedule"]["quartz_cron_expression"], "0 0 6 * * ?");
+
+    // assets_dir: made anew (deleted, then created).
+    let moved = changed.replace("monitors/scores", "monitors/scores2");
+    r.repo.write("resources/kinds.yml", &moved);
+    let mark = r.server.mark();
+    r.ok(&["deploy"]);
+    let w = writes(&r, mark);
+    let del = format!("DELETE /api/2.1/unity-catalog/tables/{table}/monitor");
+    let post = format!("POST /api/2.1/unity-catalog/tables/{table}/monitor");
+    let pos = |p: &str| w.iter().position(|x| *x == p).unwrap();
+    assert!(pos(&del) < pos(&post), "{w:?}");
+    assert_eq!(
+        monitor(&r, table).unwrap()["assets_dir"],
+        "/Workspace/Shared/monitors/scores2"
+    );
+
+    r.repo.write("resources/kinds.yml", "resources: {}\n");
+    r.ok(&["deploy"]);
+    assert!(monitor(&r, table).is_none());
 }

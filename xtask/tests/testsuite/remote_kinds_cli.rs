@@ -1,0 +1,96 @@
+//! The bodies we send for schemas, volumes, pipelines, clusters and quality
+//! monitors beside those the reference CLI (direct engine) sends for the same
+//! bundle on the same Databricks CLI test server.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::remote_kinds::{COMPUTE_YML, MONITOR_YML, UC_YML, start};
+use crate::support::deploy::text;
+use e2e::cli_server::cli_binary;
+
+/// The bodies we send equal the reference CLI's (direct engine) for the
+/// same bundle on the same server.
+#[test]
+fn kind_requests_equal_the_clis() {
+    let rest = |y: &str| y.trim_start_matches("resources:\n").to_string();
+    let both = format!("{UC_YML}{}{}", rest(COMPUTE_YML), rest(MONITOR_YML));
+    let Some(r) = start("kind_requests_equal_the_clis", &both) else {
+        return;
+    };
+    let Some(cli) = cli_binary("kind_requests_equal_the_clis") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(cli)
+        .args(["bundle", "deploy"])
+        .current_dir(r.repo.bundle())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("DATABRICKS_HOST", r.server.url())
+        .env("DATABRICKS_TOKEN", format!("{}-cli", r.server.token()))
+        .env("DATABRICKS_BUNDLE_ENGINE", "direct")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "databricks bundle deploy:\n{}",
+        text(&out)
+    );
+    std::fs::remove_dir_all(r.repo.bundle().join(".databricks")).ok();
+    let mark = r.server.mark();
+    r.ok(&["deploy"]);
+    let all = r.server.requests();
+    let (theirs, ours) = all.split_at(mark);
+    let mut differ = Vec::new();
+    for pattern in [
+        "POST /api/2.1/unity-catalog/schemas",
+        "POST /api/2.1/unity-catalog/volumes",
+        "PATCH /api/2.1/unity-catalog/permissions",
+        "POST /api/2.1/clusters/create",
+        "PUT /api/2.0/permissions/pipelines",
+        "POST /api/2.0/pipelines",
+        "POST /api/2.1/unity-catalog/tables/main.ml_s.scores/monitor",
+    ] {
+        let bodies = |reqs: &[e2e::cli_server::Recorded]| -> Vec<Value> {
+            let matching = reqs.iter().filter(|q| {
+                q.line() == pattern
+                    || q.line().starts_with(&format!("{pattern}/"))
+                        && pattern.contains("permissions")
+            });
+            matching
+                .map(|q| normalize(serde_json::from_str(&q.body).unwrap()))
+                .collect()
+        };
+        if bodies(ours) != bodies(theirs) {
+            differ.push(format!(
+                "{pattern}:\n ours   {:?}\n theirs {:?}",
+                bodies(ours),
+                bodies(theirs)
+            ));
+        }
+        assert!(!bodies(theirs).is_empty(), "{pattern}: the CLI sent none");
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// Keys in order, arrays of objects sorted (their order means nothing to
+/// the API), ids (which differ between the two deploys) blanked.
+fn normalize(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut kv: Vec<(String, Value)> =
+                m.into_iter().map(|(k, v)| (k, normalize(v))).collect();
+            kv.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(kv.into_iter().collect())
+        }
+        Value::Array(a) => {
+            let mut a: Vec<Value> = a.into_iter().map(normalize).collect();
+            a.sort_by_key(|x| x.to_string());
+            Value::Array(a)
+        }
+        other => other,
+    }
+}
