@@ -144,7 +144,7 @@ pub const KINDS: &[Kind] = &[
         Some("serving-endpoints"),
         "/api/2.0/serving-endpoints",
         "ml/endpoints/{id}",
-        false,
+        true,
     ),
     kind(
         "registered_models",

@@ -26,6 +26,8 @@ mod remote_acl;
 mod remote_kinds;
 mod remote_refs;
 mod remote_resources;
+mod remote_rest;
+mod remote_serving;
 mod resources;
 mod rollback;
 pub mod state;

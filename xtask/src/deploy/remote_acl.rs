@@ -46,6 +46,11 @@ pub(super) fn permissions(
         })
         .collect();
     let acl = with_manager(acl, user, &change.kind);
+    // An endpoint's permissions are kept under its own id, not its name.
+    if change.kind == "model_serving_endpoints" {
+        let id = super::remote_serving::endpoint_id(client, id)?;
+        return client.permissions_set(ty, &id, &acl);
+    }
     client.permissions_set(ty, id, &acl)
 }
 

@@ -8,118 +8,12 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
 use super::remote_acl::apply_grants;
-use super::remote_refs;
+pub(super) use super::remote_rest::{RESTS, Rest};
 use super::resources::{Action, ResourceChange};
 use super::state::TfResource;
+use super::{remote_refs, remote_serving};
 use crate::workspace::remote::api::escape;
 use crate::workspace::remote::client::Client;
-
-/// How one kind is deployed. `{id}` in a path is the escaped id.
-pub(super) struct Rest {
-    pub kind: &'static str,
-    /// `POST` here creates; the answer's `id_field` is the id.
-    create: &'static str,
-    /// A setting in the create path (`{key}`), not in the bodies.
-    path_key: Option<&'static str>,
-    id_field: &'static str,
-    read: &'static str,
-    /// Method and path of an update.
-    update: (&'static str, &'static str),
-    /// The fields an update sends (`None`: all settings, plus `id_key`).
-    update_fields: Option<&'static [&'static str]>,
-    /// The key naming the id in an update or delete body.
-    id_key: Option<&'static str>,
-    /// Method and path of a delete (a POST sends `{id_key: id}`).
-    delete: (&'static str, &'static str),
-    /// Changed, these make another resource: deleted, then created.
-    recreate: &'static [&'static str],
-    /// The Unity Catalog securable type of its `grants`.
-    pub grants: Option<&'static str>,
-}
-
-pub(super) const RESTS: &[Rest] = &[
-    Rest {
-        kind: "schemas",
-        create: "/api/2.1/unity-catalog/schemas",
-        path_key: None,
-        id_field: "full_name",
-        read: "/api/2.1/unity-catalog/schemas/{id}",
-        update: ("PATCH", "/api/2.1/unity-catalog/schemas/{id}"),
-        update_fields: Some(&["comment", "properties"]),
-        id_key: None,
-        delete: ("DELETE", "/api/2.1/unity-catalog/schemas/{id}?force=true"),
-        recreate: &["name", "catalog_name", "storage_root"],
-        grants: Some("schema"),
-    },
-    Rest {
-        kind: "volumes",
-        create: "/api/2.1/unity-catalog/volumes",
-        path_key: None,
-        id_field: "full_name",
-        read: "/api/2.1/unity-catalog/volumes/{id}",
-        update: ("PATCH", "/api/2.1/unity-catalog/volumes/{id}"),
-        update_fields: Some(&["comment"]),
-        id_key: None,
-        delete: ("DELETE", "/api/2.1/unity-catalog/volumes/{id}"),
-        recreate: &[
-            "catalog_name",
-            "schema_name",
-            "storage_location",
-            "volume_type",
-        ],
-        grants: Some("volume"),
-    },
-    Rest {
-        kind: "pipelines",
-        create: "/api/2.0/pipelines",
-        path_key: None,
-        id_field: "pipeline_id",
-        read: "/api/2.0/pipelines/{id}",
-        update: ("PUT", "/api/2.0/pipelines/{id}"),
-        update_fields: None,
-        id_key: Some("pipeline_id"),
-        delete: ("DELETE", "/api/2.0/pipelines/{id}"),
-        recreate: &["storage"],
-        grants: None,
-    },
-    Rest {
-        kind: "clusters",
-        create: "/api/2.1/clusters/create",
-        path_key: None,
-        id_field: "cluster_id",
-        read: "/api/2.1/clusters/get?cluster_id={id}",
-        update: ("POST", "/api/2.1/clusters/edit"),
-        update_fields: None,
-        id_key: Some("cluster_id"),
-        delete: ("POST", "/api/2.1/clusters/permanent-delete"),
-        recreate: &[],
-        grants: None,
-    },
-    Rest {
-        kind: "quality_monitors",
-        create: "/api/2.1/unity-catalog/tables/{key}/monitor",
-        path_key: Some("table_name"),
-        id_field: "table_name",
-        read: "/api/2.1/unity-catalog/tables/{id}/monitor",
-        update: ("PUT", "/api/2.1/unity-catalog/tables/{id}/monitor"),
-        update_fields: Some(&[
-            "baseline_table_name",
-            "custom_metrics",
-            "data_classification_config",
-            "inference_log",
-            "notifications",
-            "output_schema_name",
-            "schedule",
-            "slicing_exprs",
-            "snapshot",
-            "time_series",
-        ]),
-        id_key: None,
-        delete: ("DELETE", "/api/2.1/unity-catalog/tables/{id}/monitor"),
-        recreate: &["assets_dir", "table_name"],
-        grants: None,
-    },
-];
 
 /// The settings `prev` recorded for `ty.key`, as the API saw them: its
 /// references resolved against `prev` too (the values they had then), or
@@ -145,7 +39,7 @@ pub(super) fn deploy(
     };
     let api = api_settings(settings);
     let recreate = recreates(rest, &api, before);
-    let id = apply(client, rest, change.action, old.clone(), &api, recreate)?;
+    let id = apply(client, rest, change.action, old.clone(), &api, before)?;
     if let Some(id) = &id {
         let created = old.as_ref() != Some(id) || recreate;
         grants(client, rest, id, &settings["grants"], created)?;
@@ -177,19 +71,20 @@ fn at(path: &str, id: &str) -> String {
 /// that makes another resource.
 pub(super) fn recreates(rest: &Rest, now: &Value, before: Option<&Value>) -> bool {
     let Some(before) = before else { return false };
-    rest.recreate.iter().any(|f| before.get(f) != now.get(f))
+    let at = |v: &Value, f: &str| v.pointer(&format!("/{}", f.replace('.', "/"))).cloned();
+    rest.recreate.iter().any(|f| at(before, f) != at(now, f))
 }
 
 /// Carries out `action` on one resource of kind `rest`: `old` its recorded
-/// id, `settings` its API settings (references resolved), `recreate` if it
-/// is to be made anew. Returns its id afterwards (`None` once deleted).
+/// id, `settings` its API settings (references resolved), `before` what it
+/// was recorded with (which may make it anew). Returns its id afterwards (`None` once deleted).
 pub(super) fn apply(
     client: &Client,
     rest: &Rest,
     action: Action,
     old: Option<String>,
     settings: &Value,
-    recreate: bool,
+    before: Option<&Value>,
 ) -> Result<Option<String>> {
     if action == Action::Delete {
         if let Some(id) = old {
@@ -204,11 +99,15 @@ pub(super) fn apply(
     let Some(id) = existing else {
         return create(client, rest, settings).map(Some);
     };
-    if recreate {
+    if recreates(rest, settings, before) {
         delete(client, rest, &id)?;
         return create(client, rest, settings).map(Some);
     }
     if action == Action::Update {
+        if rest.kind == "model_serving_endpoints" {
+            remote_serving::update(client, &id, settings, before)?;
+            return Ok(Some(id));
+        }
         return update(client, rest, &id, settings).map(Some);
     }
     Ok(Some(id))

@@ -20,6 +20,7 @@ mod remote_cli_resources;
 mod remote_deploy;
 mod remote_kinds;
 mod remote_kinds_cli;
+mod remote_kinds_serving;
 mod remote_resources;
 mod repo;
 mod runner;

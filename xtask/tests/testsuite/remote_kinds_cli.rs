@@ -1,12 +1,15 @@
-//! The bodies we send for schemas, volumes, pipelines, clusters and quality
-//! monitors beside those the reference CLI (direct engine) sends for the same
-//! bundle on the same Databricks CLI test server.
+//! Quality monitors on the remote backend, and the bodies we send for
+//! schemas, volumes, pipelines, clusters and quality monitors beside those
+//! the reference CLI (direct engine) sends for the same bundle on the same
+//! Databricks CLI test server.
 
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::remote_kinds::{COMPUTE_YML, MONITOR_YML, UC_YML, start};
+use crate::remote_kinds::{COMPUTE_YML, UC_YML, start, uc, writes};
+use crate::remote_kinds_serving::SERVING_YML;
+use crate::support::cli_remote::CliRemote;
 use crate::support::deploy::text;
 use e2e::cli_server::cli_binary;
 
@@ -15,7 +18,12 @@ use e2e::cli_server::cli_binary;
 #[test]
 fn kind_requests_equal_the_clis() {
     let rest = |y: &str| y.trim_start_matches("resources:\n").to_string();
-    let both = format!("{UC_YML}{}{}", rest(COMPUTE_YML), rest(MONITOR_YML));
+    let both = format!(
+        "{UC_YML}{}{}{}",
+        rest(COMPUTE_YML),
+        rest(MONITOR_YML),
+        rest(SERVING_YML)
+    );
     let Some(r) = start("kind_requests_equal_the_clis", &both) else {
         return;
     };
@@ -53,6 +61,8 @@ fn kind_requests_equal_the_clis() {
         "PUT /api/2.0/permissions/pipelines",
         "POST /api/2.0/pipelines",
         "POST /api/2.1/unity-catalog/tables/main.ml_s.scores/monitor",
+        "POST /api/2.0/serving-endpoints",
+        "PUT /api/2.0/permissions/serving-endpoints",
     ] {
         let bodies = |reqs: &[e2e::cli_server::Recorded]| -> Vec<Value> {
             let matching = reqs.iter().filter(|q| {
@@ -93,4 +103,74 @@ fn normalize(v: Value) -> Value {
         }
         other => other,
     }
+}
+
+pub const MONITOR_YML: &str = "\
+resources:
+  quality_monitors:
+    m:
+      table_name: main.ml_s.scores
+      assets_dir: /Workspace/Shared/monitors/scores
+      output_schema_name: main.ml_s
+      snapshot: {}
+      schedule:
+        quartz_cron_expression: 0 0 5 * * ?
+        timezone_id: UTC
+";
+
+fn monitor(r: &CliRemote, table: &str) -> Option<Value> {
+    uc(r, &format!("tables/{table}"), "monitor")
+}
+
+#[test]
+fn quality_monitors_are_created_updated_and_recreated() {
+    let Some(r) = start(
+        "quality_monitors_are_created_updated_and_recreated",
+        MONITOR_YML,
+    ) else {
+        return;
+    };
+    r.ok(&["deploy"]);
+    let table = "main.ml_s.scores";
+    assert_eq!(
+        r.id("test", "databricks_quality_monitor", "m").unwrap(),
+        table
+    );
+    let m = monitor(&r, table).expect("the monitor");
+    assert_eq!(m["output_schema_name"], "main.ml_s");
+    let body = r
+        .server
+        .requests_matching("POST /api/2.1/unity-catalog/tables/");
+    let body: Value = serde_json::from_str(&body[0].body).unwrap();
+    assert!(body.get("table_name").is_none(), "{body}");
+
+    // The schedule: updated in place.
+    let changed = MONITOR_YML.replace("0 0 5", "0 0 6");
+    r.repo.write("resources/kinds.yml", &changed);
+    let mark = r.server.mark();
+    r.ok(&["deploy"]);
+    let w = writes(&r, mark);
+    let put = format!("PUT /api/2.1/unity-catalog/tables/{table}/monitor");
+    assert!(w.contains(&put), "{w:?}");
+    let m = monitor(&r, table).unwrap();
+    assert_eq!(m["schedule"]["quartz_cron_expression"], "0 0 6 * * ?");
+
+    // assets_dir: made anew (deleted, then created).
+    let moved = changed.replace("monitors/scores", "monitors/scores2");
+    r.repo.write("resources/kinds.yml", &moved);
+    let mark = r.server.mark();
+    r.ok(&["deploy"]);
+    let w = writes(&r, mark);
+    let del = format!("DELETE /api/2.1/unity-catalog/tables/{table}/monitor");
+    let post = format!("POST /api/2.1/unity-catalog/tables/{table}/monitor");
+    let pos = |p: &str| w.iter().position(|x| *x == p).unwrap();
+    assert!(pos(&del) < pos(&post), "{w:?}");
+    assert_eq!(
+        monitor(&r, table).unwrap()["assets_dir"],
+        "/Workspace/Shared/monitors/scores2"
+    );
+
+    r.repo.write("resources/kinds.yml", "resources: {}\n");
+    r.ok(&["deploy"]);
+    assert!(monitor(&r, table).is_none());
 }
