@@ -127,7 +127,11 @@ fn order(plan: &ResourcePlan, prev: &[TfResource]) -> Result<Vec<usize>> {
         refs(&attrs).into_iter().map(|r| (r.kind, r.key)).collect()
     };
     let n = plan.changes.len();
-    let deps: Vec<_> = plan.changes.iter().map(deps).collect();
+    let deps: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| (format!("resources.{}.{}", c.kind, c.key), deps(c)))
+        .collect();
     let idx = |kind: &str, key: &str| {
         plan.changes
             .iter()
@@ -139,7 +143,7 @@ fn order(plan: &ResourcePlan, prev: &[TfResource]) -> Result<Vec<usize>> {
     let mut visiting = vec![false; n];
     fn visit(
         i: usize,
-        deps: &[BTreeSet<(String, String)>],
+        deps: &[(String, BTreeSet<(String, String)>)],
         idx: &dyn Fn(&str, &str) -> Option<usize>,
         skip: &dyn Fn(usize) -> bool,
         state: (&mut [bool], &mut [bool], &mut Vec<usize>),
@@ -149,10 +153,13 @@ fn order(plan: &ResourcePlan, prev: &[TfResource]) -> Result<Vec<usize>> {
             return Ok(());
         }
         if visiting[i] {
-            bail!("a cycle of ${{resources...}} references goes through change {i}");
+            bail!(
+                "{}: its ${{resources...}} references lead back to it (a cycle)",
+                deps[i].0
+            );
         }
         visiting[i] = true;
-        for (kind, key) in &deps[i] {
+        for (kind, key) in &deps[i].1 {
             if let Some(j) = idx(kind, key) {
                 visit(j, deps, idx, skip, (&mut *done, &mut *visiting, &mut *out))?;
             }
@@ -248,23 +255,5 @@ pub(super) fn lookup(resources: &[TfResource], r: &Ref, depth: usize) -> Result<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn references_are_found_and_replaced() {
-        let v = json!({"a": "${resources.schemas.s.name}", "b": ["x ${resources.jobs.j.id} y"]});
-        let found: Vec<String> = refs(&v).into_iter().map(|r| r.key).collect();
-        assert_eq!(found, ["j", "s"]);
-        let out = resolve(&v, &|r| {
-            Ok(match r.field.as_str() {
-                "id" => json!(12),
-                _ => json!("dev_s"),
-            })
-        })
-        .unwrap();
-        assert_eq!(out, json!({"a": "dev_s", "b": ["x 12 y"]}));
-        assert_eq!(refs(&json!("${resources.x}")).len(), 0);
-    }
-}
+#[path = "remote_refs_tests.rs"]
+mod tests;
