@@ -66,7 +66,8 @@ pub(super) const RESTS: &[Rest] = &[
         read: "/api/2.0/pipelines/{id}",
         update: ("PUT", "/api/2.0/pipelines/{id}"),
         update_fields: None,
-        id_key: Some("pipeline_id"),
+        // The id goes in the path only.
+        id_key: None,
         delete: ("DELETE", "/api/2.0/pipelines/{id}"),
         recreate: &["storage"],
         grants: None,

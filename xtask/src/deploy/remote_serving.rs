@@ -33,10 +33,8 @@ pub(super) fn update(
             .context("AI gateway")?;
     }
     if changed("config") {
-        let mut body = now.get("config").cloned().unwrap_or(json!({}));
-        if let Some(m) = body.as_object_mut() {
-            m.insert("name".into(), json!(name));
-        }
+        // The name goes in the path only.
+        let body = now.get("config").cloned().unwrap_or(json!({}));
         client
             .rest("PUT", &at("config"), Some(&body))
             .context("served config")?;
@@ -67,7 +65,15 @@ fn tags(client: &Client, name: &str, now: &Value) -> Result<()> {
         .map(|(k, v)| json!({ "key": k, "value": v }))
         .collect();
     let delete: Vec<&String> = have.keys().filter(|k| !want.contains_key(*k)).collect();
-    let body = json!({ "add_tags": add, "delete_tags": delete });
+    // Empty lists left out, as the CLI's SDK leaves them.
+    let mut body = serde_json::Map::new();
+    if !add.is_empty() {
+        body.insert("add_tags".into(), json!(add));
+    }
+    if !delete.is_empty() {
+        body.insert("delete_tags".into(), json!(delete));
+    }
+    let body = Value::Object(body);
     client
         .rest(
             "PATCH",
