@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::remote_kinds::{start, writes};
+use crate::remote_kinds::{start, uc, writes};
 use crate::support::cli_remote::CliRemote;
 
 pub const SERVING_YML: &str = "\
@@ -94,4 +94,46 @@ fn serving_endpoints_are_created_updated_and_recreated() {
     r.repo.write("resources/kinds.yml", "resources: {}\n");
     r.ok(&["deploy"]);
     assert!(endpoint(&r).is_none());
+}
+
+/// In development mode the schema gets the CLI's prefix, and the volume
+/// naming it by reference lands in the prefixed schema; `destroy` removes
+/// every kind, the volume before its schema.
+#[test]
+fn dev_mode_references_follow_the_prefix_and_destroy_removes_every_kind() {
+    let test = "dev_mode_references_follow_the_prefix_and_destroy_removes_every_kind";
+    let Some(r) = start(test, crate::remote_kinds::UC_YML) else {
+        return;
+    };
+    let dev = "targets:\n  dev:\n    default: true\n    mode: development\n";
+    let yml = crate::remote_kinds::DATABRICKS_YML;
+    r.repo.write(
+        "databricks.yml",
+        &format!("{}{dev}", &yml[..yml.find("targets:").unwrap()]),
+    );
+    let more = SERVING_YML.trim_start_matches("resources:\n");
+    r.repo.write(
+        "resources/kinds.yml",
+        &format!("{}{more}", crate::remote_kinds::UC_YML),
+    );
+    r.ok(&["deploy"]);
+    let full = "main.dev_tester_ml_s";
+    assert!(uc(&r, "schemas", full).is_some());
+    assert!(uc(&r, "volumes", &format!("{full}.landing")).is_some());
+    let endpoint = r.id("dev", "databricks_model_serving", "e").unwrap();
+    assert_eq!(endpoint, "dev_tester_scorer");
+
+    let mark = r.server.mark();
+    r.ok(&["destroy", "--auto-approve"]);
+    let w = writes(&r, mark);
+    let pos = |p: &str| w.iter().position(|x| x.starts_with(p)).unwrap();
+    assert!(
+        pos("DELETE /api/2.1/unity-catalog/volumes") < pos("DELETE /api/2.1/unity-catalog/schemas")
+    );
+    assert!(uc(&r, "schemas", full).is_none());
+    assert!(uc(&r, "volumes", &format!("{full}.landing")).is_none());
+    let gone = r
+        .server
+        .get_json(&format!("/api/2.0/serving-endpoints/{endpoint}"));
+    assert!(gone.is_none());
 }
