@@ -111,7 +111,7 @@ pub const KINDS: &[Kind] = &[
         Some("pipelines"),
         "/api/2.0/pipelines",
         "pipelines/{id}",
-        false,
+        true,
     ),
     kind(
         "models",
@@ -144,7 +144,7 @@ pub const KINDS: &[Kind] = &[
         Some("serving-endpoints"),
         "/api/2.0/serving-endpoints",
         "ml/endpoints/{id}",
-        false,
+        true,
     ),
     kind(
         "registered_models",
@@ -166,7 +166,7 @@ pub const KINDS: &[Kind] = &[
         None,
         "/api/2.1/unity-catalog/tables",
         "explore/data/{path}",
-        false,
+        true,
     ),
     kind(
         "schemas",
@@ -177,7 +177,7 @@ pub const KINDS: &[Kind] = &[
         None,
         "/api/2.1/unity-catalog/schemas",
         "explore/data/{path}",
-        false,
+        true,
     ),
     kind(
         "volumes",
@@ -188,7 +188,7 @@ pub const KINDS: &[Kind] = &[
         None,
         "/api/2.1/unity-catalog/volumes",
         "explore/data/volumes/{path}",
-        false,
+        true,
     ),
     kind(
         "clusters",
@@ -199,7 +199,7 @@ pub const KINDS: &[Kind] = &[
         Some("clusters"),
         "/api/2.1/clusters",
         "compute/clusters/{id}",
-        false,
+        true,
     ),
     kind(
         "dashboards",

@@ -32,7 +32,13 @@ pub(super) fn permissions(
     if !matches!(change.action, Action::Create | Action::Update) {
         return Ok(());
     }
-    client.permissions_set(ty, id, &acl_entries(wanted, user, &change.kind))
+    let acl = acl_entries(wanted, user, &change.kind);
+    // An endpoint's permissions are kept under its own id, not its name.
+    if change.kind == "model_serving_endpoints" {
+        let id = super::remote_serving::endpoint_id(client, id)?;
+        return client.permissions_set(ty, &id, &acl);
+    }
+    client.permissions_set(ty, id, &acl)
 }
 
 /// The access control list a resource's `permissions:` (`[{level, <who>}]`)

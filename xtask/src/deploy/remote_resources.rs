@@ -1,32 +1,25 @@
 //! Resources on the remote backend: the planned creates, updates and deletes
-//! carried out through the REST API of each kind (see `config::kinds`: jobs
-//! 2.2, MLflow experiments, Unity Catalog models), with the ids the
-//! workspace gives kept in `terraform.tfstate`, so that a redeploy resets
-//! the same job instead of creating another, as the CLI's Terraform does.
-//!
-//! Locally a resource exists only as its state entry (`resources.rs`); the
-//! plan is the same, only the ids of created resources change here.
+//! carried out through each kind's REST API (jobs, experiments and models
+//! here; schemas, volumes, pipelines and clusters in `remote_kinds`), in the
+//! order of their references (`remote_refs`), with the ids the workspace
+//! gives kept in the state, so that a redeploy updates the same resource.
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use super::remote_acl::{apply_grants, permissions};
-use super::resources::{Action, ResourcePlan, tf_type};
+use super::remote_kinds::{self, api_settings};
+use super::remote_refs;
+use super::resources::{Action, ResourceChange, ResourcePlan, tf_type};
 use super::state::TfResource;
 use crate::config::kinds;
 use crate::workspace::remote::client::Client;
 
-/// Keys of a bundle resource that are not part of the API's settings.
-const BUNDLE_ONLY: [&str; 3] = ["permissions", "grants", "id"];
-
 /// Carry out `plan` in the workspace; fills in real ids. Returns warnings
-/// for kinds this backend does not deploy.
-///
-/// After each create or delete, `record` gets the resources as they now are
-/// in the workspace (those done so far as planned, the rest as in `prev`),
-/// to write into the state before the next request: a deploy that fails
-/// halfway then knows what it created, and the next one converges instead
-/// of creating them twice.
+/// for kinds this backend does not deploy. After each create or delete,
+/// `record` gets the resources as they now are (done so far as planned, the
+/// rest as in `prev`), written into the state before the next request, so
+/// a deploy failing halfway knows what it created and the next converges.
 pub fn apply(
     client: &Client,
     user: &str,
@@ -35,6 +28,7 @@ pub fn apply(
     record: &mut dyn FnMut(Vec<TfResource>) -> Result<()>,
 ) -> Result<Vec<String>> {
     let mut warnings = Vec::new();
+    remote_refs::prepare(plan, prev)?;
     for i in 0..plan.changes.len() {
         let change = plan.changes[i].clone();
         let what = format!("{}.{}", change.kind, change.key);
@@ -43,45 +37,23 @@ pub fn apply(
             .resources
             .iter()
             .position(|r| r.kind == ty && r.name == change.key);
-        let settings = slot
+        let written = slot
             .and_then(|s| plan.resources[s].instances.first())
             .map(|inst| Value::Object(inst.attributes.clone()))
             .unwrap_or(Value::Null);
+        let resources = &plan.resources;
+        let settings = remote_refs::resolve(&written, &|r| remote_refs::lookup(resources, r, 0))
+            .with_context(|| format!("{what}: its references"))?;
         // A planned create carries a locally made-up id: the workspace gives the real one.
         let old_id = change
             .id
             .clone()
             .filter(|id| !id.is_empty() && change.action != Action::Create);
-        let api = api_settings(&settings);
-        let id = match change.kind.as_str() {
-            "jobs" => job(client, change.action, old_id, &sorted_tasks(api)),
-            "experiments" => experiment(client, change.action, old_id, &api),
-            "registered_models"
-                if kinds::is_uc_model(&settings) || change.action == Action::Delete =>
-            {
-                uc_model(client, change.action, old_id, &settings)
-            }
-            "registered_models" => model(client, change.action, old_id, &api),
-            // A kind this tool never deployed (recorded by an older version
-            // with an id of its own making): dropped from the state, since
-            // there is nothing in the workspace to delete.
-            _ if change.action == Action::Delete => {
-                warnings.push(format!(
-                    "{what}: dropped from the state ({} are not deployed by this tool, so its \
-                     recorded id was never the workspace's)",
-                    change.kind
-                ));
-                Ok(None)
-            }
-            other => anyhow::bail!(
-                "{other} are not deployed by this tool yet (it deploys {})",
-                kinds::deployed_keys()
-            ),
-        }
-        .with_context(|| {
-            let api = kinds::get(&change.kind).map_or("", |k| k.api);
-            format!("{} of {what} ({api})", change.action)
-        })?;
+        let id =
+            call(client, &change, old_id, &settings, prev, &mut warnings).with_context(|| {
+                let api = kinds::get(&change.kind).map_or("", |k| k.api);
+                format!("{} of {what} ({api})", change.action)
+            })?;
         let moved = id != change.id || change.action == Action::Delete;
         plan.changes[i].id = id.clone();
         if let (Some(s), Some(id)) = (slot, id)
@@ -93,7 +65,13 @@ pub fn apply(
             record(so_far(plan, prev, i))?;
         }
         if let (Err(e), Some(s)) = (
-            permissions(client, user, &change, &settings, id_of(plan, i)),
+            permissions(
+                client,
+                user,
+                &change,
+                &settings,
+                plan.changes[i].id.as_deref(),
+            ),
             slot,
         ) {
             // Recorded without its permissions, so the next deploy sees a
@@ -108,8 +86,45 @@ pub fn apply(
     Ok(warnings)
 }
 
-fn id_of(plan: &ResourcePlan, i: usize) -> Option<&str> {
-    plan.changes[i].id.as_deref()
+/// The REST calls of one change, by kind; its id afterwards.
+fn call(
+    client: &Client,
+    change: &ResourceChange,
+    old_id: Option<String>,
+    settings: &Value,
+    prev: &[TfResource],
+    warnings: &mut Vec<String>,
+) -> Result<Option<String>> {
+    let api = api_settings(settings);
+    let what = format!("{}.{}", change.kind, change.key);
+    let ty = tf_type(&change.kind);
+    match change.kind.as_str() {
+        "jobs" => job(client, change.action, old_id, &sorted_tasks(api)),
+        "experiments" => experiment(client, change.action, old_id, &api),
+        "registered_models" if kinds::is_uc_model(settings) || change.action == Action::Delete => {
+            uc_model(client, change.action, old_id, settings)
+        }
+        "registered_models" => model(client, change.action, old_id, &api),
+        kind if remote_kinds::get(kind).is_some() => {
+            let before = remote_kinds::recorded(prev, &ty, &change.key);
+            remote_kinds::deploy(client, change, old_id, settings, before.as_ref())
+        }
+        // A kind this tool never deployed (recorded by an older version
+        // with an id of its own making): dropped from the state, since
+        // there is nothing in the workspace to delete.
+        _ if change.action == Action::Delete => {
+            warnings.push(format!(
+                "{what}: dropped from the state ({} are not deployed by this tool, so its \
+                 recorded id was never the workspace's)",
+                change.kind
+            ));
+            Ok(None)
+        }
+        other => anyhow::bail!(
+            "{other} are not deployed by this tool yet (it deploys {})",
+            kinds::deployed_keys()
+        ),
+    }
 }
 
 /// The resources that exist once changes `0..=done` are carried out: those
@@ -131,15 +146,6 @@ fn so_far(plan: &ResourcePlan, prev: &[TfResource], done: usize) -> Vec<TfResour
         out.extend(from.cloned());
     }
     out
-}
-
-/// The resource's settings without the keys that only the bundle knows.
-fn api_settings(settings: &Value) -> Value {
-    let mut a = settings.as_object().cloned().unwrap_or_default();
-    for k in BUNDLE_ONLY {
-        a.remove(k);
-    }
-    Value::Object(a)
 }
 
 /// The job's tasks in `task_key` order, as the CLI sends them (its

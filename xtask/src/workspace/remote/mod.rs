@@ -4,6 +4,7 @@
 //! implements the `Workspace` trait on top of them.
 
 pub mod api;
+mod api_rest;
 pub mod auth;
 pub mod backend;
 pub mod client;

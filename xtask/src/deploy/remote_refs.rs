@@ -1,0 +1,259 @@
+//! `${resources.<kind>.<key>.<field>}` references between resources, as
+//! the CLI's direct engine treats them (`bundle/direct/graph.go`): a
+//! resource is created or updated after those it references, deleted
+//! before them, and its references are replaced at deploy time by the
+//! referenced resource's id or field. The state keeps the references as
+//! written, so a plan compares them with the configuration as is.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Result, bail};
+use serde_json::Value;
+
+use super::resources::{Action, ResourceChange, ResourcePlan, tf_type};
+use super::state::TfResource;
+
+const OPEN: &str = "${resources.";
+
+/// A reference: kind, key and the field path (`id`, `name`, `a.b`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Ref {
+    pub kind: String,
+    pub key: String,
+    pub field: String,
+}
+
+/// The `${resources...}` references in one string, with their byte ranges.
+fn refs_in_str(s: &str) -> Vec<(usize, usize, Ref)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = s[from..].find(OPEN) {
+        let start = from + i;
+        let Some(len) = s[start..].find('}') else {
+            break;
+        };
+        let inner = &s[start + OPEN.len()..start + len];
+        let mut parts = inner.splitn(3, '.');
+        if let (Some(kind), Some(key), Some(field)) = (parts.next(), parts.next(), parts.next()) {
+            let r = Ref {
+                kind: kind.into(),
+                key: key.into(),
+                field: field.into(),
+            };
+            out.push((start, start + len + 1, r));
+        }
+        from = start + len + 1;
+    }
+    out
+}
+
+/// Every reference in `v`.
+pub(super) fn refs(v: &Value) -> BTreeSet<Ref> {
+    let mut out = BTreeSet::new();
+    match v {
+        Value::String(s) => out.extend(refs_in_str(s).into_iter().map(|(_, _, r)| r)),
+        Value::Array(a) => a.iter().for_each(|x| out.extend(refs(x))),
+        Value::Object(m) => m.values().for_each(|x| out.extend(refs(x))),
+        _ => {}
+    }
+    out
+}
+
+/// Readies `plan.changes` for the workspace: dependents of changed
+/// resources updated too, and all in the order their references need.
+pub(super) fn prepare(plan: &mut ResourcePlan, prev: &[TfResource]) -> Result<()> {
+    update_dependents(plan);
+    let order = order(plan, prev)?;
+    plan.changes = order.iter().map(|&i| plan.changes[i].clone()).collect();
+    Ok(())
+}
+
+/// A resource unchanged in itself that references one created or updated
+/// (which may have another id or field now) is updated too, in rounds so
+/// that chains follow.
+fn update_dependents(plan: &mut ResourcePlan) {
+    loop {
+        let moved: BTreeSet<(String, String)> = plan
+            .changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Create | Action::Update))
+            .map(|c| (c.kind.clone(), c.key.clone()))
+            .collect();
+        let mut again = false;
+        for i in 0..plan.changes.len() {
+            let c = &plan.changes[i];
+            if c.action != Action::Unchanged {
+                continue;
+            }
+            let ty = tf_type(&c.kind);
+            let settings = plan
+                .resources
+                .iter()
+                .find(|r| r.kind == ty && r.name == c.key);
+            let attrs = settings.and_then(|r| r.instances.first());
+            let attrs = attrs.map(|i| Value::Object(i.attributes.clone()));
+            let hit = refs(&attrs.unwrap_or_default())
+                .into_iter()
+                .any(|r| moved.contains(&(r.kind, r.key)));
+            if hit {
+                plan.changes[i].action = Action::Update;
+                again = true;
+            }
+        }
+        if !again {
+            return;
+        }
+    }
+}
+
+/// The order to carry out `plan.changes` in: creates and updates after the
+/// resources they reference (in the plan), deletes before the resources
+/// their recorded settings (`prev`) reference, and all deletes of a
+/// resource after the creates that might replace what pointed at it.
+fn order(plan: &ResourcePlan, prev: &[TfResource]) -> Result<Vec<usize>> {
+    let deps = |c: &ResourceChange| -> BTreeSet<(String, String)> {
+        let from = if c.action == Action::Delete {
+            prev
+        } else {
+            &plan.resources[..]
+        };
+        let ty = tf_type(&c.kind);
+        let attrs = from
+            .iter()
+            .find(|r| r.kind == ty && r.name == c.key)
+            .and_then(|r| r.instances.first())
+            .map(|i| Value::Object(i.attributes.clone()))
+            .unwrap_or(Value::Null);
+        refs(&attrs).into_iter().map(|r| (r.kind, r.key)).collect()
+    };
+    let n = plan.changes.len();
+    let deps: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| (format!("resources.{}.{}", c.kind, c.key), deps(c)))
+        .collect();
+    let idx = |kind: &str, key: &str| {
+        plan.changes
+            .iter()
+            .position(|c| c.kind == kind && c.key == key)
+    };
+    // Creates and updates: a depth-first walk, dependencies first.
+    let mut done = vec![false; n];
+    let mut out = Vec::new();
+    let mut visiting = vec![false; n];
+    fn visit(
+        i: usize,
+        deps: &[(String, BTreeSet<(String, String)>)],
+        idx: &dyn Fn(&str, &str) -> Option<usize>,
+        skip: &dyn Fn(usize) -> bool,
+        state: (&mut [bool], &mut [bool], &mut Vec<usize>),
+    ) -> Result<()> {
+        let (done, visiting, out) = state;
+        if done[i] || skip(i) {
+            return Ok(());
+        }
+        if visiting[i] {
+            bail!(
+                "{}: its ${{resources...}} references lead back to it (a cycle)",
+                deps[i].0
+            );
+        }
+        visiting[i] = true;
+        for (kind, key) in &deps[i].1 {
+            if let Some(j) = idx(kind, key) {
+                visit(j, deps, idx, skip, (&mut *done, &mut *visiting, &mut *out))?;
+            }
+        }
+        visiting[i] = false;
+        done[i] = true;
+        out.push(i);
+        Ok(())
+    }
+    let is_delete = |i: usize| plan.changes[i].action == Action::Delete;
+    for i in 0..n {
+        let state = (&mut done[..], &mut visiting[..], &mut out);
+        visit(i, &deps, &idx, &is_delete, state)?;
+    }
+    // Deletes: the reverse of the same walk over the recorded references.
+    let mut deletes = Vec::new();
+    let not_delete = |i: usize| !is_delete(i);
+    for i in 0..n {
+        let state = (&mut done[..], &mut visiting[..], &mut deletes);
+        visit(i, &deps, &idx, &not_delete, state)?;
+    }
+    deletes.reverse();
+    out.extend(deletes);
+    Ok(out)
+}
+
+/// `v` with its references replaced through `lookup` (kind, key, field →
+/// value): a string that is one reference becomes the value as is, one that
+/// embeds references gets them as text.
+pub(super) fn resolve(v: &Value, lookup: &dyn Fn(&Ref) -> Result<Value>) -> Result<Value> {
+    Ok(match v {
+        Value::String(s) => {
+            let found = refs_in_str(s);
+            match found.as_slice() {
+                [] => v.clone(),
+                [(0, end, r)] if *end == s.len() => lookup(r)?,
+                _ => {
+                    let mut text = String::new();
+                    let mut last = 0;
+                    for (start, end, r) in &found {
+                        text.push_str(&s[last..*start]);
+                        match lookup(r)? {
+                            Value::String(x) => text.push_str(&x),
+                            other => text.push_str(&other.to_string()),
+                        }
+                        last = *end;
+                    }
+                    text.push_str(&s[last..]);
+                    Value::String(text)
+                }
+            }
+        }
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| resolve(x, lookup))
+                .collect::<Result<_>>()?,
+        ),
+        Value::Object(m) => {
+            let mut out = serde_json::Map::new();
+            for (k, x) in m {
+                out.insert(k.clone(), resolve(x, lookup)?);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    })
+}
+
+/// The value of reference `r` among `resources` (the plan's, ids of those
+/// deployed so far filled in), itself resolved (`depth` bounds chains).
+pub(super) fn lookup(resources: &[TfResource], r: &Ref, depth: usize) -> Result<Value> {
+    let what = format!("${{resources.{}.{}.{}}}", r.kind, r.key, r.field);
+    if depth > 16 {
+        bail!("{what}: references nested too deep (a cycle?)");
+    }
+    let ty = tf_type(&r.kind);
+    let Some(attrs) = resources
+        .iter()
+        .find(|x| x.kind == ty && x.name == r.key)
+        .and_then(|x| x.instances.first())
+        .map(|i| &i.attributes)
+    else {
+        bail!("{what}: no resource {}.{} in this bundle", r.kind, r.key);
+    };
+    let mut v = attrs.get(r.field.split('.').next().unwrap_or_default());
+    for part in r.field.split('.').skip(1) {
+        v = v.and_then(|x| x.get(part));
+    }
+    let Some(v) = v.filter(|v| !v.is_null() && v.as_str() != Some("")) else {
+        bail!("{what}: not known (the resource has no such field, or is not deployed yet)");
+    };
+    resolve(v, &|inner| lookup(resources, inner, depth + 1))
+}
+
+#[cfg(test)]
+#[path = "remote_refs_tests.rs"]
+mod tests;
