@@ -149,20 +149,7 @@ impl Client {
 
     /// `get-status`; `None` if nothing is at `path`.
     pub fn get_status(&self, path: &str) -> Result<Option<ObjectInfo>> {
-        check_abs(path)?;
-        let call = Call::get(format!(
-            "/api/2.0/workspace/get-status?path={}",
-            escape(path)
-        ));
-        match self.send_json(&call) {
-            Ok(v) => {
-                Ok(Some(serde_json::from_value(v).with_context(|| {
-                    format!("get-status {path}: bad answer")
-                })?))
-            }
-            Err(e) if is_missing(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.status_query(path, "")
     }
 
     /// The entries directly under the folder `path` (error if missing).
@@ -204,9 +191,15 @@ impl Client {
     /// `get-status` with `return_export_info=true`, as the CLI's filer
     /// asks before a read; `None` if nothing is at `path`.
     fn get_status_export(&self, path: &str) -> Result<Option<ObjectInfo>> {
+        self.status_query(path, "&return_export_info=true")
+            .with_context(|| format!("reading {path}"))
+    }
+
+    /// `get-status` of `path` with `extra` query parameters.
+    fn status_query(&self, path: &str, extra: &str) -> Result<Option<ObjectInfo>> {
         check_abs(path)?;
         let call = Call::get(format!(
-            "/api/2.0/workspace/get-status?path={}&return_export_info=true",
+            "/api/2.0/workspace/get-status?path={}{extra}",
             escape(path)
         ));
         match self.send_json(&call) {
@@ -216,7 +209,7 @@ impl Client {
                 })?))
             }
             Err(e) if is_missing(&e) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {path}")),
+            Err(e) => Err(e),
         }
     }
 
