@@ -146,9 +146,13 @@ fn kind_requests_equal_the_clis() {
                     || q.line().starts_with(&format!("{pattern}/"))
                         && pattern.contains("permissions")
             });
-            matching
+            // The CLI sends independent resources' requests concurrently:
+            // the same bodies, in no fixed order between resources.
+            let mut v: Vec<Value> = matching
                 .map(|q| normalize(serde_json::from_str(&q.body).unwrap()))
-                .collect()
+                .collect();
+            v.sort_by_key(|b| b.to_string());
+            v
         };
         if bodies(ours) != bodies(theirs) {
             differ.push(format!(
