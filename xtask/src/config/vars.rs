@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use crate::config::ctx::Ctx;
 use crate::config::yaml::{Loc, Node};
 
+/// The CLI's words for a variable with no value, its name following.
+const UNASSIGNED: &str = "no value assigned to required variable ";
+
 /// Names of variables whose value is a `lookup:` only a workspace can answer.
 pub type Lookups = BTreeMap<String, String>;
 
@@ -77,7 +80,9 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
         from_flags.insert(name.to_string(), value.to_string());
     }
 
-    // In name order, as the CLI walks the map (its first failure is the one reported).
+    // In name order. The CLI ends the stage at its first failure, and which
+    // unassigned variable comes first there is Go's random map order; we name
+    // every unassigned variable at once (README: differences on purpose).
     let mut order: Vec<usize> = (0..vars.0.len()).collect();
     order.sort_by(|a, b| vars.0[*a].key.cmp(&vars.0[*b].key));
     for i in order {
@@ -129,12 +134,12 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
         } else {
             ctx.error(
                 format!(
-                    "no value assigned to required variable {name}. Variables are usually assigned in databricks.yml, and they can be overridden using \"--var\", the BUNDLE_VAR_{name} environment variable, or .databricks/bundle/<target>/variable-overrides.json"
+                    "{UNASSIGNED}{name}. Variables are usually assigned in databricks.yml, and they can be overridden using \"--var\", the BUNDLE_VAR_{name} environment variable, or .databricks/bundle/<target>/variable-overrides.json"
                 ),
                 None,
                 "",
             );
-            break;
+            continue;
         };
         let Some(value) = value else { continue };
         m.insert("value", decl_loc, value);

@@ -62,6 +62,8 @@ pub fn bad_cases() -> Vec<Bad> {
         bad("no default target", &format!("{BASE}targets:\n  dev:\n  prod:\n"), "please specify target", ""),
         bad("both environments and targets", &format!("{BASE}targets:\n  dev:\nenvironments:\n  dev:\n"), "both 'environments' and 'targets'", "databricks.yml:5:1"),
         bad("missing variable value", &format!("{BASE}variables:\n  catalog:\n    description: c\n"), "no value assigned to required variable catalog", ""),
+        // The CLI names one of them, picked by Go's map order; we name each.
+        bad("two missing variables, both named", &format!("{BASE}variables:\n  a:\n  b:\n"), "no value assigned to required variable b", ""),
         bad("variable cycle", &format!("{BASE}variables:\n  a:\n    default: ${{var.b}}\n  b:\n    default: x-${{var.a}}\n"), "cycle detected in field resolution", "databricks.yml:"),
         bad("typo in a variable reference", &format!("{BASE}variables:\n  catalog:\n    default: c\nresources:\n  jobs:\n    j:\n      name: ${{var.catalg}}\n"), "reference does not exist: ${var.catalg}. did you mean ${var.catalog}?", "databricks.yml:9:13"),
         bad("cycle through a second reference", &format!("{BASE}variables:\n  a:\n    default: ${{bundle.name}}-${{var.b}}\n  b:\n    default: ${{var.c}}\n  c:\n    default: x${{var.a}}\n"), "cycle detected in field resolution: ${var.b} -> ${var.c} -> ${var.a} -> ${var.b}", "databricks.yml:"),
