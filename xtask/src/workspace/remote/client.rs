@@ -16,6 +16,7 @@ use anyhow::{Context, Result, anyhow};
 use reqwest::blocking::Client as Http;
 
 use super::auth::{Auth, Credentials, Secret};
+use super::ratelimit::RateLimiter;
 
 /// Knobs of the transport. Defaults follow the CLI's bundle settings.
 #[derive(Clone, Debug)]
@@ -31,6 +32,8 @@ pub struct ClientOptions {
     pub max_backoff: Duration,
     /// Requests in flight for [`Client::run_parallel`].
     pub parallelism: usize,
+    /// Requests a second, all threads together (the SDKs' `rate_limit`).
+    pub rate_limit: u32,
 }
 
 impl Default for ClientOptions {
@@ -45,9 +48,10 @@ impl Default for ClientOptions {
             retry_budget: Duration::from_secs(15 * 60),
             backoff_base: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
-            // The CLI runs 20 in flight but its SDK rate-limits to 15/s; 16
-            // kept-alive connections keep a workspace busy without tripping 429s.
+            // The CLI runs 20 in flight under its SDK's 15/s; 16 kept-alive
+            // connections are plenty under the same limit (`rate_limit`).
             parallelism: 16,
+            rate_limit: super::ratelimit::per_second_from_env(),
         }
     }
 }
@@ -141,6 +145,8 @@ pub struct Client {
     host: String,
     /// Shared by every clone and lane: one token, refreshed once for all.
     auth: Arc<Auth>,
+    /// Shared likewise: the limit is the whole client's, not a thread's.
+    limiter: Arc<RateLimiter>,
     opts: ClientOptions,
 }
 
@@ -159,6 +165,7 @@ impl Client {
             lanes: Arc::new(OnceLock::new()),
             host: auth.host.clone(),
             auth,
+            limiter: Arc::new(RateLimiter::new(opts.rate_limit)),
             opts,
         })
     }
@@ -269,6 +276,12 @@ impl Client {
     }
 
     fn attempt(&self, call: &Call) -> Attempt {
+        // Every attempt counts, retries included, as in the SDK.
+        if !self.limiter.wait() {
+            return Attempt::Fatal(anyhow!(
+                "interrupted while waiting for the request rate limit"
+            ));
+        }
         let url = format!("{}{}", self.host, call.path);
         let token = match self.auth.bearer() {
             Ok(t) => t,

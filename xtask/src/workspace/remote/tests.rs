@@ -17,6 +17,7 @@ fn fast() -> ClientOptions {
         backoff_base: Duration::from_millis(10),
         max_backoff: Duration::from_millis(100),
         parallelism: 16,
+        rate_limit: 10_000,
     }
 }
 
