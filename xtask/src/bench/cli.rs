@@ -96,6 +96,12 @@ pub fn bench_cli(project: &Project, files: usize) -> Result<()> {
     ];
     let tmp = TempDir::new("xtask-bench-cli")?;
     println!("reference: {} ; server {}", refs.cli.display(), server.url);
+    // Both tools read it, and both default to the SDKs' 15 a second: a big
+    // first upload measures the limit more than either tool.
+    println!(
+        "request rate limit of both tools: {} a second (DATABRICKS_RATE_LIMIT)",
+        std::env::var("DATABRICKS_RATE_LIMIT").unwrap_or_else(|_| "15".into())
+    );
     let mut bundles = vec![("this bundle".to_string(), project.bundle_dir.clone())];
     bundles.extend(corpus_bundles(project));
     println!(
