@@ -69,6 +69,11 @@ fn header(line: &str) -> Option<(&str, &str)> {
 /// all. One of ours matching the CLI's makes the rest of ours no difference.
 const UNASSIGNED: &str = "no value assigned to required variable ";
 
+/// Whether `d` is the CLI's error for a variable with no value.
+pub fn unassigned(d: &Diagnostic) -> bool {
+    d.severity == "Error" && d.summary.starts_with(UNASSIGNED)
+}
+
 /// How two lists of diagnostics differ, each line one difference; empty when
 /// they agree (as multisets: the order of diagnostics is not compared).
 pub fn compare(reference: &[Diagnostic], ours: &[Diagnostic]) -> Vec<String> {
@@ -82,7 +87,6 @@ pub fn compare(reference: &[Diagnostic], ours: &[Diagnostic]) -> Vec<String> {
             None => extra.push(d.clone()),
         }
     }
-    let unassigned = |d: &Diagnostic| d.severity == "Error" && d.summary.starts_with(UNASSIGNED);
     let picked_one =
         reference.iter().filter(|d| unassigned(d)).count() == 1 && !missing.iter().any(unassigned);
     if picked_one {
