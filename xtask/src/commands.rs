@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use crate::cli::{BenchKind, Cli, Command, Global};
 use crate::project::{Paths, Project, Settings};
+use crate::workspace::Backend;
 use crate::{bench, conformance, deploy, flow, runner, validate, watch};
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -38,7 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 debounce: Duration::from_millis(args.debounce_ms),
             },
         ),
-        Command::Run(args) if p.settings.remote => {
+        Command::Run(args) if deploy::env::backend(p) == Backend::Remote => {
             runner::remote::run_remote(p, &args.job, &run_options(&args)?)
         }
         Command::Run(args) => {

@@ -111,7 +111,7 @@ fn print_report(r: &DeployReport, verbose: bool) {
 
 pub fn status_cmd(project: &Project) -> Result<()> {
     let env = project.settings.env.as_deref();
-    let (name, statuses) = if project.settings.remote {
+    let (name, statuses) = if !super::env::backend(project).lists_envs() {
         // A workspace cannot be listed for envs: the selected target only.
         let bundle = super::load_target(project, env)?;
         let ws = super::open(project, &bundle)?;

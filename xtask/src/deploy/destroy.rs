@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Serialize;
 
 use super::resources::{Action, ResourceChange, ResourcePlan};
@@ -12,7 +12,7 @@ use super::state::{EnvState, TfResource};
 use super::{env, lock, remote_resources};
 use crate::config::{Bundle, kinds};
 use crate::project::Project;
-use crate::workspace::remote::backend::RemoteWorkspace;
+use crate::workspace::Workspace;
 
 /// One resource recorded in an env's state.
 #[derive(Debug, Clone, Serialize)]
@@ -64,19 +64,15 @@ fn recorded(r: &TfResource, host: Option<&str>) -> Option<Recorded> {
 }
 
 /// The workspace host of a remote env (for URLs); `None` locally.
-fn host(project: &Project, bundle: &Bundle) -> Result<Option<String>> {
-    if !project.settings.remote {
-        return Ok(None);
-    }
-    let (client, _) = env::session(project, bundle)?;
-    Ok(Some(client.host().to_string()))
+fn host(ws: &dyn Workspace) -> Option<String> {
+    ws.api().map(|api| api.client.host().to_string())
 }
 
 /// Each resource recorded in the env's state, with its id and URL.
 pub fn summary(project: &Project, bundle: &Bundle) -> Result<Summary> {
     let ws = env::open(project, bundle)?;
     let state = EnvState::read(&*ws)?;
-    let host = host(project, bundle)?;
+    let host = host(&*ws);
     let resources = state
         .tfstate
         .iter()
@@ -131,7 +127,7 @@ pub fn destroy(
     let ws = env::open(project, bundle)?;
     let state = EnvState::read(&*ws)?;
     let location = ws.location();
-    let host = host(project, bundle)?;
+    let host = host(&*ws);
     let prev: Vec<TfResource> = state
         .tfstate
         .iter()
@@ -157,7 +153,7 @@ pub fn destroy(
     let user = super::current_user(bundle);
     let held = lock::acquire(&*ws, &user, force_lock)?;
     report.warnings.extend(held.warnings.iter().cloned());
-    if project.settings.remote {
+    if let Some(api) = ws.api() {
         let mut plan = ResourcePlan {
             changes: listed
                 .iter()
@@ -170,31 +166,15 @@ pub fn destroy(
                 .collect(),
             resources: Vec::new(),
         };
-        let (client, user) = env::session(project, bundle)?;
-        let direct = super::writes_dstate(project, bundle, &state).then_some(user.as_str());
+        let direct = super::writes_dstate(&*ws, bundle, &state).then_some(api.user);
         let mut record = super::record_resources(&*ws, &state, direct);
-        let warnings = remote_resources::apply(&client, &user, &mut plan, &prev, &mut record)?;
+        let warnings =
+            remote_resources::apply(api.client, api.user, &mut plan, &prev, &mut record)?;
         report.warnings.extend(warnings);
     }
     // The lock goes with the rest of the state.
     let _ = held.release();
-    delete_env(project, bundle)?;
+    ws.delete_all()?;
     report.destroyed = true;
     Ok(report)
-}
-
-fn delete_env(project: &Project, bundle: &Bundle) -> Result<()> {
-    if project.settings.remote {
-        let (client, user) = env::session(project, bundle)?;
-        let remote = RemoteWorkspace::open(client.clone(), &user, bundle)?;
-        client.delete(remote.root(), true)?;
-        return Ok(());
-    }
-    let dir = project.env_dir(&bundle.name, &bundle.target);
-    match std::fs::remove_dir_all(&dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("deleting {}", dir.display()))
-        }
-        _ => Ok(()),
-    }
 }

@@ -15,30 +15,43 @@ use anyhow::Result;
 use crate::config::{self, Bundle, LoadOptions};
 use crate::diag::{self, Diagnostic};
 use crate::project::Project;
-use crate::workspace::Workspace;
 use crate::workspace::local::LocalWorkspace;
-use crate::workspace::remote::backend::{self, RemoteWorkspace};
+use crate::workspace::remote::backend::{self, Me, RemoteWorkspace};
 use crate::workspace::remote::client::Client;
+use crate::workspace::{Backend, Workspace};
 
 type Key = (Option<String>, Option<String>);
 
-static SESSIONS: Mutex<Vec<(Key, Client, String)>> = Mutex::new(Vec::new());
+/// Connections by host/profile, each with the workspace's SCIM `Me` answer
+/// (asked once, when connecting: the configuration needs the whole record).
+static SESSIONS: Mutex<Vec<(Key, Client, Me)>> = Mutex::new(Vec::new());
+
+/// The backend the project's envs live in: the one place the settings
+/// choose it (`--remote` / `XTASK_REMOTE`).
+pub fn backend(project: &Project) -> Backend {
+    if project.settings.remote {
+        Backend::Remote
+    } else {
+        Backend::Local
+    }
+}
 
 /// The client and workspace user for `bundle`'s target (connected once per host/profile).
 pub fn session(project: &Project, bundle: &Bundle) -> Result<(Client, String)> {
     let profile = project.settings.profile.as_deref();
-    session_for(backend::target_auth(bundle, profile))
+    let (client, me) = session_for(backend::target_auth(bundle, profile))?;
+    Ok((client, me.user))
 }
 
-fn session_for(target: crate::workspace::remote::auth::TargetAuth) -> Result<(Client, String)> {
+fn session_for(target: crate::workspace::remote::auth::TargetAuth) -> Result<(Client, Me)> {
     let key = (target.host.clone(), target.profile.clone());
     let mut sessions = SESSIONS.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, client, user)) = sessions.iter().find(|(k, _, _)| *k == key) {
-        return Ok((client.clone(), user.clone()));
+    if let Some((_, client, me)) = sessions.iter().find(|(k, _, _)| *k == key) {
+        return Ok((client.clone(), me.clone()));
     }
-    let (client, user) = backend::connect(&target)?;
-    sessions.push((key, client.clone(), user.clone()));
-    Ok((client, user))
+    let (client, me) = backend::connect(&target)?;
+    sessions.push((key, client.clone(), me.clone()));
+    Ok((client, me))
 }
 
 /// How the project's settings load target `env` (`None`: the default).
@@ -63,7 +76,8 @@ pub fn load_config(
 ) -> Result<(Option<Bundle>, Vec<Diagnostic>)> {
     let (bundle, mut diags) = load_for_user(project, opts)?;
     if let Some(b) = &bundle {
-        diags.extend(config::kinds::check_deployable(b, project.settings.remote));
+        let remote = backend(project).deploys_resources();
+        diags.extend(config::kinds::check_deployable(b, remote));
     }
     Ok((bundle, diags))
 }
@@ -72,18 +86,15 @@ fn load_for_user(
     project: &Project,
     opts: &LoadOptions,
 ) -> Result<(Option<Bundle>, Vec<Diagnostic>)> {
-    if !project.settings.remote || opts.current_user.is_some() {
+    if !backend(project).asks_user() || opts.current_user.is_some() {
         return Ok(config::load(opts));
     }
     config::load_asking_user(opts, &mut |ws| {
         let profile = project.settings.profile.as_deref();
         let target =
             backend::target_auth_from(&|key| ws.workspace(key).map(str::to_string), profile);
-        let (client, user) = session_for(target)?;
-        let me = client.send_json(&crate::workspace::remote::client::Call::get(
-            "/api/2.0/preview/scim/v2/Me",
-        ));
-        Ok(config::CurrentUser::from_scim(user, me.ok()))
+        let (_, me) = session_for(target)?;
+        Ok(config::CurrentUser::from_scim(me.user, Some(me.scim)))
     })
 }
 
@@ -138,7 +149,7 @@ fn reported<T>(project: &Project, loaded: Option<T>, diags: &[Diagnostic]) -> Re
 
 /// The backend of `bundle`'s target env.
 pub fn open(project: &Project, bundle: &Bundle) -> Result<Box<dyn Workspace>> {
-    if !project.settings.remote {
+    if backend(project) == Backend::Local {
         return Ok(Box::new(LocalWorkspace::new(
             project.env_dir(&bundle.name, &bundle.target),
         )));
@@ -152,7 +163,7 @@ pub fn open_env(project: &Project, bundle: &Bundle, env: &str) -> Result<Box<dyn
     if env == bundle.target {
         return open(project, bundle);
     }
-    if !project.settings.remote {
+    if backend(project) == Backend::Local {
         return Ok(Box::new(LocalWorkspace::new(
             project.env_dir(&bundle.name, env),
         )));

@@ -4,7 +4,8 @@
 //! Public API for other modules (flow, watch, runner):
 //! - [`plan`] / [`deploy`]: the working tree of a loaded bundle to its target env;
 //! - [`promote`]: copy what env A holds to env B byte for byte, digest verified;
-//! - [`rollback`], [`status`], [`update_metadata`], [`files_dir`].
+//! - [`rollback`], [`status`], [`update_metadata`]; where an env's files
+//!   can be read here: [`open`] then `Workspace::files_dir`.
 //!
 //! History: each env keeps its last 5 deployments; `XTASK_DEPLOY_HISTORY=N`
 //! (or `DeployOptions::history`) changes that. (Old versions are pruned
@@ -97,12 +98,6 @@ pub struct DeployReport {
     pub resources: Vec<ResourceChange>,
     pub forced_lock: bool,
     pub warnings: Vec<String>,
-}
-
-#[allow(dead_code)] // for the runner and watch modules
-/// The folder where env `env`'s current files are (a stable path through `current`).
-pub fn files_dir(project: &Project, bundle_name: &str, env: &str) -> PathBuf {
-    project.env_dir(bundle_name, env).join("files")
 }
 
 /// The envs that only a gate writes, with that gate: a plain `deploy` there
@@ -363,7 +358,7 @@ fn deploy_locked(
         .filter(|_| noop)
         .unwrap_or_else(|| state.new_id());
     let (staged, resources, resource_warnings) =
-        files_then_resources(project, bundle, opts, ws, &state, &c, &id)?;
+        files_then_resources(bundle, opts, ws, &state, &c, &id)?;
     let now = crate::util::now_rfc3339();
     let git = git_soon.join().unwrap_or_default();
     let record = state.next_record(
@@ -387,10 +382,10 @@ fn deploy_locked(
     commit(ws, staged, &id, &c.manifest, &files).inspect_err(|_| {
         if !noop {
             keep_resource_ids(ws, &resources, tfstate);
-            let _ = write_cli_state(project, bundle, ws, &state, tfstate, user);
+            let _ = write_cli_state(bundle, ws, &state, tfstate, user);
         }
     })?;
-    write_cli_state(project, bundle, ws, &state, tfstate, user)?;
+    write_cli_state(bundle, ws, &state, tfstate, user)?;
     t.phase("write, switch");
     let deployed = (Some(id), previous_id);
     let mut r = report(ws, bundle, &c, false, deployed, opts.force_lock);
@@ -431,7 +426,6 @@ type Staged<'w> = Option<Box<dyn crate::workspace::Transaction + 'w>>;
 /// state: the CLI's order, so a job never points at a notebook not yet
 /// uploaded. The new version's files are sent; its commit is left to do.
 fn files_then_resources<'w>(
-    project: &Project,
     bundle: &Bundle,
     opts: &DeployOptions,
     ws: &'w dyn Workspace,
@@ -444,7 +438,7 @@ fn files_then_resources<'w>(
         true => None,
         false => Some(stage_version(ws, c, id, &keep, opts.defer_prune)?),
     };
-    match apply_resources_recorded(project, bundle, Some((ws, state)), &c.resources) {
+    match apply_resources_recorded(ws, bundle, state, &c.resources) {
         Ok((plan, warnings)) => Ok((staged, plan, warnings)),
         Err(e) => {
             if let Some(txn) = staged {
@@ -569,38 +563,36 @@ fn save_cache(
     SourceCache::save(cache_file, &entries, scan_start)
 }
 
-/// On the remote backend, create/update/delete the planned resources in the
-/// workspace (real ids filled in); locally the plan is the state.
+/// In a workspace, create/update/delete the planned resources there (real
+/// ids filled in); in a local folder the plan is the state.
 fn apply_resources(
-    project: &Project,
-    bundle: &Bundle,
-    plan: &resources::ResourcePlan,
-) -> Result<(resources::ResourcePlan, Vec<String>)> {
-    apply_resources_recorded(project, bundle, None, plan)
-}
-
-/// [`apply_resources`], recording each create and delete in the state of
-/// `env` (the workspace and its state before the deploy) as it happens.
-fn apply_resources_recorded(
-    project: &Project,
-    bundle: &Bundle,
-    env: Option<(&dyn Workspace, &EnvState)>,
+    ws: &dyn Workspace,
     plan: &resources::ResourcePlan,
 ) -> Result<(resources::ResourcePlan, Vec<String>)> {
     let mut plan = plan.clone();
-    if !project.settings.remote {
+    let Some(api) = ws.api() else {
         return Ok((plan, Vec::new()));
-    }
-    let (client, user) = env::session(project, bundle)?;
-    let warnings = match env {
-        Some((ws, state)) => {
-            let prev = state.tfstate.as_ref().map_or(&[][..], |t| &t.resources[..]);
-            let direct = writes_dstate(project, bundle, state).then_some(user.as_str());
-            let mut record = record_resources(ws, state, direct);
-            remote_resources::apply(&client, &user, &mut plan, prev, &mut record)?
-        }
-        None => remote_resources::apply(&client, &user, &mut plan, &[], &mut |_| Ok(()))?,
     };
+    let warnings = remote_resources::apply(api.client, api.user, &mut plan, &[], &mut |_| Ok(()))?;
+    Ok((plan, warnings))
+}
+
+/// [`apply_resources`], recording each create and delete in the env's
+/// `state` (its state before the deploy) as it happens.
+fn apply_resources_recorded(
+    ws: &dyn Workspace,
+    bundle: &Bundle,
+    state: &EnvState,
+    plan: &resources::ResourcePlan,
+) -> Result<(resources::ResourcePlan, Vec<String>)> {
+    let mut plan = plan.clone();
+    let Some(api) = ws.api() else {
+        return Ok((plan, Vec::new()));
+    };
+    let prev = state.tfstate.as_ref().map_or(&[][..], |t| &t.resources[..]);
+    let direct = writes_dstate(ws, bundle, state).then_some(api.user);
+    let mut record = record_resources(ws, state, direct);
+    let warnings = remote_resources::apply(api.client, api.user, &mut plan, prev, &mut record)?;
     Ok((plan, warnings))
 }
 
@@ -625,11 +617,11 @@ fn record_resources<'a>(
     }
 }
 
-/// A remote env whose target the CLI would deploy with its direct engine
-/// gets the CLI's `resources.json` beside our state.
-fn writes_dstate(project: &Project, bundle: &Bundle, state: &EnvState) -> bool {
+/// An env in a workspace whose target the CLI would deploy with its direct
+/// engine gets the CLI's `resources.json` beside our state.
+fn writes_dstate(ws: &dyn Workspace, bundle: &Bundle, state: &EnvState) -> bool {
     let env_engine = std::env::var("DATABRICKS_BUNDLE_ENGINE").ok();
-    project.settings.remote
+    ws.api().is_some()
         && dstate::direct_engine(&bundle.config, state.dstate.as_ref(), env_engine.as_deref())
 }
 
@@ -637,14 +629,13 @@ fn writes_dstate(project: &Project, bundle: &Bundle, state: &EnvState) -> bool {
 /// CLI would use that engine here, so it finds what we deployed: after a
 /// commit, and (best effort) after a failed one whose resources exist.
 fn write_cli_state(
-    project: &Project,
     bundle: &Bundle,
     ws: &dyn Workspace,
     state: &EnvState,
     tfstate: &state::TfState,
     user: &str,
 ) -> Result<()> {
-    if writes_dstate(project, bundle, state) {
+    if writes_dstate(ws, bundle, state) {
         dstate::write(ws, state.dstate.as_ref(), tfstate, user)?;
     }
     Ok(())

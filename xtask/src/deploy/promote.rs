@@ -33,7 +33,7 @@ pub fn promote(
         let source = Source::read(&*from, from_env, opts)?;
         let ws = open(project, bundle)?;
         let (mut r, warnings) = with_lock(&*ws, &user, opts.force_lock, || {
-            promote_into(project, bundle, &*ws, &source, opts, &user)
+            promote_into(bundle, &*ws, &source, opts, &user)
         })?;
         r.warnings.splice(0..0, warnings);
         Ok(r)
@@ -160,7 +160,6 @@ impl Target {
 /// `promote`, with both envs locked: a new version of the target holding
 /// the source's bytes, its resources applied, then the switch.
 fn promote_into(
-    project: &Project,
     bundle: &Bundle,
     ws: &dyn Workspace,
     src: &Source,
@@ -184,7 +183,7 @@ fn promote_into(
     // Resources only once every byte checked out: a refused promotion
     // creates nothing.
     let copied = copy_verified(src, &*txn, t.prev.as_ref(), &t.drift).and_then(|changes| {
-        let applied = super::apply_resources(project, bundle, &planned)?;
+        let applied = super::apply_resources(ws, &planned)?;
         Ok((changes, applied))
     });
     let (changes, (resources, warnings)) = match copied {
@@ -221,9 +220,9 @@ fn promote_into(
     let tfstate = &record.tfstate;
     txn.commit(&src.manifest, &state_files).inspect_err(|_| {
         super::keep_resource_ids(ws, &resources, tfstate);
-        let _ = super::write_cli_state(project, bundle, ws, &t.state, tfstate, user);
+        let _ = super::write_cli_state(bundle, ws, &t.state, tfstate, user);
     })?;
-    super::write_cli_state(project, bundle, ws, &t.state, tfstate, user)?;
+    super::write_cli_state(bundle, ws, &t.state, tfstate, user)?;
     Ok(DeployReport {
         noop: false,
         deployment_id: Some(id),

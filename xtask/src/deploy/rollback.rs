@@ -29,7 +29,7 @@ pub fn rollback(
     to: Option<&str>,
     opts: &DeployOptions,
 ) -> Result<RollbackReport> {
-    if project.settings.remote {
+    if !super::env::backend(project).keeps_history() {
         bail!(
             "rollback is not available on the remote backend: a workspace keeps only the current \
              deployment of env {} (no history). Check out the wanted commit and deploy it, or \

@@ -225,10 +225,13 @@ fn run_test_gate(project: &Project, args: &GateOptions) -> Result<TestRecord> {
         return record.finish(project, &bundle, false);
     }
     let opts = deploy_options(project, args, Map::new());
-    let Some(report) = step(project, &mut record, "deploy to test", |_log| {
+    let Some((report, deployed)) = step(project, &mut record, "deploy to test", |_log| {
         let report = deploy::deploy(project, &bundle, &opts)?;
         warn(project, &report.warnings);
-        Ok(report)
+        // Where the deployed files can be read here: the jobs and tests run
+        // on them. `None`: in a workspace, which runs the jobs itself.
+        let deployed = deploy::open(project, &bundle)?.files_dir();
+        Ok((report, deployed))
     }) else {
         return record.finish(project, &bundle, false);
     };
@@ -240,7 +243,7 @@ fn run_test_gate(project: &Project, args: &GateOptions) -> Result<TestRecord> {
             &mut record,
             &format!("integration job {key}"),
             |_log| {
-                if project.settings.remote {
+                if deployed.is_none() {
                     // The deployed job, in the workspace (task states on stderr would
                     // mix with the gate's; the result is the step's outcome).
                     crate::runner::run_deployed(project, &bundle, &key, false)?;
@@ -274,11 +277,7 @@ fn run_test_gate(project: &Project, args: &GateOptions) -> Result<TestRecord> {
     }
     // Remotely the deployed files cannot be imported from here; the working
     // tree holds the same bytes (the deploy just compared them by hash).
-    let files = if project.settings.remote {
-        bundle.root.clone()
-    } else {
-        deploy::files_dir(project, &bundle.name, TEST_ENV)
-    };
+    let files = deployed.unwrap_or_else(|| bundle.root.clone());
     let integ = step(project, &mut record, "integration tests", |log| {
         pytest(&python, &files, "integration", log)
     });

@@ -32,14 +32,13 @@ pub use process::interrupt;
 pub use report::{JobReport, RunContext, TaskReport, TaskState};
 
 pub fn run_cmd(project: &Project, job_key: &str) -> Result<()> {
-    if project.settings.remote {
-        // Never fall back to a local run when the workspace was asked for.
-        return remote::run_remote(project, job_key, &remote::RunOptions::default());
-    }
     let tree = crate::deploy::load_target(project, project.settings.env.as_deref())?;
+    let Some(deployed) = crate::deploy::open(project, &tree)?.files_dir() else {
+        // Deployed to a workspace: the job runs there (never here instead).
+        return remote::run_deployed(project, &tree, job_key, true);
+    };
     // The jobs run the deployed files: with the configuration deployed with
     // them, not the working tree's (which may have moved on).
-    let deployed = crate::deploy::files_dir(project, &tree.name, &tree.target);
     let bundle = if deployed.join("databricks.yml").is_file() {
         crate::deploy::load_target_in(project, &deployed, Some(&tree.target)).with_context(
             || {

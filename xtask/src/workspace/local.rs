@@ -521,6 +521,20 @@ impl Workspace for LocalWorkspace {
         Some(self.version_dir(&id).join(path))
     }
 
+    /// A stable path: `files` links to the current version's.
+    fn files_dir(&self) -> Option<PathBuf> {
+        Some(self.env.join("files"))
+    }
+
+    fn delete_all(&self) -> Result<()> {
+        match fs::remove_dir_all(&self.env) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("deleting {}", self.env.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn drift(&self, manifest: &Manifest) -> Result<Drift> {
         let Some(id) = self.current()? else {
             return Ok(Drift::default());

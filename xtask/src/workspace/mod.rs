@@ -11,6 +11,12 @@
 //! | killed mid-deploy | previous version intact; the next run removes the leftovers | files partly updated; the next deploy repairs them (content hashes, not mtimes) |
 //! | lock | `state/deploy.lock` created with `O_EXCL`; a dead holder on this host is detected | `import-file?overwrite=false`, read back and compared |
 //! | history / rollback | the last N versions are kept | not available |
+//! | resources | the plan is recorded in the state | created through the workspace's API (`Workspace::api`) |
+//! | jobs and integration tests | run here on the deployed files (`Workspace::files_dir`) | jobs run in the workspace |
+//!
+//! Domain code asks the opened `Workspace` (or, before one is opened, the
+//! [`Backend`] that `deploy::env` picks once from the settings) which side of
+//! this table it is on; it never reads the settings' `remote` flag itself.
 
 pub mod local;
 #[allow(dead_code)]
@@ -22,6 +28,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::package::Manifest;
+use crate::workspace::remote::client::Client;
 
 /// The state files a deployment writes, in the order they are written. A
 /// backend writes them only after every file of the deployment is in place.
@@ -100,6 +107,51 @@ impl Drift {
     }
 }
 
+/// The two kinds of backend, for what differs before an environment is
+/// opened. `deploy::env` picks one from the settings, once; domain code asks
+/// it (or the opened [`Workspace`]) what to do, never the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A folder on this machine (the default).
+    Local,
+    /// A Databricks workspace over REST (`--remote`).
+    Remote,
+}
+
+impl Backend {
+    /// Whether every env of a bundle can be listed: a local env is a folder
+    /// under the state root, a workspace is asked for one target at a time.
+    pub fn lists_envs(self) -> bool {
+        self == Backend::Local
+    }
+
+    /// Whether earlier deployments are kept, so that rollback can switch
+    /// back to one (a workspace keeps only the current deployment).
+    pub fn keeps_history(self) -> bool {
+        self == Backend::Local
+    }
+
+    /// Whether a bundle's resources must be able to exist in a workspace
+    /// (kinds this tool cannot create there are errors, not warnings).
+    pub fn deploys_resources(self) -> bool {
+        self == Backend::Remote
+    }
+
+    /// Whether the configuration depends on the workspace user (SCIM `Me`),
+    /// so the workspace is asked before the target is resolved.
+    pub fn asks_user(self) -> bool {
+        self == Backend::Remote
+    }
+}
+
+/// The Databricks workspace a remote environment lives in: where its
+/// resources are created, and as whom.
+#[derive(Clone, Copy)]
+pub struct Api<'a> {
+    pub client: &'a Client,
+    pub user: &'a str,
+}
+
 /// One environment in one backend. Paths given to it are relative to the
 /// environment root: `files/<path>`, `artifacts/<path>`; state file names are
 /// bare (`metadata.json`).
@@ -126,6 +178,21 @@ pub trait Workspace: Send + Sync {
     /// Where a file of the current deployment can be read directly, for backends that have one.
     #[allow(dead_code)] // for the runner and promotion across backends
     fn local_path(&self, path: &str) -> Option<PathBuf>;
+    /// The folder on this machine that holds the current deployment's files
+    /// (`<env>/files`): jobs run here on them and tests import them. `None`
+    /// for a workspace, where jobs run in the workspace.
+    fn files_dir(&self) -> Option<PathBuf> {
+        None
+    }
+    /// The workspace the environment lives in, for backends that are one:
+    /// the resources of a deployment are created there. `None` for a local
+    /// folder, where the resource plan is only recorded.
+    fn api(&self) -> Option<Api<'_>> {
+        None
+    }
+    /// Delete the environment: its files, artifacts and state (a missing
+    /// environment is not an error).
+    fn delete_all(&self) -> Result<()>;
     /// Compare the current deployment with its manifest.
     fn drift(&self, manifest: &Manifest) -> Result<Drift>;
 
@@ -183,4 +250,39 @@ pub trait Transaction: Sync {
     fn commit(self: Box<Self>, manifest: &Manifest, state: &[(&str, Vec<u8>)]) -> Result<()>;
     /// Give up: the current deployment stays.
     fn abort(self: Box<Self>) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Backend, Workspace};
+    use crate::workspace::local::LocalWorkspace;
+
+    /// Each difference is on the side the two backends' guarantees say
+    /// (module docs): a workspace keeps no history and cannot be listed.
+    #[test]
+    fn backend_capabilities() {
+        let local = Backend::Local;
+        let remote = Backend::Remote;
+        assert!(local.lists_envs() && !remote.lists_envs());
+        assert!(local.keeps_history() && !remote.keeps_history());
+        assert!(!local.deploys_resources() && remote.deploys_resources());
+        assert!(!local.asks_user() && remote.asks_user());
+    }
+
+    /// A local env: its files are read where they are, it has no workspace
+    /// to create resources in, and deleting it twice is not an error.
+    #[test]
+    fn a_local_env_is_a_folder_with_no_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join("env");
+        let ws = LocalWorkspace::new(env.clone());
+        std::fs::create_dir_all(env.join("state")).unwrap();
+        std::fs::write(env.join("state/metadata.json"), "{}").unwrap();
+        assert_eq!(ws.files_dir(), Some(env.join("files")));
+        assert!(ws.api().is_none());
+        ws.delete_all().unwrap();
+        assert!(!env.exists());
+        ws.delete_all().unwrap();
+        assert!(dir.path().exists(), "only the env is deleted");
+    }
 }

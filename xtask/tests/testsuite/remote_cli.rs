@@ -296,3 +296,42 @@ fn resources_are_created_after_the_files_they_name() {
         b"# Databricks notebook source\nprint('v2')\n"
     );
 }
+
+/// Each remote command asks the workspace who we are once (SCIM `Me`): the
+/// configuration's SCIM-only fields (`current_user.id`) come from that same
+/// answer, not from a second request.
+#[test]
+fn each_remote_command_asks_who_we_are_once() {
+    let Some(r) = CliRemote::start("each_remote_command_asks_who_we_are_once") else {
+        return;
+    };
+    r.repo.write(
+        "resources/job.yml",
+        "resources:\n  jobs:\n    train:\n      name: train\n      description: by ${workspace.current_user.id}\n      tasks:\n        - task_key: main\n          notebook_task:\n            notebook_path: ../training/train.py\n",
+    );
+    let commands: [&[&str]; 4] = [
+        &["deploy", "--env", "dev"],
+        &["status", "--env", "dev"],
+        &["summary", "--env", "dev"],
+        &["destroy", "--env", "dev", "--auto-approve"],
+    ];
+    for args in commands {
+        let mark = r.server.mark();
+        let out = r.run(args);
+        assert!(out.status.success(), "xtask {args:?}:\n{}", text(&out));
+        let me = r.server.requests()[mark..]
+            .iter()
+            .filter(|q| q.path == "/api/2.0/preview/scim/v2/Me")
+            .count();
+        assert_eq!(me, 1, "SCIM Me requests of xtask {args:?}");
+        if args[0] == "deploy" {
+            let id = r.job_id("dev", "train");
+            let job = r
+                .server
+                .get_json(&format!("/api/2.2/jobs/get?job_id={id}"))
+                .expect("the deployed job");
+            // The id the CLI's test server gives its user (fake_workspace.go).
+            assert_eq!(job["settings"]["description"], "by 1000012345");
+        }
+    }
+}

@@ -3,27 +3,14 @@
 //! read back over its API, and the requests we send beside those the
 //! reference CLI sends for the same bundle.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
-use crate::support::cli_remote::{CliRemote, root};
+use crate::support::cli_remote::{CliRemote, UC_MODEL_YML, dev_mode_yml, root};
 use crate::support::deploy::text;
-use e2e::cli_server::{USER, cli_binary};
+use e2e::cli_server::USER;
 
-const DATABRICKS_YML: &str = "\
-bundle:
-  name: demo
-include:
-  - resources/*.yml
-targets:
-  dev:
-    default: true
-    mode: development
-  test: {}
-";
-
-const RESOURCES_YML: &str = "\
+/// A job and an experiment, each with permissions.
+const JOBS_YML: &str = "\
 resources:
   jobs:
     train:
@@ -41,22 +28,21 @@ resources:
       permissions:
         - level: CAN_READ
           group_name: users
-  registered_models:
-    model:
-      name: model
-      catalog_name: main
-      schema_name: ml
-      comment: first
-      grants:
-        - principal: account users
-          privileges: [EXECUTE]
 ";
 
+/// The job and experiment with their permissions, and a Unity Catalog model.
+fn resources_yml() -> String {
+    format!("{JOBS_YML}{UC_MODEL_YML}")
+}
+
 fn start(test: &str) -> Option<CliRemote> {
-    let r = CliRemote::start(test)?;
-    r.repo.write("databricks.yml", DATABRICKS_YML);
-    r.repo.write("resources/job.yml", RESOURCES_YML);
-    Some(r)
+    CliRemote::with_files(
+        test,
+        &[
+            ("databricks.yml", dev_mode_yml().as_str()),
+            ("resources/job.yml", resources_yml().as_str()),
+        ],
+    )
 }
 
 #[test]
@@ -125,7 +111,7 @@ fn jobs_experiments_and_uc_models_are_deployed_as_the_cli_does() {
     assert!(writes.is_empty(), "{writes:?}");
 
     // Comment and grants change: the same model is updated, grants follow.
-    let changed = RESOURCES_YML
+    let changed = resources_yml()
         .replace("comment: first", "comment: second")
         .replace("privileges: [EXECUTE]", "privileges: [APPLY_TAG]");
     r.repo.write("resources/job.yml", &changed);
@@ -206,7 +192,7 @@ fn run_passes_parameters_and_prints_the_run() {
     // A task the server does not execute (it runs notebooks with `uv`).
     r.repo.write(
         "resources/job.yml",
-        &RESOURCES_YML.replace(
+        &resources_yml().replace(
             "notebook_task:\n            notebook_path: ../training/train.py",
             "spark_python_task:\n            python_file: ../rag/chunk.py",
         ),
@@ -253,31 +239,9 @@ fn resource_requests_equal_the_clis() {
     let Some(r) = start("resource_requests_equal_the_clis") else {
         return;
     };
-    let Some(cli) = cli_binary("resource_requests_equal_the_clis") else {
+    let Some((theirs, ours)) = r.deploy_beside_cli("resource_requests_equal_the_clis") else {
         return;
     };
-    let home = tempfile::tempdir().unwrap();
-    let out = Command::new(cli)
-        .args(["bundle", "deploy"])
-        .current_dir(r.repo.bundle())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("DATABRICKS_HOST", r.server.url())
-        .env("DATABRICKS_TOKEN", format!("{}-cli", r.server.token()))
-        .env("DATABRICKS_BUNDLE_ENGINE", "direct")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "databricks bundle deploy:\n{}",
-        text(&out)
-    );
-    std::fs::remove_dir_all(r.repo.bundle().join(".databricks")).ok();
-    let mark = r.server.mark();
-    r.ok(&["deploy"]);
-    let all = r.server.requests();
-    let (theirs, ours) = all.split_at(mark);
     for pattern in [
         "POST /api/2.2/jobs/create",
         "POST /api/2.1/unity-catalog/models",
@@ -290,8 +254,8 @@ fn resource_requests_equal_the_clis() {
                 .map(|q| normalize(serde_json::from_str(&q.body).unwrap()))
                 .collect()
         };
-        assert_eq!(bodies(ours), bodies(theirs), "{pattern}");
-        assert_eq!(bodies(ours).len(), 1, "{pattern}");
+        assert_eq!(bodies(&ours), bodies(&theirs), "{pattern}");
+        assert_eq!(bodies(&ours).len(), 1, "{pattern}");
     }
 }
 
@@ -326,7 +290,7 @@ fn a_kind_not_deployed_yet_is_refused_remotely_with_its_location() {
     };
     let volume = "  secret_scopes:\n    landing:\n      name: landing\n";
     r.repo
-        .write("resources/job.yml", &format!("{RESOURCES_YML}{volume}"));
+        .write("resources/job.yml", &format!("{}{volume}", resources_yml()));
     let out = r.run(&["validate"]);
     assert!(!out.status.success(), "{}", text(&out));
     let t = text(&out);

@@ -3,13 +3,12 @@
 //! deployed through `state/resources.json` and updates it, never creating
 //! a second job, experiment or model.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use e2e::cli_server::cli_binary;
 use serde_json::{Value, json};
 
-use crate::support::cli_remote::{CliRemote, root};
-use crate::support::deploy::text;
+use crate::support::cli_remote::{CliRemote, CliWorkspace, root};
 
 const RESOURCES: &str = "\
 resources:
@@ -36,8 +35,7 @@ resources:
 /// The demo bundle with a job (and its permissions), an experiment and a
 /// Unity Catalog model, on a server of its own; `None` when not built.
 fn start(test: &str) -> Option<CliRemote> {
-    let r = CliRemote::start(test)?;
-    r.repo.write("resources/job.yml", RESOURCES);
+    let r = CliRemote::with_files(test, &[("resources/job.yml", RESOURCES)])?;
     r.repo.git(&["commit", "-qam", "resources"]);
     Some(r)
 }
@@ -46,19 +44,7 @@ fn start(test: &str) -> Option<CliRemote> {
 /// our deploys; `None` (with a note) when the CLI is not built.
 fn cli(r: &CliRemote, test: &str, args: &[&str]) -> Option<Output> {
     let bin = cli_binary(test)?;
-    let out = Command::new(bin)
-        .args(args)
-        .current_dir(r.repo.bundle())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", r.repo.path())
-        .env("DATABRICKS_HOST", r.server.url())
-        .env("DATABRICKS_TOKEN", r.server.token())
-        .env("DATABRICKS_BUNDLE_ENGINE", "direct")
-        .output()
-        .expect("running databricks");
-    assert!(out.status.success(), "databricks {args:?}:\n{}", text(&out));
-    Some(out)
+    Some(r.databricks(&bin, &r.repo.bundle(), args, CliWorkspace::Ours))
 }
 
 /// How many times each kind was created, by either tool: one each.

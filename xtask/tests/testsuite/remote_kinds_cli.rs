@@ -3,15 +3,12 @@
 //! the reference CLI (direct engine) sends for the same bundle on the same
 //! Databricks CLI test server.
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::remote_kinds::{COMPUTE_YML, UC_YML, start, uc, writes};
 use crate::remote_kinds_serving::SERVING_YML;
-use crate::support::cli_remote::CliRemote;
-use crate::support::deploy::{files_under, text};
+use crate::support::cli_remote::{CliRemote, CliWorkspace};
+use crate::support::deploy::files_under;
 use e2e::cli_server::cli_binary;
 
 /// Every kind of these tests in one `resources:` file.
@@ -19,25 +16,6 @@ fn all_kinds() -> String {
     let rest = |y: &str| y.trim_start_matches("resources:\n").to_string();
     let more = [COMPUTE_YML, MONITOR_YML, SERVING_YML].map(rest).concat();
     format!("{UC_YML}{more}")
-}
-
-/// `databricks bundle deploy` (direct engine) of the bundle in `dir`, in a
-/// workspace of its own on `r`'s server (another token).
-fn cli_deploy(cli: &Path, dir: &Path, r: &CliRemote) {
-    let home = tempfile::tempdir().unwrap();
-    let out = Command::new(cli)
-        .args(["bundle", "deploy"])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("DATABRICKS_HOST", r.server.url())
-        .env("DATABRICKS_TOKEN", format!("{}-cli", r.server.token()))
-        .env("DATABRICKS_BUNDLE_ENGINE", "direct")
-        .output()
-        .unwrap();
-    let t = text(&out);
-    assert!(out.status.success(), "databricks bundle deploy:\n{t}");
 }
 
 /// Updates: each kind deployed by us and by the CLI (from a copy of the
@@ -52,6 +30,7 @@ fn kind_update_requests_equal_the_clis() {
     let Some(cli) = cli_binary(test) else {
         return;
     };
+    let deploy = ["bundle", "deploy"];
     let copy = tempfile::tempdir().unwrap();
     for (rel, bytes) in files_under(&r.repo.bundle()) {
         let to = copy.path().join(&rel);
@@ -59,7 +38,7 @@ fn kind_update_requests_equal_the_clis() {
         std::fs::write(to, bytes).unwrap();
     }
     r.ok(&["deploy"]);
-    cli_deploy(&cli, copy.path(), &r);
+    r.databricks(&cli, copy.path(), &deploy, CliWorkspace::Own);
     let changed = all_kinds()
         .replace("comment: first", "comment: second")
         .replace("comment: raw files", "comment: landed files")
@@ -73,7 +52,7 @@ fn kind_update_requests_equal_the_clis() {
     let m1 = r.server.mark();
     r.ok(&["deploy"]);
     let m2 = r.server.mark();
-    cli_deploy(&cli, copy.path(), &r);
+    r.databricks(&cli, copy.path(), &deploy, CliWorkspace::Own);
     let all = r.server.requests();
     let (ours, theirs) = (&all[m1..m2], &all[m2..]);
     let mut differ = Vec::new();
@@ -119,15 +98,9 @@ fn kind_requests_equal_the_clis() {
     let Some(r) = start("kind_requests_equal_the_clis", &all_kinds()) else {
         return;
     };
-    let Some(cli) = cli_binary("kind_requests_equal_the_clis") else {
+    let Some((theirs, ours)) = r.deploy_beside_cli("kind_requests_equal_the_clis") else {
         return;
     };
-    cli_deploy(&cli, &r.repo.bundle(), &r);
-    std::fs::remove_dir_all(r.repo.bundle().join(".databricks")).ok();
-    let mark = r.server.mark();
-    r.ok(&["deploy"]);
-    let all = r.server.requests();
-    let (theirs, ours) = all.split_at(mark);
     let mut differ = Vec::new();
     for pattern in [
         "POST /api/2.1/unity-catalog/schemas",
@@ -154,14 +127,14 @@ fn kind_requests_equal_the_clis() {
             v.sort_by_key(|b| b.to_string());
             v
         };
-        if bodies(ours) != bodies(theirs) {
+        if bodies(&ours) != bodies(&theirs) {
             differ.push(format!(
                 "{pattern}:\n ours   {:?}\n theirs {:?}",
-                bodies(ours),
-                bodies(theirs)
+                bodies(&ours),
+                bodies(&theirs)
             ));
         }
-        assert!(!bodies(theirs).is_empty(), "{pattern}: the CLI sent none");
+        assert!(!bodies(&theirs).is_empty(), "{pattern}: the CLI sent none");
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
 }

@@ -5,44 +5,12 @@
 
 use std::process::Output;
 
+use crate::support::cli_remote::{
+    dev_mode_yml, job_and_model_yml, json_ok, tf_id, with_json, xtask_on,
+};
 use crate::support::deploy::{Repo, text};
 use e2e::fake_workspace::{DEFAULT_USER, FakeWorkspace};
 use serde_json::{Value, json};
-
-const DATABRICKS_YML: &str = "\
-bundle:
-  name: demo
-include:
-  - resources/*.yml
-targets:
-  dev:
-    default: true
-    mode: development
-  test: {}
-";
-
-const RESOURCES_YML: &str = "\
-resources:
-  jobs:
-    train:
-      name: train
-      tasks:
-        - task_key: main
-          notebook_task:
-            notebook_path: ../training/train.py
-  experiments:
-    exp:
-      name: /Shared/demo-exp
-  registered_models:
-    model:
-      name: model
-      catalog_name: main
-      schema_name: ml
-      comment: first
-      grants:
-        - principal: account users
-          privileges: [EXECUTE]
-";
 
 struct Remote {
     repo: Repo,
@@ -52,7 +20,7 @@ struct Remote {
 impl Remote {
     fn new(resources: &str) -> Remote {
         let repo = Repo::new();
-        repo.write("databricks.yml", DATABRICKS_YML);
+        repo.write("databricks.yml", &dev_mode_yml());
         repo.write("resources/job.yml", resources);
         Remote {
             repo,
@@ -61,39 +29,19 @@ impl Remote {
     }
 
     fn run(&self, args: &[&str], remote: bool) -> Output {
-        let mut cmd = self.repo.xtask(args);
-        if remote {
-            cmd.arg("--remote");
-        }
-        cmd.env("DATABRICKS_HOST", self.fake.url())
-            .env("DATABRICKS_TOKEN", self.fake.token())
-            .env("HOME", self.repo.path())
-            .env("XTASK_POLL_MS", "20")
-            .output()
-            .expect("running xtask")
+        xtask_on(&self.repo, self.fake.url(), self.fake.token(), args, remote)
     }
 
     fn ok(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        let out = self.run(&a, true);
-        assert!(out.status.success(), "xtask {args:?}:\n{}", text(&out));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
-    }
-
-    fn tfstate(&self, env: &str) -> Value {
-        let path =
-            format!("/Workspace/Users/{DEFAULT_USER}/.bundle/demo/{env}/state/terraform.tfstate");
-        serde_json::from_slice(&self.fake.file(&path).expect("remote tfstate")).unwrap()
+        json_ok(args, &self.run(&with_json(args), true))
     }
 
     fn id(&self, env: &str, ty: &str, name: &str) -> Option<String> {
-        self.tfstate(env)["resources"]
-            .as_array()?
-            .iter()
-            .find(|r| r["type"] == ty && r["name"] == name)
-            .and_then(|r| r["instances"][0]["attributes"]["id"].as_str())
-            .map(str::to_string)
+        let path =
+            format!("/Workspace/Users/{DEFAULT_USER}/.bundle/demo/{env}/state/terraform.tfstate");
+        let tfstate: Value =
+            serde_json::from_slice(&self.fake.file(&path).expect("remote tfstate")).unwrap();
+        tf_id(&tfstate, ty, name)
     }
 }
 
@@ -101,7 +49,7 @@ impl Remote {
 /// the model's create).
 #[test]
 fn a_deploy_failing_halfway_records_what_it_created() {
-    let r = Remote::new(RESOURCES_YML);
+    let r = Remote::new(&job_and_model_yml());
     // Experiments, then jobs, then models: the model's create fails (500, not retried).
     r.fake
         .fault("POST /api/2.1/unity-catalog/models", 500, 1, None);
@@ -140,7 +88,7 @@ fn a_deploy_failing_halfway_records_what_it_created() {
 /// `--no-wait` are tested against it in `remote_cli_resources`.
 #[test]
 fn run_follows_or_leaves_the_run() {
-    let r = Remote::new(RESOURCES_YML);
+    let r = Remote::new(&job_and_model_yml());
     r.ok(&["deploy"]);
     let job: i64 = r
         .id("dev", "databricks_job", "train")
@@ -198,7 +146,7 @@ fn run_follows_or_leaves_the_run() {
 /// server in `remote_cli_resources`.)
 #[test]
 fn permissions_of_jobs_and_experiments_are_set_and_retried_after_a_failure() {
-    let with_permissions = RESOURCES_YML
+    let with_permissions = job_and_model_yml()
         .replace(
             "      name: train\n",
             "      name: train\n      permissions:\n        - level: CAN_MANAGE_RUN\n          user_name: ops@example.com\n",

@@ -87,11 +87,18 @@ pub struct Run {
 impl Client {
     /// The current user's `userName` (SCIM `Me`).
     pub fn me(&self) -> Result<String> {
+        Ok(self.me_record()?.0)
+    }
+
+    /// SCIM `Me`: the user name and the whole answer.
+    pub fn me_record(&self) -> Result<(String, Value)> {
         let v = self.send_json(&Call::get("/api/2.0/preview/scim/v2/Me"))?;
-        v.get("userName")
+        let user = v
+            .get("userName")
             .and_then(Value::as_str)
             .map(String::from)
-            .context("SCIM Me: no userName in the answer")
+            .context("SCIM Me: no userName in the answer")?;
+        Ok((user, v))
     }
 
     /// Uploads `bytes` to the absolute workspace `path` as raw body. Files

@@ -36,6 +36,9 @@ pub struct RemoteWorkspace {
     /// Absolute workspace path of the environment, e.g.
     /// `/Workspace/Users/me@x.com/.bundle/my_bundle/dev`.
     root: String,
+    /// The workspace user the environment was opened for (empty when
+    /// opened by root path alone, as the tests do).
+    user: String,
     /// What the last `drift` found (remote path → `modified_at`), so a
     /// commit re-lists only the folders it wrote to for its snapshot.
     last_walk: Mutex<Option<BTreeMap<String, Option<i64>>>>,
@@ -49,6 +52,7 @@ impl RemoteWorkspace {
         RemoteWorkspace {
             client,
             root: root.trim_end_matches('/').to_string(),
+            user: String::new(),
             last_walk: Mutex::new(None),
             held: Mutex::new(None),
         }
@@ -91,7 +95,10 @@ impl RemoteWorkspace {
             .map(str::to_string)
             .unwrap_or_else(|| format!("~/.bundle/{}/{}", bundle.name, bundle.target));
         let root = expand_root(&root, user).with_context(|| format!("target {}", bundle.target))?;
-        Ok(RemoteWorkspace::new(client, root))
+        Ok(RemoteWorkspace {
+            user: user.to_string(),
+            ..RemoteWorkspace::new(client, root)
+        })
     }
 
     pub fn root(&self) -> &str {
@@ -249,15 +256,23 @@ pub fn target_auth_from(
     }
 }
 
+/// Who we are in a workspace: the SCIM `Me` answer, whole (the
+/// configuration's `${workspace.current_user.*}` reads its other fields).
+#[derive(Debug, Clone)]
+pub struct Me {
+    pub user: String,
+    pub scim: serde_json::Value,
+}
+
 /// Resolves credentials (target settings, environment, `~/.databrickscfg`),
-/// builds the client and asks the workspace who we are (SCIM `Me`).
-pub fn connect(target: &TargetAuth) -> Result<(Client, String)> {
+/// builds the client and asks the workspace who we are (SCIM `Me`, once).
+pub fn connect(target: &TargetAuth) -> Result<(Client, Me)> {
     let auth = auth::resolve(target)?;
     let client = Client::with_auth(auth, ClientOptions::default())?;
-    let user = client
-        .me()
+    let (user, scim) = client
+        .me_record()
         .with_context(|| format!("asking {} for the current user", client.host()))?;
-    Ok((client, user))
+    Ok((client, Me { user, scim }))
 }
 
 /// `~/` → the user's home; `/Users/..` → `/Workspace/Users/..` (the CLI's
@@ -427,6 +442,18 @@ impl Workspace for RemoteWorkspace {
 
     fn local_path(&self, _path: &str) -> Option<PathBuf> {
         None
+    }
+
+    fn api(&self) -> Option<crate::workspace::Api<'_>> {
+        Some(crate::workspace::Api {
+            client: &self.client,
+            user: &self.user,
+        })
+    }
+
+    /// The whole root folder, recursively (a missing one is not an error).
+    fn delete_all(&self) -> Result<()> {
+        self.client.delete(&self.root, true).map(|_| ())
     }
 
     fn drift(&self, manifest: &Manifest) -> Result<Drift> {

@@ -1,15 +1,97 @@
 //! A bundle deployed with `--remote` to the Databricks CLI's own test server
-//! (`e2e::cli_server`): the binary under test, the server, and what a test
-//! reads back from the workspace over its API.
+//! (`e2e::cli_server`): the binary under test, the server, the reference CLI
+//! on the same server, and what a test reads back from the workspace over
+//! its API. The tests on our own fake workspace share the command line.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::process::Output;
+use std::path::Path;
+use std::process::{Command, Output};
 
-use e2e::cli_server::{CliServer, USER, cli_server};
+use e2e::cli_server::{CliServer, Recorded, USER, cli_binary, cli_server};
 use serde_json::Value;
 
-use super::deploy::{Repo, files_under, text};
+use super::deploy::{DATABRICKS_YML, JOB_YML, Repo, files_under, text};
+
+/// The demo bundle's `databricks.yml` with `dev` in development mode
+/// (names prefixed `[dev tester]`).
+pub fn dev_mode_yml() -> String {
+    let dev = "  dev:\n    default: true\n";
+    assert!(
+        DATABRICKS_YML.contains(dev),
+        "the demo's dev target changed"
+    );
+    DATABRICKS_YML.replace(dev, &format!("{dev}    mode: development\n"))
+}
+
+/// A Unity Catalog model with a grant, the last kind of a `resources:` file.
+/// (No line continuation: it would eat the first line's indentation.)
+pub const UC_MODEL_YML: &str = "  registered_models:
+    model:
+      name: model
+      catalog_name: main
+      schema_name: ml
+      comment: first
+      grants:
+        - principal: account users
+          privileges: [EXECUTE]
+";
+
+/// The demo's job and experiment (`support::deploy::JOB_YML`) and a Unity
+/// Catalog model.
+pub fn job_and_model_yml() -> String {
+    format!("{JOB_YML}{UC_MODEL_YML}")
+}
+
+/// `xtask <args>` (with `--remote` when `remote`) on `repo`, against the
+/// workspace at `host` with `token`, with no `~/.databrickscfg` of the
+/// machine's user.
+pub fn xtask_on(repo: &Repo, host: &str, token: &str, args: &[&str], remote: bool) -> Output {
+    let mut cmd = repo.xtask(args);
+    if remote {
+        cmd.arg("--remote");
+    }
+    cmd.env("DATABRICKS_HOST", host)
+        .env("DATABRICKS_TOKEN", token)
+        .env("XTASK_POLL_MS", "20")
+        .env("HOME", repo.path())
+        .output()
+        .expect("running xtask")
+}
+
+/// The JSON document of `xtask <args> --json`, which must have succeeded.
+pub fn json_ok(args: &[&str], out: &Output) -> Value {
+    assert!(out.status.success(), "xtask {args:?}:\n{}", text(out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+}
+
+/// `args` with `--json` appended.
+pub fn with_json<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut a = args.to_vec();
+    a.push("--json");
+    a
+}
+
+/// The id of resource `ty.name` in a `terraform.tfstate` document.
+pub fn tf_id(tfstate: &Value, ty: &str, name: &str) -> Option<String> {
+    tfstate["resources"]
+        .as_array()?
+        .iter()
+        .find(|r| r["type"] == ty && r["name"] == name)
+        .and_then(|r| r["instances"][0]["attributes"]["id"].as_str())
+        .map(str::to_string)
+}
+
+/// Which workspace of the server the reference CLI deploys in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CliWorkspace {
+    /// Ours (the same token, so the same fake workspace and user, and the
+    /// same HOME): the two tools take turns on one target.
+    Ours,
+    /// One of its own (another token, an empty HOME): its requests are
+    /// compared with ours for the same bundle.
+    Own,
+}
 
 /// `<root>` of env `env` of the `demo` bundle for the test user.
 pub fn root(env: &str) -> String {
@@ -34,20 +116,25 @@ impl CliRemote {
         })
     }
 
+    /// `start`, with these bundle files (`(path, content)`) written over
+    /// the demo's.
+    pub fn with_files(test: &str, files: &[(&str, &str)]) -> Option<CliRemote> {
+        let r = CliRemote::start(test)?;
+        for (rel, content) in files {
+            r.repo.write(rel, content);
+        }
+        Some(r)
+    }
+
     /// `xtask <args> --remote`, local or remote as `remote` says.
     pub fn run_with(&self, args: &[&str], remote: bool) -> Output {
-        let mut cmd = self.repo.xtask(args);
-        if remote {
-            cmd.arg("--remote");
-        }
-        let out = cmd
-            .env("DATABRICKS_HOST", self.server.url())
-            .env("DATABRICKS_TOKEN", self.server.token())
-            .env("XTASK_POLL_MS", "20")
-            // No ~/.databrickscfg of the machine's user.
-            .env("HOME", self.repo.path())
-            .output()
-            .expect("running xtask");
+        let out = xtask_on(
+            &self.repo,
+            self.server.url(),
+            self.server.token(),
+            args,
+            remote,
+        );
         self.printed.borrow_mut().push_str(&text(&out));
         out
     }
@@ -58,11 +145,46 @@ impl CliRemote {
 
     /// `run` with `--json`, which must succeed: its document.
     pub fn ok(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        let out = self.run(&a);
-        assert!(out.status.success(), "xtask {args:?}:\n{}", text(&out));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+        json_ok(args, &self.run(&with_json(args)))
+    }
+
+    /// `databricks <args>` (reference CLI, direct engine) in `dir`, on this
+    /// server, in workspace `ws`; it must succeed.
+    pub fn databricks(&self, bin: &Path, dir: &Path, args: &[&str], ws: CliWorkspace) -> Output {
+        let own_home = tempfile::tempdir().expect("tempdir");
+        let (home, token) = match ws {
+            CliWorkspace::Ours => (self.repo.path(), self.server.token().to_string()),
+            CliWorkspace::Own => (own_home.path(), format!("{}-cli", self.server.token())),
+        };
+        let out = Command::new(bin)
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home)
+            .env("DATABRICKS_HOST", self.server.url())
+            .env("DATABRICKS_TOKEN", token)
+            .env("DATABRICKS_BUNDLE_ENGINE", "direct")
+            .output()
+            .expect("running databricks");
+        assert!(out.status.success(), "databricks {args:?}:\n{}", text(&out));
+        out
+    }
+
+    /// The reference CLI deploys the bundle in a workspace of its own, then
+    /// we deploy it in ours: (its requests, ours). `None` (saying why) when
+    /// the CLI is not built.
+    pub fn deploy_beside_cli(&self, test: &str) -> Option<(Vec<Recorded>, Vec<Recorded>)> {
+        let bin = cli_binary(test)?;
+        let bundle = self.repo.bundle();
+        self.databricks(&bin, &bundle, &["bundle", "deploy"], CliWorkspace::Own);
+        // Its local cache is not part of the bundle we deploy.
+        std::fs::remove_dir_all(bundle.join(".databricks")).ok();
+        let mark = self.server.mark();
+        self.ok(&["deploy"]);
+        let mut theirs = self.server.requests();
+        let ours = theirs.split_off(mark);
+        Some((theirs, ours))
     }
 
     pub fn deploy(&self, env: &str) -> Value {
@@ -112,13 +234,11 @@ impl CliRemote {
 
     /// The id of resource `ty.name` in the env's remote `terraform.tfstate`.
     pub fn id(&self, env: &str, ty: &str, name: &str) -> Option<String> {
-        let tf = self.server.state(&root(env), "terraform.tfstate");
-        tf["resources"]
-            .as_array()?
-            .iter()
-            .find(|r| r["type"] == ty && r["name"] == name)
-            .and_then(|r| r["instances"][0]["attributes"]["id"].as_str())
-            .map(str::to_string)
+        tf_id(
+            &self.server.state(&root(env), "terraform.tfstate"),
+            ty,
+            name,
+        )
     }
 
     pub fn job_id(&self, env: &str, key: &str) -> i64 {
