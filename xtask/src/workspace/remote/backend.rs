@@ -45,6 +45,12 @@ pub struct RemoteWorkspace {
     /// The id of the deploy lock this process took: checked before a
     /// commit deletes files or writes state (see [`RemoteWorkspace::fence`]).
     held: Mutex<Option<String>>,
+    /// State files as this process read or wrote them while holding the
+    /// lock (`None`: known missing). Under the lock nobody else writes them,
+    /// so reading one again or writing the same bytes back would be a
+    /// request for nothing; at 15 requests a second such requests are the
+    /// cost of a deploy. Emptied when the lock is taken and released.
+    state_seen: Mutex<HashMap<String, Option<Vec<u8>>>>,
 }
 
 impl RemoteWorkspace {
@@ -55,6 +61,7 @@ impl RemoteWorkspace {
             user: String::new(),
             last_walk: Mutex::new(None),
             held: Mutex::new(None),
+            state_seen: Mutex::new(HashMap::new()),
         }
     }
 
@@ -115,6 +122,44 @@ impl RemoteWorkspace {
 
     fn state_path(&self, name: &str) -> String {
         self.abs(&format!("state/{name}"))
+    }
+
+    /// Sets which lock this process holds (`None`: none), starting the
+    /// state cache afresh either way.
+    fn set_held(&self, id: Option<String>) {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = id;
+        self.state_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// What the cache knows of state file `name`: `Some(None)` known
+    /// missing, `None` unknown (or no lock held: nothing is cached then).
+    fn seen(&self, name: &str) -> Option<Option<Vec<u8>>> {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()?;
+        self.state_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn remember(&self, name: &str, bytes: Option<Vec<u8>>) {
+        if self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+        {
+            self.state_seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name.to_string(), bytes);
+        }
     }
 
     /// Upload with overwrite; on a missing parent, `mkdirs` it and retry
@@ -218,11 +263,8 @@ impl RemoteWorkspace {
                 snapshot
             }
         };
-        self.put_creating_parents(
-            &self.state_path(SNAPSHOT),
-            serde_json::to_vec(&snapshot)?,
-            true,
-        )
+        // Through `write_state`, so the state cache stays true.
+        self.write_state(SNAPSHOT, &serde_json::to_vec(&snapshot)?)
     }
 }
 
@@ -329,11 +371,21 @@ impl Workspace for RemoteWorkspace {
     }
 
     fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        self.client.export(&self.state_path(name))
+        if let Some(known) = self.seen(name) {
+            return Ok(known);
+        }
+        let bytes = self.client.export(&self.state_path(name))?;
+        self.remember(name, bytes.clone());
+        Ok(bytes)
     }
 
     fn write_state(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        self.put_creating_parents(&self.state_path(name), bytes.to_vec(), true)
+        if self.seen(name).flatten().as_deref() == Some(bytes) {
+            return Ok(());
+        }
+        self.put_creating_parents(&self.state_path(name), bytes.to_vec(), true)?;
+        self.remember(name, Some(bytes.to_vec()));
+        Ok(())
     }
 
     /// Reference §1.6: create with `overwrite=false` (only the server's
@@ -356,8 +408,7 @@ impl Workspace for RemoteWorkspace {
                 // reached the server before the answer was lost: look.
                 Err(e) => match self.read_lock() {
                     Ok(Some((_, Some(h)))) if h.id == lock.id => {
-                        *self.held.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(lock.id.clone());
+                        self.set_held(Some(lock.id.clone()));
                         return Ok(replaced);
                     }
                     _ => return Err(e).context("acquiring the deploy lock"),
@@ -366,7 +417,7 @@ impl Workspace for RemoteWorkspace {
             let held = self.read_lock()?;
             match held {
                 Some((_, Some(h))) if h.id == lock.id => {
-                    *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(lock.id.clone());
+                    self.set_held(Some(lock.id.clone()));
                     return Ok(replaced);
                 }
                 // A holder that was a process of this machine and is gone:
@@ -392,10 +443,10 @@ impl Workspace for RemoteWorkspace {
     }
 
     fn unlock(&self, lock: &LockInfo) -> Result<Option<String>> {
-        self.held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take_if(|id| *id == lock.id);
+        let ours = self.held.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if ours.as_deref() == Some(lock.id.as_str()) {
+            self.set_held(None);
+        }
         let path = self.state_path("deploy.lock");
         match self.read_lock()? {
             None => Ok(Some(format!("{path} disappeared while the deploy held it"))),

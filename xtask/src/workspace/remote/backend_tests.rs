@@ -18,6 +18,7 @@ fn open(fake: &FakeWorkspace) -> RemoteWorkspace {
     };
     let opts = ClientOptions {
         backoff_base: Duration::from_millis(10),
+        rate_limit: 10_000,
         ..ClientOptions::default()
     };
     let client = Client::new(&creds, opts).unwrap();
@@ -404,4 +405,32 @@ fn remote_backend_a_displaced_deploy_does_not_commit() {
     let root = ws.root().to_string();
     assert_eq!(fake.file(&format!("{root}/files/a.txt")).unwrap(), b"A");
     assert_eq!(ws.current().unwrap().as_deref(), Some("0001"));
+}
+
+#[test]
+fn remote_state_is_read_once_under_the_lock_and_afresh_after_it() {
+    let fake = FakeWorkspace::start();
+    let ws = open(&fake);
+    let l = lock("a", false);
+    ws.lock(&l).unwrap();
+    ws.write_state("history.json", b"one").unwrap();
+    fake.clear_log();
+    // Read twice and write the same bytes back: not one request.
+    for _ in 0..2 {
+        assert_eq!(ws.read_state("history.json").unwrap().unwrap(), b"one");
+    }
+    ws.write_state("history.json", b"one").unwrap();
+    assert!(fake.requests_matching("history.json").is_empty());
+    // Other bytes are written, and read back as written.
+    ws.write_state("history.json", b"two").unwrap();
+    assert_eq!(fake.requests_matching("history.json").len(), 1);
+    assert_eq!(ws.read_state("history.json").unwrap().unwrap(), b"two");
+    assert!(ws.unlock(&l).unwrap().is_none());
+    // Without the lock another client may write: its bytes are seen.
+    fake.put(&format!("{}/state/history.json", ws.root()), b"three");
+    assert_eq!(ws.read_state("history.json").unwrap().unwrap(), b"three");
+    // And a new lock starts afresh.
+    ws.lock(&lock("b", false)).unwrap();
+    fake.put(&format!("{}/state/history.json", ws.root()), b"four");
+    assert_eq!(ws.read_state("history.json").unwrap().unwrap(), b"four");
 }
