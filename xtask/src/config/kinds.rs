@@ -51,6 +51,8 @@ pub struct Kind {
     pub ids: Ids,
     /// The object type of `/api/2.0/permissions/<type>/<id>`, if the kind
     /// takes `permissions:`; `None` for Unity Catalog kinds (grants instead).
+    /// Secret scopes take `permissions:` as ACLs of the secrets API
+    /// (`secrets/acls`, set by `deploy::remote_secret_scopes`).
     pub permissions: Option<&'static str>,
     /// The REST API the resource lives in.
     pub api: &'static str,
@@ -229,10 +231,10 @@ pub const KINDS: &[Kind] = &[
         "name",
         Prefix::None,
         Name,
-        None,
+        Some("secrets/acls"),
         "/api/2.0/secrets/scopes",
         "secrets/scopes/{id}",
-        false,
+        true,
     ),
     kind(
         "alerts",
@@ -251,10 +253,10 @@ pub const KINDS: &[Kind] = &[
         "name",
         Raw,
         Assigned,
-        Some("warehouses"),
+        Some("sql/warehouses"),
         "/api/2.0/sql/warehouses",
         "sql/warehouses/{id}",
-        false,
+        true,
     ),
     kind(
         "database_instances",
@@ -265,7 +267,7 @@ pub const KINDS: &[Kind] = &[
         Some("database-instances"),
         "/api/2.0/database/instances",
         "compute/database-instances/{id}",
-        false,
+        true,
     ),
     kind(
         "database_catalogs",

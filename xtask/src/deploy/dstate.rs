@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::remote_acl::acl_entries;
+use super::remote_custom;
 use super::resources::{PROVIDER, kind_of, tf_type};
 use super::state::{TfInstance, TfResource, TfState};
 use crate::config::kinds;
@@ -116,6 +117,9 @@ pub fn adopt(tf: &mut Option<TfState>, d: &DState) {
             continue;
         }
         let mut attributes = entry.state.as_object().cloned().unwrap_or_default();
+        if let Some(custom) = remote_custom::get(kind) {
+            attributes = (custom.from_state)(&attributes);
+        }
         attributes.insert("id".into(), json!(entry.id));
         tf.resources.push(TfResource {
             mode: "managed".into(),
@@ -163,6 +167,9 @@ pub fn next(prev: Option<&DState>, tf: &TfState, user: &str) -> DState {
         for k in ["permissions", "grants", "id"] {
             applied.remove(k);
         }
+        if let Some(custom) = remote_custom::get(&kind) {
+            applied = (custom.to_state)(&applied);
+        }
         let entry = Entry {
             id: id.to_string(),
             state: Value::Object(applied),
@@ -189,6 +196,17 @@ fn access_entry(
     user: &str,
 ) -> Option<(String, Entry)> {
     let depends_on = vec![json!({"node": key, "label": format!("${{{key}.id}}")})];
+    if let Some(custom) = remote_custom::get(kind) {
+        let state = (custom.access_state)(id, settings, user)?;
+        let label = format!("${{{key}.name}}");
+        let depends_on = vec![json!({"node": key, "label": label})];
+        let entry = Entry {
+            id: id.to_string(),
+            state,
+            depends_on,
+        };
+        return Some((format!("{key}.permissions"), entry));
+    }
     if let Some(wanted) = settings.get("permissions").and_then(Value::as_array) {
         let ty = kinds::get(kind)?.permissions?;
         let object_id = format!("/{ty}/{id}");

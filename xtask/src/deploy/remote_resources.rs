@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use super::remote_acl::{apply_grants, permissions};
 use super::remote_kinds::{self, api_settings};
-use super::remote_refs;
 use super::resources::{Action, ResourceChange, ResourcePlan, tf_type};
 use super::state::TfResource;
+use super::{remote_custom, remote_refs};
 use crate::config::kinds;
 use crate::workspace::remote::client::Client;
 
@@ -105,6 +105,10 @@ fn call(
             uc_model(client, change.action, old_id, settings)
         }
         "registered_models" => model(client, change.action, old_id, &api),
+        kind if let Some(custom) = remote_custom::get(kind) => {
+            let before = remote_kinds::recorded(prev, &ty, &change.key);
+            (custom.apply)(client, change.action, old_id, &api, before.as_ref())
+        }
         kind if remote_kinds::get(kind).is_some() => {
             let before = remote_kinds::recorded(prev, &ty, &change.key);
             remote_kinds::deploy(client, change, old_id, settings, before.as_ref())

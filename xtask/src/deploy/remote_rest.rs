@@ -130,4 +130,32 @@ pub(super) const RESTS: &[Rest] = &[
         ],
         grants: None,
     },
+    Rest {
+        kind: "sql_warehouses",
+        create: "/api/2.0/sql/warehouses",
+        path_key: None,
+        id_field: "id",
+        read: "/api/2.0/sql/warehouses/{id}",
+        // The id goes in the path only.
+        update: ("POST", "/api/2.0/sql/warehouses/{id}/edit"),
+        update_fields: None,
+        id_key: None,
+        delete: ("DELETE", "/api/2.0/sql/warehouses/{id}"),
+        recreate: &[],
+        grants: None,
+    },
+    Rest {
+        kind: "database_instances",
+        create: "/api/2.0/database/instances",
+        path_key: None,
+        id_field: "name",
+        read: "/api/2.0/database/instances/{id}",
+        // Every field replaced (`update_mask=*`), the name as `uid` too.
+        update: ("PATCH", "/api/2.0/database/instances/{id}?update_mask=*"),
+        update_fields: None,
+        id_key: Some("uid"),
+        delete: ("DELETE", "/api/2.0/database/instances/{id}?purge=true"),
+        recreate: &["name"],
+        grants: None,
+    },
 ];
