@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::remote_acl::acl_entries;
-use super::remote_custom;
 use super::resources::{PROVIDER, kind_of, tf_type};
 use super::state::{TfInstance, TfResource, TfState};
+use super::{remote_custom, remote_refs};
 use crate::config::kinds;
 use crate::workspace::Workspace;
 
@@ -170,10 +170,11 @@ pub fn next(prev: Option<&DState>, tf: &TfState, user: &str) -> DState {
         if let Some(custom) = remote_custom::get(&kind) {
             applied = (custom.to_state)(&applied);
         }
+        let (state_now, depends_on) = resolved(Value::Object(applied), &tf.resources);
         let entry = Entry {
             id: id.to_string(),
-            state: Value::Object(applied),
-            depends_on: Vec::new(),
+            state: state_now,
+            depends_on,
         };
         state.insert(key, entry);
     }
@@ -184,6 +185,22 @@ pub fn next(prev: Option<&DState>, tf: &TfState, user: &str) -> DState {
         serial,
         state,
     }
+}
+
+/// A resource's state as the CLI records it: its `${resources...}`
+/// references replaced by the values they had (the CLI, reading the text
+/// of a reference, would see a change), each named in `depends_on`.
+fn resolved(written: Value, all: &[TfResource]) -> (Value, Vec<Value>) {
+    let depends_on = remote_refs::refs(&written)
+        .into_iter()
+        .map(|r| {
+            let node = format!("resources.{}.{}", r.kind, r.key);
+            let label = format!("${{{node}.{}}}", r.field);
+            json!({ "node": node, "label": label })
+        })
+        .collect();
+    let now = remote_refs::resolve(&written, &|r| remote_refs::lookup(all, r, 0));
+    (now.unwrap_or(written), depends_on)
 }
 
 /// The `<key>.permissions` or `<key>.grants` entry of a resource, in the

@@ -158,4 +158,18 @@ pub(super) const RESTS: &[Rest] = &[
         recreate: &["name"],
         grants: None,
     },
+    Rest {
+        kind: "alerts",
+        create: "/api/2.0/alerts",
+        path_key: None,
+        id_field: "id",
+        read: "/api/2.0/alerts/{id}",
+        // Every field replaced; the id in the path only.
+        update: ("PATCH", "/api/2.0/alerts/{id}?update_mask=*"),
+        update_fields: None,
+        id_key: None,
+        delete: ("DELETE", "/api/2.0/alerts/{id}?purge=true"),
+        recreate: &[],
+        grants: None,
+    },
 ];

@@ -1,4 +1,5 @@
-//! Secret scopes (with their ACLs), SQL warehouses and database instances
+//! Secret scopes (with their ACLs), SQL warehouses, database instances and
+//! alerts
 //! on the remote backend, beside the reference CLI (direct engine) on the
 //! same Databricks CLI test server: the bodies each tool sends, the
 //! `resources.json` each records, and either tool redeploying what the
@@ -39,6 +40,25 @@ resources:
       permissions:
         - group_name: users
           level: CAN_USE
+  alerts:
+    a:
+      display_name: rows seen
+      custom_summary: first
+      query_text: select count(*) as c from main.ml_s.scores
+      warehouse_id: ${resources.sql_warehouses.wh.id}
+      evaluation:
+        comparison_operator: GREATER_THAN
+        source:
+          name: c
+        threshold:
+          value:
+            double_value: 10
+      schedule:
+        quartz_cron_schedule: 0 0 5 * * ?
+        timezone_id: UTC
+      permissions:
+        - group_name: users
+          level: CAN_RUN
   jobs:
     j:
       name: report
@@ -84,7 +104,7 @@ fn bodies(reqs: &[Recorded], prefix: &str) -> Vec<Value> {
     v
 }
 
-/// Ids the two workspaces gave blanked, keys in order.
+/// Ids the two workspaces gave blanked, keys in order, whole numbers as integers.
 fn blank(v: Value) -> Value {
     match v {
         Value::Object(m) => {
@@ -100,6 +120,13 @@ fn blank(v: Value) -> Value {
         }
         Value::Array(a) => Value::Array(a.into_iter().map(blank).collect()),
         Value::String(s) if s.starts_with("/sql/warehouses/") => json!("/sql/warehouses/<id>"),
+        // The same number: a typed float is written `10.0` by us, `10` by Go.
+        Value::Number(n)
+            if n.as_f64()
+                .is_some_and(|f| f.fract() == 0.0 && f.abs() < 1e15) =>
+        {
+            json!(n.as_f64().unwrap_or_default() as i64)
+        }
         other => other,
     }
 }
@@ -116,7 +143,7 @@ fn compare(ours: &[Recorded], theirs: &[Recorded], prefixes: &[&str]) {
     assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
 
-/// The entries of a `resources.json` of these kinds, ids blanked.
+/// The entries of a `resources.json`, ids blanked.
 fn entries(state: &Value) -> Value {
     let all = state["state"].as_object().cloned().unwrap_or_default();
     let kept = all
@@ -162,6 +189,8 @@ fn more_kinds_create_as_the_cli_and_record_its_state() {
             "PUT /api/2.0/permissions/sql/warehouses/",
             "POST /api/2.0/database/instances",
             "PUT /api/2.0/permissions/database-instances/",
+            "POST /api/2.0/alerts",
+            "PUT /api/2.0/permissions/alertsv2/",
             "POST /api/2.2/jobs/create",
         ],
     );
@@ -208,7 +237,8 @@ fn more_kinds_update_as_the_cli() {
             "",
         )
         .replace("X-Small", "Small")
-        .replace("CU_1", "CU_2");
+        .replace("CU_1", "CU_2")
+        .replace("custom_summary: first", "custom_summary: second");
     r.repo.write("resources/kinds.yml", &changed);
     std::fs::write(copy.path().join("resources/kinds.yml"), &changed).unwrap();
     let m1 = r.server.mark();
@@ -224,6 +254,7 @@ fn more_kinds_update_as_the_cli() {
             "POST /api/2.0/secrets/acls/delete",
             "POST /api/2.0/sql/warehouses/",
             "PATCH /api/2.0/database/instances/",
+            "PATCH /api/2.0/alerts/",
         ],
     );
     let acls = r
@@ -301,6 +332,7 @@ fn more_kinds_interop_with_the_cli_and_destroy() {
                 l == "POST /api/2.0/secrets/scopes/create"
                     || l == "POST /api/2.0/sql/warehouses"
                     || l == "POST /api/2.0/database/instances"
+                    || l == "POST /api/2.0/alerts"
                     || l.starts_with("POST /api/2.0/secrets/scopes/delete")
                     || l.starts_with("DELETE ")
             })
