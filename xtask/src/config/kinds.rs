@@ -212,7 +212,7 @@ pub const KINDS: &[Kind] = &[
         Some("dashboards"),
         "/api/2.0/lakeview/dashboards",
         "dashboardsv3/{id}/published",
-        false,
+        true,
     ),
     kind(
         "apps",

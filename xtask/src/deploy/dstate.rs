@@ -213,8 +213,8 @@ fn access_entry(
     user: &str,
 ) -> Option<(String, Entry)> {
     let depends_on = vec![json!({"node": key, "label": format!("${{{key}.id}}")})];
-    if let Some(custom) = remote_custom::get(kind) {
-        let state = (custom.access_state)(id, settings, user)?;
+    if let Some(access_state) = remote_custom::get(kind).and_then(|c| c.access_state) {
+        let state = access_state(id, settings, user)?;
         let label = format!("${{{key}.name}}");
         let depends_on = vec![json!({"node": key, "label": label})];
         let entry = Entry {

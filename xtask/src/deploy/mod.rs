@@ -25,6 +25,7 @@ mod ops;
 mod promote;
 mod remote_acl;
 mod remote_custom;
+mod remote_dashboards;
 mod remote_kinds;
 mod remote_refs;
 mod remote_resources;

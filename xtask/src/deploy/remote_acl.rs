@@ -30,8 +30,9 @@ pub(super) fn permissions(
         return Ok(());
     }
     // ACLs of their own, set even when none are written (the user's own).
-    if let Some(custom) = super::remote_custom::get(&change.kind) {
-        return (custom.permissions)(client, user, id, settings);
+    let custom = super::remote_custom::get(&change.kind);
+    if let Some(set) = custom.and_then(|c| c.permissions) {
+        return set(client, user, id, settings);
     }
     let Some(wanted) = settings["permissions"].as_array() else {
         return Ok(());

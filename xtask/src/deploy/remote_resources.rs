@@ -11,7 +11,7 @@ use super::remote_acl::{apply_grants, permissions};
 use super::remote_kinds::{self, api_settings};
 use super::resources::{Action, ResourceChange, ResourcePlan, tf_type};
 use super::state::TfResource;
-use super::{remote_custom, remote_refs};
+use super::{remote_custom, remote_dashboards, remote_refs};
 use crate::config::kinds;
 use crate::workspace::remote::client::Client;
 
@@ -29,6 +29,7 @@ pub fn apply(
 ) -> Result<Vec<String>> {
     let mut warnings = Vec::new();
     remote_refs::prepare(plan, prev)?;
+    remote_dashboards::make_folders(client, &plan.resources)?;
     for i in 0..plan.changes.len() {
         let change = plan.changes[i].clone();
         let what = format!("{}.{}", change.kind, change.key);
@@ -60,6 +61,12 @@ pub fn apply(
             && let Some(inst) = plan.resources[s].instances.first_mut()
         {
             inst.attributes.insert("id".into(), json!(id));
+            let observe = remote_custom::get(&change.kind).and_then(|c| c.observe);
+            if let Some(observe) = observe.filter(|_| change.action != Action::Unchanged) {
+                let seen =
+                    observe(client, &id).with_context(|| format!("{what}: reading it back"))?;
+                inst.attributes.extend(seen);
+            }
         }
         if moved {
             record(so_far(plan, prev, i))?;

@@ -17,11 +17,14 @@ use crate::workspace::remote::client::Client;
 
 pub(super) const KIND: Custom = Custom {
     kind: "secret_scopes",
+    prepare: None,
     apply,
-    permissions,
+    permissions: Some(permissions),
+    observed: &[],
+    observe: None,
     to_state,
     from_state,
-    access_state,
+    access_state: Some(access_state),
 };
 
 const SCOPES: &str = "/api/2.0/secrets/scopes";

@@ -1,5 +1,5 @@
-//! Secret scopes (with their ACLs), SQL warehouses, database instances and
-//! alerts
+//! Secret scopes (with their ACLs), SQL warehouses, database instances,
+//! alerts and dashboards
 //! on the remote backend, beside the reference CLI (direct engine) on the
 //! same Databricks CLI test server: the bodies each tool sends, the
 //! `resources.json` each records, and either tool redeploying what the
@@ -40,6 +40,14 @@ resources:
       permissions:
         - group_name: users
           level: CAN_USE
+  dashboards:
+    d:
+      display_name: scores
+      warehouse_id: ${resources.sql_warehouses.wh.id}
+      file_path: d.lvdash.json
+      permissions:
+        - group_name: users
+          level: CAN_READ
   alerts:
     a:
       display_name: rows seen
@@ -69,6 +77,15 @@ resources:
             query:
               query_id: abc
 ";
+
+const DASHBOARD: &str = "{\"pages\":[{\"name\":\"p1\",\"displayName\":\"first\"}]}\n";
+
+/// The bundle of these kinds, its dashboard's file beside its YAML.
+fn start_more(test: &str) -> Option<CliRemote> {
+    let r = start(test, MORE_YML)?;
+    r.repo.write("resources/d.lvdash.json", DASHBOARD);
+    Some(r)
+}
 
 /// `databricks bundle deploy` (direct engine) of the bundle in `dir` with
 /// token `token` (a workspace of its own per token).
@@ -157,7 +174,7 @@ fn entries(state: &Value) -> Value {
 #[test]
 fn more_kinds_create_as_the_cli_and_record_its_state() {
     let test = "more_kinds_create_as_the_cli_and_record_its_state";
-    let Some(r) = start(test, MORE_YML) else {
+    let Some(r) = start_more(test) else {
         return;
     };
     let Some(cli) = cli_binary(test) else {
@@ -191,10 +208,19 @@ fn more_kinds_create_as_the_cli_and_record_its_state() {
             "PUT /api/2.0/permissions/database-instances/",
             "POST /api/2.0/alerts",
             "PUT /api/2.0/permissions/alertsv2/",
+            "POST /api/2.0/lakeview/dashboards",
+            "PUT /api/2.0/permissions/dashboards/",
             "POST /api/2.2/jobs/create",
         ],
     );
     let ours_state = r.server.state(&root("test"), "resources.json");
+    let etag = |s: &Value| s["state"]["resources.dashboards.d"]["state"]["etag"].clone();
+    assert!(etag(&ours_state).is_string(), "{ours_state}");
+    // Each workspace gave an etag of its own.
+    let (mut ours_state, mut theirs_state) = (ours_state, theirs_state);
+    for s in [&mut ours_state, &mut theirs_state] {
+        s["state"]["resources.dashboards.d"]["state"]["etag"] = json!("<etag>");
+    }
     assert_eq!(entries(&ours_state), entries(&theirs_state));
     // The job names the warehouse the workspace made.
     let wh = r.id("test", "databricks_sql_endpoint", "wh").unwrap();
@@ -215,7 +241,7 @@ fn more_kinds_create_as_the_cli_and_record_its_state() {
 #[test]
 fn more_kinds_update_as_the_cli() {
     let test = "more_kinds_update_as_the_cli";
-    let Some(r) = start(test, MORE_YML) else {
+    let Some(r) = start_more(test) else {
         return;
     };
     let Some(cli) = cli_binary(test) else {
@@ -241,6 +267,9 @@ fn more_kinds_update_as_the_cli() {
         .replace("custom_summary: first", "custom_summary: second");
     r.repo.write("resources/kinds.yml", &changed);
     std::fs::write(copy.path().join("resources/kinds.yml"), &changed).unwrap();
+    let page = DASHBOARD.replace("first", "second");
+    r.repo.write("resources/d.lvdash.json", &page);
+    std::fs::write(copy.path().join("resources/d.lvdash.json"), &page).unwrap();
     let m1 = r.server.mark();
     r.ok(&["deploy"]);
     let m2 = r.server.mark();
@@ -255,6 +284,8 @@ fn more_kinds_update_as_the_cli() {
             "POST /api/2.0/sql/warehouses/",
             "PATCH /api/2.0/database/instances/",
             "PATCH /api/2.0/alerts/",
+            "PATCH /api/2.0/lakeview/dashboards/",
+            "POST /api/2.0/lakeview/dashboards/",
         ],
     );
     let acls = r
@@ -313,7 +344,7 @@ fn count(r: &CliRemote, path: &str, field: &str) -> usize {
 #[test]
 fn more_kinds_interop_with_the_cli_and_destroy() {
     let test = "more_kinds_interop_with_the_cli_and_destroy";
-    let Some(r) = start(test, MORE_YML) else {
+    let Some(r) = start_more(test) else {
         return;
     };
     let Some(cli) = cli_binary(test) else {
@@ -333,6 +364,7 @@ fn more_kinds_interop_with_the_cli_and_destroy() {
                     || l == "POST /api/2.0/sql/warehouses"
                     || l == "POST /api/2.0/database/instances"
                     || l == "POST /api/2.0/alerts"
+                    || l == "POST /api/2.0/lakeview/dashboards"
                     || l.starts_with("POST /api/2.0/secrets/scopes/delete")
                     || l.starts_with("DELETE ")
             })
@@ -341,6 +373,12 @@ fn more_kinds_interop_with_the_cli_and_destroy() {
     let mark = r.server.mark();
     r.ok(&["deploy"]);
     assert_eq!(created(mark), Vec::<String>::new());
+    // Again, nothing changed: no resource written.
+    let mark = r.server.mark();
+    r.ok(&["deploy"]);
+    let w = writes(&r, mark);
+    let written: Vec<&String> = w.iter().filter(|l| !l.contains("/workspace")).collect();
+    assert!(written.is_empty(), "{written:?}");
     let mark = r.server.mark();
     cli_deploy(&cli, &r.repo.bundle(), &r, &token);
     assert_eq!(created(mark), Vec::<String>::new());
