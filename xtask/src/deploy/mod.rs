@@ -24,6 +24,7 @@ mod nofollow_tests;
 mod ops;
 mod promote;
 mod remote_acl;
+mod remote_apps;
 mod remote_custom;
 mod remote_dashboards;
 mod remote_kinds;

@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use super::resources::Action;
-use super::{remote_dashboards, remote_secret_scopes};
+use super::{remote_apps, remote_dashboards, remote_secret_scopes};
 use crate::workspace::remote::client::Client;
 
 type Apply = fn(&Client, Action, Option<String>, &Value, Option<&Value>) -> Result<Option<String>>;
@@ -48,7 +48,11 @@ pub(super) struct Custom {
     pub access_state: Option<AccessState>,
 }
 
-pub(super) const CUSTOM: &[&Custom] = &[&remote_secret_scopes::KIND, &remote_dashboards::KIND];
+pub(super) const CUSTOM: &[&Custom] = &[
+    &remote_secret_scopes::KIND,
+    &remote_dashboards::KIND,
+    &remote_apps::KIND,
+];
 
 pub(super) fn get(kind: &str) -> Option<&'static Custom> {
     CUSTOM.iter().copied().find(|c| c.kind == kind)
