@@ -425,3 +425,48 @@ fn more_kinds_interop_with_the_cli_and_destroy() {
         0
     );
 }
+
+/// `mode: development`: the names the CLI's presets give (a warehouse,
+/// an alert and a dashboard prefixed, the others as written) and the
+/// preset tags, in the same create bodies as the CLI's.
+#[test]
+fn more_kinds_in_development_mode_are_named_as_the_cli_names_them() {
+    let test = "more_kinds_in_development_mode_are_named_as_the_cli_names_them";
+    let Some(r) = start_more(test) else {
+        return;
+    };
+    let Some(cli) = cli_binary(test) else {
+        return;
+    };
+    let yml = crate::remote_kinds::DATABRICKS_YML;
+    let dev = "targets:\n  test:\n    default: true\n    mode: development\n    presets:\n      tags:\n        team: ml\n";
+    r.repo.write(
+        "databricks.yml",
+        &format!("{}{dev}", &yml[..yml.find("targets:").unwrap()]),
+    );
+    cli_deploy(
+        &cli,
+        &r.repo.bundle(),
+        &r,
+        &format!("{}-cli", r.server.token()),
+    );
+    std::fs::remove_dir_all(r.repo.bundle().join(".databricks")).ok();
+    let mark = r.server.mark();
+    r.ok(&["deploy"]);
+    let all = r.server.requests();
+    let (theirs, ours) = all.split_at(mark);
+    compare(
+        ours,
+        theirs,
+        &[
+            "POST /api/2.0/secrets/scopes/create",
+            "POST /api/2.0/sql/warehouses",
+            "POST /api/2.0/database/instances",
+            "POST /api/2.0/alerts",
+            "POST /api/2.0/lakeview/dashboards",
+            "POST /api/2.0/apps",
+        ],
+    );
+    let names = bodies(ours, "POST /api/2.0/sql/warehouses");
+    assert_eq!(names[0]["name"], "[dev tester] serve", "{names:?}");
+}
