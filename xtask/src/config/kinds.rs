@@ -51,6 +51,8 @@ pub struct Kind {
     pub ids: Ids,
     /// The object type of `/api/2.0/permissions/<type>/<id>`, if the kind
     /// takes `permissions:`; `None` for Unity Catalog kinds (grants instead).
+    /// Secret scopes take `permissions:` as ACLs of the secrets API
+    /// (`secrets/acls`, set by `deploy::remote_secret_scopes`).
     pub permissions: Option<&'static str>,
     /// The REST API the resource lives in.
     pub api: &'static str,
@@ -210,7 +212,7 @@ pub const KINDS: &[Kind] = &[
         Some("dashboards"),
         "/api/2.0/lakeview/dashboards",
         "dashboardsv3/{id}/published",
-        false,
+        true,
     ),
     kind(
         "apps",
@@ -221,7 +223,7 @@ pub const KINDS: &[Kind] = &[
         Some("apps"),
         "/api/2.0/apps",
         "apps/{id}",
-        false,
+        true,
     ),
     kind(
         "secret_scopes",
@@ -229,10 +231,10 @@ pub const KINDS: &[Kind] = &[
         "name",
         Prefix::None,
         Name,
-        None,
+        Some("secrets/acls"),
         "/api/2.0/secrets/scopes",
         "secrets/scopes/{id}",
-        false,
+        true,
     ),
     kind(
         "alerts",
@@ -243,7 +245,7 @@ pub const KINDS: &[Kind] = &[
         Some("alertsv2"),
         "/api/2.0/alerts",
         "sql/alerts-v2/{id}",
-        false,
+        true,
     ),
     kind(
         "sql_warehouses",
@@ -251,10 +253,10 @@ pub const KINDS: &[Kind] = &[
         "name",
         Raw,
         Assigned,
-        Some("warehouses"),
+        Some("sql/warehouses"),
         "/api/2.0/sql/warehouses",
         "sql/warehouses/{id}",
-        false,
+        true,
     ),
     kind(
         "database_instances",
@@ -265,7 +267,7 @@ pub const KINDS: &[Kind] = &[
         Some("database-instances"),
         "/api/2.0/database/instances",
         "compute/database-instances/{id}",
-        false,
+        true,
     ),
     kind(
         "database_catalogs",
@@ -417,6 +419,7 @@ pub fn check_deployable(bundle: &Bundle, remote: bool) -> Vec<Diagnostic> {
         let Some(kind) = get(key) else { continue };
         if kind.deployed {
             out.extend(permissions_not_applied(bundle, kind, items));
+            out.extend(fields_not_deployed(bundle, kind, items, remote));
             continue;
         }
         for name in items.as_object().into_iter().flat_map(|m| m.keys()) {
@@ -440,6 +443,47 @@ pub fn check_deployable(bundle: &Bundle, remote: bool) -> Vec<Diagnostic> {
                 Diagnostic::error(summary)
             } else {
                 Diagnostic::warning(summary)
+            };
+            d.path = Some(path.clone());
+            if let Some(loc) = bundle.location(&path) {
+                d.locations.push(loc);
+            }
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// Fields of deployed kinds that this tool cannot deploy yet: the CLI
+/// reads these files into the request (an alert's `.dbalert.json`), or
+/// starts and deploys the app's code (`lifecycle`).
+const NOT_YET: &[(&str, &str)] = &[("alerts", "file_path"), ("apps", "lifecycle")];
+
+/// Resources of a deployed kind that set a field of [`NOT_YET`]: refused
+/// remotely (sent as is, the API would get a field it does not know),
+/// warned about locally, as kinds not deployed yet.
+fn fields_not_deployed(
+    bundle: &Bundle,
+    kind: &Kind,
+    items: &Value,
+    remote: bool,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let fields = NOT_YET.iter().filter(|(k, _)| *k == kind.key);
+    for (_, field) in fields {
+        for (name, item) in items.as_object().into_iter().flatten() {
+            if item.get(*field).is_none() {
+                continue;
+            }
+            let path = format!("resources.{}.{name}.{field}", kind.key);
+            let summary = format!(
+                "{path}: {} with `{field}` are not deployed by this tool yet; write the \
+                 settings in the bundle or deploy it with the Databricks CLI",
+                kind.key
+            );
+            let mut d = match remote {
+                true => Diagnostic::error(summary),
+                false => Diagnostic::warning(summary),
             };
             d.path = Some(path.clone());
             if let Some(loc) = bundle.location(&path) {

@@ -403,6 +403,17 @@ pub fn apply_presets(root: &mut Node) {
             }
         }
     });
+    // An alert's schedule, when it has one and no pause status of its own.
+    visit_mut(root, "resources.alerts.*.schedule", &mut |_, s| {
+        if let (Some(p), Some(m)) = (&pause, s.as_map_mut())
+            && m.get("quartz_cron_schedule")
+                .and_then(Node::as_str)
+                .is_some_and(|c| !c.is_empty())
+            && m.get("pause_status").is_none()
+        {
+            m.insert("pause_status", loc, Node::str(p, loc));
+        }
+    });
     visit_mut(root, "resources.pipelines.*", &mut |_, p| {
         let Some(pm) = p.as_map_mut() else { return };
         if let Some(d) = &pipelines_dev

@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use super::remote_acl::acl_entries;
 use super::resources::{PROVIDER, kind_of, tf_type};
 use super::state::{TfInstance, TfResource, TfState};
+use super::{remote_custom, remote_refs};
 use crate::config::kinds;
 use crate::workspace::Workspace;
 
@@ -116,6 +117,9 @@ pub fn adopt(tf: &mut Option<TfState>, d: &DState) {
             continue;
         }
         let mut attributes = entry.state.as_object().cloned().unwrap_or_default();
+        if let Some(custom) = remote_custom::get(kind) {
+            attributes = (custom.from_state)(&attributes);
+        }
         attributes.insert("id".into(), json!(entry.id));
         tf.resources.push(TfResource {
             mode: "managed".into(),
@@ -163,10 +167,14 @@ pub fn next(prev: Option<&DState>, tf: &TfState, user: &str) -> DState {
         for k in ["permissions", "grants", "id"] {
             applied.remove(k);
         }
+        if let Some(custom) = remote_custom::get(&kind) {
+            applied = (custom.to_state)(&applied);
+        }
+        let (state_now, depends_on) = resolved(Value::Object(applied), &tf.resources);
         let entry = Entry {
             id: id.to_string(),
-            state: Value::Object(applied),
-            depends_on: Vec::new(),
+            state: state_now,
+            depends_on,
         };
         state.insert(key, entry);
     }
@@ -179,6 +187,22 @@ pub fn next(prev: Option<&DState>, tf: &TfState, user: &str) -> DState {
     }
 }
 
+/// A resource's state as the CLI records it: its `${resources...}`
+/// references replaced by the values they had (the CLI, reading the text
+/// of a reference, would see a change), each named in `depends_on`.
+fn resolved(written: Value, all: &[TfResource]) -> (Value, Vec<Value>) {
+    let depends_on = remote_refs::refs(&written)
+        .into_iter()
+        .map(|r| {
+            let node = format!("resources.{}.{}", r.kind, r.key);
+            let label = format!("${{{node}.{}}}", r.field);
+            json!({ "node": node, "label": label })
+        })
+        .collect();
+    let now = remote_refs::resolve(&written, &|r| remote_refs::lookup(all, r, 0));
+    (now.unwrap_or(written), depends_on)
+}
+
 /// The `<key>.permissions` or `<key>.grants` entry of a resource, in the
 /// shape the CLI's direct engine records it (`__embed__` the entries set).
 fn access_entry(
@@ -189,6 +213,17 @@ fn access_entry(
     user: &str,
 ) -> Option<(String, Entry)> {
     let depends_on = vec![json!({"node": key, "label": format!("${{{key}.id}}")})];
+    if let Some(access_state) = remote_custom::get(kind).and_then(|c| c.access_state) {
+        let state = access_state(id, settings, user)?;
+        let label = format!("${{{key}.name}}");
+        let depends_on = vec![json!({"node": key, "label": label})];
+        let entry = Entry {
+            id: id.to_string(),
+            state,
+            depends_on,
+        };
+        return Some((format!("{key}.permissions"), entry));
+    }
     if let Some(wanted) = settings.get("permissions").and_then(Value::as_array) {
         let ty = kinds::get(kind)?.permissions?;
         let object_id = format!("/{ty}/{id}");

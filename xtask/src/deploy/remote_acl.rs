@@ -26,12 +26,17 @@ pub(super) fn permissions(
     let (Some(id), Some(ty)) = (id, kinds::get(&change.kind).and_then(|k| k.permissions)) else {
         return Ok(());
     };
-    let Some(wanted) = settings["permissions"].as_array() else {
-        return Ok(());
-    };
     if !matches!(change.action, Action::Create | Action::Update) {
         return Ok(());
     }
+    // ACLs of their own, set even when none are written (the user's own).
+    let custom = super::remote_custom::get(&change.kind);
+    if let Some(set) = custom.and_then(|c| c.permissions) {
+        return set(client, user, id, settings);
+    }
+    let Some(wanted) = settings["permissions"].as_array() else {
+        return Ok(());
+    };
     let acl = acl_entries(wanted, user, &change.kind);
     // An endpoint's permissions are kept under its own id, not its name.
     if change.kind == "model_serving_endpoints" {

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use super::remote_acl::{apply_grants, permissions};
 use super::remote_kinds::{self, api_settings};
-use super::remote_refs;
 use super::resources::{Action, ResourceChange, ResourcePlan, tf_type};
 use super::state::TfResource;
+use super::{remote_custom, remote_dashboards, remote_refs};
 use crate::config::kinds;
 use crate::workspace::remote::client::Client;
 
@@ -29,6 +29,7 @@ pub fn apply(
 ) -> Result<Vec<String>> {
     let mut warnings = Vec::new();
     remote_refs::prepare(plan, prev)?;
+    remote_dashboards::make_folders(client, &plan.resources)?;
     for i in 0..plan.changes.len() {
         let change = plan.changes[i].clone();
         let what = format!("{}.{}", change.kind, change.key);
@@ -60,6 +61,12 @@ pub fn apply(
             && let Some(inst) = plan.resources[s].instances.first_mut()
         {
             inst.attributes.insert("id".into(), json!(id));
+            let observe = remote_custom::get(&change.kind).and_then(|c| c.observe);
+            if let Some(observe) = observe.filter(|_| change.action != Action::Unchanged) {
+                let seen =
+                    observe(client, &id).with_context(|| format!("{what}: reading it back"))?;
+                inst.attributes.extend(seen);
+            }
         }
         if moved {
             record(so_far(plan, prev, i))?;
@@ -105,6 +112,10 @@ fn call(
             uc_model(client, change.action, old_id, settings)
         }
         "registered_models" => model(client, change.action, old_id, &api),
+        kind if let Some(custom) = remote_custom::get(kind) => {
+            let before = remote_kinds::recorded(prev, &ty, &change.key);
+            (custom.apply)(client, change.action, old_id, &api, before.as_ref())
+        }
         kind if remote_kinds::get(kind).is_some() => {
             let before = remote_kinds::recorded(prev, &ty, &change.key);
             remote_kinds::deploy(client, change, old_id, settings, before.as_ref())

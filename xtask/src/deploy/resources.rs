@@ -113,14 +113,26 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
         // adds to every job (deployment, edit_mode, format, queue; see
         // `config::defaults`), so nothing is added here.
         for (key, settings) in bundle.resources(&kind) {
+            let settings = &prepared(bundle, &kind, key, settings);
             let old = prev_resources
                 .iter()
                 .find(|r| r.kind == ty && r.name == key && r.id().is_some());
+            // What the workspace gave (an etag) is kept, and is no change.
+            let observed = super::remote_custom::observed(&kind);
+            let kept: Map<String, Value> = old
+                .and_then(|o| o.instances.first())
+                .map(|i| i.attributes.iter())
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| observed.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             let (action, id) = match old {
                 Some(old) => {
                     let same = old.instances.first().is_some_and(|i| {
                         let mut a = i.attributes.clone();
                         a.remove("id");
+                        a.retain(|k, _| !observed.contains(&k.as_str()));
                         Value::Object(a) == *settings
                     });
                     (
@@ -135,6 +147,7 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
                 None => (Action::Create, assign_ids.then(|| new_id(&kind, settings))),
             };
             let mut attributes = settings.as_object().cloned().unwrap_or_default();
+            attributes.extend(kept);
             attributes.insert("id".into(), json!(id.clone().unwrap_or_default()));
             resources.push(TfResource {
                 mode: "managed".into(),
@@ -170,6 +183,18 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
     changes.sort_by(|a, b| (&a.kind, &a.key).cmp(&(&b.kind, &b.key)));
     resources.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
     ResourcePlan { changes, resources }
+}
+
+/// The settings of resource `kind.key` completed from the bundle's files,
+/// for kinds that read them (see `remote_custom::Custom::prepare`).
+fn prepared(bundle: &Bundle, kind: &str, key: &str, settings: &Value) -> Value {
+    let mut s = settings.clone();
+    let prepare = super::remote_custom::get(kind).and_then(|c| c.prepare);
+    if let (Some(prepare), Some(m)) = (prepare, s.as_object_mut()) {
+        let yml = bundle.resource_files.get(&format!("{kind}.{key}"));
+        prepare(&bundle.root, yml.map(String::as_str), m);
+    }
+    s
 }
 
 /// The id a local env records for a new resource, shaped like the

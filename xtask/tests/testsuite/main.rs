@@ -22,6 +22,7 @@ mod remote_deploy;
 mod remote_interop;
 mod remote_kinds;
 mod remote_kinds_cli;
+mod remote_kinds_more_cli;
 mod remote_kinds_serving;
 mod remote_rate_limit;
 mod remote_resources;

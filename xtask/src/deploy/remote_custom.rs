@@ -1,0 +1,64 @@
+//! The seam for kinds whose REST calls do not fit the table of
+//! `remote_rest` (another API shape, no update call, ACLs of their own):
+//! each such kind is one file defining a [`Custom`], listed in [`CUSTOM`].
+//! `remote_resources` deploys through it, `remote_acl` sets its
+//! permissions through it, and `dstate` records it in the CLI's shape.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::{Map, Value};
+
+use super::resources::Action;
+use super::{remote_apps, remote_dashboards, remote_secret_scopes};
+use crate::workspace::remote::client::Client;
+
+type Apply = fn(&Client, Action, Option<String>, &Value, Option<&Value>) -> Result<Option<String>>;
+
+type Prepare = fn(&Path, Option<&str>, &mut Map<String, Value>);
+type SetPermissions = fn(&Client, &str, &str, &Value) -> Result<()>;
+type Observe = fn(&Client, &str) -> Result<Map<String, Value>>;
+type AccessState = fn(&str, &Map<String, Value>, &str) -> Option<Value>;
+
+/// How one kind is deployed, permissioned and recorded.
+pub(super) struct Custom {
+    pub kind: &'static str,
+    /// Completes the settings from the bundle's files (the bundle root, the
+    /// YAML file declaring the resource, its settings), as the CLI's
+    /// resource mutators do before it plans.
+    pub prepare: Option<Prepare>,
+    /// Carries out an action: `old` the recorded id, `settings` the API
+    /// settings (references resolved), `before` what was recorded. Returns
+    /// the id afterwards (`None` once deleted).
+    pub apply: Apply,
+    /// Sets `permissions:` (the whole bundle settings) on the resource `id`
+    /// for the deploying user, instead of the permissions API (`None`: that API).
+    pub permissions: Option<SetPermissions>,
+    /// Fields the workspace gives (not the bundle) that the state keeps,
+    /// read back after each create or update by `observe`; a plan carries
+    /// them over and never counts them as a change.
+    pub observed: &'static [&'static str],
+    pub observe: Option<Observe>,
+    /// The CLI direct engine's state of the settings (`resources.json`).
+    pub to_state: fn(&Map<String, Value>) -> Map<String, Value>,
+    /// The settings back from such a state (a deploy of the CLI adopted).
+    pub from_state: fn(&Map<String, Value>) -> Map<String, Value>,
+    /// The `.permissions` entry's state for the deploying user, if any,
+    /// when not the permissions API's (`None`).
+    pub access_state: Option<AccessState>,
+}
+
+pub(super) const CUSTOM: &[&Custom] = &[
+    &remote_secret_scopes::KIND,
+    &remote_dashboards::KIND,
+    &remote_apps::KIND,
+];
+
+pub(super) fn get(kind: &str) -> Option<&'static Custom> {
+    CUSTOM.iter().copied().find(|c| c.kind == kind)
+}
+
+/// The fields of `kind` the workspace gives (see [`Custom::observed`]).
+pub(super) fn observed(kind: &str) -> &'static [&'static str] {
+    get(kind).map_or(&[], |c| c.observed)
+}
