@@ -31,9 +31,13 @@ pub fn compare(ctx: &Ctx, dir: &Path, target: Option<&str>) -> Result<Compared> 
     let cli_human = cli(ctx, dir, &[&["bundle", "validate"], &t[..]].concat())?;
     let ours_human = ours(ctx, dir, &[&t[..], &["validate"]].concat(), None)?;
     let reference = diags::parse(&cli_human.norm.text(&cli_human.run.text()));
+    let mut document = documents(&cli_json, &ours_json);
+    if diags::stopped_at_unassigned(&reference) {
+        document.retain(|d| !diags::set_before_in_map_order(d));
+    }
     Ok(Compared {
         target: target.map(str::to_string),
-        document: documents(&cli_json, &ours_json),
+        document,
         diagnostics: diagnostics(&cli_human, &ours_human),
         reference_diagnostics: reference.iter().map(|d| d.to_string()).collect(),
     })

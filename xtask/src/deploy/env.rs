@@ -83,7 +83,12 @@ fn load_for_user(
         let me = client.send_json(&crate::workspace::remote::client::Call::get(
             "/api/2.0/preview/scim/v2/Me",
         ));
-        Ok(config::CurrentUser::from_scim(user, me.ok()))
+        let answers = client.clone();
+        Ok(
+            config::CurrentUser::from_scim(user, me.ok()).with_lookups(move |kind, name| {
+                crate::workspace::remote::lookup::resolve(&answers, kind, name)
+            }),
+        )
     })
 }
 
