@@ -209,6 +209,103 @@ fn instance_pool_fixups(root: &mut Node) {
     }
 }
 
+/// The CLI's `CaptureUCDependencies`: a catalog or schema named by its
+/// name where the bundle defines it becomes a reference to that resource
+/// (`${resources.schemas.<key>.name}`), so deploy orders them.
+/// Runs before the presets (among the CLI's normalize mutators), while
+/// names are as written.
+pub fn capture_uc_dependencies(root: &mut Node) {
+    let names = |kind: &str, fields: &[&str]| -> Vec<(String, Vec<String>)> {
+        root.at(&["resources", kind])
+            .and_then(Node::as_map)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .map(|e| {
+                let vals = fields
+                    .iter()
+                    .map(|f| {
+                        e.node
+                            .get(f)
+                            .and_then(Node::as_str)
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .collect();
+                (e.key.clone(), vals)
+            })
+            .collect()
+    };
+    // (key, [name]) and (key, [catalog_name, name]).
+    let catalogs = names("catalogs", &["name"]);
+    let schemas = names("schemas", &["catalog_name", "name"]);
+    let catalog = |c: &str| -> Option<String> {
+        (!c.is_empty()).then_some(())?;
+        let (k, _) = catalogs.iter().find(|(_, v)| v[0] == c)?;
+        Some(format!("${{resources.catalogs.{k}.name}}"))
+    };
+    let schema = |c: &str, s: &str| -> Option<String> {
+        (!c.is_empty() && !s.is_empty()).then_some(())?;
+        let (k, _) = schemas.iter().find(|(_, v)| v[0] == c && v[1] == s)?;
+        Some(format!("${{resources.schemas.{k}.name}}"))
+    };
+    let set = |n: &mut Node, field: &str, to: Option<String>| {
+        if let (Some(to), Some(m)) = (to, n.as_map_mut())
+            && let Some(v) = m.get_mut(field)
+        {
+            v.v = Value::Str(to);
+        }
+    };
+    let text = |n: &Node, f: &str| n.get(f).and_then(Node::as_str).unwrap_or("").to_string();
+    // (pattern, catalog field, schema fields)
+    for (pattern, cat, schema_fields) in [
+        ("resources.volumes.*", "catalog_name", &["schema_name"][..]),
+        (
+            "resources.registered_models.*",
+            "catalog_name",
+            &["schema_name"][..],
+        ),
+        (
+            "resources.pipelines.*",
+            "catalog",
+            &["schema", "target"][..],
+        ),
+        (
+            "resources.model_serving_endpoints.*.ai_gateway.inference_table_config",
+            "catalog_name",
+            &["schema_name"][..],
+        ),
+        (
+            "resources.model_serving_endpoints.*.config.auto_capture_config",
+            "catalog_name",
+            &["schema_name"][..],
+        ),
+        ("resources.schemas.*", "catalog_name", &[][..]),
+    ] {
+        visit_mut(root, pattern, &mut |_, n| {
+            let c = text(n, cat);
+            for f in schema_fields {
+                let s = text(n, f);
+                set(n, f, schema(&c, &s));
+            }
+            set(n, cat, catalog(&c));
+        });
+    }
+    visit_mut(root, "resources.quality_monitors.*", &mut |_, n| {
+        let out = text(n, "output_schema_name");
+        let Some((c, s)) = out.split_once('.') else {
+            return;
+        };
+        let resolved = format!(
+            "{}.{}",
+            catalog(c).unwrap_or_else(|| c.to_string()),
+            schema(c, s).unwrap_or_else(|| s.to_string())
+        );
+        if resolved != out {
+            set(n, "output_schema_name", Some(resolved));
+        }
+    });
+}
+
 /// The CLI's `DashboardFixups`: a dashboard's `parent_path` is a workspace
 /// path, `/Workspace` prefixed unless it is there (`path.Join`: cleaned).
 fn dashboard_workspace_prefix(root: &mut Node) {
@@ -264,7 +361,7 @@ fn served_models_to_entities(ctx: &mut Ctx, root: &mut Node) {
         return;
     };
     for e in endpoints.0.iter_mut() {
-        let key_loc = e.key_loc;
+        let key_loc = e.node.loc;
         let Some(config) = e
             .node
             .as_map_mut()
@@ -669,6 +766,12 @@ mod tests {
     use super::*;
     use crate::config::yaml::parse;
 
+    fn capture(text: &str) -> serde_json::Value {
+        let mut root = parse(text, 0).unwrap();
+        capture_uc_dependencies(&mut root);
+        root.to_json()["resources"].clone()
+    }
+
     fn run(text: &str) -> serde_json::Value {
         let mut root = parse(text, 0).unwrap();
         apply(&mut Ctx::default(), &mut root, "me@x.com");
@@ -792,6 +895,34 @@ mod tests {
         assert_eq!(p("c"), "/Workspace/x");
         assert_eq!(p("d"), "/Workspace/Users/u/y/z");
         assert_eq!(p("e"), "/Workspace/r", "the default, prefixed too");
+    }
+
+    #[test]
+    fn catalogs_and_schemas_the_bundle_defines_are_named_by_reference() {
+        let r = capture(&format!(
+            "{WS}resources:\n  catalogs:\n    cat:\n      name: c1\n  schemas:\n    sch:\n      catalog_name: c1\n      name: s1\n  volumes:\n    v:\n      catalog_name: c1\n      schema_name: s1\n    other:\n      catalog_name: c2\n      schema_name: s1\n  quality_monitors:\n    q:\n      output_schema_name: c1.s1\n"
+        ));
+        assert_eq!(
+            r["schemas"]["sch"]["catalog_name"],
+            "${resources.catalogs.cat.name}"
+        );
+        assert_eq!(
+            r["volumes"]["v"]["catalog_name"],
+            "${resources.catalogs.cat.name}"
+        );
+        assert_eq!(
+            r["volumes"]["v"]["schema_name"],
+            "${resources.schemas.sch.name}"
+        );
+        assert_eq!(
+            r["volumes"]["other"]["catalog_name"], "c2",
+            "not a bundle catalog"
+        );
+        assert_eq!(r["volumes"]["other"]["schema_name"], "s1");
+        assert_eq!(
+            r["quality_monitors"]["q"]["output_schema_name"],
+            "${resources.catalogs.cat.name}.${resources.schemas.sch.name}"
+        );
     }
 
     #[test]

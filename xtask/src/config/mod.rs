@@ -305,6 +305,13 @@ fn resolve(
     check::drop_unknown(&mut tree);
     check::drop_mistyped(ctx, &mut tree);
     if load_failed {
+        // The CLI had not replaced `include` by the files it matched yet.
+        let written = ctx.sources.first().and_then(|r| r.get("include")).cloned();
+        if let (Some(w), Some(m)) = (written, tree.as_map_mut())
+            && let Some(e) = m.get_mut("include")
+        {
+            *e = w;
+        }
         return Ok(Some(as_loaded(ctx, tree)));
     }
     let Some(target) = targets::select(ctx, &tree, opts.target.as_deref()) else {
@@ -320,6 +327,11 @@ fn resolve(
 
     let name = bundle_name(ctx, &mut tree);
     auth_interpolation_warnings(ctx, &tree);
+    // The CLI checks the engine before it asks who the user is.
+    schema::check_engine(ctx, &tree);
+    if has_errors(ctx) {
+        return Ok(Some(as_selected(ctx, tree, target, false)));
+    }
     let asked = match ask {
         Some(ask) if opts.current_user.is_none() && !has_errors(ctx) => {
             if let Some(host) = unusable_host(&tree) {
@@ -330,13 +342,7 @@ fn resolve(
                     None,
                     "",
                 );
-                let mut b = as_loaded(ctx, tree.clone());
-                b.config = to_config_json(&tree);
-                if let Some(m) = b.config["bundle"].as_object_mut() {
-                    m.insert("environment".into(), Value::String(target.clone()));
-                }
-                b.target = target;
-                return Ok(Some(b));
+                return Ok(Some(as_selected(ctx, tree, target, true)));
             }
             Some(ask(&Unresolved(&tree))?)
         }
@@ -390,6 +396,26 @@ fn unusable_host(tree: &yaml::Node) -> Option<String> {
         .trim_start_matches("https://")
         .trim_start_matches("http://");
     host.contains("${").then(|| host.to_string())
+}
+
+/// The configuration as the CLI prints it when it stops right after
+/// selecting the target: merged, `bundle.target` and `environment` set,
+/// nothing resolved; `sync.paths` defaulted when it stopped after that step.
+fn as_selected(ctx: &mut ctx::Ctx, tree: yaml::Node, target: String, synced: bool) -> Bundle {
+    let written_sync = tree.get("sync").is_some();
+    let mut config = to_config_json(&tree);
+    if let Some(m) = config.as_object_mut() {
+        if !synced && !written_sync {
+            m.remove("sync");
+        }
+        if let Some(bundle) = m.get_mut("bundle").and_then(Value::as_object_mut) {
+            bundle.insert("environment".into(), Value::String(target.clone()));
+        }
+    }
+    let mut b = as_loaded(ctx, tree);
+    b.config = config;
+    b.target = target;
+    b
 }
 
 fn has_errors(ctx: &ctx::Ctx) -> bool {
@@ -492,10 +518,6 @@ fn stages(
         .at(&["bundle", "mode"])
         .and_then(yaml::Node::as_str)
         .map(str::to_string);
-    schema::check_engine(ctx, tree);
-    if failed(ctx) {
-        return mode;
-    }
     let mut lookups = vars::assign(ctx, tree, &opts.vars, target);
     if failed(ctx) {
         return mode;
@@ -515,6 +537,7 @@ fn stages(
     schema::normalize_resources(ctx, tree);
     // Keys written as references (`job_cluster_key: ${var.k}`) merge now.
     merge::keyed_merges(tree);
+    defaults::capture_uc_dependencies(tree);
     let mode = modes::apply_mode(ctx, tree, user, root_path_explicit);
     defaults::apply(ctx, tree, user);
     if failed(ctx) {
@@ -667,6 +690,14 @@ fn to_config_json(tree: &yaml::Node) -> Value {
             && !n.is_null()
         {
             out.insert(key.to_string(), n.to_json());
+        }
+    }
+    // A variable's empty `type` is not printed (the CLI's `omitempty`).
+    if let Some(vars) = out.get_mut("variables").and_then(Value::as_object_mut) {
+        for v in vars.values_mut().filter_map(Value::as_object_mut) {
+            if v.get("type").and_then(Value::as_str) == Some("") {
+                v.remove("type");
+            }
         }
     }
     // Empty git facts resolve `${bundle.git.*}` but are not printed.

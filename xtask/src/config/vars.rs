@@ -61,6 +61,14 @@ pub fn resolve_lookups(
             continue;
         };
         let object = substitute_vars(&written, &values);
+        // The name stays resolved in the configuration, as the CLI keeps it.
+        if let Some(n) = decl
+            .get_mut("lookup")
+            .and_then(Node::as_map_mut)
+            .and_then(|m| m.get_mut(&kind))
+        {
+            n.v = crate::config::yaml::Value::Str(object.clone());
+        }
         match resolve(&kind, &object) {
             Ok(id) => {
                 decl.insert("value", loc, Node::str(id, loc));
