@@ -128,10 +128,11 @@ fn merge_by_key(
                 let loc = m.get(field).map_or(Default::default(), |v| v.loc);
                 match m.get_mut(field) {
                     Some(v) => v.v = Value::Str(k),
-                    // The CLI prints a task with no key without one, a
-                    // job cluster with `job_cluster_key: ""` (both recorded:
-                    // acceptance/bundle/variables/{resolve-nonstrings,complex-simple}).
-                    None if k.is_empty() && sort => {}
+                    // The CLI merges once, after interpolation: a missing
+                    // key appears only then (a configuration that stops at
+                    // its variables shows none: acceptance/bundle/variables/
+                    // resolve-nonstrings).
+                    None if defer => {}
                     None => m.insert(field, loc, Node::str(k, loc)),
                 }
             }

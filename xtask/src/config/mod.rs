@@ -548,6 +548,7 @@ fn stages(
         return mode;
     }
     perm_checks::current_identity_included(ctx, tree);
+    paths::expand_pipeline_globs(ctx, tree);
     let before = tree.clone();
     paths::translate(ctx, tree);
     if failed(ctx) {
@@ -697,6 +698,10 @@ fn to_config_json(tree: &yaml::Node) -> Value {
         for v in vars.values_mut().filter_map(Value::as_object_mut) {
             if v.get("type").and_then(Value::as_str) == Some("") {
                 v.remove("type");
+            }
+            // Nor a `default:` with nothing after it.
+            if v.get("default").is_some_and(Value::is_null) {
+                v.remove("default");
             }
         }
     }

@@ -108,6 +108,7 @@ fn substitute_vars(text: &str, values: &BTreeMap<String, String>) -> String {
 
 pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) -> Lookups {
     let mut lookups = Lookups::new();
+    shorthands(root);
     let overrides = read_overrides(ctx, target);
     if ctx.diags.iter().any(crate::diag::Diagnostic::is_error) {
         return Lookups::new();
@@ -123,18 +124,6 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
         }
         return lookups;
     };
-    // Shorthand declarations `name: value` become `{default: value}`.
-    for e in vars.0.iter_mut() {
-        if e.node.as_map().is_none() {
-            let loc = e.node.loc;
-            let old = std::mem::replace(&mut e.node, Node::map(loc));
-            if !old.is_null()
-                && let Some(m) = e.node.as_map_mut()
-            {
-                m.insert("default", loc, old);
-            }
-        }
-    }
 
     let mut from_flags: BTreeMap<String, String> = BTreeMap::new();
     for f in flags {
@@ -237,7 +226,8 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
                 break;
             }
             Some(Node::from_json(v, decl_loc))
-        } else if let Some(d) = m.get("default") {
+        } else if let Some(d) = m.get("default").filter(|d| !d.is_null()) {
+            // `default:` with nothing after it is no default (the CLI's `HasDefault`).
             Some(d.clone())
         } else {
             ctx.error(
@@ -253,6 +243,29 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
         m.insert("value", decl_loc, value);
     }
     lookups
+}
+
+/// Shorthand declarations `name: value` become `{default: value}`, and
+/// `name:` alone an empty declaration (as the CLI's typed model reads them).
+fn shorthands(root: &mut Node) {
+    let Some(vars) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("variables"))
+        .and_then(Node::as_map_mut)
+    else {
+        return;
+    };
+    for e in vars.0.iter_mut() {
+        if e.node.as_map().is_none() {
+            let loc = e.node.loc;
+            let old = std::mem::replace(&mut e.node, Node::map(loc));
+            if !old.is_null()
+                && let Some(m) = e.node.as_map_mut()
+            {
+                m.insert("default", loc, old);
+            }
+        }
+    }
 }
 
 fn read_overrides(

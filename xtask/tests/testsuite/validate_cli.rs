@@ -311,6 +311,27 @@ fn resolution_probes() -> Vec<Probe> {
             )],
         ),
         (
+            "pipeline library globs",
+            vec![
+                ("databricks.yml", b"bundle:\n  name: g\ninclude:\n  - resources/*.yml\n"),
+                (
+                    "resources/p.yml",
+                    b"resources:\n  pipelines:\n    p:\n      name: p\n      libraries:\n        - notebook: {path: ../nb/*}\n        - file: {path: ../files/*.py}\n        - file: {path: ../files/one.py}\n        - notebook: {path: /Workspace/Shared/*.py}\n",
+                ),
+                ("nb/b.py", b"# Databricks notebook source\nprint(2)\n"),
+                ("nb/a.py", b"# Databricks notebook source\nprint(1)\n"),
+                ("files/one.py", b"print(1)\n"),
+                ("files/two.py", b"print(2)\n"),
+            ],
+        ),
+        (
+            "a variable default with nothing after it",
+            vec![(
+                "databricks.yml",
+                b"variables:\n  a:\n    description: empty\n    default:\nbundle:\n  name: e${var.a}\n",
+            )],
+        ),
+        (
             "a profile on a machine with no config file",
             vec![(
                 "databricks.yml",
