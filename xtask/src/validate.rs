@@ -96,15 +96,24 @@ fn sorted(v: &serde_json::Value) -> serde_json::Value {
 
 /// The CLI's block after the diagnostics.
 fn summary(b: &Bundle) -> String {
-    let mut s = format!("Name: {}\nTarget: {}\nWorkspace:\n", b.name, b.target);
-    if let Some(host) = b.workspace("host") {
-        s.push_str(&format!("  Host: {host}\n"));
+    // As the CLI's template: each line only when known (a configuration
+    // that failed to load has a name only).
+    if b.name.is_empty() {
+        return String::new();
     }
-    s.push_str(&format!(
-        "  User: {}\n  Path: {}\n",
-        b.user(),
-        b.workspace("root_path").unwrap_or("")
-    ));
+    let mut s = format!("Name: {}\n", b.name);
+    if !b.target.is_empty() {
+        s.push_str(&format!("Target: {}\n", b.target));
+    }
+    let host = b.workspace("host").unwrap_or("");
+    let path = b.workspace("root_path").unwrap_or("");
+    let lines = [("Host", host), ("User", b.user()), ("Path", path)];
+    if lines.iter().any(|(_, v)| !v.is_empty()) {
+        s.push_str("Workspace:\n");
+        for (k, v) in lines.iter().filter(|(_, v)| !v.is_empty()) {
+            s.push_str(&format!("  {k}: {v}\n"));
+        }
+    }
     s
 }
 

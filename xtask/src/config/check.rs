@@ -96,7 +96,8 @@ const PRESETS: &[&str] = &[
     "source_linked_deployment",
     "artifacts_dynamic_version",
 ];
-const VARIABLE: &[&str] = &["default", "description", "type", "lookup"];
+// `value` is the CLI's resolved value; written, it is the value (set_variables.go).
+const VARIABLE: &[&str] = &["default", "description", "type", "lookup", "value"];
 
 /// Drop top-level keys the configuration model does not have (after
 /// `check_root` warned about them): anchor holders must not be interpolated
@@ -214,6 +215,7 @@ fn check_section(ctx: &mut Ctx, section: &str, node: &Node, path: &str) {
                         || vm.get("description").is_some()
                         || vm.get("lookup").is_some()
                         || vm.get("type").is_some()
+                        || vm.get("value").is_some()
                         || vm.0.is_empty())
                 {
                     check_keys(ctx, &e.node, VARIABLE, &format!("{path}.{}", e.key));

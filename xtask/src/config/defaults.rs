@@ -105,6 +105,9 @@ fn table(resource_path: &str) -> Vec<(&'static str, &'static str, Value)> {
 pub fn apply(ctx: &mut Ctx, root: &mut Node, user: &str) {
     undefined_resources(ctx, root);
     set_defaults(root);
+    instance_pool_fixups(root);
+    served_models_to_entities(ctx, root);
+    dashboard_workspace_prefix(root);
     bundle_permissions(ctx, root);
     fix_permissions(root, user);
 }
@@ -165,6 +168,259 @@ fn set_defaults(root: &mut Node) {
             insert_sorted(m, "queue", Node::new(Value::Map(q), Loc::default()));
         }
     });
+}
+
+/// The CLI's `ClusterFixups` and `JobClustersFixups`
+/// (`resourcemutator/cluster_fixups.go`, from Terraform's provider): a
+/// cluster on an instance pool takes its nodes from the pool, so the node
+/// types, elastic disk and cloud attributes (but the instance profile and
+/// the service account) are dropped; a cluster on no pool has no driver pool.
+fn instance_pool_fixups(root: &mut Node) {
+    for pattern in [
+        "resources.clusters.*",
+        "resources.jobs.*.tasks[*].new_cluster",
+        "resources.jobs.*.job_clusters[*].new_cluster",
+    ] {
+        visit_mut(root, pattern, &mut |_, cluster| {
+            let Some(m) = cluster.as_map_mut() else {
+                return;
+            };
+            let pooled = m
+                .get("instance_pool_id")
+                .and_then(Node::as_str)
+                .is_some_and(|id| !id.is_empty());
+            if !pooled {
+                m.remove("driver_instance_pool_id");
+                return;
+            }
+            for (attrs, kept) in [
+                ("aws_attributes", Some("instance_profile_arn")),
+                ("azure_attributes", None),
+                ("gcp_attributes", Some("google_service_account")),
+            ] {
+                if let Some(a) = m.get_mut(attrs).and_then(Node::as_map_mut) {
+                    a.0.retain(|e| Some(e.key.as_str()) == kept);
+                }
+            }
+            for key in ["enable_elastic_disk", "node_type_id", "driver_node_type_id"] {
+                m.remove(key);
+            }
+        });
+    }
+}
+
+/// The CLI's `CaptureUCDependencies`: a catalog or schema named by its
+/// name where the bundle defines it becomes a reference to that resource
+/// (`${resources.schemas.<key>.name}`), so deploy orders them.
+/// Runs before the presets (among the CLI's normalize mutators), while
+/// names are as written.
+pub fn capture_uc_dependencies(root: &mut Node) {
+    let names = |kind: &str, fields: &[&str]| -> Vec<(String, Vec<String>)> {
+        root.at(&["resources", kind])
+            .and_then(Node::as_map)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .map(|e| {
+                let vals = fields
+                    .iter()
+                    .map(|f| {
+                        e.node
+                            .get(f)
+                            .and_then(Node::as_str)
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .collect();
+                (e.key.clone(), vals)
+            })
+            .collect()
+    };
+    // (key, [name]) and (key, [catalog_name, name]).
+    let catalogs = names("catalogs", &["name"]);
+    let schemas = names("schemas", &["catalog_name", "name"]);
+    let catalog = |c: &str| -> Option<String> {
+        (!c.is_empty()).then_some(())?;
+        let (k, _) = catalogs.iter().find(|(_, v)| v[0] == c)?;
+        Some(format!("${{resources.catalogs.{k}.name}}"))
+    };
+    let schema = |c: &str, s: &str| -> Option<String> {
+        (!c.is_empty() && !s.is_empty()).then_some(())?;
+        let (k, _) = schemas.iter().find(|(_, v)| v[0] == c && v[1] == s)?;
+        Some(format!("${{resources.schemas.{k}.name}}"))
+    };
+    let set = |n: &mut Node, field: &str, to: Option<String>| {
+        if let (Some(to), Some(m)) = (to, n.as_map_mut())
+            && let Some(v) = m.get_mut(field)
+        {
+            v.v = Value::Str(to);
+        }
+    };
+    let text = |n: &Node, f: &str| n.get(f).and_then(Node::as_str).unwrap_or("").to_string();
+    // (pattern, catalog field, schema fields)
+    for (pattern, cat, schema_fields) in [
+        ("resources.volumes.*", "catalog_name", &["schema_name"][..]),
+        (
+            "resources.registered_models.*",
+            "catalog_name",
+            &["schema_name"][..],
+        ),
+        (
+            "resources.pipelines.*",
+            "catalog",
+            &["schema", "target"][..],
+        ),
+        (
+            "resources.model_serving_endpoints.*.ai_gateway.inference_table_config",
+            "catalog_name",
+            &["schema_name"][..],
+        ),
+        (
+            "resources.model_serving_endpoints.*.config.auto_capture_config",
+            "catalog_name",
+            &["schema_name"][..],
+        ),
+        ("resources.schemas.*", "catalog_name", &[][..]),
+    ] {
+        visit_mut(root, pattern, &mut |_, n| {
+            let c = text(n, cat);
+            for f in schema_fields {
+                let s = text(n, f);
+                set(n, f, schema(&c, &s));
+            }
+            set(n, cat, catalog(&c));
+        });
+    }
+    visit_mut(root, "resources.quality_monitors.*", &mut |_, n| {
+        let out = text(n, "output_schema_name");
+        let Some((c, s)) = out.split_once('.') else {
+            return;
+        };
+        let resolved = format!(
+            "{}.{}",
+            catalog(c).unwrap_or_else(|| c.to_string()),
+            schema(c, s).unwrap_or_else(|| s.to_string())
+        );
+        if resolved != out {
+            set(n, "output_schema_name", Some(resolved));
+        }
+    });
+}
+
+/// The CLI's `DashboardFixups`: a dashboard's `parent_path` is a workspace
+/// path, `/Workspace` prefixed unless it is there (`path.Join`: cleaned).
+fn dashboard_workspace_prefix(root: &mut Node) {
+    visit_mut(root, "resources.dashboards.*.parent_path", &mut |_, n| {
+        let Some(p) = n.as_str() else { return };
+        if p == "/Workspace" || p.starts_with("/Workspace/") {
+            return;
+        }
+        n.v = Value::Str(clean_path(&format!("/Workspace/{p}")));
+    });
+}
+
+/// Go's `path.Clean` of an absolute path: no empty or `.` segments, `..`
+/// taken back.
+fn clean_path(p: &str) -> String {
+    let mut segs: Vec<&str> = Vec::new();
+    for s in p.split('/') {
+        match s {
+            "" | "." => {}
+            ".." => {
+                segs.pop();
+            }
+            s => segs.push(s),
+        }
+    }
+    format!("/{}", segs.join("/"))
+}
+
+/// The CLI's `ModelServingEndpointFixups`: the deprecated `served_models`
+/// become `served_entities` (with a warning), field by field as its
+/// `servedModelToServedEntity`; both at once is an error.
+fn served_models_to_entities(ctx: &mut Ctx, root: &mut Node) {
+    const KEPT: [&str; 11] = [
+        "environment_vars",
+        "instance_profile_arn",
+        "max_provisioned_throughput",
+        "min_provisioned_throughput",
+        "name",
+        "provisioned_model_units",
+        "scale_to_zero_enabled",
+        "workload_size",
+        "workload_type",
+        "max_provisioned_concurrency",
+        "min_provisioned_concurrency",
+    ];
+    let Some(endpoints) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("resources"))
+        .and_then(|r| r.as_map_mut())
+        .and_then(|r| r.get_mut("model_serving_endpoints"))
+        .and_then(Node::as_map_mut)
+    else {
+        return;
+    };
+    for e in endpoints.0.iter_mut() {
+        let key_loc = e.node.loc;
+        let Some(config) = e
+            .node
+            .as_map_mut()
+            .and_then(|m| m.get_mut("config"))
+            .and_then(Node::as_map_mut)
+        else {
+            continue;
+        };
+        let non_empty = |n: Option<&Node>| n.and_then(Node::as_seq).is_some_and(|s| !s.is_empty());
+        if !non_empty(config.get("served_models")) {
+            continue;
+        }
+        let path = format!("resources.model_serving_endpoints.{}", e.key);
+        if non_empty(config.get("served_entities")) {
+            let d = crate::diag::Diagnostic::error("Cannot use both served_models and served_entities").detail(
+                "Model serving endpoint cannot specify both served_models and served_entities at the same time.",
+            );
+            ctx.push(d, Some(key_loc), &path);
+            continue;
+        }
+        let Some(models) = config.remove("served_models") else {
+            continue;
+        };
+        let d = crate::diag::Diagnostic::warning("Using served_models is deprecated")
+            .detail("The served_models field is deprecated. Please use served_entities instead.");
+        ctx.push(
+            d,
+            Some(models.node.loc),
+            &format!("{path}.config.served_models"),
+        );
+        let entities: Vec<Node> = models
+            .node
+            .as_seq()
+            .into_iter()
+            .flatten()
+            .map(|model| {
+                let mut out = Map::default();
+                for (from, to) in [
+                    ("model_name", "entity_name"),
+                    ("model_version", "entity_version"),
+                ] {
+                    if let Some(v) = model.get(from) {
+                        out.insert(to, v.loc, v.clone());
+                    }
+                }
+                for e in model.as_map().into_iter().flat_map(|m| m.iter()) {
+                    if KEPT.contains(&e.key.as_str()) {
+                        out.insert(&e.key, e.key_loc, e.node.clone());
+                    }
+                }
+                Node::new(Value::Map(out), model.loc)
+            })
+            .collect();
+        insert_sorted(
+            config,
+            "served_entities",
+            Node::new(Value::Seq(entities), models.node.loc),
+        );
+    }
 }
 
 /// The bundle-level levels and what each is called on a resource kind;
@@ -510,6 +766,12 @@ mod tests {
     use super::*;
     use crate::config::yaml::parse;
 
+    fn capture(text: &str) -> serde_json::Value {
+        let mut root = parse(text, 0).unwrap();
+        capture_uc_dependencies(&mut root);
+        root.to_json()["resources"].clone()
+    }
+
     fn run(text: &str) -> serde_json::Value {
         let mut root = parse(text, 0).unwrap();
         apply(&mut Ctx::default(), &mut root, "me@x.com");
@@ -553,6 +815,113 @@ mod tests {
             j["job_clusters"][0]["new_cluster"]
                 .get("workload_type")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_cluster_on_an_instance_pool_loses_what_the_pool_decides() {
+        let c = run(&format!(
+            "{WS}resources:\n  clusters:\n    c:\n      instance_pool_id: p\n      node_type_id: i3\n      driver_node_type_id: i3\n      enable_elastic_disk: true\n      aws_attributes:\n        availability: ON_DEMAND\n        instance_profile_arn: arn\n    d:\n      node_type_id: i3\n      driver_instance_pool_id: dp\n      azure_attributes:\n        spot_bid_max_price: 20\n  jobs:\n    j:\n      job_clusters:\n        - job_cluster_key: k\n          new_cluster:\n            instance_pool_id: p\n            gcp_attributes:\n              local_ssd_count: 2\n              google_service_account: sa\n"
+        ));
+        let pooled = &c["clusters"]["c"];
+        assert_eq!(
+            pooled["aws_attributes"],
+            serde_json::json!({"instance_profile_arn": "arn"})
+        );
+        for gone in ["node_type_id", "driver_node_type_id", "enable_elastic_disk"] {
+            assert!(pooled.get(gone).is_none(), "{gone}: {pooled}");
+        }
+        let unpooled = &c["clusters"]["d"];
+        assert_eq!(unpooled["node_type_id"], "i3");
+        assert_eq!(unpooled["azure_attributes"]["spot_bid_max_price"], 20);
+        assert!(unpooled.get("driver_instance_pool_id").is_none());
+        let job = &c["jobs"]["j"]["job_clusters"][0]["new_cluster"];
+        assert_eq!(
+            job["gcp_attributes"],
+            serde_json::json!({"google_service_account": "sa"})
+        );
+    }
+
+    #[test]
+    fn served_models_become_served_entities_with_a_warning() {
+        let text = format!(
+            "{WS}resources:\n  model_serving_endpoints:\n    e:\n      config:\n        served_models:\n          - model_name: m\n            model_version: '1'\n            scale_to_zero_enabled: true\n            workload_size: Small\n"
+        );
+        let mut root = parse(&text, 0).unwrap();
+        let mut ctx = Ctx::default();
+        apply(&mut ctx, &mut root, "me@x.com");
+        let config = &root.to_json()["resources"]["model_serving_endpoints"]["e"]["config"];
+        assert_eq!(
+            config,
+            &serde_json::json!({"served_entities": [{"entity_name": "m", "entity_version": "1", "scale_to_zero_enabled": true, "workload_size": "Small"}]})
+        );
+        assert_eq!(ctx.diags.len(), 1, "{:?}", ctx.diags);
+        assert!(
+            ctx.diags[0]
+                .to_string()
+                .starts_with("Warning: Using served_models is deprecated"),
+            "{}",
+            ctx.diags[0]
+        );
+        // Both at once: an error, nothing converted.
+        let both = text.replace(
+            "        served_models:",
+            "        served_entities:\n          - entity_name: x\n        served_models:",
+        );
+        let mut root = parse(&both, 0).unwrap();
+        let mut ctx = Ctx::default();
+        apply(&mut ctx, &mut root, "me@x.com");
+        assert!(
+            ctx.diags[0]
+                .to_string()
+                .starts_with("Error: Cannot use both served_models and served_entities"),
+            "{:?}",
+            ctx.diags
+        );
+        assert!(
+            root.to_json()["resources"]["model_serving_endpoints"]["e"]["config"]["served_models"]
+                .is_array()
+        );
+    }
+
+    #[test]
+    fn a_dashboards_parent_path_is_a_workspace_path() {
+        let d = run(&format!(
+            "{WS}resources:\n  dashboards:\n    a:\n      parent_path: ''\n    b:\n      parent_path: already-set\n    c:\n      parent_path: /Workspace/x\n    d:\n      parent_path: /Users/u/./y//z\n    e: {{display_name: e}}\n"
+        ));
+        let p = |k: &str| d["dashboards"][k]["parent_path"].clone();
+        assert_eq!(p("a"), "/Workspace");
+        assert_eq!(p("b"), "/Workspace/already-set");
+        assert_eq!(p("c"), "/Workspace/x");
+        assert_eq!(p("d"), "/Workspace/Users/u/y/z");
+        assert_eq!(p("e"), "/Workspace/r", "the default, prefixed too");
+    }
+
+    #[test]
+    fn catalogs_and_schemas_the_bundle_defines_are_named_by_reference() {
+        let r = capture(&format!(
+            "{WS}resources:\n  catalogs:\n    cat:\n      name: c1\n  schemas:\n    sch:\n      catalog_name: c1\n      name: s1\n  volumes:\n    v:\n      catalog_name: c1\n      schema_name: s1\n    other:\n      catalog_name: c2\n      schema_name: s1\n  quality_monitors:\n    q:\n      output_schema_name: c1.s1\n"
+        ));
+        assert_eq!(
+            r["schemas"]["sch"]["catalog_name"],
+            "${resources.catalogs.cat.name}"
+        );
+        assert_eq!(
+            r["volumes"]["v"]["catalog_name"],
+            "${resources.catalogs.cat.name}"
+        );
+        assert_eq!(
+            r["volumes"]["v"]["schema_name"],
+            "${resources.schemas.sch.name}"
+        );
+        assert_eq!(
+            r["volumes"]["other"]["catalog_name"], "c2",
+            "not a bundle catalog"
+        );
+        assert_eq!(r["volumes"]["other"]["schema_name"], "s1");
+        assert_eq!(
+            r["quality_monitors"]["q"]["output_schema_name"],
+            "${resources.catalogs.cat.name}.${resources.schemas.sch.name}"
         );
     }
 

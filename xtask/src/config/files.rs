@@ -351,7 +351,7 @@ pub fn normalize_up(p: &Path) -> Option<PathBuf> {
 
 /// `filepath.Glob` semantics: `*`, `?` and `[...]` within one path element
 /// (`**` is just `*`); returns paths relative to `root` that exist as files.
-fn glob(root: &Path, pattern: &Path) -> Result<Vec<PathBuf>, globset::Error> {
+pub(crate) fn glob(root: &Path, pattern: &Path) -> Result<Vec<PathBuf>, globset::Error> {
     let mut current = vec![PathBuf::new()];
     let parts: Vec<String> = pattern
         .components()

@@ -66,6 +66,18 @@ pub fn merge_file(ctx: &mut Ctx, root: &mut Node, file: Node) {
 /// then set to its key. Tasks come out sorted by key (`MergeJobTasks` uses
 /// `ElementsBySortedKey`); the other lists keep their order.
 pub fn keyed_merges(root: &mut Node) {
+    keyed(root, false);
+}
+
+/// [`keyed_merges`] before interpolation: elements whose merge would put a
+/// `${...}` string over a map (or a map over one) are left apart, for the
+/// merge after interpolation (the CLI merges only then: a target's
+/// `new_cluster: ${var.cluster}` merges into the root's cluster fields).
+pub fn keyed_merges_before_references(root: &mut Node) {
+    keyed(root, true);
+}
+
+fn keyed(root: &mut Node, defer: bool) {
     for (field, key) in [
         ("tasks", "task_key"),
         ("job_clusters", "job_cluster_key"),
@@ -73,7 +85,7 @@ pub fn keyed_merges(root: &mut Node) {
     ] {
         visit_mut(root, &format!("resources.jobs.*.{field}"), &mut |_, seq| {
             let text = |n: &Node| n.get(key).and_then(Node::as_str).unwrap_or("").to_string();
-            merge_by_key(seq, key, text, field == "tasks");
+            merge_by_key(seq, key, text, (field == "tasks", defer));
         });
     }
     visit_mut(root, "resources.pipelines.*.clusters", &mut |_, seq| {
@@ -83,11 +95,16 @@ pub fn keyed_merges(root: &mut Node) {
                 .unwrap_or("default")
                 .to_lowercase()
         };
-        merge_by_key(seq, "label", label, false);
+        merge_by_key(seq, "label", label, (false, defer));
     });
 }
 
-fn merge_by_key(seq: &mut Node, field: &str, key: impl Fn(&Node) -> String, sort: bool) {
+fn merge_by_key(
+    seq: &mut Node,
+    field: &str,
+    key: impl Fn(&Node) -> String,
+    (sort, defer): (bool, bool),
+) {
     let Value::Seq(items) = &mut seq.v else {
         return;
     };
@@ -95,8 +112,10 @@ fn merge_by_key(seq: &mut Node, field: &str, key: impl Fn(&Node) -> String, sort
     for item in std::mem::take(items) {
         let k = key(&item);
         match out.iter_mut().find(|(ok, _)| *ok == k) {
-            Some((_, existing)) => deep_merge(existing, item),
-            None => out.push((k, item)),
+            Some((_, existing)) if !(defer && reference_meets_map(existing, &item)) => {
+                deep_merge(existing, item)
+            }
+            _ => out.push((k, item)),
         }
     }
     if sort {
@@ -109,12 +128,32 @@ fn merge_by_key(seq: &mut Node, field: &str, key: impl Fn(&Node) -> String, sort
                 let loc = m.get(field).map_or(Default::default(), |v| v.loc);
                 match m.get_mut(field) {
                     Some(v) => v.v = Value::Str(k),
+                    // The CLI merges once, after interpolation: a missing
+                    // key appears only then (a configuration that stops at
+                    // its variables shows none: acceptance/bundle/variables/
+                    // resolve-nonstrings).
+                    None if defer => {}
                     None => m.insert(field, loc, Node::str(k, loc)),
                 }
             }
             n
         })
         .collect();
+}
+
+/// Whether merging `over` into `base` would meet a `${...}` string and a
+/// map at one place.
+fn reference_meets_map(base: &Node, over: &Node) -> bool {
+    let is_ref = |n: &Node| n.as_str().is_some_and(|s| s.contains("${"));
+    match (&base.v, &over.v) {
+        (Value::Map(b), Value::Map(o)) => o.iter().any(|e| {
+            b.get(&e.key)
+                .is_some_and(|bn| reference_meets_map(bn, &e.node))
+        }),
+        (Value::Map(_), _) => is_ref(over),
+        (_, Value::Map(_)) => is_ref(base),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +176,34 @@ mod tests {
         assert_eq!(
             json["resources"]["jobs"]["j"]["tasks"],
             serde_json::json!([{"task_key": "a", "x": 2, "y": 3}, {"task_key": "b"}])
+        );
+    }
+
+    #[test]
+    fn a_reference_over_a_map_waits_for_the_merge_after_interpolation() {
+        let mut root = parse(
+            "resources:\n  jobs:\n    j:\n      job_clusters:\n        - new_cluster:\n            node_type_id: random\n            spark_version: '13.3'\n        - new_cluster: ${var.cluster}\n",
+            0,
+        )
+        .unwrap();
+        keyed_merges_before_references(&mut root);
+        let clusters = |r: &Node| r.to_json()["resources"]["jobs"]["j"]["job_clusters"].clone();
+        assert_eq!(clusters(&root).as_array().unwrap().len(), 2, "kept apart");
+        // As interpolation leaves it: the reference replaced by its value.
+        let resolved = parse("node_type_id: DS3\nnum_workers: 2\n", 0).unwrap();
+        crate::config::pattern::visit_mut(
+            &mut root,
+            "resources.jobs.j.job_clusters[1]",
+            &mut |_, n| {
+                if let Some(m) = n.as_map_mut() {
+                    m.insert("new_cluster", Default::default(), resolved.clone());
+                }
+            },
+        );
+        keyed_merges(&mut root);
+        assert_eq!(
+            clusters(&root),
+            serde_json::json!([{"job_cluster_key": "", "new_cluster": {"node_type_id": "DS3", "spark_version": "13.3", "num_workers": 2}}])
         );
     }
 }

@@ -64,10 +64,22 @@ pub struct LoadOptions {
 /// The current user as the workspace told it (SCIM `Me`): the user name, and
 /// the answer's other fields, which the CLI keeps in `workspace.current_user`
 /// (`populate_current_user.go`: the SDK's `iam.User`).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct CurrentUser {
     pub name: String,
     pub scim: serde_json::Map<String, Value>,
+    /// Answers `lookup:` variables against the same workspace, when given.
+    pub lookups: Option<vars::Resolver>,
+}
+
+impl std::fmt::Debug for CurrentUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CurrentUser")
+            .field("name", &self.name)
+            .field("scim", &self.scim)
+            .field("lookups", &self.lookups.is_some())
+            .finish()
+    }
 }
 
 impl CurrentUser {
@@ -77,7 +89,21 @@ impl CurrentUser {
             Some(Value::Object(m)) => m,
             _ => Default::default(),
         };
-        CurrentUser { name, scim }
+        CurrentUser {
+            name,
+            scim,
+            lookups: None,
+        }
+    }
+
+    /// With `lookup:` variables answered by `resolve(kind, name)`: the id,
+    /// or the workspace's error text.
+    pub fn with_lookups(
+        mut self,
+        resolve: impl Fn(&str, &str) -> Result<String, String> + Send + Sync + 'static,
+    ) -> CurrentUser {
+        self.lookups = Some(std::sync::Arc::new(resolve));
+        self
     }
 }
 
@@ -270,26 +296,60 @@ fn resolve(
     let Some(mut tree) = files::read_all(ctx) else {
         return Ok(None);
     };
+    // As the CLI: an error of its load phase (the files, the target) ends
+    // it, and validate prints the configuration as loaded so far.
+    let load_failed = has_errors(ctx);
     targets::legacy_alias(ctx, &mut tree);
     check::check_root(ctx, &tree);
     names::check(ctx, &tree);
     check::drop_unknown(&mut tree);
     check::drop_mistyped(ctx, &mut tree);
+    if load_failed {
+        // The CLI had not replaced `include` by the files it matched yet.
+        let written = ctx.sources.first().and_then(|r| r.get("include")).cloned();
+        if let (Some(w), Some(m)) = (written, tree.as_map_mut())
+            && let Some(e) = m.get_mut("include")
+        {
+            *e = w;
+        }
+        return Ok(Some(as_loaded(ctx, tree)));
+    }
     let Some(target) = targets::select(ctx, &tree, opts.target.as_deref()) else {
-        return Ok(None);
+        return Ok(Some(as_loaded(ctx, tree)));
     };
+    let errors_before = ctx.diags.iter().filter(|d| d.is_error()).count();
+    let loaded = tree.clone();
     targets::apply(ctx, &mut tree, &target);
-    merge::keyed_merges(&mut tree);
+    if ctx.diags.iter().filter(|d| d.is_error()).count() > errors_before {
+        return Ok(Some(as_loaded(ctx, loaded)));
+    }
+    merge::keyed_merges_before_references(&mut tree);
 
     let name = bundle_name(ctx, &mut tree);
     auth_interpolation_warnings(ctx, &tree);
+    // The CLI checks the engine before it asks who the user is.
+    schema::check_engine(ctx, &tree);
+    if has_errors(ctx) {
+        return Ok(Some(as_selected(ctx, tree, target, false)));
+    }
     let asked = match ask {
-        Some(ask) if opts.current_user.is_none() && !ctx.diags.iter().any(|d| d.is_error()) => {
+        Some(ask) if opts.current_user.is_none() && !has_errors(ctx) => {
+            if let Some(host) = unusable_host(&tree) {
+                // The CLI fails here, at its first request, and prints the
+                // target as selected; no request goes anywhere.
+                ctx.error(
+                    format!("failed during request visitor: parse \"https://{host}\": invalid character \"{{\" in host name"),
+                    None,
+                    "",
+                );
+                return Ok(Some(as_selected(ctx, tree, target, true)));
+            }
             Some(ask(&Unresolved(&tree))?)
         }
         _ => None,
     };
     let scim = asked.as_ref().map(|u| u.scim.clone()).unwrap_or_default();
+    let resolver = asked.as_ref().and_then(|u| u.lookups.clone());
     let user = asked
         .map(|u| u.name)
         .or_else(|| opts.current_user.clone())
@@ -299,7 +359,13 @@ fn resolve(
     let git = crate::git::info(&ctx.root);
     let root_path_explicit = tree.at(&["workspace", "root_path"]).is_some();
     modes::fill_facts(ctx, &mut tree, (&user, &scim), &git, &target);
-    let mode = stages(ctx, &mut tree, opts, (&user, &target), root_path_explicit);
+    let mode = stages(
+        ctx,
+        &mut tree,
+        (opts, resolver.as_ref()),
+        (&user, &target),
+        root_path_explicit,
+    );
     paths::rebase_local(ctx, &mut tree);
     paths::check_sync_patterns(ctx, &tree);
 
@@ -320,6 +386,122 @@ fn resolve(
     }))
 }
 
+/// A `workspace.host` written as a reference: auth fields are never
+/// interpolated, so it names no host.
+fn unusable_host(tree: &yaml::Node) -> Option<String> {
+    let host = tree
+        .at(&["workspace", "host"])
+        .and_then(yaml::Node::as_str)?;
+    let host = host
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    host.contains("${").then(|| host.to_string())
+}
+
+/// The configuration as the CLI prints it when it stops right after
+/// selecting the target: merged, `bundle.target` and `environment` set,
+/// nothing resolved; `sync.paths` defaulted when it stopped after that step.
+fn as_selected(ctx: &mut ctx::Ctx, tree: yaml::Node, target: String, synced: bool) -> Bundle {
+    let written_sync = tree.get("sync").is_some();
+    let mut config = to_config_json(&tree);
+    if let Some(m) = config.as_object_mut() {
+        if !synced && !written_sync {
+            m.remove("sync");
+        }
+        if let Some(bundle) = m.get_mut("bundle").and_then(Value::as_object_mut) {
+            bundle.insert("environment".into(), Value::String(target.clone()));
+        }
+    }
+    let mut b = as_loaded(ctx, tree);
+    b.config = config;
+    b.target = target;
+    b
+}
+
+fn has_errors(ctx: &ctx::Ctx) -> bool {
+    ctx.diags.iter().any(Diagnostic::is_error)
+}
+
+/// The configuration as the load phase left it when that phase failed: no
+/// target applied, `targets` and `include` kept, nothing defaulted (what
+/// the CLI prints then). It carries errors, so nothing acts on it.
+fn as_loaded(ctx: &mut ctx::Ctx, tree: yaml::Node) -> Bundle {
+    let name = tree
+        .at(&["bundle", "name"])
+        .and_then(yaml::Node::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut config = tree.to_json();
+    if let Some(m) = config.as_object_mut() {
+        m.retain(|_, v| !v.is_null());
+    }
+    target_variable_shorthands(&ctx.sources, &mut config);
+    Bundle {
+        root: ctx.root.clone(),
+        name,
+        target: String::new(),
+        mode: None,
+        config,
+        resource_files: resource_files(ctx, &tree),
+        source: Source {
+            tree: Some(tree),
+            files: ctx.files.clone(),
+            sources: std::mem::take(&mut ctx.sources),
+        },
+    }
+}
+
+/// The CLI's `rewriteShorthands`, done per file as it loads each: a target's
+/// `variables.<name>: value` becomes `{default: value}` (with `type:
+/// complex` when the same file declares the variable complex), unless the
+/// value is a full override (`default`/`lookup`, with `type`/`description`).
+fn target_variable_shorthands(files: &[yaml::Node], config: &mut Value) {
+    const FULL: [&[&str]; 6] = [
+        &["default", "type", "description"],
+        &["default", "type"],
+        &["default", "description"],
+        &["lookup", "description"],
+        &["default"],
+        &["lookup"],
+    ];
+    let full = |v: &Value| {
+        v.as_object().is_some_and(|m| {
+            FULL.iter()
+                .any(|keys| keys.len() == m.len() && keys.iter().all(|k| m.contains_key(*k)))
+        })
+    };
+    for file in files {
+        let Some(targets) = file.get("targets").and_then(yaml::Node::as_map) else {
+            continue;
+        };
+        for t in targets.iter() {
+            let Some(vars) = t.node.get("variables").and_then(yaml::Node::as_map) else {
+                continue;
+            };
+            for v in vars.iter() {
+                let Some(slot) =
+                    config.pointer_mut(&format!("/targets/{}/variables/{}", t.key, v.key))
+                else {
+                    continue;
+                };
+                if slot.is_null() || full(slot) {
+                    continue;
+                }
+                let complex = file
+                    .at(&["variables", &v.key, "type"])
+                    .and_then(yaml::Node::as_str)
+                    == Some("complex");
+                let value = slot.take();
+                *slot = if complex && (value.is_object() || value.is_array()) {
+                    serde_json::json!({"type": "complex", "default": value})
+                } else {
+                    serde_json::json!({ "default": value })
+                };
+            }
+        }
+    }
+}
+
 /// The CLI's initialize phase from variables on. As the CLI, the first
 /// stage that finds an error ends it (what is printed is the configuration
 /// as it stood), and a stage that fails changes nothing: interpolation and
@@ -327,7 +509,7 @@ fn resolve(
 fn stages(
     ctx: &mut ctx::Ctx,
     tree: &mut yaml::Node,
-    opts: &LoadOptions,
+    (opts, resolver): (&LoadOptions, Option<&vars::Resolver>),
     (user, target): (&str, &str),
     root_path_explicit: bool,
 ) -> Option<String> {
@@ -336,13 +518,15 @@ fn stages(
         .at(&["bundle", "mode"])
         .and_then(yaml::Node::as_str)
         .map(str::to_string);
-    schema::check_engine(ctx, tree);
+    let mut lookups = vars::assign(ctx, tree, &opts.vars, target);
     if failed(ctx) {
         return mode;
     }
-    let lookups = vars::assign(ctx, tree, &opts.vars, target);
-    if failed(ctx) {
-        return mode;
+    if let Some(resolve) = resolver {
+        vars::resolve_lookups(ctx, tree, &mut lookups, resolve.as_ref());
+        if failed(ctx) {
+            return mode;
+        }
     }
     let before = tree.clone();
     interp::resolve(ctx, tree, &lookups);
@@ -353,6 +537,7 @@ fn stages(
     schema::normalize_resources(ctx, tree);
     // Keys written as references (`job_cluster_key: ${var.k}`) merge now.
     merge::keyed_merges(tree);
+    defaults::capture_uc_dependencies(tree);
     let mode = modes::apply_mode(ctx, tree, user, root_path_explicit);
     defaults::apply(ctx, tree, user);
     if failed(ctx) {
@@ -363,6 +548,7 @@ fn stages(
         return mode;
     }
     perm_checks::current_identity_included(ctx, tree);
+    paths::expand_pipeline_globs(ctx, tree);
     let before = tree.clone();
     paths::translate(ctx, tree);
     if failed(ctx) {
@@ -505,6 +691,18 @@ fn to_config_json(tree: &yaml::Node) -> Value {
             && !n.is_null()
         {
             out.insert(key.to_string(), n.to_json());
+        }
+    }
+    // A variable's empty `type` is not printed (the CLI's `omitempty`).
+    if let Some(vars) = out.get_mut("variables").and_then(Value::as_object_mut) {
+        for v in vars.values_mut().filter_map(Value::as_object_mut) {
+            if v.get("type").and_then(Value::as_str) == Some("") {
+                v.remove("type");
+            }
+            // Nor a `default:` with nothing after it.
+            if v.get("default").is_some_and(Value::is_null) {
+                v.remove("default");
+            }
         }
     }
     // Empty git facts resolve `${bundle.git.*}` but are not printed.

@@ -163,6 +163,71 @@ const PIPELINE_PATHS: [(&str, Kind); 4] = [
 
 /// Local paths to workspace paths (the CLI's `TranslatePaths`), each
 /// checked as its kind needs; errors at their place.
+/// The CLI's `ExpandPipelineGlobPaths`: a pipeline library's local
+/// `notebook.path` or `file.path` with glob characters becomes one library
+/// per match, in name order; no match leaves it as written (and reported by
+/// the translation). Each match stays relative to the file that wrote it.
+pub fn expand_pipeline_globs(ctx: &Ctx, root: &mut Node) {
+    visit_mut(root, "resources.pipelines.*.libraries", &mut |_, libs| {
+        let Value::Seq(items) = &mut libs.v else {
+            return;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in std::mem::take(items) {
+            out.extend(expand_library(ctx, item));
+        }
+        *items = out;
+    });
+}
+
+fn expand_library(ctx: &Ctx, item: Node) -> Vec<Node> {
+    for kind in ["notebook", "file"] {
+        let Some(path_node) = item.get(kind).and_then(|k| k.get("path")) else {
+            continue;
+        };
+        let Some(path) = path_node.as_str() else {
+            return vec![item];
+        };
+        let local = !path.is_empty() && !path.starts_with('/') && !path.contains("://");
+        if !local || !path.contains(['*', '?', '[']) {
+            return vec![item];
+        }
+        let (loc, written) = (path_node.loc, path.to_string());
+        let dir = ctx
+            .files
+            .get(loc.file as usize)
+            .and_then(|f| f.parent())
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let Some(pattern) = crate::config::files::normalize(&dir.join(&written)) else {
+            return vec![item];
+        };
+        let mut matches = crate::config::files::glob(&ctx.root, &pattern).unwrap_or_default();
+        if matches.is_empty() {
+            return vec![item];
+        }
+        matches.sort();
+        let up = "../".repeat(dir.components().count());
+        return matches
+            .into_iter()
+            .map(|m| {
+                let rel = format!("{up}{}", m.to_string_lossy().replace('\\', "/"));
+                let mut n = item.clone();
+                if let Some(p) = n
+                    .as_map_mut()
+                    .and_then(|m| m.get_mut(kind))
+                    .and_then(Node::as_map_mut)
+                    .and_then(|m| m.get_mut("path"))
+                {
+                    p.v = Value::Str(rel);
+                }
+                n
+            })
+            .collect();
+    }
+    vec![item]
+}
+
 pub fn translate(ctx: &mut Ctx, root: &mut Node) {
     let file_path = root
         .at(&["workspace", "file_path"])
@@ -529,5 +594,41 @@ fn is_notebook(p: &Path) -> bool {
         Some("ipynb") => true,
         Some("py" | "sql" | "scala" | "r") => has_notebook_header(p),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml::parse;
+
+    #[test]
+    fn pipeline_library_globs_become_one_library_per_match() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["nb/b.py", "nb/a.py", "files/x.py"] {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "print(1)\n").unwrap();
+        }
+        let ctx = Ctx {
+            root: dir.path().to_path_buf(),
+            files: vec!["databricks.yml".into(), "resources/p.yml".into()],
+            ..Default::default()
+        };
+        // Written in resources/p.yml (file 1): relative to that folder.
+        let yaml = "resources:\n  pipelines:\n    p:\n      libraries:\n        - notebook: {path: ../nb/*.py}\n        - file: {path: ../none/*.py}\n        - notebook: {path: /Workspace/*.py}\n        - jar: '*.jar'\n";
+        let mut root = parse(yaml, 1).unwrap();
+        expand_pipeline_globs(&ctx, &mut root);
+        let libs = root.to_json()["resources"]["pipelines"]["p"]["libraries"].clone();
+        assert_eq!(
+            libs,
+            serde_json::json!([
+                {"notebook": {"path": "../nb/a.py"}},
+                {"notebook": {"path": "../nb/b.py"}},
+                {"file": {"path": "../none/*.py"}},
+                {"notebook": {"path": "/Workspace/*.py"}},
+                {"jar": "*.jar"}
+            ])
+        );
     }
 }

@@ -27,6 +27,7 @@ import re
 import sys
 
 REF = "#/$defs/"
+READONLY = {"github.com/databricks/cli/bundle/config/variable.Variable": ["value"]}
 
 
 def main():
@@ -44,6 +45,12 @@ def main():
                 collect(v, name)
 
     collect(schema["$defs"], "")
+    # Fields of the CLI's typed model that its schema leaves out (`readonly`
+    # in Go) but its loader accepts: a variable's `value` is its value.
+    for name, fields in READONLY.items():
+        props = defs[name].setdefault("properties", {})
+        for f in fields:
+            props.setdefault(f, {})
     ids = {}
     lines = []
 

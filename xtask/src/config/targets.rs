@@ -69,14 +69,10 @@ pub fn select(ctx: &mut Ctx, root: &Node, requested: Option<&str>) -> Option<Str
     match defaults.as_slice() {
         [one] => Some(one.key.clone()),
         [] => {
-            ctx.error(
-                format!(
-                    "please specify target (available targets: {})",
-                    names.join(", ")
-                ),
-                None,
-                "",
-            );
+            // The CLI's words; the names are ours, below them.
+            let d = crate::diag::Diagnostic::error("please specify target")
+                .detail(format!("Available targets: {}", names.join(", ")));
+            ctx.push(d, None, "");
             None
         }
         many => {

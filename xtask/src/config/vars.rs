@@ -13,8 +13,102 @@ const UNASSIGNED: &str = "no value assigned to required variable ";
 /// Names of variables whose value is a `lookup:` only a workspace can answer.
 pub type Lookups = BTreeMap<String, String>;
 
+/// Answers a lookup: (kind as written, e.g. `cluster_policy`; the name) →
+/// the object's id, or the workspace's error text.
+pub type Resolver = std::sync::Arc<dyn Fn(&str, &str) -> Result<String, String> + Send + Sync>;
+
+/// The CLI's `ResolveVariableReferencesInLookup` and `ResolveLookupVariables`:
+/// `${var.*}` in a lookup's name resolved, then each lookup asked of the
+/// workspace; its id becomes the value. Each failure is an error in the
+/// CLI's words.
+pub fn resolve_lookups(
+    ctx: &mut Ctx,
+    root: &mut Node,
+    lookups: &mut Lookups,
+    resolve: &dyn Fn(&str, &str) -> Result<String, String>,
+) {
+    let Some(vars) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("variables"))
+        .and_then(Node::as_map_mut)
+    else {
+        return;
+    };
+    let values: BTreeMap<String, String> = vars
+        .iter()
+        .filter_map(|e| {
+            let v = e.node.get("value")?;
+            let text = match &v.to_json() {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            Some((e.key.clone(), text))
+        })
+        .collect();
+    let names: Vec<String> = lookups.keys().cloned().collect();
+    for name in names {
+        let Some(decl) = vars.get_mut(&name).and_then(Node::as_map_mut) else {
+            continue;
+        };
+        let Some((kind, written, loc)) = decl
+            .get("lookup")
+            .and_then(Node::as_map)
+            .and_then(|m| m.0.first())
+            .and_then(|e| Some((e.key.clone(), e.node.as_str()?.to_string(), e.node.loc)))
+        else {
+            continue;
+        };
+        let object = substitute_vars(&written, &values);
+        // The name stays resolved in the configuration, as the CLI keeps it.
+        if let Some(n) = decl
+            .get_mut("lookup")
+            .and_then(Node::as_map_mut)
+            .and_then(|m| m.get_mut(&kind))
+        {
+            n.v = crate::config::yaml::Value::Str(object.clone());
+        }
+        match resolve(&kind, &object) {
+            Ok(id) => {
+                decl.insert("value", loc, Node::str(id, loc));
+                lookups.remove(&name);
+            }
+            Err(e) => ctx.error(
+                format!(
+                    "failed to resolve {}: {object}, err: {e}",
+                    kind.replace('_', "-")
+                ),
+                None,
+                "",
+            ),
+        }
+    }
+}
+
+/// `${var.NAME}` in `text` replaced by the variable's value, where it has one.
+fn substitute_vars(text: &str, values: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${var.") {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        let name = &rest[start + 6..start + len];
+        out.push_str(&rest[..start]);
+        match values.get(name) {
+            Some(v) => out.push_str(v),
+            None => out.push_str(&rest[start..=start + len]),
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) -> Lookups {
     let mut lookups = Lookups::new();
+    shorthands(root);
     let overrides = read_overrides(ctx, target);
     if ctx.diags.iter().any(crate::diag::Diagnostic::is_error) {
         return Lookups::new();
@@ -30,18 +124,6 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
         }
         return lookups;
     };
-    // Shorthand declarations `name: value` become `{default: value}`.
-    for e in vars.0.iter_mut() {
-        if e.node.as_map().is_none() {
-            let loc = e.node.loc;
-            let old = std::mem::replace(&mut e.node, Node::map(loc));
-            if !old.is_null()
-                && let Some(m) = e.node.as_map_mut()
-            {
-                m.insert("default", loc, old);
-            }
-        }
-    }
 
     let mut from_flags: BTreeMap<String, String> = BTreeMap::new();
     for f in flags {
@@ -97,6 +179,21 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
         // for the workspace), the variable-overrides file, the default.
         // Its first failure ends the stage, unlocated.
         let env = std::env::var(format!("BUNDLE_VAR_{name}")).ok();
+        // A `value:` written in the declaration is the value: the CLI skips
+        // every other source for a variable that already has one.
+        if let Some(written) = m.get("value").filter(|v| !v.is_null()) {
+            if let Some(v) = from_flags.get(&name) {
+                let before = written
+                    .as_str()
+                    .map_or_else(|| written.to_json().to_string(), str::to_string);
+                ctx.error(
+                    format!("failed to assign {v} to {name}: variable has already been assigned value: {before}"),
+                    None,
+                    "",
+                );
+            }
+            continue;
+        }
         let value: Option<Node> = if let Some(v) = from_flags.get(&name) {
             Some(Node::str(v.clone(), decl_loc))
         } else if let Some(v) = env {
@@ -129,7 +226,8 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
                 break;
             }
             Some(Node::from_json(v, decl_loc))
-        } else if let Some(d) = m.get("default") {
+        } else if let Some(d) = m.get("default").filter(|d| !d.is_null()) {
+            // `default:` with nothing after it is no default (the CLI's `HasDefault`).
             Some(d.clone())
         } else {
             ctx.error(
@@ -145,6 +243,29 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
         m.insert("value", decl_loc, value);
     }
     lookups
+}
+
+/// Shorthand declarations `name: value` become `{default: value}`, and
+/// `name:` alone an empty declaration (as the CLI's typed model reads them).
+fn shorthands(root: &mut Node) {
+    let Some(vars) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("variables"))
+        .and_then(Node::as_map_mut)
+    else {
+        return;
+    };
+    for e in vars.0.iter_mut() {
+        if e.node.as_map().is_none() {
+            let loc = e.node.loc;
+            let old = std::mem::replace(&mut e.node, Node::map(loc));
+            if !old.is_null()
+                && let Some(m) = e.node.as_map_mut()
+            {
+                m.insert("default", loc, old);
+            }
+        }
+    }
 }
 
 fn read_overrides(

@@ -69,9 +69,26 @@ fn header(line: &str) -> Option<(&str, &str)> {
 /// all. One of ours matching the CLI's makes the rest of ours no difference.
 const UNASSIGNED: &str = "no value assigned to required variable ";
 
-/// Whether `d` is the CLI's error for a variable with no value.
-pub fn unassigned(d: &Diagnostic) -> bool {
-    d.severity == "Error" && d.summary.starts_with(UNASSIGNED)
+/// Whether the reference stopped at a variable with no value. It then
+/// prints the variables it had set before that one, in Go's random map
+/// order: two runs print different sets of values.
+pub fn stopped_at_unassigned(reference: &[Diagnostic]) -> bool {
+    reference
+        .iter()
+        .any(|d| d.severity == "Error" && d.summary.starts_with(UNASSIGNED))
+}
+
+/// A document difference that is only that order: a variable's `value` the
+/// reference had not set yet when it stopped (ours sets every one it can).
+pub fn set_before_in_map_order(difference: &str) -> bool {
+    difference
+        .strip_prefix("Extra variables.")
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(path, detail)| {
+            path.ends_with(".value")
+                && !path[..path.len() - 6].contains('.')
+                && detail.trim_start().starts_with("(absent)")
+        })
 }
 
 /// How two lists of diagnostics differ, each line one difference; empty when
@@ -87,6 +104,7 @@ pub fn compare(reference: &[Diagnostic], ours: &[Diagnostic]) -> Vec<String> {
             None => extra.push(d.clone()),
         }
     }
+    let unassigned = |d: &Diagnostic| d.severity == "Error" && d.summary.starts_with(UNASSIGNED);
     let picked_one =
         reference.iter().filter(|d| unassigned(d)).count() == 1 && !missing.iter().any(unassigned);
     if picked_one {
@@ -121,6 +139,30 @@ pub fn compare(reference: &[Diagnostic], ours: &[Diagnostic]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_the_reference_had_not_set_when_it_stopped_are_no_difference() {
+        let stop = Diagnostic {
+            severity: "Error".into(),
+            summary: format!("{UNASSIGNED}b. Variables are usually assigned ..."),
+            location: None,
+        };
+        assert!(stopped_at_unassigned(std::slice::from_ref(&stop)));
+        assert!(!stopped_at_unassigned(&[]));
+        assert!(set_before_in_map_order(
+            "Extra variables.a.value: (absent) ≠ \"abc\""
+        ));
+        // Anything else still counts: a wrong value, a missing one, a nested path.
+        assert!(!set_before_in_map_order(
+            "Value variables.a.value: \"x\" ≠ \"abc\""
+        ));
+        assert!(!set_before_in_map_order(
+            "Missing variables.a.value: \"abc\" ≠ (absent)"
+        ));
+        assert!(!set_before_in_map_order(
+            "Extra variables.a.default.value: (absent) ≠ 1"
+        ));
+    }
 
     const CLI: &str = "Warning: unknown field: description\n  at resources.experiments.experiment\n  in resources/ml.yml:20:7\n\nName: x\nError: no such target\n\nFound 1 error and 1 warning\n";
 

@@ -31,12 +31,13 @@ pub fn compare(ctx: &Ctx, dir: &Path, target: Option<&str>) -> Result<Compared> 
     let cli_human = cli(ctx, dir, &[&["bundle", "validate"], &t[..]].concat())?;
     let ours_human = ours(ctx, dir, &[&t[..], &["validate"]].concat(), None)?;
     let reference = diags::parse(&cli_human.norm.text(&cli_human.run.text()));
-    // The CLI stops at a variable with no value, and which variables it had
-    // assigned by then is Go's random map order: their values are no signal.
-    let partial_variables = reference.iter().any(diags::unassigned);
+    let mut document = documents(&cli_json, &ours_json);
+    if diags::stopped_at_unassigned(&reference) {
+        document.retain(|d| !diags::set_before_in_map_order(d));
+    }
     Ok(Compared {
         target: target.map(str::to_string),
-        document: documents(&cli_json, &ours_json, partial_variables),
+        document,
         diagnostics: diagnostics(&cli_human, &ours_human),
         reference_diagnostics: reference.iter().map(|d| d.to_string()).collect(),
     })
@@ -122,13 +123,9 @@ fn document(seen: &Seen) -> Doc {
     }
 }
 
-fn documents(cli: &Seen, ours: &Seen, partial_variables: bool) -> Vec<String> {
+fn documents(cli: &Seen, ours: &Seen) -> Vec<String> {
     match (document(cli), document(ours)) {
-        (Doc::Printed(mut a), Doc::Printed(mut b)) => {
-            if partial_variables {
-                drop_variable_values(&mut a);
-                drop_variable_values(&mut b);
-            }
+        (Doc::Printed(a), Doc::Printed(b)) => {
             diff::diff(&a, &b).iter().map(|d| d.to_string()).collect()
         }
         (Doc::Nothing, Doc::Nothing) => Vec::new(),
@@ -141,16 +138,6 @@ fn documents(cli: &Seen, ours: &Seen, partial_variables: bool) -> Vec<String> {
             "the reference printed no document: {}",
             first_line(cli)
         )],
-    }
-}
-
-/// `variables.*.value` removed: what is left (declarations, defaults) is
-/// still compared.
-fn drop_variable_values(doc: &mut Value) {
-    if let Some(vars) = doc.get_mut("variables").and_then(Value::as_object_mut) {
-        for v in vars.values_mut().filter_map(Value::as_object_mut) {
-            v.remove("value");
-        }
     }
 }
 

@@ -93,8 +93,13 @@ fn load_for_user(
         let profile = project.settings.profile.as_deref();
         let target =
             backend::target_auth_from(&|key| ws.workspace(key).map(str::to_string), profile);
-        let (_, me) = session_for(target)?;
-        Ok(config::CurrentUser::from_scim(me.user, Some(me.scim)))
+        let (client, me) = session_for(target)?;
+        let answers = client.clone();
+        Ok(
+            config::CurrentUser::from_scim(me.user, Some(me.scim)).with_lookups(
+                move |kind, name| crate::workspace::remote::lookup::resolve(&answers, kind, name),
+            ),
+        )
     })
 }
 

@@ -113,28 +113,10 @@ pub(super) fn apply(
     Ok(Some(id))
 }
 
-/// What the CLI adds to a cluster before it is sent (its resource
-/// mutator's defaults, as Terraform's): set only where not given.
-fn with_defaults(rest: &Rest, settings: &Value) -> Value {
-    let mut s = settings.clone();
-    if rest.kind == "clusters"
-        && let Some(m) = s.as_object_mut()
-    {
-        m.entry("autotermination_minutes").or_insert(json!(60));
-        if let Some(clients) = m
-            .get_mut("workload_type")
-            .and_then(|w| w.get_mut("clients"))
-            .and_then(Value::as_object_mut)
-        {
-            clients.entry("notebooks").or_insert(json!(true));
-            clients.entry("jobs").or_insert(json!(true));
-        }
-    }
-    s
-}
-
 fn create(client: &Client, rest: &Rest, settings: &Value) -> Result<String> {
-    let mut body = with_defaults(rest, settings);
+    // The CLI's defaults (a cluster's `autotermination_minutes`, ...) are
+    // in `settings` already: the configuration adds them (config/defaults.rs).
+    let mut body = settings.clone();
     let mut path = rest.create.to_string();
     if let (Some(key), Some(m)) = (rest.path_key, body.as_object_mut()) {
         let value = m.remove(key).unwrap_or_default();
@@ -150,7 +132,6 @@ fn create(client: &Client, rest: &Rest, settings: &Value) -> Result<String> {
 /// The update as the CLI sends it; a volume renamed gets `new_name` (and
 /// another id), as its `DoUpdateWithID`.
 fn update(client: &Client, rest: &Rest, id: &str, settings: &Value) -> Result<String> {
-    let settings = &with_defaults(rest, settings);
     let mut body = match rest.update_fields {
         Some(fields) => {
             let picked = fields.iter().filter_map(|f| Some((*f, settings.get(*f)?)));

@@ -97,6 +97,11 @@ fn headlines(stderr: &str) -> Vec<String> {
 /// Both tools on one copy of `src`, target `t`: the JSON documents and the
 /// diagnostics' headlines, or a description of where they differ.
 fn compare(cli: &Cli, src: &Path, t: Option<&str>) -> Result<(), String> {
+    compare_with(cli, src, t, &["--include-locations"])
+}
+
+/// [`compare`] with `extra` flags given to both tools.
+fn compare_with(cli: &Cli, src: &Path, t: Option<&str>, extra: &[&str]) -> Result<(), String> {
     let tmp = tempfile::tempdir().unwrap();
     let copy = tmp.path().join("b");
     copy_tree(src, &copy);
@@ -113,7 +118,8 @@ fn compare(cli: &Cli, src: &Path, t: Option<&str>) -> Result<(), String> {
         targs.extend(["-t", t]);
     }
     let theirs = Command::new(&cli.databricks)
-        .args(["bundle", "validate", "-o", "json", "--include-locations"])
+        .args(["bundle", "validate", "-o", "json"])
+        .args(extra)
         .args(&targs)
         .current_dir(&copy)
         .env_clear()
@@ -121,7 +127,8 @@ fn compare(cli: &Cli, src: &Path, t: Option<&str>) -> Result<(), String> {
         .envs(env)
         .output()
         .expect("run databricks");
-    let mut args = vec!["--json", "--remote", "--include-locations"];
+    let mut args = vec!["--json", "--remote"];
+    args.extend(extra);
     args.extend(&targs);
     let ours = validate(&copy, &args, &env);
     let (their_json, our_json): (serde_json::Value, serde_json::Value) = (
@@ -242,6 +249,112 @@ fn probe_bundles_resolve_as_the_cli_resolves_them() {
         let dir = bundle(&files);
         for t in targets_of(dir.path()) {
             if let Err(e) = compare(&cli, dir.path(), t.as_deref()) {
+                failures.push(format!("probe {name}: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Bundles for what the CLI does on its way (issue 15): what it prints when
+/// loading stops at an error, `lookup:` variables answered by the
+/// workspace, a written variable `value`, and its resource fixups.
+fn resolution_probes() -> Vec<Probe> {
+    vec![
+        (
+            "no default target: the configuration as loaded",
+            vec![(
+                "databricks.yml",
+                b"bundle:\n  name: t\nvariables:\n  a:\n    default: x\n  c:\n    type: complex\n    default: {k: 1}\nresources:\n  jobs:\n    j:\n      name: j\ntargets:\n  dev:\n    variables:\n      a: y\n      c: {k: 2}\n  prod:\n    variables:\n      a:\n        default: z\n",
+            )],
+        ),
+        (
+            "an include that is not YAML",
+            vec![
+                ("databricks.yml", b"bundle:\n  name: i\ninclude:\n  - run.py\n"),
+                ("run.py", b"print(1)\n"),
+            ],
+        ),
+        (
+            "an invalid engine",
+            vec![(
+                "databricks.yml",
+                b"bundle:\n  name: e\n  engine: nope\nresources:\n  jobs:\n    j:\n      name: j\n",
+            )],
+        ),
+        (
+            "lookups answered by the workspace",
+            vec![(
+                "databricks.yml",
+                b"bundle:\n  name: l\nvariables:\n  policy:\n    lookup:\n      cluster_policy: some-test-cluster-policy\n  pool:\n    lookup:\n      instance_pool: some-${var.suffix}\n  cluster:\n    lookup:\n      cluster: some-test-cluster\n  suffix:\n    default: test-instance-pool\nresources:\n  jobs:\n    j:\n      name: ${var.cluster}\n      job_clusters:\n        - job_cluster_key: k\n          new_cluster:\n            policy_id: ${var.policy}\n            instance_pool_id: ${var.pool}\n            spark_version: '15.4.x-scala2.12'\n            num_workers: 1\n",
+            )],
+        ),
+        (
+            "a lookup the workspace cannot answer",
+            vec![(
+                "databricks.yml",
+                b"bundle:\n  name: l\nvariables:\n  policy:\n    lookup:\n      cluster_policy: no-such-policy\n",
+            )],
+        ),
+        (
+            "a written value, merged after interpolation",
+            vec![(
+                "databricks.yml",
+                b"bundle:\n  name: v\nvariables:\n  cluster:\n    type: complex\n    value:\n      node_type_id: DS3\n      num_workers: 2\n  foo:\n    value: bar\nworkspace:\n  root_path: /Workspace/Shared/${var.foo}\nresources:\n  jobs:\n    job1:\n      job_clusters:\n        - new_cluster:\n            node_type_id: random\n            spark_version: 13.3.x-scala2.12\ntargets:\n  dev:\n    resources:\n      jobs:\n        job1:\n          job_clusters:\n            - new_cluster: ${var.cluster}\n",
+            )],
+        ),
+        (
+            "resource fixups",
+            vec![(
+                "databricks.yml",
+                b"bundle:\n  name: f\nresources:\n  clusters:\n    pooled:\n      cluster_name: p\n      spark_version: 13.3.x-scala2.12\n      instance_pool_id: ip-1\n      node_type_id: i3.xlarge\n      enable_elastic_disk: true\n      num_workers: 1\n      aws_attributes:\n        availability: ON_DEMAND\n        instance_profile_arn: arn:aws:iam::1:instance-profile/p\n  model_serving_endpoints:\n    e:\n      name: e\n      config:\n        served_models:\n          - model_name: m\n            model_version: '1'\n            scale_to_zero_enabled: true\n            workload_size: Small\n  dashboards:\n    d:\n      display_name: d\n      warehouse_id: w\n      parent_path: already-set\n",
+            )],
+        ),
+        (
+            "pipeline library globs",
+            vec![
+                ("databricks.yml", b"bundle:\n  name: g\ninclude:\n  - resources/*.yml\n"),
+                (
+                    "resources/p.yml",
+                    b"resources:\n  pipelines:\n    p:\n      name: p\n      libraries:\n        - notebook: {path: ../nb/*}\n        - file: {path: ../files/*.py}\n        - file: {path: ../files/one.py}\n        - notebook: {path: /Workspace/Shared/*.py}\n",
+                ),
+                ("nb/b.py", b"# Databricks notebook source\nprint(2)\n"),
+                ("nb/a.py", b"# Databricks notebook source\nprint(1)\n"),
+                ("files/one.py", b"print(1)\n"),
+                ("files/two.py", b"print(2)\n"),
+            ],
+        ),
+        (
+            "a variable default with nothing after it",
+            vec![(
+                "databricks.yml",
+                b"variables:\n  a:\n    description: empty\n    default:\nbundle:\n  name: e${var.a}\n",
+            )],
+        ),
+        (
+            "a profile on a machine with no config file",
+            vec![(
+                "databricks.yml",
+                b"bundle:\n  name: p\nworkspace:\n  profile: authors-profile\nresources:\n  jobs:\n    j:\n      name: j\n",
+            )],
+        ),
+    ]
+}
+
+#[test]
+fn what_the_cli_resolves_on_its_way_resolves_alike() {
+    let Some(cli) = cli("what_the_cli_resolves_on_its_way_resolves_alike") else {
+        return;
+    };
+    let mut failures = Vec::new();
+    for (name, files) in resolution_probes() {
+        let dir = bundle(&files);
+        let mut targets = targets_of(dir.path());
+        if targets.len() > 1 {
+            targets.push(None);
+        }
+        for t in targets {
+            if let Err(e) = compare_with(&cli, dir.path(), t.as_deref(), &[]) {
                 failures.push(format!("probe {name}: {e}"));
             }
         }

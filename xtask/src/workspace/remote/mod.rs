@@ -8,6 +8,7 @@ mod api_rest;
 pub mod auth;
 pub mod backend;
 pub mod client;
+pub mod lookup;
 mod ratelimit;
 mod txn;
 

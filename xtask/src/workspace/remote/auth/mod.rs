@@ -104,15 +104,25 @@ pub fn choose(
 ) -> Result<(String, Method, resolve::Resolved)> {
     let cfg_path = config_path(env);
     let cfg_name = cfg_path.display().to_string();
-    let cfg = match std::fs::read_to_string(&cfg_path) {
-        Ok(text) => attrs::parse_config(&text, &cfg_path)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => attrs::ConfigFile::default(),
+    let (cfg, file_found) = match std::fs::read_to_string(&cfg_path) {
+        Ok(text) => (attrs::parse_config(&text, &cfg_path)?, true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (attrs::ConfigFile::default(), false),
         Err(e) => return Err(e).with_context(|| format!("reading {cfg_name}")),
+    };
+    // As the SDKs: a machine with no config file has no profiles to load,
+    // so a named one is passed over and the environment used (a bundle
+    // naming its author's profile runs in CI on env vars).
+    let profile = target.profile.as_deref().filter(|_| file_found);
+    let env_without_profile = |name: &str| {
+        if !file_found && name == "DATABRICKS_CONFIG_PROFILE" {
+            return None;
+        }
+        env(name)
     };
     let resolved = resolve::attributes(
         &target.explicit(),
-        target.profile.as_deref(),
-        env,
+        profile,
+        &env_without_profile,
         &cfg,
         &cfg_name,
     )?;

@@ -463,6 +463,40 @@ fn missing_config_file_is_a_clear_error() {
 }
 
 #[test]
+fn a_named_profile_with_no_config_file_falls_back_to_the_environment() {
+    // As the SDKs (`config_file.go`: no file, nothing to load): a bundle's
+    // `workspace.profile` does not stop a machine configured by env vars.
+    let env: HashMap<&str, &str> = [
+        ("DATABRICKS_CONFIG_FILE", "/nonexistent/cfg"),
+        ("DATABRICKS_HOST", "https://h.x"),
+        ("DATABRICKS_TOKEN", "dapi-abc"),
+        ("DATABRICKS_CONFIG_PROFILE", "other"),
+    ]
+    .into();
+    let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+    let target = TargetAuth {
+        profile: Some("authors-profile".into()),
+        ..Default::default()
+    };
+    let (host, method, resolved) = choose(&target, &lookup, &|| false).unwrap();
+    assert_eq!(host, "https://h.x");
+    assert_eq!(method.name(), "pat");
+    assert_eq!(resolved.profile, None);
+    // With a config file, a profile it lacks is still an error.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg");
+    std::fs::write(&cfg, "[dev]\nhost = https://h.x\ntoken = t\n").unwrap();
+    let cfg_s = cfg.display().to_string();
+    let env: HashMap<&str, &str> = [("DATABRICKS_CONFIG_FILE", cfg_s.as_str())].into();
+    let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+    let err = choose(&target, &lookup, &|| false).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("profile `authors-profile` not found"),
+        "{err:#}"
+    );
+}
+
+#[test]
 fn host_normalisation() {
     assert_eq!(
         normalize_host("HOST.example.com/").unwrap(),
