@@ -184,6 +184,8 @@ fn decode(q: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `dev` is `mode: development`, where the CLI takes no lock: this pins
+/// that we do (README, "Where a remote deploy differs from the CLI's").
 #[test]
 fn a_lock_held_by_another_user_blocks_until_forced() {
     let Some(r) = CliRemote::start("a_lock_held_by_another_user_blocks_until_forced") else {
