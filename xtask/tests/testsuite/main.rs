@@ -19,6 +19,7 @@ mod remote_cli_bundle;
 mod remote_cli_flow;
 mod remote_cli_resources;
 mod remote_deploy;
+mod remote_drift_cli;
 mod remote_interop;
 mod remote_kinds;
 mod remote_kinds_cli;
