@@ -63,7 +63,7 @@ pub(super) fn get(kind: &str) -> Option<&'static Rest> {
     RESTS.iter().find(|r| r.kind == kind)
 }
 
-fn at(path: &str, id: &str) -> String {
+pub(super) fn at(path: &str, id: &str) -> String {
     path.replace("{id}", &escape(id))
 }
 

@@ -224,3 +224,121 @@ fn a_job_changed_there_as_the_bundle_now_says_gets_no_request() {
     let p = planned(&r);
     assert_eq!(p["action"], "unchanged", "{p}");
 }
+
+const STORE_YML: &str = "\
+resources:
+  sql_warehouses:
+    wh:
+      name: serve
+      cluster_size: X-Small
+      max_num_clusters: 1
+";
+
+/// Schemas, volumes, pipelines, clusters and warehouses are read back too: nothing drifts right after a deploy; a
+/// schema's comment and a pipeline's configuration changed there are shown
+/// and put back with the CLI's requests.
+#[test]
+fn other_kinds_edited_in_the_workspace_are_put_back_as_the_cli_does() {
+    let test = "other_kinds_edited_in_the_workspace_are_put_back_as_the_cli_does";
+    let Some(r) = start(test, crate::remote_kinds::UC_YML) else {
+        return;
+    };
+    let Some(cli) = cli_binary(test) else {
+        return;
+    };
+    r.repo
+        .write("resources/compute.yml", crate::remote_kinds::COMPUTE_YML);
+    r.repo.write("resources/store.yml", STORE_YML);
+    let copy = tempfile::tempdir().unwrap();
+    for (rel, bytes) in files_under(&r.repo.bundle()) {
+        let to = copy.path().join(&rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::write(to, bytes).unwrap();
+    }
+    r.ok(&["deploy"]);
+    r.databricks(&cli, copy.path(), &["bundle", "deploy"], CliWorkspace::Own);
+    let plan = r.ok(&["plan"]);
+    let changed: Vec<&Value> = plan["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "unchanged")
+        .collect();
+    assert!(changed.is_empty(), "{changed:?}");
+    let mark = r.server.mark();
+    r.ok(&["deploy"]);
+    assert_eq!(
+        writes(&r, mark)
+            .iter()
+            .filter(|l| !l.contains("/workspace"))
+            .count(),
+        0
+    );
+
+    let ours = r.id("test", "databricks_pipeline", "p").unwrap();
+    let state = copy.path().join(".databricks/bundle/test/resources.json");
+    let state: Value = serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap();
+    let theirs = state["state"]["resources.pipelines.p"]["__id__"]
+        .as_str()
+        .unwrap();
+    let cli_token = format!("{}-cli", r.server.token());
+    for (token, id) in [(r.server.token(), ours.as_str()), (&cli_token, theirs)] {
+        let patch = json!({"comment": "set in the UI"}).to_string();
+        let schema = "/api/2.1/unity-catalog/schemas/main.ml_s";
+        let (status, _) = r.server.call_as(token, "PATCH", schema, patch.as_bytes());
+        assert_eq!(status, 200);
+        let at = format!("/api/2.0/pipelines/{id}");
+        let (_, got) = r.server.call_as(token, "GET", &at, b"");
+        let mut spec: Value = serde_json::from_slice::<Value>(&got).unwrap()["spec"].clone();
+        spec["configuration"]["k"] = json!("two");
+        let (status, _) = r
+            .server
+            .call_as(token, "PUT", &at, spec.to_string().as_bytes());
+        assert_eq!(status, 200);
+    }
+    let plan = r.ok(&["plan"]);
+    let of = |key: &str| {
+        let all = plan["resources"].as_array().unwrap();
+        all.iter().find(|c| c["key"] == key).cloned().unwrap()
+    };
+    assert_eq!(of("s")["drift"], json!(["comment"]), "{plan}");
+    assert_eq!(of("p")["drift"], json!(["configuration.k"]), "{plan}");
+    for key in ["v", "c", "j", "wh"] {
+        assert_eq!(of(key)["action"], "unchanged", "{plan}");
+    }
+    let m1 = r.server.mark();
+    r.ok(&["deploy"]);
+    let m2 = r.server.mark();
+    r.databricks(&cli, copy.path(), &["bundle", "deploy"], CliWorkspace::Own);
+    let all = r.server.requests();
+    let bodies = |reqs: &[e2e::cli_server::Recorded], prefix: &str| -> Vec<Value> {
+        let m = reqs.iter().filter(|q| q.line().starts_with(prefix));
+        m.map(|q| {
+            let mut b: Value = serde_json::from_str(&q.body).unwrap_or_default();
+            if let Some(o) = b.as_object_mut() {
+                o.remove("id");
+            }
+            b
+        })
+        .collect()
+    };
+    for prefix in [
+        "PATCH /api/2.1/unity-catalog/schemas/",
+        "PUT /api/2.0/pipelines/",
+    ] {
+        let (ours, theirs) = (bodies(&all[m1..m2], prefix), bodies(&all[m2..], prefix));
+        assert_eq!(ours.len(), 1, "{prefix}: {ours:?}");
+        assert_eq!(ours, theirs, "{prefix}");
+    }
+    let schema = r
+        .server
+        .get_json("/api/2.1/unity-catalog/schemas/main.ml_s")
+        .unwrap();
+    assert_eq!(schema["comment"], "first");
+    let p = r.id("test", "databricks_pipeline", "p").unwrap();
+    let got = r
+        .server
+        .get_json(&format!("/api/2.0/pipelines/{p}"))
+        .unwrap();
+    assert_eq!(got["spec"]["configuration"]["k"], "one");
+}
