@@ -106,6 +106,7 @@ pub(super) fn apply(
     if action == Action::Update {
         if rest.kind == "model_serving_endpoints" {
             remote_serving::update(client, &id, settings, before)?;
+            remote_serving::wait_not_updating(client, &id)?;
             return Ok(Some(id));
         }
         return update(client, rest, &id, settings).map(Some);
@@ -143,8 +144,14 @@ fn create(client: &Client, rest: &Rest, settings: &Value) -> Result<String> {
     let answer = client.rest("POST", &path, Some(&body))?;
     let answer = answer.unwrap_or_default();
     let id = answer.get(rest.id_field).and_then(Value::as_str);
-    id.map(str::to_string)
-        .with_context(|| format!("{path}: no {} in the answer", rest.id_field))
+    let id = id
+        .map(str::to_string)
+        .with_context(|| format!("{path}: no {} in the answer", rest.id_field))?;
+    // Its permissions and any later update wait for it, as the CLI's.
+    if rest.kind == "model_serving_endpoints" {
+        remote_serving::wait_not_updating(client, &id)?;
+    }
+    Ok(id)
 }
 
 /// The update as the CLI sends it; a volume renamed gets `new_name` (and
