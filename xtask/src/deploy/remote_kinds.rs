@@ -154,8 +154,8 @@ fn create(client: &Client, rest: &Rest, settings: &Value) -> Result<String> {
     Ok(id)
 }
 
-/// The update as the CLI sends it; a volume renamed gets `new_name` (and
-/// another id), as its `DoUpdateWithID`.
+/// The update as the CLI sends it; a volume, catalog or external location
+/// renamed gets `new_name` (and another id), as its `DoUpdateWithID`.
 fn update(client: &Client, rest: &Rest, id: &str, settings: &Value) -> Result<String> {
     let settings = &with_defaults(rest, settings);
     let mut body = match rest.update_fields {
@@ -169,7 +169,8 @@ fn update(client: &Client, rest: &Rest, id: &str, settings: &Value) -> Result<St
         body.insert(key.into(), json!(id));
     }
     let last = id.rsplit('.').next().unwrap_or(id);
-    let renamed = rest.kind == "volumes" && settings["name"].as_str().is_some_and(|n| n != last);
+    let renames = ["volumes", "catalogs", "external_locations"].contains(&rest.kind);
+    let renamed = renames && settings["name"].as_str().is_some_and(|n| n != last);
     if renamed {
         body.insert("new_name".into(), settings["name"].clone());
     }
@@ -177,8 +178,11 @@ fn update(client: &Client, rest: &Rest, id: &str, settings: &Value) -> Result<St
     let answer = client
         .rest(method, &at(path, id), Some(&Value::Object(body)))?
         .with_context(|| format!("{} {id}: not found", rest.kind))?;
-    match answer.get("full_name").and_then(Value::as_str) {
-        Some(full) if renamed => Ok(full.to_string()),
+    // A volume's id is its full name; a catalog's or location's, its name.
+    let full = answer.get("full_name").and_then(Value::as_str);
+    match (renamed, rest.kind, full) {
+        (true, "volumes", Some(full)) => Ok(full.to_string()),
+        (true, _, _) => Ok(settings["name"].as_str().unwrap_or(id).to_string()),
         _ => Ok(id.to_string()),
     }
 }

@@ -14,6 +14,7 @@ mod params;
 mod reliability;
 mod remote;
 mod remote_auth;
+mod remote_catalogs_cli;
 mod remote_cli;
 mod remote_cli_bundle;
 mod remote_cli_flow;
