@@ -19,6 +19,7 @@ mod remote_cli;
 mod remote_cli_bundle;
 mod remote_cli_flow;
 mod remote_cli_resources;
+mod remote_database_catalogs_cli;
 mod remote_deploy;
 mod remote_drift_cli;
 mod remote_interop;
