@@ -170,6 +170,11 @@ impl CliServer {
         http(&self.url, &self.token, method, target, body)
     }
 
+    /// A request with another token (another fake workspace): (status, body).
+    pub fn call_as(&self, token: &str, method: &str, target: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        http(&self.url, token, method, target, body)
+    }
+
     /// `GET target` as JSON; `None` on a 404.
     pub fn get_json(&self, target: &str) -> Option<Value> {
         let (status, body) = self.call("GET", target, b"");

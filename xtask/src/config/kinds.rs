@@ -278,7 +278,7 @@ pub const KINDS: &[Kind] = &[
         None,
         "/api/2.0/database/catalogs",
         "explore/data/{id}",
-        false,
+        true,
     ),
     kind(
         "synced_database_tables",
@@ -289,7 +289,7 @@ pub const KINDS: &[Kind] = &[
         None,
         "/api/2.0/database/synced_tables",
         "explore/data/{path}",
-        false,
+        true,
     ),
     kind(
         "catalogs",
@@ -300,7 +300,7 @@ pub const KINDS: &[Kind] = &[
         None,
         "/api/2.1/unity-catalog/catalogs",
         "explore/data/{id}",
-        false,
+        true,
     ),
     kind(
         "external_locations",
@@ -311,7 +311,7 @@ pub const KINDS: &[Kind] = &[
         None,
         "/api/2.1/unity-catalog/external-locations",
         "explore/locations/{id}",
-        false,
+        true,
     ),
     kind(
         "postgres_projects",

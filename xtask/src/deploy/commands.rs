@@ -102,6 +102,9 @@ fn print_report(r: &DeployReport, verbose: bool) {
                 .map(|i| format!(" (id {i})"))
                 .unwrap_or_default();
         println!("  resource {:<9} {}.{}{id}", c.action, c.kind, c.key);
+        if !c.drift.is_empty() {
+            println!("    changed in the workspace: {}", c.drift.join(", "));
+        }
     }
     if let Some(id) = &r.deployment_id {
         println!("  deployment {id}");
@@ -181,6 +184,17 @@ fn print_status(s: &EnvStatus) {
         }
         for p in &s.drift.missing {
             println!("    missing {p}");
+        }
+    }
+    for d in &s.resource_drift {
+        match d.gone {
+            true => println!("  resource {}.{} deleted in the workspace", d.kind, d.key),
+            false => println!(
+                "  resource {}.{} changed in the workspace: {}",
+                d.kind,
+                d.key,
+                d.fields.join(", ")
+            ),
         }
     }
     let kept: Vec<&str> = s.kept.iter().map(|e| e.id.as_str()).collect();

@@ -162,6 +162,7 @@ pub fn destroy(
                     key: r.key.clone(),
                     action: Action::Delete,
                     id: Some(r.id.clone()),
+                    drift: Vec::new(),
                 })
                 .collect(),
             resources: Vec::new(),

@@ -147,7 +147,15 @@ pub fn compute(req: &Request) -> Result<Computed> {
     let arts = artifacts::plan(req.bundle, &sources_in, &prior, req.specs, req.built)?;
     let (artifact_records, artifact_changes, artifact_bytes) =
         (arts.records, arts.changes, arts.bytes);
-    let resources = resources::plan(req.bundle, req.state.tfstate.as_ref(), req.assign_ids);
+    let mut resources = resources::plan(req.bundle, req.state.tfstate.as_ref(), req.assign_ids);
+    if let Some(api) = req.ws.api() {
+        let prev = req
+            .state
+            .tfstate
+            .as_ref()
+            .map_or(&[][..], |t| &t.resources[..]);
+        super::remote_drift::amend(api.client, &mut resources, prev)?;
+    }
     let manifest = Manifest::new(records, artifact_records);
     lap.phase(" . artifacts, manifest");
     Ok(Computed {

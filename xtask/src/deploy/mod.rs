@@ -28,6 +28,7 @@ mod remote_acl;
 mod remote_apps;
 mod remote_custom;
 mod remote_dashboards;
+mod remote_drift;
 mod remote_kinds;
 mod remote_refs;
 mod remote_resources;

@@ -26,6 +26,10 @@ pub struct EnvStatus {
     pub deployed_by: Option<String>,
     pub seq: Option<u64>,
     pub drift: Drift,
+    /// Resources changed or deleted in the workspace out of band (remote
+    /// backend); the next deploy puts them back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resource_drift: Vec<super::remote_drift::Drifted>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock: Option<LockInfo>,
     /// Deployments that `rollback --to` can switch to, oldest first.
@@ -98,6 +102,15 @@ pub fn env_status(ws: &dyn Workspace, env: &str) -> Result<EnvStatus> {
     let lock = ws
         .read_state("deploy.lock")?
         .and_then(|b| serde_json::from_slice(&b).ok());
+    // A resource that cannot be read back leaves the rest of the status to show.
+    let resource_drift = match (ws.api(), &read.tfstate) {
+        (Some(api), Some(tf)) => super::remote_drift::detect(api.client, &tf.resources)
+            .unwrap_or_else(|e| {
+                warnings.push(format!("resource drift not checked: {e:#}"));
+                Vec::new()
+            }),
+        _ => Vec::new(),
+    };
     let history = read.history;
     let versions = ws.versions()?;
     let mut kept: Vec<HistoryEntry> = Vec::new();
@@ -124,6 +137,7 @@ pub fn env_status(ws: &dyn Workspace, env: &str) -> Result<EnvStatus> {
         deployed_by: metadata.as_ref().map(|m| m.deployed_by.clone()),
         seq: deployment.map(|d| d.seq),
         drift,
+        resource_drift,
         lock,
         kept,
         warnings,

@@ -63,7 +63,7 @@ pub(super) fn get(kind: &str) -> Option<&'static Rest> {
     RESTS.iter().find(|r| r.kind == kind)
 }
 
-fn at(path: &str, id: &str) -> String {
+pub(super) fn at(path: &str, id: &str) -> String {
     path.replace("{id}", &escape(id))
 }
 
@@ -106,6 +106,7 @@ pub(super) fn apply(
     if action == Action::Update {
         if rest.kind == "model_serving_endpoints" {
             remote_serving::update(client, &id, settings, before)?;
+            remote_serving::wait_not_updating(client, &id)?;
             return Ok(Some(id));
         }
         return update(client, rest, &id, settings).map(Some);
@@ -125,12 +126,18 @@ fn create(client: &Client, rest: &Rest, settings: &Value) -> Result<String> {
     let answer = client.rest("POST", &path, Some(&body))?;
     let answer = answer.unwrap_or_default();
     let id = answer.get(rest.id_field).and_then(Value::as_str);
-    id.map(str::to_string)
-        .with_context(|| format!("{path}: no {} in the answer", rest.id_field))
+    let id = id
+        .map(str::to_string)
+        .with_context(|| format!("{path}: no {} in the answer", rest.id_field))?;
+    // Its permissions and any later update wait for it, as the CLI's.
+    if rest.kind == "model_serving_endpoints" {
+        remote_serving::wait_not_updating(client, &id)?;
+    }
+    Ok(id)
 }
 
-/// The update as the CLI sends it; a volume renamed gets `new_name` (and
-/// another id), as its `DoUpdateWithID`.
+/// The update as the CLI sends it; a volume, catalog or external location
+/// renamed gets `new_name` (and another id), as its `DoUpdateWithID`.
 fn update(client: &Client, rest: &Rest, id: &str, settings: &Value) -> Result<String> {
     let mut body = match rest.update_fields {
         Some(fields) => {
@@ -143,7 +150,8 @@ fn update(client: &Client, rest: &Rest, id: &str, settings: &Value) -> Result<St
         body.insert(key.into(), json!(id));
     }
     let last = id.rsplit('.').next().unwrap_or(id);
-    let renamed = rest.kind == "volumes" && settings["name"].as_str().is_some_and(|n| n != last);
+    let renames = ["volumes", "catalogs", "external_locations"].contains(&rest.kind);
+    let renamed = renames && settings["name"].as_str().is_some_and(|n| n != last);
     if renamed {
         body.insert("new_name".into(), settings["name"].clone());
     }
@@ -151,8 +159,11 @@ fn update(client: &Client, rest: &Rest, id: &str, settings: &Value) -> Result<St
     let answer = client
         .rest(method, &at(path, id), Some(&Value::Object(body)))?
         .with_context(|| format!("{} {id}: not found", rest.kind))?;
-    match answer.get("full_name").and_then(Value::as_str) {
-        Some(full) if renamed => Ok(full.to_string()),
+    // A volume's id is its full name; a catalog's or location's, its name.
+    let full = answer.get("full_name").and_then(Value::as_str);
+    match (renamed, rest.kind, full) {
+        (true, "volumes", Some(full)) => Ok(full.to_string()),
+        (true, _, _) => Ok(settings["name"].as_str().unwrap_or(id).to_string()),
         _ => Ok(id.to_string()),
     }
 }

@@ -25,6 +25,7 @@ fn change(kind: &str, key: &str, action: Action) -> ResourceChange {
         key,
         action,
         id,
+        drift: Vec::new(),
     }
 }
 

@@ -65,6 +65,10 @@ pub struct ResourceChange {
     /// Known for existing resources; for new ones only once deployed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The fields changed in the workspace out of band (remote backend;
+    /// see `remote_drift`), which the deploy puts back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -165,6 +169,7 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
                 key: key.to_string(),
                 action,
                 id,
+                drift: Vec::new(),
             });
         }
     }
@@ -177,6 +182,7 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
                 key: old.name.clone(),
                 action: Action::Delete,
                 id: old.id().map(str::to_string),
+                drift: Vec::new(),
             });
         }
     }
