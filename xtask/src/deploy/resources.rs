@@ -117,60 +117,13 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
         // adds to every job (deployment, edit_mode, format, queue; see
         // `config::defaults`), so nothing is added here.
         for (key, settings) in bundle.resources(&kind) {
-            let settings = &prepared(bundle, &kind, key, settings);
+            let settings = prepared(bundle, &kind, key, settings);
             let old = prev_resources
                 .iter()
                 .find(|r| r.kind == ty && r.name == key && r.id().is_some());
-            // What the workspace gave (an etag) is kept, and is no change.
-            let observed = super::remote_custom::observed(&kind);
-            let kept: Map<String, Value> = old
-                .and_then(|o| o.instances.first())
-                .map(|i| i.attributes.iter())
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| observed.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let (action, id) = match old {
-                Some(old) => {
-                    let same = old.instances.first().is_some_and(|i| {
-                        let mut a = i.attributes.clone();
-                        a.remove("id");
-                        a.retain(|k, _| !observed.contains(&k.as_str()));
-                        Value::Object(a) == *settings
-                    });
-                    (
-                        if same {
-                            Action::Unchanged
-                        } else {
-                            Action::Update
-                        },
-                        old.id().map(str::to_string),
-                    )
-                }
-                None => (Action::Create, assign_ids.then(|| new_id(&kind, settings))),
-            };
-            let mut attributes = settings.as_object().cloned().unwrap_or_default();
-            attributes.extend(kept);
-            attributes.insert("id".into(), json!(id.clone().unwrap_or_default()));
-            resources.push(TfResource {
-                mode: "managed".into(),
-                kind: ty.clone(),
-                name: key.to_string(),
-                provider: PROVIDER.into(),
-                instances: vec![TfInstance {
-                    schema_version: 0,
-                    attributes,
-                    sensitive_attributes: Vec::new(),
-                }],
-            });
-            changes.push(ResourceChange {
-                kind: kind.clone(),
-                key: key.to_string(),
-                action,
-                id,
-                drift: Vec::new(),
-            });
+            let (resource, change) = plan_one(&kind, key, settings, old, assign_ids);
+            resources.push(resource);
+            changes.push(change);
         }
     }
     for old in prev_resources {
@@ -189,6 +142,66 @@ pub fn plan(bundle: &Bundle, prev: Option<&TfState>, assign_ids: bool) -> Resour
     changes.sort_by(|a, b| (&a.kind, &a.key).cmp(&(&b.kind, &b.key)));
     resources.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
     ResourcePlan { changes, resources }
+}
+
+/// One resource of the bundle against what the state recorded for it
+/// (`old`): its new state entry and the change that gets there.
+fn plan_one(
+    kind: &str,
+    key: &str,
+    settings: Value,
+    old: Option<&TfResource>,
+    assign_ids: bool,
+) -> (TfResource, ResourceChange) {
+    // What the workspace gave (an etag) is kept, and is no change.
+    let observed = super::remote_custom::observed(kind);
+    let recorded = old.and_then(|o| o.instances.first());
+    let kept: Map<String, Value> = recorded
+        .map(|i| i.attributes.iter())
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| observed.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let (action, id) = match old {
+        Some(old) => {
+            let same = recorded.is_some_and(|i| {
+                let mut a = i.attributes.clone();
+                a.remove("id");
+                a.retain(|k, _| !observed.contains(&k.as_str()));
+                Value::Object(a) == settings
+            });
+            let action = if same {
+                Action::Unchanged
+            } else {
+                Action::Update
+            };
+            (action, old.id().map(str::to_string))
+        }
+        None => (Action::Create, assign_ids.then(|| new_id(kind, &settings))),
+    };
+    let mut attributes = settings.as_object().cloned().unwrap_or_default();
+    attributes.extend(kept);
+    attributes.insert("id".into(), json!(id.clone().unwrap_or_default()));
+    let resource = TfResource {
+        mode: "managed".into(),
+        kind: tf_type(kind),
+        name: key.to_string(),
+        provider: PROVIDER.into(),
+        instances: vec![TfInstance {
+            schema_version: 0,
+            attributes,
+            sensitive_attributes: Vec::new(),
+        }],
+    };
+    let change = ResourceChange {
+        kind: kind.to_string(),
+        key: key.to_string(),
+        action,
+        id,
+        drift: Vec::new(),
+    };
+    (resource, change)
 }
 
 /// The settings of resource `kind.key` completed from the bundle's files,
