@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::remote_kinds::{start, uc, writes};
-use crate::support::cli_remote::{CliRemote, CliWorkspace, root};
+use crate::support::cli_remote::{CliRemote, CliWorkspace, assert_same_bodies, root};
 use crate::support::deploy::files_under;
 use e2e::cli_server::{Recorded, cli_binary};
 
@@ -40,23 +40,8 @@ resources:
       comment: in the new catalog
 ";
 
-/// The bodies of the requests whose `METHOD path` starts with `prefix`,
-/// sorted (the CLI sends independent resources' requests concurrently).
-fn bodies(reqs: &[Recorded], prefix: &str) -> Vec<Value> {
-    let matching = reqs.iter().filter(|q| q.line().starts_with(prefix));
-    let mut v: Vec<Value> = matching
-        .map(|q| serde_json::from_str(&q.body).unwrap_or(Value::Null))
-        .collect();
-    v.sort_by_key(|b| b.to_string());
-    v
-}
-
 fn compare(ours: &[Recorded], theirs: &[Recorded], prefixes: &[&str]) {
-    for prefix in prefixes {
-        let (o, t) = (bodies(ours, prefix), bodies(theirs, prefix));
-        assert!(!t.is_empty(), "{prefix}: the CLI sent none");
-        assert_eq!(o, t, "{prefix}");
-    }
+    assert_same_bodies(ours, theirs, prefixes, |v| v);
 }
 
 fn copy_of(r: &CliRemote) -> tempfile::TempDir {

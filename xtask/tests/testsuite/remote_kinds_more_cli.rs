@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::remote_kinds::{start, writes};
-use crate::support::cli_remote::{CliRemote, root};
+use crate::support::cli_remote::{CliRemote, assert_same_bodies, bodies_by, root};
 use crate::support::deploy::text;
 use e2e::cli_server::{Recorded, USER, cli_binary};
 
@@ -119,15 +119,9 @@ fn cli_deploy(cli: &Path, dir: &Path, r: &CliRemote, token: &str) {
 }
 
 /// The bodies of the requests whose `METHOD path` starts with `prefix`,
-/// ids blanked, as a sorted set (the CLI sends independent resources'
-/// requests concurrently).
+/// ids blanked, as a sorted set.
 fn bodies(reqs: &[Recorded], prefix: &str) -> Vec<Value> {
-    let matching = reqs.iter().filter(|q| q.line().starts_with(prefix));
-    let mut v: Vec<Value> = matching
-        .map(|q| blank(serde_json::from_str(&q.body).unwrap_or(Value::Null)))
-        .collect();
-    v.sort_by_key(|b| b.to_string());
-    v
+    bodies_by(reqs, prefix, blank)
 }
 
 /// Ids the two workspaces gave blanked, keys in order, whole numbers as integers.
@@ -158,15 +152,7 @@ fn blank(v: Value) -> Value {
 }
 
 fn compare(ours: &[Recorded], theirs: &[Recorded], prefixes: &[&str]) {
-    let mut differ = Vec::new();
-    for prefix in prefixes {
-        let (o, t) = (bodies(ours, prefix), bodies(theirs, prefix));
-        assert!(!t.is_empty(), "{prefix}: the CLI sent none");
-        if o != t {
-            differ.push(format!("{prefix}:\n ours   {o:?}\n theirs {t:?}"));
-        }
-    }
-    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    assert_same_bodies(ours, theirs, prefixes, blank);
 }
 
 /// The entries of a `resources.json`, ids blanked.

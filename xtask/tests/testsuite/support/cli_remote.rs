@@ -277,3 +277,37 @@ impl CliRemote {
         );
     }
 }
+
+/// The bodies of the requests whose `METHOD path` starts with `prefix`,
+/// each passed through `norm` (e.g. ids blanked), as a sorted set: the CLI
+/// sends independent resources' requests concurrently, in no fixed order.
+pub fn bodies_by(reqs: &[Recorded], prefix: &str, norm: fn(Value) -> Value) -> Vec<Value> {
+    let matching = reqs.iter().filter(|q| q.line().starts_with(prefix));
+    let mut v: Vec<Value> = matching
+        .map(|q| norm(serde_json::from_str(&q.body).unwrap_or(Value::Null)))
+        .collect();
+    v.sort_by_key(|b| b.to_string());
+    v
+}
+
+/// For each prefix, the CLI sent such requests and ours sent the same
+/// bodies (after `norm`); every prefix that differs is named at once.
+pub fn assert_same_bodies(
+    ours: &[Recorded],
+    theirs: &[Recorded],
+    prefixes: &[&str],
+    norm: fn(Value) -> Value,
+) {
+    let mut differ = Vec::new();
+    for prefix in prefixes {
+        let (o, t) = (
+            bodies_by(ours, prefix, norm),
+            bodies_by(theirs, prefix, norm),
+        );
+        assert!(!t.is_empty(), "{prefix}: the CLI sent none");
+        if o != t {
+            differ.push(format!("{prefix}:\n ours   {o:?}\n theirs {t:?}"));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
