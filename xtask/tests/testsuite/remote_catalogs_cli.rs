@@ -10,7 +10,6 @@ use serde_json::Value;
 
 use crate::remote_kinds::{start, uc, writes};
 use crate::support::cli_remote::{CliRemote, CliWorkspace, assert_same_bodies, root};
-use crate::support::deploy::files_under;
 use e2e::cli_server::{Recorded, cli_binary};
 
 const CATALOGS_YML: &str = "\
@@ -44,16 +43,6 @@ fn compare(ours: &[Recorded], theirs: &[Recorded], prefixes: &[&str]) {
     assert_same_bodies(ours, theirs, prefixes, |v| v);
 }
 
-fn copy_of(r: &CliRemote) -> tempfile::TempDir {
-    let copy = tempfile::tempdir().unwrap();
-    for (rel, bytes) in files_under(&r.repo.bundle()) {
-        let to = copy.path().join(&rel);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::write(to, bytes).unwrap();
-    }
-    copy
-}
-
 fn write_both(r: &CliRemote, copy: &Path, yml: &str) {
     r.repo.write("resources/kinds.yml", yml);
     std::fs::write(copy.join("resources/kinds.yml"), yml).unwrap();
@@ -77,7 +66,7 @@ fn catalogs_and_external_locations_deploy_as_the_cli() {
     let Some(cli) = cli_binary(test) else {
         return;
     };
-    let copy = copy_of(&r);
+    let copy = r.bundle_copy();
     let m1 = r.server.mark();
     r.ok(&["deploy"]);
     let m2 = r.server.mark();

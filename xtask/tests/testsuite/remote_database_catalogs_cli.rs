@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use crate::remote_kinds::{start, writes};
 use crate::support::cli_remote::{CliWorkspace, assert_same_bodies, root};
-use crate::support::deploy::files_under;
 use e2e::cli_server::{Recorded, cli_binary};
 
 const LAKEBASE_YML: &str = "\
@@ -55,12 +54,7 @@ fn database_catalogs_and_synced_tables_deploy_as_the_cli() {
     let Some(cli) = cli_binary(test) else {
         return;
     };
-    let copy = tempfile::tempdir().unwrap();
-    for (rel, bytes) in files_under(&r.repo.bundle()) {
-        let to = copy.path().join(&rel);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::write(to, bytes).unwrap();
-    }
+    let copy = r.bundle_copy();
     let m1 = r.server.mark();
     r.ok(&["deploy"]);
     let m2 = r.server.mark();

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::remote_kinds::{start, writes};
 use crate::support::cli_remote::{CliRemote, CliWorkspace};
-use crate::support::deploy::{files_under, text};
+use crate::support::deploy::text;
 use e2e::cli_server::cli_binary;
 
 const JOB_YML: &str = "\
@@ -92,12 +92,7 @@ fn a_job_edited_in_the_workspace_is_shown_and_put_back_as_the_cli_does() {
     let Some(cli) = cli_binary(test) else {
         return;
     };
-    let copy = tempfile::tempdir().unwrap();
-    for (rel, bytes) in files_under(&r.repo.bundle()) {
-        let to = copy.path().join(&rel);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::write(to, bytes).unwrap();
-    }
+    let copy = r.bundle_copy();
     r.ok(&["deploy"]);
     r.databricks(&cli, copy.path(), &["bundle", "deploy"], CliWorkspace::Own);
     let p = planned(&r);
@@ -249,12 +244,7 @@ fn other_kinds_edited_in_the_workspace_are_put_back_as_the_cli_does() {
     r.repo
         .write("resources/compute.yml", crate::remote_kinds::COMPUTE_YML);
     r.repo.write("resources/store.yml", STORE_YML);
-    let copy = tempfile::tempdir().unwrap();
-    for (rel, bytes) in files_under(&r.repo.bundle()) {
-        let to = copy.path().join(&rel);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::write(to, bytes).unwrap();
-    }
+    let copy = r.bundle_copy();
     r.ok(&["deploy"]);
     r.databricks(&cli, copy.path(), &["bundle", "deploy"], CliWorkspace::Own);
     let plan = r.ok(&["plan"]);

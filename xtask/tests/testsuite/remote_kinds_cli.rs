@@ -8,7 +8,6 @@ use serde_json::Value;
 use crate::remote_kinds::{COMPUTE_YML, UC_YML, start, uc, writes};
 use crate::remote_kinds_serving::SERVING_YML;
 use crate::support::cli_remote::{CliRemote, CliWorkspace};
-use crate::support::deploy::files_under;
 use e2e::cli_server::cli_binary;
 
 /// Every kind of these tests in one `resources:` file.
@@ -31,12 +30,7 @@ fn kind_update_requests_equal_the_clis() {
         return;
     };
     let deploy = ["bundle", "deploy"];
-    let copy = tempfile::tempdir().unwrap();
-    for (rel, bytes) in files_under(&r.repo.bundle()) {
-        let to = copy.path().join(&rel);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::write(to, bytes).unwrap();
-    }
+    let copy = r.bundle_copy();
     r.ok(&["deploy"]);
     r.databricks(&cli, copy.path(), &deploy, CliWorkspace::Own);
     let changed = all_kinds()

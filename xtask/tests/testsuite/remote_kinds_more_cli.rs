@@ -258,12 +258,7 @@ fn more_kinds_update_as_the_cli() {
     let Some(cli) = cli_binary(test) else {
         return;
     };
-    let copy = tempfile::tempdir().unwrap();
-    for (rel, bytes) in crate::support::deploy::files_under(&r.repo.bundle()) {
-        let to = copy.path().join(&rel);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::write(to, bytes).unwrap();
-    }
+    let copy = r.bundle_copy();
     let cli_token = format!("{}-cli", r.server.token());
     r.ok(&["deploy"]);
     cli_deploy(&cli, copy.path(), &r, &cli_token);

@@ -8,7 +8,6 @@
 use crate::remote_kinds::start;
 use crate::remote_kinds_serving::SERVING_YML;
 use crate::support::cli_remote::CliWorkspace;
-use crate::support::deploy::files_under;
 use e2e::cli_server::{Recorded, cli_binary};
 
 /// The serving-endpoint requests of `reqs` (ids blanked) from the create or
@@ -43,15 +42,7 @@ fn a_serving_endpoint_is_waited_for_as_the_cli_waits() {
     let Some(cli) = cli_binary(test) else {
         return;
     };
-    let copy = tempfile::tempdir().unwrap();
-    let write_all = |dir: &std::path::Path| {
-        for (rel, bytes) in files_under(&r.repo.bundle()) {
-            let to = dir.join(&rel);
-            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::write(to, bytes).unwrap();
-        }
-    };
-    write_all(copy.path());
+    let copy = r.bundle_copy();
     let m1 = r.server.mark();
     r.ok(&["deploy"]);
     let m2 = r.server.mark();

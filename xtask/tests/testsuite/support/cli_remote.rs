@@ -171,6 +171,18 @@ impl CliRemote {
         out
     }
 
+    /// A copy of the bundle's files in a folder of its own, for the CLI to
+    /// deploy beside ours without sharing its local cache.
+    pub fn bundle_copy(&self) -> tempfile::TempDir {
+        let copy = tempfile::tempdir().expect("tempdir");
+        for (rel, bytes) in files_under(&self.repo.bundle()) {
+            let to = copy.path().join(&rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::write(to, bytes).unwrap();
+        }
+        copy
+    }
+
     /// The reference CLI deploys the bundle in a workspace of its own, then
     /// we deploy it in ours: (its requests, ours). `None` (saying why) when
     /// the CLI is not built.
