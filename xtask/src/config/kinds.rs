@@ -346,6 +346,19 @@ pub const KINDS: &[Kind] = &[
         "compute/postgres/{id}",
         false,
     ),
+    // Its permissions are kept under the endpoint's UUID, not its name (the
+    // id): see `deploy::remote_vector_search`.
+    kind(
+        "vector_search_endpoints",
+        "databricks_vector_search_endpoint",
+        "name",
+        Normalized,
+        Name,
+        Some("vector-search-endpoints"),
+        "/api/2.0/vector-search/endpoints",
+        "compute/vector-search/{id}",
+        true,
+    ),
 ];
 
 /// The kind under `resources.<key>`.

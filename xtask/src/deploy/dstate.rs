@@ -226,7 +226,12 @@ fn access_entry(
     }
     if let Some(wanted) = settings.get("permissions").and_then(Value::as_array) {
         let ty = kinds::get(kind)?.permissions?;
-        let object_id = format!("/{ty}/{id}");
+        let (oid, field) = match remote_custom::permission_id(kind) {
+            Some(f) => (settings.get(f)?.as_str()?, f),
+            None => (id, "id"),
+        };
+        let object_id = format!("/{ty}/{oid}");
+        let depends_on = vec![json!({"node": key, "label": format!("${{{key}.{field}}}")})];
         let embed = acl_entries(wanted, user, kind)
             .into_iter()
             .map(|mut e| {

@@ -35,6 +35,7 @@ mod remote_resources;
 mod remote_rest;
 mod remote_secret_scopes;
 mod remote_serving;
+mod remote_vector_search;
 mod resources;
 mod rollback;
 pub mod state;

@@ -25,6 +25,7 @@ pub(super) const KIND: Custom = Custom {
     to_state: Map::clone,
     from_state: Map::clone,
     access_state: None,
+    permission_id: None,
 };
 
 const BASE: &str = "/api/2.0/apps";

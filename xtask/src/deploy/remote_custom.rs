@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use super::resources::Action;
-use super::{remote_apps, remote_dashboards, remote_secret_scopes};
+use super::{remote_apps, remote_dashboards, remote_secret_scopes, remote_vector_search};
 use crate::workspace::remote::client::Client;
 
 type Apply = fn(&Client, Action, Option<String>, &Value, Option<&Value>) -> Result<Option<String>>;
@@ -46,16 +46,25 @@ pub(super) struct Custom {
     /// The `.permissions` entry's state for the deploying user, if any,
     /// when not the permissions API's (`None`).
     pub access_state: Option<AccessState>,
+    /// The `observed` field its permissions are kept under, when not its
+    /// id (`None`: the id).
+    pub permission_id: Option<&'static str>,
 }
 
 pub(super) const CUSTOM: &[&Custom] = &[
     &remote_secret_scopes::KIND,
     &remote_dashboards::KIND,
     &remote_apps::KIND,
+    &remote_vector_search::KIND,
 ];
 
 pub(super) fn get(kind: &str) -> Option<&'static Custom> {
     CUSTOM.iter().copied().find(|c| c.kind == kind)
+}
+
+/// The field a resource of `kind` keeps its permissions under, if not its id.
+pub(super) fn permission_id(kind: &str) -> Option<&'static str> {
+    get(kind).and_then(|c| c.permission_id)
 }
 
 /// The fields of `kind` the workspace gives (see [`Custom::observed`]).

@@ -29,6 +29,7 @@ pub(super) const KIND: Custom = Custom {
     to_state,
     from_state,
     access_state: None,
+    permission_id: None,
 };
 
 const BASE: &str = "/api/2.0/lakeview/dashboards";

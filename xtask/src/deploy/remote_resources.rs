@@ -71,14 +71,9 @@ pub fn apply(
         if moved {
             record(so_far(plan, prev, i))?;
         }
+        let permission_id = permission_id(plan, slot, &change.kind, i);
         if let (Err(e), Some(s)) = (
-            permissions(
-                client,
-                user,
-                &change,
-                &settings,
-                plan.changes[i].id.as_deref(),
-            ),
+            permissions(client, user, &change, &settings, permission_id.as_deref()),
             slot,
         ) {
             // Recorded without its permissions, so the next deploy sees a
@@ -91,6 +86,16 @@ pub fn apply(
         }
     }
     Ok(warnings)
+}
+
+/// What change `i`'s permissions are kept under: its id, or for some kinds
+/// a field the workspace gave (see `remote_custom::Custom::permission_id`).
+fn permission_id(plan: &ResourcePlan, slot: Option<usize>, kind: &str, i: usize) -> Option<String> {
+    let Some(field) = remote_custom::permission_id(kind) else {
+        return plan.changes[i].id.clone();
+    };
+    let inst = plan.resources[slot?].instances.first()?;
+    inst.attributes.get(field)?.as_str().map(str::to_string)
 }
 
 /// The REST calls of one change, by kind; its id afterwards.

@@ -25,6 +25,7 @@ pub(super) const KIND: Custom = Custom {
     to_state,
     from_state,
     access_state: Some(access_state),
+    permission_id: None,
 };
 
 const SCOPES: &str = "/api/2.0/secrets/scopes";

@@ -1,0 +1,166 @@
+//! Vector search endpoints on the remote backend, beside the reference CLI
+//! (direct engine) on the same Databricks CLI test server: the bodies each
+//! tool sends to create, update and re-create one, its permissions (kept
+//! under the endpoint's UUID, not its name), the `resources.json` entries
+//! each records, and `destroy`.
+
+use serde_json::Value;
+
+use crate::remote_kinds::{start, writes};
+use crate::support::cli_remote::{CliRemote, CliWorkspace, assert_same_bodies, root};
+use e2e::cli_server::{Recorded, cli_binary};
+
+const VS_YML: &str = "\
+resources:
+  vector_search_endpoints:
+    vs:
+      name: docs-index
+      endpoint_type: STANDARD
+      permissions:
+        - level: CAN_USE
+          user_name: viewer@example.com
+        - level: CAN_MANAGE
+          group_name: data-team
+";
+
+/// The UUIDs the two workspaces gave, blanked.
+fn no_uuid(v: Value) -> Value {
+    let text = v.to_string();
+    let re = |s: &str| {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find("/vector-search-endpoints/") {
+            let start = i + "/vector-search-endpoints/".len();
+            out.push_str(&rest[..start]);
+            out.push_str("<uuid>");
+            let tail = &rest[start..];
+            let end = tail.find('"').unwrap_or(tail.len());
+            rest = &tail[end..];
+        }
+        out.push_str(rest);
+        out
+    };
+    serde_json::from_str(&re(&text)).unwrap()
+}
+
+/// Our `resources.json` entries and the CLI's for the endpoint, UUIDs blanked.
+fn entries(state: &Value) -> Value {
+    let all = state["state"].as_object().cloned().unwrap_or_default();
+    let kept = all
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("resources.vector_search_endpoints."));
+    no_uuid(Value::Object(kept.collect()))
+}
+
+/// One deploy by each tool from `m1`: the requests of ours and of the CLI's.
+fn deploy_both(
+    r: &CliRemote,
+    cli: &std::path::Path,
+    copy: &std::path::Path,
+) -> (Vec<Recorded>, Vec<Recorded>) {
+    let m1 = r.server.mark();
+    r.ok(&["deploy"]);
+    let m2 = r.server.mark();
+    r.databricks(cli, copy, &["bundle", "deploy"], CliWorkspace::Own);
+    let all = r.server.requests();
+    (all[m1..m2].to_vec(), all[m2..].to_vec())
+}
+
+fn edit(r: &CliRemote, copy: &std::path::Path, from: &str, to: &str) {
+    let text = VS_YML.replace(from, to);
+    r.repo.write("resources/kinds.yml", &text);
+    std::fs::write(copy.join("resources/kinds.yml"), &text).unwrap();
+}
+
+#[test]
+fn vector_search_endpoints_deploy_as_the_cli() {
+    let test = "vector_search_endpoints_deploy_as_the_cli";
+    let Some(r) = start(test, VS_YML) else {
+        return;
+    };
+    let Some(cli) = cli_binary(test) else {
+        return;
+    };
+    let copy = r.bundle_copy();
+    let (ours, theirs) = deploy_both(&r, &cli, copy.path());
+    assert_same_bodies(
+        &ours,
+        &theirs,
+        &[
+            "POST /api/2.0/vector-search/endpoints",
+            "PUT /api/2.0/permissions/vector-search-endpoints/",
+        ],
+        no_uuid,
+    );
+    // The permissions went to the endpoint's UUID, which the workspace gave.
+    let endpoint = r
+        .server
+        .get_json("/api/2.0/vector-search/endpoints/docs-index")
+        .expect("the endpoint");
+    let uuid = endpoint["id"].as_str().unwrap();
+    assert!(
+        ours.iter()
+            .any(|q| q.line() == format!("PUT /api/2.0/permissions/vector-search-endpoints/{uuid}")),
+        "{:?}",
+        ours.iter().map(|q| q.line()).collect::<Vec<_>>()
+    );
+    let state = r.server.state(&root("test"), "resources.json");
+    let cli_state = copy.path().join(".databricks/bundle/test/resources.json");
+    let cli_state: Value = serde_json::from_slice(&std::fs::read(cli_state).unwrap()).unwrap();
+    assert_eq!(entries(&state), entries(&cli_state));
+    assert_eq!(
+        entries(&state).as_object().map(|m| m.len()),
+        Some(2),
+        "{state}"
+    );
+
+    // Nothing changed: nothing written.
+    let mark = r.server.mark();
+    r.ok(&["deploy"]);
+    let w = writes(&r, mark);
+    assert!(w.iter().all(|l| l.contains("/workspace")), "{w:?}");
+
+    // A new minimum QPS: the one PATCH the CLI sends, no re-create.
+    edit(
+        &r,
+        copy.path(),
+        "endpoint_type: STANDARD",
+        "endpoint_type: STANDARD\n      min_qps: 5",
+    );
+    let (ours, theirs) = deploy_both(&r, &cli, copy.path());
+    assert_same_bodies(
+        &ours,
+        &theirs,
+        &["PATCH /api/2.0/vector-search/endpoints/docs-index"],
+        no_uuid,
+    );
+    let created = |reqs: &[Recorded]| {
+        reqs.iter()
+            .filter(|q| q.line() == "POST /api/2.0/vector-search/endpoints")
+            .count()
+    };
+    assert_eq!(created(&ours), 0);
+
+    // Another endpoint type is another endpoint: deleted, then created.
+    edit(&r, copy.path(), "STANDARD", "STORAGE_OPTIMIZED");
+    let (ours, theirs) = deploy_both(&r, &cli, copy.path());
+    for reqs in [&ours, &theirs] {
+        let lines: Vec<String> = reqs.iter().map(|q| q.line()).collect();
+        assert!(
+            lines.contains(&"DELETE /api/2.0/vector-search/endpoints/docs-index".to_string()),
+            "{lines:?}"
+        );
+        assert_eq!(created(reqs), 1, "{lines:?}");
+    }
+    let endpoint = r
+        .server
+        .get_json("/api/2.0/vector-search/endpoints/docs-index")
+        .expect("the endpoint again");
+    assert_eq!(endpoint["endpoint_type"], "STORAGE_OPTIMIZED");
+
+    r.ok(&["destroy", "--auto-approve"]);
+    let gone = r
+        .server
+        .get_json("/api/2.0/vector-search/endpoints/docs-index");
+    assert!(gone.is_none(), "{gone:?}");
+}
