@@ -36,6 +36,7 @@ mod remote_rest;
 mod remote_secret_scopes;
 mod remote_serving;
 mod remote_vector_search;
+mod remote_wait;
 mod resources;
 mod rollback;
 pub mod state;

@@ -42,6 +42,9 @@ pub(super) fn deploy(
     let id = apply(client, rest, change.action, old.clone(), &api, before)?;
     if let Some(id) = &id {
         let created = old.as_ref() != Some(id) || recreate;
+        if created {
+            super::remote_wait::after_create(client, rest.kind, id)?;
+        }
         grants(client, rest, id, &settings["grants"], created)?;
     }
     Ok(id)

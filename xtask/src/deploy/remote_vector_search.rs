@@ -1,14 +1,12 @@
 //! Vector search endpoints, as the CLI's direct engine deploys them
 //! (`dresources/vector_search_endpoint.go`): created, then waited for until
-//! `ONLINE`; updated one call per changed field (the budget policy, the
+//! `ONLINE` (`remote_wait`); updated one call per changed field (the budget policy, the
 //! minimum QPS), since the API replaces neither as a whole; made again when
 //! the name or the endpoint type changes (both immutable). The id is the
 //! name, but permissions are kept under the endpoint's UUID, which only the
 //! workspace knows: read back after each create or update and recorded.
 
-use std::time::{Duration, Instant};
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
 use super::remote_custom::Custom;
@@ -34,9 +32,6 @@ const BASE: &str = "/api/2.0/vector-search/endpoints";
 /// The field the state keeps the endpoint's UUID in, as the CLI's remote
 /// state names it.
 const UUID: &str = "endpoint_uuid";
-
-/// How long the CLI waits for a new endpoint to come online.
-const WAIT: Duration = Duration::from_secs(60 * 60);
 
 fn at(name: &str) -> String {
     format!("{BASE}/{}", escape(name))
@@ -83,7 +78,7 @@ fn apply(
     client
         .rest("POST", BASE, Some(&body))?
         .with_context(|| format!("{BASE}: not found"))?;
-    wait_online(client, &name)?;
+    super::remote_wait::after_create(client, KIND.kind, &name)?;
     Ok(Some(name))
 }
 
@@ -126,32 +121,6 @@ fn observe(client: &Client, id: &str) -> Result<Map<String, Value>> {
         .as_str()
         .with_context(|| format!("vector search endpoint {id}: no id in the answer"))?;
     Ok(Map::from_iter([(UUID.to_string(), json!(uuid))]))
-}
-
-/// Polls the endpoint until `ONLINE` (`OFFLINE` fails), as the SDK's
-/// `WaitGetEndpointVectorSearchEndpointOnline`: 1 s, growing by 1 s up to 10 s.
-fn wait_online(client: &Client, name: &str) -> Result<()> {
-    let start = Instant::now();
-    let mut pause = Duration::from_secs(1);
-    loop {
-        let endpoint = client
-            .rest("GET", &at(name), None)?
-            .with_context(|| format!("vector search endpoint {name}: not found"))?;
-        let status = &endpoint["endpoint_status"];
-        match status["state"].as_str().unwrap_or("") {
-            "ONLINE" => return Ok(()),
-            "OFFLINE" => bail!(
-                "vector search endpoint {name} went OFFLINE: {}",
-                status["message"].as_str().unwrap_or("no message")
-            ),
-            state if start.elapsed() + pause > WAIT => {
-                bail!("vector search endpoint {name}: still {state:?} after an hour")
-            }
-            _ => {}
-        }
-        std::thread::sleep(pause);
-        pause = (pause + Duration::from_secs(1)).min(Duration::from_secs(10));
-    }
 }
 
 #[cfg(test)]

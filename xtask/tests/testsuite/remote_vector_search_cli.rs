@@ -2,7 +2,8 @@
 //! (direct engine) on the same Databricks CLI test server: the bodies each
 //! tool sends to create, update and re-create one, its permissions (kept
 //! under the endpoint's UUID, not its name), the `resources.json` entries
-//! each records, and `destroy`.
+//! each records, and `destroy`. And the wait after a create that both
+//! endpoints and database instances get, as the CLI's.
 
 use serde_json::Value;
 
@@ -163,4 +164,40 @@ fn vector_search_endpoints_deploy_as_the_cli() {
         .server
         .get_json("/api/2.0/vector-search/endpoints/docs-index");
     assert!(gone.is_none(), "{gone:?}");
+}
+
+const DB_YML: &str = "\
+resources:
+  database_instances:
+    db:
+      name: features-db
+      capacity: CU_1
+";
+
+/// After creating an instance, each tool reads it until it is AVAILABLE
+/// (the SDK's waiter the CLI calls); the instance on the test server is
+/// available at once, so one read each.
+#[test]
+fn a_new_database_instance_is_read_until_available_as_the_cli_reads_it() {
+    let test = "a_new_database_instance_is_read_until_available_as_the_cli_reads_it";
+    let Some(r) = start(test, DB_YML) else {
+        return;
+    };
+    let Some(cli) = cli_binary(test) else {
+        return;
+    };
+    let copy = r.bundle_copy();
+    let (ours, theirs) = deploy_both(&r, &cli, copy.path());
+    let after_create = |reqs: &[Recorded]| -> Vec<String> {
+        let lines: Vec<String> = reqs.iter().map(|q| q.line()).collect();
+        let at = lines
+            .iter()
+            .position(|l| l == "POST /api/2.0/database/instances")
+            .unwrap_or_else(|| panic!("no create in {lines:?}"));
+        let reads = lines[at + 1..].iter().take_while(|l| l.starts_with("GET "));
+        reads.cloned().collect()
+    };
+    let read = "GET /api/2.0/database/instances/features-db".to_string();
+    assert_eq!(after_create(&theirs), [read.clone()]);
+    assert_eq!(after_create(&ours), [read]);
 }
