@@ -197,7 +197,7 @@ fn a_new_database_instance_is_read_until_available_as_the_cli_reads_it() {
         let reads = lines[at + 1..].iter().take_while(|l| l.starts_with("GET "));
         reads.cloned().collect()
     };
-    let read = "GET /api/2.0/database/instances/features-db".to_string();
-    assert_eq!(after_create(&theirs), [read.clone()]);
-    assert_eq!(after_create(&ours), [read]);
+    let read = ["GET /api/2.0/database/instances/features-db".to_string()];
+    assert_eq!(after_create(&theirs), read);
+    assert_eq!(after_create(&ours), read);
 }
