@@ -319,10 +319,10 @@ pub const KINDS: &[Kind] = &[
         "name",
         Prefix::None,
         Assigned,
-        None,
+        Some("database-projects"),
         "/api/2.0/postgres/projects",
         "compute/postgres/{id}",
-        false,
+        true,
     ),
     kind(
         "postgres_branches",
@@ -333,7 +333,7 @@ pub const KINDS: &[Kind] = &[
         None,
         "/api/2.0/postgres/branches",
         "compute/postgres/{id}",
-        false,
+        true,
     ),
     kind(
         "postgres_endpoints",
@@ -344,7 +344,7 @@ pub const KINDS: &[Kind] = &[
         None,
         "/api/2.0/postgres/endpoints",
         "compute/postgres/{id}",
-        false,
+        true,
     ),
     // Its permissions are kept under the endpoint's UUID, not its name (the
     // id): see `deploy::remote_vector_search`.

@@ -164,6 +164,11 @@ impl Node {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
+            // A whole number as Go's encoder writes a float64 (`8`, not
+            // `8.0`): what the CLI sends and prints for such a field.
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => {
+                J::from(*f as i64)
+            }
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map(J::Number)
                 .unwrap_or(J::Null),

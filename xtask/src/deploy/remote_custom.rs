@@ -10,10 +10,13 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use super::resources::Action;
-use super::{remote_apps, remote_dashboards, remote_secret_scopes, remote_vector_search};
+use super::{
+    remote_apps, remote_dashboards, remote_postgres, remote_secret_scopes, remote_vector_search,
+};
 use crate::workspace::remote::client::Client;
 
-type Apply = fn(&Client, Action, Option<String>, &Value, Option<&Value>) -> Result<Option<String>>;
+pub(super) type Apply =
+    fn(&Client, Action, Option<String>, &Value, Option<&Value>) -> Result<Option<String>>;
 
 type Prepare = fn(&Path, Option<&str>, &mut Map<String, Value>);
 type SetPermissions = fn(&Client, &str, &str, &Value) -> Result<()>;
@@ -56,6 +59,9 @@ pub(super) const CUSTOM: &[&Custom] = &[
     &remote_dashboards::KIND,
     &remote_apps::KIND,
     &remote_vector_search::KIND,
+    &remote_postgres::PROJECTS,
+    &remote_postgres::BRANCHES,
+    &remote_postgres::ENDPOINTS,
 ];
 
 pub(super) fn get(kind: &str) -> Option<&'static Custom> {

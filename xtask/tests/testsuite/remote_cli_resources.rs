@@ -288,14 +288,13 @@ fn a_kind_not_deployed_yet_is_refused_remotely_with_its_location() {
     let Some(r) = start("a_kind_not_deployed_yet_is_refused_remotely_with_its_location") else {
         return;
     };
-    let volume = "  postgres_projects:\n    landing:\n      name: landing\n";
+    let volume = "  models:\n    landing:\n      name: landing\n";
     r.repo
         .write("resources/job.yml", &format!("{}{volume}", resources_yml()));
     let out = r.run(&["validate"]);
     assert!(!out.status.success(), "{}", text(&out));
     let t = text(&out);
-    let refused =
-        "resources.postgres_projects.landing: postgres_projects are not deployed by this tool yet";
+    let refused = "resources.models.landing: models are not deployed by this tool yet";
     assert!(t.contains(refused), "{t}");
     assert!(t.contains("resources/job.yml:"), "no location: {t}");
     // deploy refuses before writing anything.
@@ -325,7 +324,7 @@ fn a_kind_not_deployed_yet_is_refused_remotely_with_its_location() {
         .iter()
         .map(|r| r["type"].as_str().unwrap())
         .collect();
-    assert!(!types.contains(&"databricks_postgres_project"), "{types:?}");
+    assert!(!types.contains(&"databricks_mlflow_model"), "{types:?}");
     assert!(types.contains(&"databricks_job"), "{types:?}");
 }
 
