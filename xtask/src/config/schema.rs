@@ -416,9 +416,8 @@ pub fn check_required_and_enums(ctx: &mut Ctx, root: &Node) {
     let mut found = Vec::new();
     for (pattern, values) in &s.enums {
         visit(root, pattern, &mut |path, n| {
-            // An empty value is left out of the CLI's typed configuration.
+            // `validate.Enum` checks an empty string too (`volume_type: ""`).
             if let Value::Str(v) = &n.v
-                && !v.is_empty()
                 && !v.contains("${")
                 && !values.contains(v)
             {
@@ -541,6 +540,27 @@ mod tests {
             [
                 "Warning: required field \"timezone_id\" is not set\n  at resources.jobs.j.schedule\n  in databricks.yml:5:9\n",
                 "Warning: invalid value \"SOMETIMES\" for enum field. Valid values are [PAUSED UNPAUSED]\n  at resources.jobs.j.schedule.pause_status\n  in databricks.yml:6:23\n",
+            ]
+        );
+    }
+    fn checked(text: &str) -> Vec<String> {
+        let mut ctx = Ctx::default();
+        ctx.files.push("databricks.yml".into());
+        let root = parse_yaml(text, 0).unwrap();
+        check_required_and_enums(&mut ctx, &root);
+        ctx.diags.iter().map(|d| d.to_string()).collect()
+    }
+
+    #[test]
+    fn an_empty_enum_value_is_invalid_as_the_cli_says() {
+        // acceptance/bundle/validate/volume_defaults
+        let d = checked(
+            "resources:\n  volumes:\n    v1:\n      catalog_name: c\n      schema_name: s\n      name: n\n      volume_type: \"\"\n",
+        );
+        assert_eq!(
+            d,
+            [
+                "Warning: invalid value \"\" for enum field. Valid values are [EXTERNAL MANAGED]\n  at resources.volumes.v1.volume_type\n  in databricks.yml:7:20\n"
             ]
         );
     }
