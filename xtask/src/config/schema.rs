@@ -434,8 +434,9 @@ pub fn check_required_and_enums(ctx: &mut Ctx, root: &Node) {
     }
     emit_sorted(ctx, found);
     // `ValidateDashboardEtags`: the first dashboard with an etag.
+    // It names the dashboard's own place and path, not the `etag` key's.
     let mut etag = None;
-    visit(root, "resources.dashboards.*", &mut |_, n| {
+    visit(root, "resources.dashboards.*", &mut |path, n| {
         if etag.is_none()
             && n.get("etag")
                 .and_then(Node::as_str)
@@ -446,14 +447,14 @@ pub fn check_required_and_enums(ctx: &mut Ctx, root: &Node) {
                 .and_then(Node::as_str)
                 .unwrap_or("")
                 .to_string();
-            etag = Some((name, n.get("etag").map_or(n.loc, |e| e.loc)));
+            etag = Some((name, n.loc, path.to_string()));
         }
     });
-    if let Some((name, loc)) = etag {
+    if let Some((name, loc, path)) = etag {
         let msg = format!(
             "dashboard {name:?} has an etag set. Etags must not be set in bundle configuration"
         );
-        ctx.error(msg, Some(loc), "");
+        ctx.error(msg, Some(loc), &path);
     }
 }
 
@@ -543,6 +544,7 @@ mod tests {
             ]
         );
     }
+
     fn checked(text: &str) -> Vec<String> {
         let mut ctx = Ctx::default();
         ctx.files.push("databricks.yml".into());
@@ -561,6 +563,20 @@ mod tests {
             d,
             [
                 "Warning: invalid value \"\" for enum field. Valid values are [EXTERNAL MANAGED]\n  at resources.volumes.v1.volume_type\n  in databricks.yml:7:20\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dashboard_etag_is_located_at_the_dashboard() {
+        // acceptance/bundle/validate/no_dashboard_etag: the dashboard's key, not `etag:`.
+        let d = checked(
+            "resources:\n  dashboards:\n    foobar:\n      display_name: foobar\n      etag: \"1\"\n      warehouse_id: w\n",
+        );
+        assert_eq!(
+            d,
+            [
+                "Error: dashboard \"foobar\" has an etag set. Etags must not be set in bundle configuration\n  at resources.dashboards.foobar\n  in databricks.yml:4:7\n"
             ]
         );
     }
