@@ -266,6 +266,11 @@ fn walk(ctx: &mut Ctx, root: &mut Node, remote: Option<&str>) {
     visit_mut(root, "artifacts.*.path", &mut |path, n| {
         one(ctx, n, Kind::LocalAbsoluteDir, path, remote)
     });
+    // An app's code folder: a workspace folder, as the CLI's
+    // `applyAppsTranslations` (`TranslateModeDirectory`).
+    visit_mut(root, "resources.apps.*.source_code_path", &mut |path, n| {
+        one(ctx, n, Kind::Dir, path, remote)
+    });
     for pattern in [
         "resources.jobs.*.environments[*].spec.dependencies[*]",
         "resources.pipelines.*.environment.dependencies[*]",
@@ -629,6 +634,39 @@ mod tests {
                 {"notebook": {"path": "/Workspace/*.py"}},
                 {"jar": "*.jar"}
             ])
+        );
+    }
+
+    #[test]
+    fn an_apps_source_code_path_becomes_its_workspace_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("resources/app")).unwrap();
+        let mut ctx = Ctx {
+            root: dir.path().to_path_buf(),
+            files: vec!["databricks.yml".into(), "resources/a.yml".into()],
+            ..Default::default()
+        };
+        // Written in resources/a.yml: relative to that folder.
+        let yaml = "workspace:\n  file_path: /W/files\nresources:\n  apps:\n    a: {source_code_path: ./app}\n    b: {source_code_path: ..}\n    c: {source_code_path: /Workspace/x}\n";
+        let mut root = parse(yaml, 1).unwrap();
+        translate(&mut ctx, &mut root);
+        assert!(ctx.diags.is_empty(), "{:?}", ctx.diags);
+        let apps = root.to_json()["resources"]["apps"].clone();
+        assert_eq!(apps["a"]["source_code_path"], "/W/files/resources/app");
+        assert_eq!(apps["b"]["source_code_path"], "/W/files");
+        assert_eq!(apps["c"]["source_code_path"], "/Workspace/x");
+        // A folder that is not there is the CLI's stat error.
+        let mut root = parse(
+            "resources:\n  apps:\n    a: {source_code_path: ./gone}\n",
+            1,
+        )
+        .unwrap();
+        translate(&mut ctx, &mut root);
+        assert_eq!(
+            ctx.diags.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+            [
+                "Error: stat resources/gone: no such file or directory\n  at resources.apps.a.source_code_path\n  in resources/a.yml:3:27\n"
+            ]
         );
     }
 }
