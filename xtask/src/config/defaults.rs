@@ -558,6 +558,15 @@ fn bundle_permissions(ctx: &mut Ctx, root: &mut Node) {
 /// `CAN_MANAGE` (other kinds), then each principal is kept once, at its
 /// highest level, in the order first named.
 fn fix_permissions(root: &mut Node, user: &str) {
+    // `permissions: []` is no list by then (the CLI's typed configuration
+    // leaves an empty one out): nothing is added, nothing printed.
+    visit_mut(root, "resources.*.*", &mut |_, r| {
+        if let Some(m) = r.as_map_mut()
+            && matches!(m.get("permissions").map(|n| &n.v), Some(Value::Seq(v)) if v.is_empty())
+        {
+            m.remove("permissions");
+        }
+    });
     visit_mut(root, "resources.*.*.permissions", &mut |path, n| {
         let kind = path.split('.').nth(1).unwrap_or("");
         if kind == "secret_scopes" {
@@ -964,6 +973,27 @@ mod tests {
         );
         // Unity Catalog models take grants, not permissions.
         assert!(r["registered_models"]["m"].get("permissions").is_none());
+    }
+
+    #[test]
+    fn an_empty_permissions_list_is_left_out_not_given_an_owner() {
+        // acceptance/bundle/resources/permissions/{jobs,pipelines}/empty_list
+        let r = run(&format!(
+            "{WS}resources:\n  jobs:\n    j:\n      name: j\n      permissions: []\n  pipelines:\n    p:\n      name: p\n      permissions: []\n"
+        ));
+        assert!(r["jobs"]["j"].get("permissions").is_none(), "{r}");
+        assert!(r["pipelines"]["p"].get("permissions").is_none(), "{r}");
+        // With bundle permissions, the resource gets them and its owner.
+        let r = run(&format!(
+            "{WS}permissions:\n  - level: CAN_VIEW\n    group_name: users\nresources:\n  jobs:\n    j:\n      name: j\n      permissions: []\n"
+        ));
+        assert_eq!(
+            r["jobs"]["j"]["permissions"],
+            serde_json::json!([
+                {"level": "CAN_VIEW", "group_name": "users"},
+                {"level": "IS_OWNER", "user_name": "me@x.com"}
+            ])
+        );
     }
 
     #[test]
