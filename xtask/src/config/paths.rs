@@ -102,15 +102,27 @@ pub fn prepare_artifacts(ctx: &Ctx, root: &mut Node) {
             .files
             .get(art.loc.file as usize)
             .and_then(|f| f.parent())
+            .filter(|d| !d.as_os_str().is_empty())
             .map(|d| ctx.root.join(d))
             .unwrap_or_else(|| ctx.root.clone());
         let Some(m) = art.as_map_mut() else { return };
         if let Some(Value::Seq(files)) = m.get_mut("files").map(|n| &mut n.v) {
             for f in files.iter_mut() {
-                if let Some(src) = f.as_map_mut().and_then(|fm| fm.get_mut("source"))
+                let Some(fm) = f.as_map_mut() else { continue };
+                // No source is the empty one: the folder itself (Go's
+                // `filepath.Join(dir, "")`), as `validate/required` shows.
+                if fm.get("source").is_none_or(Node::is_null) {
+                    let loc = art_loc(fm);
+                    fm.insert("source", loc, Node::str("", loc));
+                }
+                if let Some(src) = fm.get_mut("source")
                     && let Some(text) = src.as_str().filter(|t| !t.starts_with('/'))
                 {
-                    src.v = Value::Str(dir.join(text).to_string_lossy().into_owned());
+                    let joined = match text {
+                        "" => dir.clone(),
+                        t => dir.join(t),
+                    };
+                    src.v = Value::Str(joined.to_string_lossy().into_owned());
                 }
             }
         }
@@ -667,6 +679,29 @@ mod tests {
             [
                 "Error: stat resources/gone: no such file or directory\n  at resources.apps.a.source_code_path\n  in resources/a.yml:3:27\n"
             ]
+        );
+    }
+
+    #[test]
+    fn an_artifact_file_without_a_source_is_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Ctx {
+            root: dir.path().to_path_buf(),
+            files: vec!["databricks.yml".into()],
+            ..Default::default()
+        };
+        let yaml = "artifacts:\n  a:\n    files:\n      - {}\n      - source: ''\n      - source: dist/x.whl\n";
+        let mut root = parse(yaml, 0).unwrap();
+        prepare_artifacts(&ctx, &mut root);
+        let files = root.to_json()["artifacts"]["a"]["files"].clone();
+        let base = dir.path().to_string_lossy().into_owned();
+        assert_eq!(
+            files,
+            serde_json::json!([
+                {"source": base},
+                {"source": base},
+                {"source": format!("{base}/dist/x.whl")}
+            ])
         );
     }
 }
