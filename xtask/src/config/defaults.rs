@@ -44,11 +44,6 @@ fn table(resource_path: &str) -> Vec<(&'static str, &'static str, Value)> {
         ("resources.jobs.*.trigger", "pause_status", s("UNPAUSED")),
         ("resources.jobs.*.continuous", "pause_status", s("UNPAUSED")),
         (
-            "resources.jobs.*.job_clusters[*].new_cluster",
-            "num_workers",
-            Value::Int(0),
-        ),
-        (
             "resources.jobs.*.job_clusters[*].new_cluster.workload_type.clients",
             "notebooks",
             Value::Bool(true),
@@ -105,6 +100,7 @@ fn table(resource_path: &str) -> Vec<(&'static str, &'static str, Value)> {
 pub fn apply(ctx: &mut Ctx, root: &mut Node, user: &str) {
     undefined_resources(ctx, root);
     set_defaults(root);
+    job_cluster_workers(root);
     instance_pool_fixups(root);
     served_models_to_entities(ctx, root);
     dashboard_workspace_prefix(root);
@@ -175,6 +171,24 @@ fn set_defaults(root: &mut Node) {
 /// cluster on an instance pool takes its nodes from the pool, so the node
 /// types, elastic disk and cloud attributes (but the instance profile and
 /// the service account) are dropped; a cluster on no pool has no driver pool.
+/// Every job cluster has a `new_cluster` (a value in the CLI's typed
+/// model, not a pointer), whose `num_workers` is sent even when 0 unless it
+/// autoscales (the CLI's `JobClustersFixups`, `initializeNumWorkers`).
+fn job_cluster_workers(root: &mut Node) {
+    visit_mut(root, "resources.jobs.*.job_clusters[*]", &mut |_, jc| {
+        let Some(m) = jc.as_map_mut() else { return };
+        if m.get("new_cluster").is_none_or(Node::is_null) {
+            insert_sorted(m, "new_cluster", Node::map(Loc::default()));
+        }
+        let Some(nc) = m.get_mut("new_cluster").and_then(Node::as_map_mut) else {
+            return;
+        };
+        if nc.get("autoscale").is_none() && nc.get("num_workers").is_none() {
+            insert_sorted(nc, "num_workers", Node::new(Value::Int(0), Loc::default()));
+        }
+    });
+}
+
 fn instance_pool_fixups(root: &mut Node) {
     for pattern in [
         "resources.clusters.*",
@@ -558,6 +572,15 @@ fn bundle_permissions(ctx: &mut Ctx, root: &mut Node) {
 /// `CAN_MANAGE` (other kinds), then each principal is kept once, at its
 /// highest level, in the order first named.
 fn fix_permissions(root: &mut Node, user: &str) {
+    // `permissions: []` is no list by then (the CLI's typed configuration
+    // leaves an empty one out): nothing is added, nothing printed.
+    visit_mut(root, "resources.*.*", &mut |_, r| {
+        if let Some(m) = r.as_map_mut()
+            && matches!(m.get("permissions").map(|n| &n.v), Some(Value::Seq(v)) if v.is_empty())
+        {
+            m.remove("permissions");
+        }
+    });
     visit_mut(root, "resources.*.*.permissions", &mut |path, n| {
         let kind = path.split('.').nth(1).unwrap_or("");
         if kind == "secret_scopes" {
@@ -964,6 +987,39 @@ mod tests {
         );
         // Unity Catalog models take grants, not permissions.
         assert!(r["registered_models"]["m"].get("permissions").is_none());
+    }
+
+    #[test]
+    fn a_job_cluster_has_a_new_cluster_whose_workers_are_sent_unless_it_autoscales() {
+        // acceptance/bundle/resources/jobs/create-error: no `new_cluster`.
+        let r = run(&format!(
+            "{WS}resources:\n  jobs:\n    j:\n      job_clusters:\n        - job_cluster_key: a\n        - job_cluster_key: b\n          new_cluster:\n            autoscale:\n              min_workers: 1\n              max_workers: 2\n        - job_cluster_key: c\n          new_cluster:\n            num_workers: 3\n"
+        ));
+        let jc = &r["jobs"]["j"]["job_clusters"];
+        assert_eq!(jc[0]["new_cluster"], serde_json::json!({"num_workers": 0}));
+        assert!(jc[1]["new_cluster"].get("num_workers").is_none(), "{jc}");
+        assert_eq!(jc[2]["new_cluster"]["num_workers"], 3);
+    }
+
+    #[test]
+    fn an_empty_permissions_list_is_left_out_not_given_an_owner() {
+        // acceptance/bundle/resources/permissions/{jobs,pipelines}/empty_list
+        let r = run(&format!(
+            "{WS}resources:\n  jobs:\n    j:\n      name: j\n      permissions: []\n  pipelines:\n    p:\n      name: p\n      permissions: []\n"
+        ));
+        assert!(r["jobs"]["j"].get("permissions").is_none(), "{r}");
+        assert!(r["pipelines"]["p"].get("permissions").is_none(), "{r}");
+        // With bundle permissions, the resource gets them and its owner.
+        let r = run(&format!(
+            "{WS}permissions:\n  - level: CAN_VIEW\n    group_name: users\nresources:\n  jobs:\n    j:\n      name: j\n      permissions: []\n"
+        ));
+        assert_eq!(
+            r["jobs"]["j"]["permissions"],
+            serde_json::json!([
+                {"level": "CAN_VIEW", "group_name": "users"},
+                {"level": "IS_OWNER", "user_name": "me@x.com"}
+            ])
+        );
     }
 
     #[test]

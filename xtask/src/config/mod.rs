@@ -37,6 +37,7 @@ mod names;
 mod paths;
 pub mod pattern;
 mod perm_checks;
+mod resource_files;
 mod schema;
 mod targets;
 mod vars;
@@ -538,6 +539,15 @@ fn stages(
     // Keys written as references (`job_cluster_key: ${var.k}`) merge now.
     merge::keyed_merges(tree);
     defaults::capture_uc_dependencies(tree);
+    // Settings kept in files (dashboards, alerts) are read before any
+    // default, as the CLI reads them; a failure ends the phase there.
+    resource_files::dashboards(ctx, tree);
+    if !failed(ctx) {
+        resource_files::alerts(ctx, tree);
+    }
+    if failed(ctx) {
+        return mode;
+    }
     let mode = modes::apply_mode(ctx, tree, user, root_path_explicit);
     defaults::apply(ctx, tree, user);
     if failed(ctx) {

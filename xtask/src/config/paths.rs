@@ -102,15 +102,27 @@ pub fn prepare_artifacts(ctx: &Ctx, root: &mut Node) {
             .files
             .get(art.loc.file as usize)
             .and_then(|f| f.parent())
+            .filter(|d| !d.as_os_str().is_empty())
             .map(|d| ctx.root.join(d))
             .unwrap_or_else(|| ctx.root.clone());
         let Some(m) = art.as_map_mut() else { return };
         if let Some(Value::Seq(files)) = m.get_mut("files").map(|n| &mut n.v) {
             for f in files.iter_mut() {
-                if let Some(src) = f.as_map_mut().and_then(|fm| fm.get_mut("source"))
+                let Some(fm) = f.as_map_mut() else { continue };
+                // No source is the empty one: the folder itself (Go's
+                // `filepath.Join(dir, "")`), as `validate/required` shows.
+                if fm.get("source").is_none_or(Node::is_null) {
+                    let loc = art_loc(fm);
+                    fm.insert("source", loc, Node::str("", loc));
+                }
+                if let Some(src) = fm.get_mut("source")
                     && let Some(text) = src.as_str().filter(|t| !t.starts_with('/'))
                 {
-                    src.v = Value::Str(dir.join(text).to_string_lossy().into_owned());
+                    let joined = match text {
+                        "" => dir.clone(),
+                        t => dir.join(t),
+                    };
+                    src.v = Value::Str(joined.to_string_lossy().into_owned());
                 }
             }
         }
@@ -265,6 +277,11 @@ fn walk(ctx: &mut Ctx, root: &mut Node, remote: Option<&str>) {
     }
     visit_mut(root, "artifacts.*.path", &mut |path, n| {
         one(ctx, n, Kind::LocalAbsoluteDir, path, remote)
+    });
+    // An app's code folder: a workspace folder, as the CLI's
+    // `applyAppsTranslations` (`TranslateModeDirectory`).
+    visit_mut(root, "resources.apps.*.source_code_path", &mut |path, n| {
+        one(ctx, n, Kind::Dir, path, remote)
     });
     for pattern in [
         "resources.jobs.*.environments[*].spec.dependencies[*]",
@@ -628,6 +645,62 @@ mod tests {
                 {"file": {"path": "../none/*.py"}},
                 {"notebook": {"path": "/Workspace/*.py"}},
                 {"jar": "*.jar"}
+            ])
+        );
+    }
+
+    #[test]
+    fn an_apps_source_code_path_becomes_its_workspace_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("resources/app")).unwrap();
+        let mut ctx = Ctx {
+            root: dir.path().to_path_buf(),
+            files: vec!["databricks.yml".into(), "resources/a.yml".into()],
+            ..Default::default()
+        };
+        // Written in resources/a.yml: relative to that folder.
+        let yaml = "workspace:\n  file_path: /W/files\nresources:\n  apps:\n    a: {source_code_path: ./app}\n    b: {source_code_path: ..}\n    c: {source_code_path: /Workspace/x}\n";
+        let mut root = parse(yaml, 1).unwrap();
+        translate(&mut ctx, &mut root);
+        assert!(ctx.diags.is_empty(), "{:?}", ctx.diags);
+        let apps = root.to_json()["resources"]["apps"].clone();
+        assert_eq!(apps["a"]["source_code_path"], "/W/files/resources/app");
+        assert_eq!(apps["b"]["source_code_path"], "/W/files");
+        assert_eq!(apps["c"]["source_code_path"], "/Workspace/x");
+        // A folder that is not there is the CLI's stat error.
+        let mut root = parse(
+            "resources:\n  apps:\n    a: {source_code_path: ./gone}\n",
+            1,
+        )
+        .unwrap();
+        translate(&mut ctx, &mut root);
+        assert_eq!(
+            ctx.diags.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+            [
+                "Error: stat resources/gone: no such file or directory\n  at resources.apps.a.source_code_path\n  in resources/a.yml:3:27\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_artifact_file_without_a_source_is_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Ctx {
+            root: dir.path().to_path_buf(),
+            files: vec!["databricks.yml".into()],
+            ..Default::default()
+        };
+        let yaml = "artifacts:\n  a:\n    files:\n      - {}\n      - source: ''\n      - source: dist/x.whl\n";
+        let mut root = parse(yaml, 0).unwrap();
+        prepare_artifacts(&ctx, &mut root);
+        let files = root.to_json()["artifacts"]["a"]["files"].clone();
+        let base = dir.path().to_string_lossy().into_owned();
+        assert_eq!(
+            files,
+            serde_json::json!([
+                {"source": base},
+                {"source": base},
+                {"source": format!("{base}/dist/x.whl")}
             ])
         );
     }

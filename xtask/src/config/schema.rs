@@ -416,9 +416,11 @@ pub fn check_required_and_enums(ctx: &mut Ctx, root: &Node) {
     let mut found = Vec::new();
     for (pattern, values) in &s.enums {
         visit(root, pattern, &mut |path, n| {
-            // An empty value is left out of the CLI's typed configuration.
+            // `validate.Enum` checks an empty string too (`volume_type: ""`),
+            // but a variable's empty `type` is gone by then (`omitempty`
+            // when the CLI sets its variables: acceptance validate/enum).
             if let Value::Str(v) = &n.v
-                && !v.is_empty()
+                && !(v.is_empty() && path.starts_with("variables."))
                 && !v.contains("${")
                 && !values.contains(v)
             {
@@ -435,8 +437,9 @@ pub fn check_required_and_enums(ctx: &mut Ctx, root: &Node) {
     }
     emit_sorted(ctx, found);
     // `ValidateDashboardEtags`: the first dashboard with an etag.
+    // It names the dashboard's own place and path, not the `etag` key's.
     let mut etag = None;
-    visit(root, "resources.dashboards.*", &mut |_, n| {
+    visit(root, "resources.dashboards.*", &mut |path, n| {
         if etag.is_none()
             && n.get("etag")
                 .and_then(Node::as_str)
@@ -447,14 +450,14 @@ pub fn check_required_and_enums(ctx: &mut Ctx, root: &Node) {
                 .and_then(Node::as_str)
                 .unwrap_or("")
                 .to_string();
-            etag = Some((name, n.get("etag").map_or(n.loc, |e| e.loc)));
+            etag = Some((name, n.loc, path.to_string()));
         }
     });
-    if let Some((name, loc)) = etag {
+    if let Some((name, loc, path)) = etag {
         let msg = format!(
             "dashboard {name:?} has an etag set. Etags must not be set in bundle configuration"
         );
-        ctx.error(msg, Some(loc), "");
+        ctx.error(msg, Some(loc), &path);
     }
 }
 
@@ -541,6 +544,43 @@ mod tests {
             [
                 "Warning: required field \"timezone_id\" is not set\n  at resources.jobs.j.schedule\n  in databricks.yml:5:9\n",
                 "Warning: invalid value \"SOMETIMES\" for enum field. Valid values are [PAUSED UNPAUSED]\n  at resources.jobs.j.schedule.pause_status\n  in databricks.yml:6:23\n",
+            ]
+        );
+    }
+
+    fn checked(text: &str) -> Vec<String> {
+        let mut ctx = Ctx::default();
+        ctx.files.push("databricks.yml".into());
+        let root = parse_yaml(text, 0).unwrap();
+        check_required_and_enums(&mut ctx, &root);
+        ctx.diags.iter().map(|d| d.to_string()).collect()
+    }
+
+    #[test]
+    fn an_empty_enum_value_is_invalid_as_the_cli_says() {
+        // acceptance/bundle/validate/volume_defaults; a variable's empty `type` is
+        // not reported (validate/enum).
+        let d = checked(
+            "variables:\n  x:\n    type: \"\"\n    default: 1\nresources:\n  volumes:\n    v1:\n      catalog_name: c\n      schema_name: s\n      name: n\n      volume_type: \"\"\n",
+        );
+        assert_eq!(
+            d,
+            [
+                "Warning: invalid value \"\" for enum field. Valid values are [EXTERNAL MANAGED]\n  at resources.volumes.v1.volume_type\n  in databricks.yml:11:20\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dashboard_etag_is_located_at_the_dashboard() {
+        // acceptance/bundle/validate/no_dashboard_etag: the dashboard's key, not `etag:`.
+        let d = checked(
+            "resources:\n  dashboards:\n    foobar:\n      display_name: foobar\n      etag: \"1\"\n      warehouse_id: w\n",
+        );
+        assert_eq!(
+            d,
+            [
+                "Error: dashboard \"foobar\" has an etag set. Etags must not be set in bundle configuration\n  at resources.dashboards.foobar\n  in databricks.yml:4:7\n"
             ]
         );
     }

@@ -9,6 +9,7 @@ mod deploy;
 mod diags;
 mod diff;
 mod normalise;
+mod on_purpose;
 mod readback;
 mod report;
 pub mod tools;
@@ -137,6 +138,7 @@ fn run_case(ctx: &Ctx, case: &cases::Case) -> report::CaseResult {
         target: target.cloned(),
         document: vec![format!("runner error: {e:#}")],
         diagnostics: vec![format!("runner error: {e:#}")],
+        on_purpose: Vec::new(),
         reference_diagnostics: Vec::new(),
     };
     let dir = ctx.copy_of(&case.dir);
@@ -167,6 +169,11 @@ fn summary_line(r: &report::CaseResult) -> String {
     let diags = r
         .validate
         .iter()
+        .filter(|c| c.diagnostics.is_empty() && c.on_purpose.is_empty())
+        .count();
+    let excused = r
+        .validate
+        .iter()
         .filter(|c| c.diagnostics.is_empty())
         .count();
     let n = r.validate.len();
@@ -187,17 +194,30 @@ fn summary_line(r: &report::CaseResult) -> String {
             }
         ),
     };
-    format!("documents {docs}/{n}, diagnostics {diags}/{n}{deploy}")
+    format!(
+        "documents {docs}/{n}, diagnostics {diags}/{n} ({excused}/{n} with on-purpose differences excused){deploy}"
+    )
 }
 
 fn print_cases(results: &[report::CaseResult]) {
+    let excused = results
+        .iter()
+        .any(|r| r.validate.iter().any(|c| !c.on_purpose.is_empty()));
+    if excused {
+        println!(
+            "differences marked [on purpose: ...] are rows of the README table \"Where validate differs from the CLI on purpose\":"
+        );
+        for class in on_purpose::OnPurpose::ALL {
+            println!("  {}: {}", class.name(), class.readme_row());
+        }
+    }
     for r in results {
         for c in &r.validate {
             let t = c.target.as_deref().unwrap_or("(default)");
             for d in &c.document {
                 println!("{}/{} -t {t}: document: {d}", r.folder, r.case);
             }
-            for d in &c.diagnostics {
+            for d in c.diagnostics.iter().chain(&c.on_purpose) {
                 println!("{}/{} -t {t}: diagnostics: {d}", r.folder, r.case);
             }
         }

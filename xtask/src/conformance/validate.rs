@@ -15,7 +15,11 @@ use super::{Ctx, diags, diff};
 pub struct Compared {
     pub target: Option<String>,
     pub document: Vec<String>,
+    /// Differences of diagnostics (and exit status) no README row excuses.
     pub diagnostics: Vec<String>,
+    /// Differences the README lists as on purpose, each after its class
+    /// (`on_purpose.rs`): the case agrees strictly only without them.
+    pub on_purpose: Vec<String>,
     /// What the reference reported, for reading a difference in context.
     pub reference_diagnostics: Vec<String>,
 }
@@ -35,10 +39,12 @@ pub fn compare(ctx: &Ctx, dir: &Path, target: Option<&str>) -> Result<Compared> 
     if diags::stopped_at_unassigned(&reference) {
         document.retain(|d| !diags::set_before_in_map_order(d));
     }
+    let (diagnostics, on_purpose) = diagnostics(&cli_human, &ours_human);
     Ok(Compared {
         target: target.map(str::to_string),
         document,
-        diagnostics: diagnostics(&cli_human, &ours_human),
+        diagnostics,
+        on_purpose,
         reference_diagnostics: reference.iter().map(|d| d.to_string()).collect(),
     })
 }
@@ -150,20 +156,17 @@ fn first_line(seen: &Seen) -> String {
     line.chars().take(160).collect()
 }
 
-fn diagnostics(cli: &Seen, ours: &Seen) -> Vec<String> {
+/// The differences no README row excuses, and those it does (with the class).
+fn diagnostics(cli: &Seen, ours: &Seen) -> (Vec<String>, Vec<String>) {
     let a = diags::parse(&cli.norm.text(&cli.run.text()));
     let b = diags::parse(&ours.norm.text(&ours.run.text()));
-    let mut out = diags::compare(&a, &b);
-    if cli.run.ok != ours.run.ok {
-        out.push(format!(
-            "exit: reference {} ≠ ours {}",
-            status(&cli.run),
-            status(&ours.run)
-        ));
+    let mut strict = Vec::new();
+    let mut excused = Vec::new();
+    for d in diags::compare((&a, cli.run.ok), (&b, ours.run.ok)) {
+        match d.on_purpose {
+            Some(why) => excused.push(format!("[on purpose: {}] {}", why.name(), d.text)),
+            None => strict.push(d.text),
+        }
     }
-    out
-}
-
-fn status(run: &Run) -> &'static str {
-    if run.ok { "success" } else { "failure" }
+    (strict, excused)
 }

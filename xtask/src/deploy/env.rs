@@ -75,7 +75,10 @@ pub fn load_config(
     opts: &LoadOptions,
 ) -> Result<(Option<Bundle>, Vec<Diagnostic>)> {
     let (bundle, mut diags) = load_for_user(project, opts)?;
-    if let Some(b) = &bundle {
+    // A configuration that already failed is not deployed either way: its
+    // own errors are the answer (as the CLI's alone).
+    let failed = diags.iter().any(Diagnostic::is_error);
+    if let Some(b) = bundle.as_ref().filter(|_| !failed) {
         let remote = backend(project).deploys_resources();
         diags.extend(config::kinds::check_deployable(b, remote));
     }

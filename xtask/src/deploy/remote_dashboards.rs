@@ -42,9 +42,9 @@ const BODY: [&str; 4] = [
     "warehouse_id",
 ];
 
-/// `serialized_dashboard` from `file_path` (relative to the file that
-/// declares the dashboard, `yml`, or else to the bundle root); left out
-/// when unreadable, which `apply` reports.
+/// `serialized_dashboard` from `file_path` (relative to the bundle root, as
+/// the configuration rebases it, or else to the file that declares the
+/// dashboard, `yml`); left out when unreadable, which `apply` reports.
 fn prepare(root: &Path, yml: Option<&str>, settings: &mut Map<String, Value>) {
     let Some(rel) = settings.get("file_path").and_then(Value::as_str) else {
         return;
@@ -52,7 +52,7 @@ fn prepare(root: &Path, yml: Option<&str>, settings: &mut Map<String, Value>) {
     let dir = yml
         .and_then(|y| Path::new(y).parent())
         .unwrap_or(Path::new(""));
-    let found = [root.join(dir).join(rel), root.join(rel)]
+    let found = [root.join(rel), root.join(dir).join(rel)]
         .into_iter()
         .find_map(|p| std::fs::read_to_string(p).ok());
     if let Some(text) = found {
