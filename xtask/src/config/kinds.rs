@@ -124,7 +124,7 @@ pub const KINDS: &[Kind] = &[
         Some("registered-models"),
         "/api/2.0/mlflow/registered-models",
         "ml/models/{id}",
-        false,
+        true,
     ),
     kind(
         "experiments",

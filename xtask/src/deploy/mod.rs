@@ -30,6 +30,7 @@ mod remote_custom;
 mod remote_dashboards;
 mod remote_drift;
 mod remote_kinds;
+mod remote_models;
 mod remote_postgres;
 mod remote_refs;
 mod remote_resources;

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 
 use super::resources::Action;
 use super::{
-    remote_apps, remote_dashboards, remote_postgres, remote_secret_scopes, remote_vector_search,
+    remote_apps, remote_dashboards, remote_models, remote_postgres, remote_secret_scopes,
+    remote_vector_search,
 };
 use crate::workspace::remote::client::Client;
 
@@ -62,6 +63,7 @@ pub(super) const CUSTOM: &[&Custom] = &[
     &remote_postgres::PROJECTS,
     &remote_postgres::BRANCHES,
     &remote_postgres::ENDPOINTS,
+    &remote_models::KIND,
 ];
 
 pub(super) fn get(kind: &str) -> Option<&'static Custom> {

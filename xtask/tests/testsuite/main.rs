@@ -27,6 +27,7 @@ mod remote_kinds;
 mod remote_kinds_cli;
 mod remote_kinds_more_cli;
 mod remote_kinds_serving;
+mod remote_models_cli;
 mod remote_postgres_cli;
 mod remote_rate_limit;
 mod remote_resources;
