@@ -550,10 +550,13 @@ fn stages(
     perm_checks::current_identity_included(ctx, tree);
     paths::expand_pipeline_globs(ctx, tree);
     let before = tree.clone();
-    paths::translate(ctx, tree);
-    if failed(ctx) {
+    if paths::translate(ctx, tree) {
         *tree = before;
         paths::normalize_only(ctx, tree);
+        return mode;
+    }
+    // Paths found only through the CLI's fallback: errors, yet translated.
+    if failed(ctx) {
         return mode;
     }
     paths::prepare_artifacts(ctx, tree);
