@@ -700,32 +700,11 @@ mod tests {
     use super::*;
     use crate::config::yaml::parse;
 
-    fn load_in(files: &[(&str, &str)]) -> (serde_json::Value, Vec<String>) {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            let p = dir.path().join(name);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        let opts = crate::config::LoadOptions {
-            bundle_dir: dir.path().to_path_buf(),
-            current_user: Some("u@example.com".into()),
-            ..Default::default()
-        };
-        let (bundle, diags) = crate::config::load(&opts);
-        let root = dir.path().to_string_lossy().into_owned();
-        let texts = diags
-            .iter()
-            .map(|d| format!("{d}").replace(&root, "[ROOT]"))
-            .collect();
-        (bundle.map(|b| b.config).unwrap_or_default(), texts)
-    }
-
     #[test]
     fn a_path_found_only_relative_to_the_resources_file_is_translated_and_an_error() {
         // The override in databricks.yml names `../src/nb.py`: outside the
         // root from its own file, found from resources/ where the job is.
-        let (config, diags) = load_in(&[
+        let (config, diags) = crate::config::load_files(&[
             (
                 "databricks.yml",
                 "bundle:\n  name: fb\ninclude:\n  - resources/j.yml\ntargets:\n  dev:\n    default: true\n    resources:\n      jobs:\n        j:\n          tasks:\n            - task_key: t\n              notebook_task:\n                notebook_path: ../src/nb.py\n              libraries:\n                - whl: ../dist/a.whl\n",
@@ -752,7 +731,7 @@ mod tests {
 
     #[test]
     fn paths_of_a_git_source_job_stay_as_written_and_a_notebook_is_no_file() {
-        let (config, diags) = load_in(&[
+        let (config, diags) = crate::config::load_files(&[
             (
                 "databricks.yml",
                 "bundle:\n  name: g\ninclude:\n  - resources/j.yml\n",
@@ -765,7 +744,7 @@ mod tests {
         assert!(diags.is_empty(), "{diags:?}");
         let task = &config["resources"]["jobs"]["j"]["tasks"][0];
         assert_eq!(task["libraries"][0]["whl"], "../w.whl");
-        let (_, diags) = load_in(&[
+        let (_, diags) = crate::config::load_files(&[
             (
                 "databricks.yml",
                 "bundle:\n  name: p\nresources:\n  pipelines:\n    p:\n      libraries:\n        - file: {path: nb.py}\n",
