@@ -125,6 +125,48 @@ fn lookup<'a>(root: &'a Node, path: &str) -> Option<&'a Node> {
     })
 }
 
+/// The CLI's text when a reference indexes into a value that is no map (or
+/// no sequence), e.g. a variable whose value is still a `${...}` string:
+/// `expected a map to index "variables.a.value.name", found string`
+/// (libs/dyn/visit.go). `None` when the path is only missing.
+fn index_error(root: &Node, path: &str) -> Option<String> {
+    let mut n = root;
+    let mut at = String::new();
+    for step in steps(path) {
+        let (want, next) = match step {
+            Step::Key(k) => {
+                at.push_str(&if at.is_empty() {
+                    k.to_string()
+                } else {
+                    format!(".{k}")
+                });
+                ("map", n.as_map().map(|_| n.get(k)))
+            }
+            Step::Index(i) => {
+                at.push_str(&format!("[{i}]"));
+                ("sequence", n.as_seq().map(|v| v.get(i)))
+            }
+        };
+        match next {
+            Some(Some(child)) => n = child,
+            Some(None) => return None,
+            None => {
+                let found = match &n.v {
+                    Value::Str(_) => "string",
+                    Value::Map(_) => "map",
+                    Value::Seq(_) => "sequence",
+                    Value::Bool(_) => "bool",
+                    Value::Int(_) => "int",
+                    Value::Float(_) => "float",
+                    Value::Null => "nil",
+                };
+                return Some(format!("expected a {want} to index {at:?}, found {found}"));
+            }
+        }
+    }
+    None
+}
+
 fn has_refs(n: &Node, lookups: &Lookups) -> bool {
     match &n.v {
         Value::Str(s) => find_refs(s).iter().any(|r| resolvable(&r.path, lookups)),
@@ -401,6 +443,7 @@ fn substitute(
                 // "reference does not exist"; recorded in
                 // acceptance/bundle/variables/did_you_mean/output.txt).
                 let msg = match suggest(snapshot, &r.path) {
+                    _ if let Some(e) = index_error(snapshot, &path) => e,
                     Some(s) => format!(
                         "reference does not exist: ${{{}}}. did you mean ${{{s}}}?",
                         r.path

@@ -2,7 +2,7 @@
 //! CLI's default-target rules and error texts (reference §4).
 
 use crate::config::ctx::Ctx;
-use crate::config::merge::deep_merge;
+use crate::config::merge::{checked_merge, deep_merge};
 use crate::config::yaml::{Entry, Loc, Map, Node, Value};
 
 /// Map the legacy `environments` to `targets`; both at once is an error.
@@ -149,7 +149,18 @@ pub fn apply(ctx: &mut Ctx, root: &mut Node, name: &str) {
                 "variables" => merge_variables(ctx, m, e.node, name),
                 "bundle" | "workspace" | "artifacts" | "resources" | "sync" | "permissions"
                 | "presets" => match m.get_mut(&e.key) {
-                    Some(existing) if !existing.is_null() => deep_merge(existing, e.node),
+                    Some(existing) if !existing.is_null() => {
+                        let path = format!("targets.{name}.{}", e.key);
+                        let field = e.key.clone();
+                        if let Err(why) = checked_merge(existing, e.node) {
+                            // The CLI's text; no file place (it has none).
+                            ctx.error(
+                                format!("failed to perform target override for target={name}: failed to merge target={name} field={field}: {why}"),
+                                None,
+                                &path,
+                            );
+                        }
+                    }
                     _ => m.insert(&e.key, e.key_loc, e.node),
                 },
                 // Unknown keys were reported by `check`.
@@ -189,7 +200,7 @@ fn merge_variables(ctx: &mut Ctx, root: &mut Map, over: Node, target: &str) {
     let Some(vars) = root.get_mut("variables").and_then(Node::as_map_mut) else {
         for e in over.0 {
             ctx.error(
-                format!("variable {} is not defined but is assigned a value", e.key),
+                format!("failed to perform target override for target={target}: variable {} is not defined but is assigned a value", e.key),
                 Some(e.key_loc),
                 &format!("targets.{target}.variables"),
             );
@@ -199,7 +210,7 @@ fn merge_variables(ctx: &mut Ctx, root: &mut Map, over: Node, target: &str) {
     for e in over.0 {
         let Some(decl) = vars.get_mut(&e.key) else {
             ctx.error(
-                format!("variable {} is not defined but is assigned a value", e.key),
+                format!("failed to perform target override for target={target}: variable {} is not defined but is assigned a value", e.key),
                 Some(e.key_loc),
                 &format!("targets.{target}.variables.{}", e.key),
             );
