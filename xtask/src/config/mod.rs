@@ -759,7 +759,7 @@ pub(crate) fn load_files(files: &[(&str, &str)]) -> (serde_json::Value, Vec<Stri
     let root = dir.path().to_string_lossy().into_owned();
     let texts = diags
         .iter()
-        .map(|d| format!("{d}").replace(&root, "[ROOT]"))
+        .map(|d| format!("{d}").trim_end().replace(&root, "[ROOT]"))
         .collect();
     (bundle.map(|b| b.config).unwrap_or_default(), texts)
 }
