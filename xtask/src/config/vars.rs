@@ -106,9 +106,27 @@ fn substitute_vars(text: &str, values: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// Each variable's `value`, from `--var`, `BUNDLE_VAR_*`, the overrides file
+/// or its default (the CLI's `SetVariables`); lookups are returned, to be
+/// resolved against the workspace.
 pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) -> Lookups {
-    let mut lookups = Lookups::new();
     shorthands(root);
+    let errors = |ctx: &Ctx| ctx.diags.iter().filter(|d| d.is_error()).count();
+    let (before, declared) = (errors(ctx), root.get("variables").cloned());
+    let lookups = assign_values(ctx, root, flags, target);
+    // The CLI sets every value in one change of the configuration, dropped
+    // whole at its first failure: a failed stage shows no value set.
+    if errors(ctx) > before
+        && let (Some(declared), Some(m)) = (declared, root.as_map_mut())
+        && let Some(vars) = m.get_mut("variables")
+    {
+        *vars = declared;
+    }
+    lookups
+}
+
+fn assign_values(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) -> Lookups {
+    let mut lookups = Lookups::new();
     let overrides = read_overrides(ctx, target);
     if ctx.diags.iter().any(crate::diag::Diagnostic::is_error) {
         return Lookups::new();
@@ -348,6 +366,32 @@ pub fn split_var_flags(flags: &[String]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_failed_assignment_sets_no_value_at_all() {
+        // `a` sorts first and has a default; `b` gets a map from the file
+        // though it is no complex variable: the CLI keeps neither value.
+        let (config, diags) = crate::config::load_files(&[
+            (
+                "databricks.yml",
+                "bundle:\n  name: v\nvariables:\n  a:\n    default: x\n  b:\n    description: d\n",
+            ),
+            (
+                ".databricks/bundle/default/variable-overrides.json",
+                "{\"b\": {\"k\": 1}}",
+            ),
+        ]);
+        assert_eq!(
+            diags,
+            [
+                "Error: variable b is not of type complex, but the value in the variable file is a complex type"
+            ]
+        );
+        assert_eq!(
+            config["variables"]["a"],
+            serde_json::json!({"default": "x"})
+        );
+    }
     #[test]
     fn var_flags_split_on_commas_as_the_cli_does() {
         let flags = |v: &[&str]| {
