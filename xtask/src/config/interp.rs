@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use crate::config::ctx::Ctx;
 use crate::config::vars::Lookups;
-use crate::config::yaml::{Node, Value};
+use crate::config::yaml::{Loc, Node, Value};
 use crate::diag::edit_distance;
 
 const ROUNDS: usize = 11;
@@ -305,73 +305,101 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
             &format!("variables.{name}"),
         );
     }
-    // A reference still there after the last round either waits on a missing
-    // one (already reported) or is part of a cycle: name the cycle.
-    // One set of paths known to lead to no cycle, shared by every search:
-    // each reference is explored once (linear, where a fresh search per
-    // reference is exponential in a chain of doubled references).
-    let mut acyclic = HashSet::new();
-    let found = cycles.iter().find_map(|(p, loc)| {
-        let mut stack = Vec::new();
-        cycle_from(&snapshot, p, lookups, &mut stack, &mut acyclic).map(|c| (c, *loc))
-    });
-    if let Some((chain, loc)) = found {
+    // A reference still there after the last round waits on a missing one
+    // (already reported), is part of a cycle (through strings: an error, as
+    // the CLI; through a complex value: the CLI's warning, it nests deeper
+    // each round), or nests deeper than the rounds reach.
+    let search = |through_maps| Search {
+        snapshot: &snapshot,
+        lookups,
+        through_maps,
+        acyclic: HashSet::new(),
+    };
+    if let Some((chain, loc)) = search(false).first(&cycles) {
         ctx.error(
             format!("cycle detected in field resolution: {chain}"),
             Some(loc),
             "",
         );
-    } else if !cycles.is_empty() && !reported {
-        // The CLI's warning: what is left stays as written.
+    } else if search(true).first(&cycles).is_some() {
         ctx.warning(
             format!("Variables references are too deep, stopping resolution after {ROUNDS} rounds. Unresolved variables may remain."),
             None,
             "",
         );
+    } else if let Some((path, loc)) = cycles.first()
+        && !reported
+    {
+        ctx.error(
+            format!(
+                "${{{path}}} is still unresolved after {ROUNDS} rounds of interpolation: \
+                 references nest deeper than that"
+            ),
+            Some(*loc),
+            "",
+        );
     }
 }
 
-/// Depth-first search along references from `path`; the chain when one
-/// leads back to a reference already on the stack.
-fn cycle_from(
-    snapshot: &Node,
-    path: &str,
-    lookups: &Lookups,
-    stack: &mut Vec<String>,
-    acyclic: &mut HashSet<String>,
-) -> Option<String> {
-    let norm = normalize(path);
-    if acyclic.contains(&norm) {
-        return None;
+/// A search for a cycle of references in `snapshot`: along strings only
+/// (the CLI's resolver, which follows a reference whose value is a string
+/// within one round), or also into maps and lists (a complex value, taken as
+/// it is and resolved inside in the next round: a cycle there only nests
+/// deeper each round).
+struct Search<'a> {
+    snapshot: &'a Node,
+    lookups: &'a Lookups,
+    through_maps: bool,
+    /// Paths known to lead to no cycle, shared by every search: each
+    /// reference is explored once (linear, where a fresh search per
+    /// reference is exponential in a chain of doubled references).
+    acyclic: HashSet<String>,
+}
+
+impl Search<'_> {
+    /// Depth-first from `path`; the chain when one leads back to a
+    /// reference already on the stack.
+    fn cycle_from(&mut self, path: &str, stack: &mut Vec<String>) -> Option<String> {
+        let norm = normalize(path);
+        if self.acyclic.contains(&norm) {
+            return None;
+        }
+        if let Some(i) = stack.iter().position(|p| normalize(p) == norm) {
+            let mut chain: Vec<String> = stack[i..].iter().map(|p| format!("${{{p}}}")).collect();
+            chain.push(format!("${{{path}}}"));
+            return Some(chain.join(" -> "));
+        }
+        if stack.len() > 64 {
+            return None;
+        }
+        let node = lookup(self.snapshot, &norm)?;
+        if !self.through_maps && !matches!(node.v, Value::Str(_)) {
+            return None;
+        }
+        let mut next = Vec::new();
+        walk_ref_node(node, &mut |m| {
+            if let Value::Str(s) = &m.v {
+                next.extend(
+                    find_refs(s)
+                        .into_iter()
+                        .filter(|r| resolvable(&r.path, self.lookups))
+                        .map(|r| r.path),
+                );
+            }
+        });
+        stack.push(path.to_string());
+        let found = next.iter().find_map(|n| self.cycle_from(n, stack));
+        stack.pop();
+        if found.is_none() {
+            self.acyclic.insert(norm);
+        }
+        found
     }
-    if let Some(i) = stack.iter().position(|p| normalize(p) == norm) {
-        let mut chain: Vec<String> = stack[i..].iter().map(|p| format!("${{{p}}}")).collect();
-        chain.push(format!("${{{path}}}"));
-        return Some(chain.join(" -> "));
+
+    fn first(&mut self, refs: &[(String, Loc)]) -> Option<(String, Loc)> {
+        refs.iter()
+            .find_map(|(p, loc)| self.cycle_from(p, &mut Vec::new()).map(|c| (c, *loc)))
     }
-    if stack.len() > 64 {
-        return None;
-    }
-    // Only a string leads on: a map or a list is taken as it is and its
-    // references wait for the next round (the CLI's resolver), so a cycle
-    // through a complex value is no error, only too deep.
-    let Value::Str(text) = &lookup(snapshot, &norm)?.v else {
-        return None;
-    };
-    let next: Vec<String> = find_refs(text)
-        .into_iter()
-        .filter(|r| resolvable(&r.path, lookups))
-        .map(|r| r.path)
-        .collect();
-    stack.push(path.to_string());
-    let found = next
-        .iter()
-        .find_map(|n| cycle_from(snapshot, n, lookups, stack, acyclic));
-    stack.pop();
-    if found.is_none() {
-        acyclic.insert(norm);
-    }
-    found
 }
 
 /// The parts references can point at, copied so the tree can change under them.
