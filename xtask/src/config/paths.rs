@@ -299,6 +299,10 @@ fn walk(ctx: &mut Ctx, root: &mut Node, remote: Option<&Remote>) {
     visit_mut(root, "artifacts.*.path", &mut |path, n| {
         one(ctx, n, Kind::LocalAbsoluteDir, path, remote)
     });
+    // An app's source: a folder uploaded with the bundle's files.
+    visit_mut(root, "resources.apps.*.source_code_path", &mut |path, n| {
+        one(ctx, n, Kind::Dir, path, remote)
+    });
     for pattern in [
         "resources.jobs.*.environments[*].spec.dependencies[*]",
         "resources.pipelines.*.environment.dependencies[*]",
@@ -726,6 +730,25 @@ mod tests {
         assert!(
             diags[0].starts_with("Error: path ../src/nb.py is defined relative to the [ROOT]/resources directory ([ROOT]/databricks.yml:14:32). Please update the path"),
             "{diags:?}"
+        );
+    }
+
+    #[test]
+    fn an_apps_source_folder_becomes_its_workspace_folder() {
+        let yml = "bundle:\n  name: a\nresources:\n  apps:\n    x:\n      name: x\n      source_code_path: ./app\n";
+        let (config, diags) =
+            crate::config::load_files(&[("databricks.yml", yml), ("app/app.py", "print(1)\n")]);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            config["resources"]["apps"]["x"]["source_code_path"],
+            "/Workspace/Users/u@example.com/.bundle/a/default/files/app"
+        );
+        let (_, diags) = crate::config::load_files(&[("databricks.yml", yml)]);
+        assert_eq!(
+            diags,
+            [
+                "Error: stat app: no such file or directory\n  at resources.apps.x.source_code_path\n  in databricks.yml:7:25"
+            ]
         );
     }
 
