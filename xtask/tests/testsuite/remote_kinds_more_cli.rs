@@ -218,20 +218,17 @@ fn more_kinds_create_as_the_cli_and_record_its_state() {
     for s in [&mut ours_state, &mut theirs_state] {
         s["state"]["resources.dashboards.d"]["state"]["etag"] = json!("<etag>");
     }
-    // A known gap of the configuration (not of the deploy): an app's
-    // `source_code_path` is not translated to its workspace path yet. It is
-    // only recorded (no code is deployed without `lifecycle`), and the CLI
-    // skips that field while the app has no deployment.
+    // An app's `source_code_path` is recorded as its workspace folder (no
+    // code is deployed without `lifecycle`), translated as the CLI does.
     let code = &theirs_state["state"]["resources.apps.app"]["state"]["source_code_path"];
     assert_eq!(
         code,
         &json!(format!("{}/files/resources/app", root("test")))
     );
     assert_eq!(
-        ours_state["state"]["resources.apps.app"]["state"]["source_code_path"],
-        "./app"
+        &ours_state["state"]["resources.apps.app"]["state"]["source_code_path"],
+        code
     );
-    theirs_state["state"]["resources.apps.app"]["state"]["source_code_path"] = json!("./app");
     assert_eq!(entries(&ours_state), entries(&theirs_state));
     // The job names the warehouse the workspace made.
     let wh = r.id("test", "databricks_sql_endpoint", "wh").unwrap();
