@@ -305,23 +305,33 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
             &format!("variables.{name}"),
         );
     }
-    // A reference still there after the last round waits on a missing one
-    // (already reported), is part of a cycle (through strings: an error, as
-    // the CLI; through a complex value: the CLI's warning, it nests deeper
-    // each round), or nests deeper than the rounds reach.
+    report_left(ctx, &snapshot, lookups, &cycles, reported);
+}
+
+/// A reference still there after the last round waits on a missing one
+/// (already reported), is part of a cycle (through strings: an error, as
+/// the CLI; through a complex value: the CLI's warning, it nests deeper
+/// each round), or nests deeper than the rounds reach.
+fn report_left(
+    ctx: &mut Ctx,
+    snapshot: &Node,
+    lookups: &Lookups,
+    cycles: &[(String, Loc)],
+    reported: bool,
+) {
     let search = |through_maps| Search {
-        snapshot: &snapshot,
+        snapshot,
         lookups,
         through_maps,
         acyclic: HashSet::new(),
     };
-    if let Some((chain, loc)) = search(false).first(&cycles) {
+    if let Some((chain, loc)) = search(false).first(cycles) {
         ctx.error(
             format!("cycle detected in field resolution: {chain}"),
             Some(loc),
             "",
         );
-    } else if search(true).first(&cycles).is_some() {
+    } else if search(true).first(cycles).is_some() {
         ctx.warning(
             format!("Variables references are too deep, stopping resolution after {ROUNDS} rounds. Unresolved variables may remain."),
             None,

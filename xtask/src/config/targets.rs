@@ -148,21 +148,7 @@ pub fn apply(ctx: &mut Ctx, root: &mut Node, name: &str) {
                 }
                 "variables" => merge_variables(ctx, m, e.node, name),
                 "bundle" | "workspace" | "artifacts" | "resources" | "sync" | "permissions"
-                | "presets" => match m.get_mut(&e.key) {
-                    Some(existing) if !existing.is_null() => {
-                        let path = format!("targets.{name}.{}", e.key);
-                        let field = e.key.clone();
-                        if let Err(why) = checked_merge(existing, e.node) {
-                            // The CLI's text; no file place (it has none).
-                            ctx.error(
-                                format!("failed to perform target override for target={name}: failed to merge target={name} field={field}: {why}"),
-                                None,
-                                &path,
-                            );
-                        }
-                    }
-                    _ => m.insert(&e.key, e.key_loc, e.node),
-                },
+                | "presets" => merge_field(ctx, m, e, name),
                 // Unknown keys were reported by `check`.
                 _ => {}
             }
@@ -170,6 +156,25 @@ pub fn apply(ctx: &mut Ctx, root: &mut Node, name: &str) {
     }
     if let Some(b) = m.get_mut("bundle").and_then(Node::as_map_mut) {
         b.insert("target", bundle_loc, Node::str(name, bundle_loc));
+    }
+}
+
+/// One of the sections a target merges over the root's, as the CLI's
+/// `mergeField`: refused, with its text and no file place (it has none),
+/// when the kinds cannot merge.
+fn merge_field(ctx: &mut Ctx, m: &mut Map, e: Entry, name: &str) {
+    match m.get_mut(&e.key) {
+        Some(existing) if !existing.is_null() => {
+            let field = e.key.clone();
+            if let Err(why) = checked_merge(existing, e.node) {
+                ctx.error(
+                    format!("failed to perform target override for target={name}: failed to merge target={name} field={field}: {why}"),
+                    None,
+                    &format!("targets.{name}.{field}"),
+                );
+            }
+        }
+        _ => m.insert(&e.key, e.key_loc, e.node),
     }
 }
 
