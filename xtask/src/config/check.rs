@@ -277,6 +277,7 @@ fn check_job(ctx: &mut Ctx, job: &crate::config::yaml::Map, path: &str) {
                 }
             }
         }
+        v if crate::config::schema::is_pure_ref(v) => {}
         _ => ctx.error(
             format!("expected a sequence, found a {}", tasks.kind()),
             Some(tasks.loc),
@@ -301,6 +302,9 @@ pub fn expect_map<'a>(
     match &node.v {
         Value::Map(m) => Some(m),
         Value::Null => None,
+        // A whole value from a reference (`my_cluster: ${var.cluster}`) is
+        // checked once resolved, as the CLI's conversion does.
+        v if crate::config::schema::is_pure_ref(v) => None,
         _ => {
             // The CLI warns and leaves the value out (libs/dyn/convert/
             // normalize.go: `typeMismatch` is a warning, the value invalid).
@@ -400,5 +404,25 @@ fn expect_string_seq(ctx: &mut Ctx, node: &Node, path: &str) {
             Some(node.loc),
             path,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_resource_or_task_list_written_as_one_reference_is_taken_from_it() {
+        // A complex value holding another variable's map (the CLI's
+        // acceptance case variables/complex-transitive).
+        let (config, diags) = crate::config::load_files(&[(
+            "databricks.yml",
+            "bundle:\n  name: t\nvariables:\n  catalog:\n    default: hive\n  conf:\n    default:\n      k: ${var.catalog}\n  cluster:\n    type: complex\n    default:\n      spark_version: '14.3'\n      spark_conf: ${var.conf}\n  tasks:\n    type: complex\n    default:\n      - task_key: a\nresources:\n  clusters:\n    c: ${var.cluster}\n  jobs:\n    j:\n      tasks: ${var.tasks}\n",
+        )]);
+        assert!(diags.is_empty(), "{diags:?}");
+        let c = &config["resources"]["clusters"]["c"];
+        assert_eq!(c["spark_conf"]["k"], "hive");
+        assert_eq!(
+            config["resources"]["jobs"]["j"]["tasks"][0]["task_key"],
+            "a"
+        );
     }
 }

@@ -99,20 +99,14 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
             Value::Null => ctx.warning("included file is empty", Some(node.loc), ""),
             Value::Map(m) => {
                 if let Some(e) = m.entry("include") {
-                    // The CLI warns and ignores it, located at each entry
+                    // The CLI warns and ignores it, located at the value
                     // (acceptance/bundle/includes/include_outside_root/output.txt).
-                    let locs: Vec<Loc> = match &e.node.v {
-                        Value::Seq(items) => items.iter().map(|n| n.loc).collect(),
-                        _ => vec![e.node.loc],
-                    };
-                    let mut d = crate::diag::Diagnostic::warning(
+                    let d = crate::diag::Diagnostic::warning(
                         "Include section is defined outside root file",
                     )
-                    .detail("The include section is defined in a file that is not the root file\nThese values will be ignored since only the includes defined in\nthe bundle root file (typically databricks.yml) are loaded.")
-                    .path("include");
-                    for l in locs {
-                        d = d.at(ctx.location(l));
-                    }
+                    .detail("An include section is defined in a file that is not databricks.yml.\nOnly includes defined in databricks.yml are applied.")
+                    .path("include")
+                    .at(ctx.location(e.node.loc));
                     ctx.diags.push(d);
                 }
                 ctx.sources.push(node.clone());

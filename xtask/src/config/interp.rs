@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use crate::config::ctx::Ctx;
 use crate::config::vars::Lookups;
-use crate::config::yaml::{Node, Value};
+use crate::config::yaml::{Loc, Node, Value};
 use crate::diag::edit_distance;
 
 const ROUNDS: usize = 11;
@@ -123,6 +123,48 @@ fn lookup<'a>(root: &'a Node, path: &str) -> Option<&'a Node> {
         Step::Key(k) => n.get(k),
         Step::Index(i) => n.as_seq().and_then(|v| v.get(i)),
     })
+}
+
+/// The CLI's text when a reference indexes into a value that is no map (or
+/// no sequence), e.g. a variable whose value is still a `${...}` string:
+/// `expected a map to index "variables.a.value.name", found string`
+/// (libs/dyn/visit.go). `None` when the path is only missing.
+fn index_error(root: &Node, path: &str) -> Option<String> {
+    let mut n = root;
+    let mut at = String::new();
+    for step in steps(path) {
+        let (want, next) = match step {
+            Step::Key(k) => {
+                at.push_str(&if at.is_empty() {
+                    k.to_string()
+                } else {
+                    format!(".{k}")
+                });
+                ("map", n.as_map().map(|_| n.get(k)))
+            }
+            Step::Index(i) => {
+                at.push_str(&format!("[{i}]"));
+                ("sequence", n.as_seq().map(|v| v.get(i)))
+            }
+        };
+        match next {
+            Some(Some(child)) => n = child,
+            Some(None) => return None,
+            None => {
+                let found = match &n.v {
+                    Value::Str(_) => "string",
+                    Value::Map(_) => "map",
+                    Value::Seq(_) => "sequence",
+                    Value::Bool(_) => "bool",
+                    Value::Int(_) => "int",
+                    Value::Float(_) => "float",
+                    Value::Null => "nil",
+                };
+                return Some(format!("expected a {want} to index {at:?}, found {found}"));
+            }
+        }
+    }
+    None
 }
 
 fn has_refs(n: &Node, lookups: &Lookups) -> bool {
@@ -263,20 +305,36 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
             &format!("variables.{name}"),
         );
     }
-    // A reference still there after the last round either waits on a missing
-    // one (already reported) or is part of a cycle: name the cycle.
-    // One set of paths known to lead to no cycle, shared by every search:
-    // each reference is explored once (linear, where a fresh search per
-    // reference is exponential in a chain of doubled references).
-    let mut acyclic = HashSet::new();
-    let found = cycles.iter().find_map(|(p, loc)| {
-        let mut stack = Vec::new();
-        cycle_from(&snapshot, p, lookups, &mut stack, &mut acyclic).map(|c| (c, *loc))
-    });
-    if let Some((chain, loc)) = found {
+    report_left(ctx, &snapshot, lookups, &cycles, reported);
+}
+
+/// A reference still there after the last round waits on a missing one
+/// (already reported), is part of a cycle (through strings: an error, as
+/// the CLI; through a complex value: the CLI's warning, it nests deeper
+/// each round), or nests deeper than the rounds reach.
+fn report_left(
+    ctx: &mut Ctx,
+    snapshot: &Node,
+    lookups: &Lookups,
+    cycles: &[(String, Loc)],
+    reported: bool,
+) {
+    let search = |through_maps| Search {
+        snapshot,
+        lookups,
+        through_maps,
+        acyclic: HashSet::new(),
+    };
+    if let Some((chain, loc)) = search(false).first(cycles) {
         ctx.error(
             format!("cycle detected in field resolution: {chain}"),
             Some(loc),
+            "",
+        );
+    } else if search(true).first(cycles).is_some() {
+        ctx.warning(
+            format!("Variables references are too deep, stopping resolution after {ROUNDS} rounds. Unresolved variables may remain."),
+            None,
             "",
         );
     } else if let Some((path, loc)) = cycles.first()
@@ -293,48 +351,65 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
     }
 }
 
-/// Depth-first search along references from `path`; the chain when one
-/// leads back to a reference already on the stack.
-fn cycle_from(
-    snapshot: &Node,
-    path: &str,
-    lookups: &Lookups,
-    stack: &mut Vec<String>,
-    acyclic: &mut HashSet<String>,
-) -> Option<String> {
-    let norm = normalize(path);
-    if acyclic.contains(&norm) {
-        return None;
-    }
-    if let Some(i) = stack.iter().position(|p| normalize(p) == norm) {
-        let mut chain: Vec<String> = stack[i..].iter().map(|p| format!("${{{p}}}")).collect();
-        chain.push(format!("${{{path}}}"));
-        return Some(chain.join(" -> "));
-    }
-    if stack.len() > 64 {
-        return None;
-    }
-    let node = lookup(snapshot, &norm)?;
-    let mut next = Vec::new();
-    walk_ref_node(node, &mut |m| {
-        if let Value::Str(s) = &m.v {
-            next.extend(
-                find_refs(s)
-                    .into_iter()
-                    .filter(|r| resolvable(&r.path, lookups))
-                    .map(|r| r.path),
-            );
+/// A search for a cycle of references in `snapshot`: along strings only
+/// (the CLI's resolver, which follows a reference whose value is a string
+/// within one round), or also into maps and lists (a complex value, taken as
+/// it is and resolved inside in the next round: a cycle there only nests
+/// deeper each round).
+struct Search<'a> {
+    snapshot: &'a Node,
+    lookups: &'a Lookups,
+    through_maps: bool,
+    /// Paths known to lead to no cycle, shared by every search: each
+    /// reference is explored once (linear, where a fresh search per
+    /// reference is exponential in a chain of doubled references).
+    acyclic: HashSet<String>,
+}
+
+impl Search<'_> {
+    /// Depth-first from `path`; the chain when one leads back to a
+    /// reference already on the stack.
+    fn cycle_from(&mut self, path: &str, stack: &mut Vec<String>) -> Option<String> {
+        let norm = normalize(path);
+        if self.acyclic.contains(&norm) {
+            return None;
         }
-    });
-    stack.push(path.to_string());
-    let found = next
-        .iter()
-        .find_map(|n| cycle_from(snapshot, n, lookups, stack, acyclic));
-    stack.pop();
-    if found.is_none() {
-        acyclic.insert(norm);
+        if let Some(i) = stack.iter().position(|p| normalize(p) == norm) {
+            let mut chain: Vec<String> = stack[i..].iter().map(|p| format!("${{{p}}}")).collect();
+            chain.push(format!("${{{path}}}"));
+            return Some(chain.join(" -> "));
+        }
+        if stack.len() > 64 {
+            return None;
+        }
+        let node = lookup(self.snapshot, &norm)?;
+        if !self.through_maps && !matches!(node.v, Value::Str(_)) {
+            return None;
+        }
+        let mut next = Vec::new();
+        walk_ref_node(node, &mut |m| {
+            if let Value::Str(s) = &m.v {
+                next.extend(
+                    find_refs(s)
+                        .into_iter()
+                        .filter(|r| resolvable(&r.path, self.lookups))
+                        .map(|r| r.path),
+                );
+            }
+        });
+        stack.push(path.to_string());
+        let found = next.iter().find_map(|n| self.cycle_from(n, stack));
+        stack.pop();
+        if found.is_none() {
+            self.acyclic.insert(norm);
+        }
+        found
     }
-    found
+
+    fn first(&mut self, refs: &[(String, Loc)]) -> Option<(String, Loc)> {
+        refs.iter()
+            .find_map(|(p, loc)| self.cycle_from(p, &mut Vec::new()).map(|c| (c, *loc)))
+    }
 }
 
 /// The parts references can point at, copied so the tree can change under them.
@@ -401,6 +476,7 @@ fn substitute(
                 // "reference does not exist"; recorded in
                 // acceptance/bundle/variables/did_you_mean/output.txt).
                 let msg = match suggest(snapshot, &r.path) {
+                    _ if let Some(e) = index_error(snapshot, &path) => e,
                     Some(s) => format!(
                         "reference does not exist: ${{{}}}. did you mean ${{{s}}}?",
                         r.path
@@ -513,6 +589,31 @@ fn suggest(snapshot: &Node, path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cycle_through_a_complex_value_is_too_deep_not_a_cycle_error() {
+        // The CLI's acceptance cases variables/complex-cycle(-self): each
+        // round nests the maps deeper; it warns after 11 rounds and succeeds.
+        let (_, diags) = crate::config::load_files(&[(
+            "databricks.yml",
+            "bundle:\n  name: c\nvariables:\n  a:\n    default:\n      hello: ${var.b}\n  b:\n    default:\n      hello: ${var.a}\n",
+        )]);
+        assert_eq!(
+            diags,
+            [
+                "Warning: Variables references are too deep, stopping resolution after 11 rounds. Unresolved variables may remain."
+            ]
+        );
+        // Through strings it is still a cycle, and an error.
+        let (_, diags) = crate::config::load_files(&[(
+            "databricks.yml",
+            "bundle:\n  name: c\nvariables:\n  a:\n    default: ${var.b}\n  b:\n    default: x${var.a}\n",
+        )]);
+        assert!(
+            diags.len() == 1 && diags[0].starts_with("Error: cycle detected in field resolution"),
+            "{diags:?}"
+        );
+    }
 
     #[test]
     fn reference_grammar() {

@@ -26,6 +26,49 @@ pub fn deep_merge(base: &mut Node, over: Node) {
     }
 }
 
+/// [`deep_merge`] for a target's settings, refusing what the CLI's
+/// `merge.Merge` refuses: a map or a sequence merged with a value of another
+/// kind (`tasks: ${var.tasks}` in the root, a list in the target), named as
+/// the CLI names it (`cannot merge string with sequence`). Nothing is merged
+/// when it fails.
+pub fn checked_merge(base: &mut Node, over: Node) -> Result<(), String> {
+    mergeable(base, &over)?;
+    deep_merge(base, over);
+    Ok(())
+}
+
+fn mergeable(base: &Node, over: &Node) -> Result<(), String> {
+    match (&base.v, &over.v) {
+        (Value::Null, _) | (_, Value::Null) => Ok(()),
+        (Value::Map(b), Value::Map(o)) => o.iter().try_for_each(|e| match b.get(&e.key) {
+            Some(existing) => mergeable(existing, &e.node),
+            None => Ok(()),
+        }),
+        (Value::Seq(_), Value::Seq(_)) => Ok(()),
+        (Value::Map(_), _) | (Value::Seq(_), _) | (_, Value::Map(_)) | (_, Value::Seq(_)) => {
+            Err(format!(
+                "cannot merge {} with {}",
+                go_kind(&base.v),
+                go_kind(&over.v)
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A value's kind as the CLI's `dyn.Kind` prints it.
+fn go_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Map(_) => "map",
+        Value::Seq(_) => "sequence",
+        Value::Str(_) => "string",
+        Value::Bool(_) => "bool",
+        Value::Int(_) => "int",
+        Value::Float(_) => "float",
+        Value::Null => "nil",
+    }
+}
+
 /// Merge an included file's top level into the root. A resource key defined
 /// in two files is an error, as in the CLI.
 pub fn merge_file(ctx: &mut Ctx, root: &mut Node, file: Node) {

@@ -560,10 +560,13 @@ fn stages(
     perm_checks::current_identity_included(ctx, tree);
     paths::expand_pipeline_globs(ctx, tree);
     let before = tree.clone();
-    paths::translate(ctx, tree);
-    if failed(ctx) {
+    if paths::translate(ctx, tree) {
         *tree = before;
         paths::normalize_only(ctx, tree);
+        return mode;
+    }
+    // Paths found only through the CLI's fallback: errors, yet translated.
+    if failed(ctx) {
         return mode;
     }
     paths::prepare_artifacts(ctx, tree);
@@ -745,6 +748,30 @@ pub fn display_path(root: &Path, file: &Path) -> PathBuf {
     file.strip_prefix(root)
         .map(Path::to_path_buf)
         .unwrap_or_else(|_| file.to_path_buf())
+}
+
+/// Test support: load a bundle written from `files` in a temp folder; the
+/// resolved configuration and each diagnostic as printed, the folder as `[ROOT]`.
+#[cfg(test)]
+pub(crate) fn load_files(files: &[(&str, &str)]) -> (serde_json::Value, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let opts = LoadOptions {
+        bundle_dir: dir.path().to_path_buf(),
+        current_user: Some("u@example.com".into()),
+        ..Default::default()
+    };
+    let (bundle, diags) = load(&opts);
+    let root = dir.path().to_string_lossy().into_owned();
+    let texts = diags
+        .iter()
+        .map(|d| format!("{d}").trim_end().replace(&root, "[ROOT]"))
+        .collect();
+    (bundle.map(|b| b.config).unwrap_or_default(), texts)
 }
 
 #[cfg(test)]

@@ -240,13 +240,42 @@ fn expand_library(ctx: &Ctx, item: Node) -> Vec<Node> {
     vec![item]
 }
 
-pub fn translate(ctx: &mut Ctx, root: &mut Node) {
+/// Where translated paths go: the workspace folder of the bundle's files,
+/// and the folder each job and pipeline is defined in (`jobs.<key>`), the
+/// CLI's fallback for paths written relative to the resource's file rather
+/// than the file that names them.
+struct Remote {
+    file_path: String,
+    fallback: std::collections::HashMap<String, PathBuf>,
+    /// Paths translated through the fallback: each an error, but translated.
+    fallbacks: std::cell::Cell<usize>,
+}
+
+/// Local paths to workspace paths (the CLI's `TranslatePaths`). Returns
+/// whether a path failed to translate; a path found only through the
+/// fallback is reported as an error but translated (as the CLI does).
+pub fn translate(ctx: &mut Ctx, root: &mut Node) -> bool {
     let file_path = root
         .at(&["workspace", "file_path"])
         .and_then(Node::as_str)
         .unwrap_or("")
         .to_string();
-    walk(ctx, root, Some(&file_path));
+    let mut fallback = std::collections::HashMap::new();
+    for kind in ["jobs", "pipelines"] {
+        visit_mut(root, &format!("resources.{kind}.*"), &mut |path, n| {
+            let key = path.trim_start_matches("resources.");
+            fallback.insert(key.to_string(), file_dir(ctx, n.loc));
+        });
+    }
+    let remote = Remote {
+        file_path,
+        fallback,
+        fallbacks: std::cell::Cell::new(0),
+    };
+    let errors = |ctx: &Ctx| ctx.diags.iter().filter(|d| d.is_error()).count();
+    let before = errors(ctx);
+    walk(ctx, root, Some(&remote));
+    errors(ctx) - before > remote.fallbacks.get()
 }
 
 /// Local paths made relative to the bundle root, unchecked (the CLI's
@@ -256,18 +285,22 @@ pub fn normalize_only(ctx: &mut Ctx, root: &mut Node) {
     walk(ctx, root, None);
 }
 
-/// `remote`: the workspace folder the bundle's files go to; `None` to only
-/// rebase the paths on the bundle root.
-fn walk(ctx: &mut Ctx, root: &mut Node, remote: Option<&str>) {
+/// `remote`: where paths go; `None` to only rebase them on the bundle root.
+/// A job with `git_source` is left as written, libraries too (its paths are
+/// paths in that repository; the CLI skips the whole job).
+fn walk(ctx: &mut Ctx, root: &mut Node, remote: Option<&Remote>) {
+    let mut git_jobs = Vec::new();
     visit_mut(root, "resources.jobs.*", &mut |base, job| {
         let Some(job) = job.as_map_mut() else { return };
-        // With `git_source`, task paths are paths in that repository.
-        let job_git = job.get("git_source").is_some();
+        if job.get("git_source").is_some() {
+            git_jobs.push(format!("{base}."));
+            return;
+        }
         let Some(Value::Seq(tasks)) = job.get_mut("tasks").map(|n| &mut n.v) else {
             return;
         };
         for (i, t) in tasks.iter_mut().enumerate() {
-            task(ctx, t, &format!("{base}.tasks[{i}]"), job_git, remote);
+            task(ctx, t, &format!("{base}.tasks[{i}]"), remote);
         }
     });
     for (pattern, kind) in PIPELINE_PATHS {
@@ -288,7 +321,9 @@ fn walk(ctx: &mut Ctx, root: &mut Node, remote: Option<&str>) {
         "resources.pipelines.*.environment.dependencies[*]",
     ] {
         visit_mut(root, pattern, &mut |path, n| {
-            dependency(ctx, n, path, remote)
+            if !git_jobs.iter().any(|g| path.starts_with(g.as_str())) {
+                dependency(ctx, n, path, remote)
+            }
         });
     }
 }
@@ -296,7 +331,7 @@ fn walk(ctx: &mut Ctx, root: &mut Node, remote: Option<&str>) {
 /// An environment dependency: `-r file` / `-e path` name a file to upload
 /// (translated to the workspace), a local library path stays local
 /// (`libraries.IsLocalPathInPipFlag`, `IsLibraryLocal`); packages are left.
-fn dependency(ctx: &mut Ctx, n: &mut Node, path: &str, remote: Option<&str>) {
+fn dependency(ctx: &mut Ctx, n: &mut Node, path: &str, remote: Option<&Remote>) {
     let Some(s) = n.as_str().map(str::to_string) else {
         return;
     };
@@ -387,20 +422,14 @@ fn is_package(dep: &str) -> bool {
     })
 }
 
-fn task(ctx: &mut Ctx, t: &mut Node, path: &str, job_git: bool, remote: Option<&str>) {
+fn task(ctx: &mut Ctx, t: &mut Node, path: &str, remote: Option<&Remote>) {
     let Some(tm) = t.as_map_mut() else { return };
     if let Some(inner) = tm
         .get_mut("for_each_task")
         .and_then(Node::as_map_mut)
         .and_then(|m| m.get_mut("task"))
     {
-        task(
-            ctx,
-            inner,
-            &format!("{path}.for_each_task.task"),
-            job_git,
-            remote,
-        );
+        task(ctx, inner, &format!("{path}.for_each_task.task"), remote);
     }
     if let Some(Value::Seq(libs)) = tm.get_mut("libraries").map(|n| &mut n.v) {
         for (i, lib) in libs.iter_mut().enumerate() {
@@ -426,7 +455,7 @@ fn task(ctx: &mut Ctx, t: &mut Node, path: &str, job_git: bool, remote: Option<&
         let Some(sm) = tm.get_mut(section).and_then(Node::as_map_mut) else {
             continue;
         };
-        if job_git || is_git_source(sm) {
+        if is_git_source(sm) {
             continue;
         }
         let target = if section == "sql_task" {
@@ -451,106 +480,142 @@ fn is_git_source(m: &Map) -> bool {
     m.get("source").and_then(Node::as_str) == Some("GIT")
 }
 
-fn one(ctx: &mut Ctx, n: &mut Node, kind: Kind, path: &str, remote: Option<&str>) {
-    let Some(s) = n.as_str() else { return };
+fn one(ctx: &mut Ctx, n: &mut Node, kind: Kind, path: &str, remote: Option<&Remote>) {
+    let Some(s) = n.as_str().map(str::to_string) else {
+        return;
+    };
     // Workspace paths, volumes, URLs and unresolved references are not local.
     if s.is_empty() || s.starts_with('/') || s.contains("://") || s.contains("${") {
         return;
     }
-    let file_dir = ctx
-        .files
-        .get(n.loc.file as usize)
-        .and_then(|f| f.parent().map(Path::to_path_buf))
-        .unwrap_or_default();
-    let Some(file_path) = remote else {
-        if let Some(p) = crate::config::files::normalize_up(&file_dir.join(s)) {
+    let dir = file_dir(ctx, n.loc);
+    let Some(remote) = remote else {
+        if let Some(p) = crate::config::files::normalize_up(&dir.join(&s)) {
             n.v = Value::Str(slash(&p));
         }
         return;
     };
-    let Some(rel) = normalize(&file_dir.join(s)) else {
-        ctx.error(
-            format!("path {s} is outside the bundle root"),
-            Some(n.loc),
-            path,
-        );
-        return;
+    match resolve(ctx, &dir, &s, kind, path, &remote.file_path) {
+        Ok(v) => n.v = Value::Str(v),
+        Err(e) => match fallback(ctx, n, &s, kind, path, remote) {
+            Some(v) => n.v = Value::Str(v),
+            None => ctx.error(e, Some(n.loc), path),
+        },
+    }
+}
+
+/// The folder (relative to the bundle root) of the file `loc` is in.
+fn file_dir(ctx: &Ctx, loc: crate::config::yaml::Loc) -> PathBuf {
+    ctx.files
+        .get(loc.file as usize)
+        .and_then(|f| f.parent().map(Path::to_path_buf))
+        .unwrap_or_default()
+}
+
+/// The CLI's fallback: a job's or pipeline's path that does not translate
+/// relative to its own file, tried relative to the folder the resource is
+/// defined in. Found there, it is translated and still an error (the CLI
+/// asks to write it relative to its file).
+fn fallback(
+    ctx: &mut Ctx,
+    n: &Node,
+    s: &str,
+    kind: Kind,
+    path: &str,
+    remote: &Remote,
+) -> Option<String> {
+    let rest = path.strip_prefix("resources.")?;
+    let (kind_name, rest) = rest.split_once('.')?;
+    let name = rest.split(['.', '[']).next()?;
+    let dir = remote.fallback.get(&format!("{kind_name}.{name}"))?;
+    let original = slash(&crate::config::files::normalize_up(Path::new(s))?);
+    let v = resolve(ctx, dir, &original, kind, path, &remote.file_path).ok()?;
+    let at = ctx.location(n.loc);
+    let msg = format!(
+        "path {original} is defined relative to the {} directory ({}:{}:{}). Please update the path to be relative to the file where it is defined or use earlier version of CLI (0.261.0 or earlier).",
+        absolute(&ctx.root, dir).display(),
+        absolute(&ctx.root, &at.file).display(),
+        at.line,
+        at.col
+    );
+    ctx.error(msg, Some(n.loc), path);
+    remote.fallbacks.set(remote.fallbacks.get() + 1);
+    Some(v)
+}
+
+/// `root` joined with `rel`, `..` resolved in the text (Go's `filepath.Join`).
+fn absolute(root: &Path, rel: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in root.join(rel).components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What a local path `s`, written in the folder `dir`, translates to, or
+/// the CLI's error for it.
+fn resolve(
+    ctx: &Ctx,
+    dir: &Path,
+    s: &str,
+    kind: Kind,
+    path: &str,
+    file_path: &str,
+) -> Result<String, String> {
+    let joined = dir.join(s);
+    let abs = absolute(&ctx.root, &joined);
+    let Some(rel) = normalize(&joined) else {
+        // Libraries and artifacts may live outside the sync root.
+        return match kind {
+            Kind::LocalRelative | Kind::LocalWithPrefix => {
+                let up = crate::config::files::normalize_up(&joined).unwrap_or(joined);
+                Ok(slash(&up))
+            }
+            Kind::LocalAbsoluteDir => local_dir(s, &abs),
+            _ => Err(format!(
+                "path {} is not contained in sync root path",
+                abs.display()
+            )),
+        };
     };
-    let abs = ctx.root.join(&rel);
     let rel = match kind {
         Kind::Glob => rel,
-        Kind::LocalRelative | Kind::LocalWithPrefix => {
+        Kind::LocalRelative => return Ok(slash(&rel)),
+        Kind::LocalWithPrefix => {
             let text = slash(&rel);
-            n.v = Value::Str(if kind == Kind::LocalWithPrefix && !text.starts_with('.') {
-                format!("./{text}")
-            } else {
+            return Ok(if text.starts_with('.') {
                 text
-            });
-            return;
-        }
-        Kind::LocalAbsoluteDir => {
-            let msg = if !abs.exists() {
-                format!("directory {s} not found")
-            } else if !abs.is_dir() {
-                format!("expected {s} to be a directory but found a file")
             } else {
-                n.v = Value::Str(abs.to_string_lossy().into_owned());
-                return;
-            };
-            ctx.error(msg, Some(n.loc), path);
-            return;
+                format!("./{text}")
+            });
         }
+        Kind::LocalAbsoluteDir => return local_dir(s, &abs),
         Kind::Dir => {
             if !abs.is_dir() {
-                let msg = if abs.exists() {
+                return Err(if abs.exists() {
                     format!("{} is not a directory", abs.display())
                 } else {
                     format!("stat {}: no such file or directory", slash(&rel))
-                };
-                ctx.error(msg, Some(n.loc), path);
-                return;
+                });
             }
             rel
         }
-        Kind::Notebook => match find_notebook(&abs) {
-            Some(found) => {
-                if !is_notebook(&found) {
-                    let msg = format!("file at {} is not a notebook", slash(&rel));
-                    ctx.error(
-                        format!("expected a notebook for \"{path}\" but got a file: {msg}"),
-                        Some(n.loc),
-                        path,
-                    );
-                    return;
-                }
-                rel.with_file_name(found.file_name().unwrap_or_default())
-            }
-            None => {
-                // The CLI's texts, naming the path from the bundle root.
-                let r = slash(&rel);
-                let msg = if rel.extension().is_some() {
-                    format!("notebook {r} not found")
-                } else {
-                    format!(
-                        "notebook {r:?} not found. Local notebook references are expected\nto contain one of the following file extensions: [.py, .r, .scala, .sql, .ipynb]"
-                    )
-                };
-                ctx.error(msg, Some(n.loc), path);
-                return;
-            }
-        },
+        Kind::Notebook => notebook(&rel, &abs, path)?,
         Kind::File => {
             if !abs.is_file() {
-                ctx.error(format!("file {} not found", slash(&rel)), Some(n.loc), path);
-                return;
+                return Err(format!("file {} not found", slash(&rel)));
             }
-            if kind == Kind::File && path.ends_with("python_file") && has_notebook_header(&abs) {
-                ctx.error(
-                    format!("expected a file for \"{path}\" but got a notebook: {s}"),
-                    Some(n.loc),
-                    path,
-                );
-                return;
+            if is_notebook(&abs) {
+                return Err(format!(
+                    "expected a file for \"{path}\" but got a notebook: file at {} is a notebook",
+                    abs.display()
+                ));
             }
             rel
         }
@@ -559,11 +624,44 @@ fn one(ctx: &mut Ctx, n: &mut Node, kind: Kind, path: &str, remote: Option<&str>
         Kind::Notebook => slash(&rel.with_extension("")),
         _ => slash(&rel),
     };
-    n.v = Value::Str(if remote.is_empty() {
+    Ok(if remote.is_empty() {
         file_path.to_string()
     } else {
         format!("{file_path}/{remote}")
-    });
+    })
+}
+
+/// An artifact's folder: must exist, becomes its absolute local path.
+fn local_dir(s: &str, abs: &Path) -> Result<String, String> {
+    if !abs.exists() {
+        Err(format!("directory {s} not found"))
+    } else if !abs.is_dir() {
+        Err(format!("expected {s} to be a directory but found a file"))
+    } else {
+        Ok(abs.to_string_lossy().into_owned())
+    }
+}
+
+/// A notebook's path relative to the root (with the extension found), or
+/// the CLI's error texts, naming the path from the bundle root.
+fn notebook(rel: &Path, abs: &Path, path: &str) -> Result<PathBuf, String> {
+    let Some(found) = find_notebook(abs) else {
+        let r = slash(rel);
+        return Err(if rel.extension().is_some() {
+            format!("notebook {r} not found")
+        } else {
+            format!(
+                "notebook {r:?} not found. Local notebook references are expected\nto contain one of the following file extensions: [.py, .r, .scala, .sql, .ipynb]"
+            )
+        });
+    };
+    if !is_notebook(&found) {
+        return Err(format!(
+            "expected a notebook for \"{path}\" but got a file: file at {} is not a notebook",
+            found.display()
+        ));
+    }
+    Ok(rel.with_file_name(found.file_name().unwrap_or_default()))
 }
 
 fn slash(p: &Path) -> String {
@@ -618,6 +716,82 @@ fn is_notebook(p: &Path) -> bool {
 mod tests {
     use super::*;
     use crate::config::yaml::parse;
+
+    #[test]
+    fn a_path_found_only_relative_to_the_resources_file_is_translated_and_an_error() {
+        // The override in databricks.yml names `../src/nb.py`: outside the
+        // root from its own file, found from resources/ where the job is.
+        let (config, diags) = crate::config::load_files(&[
+            (
+                "databricks.yml",
+                "bundle:\n  name: fb\ninclude:\n  - resources/j.yml\ntargets:\n  dev:\n    default: true\n    resources:\n      jobs:\n        j:\n          tasks:\n            - task_key: t\n              notebook_task:\n                notebook_path: ../src/nb.py\n              libraries:\n                - whl: ../dist/a.whl\n",
+            ),
+            (
+                "resources/j.yml",
+                "resources:\n  jobs:\n    j:\n      tasks:\n        - task_key: t\n          notebook_task:\n            notebook_path: x\n",
+            ),
+            ("src/nb.py", "# Databricks notebook source\n"),
+        ]);
+        let task = &config["resources"]["jobs"]["j"]["tasks"][0];
+        assert_eq!(
+            task["notebook_task"]["notebook_path"],
+            "/Workspace/Users/u@example.com/.bundle/fb/dev/files/src/nb"
+        );
+        // A library may live outside the root: relative to it, no error.
+        assert_eq!(task["libraries"][0]["whl"], "../dist/a.whl");
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(
+            diags[0].starts_with("Error: path ../src/nb.py is defined relative to the [ROOT]/resources directory ([ROOT]/databricks.yml:14:32). Please update the path"),
+            "{diags:?}"
+        );
+    }
+
+    #[test]
+    fn an_apps_source_folder_becomes_its_workspace_folder() {
+        let yml = "bundle:\n  name: a\nresources:\n  apps:\n    x:\n      name: x\n      source_code_path: ./app\n";
+        let (config, diags) =
+            crate::config::load_files(&[("databricks.yml", yml), ("app/app.py", "print(1)\n")]);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            config["resources"]["apps"]["x"]["source_code_path"],
+            "/Workspace/Users/u@example.com/.bundle/a/default/files/app"
+        );
+        let (_, diags) = crate::config::load_files(&[("databricks.yml", yml)]);
+        assert_eq!(
+            diags,
+            [
+                "Error: stat app: no such file or directory\n  at resources.apps.x.source_code_path\n  in databricks.yml:7:25"
+            ]
+        );
+    }
+
+    #[test]
+    fn paths_of_a_git_source_job_stay_as_written_and_a_notebook_is_no_file() {
+        let (config, diags) = crate::config::load_files(&[
+            (
+                "databricks.yml",
+                "bundle:\n  name: g\ninclude:\n  - resources/j.yml\n",
+            ),
+            (
+                "resources/j.yml",
+                "resources:\n  jobs:\n    j:\n      git_source: {git_url: https://github.com/x, git_provider: gitHub, git_branch: main}\n      tasks:\n        - task_key: t\n          notebook_task: {notebook_path: in/repo, source: GIT}\n          libraries:\n            - whl: ../w.whl\n",
+            ),
+        ]);
+        assert!(diags.is_empty(), "{diags:?}");
+        let task = &config["resources"]["jobs"]["j"]["tasks"][0];
+        assert_eq!(task["libraries"][0]["whl"], "../w.whl");
+        let (_, diags) = crate::config::load_files(&[
+            (
+                "databricks.yml",
+                "bundle:\n  name: p\nresources:\n  pipelines:\n    p:\n      libraries:\n        - file: {path: nb.py}\n",
+            ),
+            ("nb.py", "# Databricks notebook source\n"),
+        ]);
+        assert!(
+            diags.iter().any(|d| d.starts_with("Error: expected a file for \"resources.pipelines.p.libraries[0].file.path\" but got a notebook: file at [ROOT]/nb.py is a notebook")),
+            "{diags:?}"
+        );
+    }
 
     #[test]
     fn pipeline_library_globs_become_one_library_per_match() {

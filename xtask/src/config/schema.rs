@@ -100,7 +100,7 @@ fn kind(v: &Value) -> &'static str {
 }
 
 /// `${a.b}` and nothing else: stands for a value of any type.
-fn is_pure_ref(v: &Value) -> bool {
+pub(crate) fn is_pure_ref(v: &Value) -> bool {
     let Value::Str(s) = v else { return false };
     s.starts_with("${")
         && s.ends_with('}')

@@ -2,7 +2,7 @@
 //! CLI's default-target rules and error texts (reference §4).
 
 use crate::config::ctx::Ctx;
-use crate::config::merge::deep_merge;
+use crate::config::merge::{checked_merge, deep_merge};
 use crate::config::yaml::{Entry, Loc, Map, Node, Value};
 
 /// Map the legacy `environments` to `targets`; both at once is an error.
@@ -148,10 +148,7 @@ pub fn apply(ctx: &mut Ctx, root: &mut Node, name: &str) {
                 }
                 "variables" => merge_variables(ctx, m, e.node, name),
                 "bundle" | "workspace" | "artifacts" | "resources" | "sync" | "permissions"
-                | "presets" => match m.get_mut(&e.key) {
-                    Some(existing) if !existing.is_null() => deep_merge(existing, e.node),
-                    _ => m.insert(&e.key, e.key_loc, e.node),
-                },
+                | "presets" => merge_field(ctx, m, e, name),
                 // Unknown keys were reported by `check`.
                 _ => {}
             }
@@ -159,6 +156,25 @@ pub fn apply(ctx: &mut Ctx, root: &mut Node, name: &str) {
     }
     if let Some(b) = m.get_mut("bundle").and_then(Node::as_map_mut) {
         b.insert("target", bundle_loc, Node::str(name, bundle_loc));
+    }
+}
+
+/// One of the sections a target merges over the root's, as the CLI's
+/// `mergeField`: refused, with its text and no file place (it has none),
+/// when the kinds cannot merge.
+fn merge_field(ctx: &mut Ctx, m: &mut Map, e: Entry, name: &str) {
+    match m.get_mut(&e.key) {
+        Some(existing) if !existing.is_null() => {
+            let field = e.key.clone();
+            if let Err(why) = checked_merge(existing, e.node) {
+                ctx.error(
+                    format!("failed to perform target override for target={name}: failed to merge target={name} field={field}: {why}"),
+                    None,
+                    &format!("targets.{name}.{field}"),
+                );
+            }
+        }
+        _ => m.insert(&e.key, e.key_loc, e.node),
     }
 }
 
@@ -189,7 +205,7 @@ fn merge_variables(ctx: &mut Ctx, root: &mut Map, over: Node, target: &str) {
     let Some(vars) = root.get_mut("variables").and_then(Node::as_map_mut) else {
         for e in over.0 {
             ctx.error(
-                format!("variable {} is not defined but is assigned a value", e.key),
+                format!("failed to perform target override for target={target}: variable {} is not defined but is assigned a value", e.key),
                 Some(e.key_loc),
                 &format!("targets.{target}.variables"),
             );
@@ -199,7 +215,7 @@ fn merge_variables(ctx: &mut Ctx, root: &mut Map, over: Node, target: &str) {
     for e in over.0 {
         let Some(decl) = vars.get_mut(&e.key) else {
             ctx.error(
-                format!("variable {} is not defined but is assigned a value", e.key),
+                format!("failed to perform target override for target={target}: variable {} is not defined but is assigned a value", e.key),
                 Some(e.key_loc),
                 &format!("targets.{target}.variables.{}", e.key),
             );

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::ctx::Ctx;
-use crate::config::yaml::{Loc, Node};
+use crate::config::yaml::{Loc, Map, Node};
 
 /// The CLI's words for a variable with no value, its name following.
 const UNASSIGNED: &str = "no value assigned to required variable ";
@@ -106,9 +106,27 @@ fn substitute_vars(text: &str, values: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// Each variable's `value`, from `--var`, `BUNDLE_VAR_*`, the overrides file
+/// or its default (the CLI's `SetVariables`); lookups are returned, to be
+/// resolved against the workspace.
 pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) -> Lookups {
-    let mut lookups = Lookups::new();
     shorthands(root);
+    let errors = |ctx: &Ctx| ctx.diags.iter().filter(|d| d.is_error()).count();
+    let (before, declared) = (errors(ctx), root.get("variables").cloned());
+    let lookups = assign_values(ctx, root, flags, target);
+    // The CLI sets every value in one change of the configuration, dropped
+    // whole at its first failure: a failed stage shows no value set.
+    if errors(ctx) > before
+        && let (Some(declared), Some(m)) = (declared, root.as_map_mut())
+        && let Some(vars) = m.get_mut("variables")
+    {
+        *vars = declared;
+    }
+    lookups
+}
+
+fn assign_values(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) -> Lookups {
+    let mut lookups = Lookups::new();
     let overrides = read_overrides(ctx, target);
     if ctx.diags.iter().any(crate::diag::Diagnostic::is_error) {
         return Lookups::new();
@@ -125,6 +143,71 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
         return lookups;
     };
 
+    let from_flags = flag_values(ctx, vars, flags);
+
+    // In name order. The CLI ends the stage at its first failure, and which
+    // unassigned variable comes first there is Go's random map order; we name
+    // every unassigned variable at once (README: differences on purpose).
+    let mut order: Vec<usize> = (0..vars.0.len()).collect();
+    order.sort_by(|a, b| vars.0[*a].key.cmp(&vars.0[*b].key));
+    for i in order {
+        let e = &mut vars.0[i];
+        let name = e.key.clone();
+        let Some(m) = e.node.as_map_mut() else {
+            continue;
+        };
+        let complex = m.get("type").and_then(Node::as_str) == Some("complex");
+        let decl_loc = e.key_loc;
+        // The CLI's `setVariable` order: --var, BUNDLE_VAR_, a lookup (left
+        // for the workspace), the variable-overrides file, the default.
+        // Its first failure ends the stage, unlocated.
+        let env = std::env::var(format!("BUNDLE_VAR_{name}")).ok();
+        // A `value:` written in the declaration is the value: the CLI skips
+        // every other source for a variable that already has one.
+        if already_set(ctx, m, &name, from_flags.get(&name)) {
+            continue;
+        }
+        let value: Option<Node> = if let Some(v) = from_flags.get(&name) {
+            Some(Node::str(v.clone(), decl_loc))
+        } else if let Some(v) = env {
+            if complex {
+                ctx.error(format!("setting via environment variables (BUNDLE_VAR_{name}) is not supported for complex variable {name}"), None, "");
+                break;
+            }
+            Some(Node::str(v, decl_loc))
+        } else if let Some(l) = m.get("lookup") {
+            lookups.insert(name.clone(), lookup_what(l));
+            None
+        } else if let Some(v) = overrides
+            .as_ref()
+            .and_then(|o| o.get(&name))
+            .filter(|v| !v.is_null())
+        {
+            let Some(n) = file_value(ctx, &name, complex, v, decl_loc) else {
+                break;
+            };
+            Some(n)
+        } else if let Some(d) = m.get("default").filter(|d| !d.is_null()) {
+            // `default:` with nothing after it is no default (the CLI's `HasDefault`).
+            Some(d.clone())
+        } else {
+            ctx.error(
+                format!(
+                    "{UNASSIGNED}{name}. Variables are usually assigned in databricks.yml, and they can be overridden using \"--var\", the BUNDLE_VAR_{name} environment variable, or .databricks/bundle/<target>/variable-overrides.json"
+                ),
+                None,
+                "",
+            );
+            continue;
+        };
+        let Some(value) = value else { continue };
+        m.insert("value", decl_loc, value);
+    }
+    lookups
+}
+
+/// `--var NAME=VALUE` flags by name, each checked as the CLI checks them.
+fn flag_values(ctx: &mut Ctx, vars: &Map, flags: &[String]) -> BTreeMap<String, String> {
     let mut from_flags: BTreeMap<String, String> = BTreeMap::new();
     for f in flags {
         let Some((name, value)) = f.split_once('=') else {
@@ -161,88 +244,59 @@ pub fn assign(ctx: &mut Ctx, root: &mut Node, flags: &[String], target: &str) ->
         }
         from_flags.insert(name.to_string(), value.to_string());
     }
+    from_flags
+}
 
-    // In name order. The CLI ends the stage at its first failure, and which
-    // unassigned variable comes first there is Go's random map order; we name
-    // every unassigned variable at once (README: differences on purpose).
-    let mut order: Vec<usize> = (0..vars.0.len()).collect();
-    order.sort_by(|a, b| vars.0[*a].key.cmp(&vars.0[*b].key));
-    for i in order {
-        let e = &mut vars.0[i];
-        let name = e.key.clone();
-        let Some(m) = e.node.as_map_mut() else {
-            continue;
-        };
-        let complex = m.get("type").and_then(Node::as_str) == Some("complex");
-        let decl_loc = e.key_loc;
-        // The CLI's `setVariable` order: --var, BUNDLE_VAR_, a lookup (left
-        // for the workspace), the variable-overrides file, the default.
-        // Its first failure ends the stage, unlocated.
-        let env = std::env::var(format!("BUNDLE_VAR_{name}")).ok();
-        // A `value:` written in the declaration is the value: the CLI skips
-        // every other source for a variable that already has one.
-        if let Some(written) = m.get("value").filter(|v| !v.is_null()) {
-            if let Some(v) = from_flags.get(&name) {
-                let before = written
-                    .as_str()
-                    .map_or_else(|| written.to_json().to_string(), str::to_string);
-                ctx.error(
-                    format!("failed to assign {v} to {name}: variable has already been assigned value: {before}"),
-                    None,
-                    "",
-                );
-            }
-            continue;
-        }
-        let value: Option<Node> = if let Some(v) = from_flags.get(&name) {
-            Some(Node::str(v.clone(), decl_loc))
-        } else if let Some(v) = env {
-            if complex {
-                ctx.error(format!("setting via environment variables (BUNDLE_VAR_{name}) is not supported for complex variable {name}"), None, "");
-                break;
-            }
-            Some(Node::str(v, decl_loc))
-        } else if let Some(l) = m.get("lookup") {
-            let what = l
-                .as_map()
-                .and_then(|lm| lm.0.first())
-                .map(|e| format!("{} {:?}", e.key, e.node.as_str().unwrap_or("")))
-                .unwrap_or_else(|| "a workspace object".into());
-            lookups.insert(name.clone(), what);
-            None
-        } else if let Some(v) = overrides
-            .as_ref()
-            .and_then(|o| o.get(&name))
-            .filter(|v| !v.is_null())
-        {
-            let complex_value = v.is_object() || v.is_array();
-            if complex != complex_value {
-                let (is, not) = if complex {
-                    ("is", "not ")
-                } else {
-                    ("is not", "")
-                };
-                ctx.error(format!("variable {name} {is} of type complex, but the value in the variable file is {not}a complex type"), None, "");
-                break;
-            }
-            Some(Node::from_json(v, decl_loc))
-        } else if let Some(d) = m.get("default").filter(|d| !d.is_null()) {
-            // `default:` with nothing after it is no default (the CLI's `HasDefault`).
-            Some(d.clone())
-        } else {
-            ctx.error(
-                format!(
-                    "{UNASSIGNED}{name}. Variables are usually assigned in databricks.yml, and they can be overridden using \"--var\", the BUNDLE_VAR_{name} environment variable, or .databricks/bundle/<target>/variable-overrides.json"
-                ),
-                None,
-                "",
-            );
-            continue;
-        };
-        let Some(value) = value else { continue };
-        m.insert("value", decl_loc, value);
+/// Whether the declaration has a `value:` written in it: the value, and an
+/// error when `--var` assigns it again (the CLI skips every other source).
+fn already_set(ctx: &mut Ctx, m: &Map, name: &str, flag: Option<&String>) -> bool {
+    let Some(written) = m.get("value").filter(|v| !v.is_null()) else {
+        return false;
+    };
+    if let Some(v) = flag {
+        let before = written
+            .as_str()
+            .map_or_else(|| written.to_json().to_string(), str::to_string);
+        ctx.error(
+            format!(
+                "failed to assign {v} to {name}: variable has already been assigned value: {before}"
+            ),
+            None,
+            "",
+        );
     }
-    lookups
+    true
+}
+
+/// What a lookup variable names, for the warning that it is left as is.
+fn lookup_what(l: &Node) -> String {
+    l.as_map()
+        .and_then(|lm| lm.0.first())
+        .map(|e| format!("{} {:?}", e.key, e.node.as_str().unwrap_or("")))
+        .unwrap_or_else(|| "a workspace object".into())
+}
+
+/// A value from the variable-overrides file, if its shape fits the
+/// declaration (a complex variable takes a map or a list, any other one
+/// not); else the CLI's error and `None`.
+fn file_value(
+    ctx: &mut Ctx,
+    name: &str,
+    complex: bool,
+    v: &serde_json::Value,
+    loc: Loc,
+) -> Option<Node> {
+    let complex_value = v.is_object() || v.is_array();
+    if complex != complex_value {
+        let (is, not) = if complex {
+            ("is", "not ")
+        } else {
+            ("is not", "")
+        };
+        ctx.error(format!("variable {name} {is} of type complex, but the value in the variable file is {not}a complex type"), None, "");
+        return None;
+    }
+    Some(Node::from_json(v, loc))
 }
 
 /// Shorthand declarations `name: value` become `{default: value}`, and
@@ -348,6 +402,32 @@ pub fn split_var_flags(flags: &[String]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_failed_assignment_sets_no_value_at_all() {
+        // `a` sorts first and has a default; `b` gets a map from the file
+        // though it is no complex variable: the CLI keeps neither value.
+        let (config, diags) = crate::config::load_files(&[
+            (
+                "databricks.yml",
+                "bundle:\n  name: v\nvariables:\n  a:\n    default: x\n  b:\n    description: d\n",
+            ),
+            (
+                ".databricks/bundle/default/variable-overrides.json",
+                "{\"b\": {\"k\": 1}}",
+            ),
+        ]);
+        assert_eq!(
+            diags,
+            [
+                "Error: variable b is not of type complex, but the value in the variable file is a complex type"
+            ]
+        );
+        assert_eq!(
+            config["variables"]["a"],
+            serde_json::json!({"default": "x"})
+        );
+    }
     #[test]
     fn var_flags_split_on_commas_as_the_cli_does() {
         let flags = |v: &[&str]| {
