@@ -11,7 +11,7 @@ use super::remote_acl::{apply_grants, permissions};
 use super::remote_kinds::{self, api_settings};
 use super::resources::{Action, ResourceChange, ResourcePlan, tf_type};
 use super::state::TfResource;
-use super::{remote_custom, remote_dashboards, remote_refs};
+use super::{remote_custom, remote_dashboards, remote_drift, remote_refs};
 use crate::config::kinds;
 use crate::workspace::remote::client::Client;
 
@@ -50,8 +50,14 @@ pub fn apply(
             .id
             .clone()
             .filter(|id| !id.is_empty() && change.action != Action::Create);
+        // Only its permissions or grants changed there: those are put
+        // back below, the resource itself needs no request.
+        let mut body = change.clone();
+        if remote_drift::access_only(&change.drift) {
+            body.action = Action::Unchanged;
+        }
         let id =
-            call(client, &change, old_id, &settings, prev, &mut warnings).with_context(|| {
+            call(client, &body, old_id, &settings, prev, &mut warnings).with_context(|| {
                 let api = kinds::get(&change.kind).map_or("", |k| k.api);
                 format!("{} of {what} ({api})", change.action)
             })?;
@@ -114,10 +120,12 @@ fn call(
         "registered_models" => model(client, change.action, old_id, &api),
         kind if let Some(custom) = remote_custom::get(kind) => {
             let before = remote_kinds::recorded(prev, &ty, &change.key);
+            let before = remote_drift::before_drift(before, &change.drift);
             (custom.apply)(client, change.action, old_id, &api, before.as_ref())
         }
         kind if remote_kinds::get(kind).is_some() => {
             let before = remote_kinds::recorded(prev, &ty, &change.key);
+            let before = remote_drift::before_drift(before, &change.drift);
             remote_kinds::deploy(client, change, old_id, settings, before.as_ref())
         }
         // A kind this tool never deployed (recorded by an older version
@@ -295,8 +303,19 @@ fn uc_model(
     if !exists {
         client.uc_model_create(&api)?;
     } else if action == Action::Update {
-        let comment = api["comment"].as_str().unwrap_or_default();
-        client.uc_model_update(&full, &json!({ "comment": comment }))?;
+        // The fields the CLI's update sends (`UpdateRegisteredModelRequest`).
+        let fields = [
+            "aliases",
+            "catalog_name",
+            "comment",
+            "name",
+            "schema_name",
+            "storage_location",
+        ];
+        let body = fields
+            .iter()
+            .filter_map(|f| Some((f.to_string(), api.get(*f)?.clone())));
+        client.uc_model_update(&full, &Value::Object(body.collect()))?;
     }
     if let Some(old) = stale {
         if old.contains('.') {
