@@ -401,4 +401,42 @@ mod tests {
         let other_task = json!({"name": "j", "tags": {"a": "1"}, "tasks": [{"task_key": "u"}]});
         assert_eq!(differences(jobs(), &rec, &other_task), ["tasks"]);
     }
+
+    #[test]
+    fn fields_the_cli_skips_are_skipped_with_all_below_them() {
+        let serving = rows::get("model_serving_endpoints").unwrap();
+        let rec = json!({"config": {"served_entities": [{"entity_name": "m"}]}, "tags": []});
+        // Traffic is the workspace's (ignored); an entity's name and
+        // workload type it fills in (backend defaults); `route_optimized`
+        // only when false.
+        let rem = json!({
+            "config": {
+                "served_entities": [{"entity_name": "m", "name": "m-1", "workload_type": "CPU"}],
+                "traffic_config": {"routes": [{"served_model_name": "m-1", "traffic_percentage": 100}]}
+            },
+            "route_optimized": false
+        });
+        assert!(differences(serving, &rec, &rem).is_empty());
+        let optimized = json!({"config": rec["config"].clone(), "route_optimized": true});
+        assert_eq!(differences(serving, &rec, &optimized), ["route_optimized"]);
+        // A prefix is a field's path, not a longer name.
+        assert!(under("tags.a", "tags") && under("tasks[x].y", "tasks"));
+        assert!(!under("tagsx", "tags"));
+    }
+
+    #[test]
+    fn drift_of_access_alone_touches_no_setting_and_drifted_fields_are_sent_again() {
+        assert!(access_only(&["permissions".into(), "grants".into()]));
+        assert!(!access_only(&["permissions".into(), "comment".into()]));
+        assert!(!access_only(&[]));
+        let before = json!({"tags": [1], "config": {"a": 1}, "name": "e"});
+        let drift = [
+            "config.served_entities[0].x".to_string(),
+            "tags[0]".to_string(),
+        ];
+        assert_eq!(
+            before_drift(Some(before), &drift),
+            Some(json!({"name": "e"}))
+        );
+    }
 }

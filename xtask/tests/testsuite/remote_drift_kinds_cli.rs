@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::support::cli_remote::CliRemote;
-use crate::support::drift_case::{Case, call_ok, get, run};
+use crate::support::drift_case::{Case, call_ok, get, planned, run};
 
 const EXPERIMENT_YML: &str = "\
 resources:
@@ -459,4 +459,165 @@ fn an_external_location_commented_in_the_workspace_gets_its_comment_back() {
             same: &["PATCH /api/2.1/unity-catalog/external-locations/"],
         },
     );
+}
+
+const LAKEBASE: &str = "/api/2.0/database";
+
+/// The resource at `LAKEBASE/<at>` in the workspace of `token`, changed by
+/// `edit` and sent back under `key`, as the test server's update reads it
+/// (`{"database_catalog": {...}}`); it misreads the body the CLI sends (the
+/// resource itself), so putting it back cannot be checked there.
+fn lakebase_edit(r: &CliRemote, token: &str, at: &str, key: &str, edit: fn(&mut Value)) {
+    let at = format!("{LAKEBASE}/{at}");
+    let mut got = call_ok(r, token, "GET", &at, &Value::Null);
+    edit(&mut got);
+    let body = json!({ key: got });
+    call_ok(r, token, "PATCH", &format!("{at}?update_mask=*"), &body);
+}
+
+#[test]
+fn a_database_catalog_changed_in_the_workspace_is_shown_and_updated() {
+    run(
+        "a_database_catalog_changed_in_the_workspace_is_shown_and_updated",
+        &Case {
+            yml: crate::remote_database_catalogs_cli::LAKEBASE_YML,
+            files: &[],
+            kind: "database_catalogs",
+            key: "dc",
+            edit: |r, token, id| {
+                let at = format!("catalogs/{id}");
+                lakebase_edit(r, token, &at, "database_catalog", |c| {
+                    c["database_name"] = json!("other")
+                });
+            },
+            fields: &["database_name"],
+            back: None,
+            same: &["PATCH /api/2.0/database/catalogs/"],
+        },
+    );
+}
+
+#[test]
+fn a_synced_table_changed_in_the_workspace_is_shown_and_updated() {
+    run(
+        "a_synced_table_changed_in_the_workspace_is_shown_and_updated",
+        &Case {
+            yml: crate::remote_database_catalogs_cli::LAKEBASE_YML,
+            files: &[],
+            kind: "synced_database_tables",
+            key: "st",
+            edit: |r, token, id| {
+                let at = format!("synced_tables/{id}");
+                lakebase_edit(r, token, &at, "synced_table", |t| {
+                    t["spec"]["scheduling_policy"] = json!("TRIGGERED")
+                });
+            },
+            fields: &["spec.scheduling_policy"],
+            back: None,
+            same: &["PATCH /api/2.0/database/synced_tables/"],
+        },
+    );
+}
+
+#[test]
+fn a_database_instance_resized_in_the_workspace_is_shown_and_updated() {
+    run(
+        "a_database_instance_resized_in_the_workspace_is_shown_and_updated",
+        &Case {
+            yml: crate::remote_database_catalogs_cli::LAKEBASE_YML,
+            files: &[],
+            kind: "database_instances",
+            key: "db",
+            edit: |r, token, id| {
+                let at = format!("instances/{id}");
+                lakebase_edit(r, token, &at, "database_instance", |i| {
+                    i["capacity"] = json!("CU_2")
+                });
+            },
+            fields: &["capacity"],
+            back: None,
+            same: &["PATCH /api/2.0/database/instances/"],
+        },
+    );
+}
+
+const JOB_YML: &str = "\
+resources:
+  jobs:
+    j:
+      name: nightly
+      tasks:
+        - task_key: t
+          notebook_task:
+            notebook_path: /Shared/t
+      permissions:
+        - group_name: users
+          level: CAN_VIEW
+";
+
+#[test]
+fn a_job_shared_in_the_workspace_gets_its_permissions_back() {
+    run(
+        "a_job_shared_in_the_workspace_gets_its_permissions_back",
+        &Case {
+            yml: JOB_YML,
+            files: &[],
+            kind: "jobs",
+            key: "j",
+            edit: |r, token, id| {
+                let acl = json!({"access_control_list": [
+                    {"user_name": e2e::cli_server::USER, "permission_level": "IS_OWNER"},
+                    {"group_name": "users", "permission_level": "CAN_MANAGE_RUN"}
+                ]});
+                call_ok(
+                    r,
+                    token,
+                    "PUT",
+                    &format!("/api/2.0/permissions/jobs/{id}"),
+                    &acl,
+                );
+            },
+            fields: &["permissions"],
+            back: Some(|r, id| {
+                let acl = get(r, &format!("/api/2.0/permissions/jobs/{id}"));
+                let all = acl["access_control_list"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let users = all.iter().find(|e| e["group_name"] == "users");
+                users.is_some_and(|u| u["all_permissions"][0]["permission_level"] == "CAN_VIEW")
+            }),
+            same: &["PUT /api/2.0/permissions/jobs/"],
+        },
+    );
+}
+
+/// A kind besides jobs deleted there is created again, as the CLI plans it.
+#[test]
+fn an_experiment_deleted_in_the_workspace_is_created_again() {
+    let test = "an_experiment_deleted_in_the_workspace_is_created_again";
+    let Some(r) = crate::remote_kinds::start(test, EXPERIMENT_YML) else {
+        return;
+    };
+    r.ok(&["deploy"]);
+    let id = planned(&r, "e")["id"].as_str().unwrap().to_string();
+    let body = json!({ "experiment_id": id });
+    call_ok(
+        &r,
+        r.server.token(),
+        "POST",
+        "/api/2.0/mlflow/experiments/delete",
+        &body,
+    );
+    let p = planned(&r, "e");
+    assert_eq!(p["action"], "create", "{p}");
+    let status = crate::support::deploy::text(&r.run(&["status"]));
+    assert!(
+        status.contains("resource experiments.e deleted in the workspace"),
+        "{status}"
+    );
+    r.ok(&["deploy"]);
+    let again = planned(&r, "e");
+    assert_eq!(again["action"], "unchanged", "{again}");
+    assert_ne!(again["id"], json!(id));
 }
