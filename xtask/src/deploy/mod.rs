@@ -31,7 +31,6 @@ mod remote_dashboards;
 mod remote_drift;
 mod remote_drift_access;
 mod remote_drift_kinds;
-mod remote_drift_remap;
 mod remote_kinds;
 mod remote_refs;
 mod remote_resources;

@@ -1,11 +1,15 @@
 //! Resources changed in the workspace out of band (in its UI, by another
-//! tool): each recorded job (schema, volume, pipeline, cluster, SQL
-//! warehouse) is read back and compared with the
-//! settings the state recorded, as the CLI's direct engine compares its
-//! remote state with its saved state. A resource so changed is planned as
-//! an update (the deploy puts the bundle's settings back), one deleted
-//! there as a create; one whose settings in the workspace already are the
-//! bundle's is left alone (no request), as the CLI does.
+//! tool): each recorded resource of a kind read back (`remote_drift_kinds`:
+//! jobs, experiments, models, serving endpoints, quality monitors, UC and
+//! Lakebase kinds, pipelines, clusters, warehouses, dashboards, alerts,
+//! apps, secret scopes), with its permissions and grants
+//! (`remote_drift_access`), is compared with the settings the state
+//! recorded, as the CLI's direct engine compares its remote state with its
+//! saved state. A resource so changed is planned as an update (the deploy
+//! puts the bundle's settings back), one deleted there as a create; one
+//! whose settings in the workspace already are the bundle's is left alone
+//! (no request), as the CLI does. The reads run at once, bounded and rate
+//! limited as the client's other parallel work.
 
 use anyhow::{Context, Result};
 use serde::Serialize;

@@ -4,6 +4,8 @@
 //! manages or never returns (`ignore_remote_changes`) and those it fills in
 //! when the bundle leaves them out (`backend_defaults`), from the CLI's
 //! `bundle/direct/dresources/resources.yml` and `resources.generated.yml`.
+//! A kind with reads of its own (serving endpoints, secret scopes,
+//! dashboards) keeps them in its own file.
 
 use anyhow::Result;
 use serde_json::{Map, Value};
@@ -90,7 +92,7 @@ pub(super) const READ_BACK: &[ReadBack] = &[
         )
     },
     ReadBack {
-        remap: super::remote_drift_remap::serving,
+        remap: super::remote_serving::read_back,
         defaults: &[
             ("config.served_entities[*].name", &[]),
             ("config.served_entities[*].workload_type", &[]),
@@ -107,12 +109,12 @@ pub(super) const READ_BACK: &[ReadBack] = &[
         &["warehouse_id", "skip_builtin_dashboard"],
     ),
     ReadBack {
-        read: Some(super::remote_drift_remap::secret_scope),
+        read: Some(super::remote_secret_scopes::read),
         defaults: &[("backend_type", &["\"DATABRICKS\""])],
         ..row("secret_scopes", &[])
     },
     ReadBack {
-        read: Some(super::remote_drift_remap::dashboard),
+        read: Some(super::remote_dashboards::read),
         // `file_path` is the bundle's, its contents `serialized_dashboard`,
         // which the etag stands for.
         ..row(

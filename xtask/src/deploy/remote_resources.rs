@@ -50,10 +50,8 @@ pub fn apply(
             .id
             .clone()
             .filter(|id| !id.is_empty() && change.action != Action::Create);
-        // Only its permissions or grants changed there: those are put
-        // back below, the resource itself needs no request.
         let mut body = change.clone();
-        if remote_drift::access_only(&change.drift) {
+        if access_alone(&change, &settings, prev) {
             body.action = Action::Unchanged;
         }
         let id =
@@ -97,6 +95,20 @@ pub fn apply(
         }
     }
     Ok(warnings)
+}
+
+/// True if only the resource's permissions or grants change (in the
+/// workspace, or in the bundle while its settings are those recorded): the
+/// CLI keeps those as resources of their own, so the resource itself gets
+/// no request; they are set after it (`remote_acl`, a kind's grants).
+fn access_alone(change: &ResourceChange, settings: &Value, prev: &[TfResource]) -> bool {
+    if remote_drift::access_only(&change.drift) {
+        return true;
+    }
+    let before = remote_kinds::recorded(prev, &tf_type(&change.kind), &change.key);
+    change.action == Action::Update
+        && change.drift.is_empty()
+        && before.is_some_and(|b| b == api_settings(settings))
 }
 
 /// The REST calls of one change, by kind; its id afterwards.
