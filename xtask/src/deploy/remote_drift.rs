@@ -80,6 +80,7 @@ fn compare(kind: &str, recorded: &Value, remote: &Value) -> Vec<String> {
     let Some(row) = rows::get(kind) else {
         return Vec::new();
     };
+    let (recorded, remote) = (&(row.alias)(recorded.clone()), &(row.alias)(remote.clone()));
     if row.whole {
         return differences(row, recorded, remote);
     }

@@ -27,6 +27,8 @@ pub(super) struct ReadBack {
     pub read: Option<Read>,
     /// The answer in the shape of the bundle's settings.
     pub remap: fn(Value) -> Value,
+    /// Both sides before comparing: values that are aliases made the same.
+    pub alias: fn(Value) -> Value,
     /// Compared in full (jobs: the answer is the settings); otherwise only
     /// the fields the bundle sets, since the answer carries what the
     /// workspace adds (owner, state, times).
@@ -41,6 +43,7 @@ const fn row(kind: &'static str, ignore: &'static [&'static str]) -> ReadBack {
         kind,
         read: None,
         remap: same,
+        alias: same,
         whole: false,
         ignore,
         defaults: &[],
@@ -68,6 +71,7 @@ pub(super) const READ_BACK: &[ReadBack] = &[
     },
     ReadBack {
         read: Some(experiment),
+        alias: experiment_name,
         defaults: &[("artifact_location", &[])],
         // Tags are not updated by the CLI (as Terraform), so not compared.
         ..row("experiments", &["tags"])
@@ -331,6 +335,17 @@ fn experiment(client: &Client, id: &str) -> Result<Option<Value>> {
         return Ok(None);
     }
     Ok(Some(pick(&e, &["name", "artifact_location", "tags"])))
+}
+
+/// The name without its `/Workspace` prefix, which the API leaves out of
+/// its answer (the CLI's `stripWorkspacePrefix`).
+fn experiment_name(mut v: Value) -> Value {
+    if let Some(name) = v["name"].as_str()
+        && let Some(rest) = name.strip_prefix("/Workspace/")
+    {
+        v["name"] = Value::String(format!("/{rest}"));
+    }
+    v
 }
 
 /// A Unity Catalog model (a dotted full name) or a workspace registry one.
