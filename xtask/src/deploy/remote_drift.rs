@@ -444,4 +444,55 @@ mod tests {
             Some(json!({"name": "e"}))
         );
     }
+
+    /// Twelve jobs read back with four requests in flight at most, the
+    /// client's bound, and more than one at once.
+    #[test]
+    fn resources_are_read_back_at_once_within_the_clients_bound() {
+        use crate::workspace::remote::auth::{Credentials, Secret};
+        use crate::workspace::remote::client::ClientOptions;
+        use crate::workspace::remote::fake_workspace::FakeWorkspace;
+        use std::time::Duration;
+
+        let fake = FakeWorkspace::start();
+        let creds = Credentials {
+            host: fake.url().to_string(),
+            token: Secret::new(fake.token()),
+        };
+        let opts = ClientOptions {
+            parallelism: 4,
+            ..ClientOptions::default()
+        };
+        let client = Client::new(&creds, opts).unwrap();
+        let settings = json!({"name": "j", "tasks": [{"task_key": "t"}]});
+        let prev: Vec<TfResource> = (0..12)
+            .map(|i| {
+                let id = client.job_create(&settings).unwrap();
+                let mut attributes = settings.as_object().cloned().unwrap();
+                attributes.insert("id".into(), json!(id.to_string()));
+                TfResource {
+                    mode: "managed".into(),
+                    kind: "databricks_job".into(),
+                    name: format!("j{i}"),
+                    provider: String::new(),
+                    instances: vec![super::super::state::TfInstance {
+                        schema_version: 0,
+                        attributes,
+                        sensitive_attributes: Vec::new(),
+                    }],
+                }
+            })
+            .collect();
+        fake.clear_log();
+        fake.delay("jobs/get", Duration::from_millis(100), 12);
+        let user = fake.user();
+        let api = Api {
+            client: &client,
+            user: &user,
+        };
+        assert_eq!(detect(&api, &prev).unwrap(), []);
+        assert_eq!(fake.requests_matching("jobs/get").len(), 12);
+        let max = fake.max_in_flight();
+        assert!((2..=4).contains(&max), "{max} in flight");
+    }
 }
