@@ -652,3 +652,45 @@ fn a_workspace_registry_model_deleted_there_is_created_again() {
         },
     );
 }
+
+const SHARED_EXPERIMENT_YML: &str = "\
+resources:
+  experiments:
+    e:
+      name: /Shared/drift-exp
+      permissions:
+        - group_name: users
+          level: CAN_READ
+";
+
+#[test]
+fn an_experiment_shared_in_the_workspace_gets_its_permissions_back() {
+    run(
+        "an_experiment_shared_in_the_workspace_gets_its_permissions_back",
+        &Case {
+            yml: SHARED_EXPERIMENT_YML,
+            files: &[],
+            kind: "experiments",
+            key: "e",
+            edit: |r, token, id| {
+                let acl = json!({"access_control_list": [
+                    {"user_name": e2e::cli_server::USER, "permission_level": "CAN_MANAGE"},
+                    {"group_name": "users", "permission_level": "CAN_EDIT"}
+                ]});
+                let at = format!("/api/2.0/permissions/experiments/{id}");
+                call_ok(r, token, "PUT", &at, &acl);
+            },
+            fields: &["permissions"],
+            back: Some(|r, id| {
+                let acl = get(r, &format!("/api/2.0/permissions/experiments/{id}"));
+                let all = acl["access_control_list"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let users = all.iter().find(|e| e["group_name"] == "users");
+                users.is_some_and(|u| u["all_permissions"][0]["permission_level"] == "CAN_READ")
+            }),
+            same: &["PUT /api/2.0/permissions/experiments/"],
+        },
+    );
+}
