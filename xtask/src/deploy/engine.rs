@@ -154,7 +154,7 @@ pub fn compute(req: &Request) -> Result<Computed> {
             .tfstate
             .as_ref()
             .map_or(&[][..], |t| &t.resources[..]);
-        super::remote_drift::amend(api.client, &mut resources, prev)?;
+        super::remote_drift::amend(&api, &mut resources, prev)?;
     }
     let manifest = Manifest::new(records, artifact_records);
     lap.phase(" . artifacts, manifest");

@@ -29,6 +29,8 @@ mod remote_apps;
 mod remote_custom;
 mod remote_dashboards;
 mod remote_drift;
+mod remote_drift_access;
+mod remote_drift_kinds;
 mod remote_kinds;
 mod remote_models;
 mod remote_postgres;

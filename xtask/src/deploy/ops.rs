@@ -104,11 +104,12 @@ pub fn env_status(ws: &dyn Workspace, env: &str) -> Result<EnvStatus> {
         .and_then(|b| serde_json::from_slice(&b).ok());
     // A resource that cannot be read back leaves the rest of the status to show.
     let resource_drift = match (ws.api(), &read.tfstate) {
-        (Some(api), Some(tf)) => super::remote_drift::detect(api.client, &tf.resources)
-            .unwrap_or_else(|e| {
+        (Some(api), Some(tf)) => {
+            super::remote_drift::detect(&api, &tf.resources).unwrap_or_else(|e| {
                 warnings.push(format!("resource drift not checked: {e:#}"));
                 Vec::new()
-            }),
+            })
+        }
         _ => Vec::new(),
     };
     let history = read.history;

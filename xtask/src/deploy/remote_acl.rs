@@ -158,7 +158,7 @@ pub(super) fn apply_grants(
 }
 
 /// `[{principal, privileges}]` as principal → privileges (upper case).
-fn grant_sets<'a>(
+pub(super) fn grant_sets<'a>(
     assignments: impl Iterator<Item = &'a Value>,
 ) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

@@ -2,7 +2,8 @@
 //! (`dresources/dashboard.go`): the `file_path` read into
 //! `serialized_dashboard` (as its `ConfigureDashboardSerializedDashboard`),
 //! created (its parent folder made when the API answers 404) or updated,
-//! then published; deleted by trashing.
+//! then published; deleted by trashing; read back for drift with its
+//! published version.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -11,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
 use super::remote_custom::Custom;
+use super::remote_drift_kinds::pick;
 use super::resources::{Action, tf_type};
 use super::state::TfResource;
 use crate::workspace::remote::api::escape;
@@ -168,6 +170,36 @@ fn from_state(state: &Map<String, Value>) -> Map<String, Value> {
     let mut s = state.clone();
     s.remove("published");
     s
+}
+
+/// A dashboard (not in the trash) with its etag, and what its published
+/// version embeds (`embed_credentials`), as the CLI's read.
+pub(super) fn read(client: &Client, id: &str) -> Result<Option<Value>> {
+    let at = format!("{BASE}/{}", escape(id));
+    let got = client.rest("GET", &at, None)?;
+    let Some(d) = got.filter(|d| d["lifecycle_state"] != "TRASHED") else {
+        return Ok(None);
+    };
+    let fields = [
+        "display_name",
+        "etag",
+        "parent_path",
+        "warehouse_id",
+        "serialized_dashboard",
+    ];
+    let mut out = pick(&d, &fields);
+    // The API answers without the `/Workspace` prefix it was given.
+    if let Some(parent) = d["parent_path"].as_str()
+        && !(parent == "/Workspace" || parent.starts_with("/Workspace/"))
+    {
+        out["parent_path"] = Value::String(format!("/Workspace{parent}"));
+    }
+    // Unpublished, it embeds nothing (the CLI reads past that error too).
+    let published = client.rest("GET", &format!("{at}/published"), None);
+    if let Ok(Some(p)) = published {
+        out["embed_credentials"] = p["embed_credentials"].clone();
+    }
+    Ok(Some(out))
 }
 
 /// The dashboard's etag now.

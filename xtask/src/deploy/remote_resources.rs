@@ -11,7 +11,7 @@ use super::remote_acl::{apply_grants, permissions};
 use super::remote_kinds::{self, api_settings};
 use super::resources::{Action, ResourceChange, ResourcePlan, tf_type};
 use super::state::TfResource;
-use super::{remote_custom, remote_dashboards, remote_refs};
+use super::{remote_custom, remote_dashboards, remote_drift, remote_refs};
 use crate::config::kinds;
 use crate::workspace::remote::client::Client;
 
@@ -50,8 +50,12 @@ pub fn apply(
             .id
             .clone()
             .filter(|id| !id.is_empty() && change.action != Action::Create);
+        let mut body = change.clone();
+        if access_alone(&change, &settings, prev) {
+            body.action = Action::Unchanged;
+        }
         let id =
-            call(client, &change, old_id, &settings, prev, &mut warnings).with_context(|| {
+            call(client, &body, old_id, &settings, prev, &mut warnings).with_context(|| {
                 let api = kinds::get(&change.kind).map_or("", |k| k.api);
                 format!("{} of {what} ({api})", change.action)
             })?;
@@ -98,6 +102,20 @@ fn permission_id(plan: &ResourcePlan, slot: Option<usize>, kind: &str, i: usize)
     inst.attributes.get(field)?.as_str().map(str::to_string)
 }
 
+/// True if only the resource's permissions or grants change (in the
+/// workspace, or in the bundle while its settings are those recorded): the
+/// CLI keeps those as resources of their own, so the resource itself gets
+/// no request; they are set after it (`remote_acl`, a kind's grants).
+fn access_alone(change: &ResourceChange, settings: &Value, prev: &[TfResource]) -> bool {
+    if remote_drift::access_only(&change.drift) {
+        return true;
+    }
+    let before = remote_kinds::recorded(prev, &tf_type(&change.kind), &change.key);
+    change.action == Action::Update
+        && change.drift.is_empty()
+        && before.is_some_and(|b| b == api_settings(settings))
+}
+
 /// The REST calls of one change, by kind; its id afterwards.
 fn call(
     client: &Client,
@@ -119,10 +137,12 @@ fn call(
         "registered_models" => model(client, change.action, old_id, &api),
         kind if let Some(custom) = remote_custom::get(kind) => {
             let before = remote_kinds::recorded(prev, &ty, &change.key);
+            let before = remote_drift::before_drift(before, &change.drift);
             (custom.apply)(client, change.action, old_id, &api, before.as_ref())
         }
         kind if remote_kinds::get(kind).is_some() => {
             let before = remote_kinds::recorded(prev, &ty, &change.key);
+            let before = remote_drift::before_drift(before, &change.drift);
             remote_kinds::deploy(client, change, old_id, settings, before.as_ref())
         }
         // A kind this tool never deployed (recorded by an older version
@@ -300,8 +320,19 @@ fn uc_model(
     if !exists {
         client.uc_model_create(&api)?;
     } else if action == Action::Update {
-        let comment = api["comment"].as_str().unwrap_or_default();
-        client.uc_model_update(&full, &json!({ "comment": comment }))?;
+        // The fields the CLI's update sends (`UpdateRegisteredModelRequest`).
+        let fields = [
+            "aliases",
+            "catalog_name",
+            "comment",
+            "name",
+            "schema_name",
+            "storage_location",
+        ];
+        let body = fields
+            .iter()
+            .filter_map(|f| Some((f.to_string(), api.get(*f)?.clone())));
+        client.uc_model_update(&full, &Value::Object(body.collect()))?;
     }
     if let Some(old) = stale {
         if old.contains('.') {

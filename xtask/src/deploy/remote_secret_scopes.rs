@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
 use super::remote_custom::Custom;
+use super::remote_drift_kinds::pick;
 use super::resources::Action;
 use crate::workspace::remote::api::escape;
 use crate::workspace::remote::client::Client;
@@ -85,6 +86,16 @@ fn apply(
         .rest("POST", &format!("{SCOPES}/create"), Some(&body))?
         .with_context(|| format!("{SCOPES}/create: not found"))?;
     Ok(Some(name.to_string()))
+}
+
+/// A scope in the bundle's shape (`name`, `backend_type`,
+/// `keyvault_metadata`), found in the list of scopes.
+pub(super) fn read(client: &Client, name: &str) -> Result<Option<Value>> {
+    let list = client.rest("GET", &format!("{SCOPES}/list"), None)?;
+    let list = list.unwrap_or_default();
+    let mut scopes = list["scopes"].as_array().into_iter().flatten();
+    let found = scopes.find(|s| s["name"] == name);
+    Ok(found.map(|s| pick(s, &["name", "backend_type", "keyvault_metadata"])))
 }
 
 fn exists(client: &Client, name: &str) -> Result<bool> {

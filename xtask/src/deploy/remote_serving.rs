@@ -1,14 +1,16 @@
 //! Updates of a model serving endpoint, as the CLI's direct engine makes
 //! them (`dresources/model_serving_endpoint.go`): one call per part that
 //! changed (tags, AI gateway, served config, notifications), since the API
-//! has no call that replaces an endpoint's settings.
+//! has no call that replaces an endpoint's settings; and an endpoint read
+//! back for drift in the shape of its settings.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
+use super::remote_drift_kinds::pick;
 use crate::workspace::remote::api::escape;
 use crate::workspace::remote::client::Client;
 
@@ -93,6 +95,69 @@ pub(super) fn endpoint_id(client: &Client, name: &str) -> Result<String> {
         .as_str()
         .map(str::to_string)
         .with_context(|| format!("serving endpoint {name}: no id in the answer"))
+}
+
+/// An endpoint's answer as its create request (`serving.CreateServingEndpoint`).
+pub(super) fn read_back(v: Value) -> Value {
+    let mut out = pick(
+        &v,
+        &[
+            "ai_gateway",
+            "budget_policy_id",
+            "description",
+            "email_notifications",
+            "name",
+            "route_optimized",
+            "tags",
+        ],
+    );
+    if let Some(config) = v.get("config").filter(|c| c.is_object()) {
+        out["config"] = serving_config(config);
+    }
+    out
+}
+
+/// The fields of a served entity's input (`serving.ServedEntityInput`).
+const ENTITY: [&str; 15] = [
+    "entity_name",
+    "entity_version",
+    "environment_vars",
+    "external_model",
+    "instance_profile_arn",
+    "max_provisioned_concurrency",
+    "max_provisioned_throughput",
+    "min_provisioned_concurrency",
+    "min_provisioned_throughput",
+    "name",
+    "provisioned_model_units",
+    "scale_to_zero_enabled",
+    "workload_size",
+    "workload_type",
+    "burst_scaling_enabled",
+];
+
+fn serving_config(config: &Value) -> Value {
+    let mut out = Map::new();
+    if let Some(capture) = config.get("auto_capture_config") {
+        let fields = [
+            "catalog_name",
+            "schema_name",
+            "table_name_prefix",
+            "enabled",
+        ];
+        out.insert("auto_capture_config".into(), pick(capture, &fields));
+    }
+    // Served models (the older form) are compared as written, as entities.
+    for list in ["served_entities", "served_models"] {
+        if let Some(items) = config.get(list).and_then(Value::as_array) {
+            let items = items.iter().map(|e| pick(e, &ENTITY)).collect();
+            out.insert(list.into(), Value::Array(items));
+        }
+    }
+    if let Some(traffic) = config.get("traffic_config") {
+        out.insert("traffic_config".into(), traffic.clone());
+    }
+    Value::Object(out)
 }
 
 /// How long the CLI waits for an endpoint's configuration to settle.

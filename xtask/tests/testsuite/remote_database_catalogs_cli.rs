@@ -9,7 +9,7 @@ use crate::remote_kinds::{start, writes};
 use crate::support::cli_remote::{CliWorkspace, assert_same_bodies, root};
 use e2e::cli_server::{Recorded, cli_binary};
 
-const LAKEBASE_YML: &str = "\
+pub const LAKEBASE_YML: &str = "\
 resources:
   database_instances:
     db:

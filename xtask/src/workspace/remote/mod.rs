@@ -14,7 +14,7 @@ mod txn;
 
 #[cfg(test)]
 #[path = "../../../../tests/src/fake_workspace/mod.rs"]
-mod fake_workspace;
+pub(crate) mod fake_workspace;
 
 #[cfg(test)]
 mod backend_tests;

@@ -4,5 +4,6 @@
 
 pub mod cli_remote;
 pub mod deploy;
+pub mod drift_case;
 pub mod runner;
 pub mod validate;

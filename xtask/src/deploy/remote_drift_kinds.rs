@@ -1,0 +1,376 @@
+//! How each deployed kind is read back for drift, one row per kind: the
+//! read (the CLI direct engine's `DoRead`), the answer in the bundle's shape
+//! (its `RemapState`), and the fields never compared: those the workspace
+//! manages or never returns (`ignore_remote_changes`) and those it fills in
+//! when the bundle leaves them out (`backend_defaults`), from the CLI's
+//! `bundle/direct/dresources/resources.yml` and `resources.generated.yml`.
+//! A kind with reads of its own (serving endpoints, secret scopes,
+//! dashboards) keeps them in its own file.
+
+use anyhow::Result;
+use serde_json::{Map, Value};
+
+use super::remote_kinds;
+use crate::workspace::remote::api::escape;
+use crate::workspace::remote::client::Client;
+
+/// The resource with this id as the workspace has it (`None`: deleted there).
+type Read = fn(&Client, &str) -> Result<Option<Value>>;
+
+/// A field the workspace fills in: any value (`[]`), or only these
+/// (JSON literals: `"MULTI_TASK"`, `false`).
+pub(super) type Default = (&'static str, &'static [&'static str]);
+
+pub(super) struct ReadBack {
+    pub kind: &'static str,
+    /// `None`: a GET of the kind's `read` path in `remote_rest`.
+    pub read: Option<Read>,
+    /// The answer in the shape of the bundle's settings.
+    pub remap: fn(Value) -> Value,
+    /// Both sides before comparing: values that are aliases made the same.
+    pub alias: fn(Value) -> Value,
+    /// Compared in full (jobs: the answer is the settings); otherwise only
+    /// the fields the bundle sets, since the answer carries what the
+    /// workspace adds (owner, state, times).
+    pub whole: bool,
+    /// Never compared, with all below them (`[*]`: any element).
+    pub ignore: &'static [&'static str],
+    pub defaults: &'static [Default],
+}
+
+const fn row(kind: &'static str, ignore: &'static [&'static str]) -> ReadBack {
+    ReadBack {
+        kind,
+        read: None,
+        remap: same,
+        alias: same,
+        whole: false,
+        ignore,
+        defaults: &[],
+    }
+}
+
+fn same(v: Value) -> Value {
+    v
+}
+
+pub(super) const READ_BACK: &[ReadBack] = &[
+    ReadBack {
+        read: Some(job),
+        whole: true,
+        ignore: &[
+            "tasks[*].new_cluster.aws_attributes",
+            "tasks[*].new_cluster.azure_attributes",
+            "tasks[*].new_cluster.gcp_attributes",
+            "job_clusters[*].new_cluster.aws_attributes",
+            "job_clusters[*].new_cluster.azure_attributes",
+            "job_clusters[*].new_cluster.gcp_attributes",
+        ],
+        defaults: JOB_DEFAULTS,
+        ..row("jobs", &[])
+    },
+    ReadBack {
+        read: Some(experiment),
+        alias: experiment_name,
+        defaults: &[("artifact_location", &[])],
+        // Tags are not updated by the CLI (as Terraform), so not compared.
+        ..row("experiments", &["tags"])
+    },
+    ReadBack {
+        read: Some(registered_model),
+        defaults: &[
+            ("storage_location", &[]),
+            ("owner", &[]),
+            ("full_name", &[]),
+            ("metastore_id", &[]),
+        ],
+        ..row(
+            "registered_models",
+            &[
+                "created_at",
+                "created_by",
+                "updated_at",
+                "updated_by",
+                "tags",
+            ],
+        )
+    },
+    ReadBack {
+        remap: super::remote_serving::read_back,
+        defaults: &[
+            ("config.served_entities[*].name", &[]),
+            ("config.served_entities[*].workload_type", &[]),
+            ("config.auto_capture_config.enabled", &[]),
+            ("route_optimized", &["false"]),
+        ],
+        ..row(
+            "model_serving_endpoints",
+            &["config.traffic_config", "budget_policy_id", "rate_limits"],
+        )
+    },
+    row(
+        "quality_monitors",
+        &["warehouse_id", "skip_builtin_dashboard"],
+    ),
+    ReadBack {
+        read: Some(super::remote_secret_scopes::read),
+        defaults: &[("backend_type", &["\"DATABRICKS\""])],
+        ..row("secret_scopes", &[])
+    },
+    ReadBack {
+        read: Some(super::remote_dashboards::read),
+        // `file_path` is the bundle's, its contents `serialized_dashboard`,
+        // which the etag stands for.
+        ..row(
+            "dashboards",
+            &[
+                "serialized_dashboard",
+                "dataset_catalog",
+                "dataset_schema",
+                "file_path",
+            ],
+        )
+    },
+    ReadBack {
+        read: Some(alert),
+        ..row(
+            "alerts",
+            &[
+                "create_time",
+                "effective_run_as",
+                "evaluation.last_evaluated_at",
+                "evaluation.state",
+                "id",
+                "lifecycle_state",
+                "owner_user_name",
+                "update_time",
+            ],
+        )
+    },
+    ReadBack {
+        read: Some(app),
+        defaults: &[("compute_size", &[]), ("lifecycle", &[])],
+        // What app deployments set (not made by this tool: see
+        // `remote_apps`) and what no update call takes (`space`).
+        ..row(
+            "apps",
+            &[
+                "space",
+                "source_code_path",
+                "config",
+                "git_source",
+                "lifecycle",
+            ],
+        )
+    },
+    row(
+        "database_catalogs",
+        &["create_database_if_not_exists", "uid"],
+    ),
+    row(
+        "synced_database_tables",
+        &[
+            "database_instance_name",
+            "logical_database_name",
+            "spec.create_database_objects_if_missing",
+            "spec.existing_pipeline_id",
+            "spec.new_pipeline_spec",
+            "data_synchronization_status",
+            "effective_database_instance_name",
+            "effective_logical_database_name",
+            "unity_catalog_provisioning_state",
+        ],
+    ),
+    row("catalogs", &[]),
+    row(
+        "external_locations",
+        &[
+            "skip_validation",
+            "effective_enable_file_events",
+            "effective_file_event_queue",
+        ],
+    ),
+    row(
+        "database_instances",
+        &[
+            "custom_tags",
+            "enable_pg_native_login",
+            "enable_readable_secondaries",
+            "node_count",
+            "parent_instance_ref.lsn",
+            "retention_window_in_days",
+            "stopped",
+            "usage_policy_id",
+            "child_instance_refs",
+            "creation_time",
+            "creator",
+            "parent_instance_ref.effective_lsn",
+            "parent_instance_ref.uid",
+            "pg_version",
+            "read_only_dns",
+            "read_write_dns",
+            "state",
+            "uid",
+        ],
+    ),
+    row("schemas", &[]),
+    ReadBack {
+        defaults: &[("storage_location", &[])],
+        ..row("volumes", &[])
+    },
+    ReadBack {
+        remap: pipeline_spec,
+        defaults: &[
+            ("storage", &[]),
+            ("clusters[*].node_type_id", &[]),
+            ("clusters[*].driver_node_type_id", &[]),
+            ("clusters[*].enable_local_disk_encryption", &[]),
+            ("event_log.catalog", &[]),
+            ("event_log.schema", &[]),
+        ],
+        ..row(
+            "pipelines",
+            &["id", "run_as", "ingestion_definition.source_type"],
+        )
+    },
+    ReadBack {
+        defaults: &[
+            ("enable_elastic_disk", &[]),
+            ("enable_local_disk_encryption", &[]),
+            ("node_type_id", &[]),
+            ("driver_node_type_id", &[]),
+            ("driver_instance_pool_id", &[]),
+            ("single_user_name", &[]),
+        ],
+        ..row(
+            "clusters",
+            &["aws_attributes", "azure_attributes", "gcp_attributes"],
+        )
+    },
+    ReadBack {
+        defaults: &[("enable_serverless_compute", &[])],
+        ..row(
+            "sql_warehouses",
+            &[
+                "channel",
+                "tags",
+                "warehouse_type",
+                "min_num_clusters",
+                "creator_name",
+            ],
+        )
+    },
+];
+
+/// The jobs' `backend_defaults`.
+const JOB_DEFAULTS: &[Default] = &[
+    ("format", &["\"MULTI_TASK\"", "\"SINGLE_TASK\""]),
+    ("run_as", &[]),
+    ("tasks[*].run_if", &["\"ALL_SUCCESS\""]),
+    ("tasks[*].for_each_task.task.run_if", &["\"ALL_SUCCESS\""]),
+    ("tasks[*].notebook_task.source", &[]),
+    ("tasks[*].for_each_task.task.notebook_task.source", &[]),
+    ("tasks[*].spark_python_task.source", &[]),
+    ("tasks[*].for_each_task.task.spark_python_task.source", &[]),
+    ("tasks[*].sql_task.file.source", &[]),
+    ("tasks[*].for_each_task.task.sql_task.file.source", &[]),
+    ("tasks[*].dbt_task.source", &[]),
+    ("tasks[*].for_each_task.task.dbt_task.source", &[]),
+    ("tasks[*].new_cluster.enable_elastic_disk", &[]),
+    ("tasks[*].new_cluster.enable_local_disk_encryption", &[]),
+    ("tasks[*].new_cluster.node_type_id", &[]),
+    ("tasks[*].new_cluster.driver_node_type_id", &[]),
+    ("tasks[*].new_cluster.driver_instance_pool_id", &[]),
+    ("tasks[*].new_cluster.data_security_mode", &[]),
+    ("job_clusters[*].new_cluster.enable_elastic_disk", &[]),
+    (
+        "job_clusters[*].new_cluster.enable_local_disk_encryption",
+        &[],
+    ),
+    ("job_clusters[*].new_cluster.node_type_id", &[]),
+    ("job_clusters[*].new_cluster.driver_node_type_id", &[]),
+    ("job_clusters[*].new_cluster.driver_instance_pool_id", &[]),
+    ("job_clusters[*].new_cluster.data_security_mode", &[]),
+];
+
+pub(super) fn get(kind: &str) -> Option<&'static ReadBack> {
+    READ_BACK.iter().find(|r| r.kind == kind)
+}
+
+/// The settings of `kind` with id `id` as the workspace has them: `None`
+/// for a kind not read back, `Some(None)` once deleted there.
+pub(super) fn read(client: &Client, kind: &str, id: &str) -> Result<Option<Option<Value>>> {
+    let Some(row) = get(kind) else {
+        return Ok(None);
+    };
+    let got = match row.read {
+        Some(read) => read(client, id)?,
+        None => match remote_kinds::get(kind) {
+            Some(rest) => client.rest("GET", &remote_kinds::at(rest.read, id), None)?,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(got.map(row.remap)))
+}
+
+/// A pipeline's settings are its `spec`.
+fn pipeline_spec(v: Value) -> Value {
+    v["spec"].clone()
+}
+
+fn job(client: &Client, id: &str) -> Result<Option<Value>> {
+    let Ok(n) = id.parse::<i64>() else {
+        return Ok(None);
+    };
+    Ok(client.job_get(n)?.map(|j| j["settings"].clone()))
+}
+
+/// The experiment's settings (`ml.CreateExperiment`): its name, artifact
+/// location and tags. One deleted there stays readable, `deleted`.
+fn experiment(client: &Client, id: &str) -> Result<Option<Value>> {
+    let Some(e) = client.experiment_get(id)? else {
+        return Ok(None);
+    };
+    if e["lifecycle_stage"] == "deleted" {
+        return Ok(None);
+    }
+    Ok(Some(pick(&e, &["name", "artifact_location", "tags"])))
+}
+
+/// The name without its `/Workspace` prefix, which the API leaves out of
+/// its answer (the CLI's `stripWorkspacePrefix`).
+fn experiment_name(mut v: Value) -> Value {
+    if let Some(name) = v["name"].as_str()
+        && let Some(rest) = name.strip_prefix("/Workspace/")
+    {
+        v["name"] = Value::String(format!("/{rest}"));
+    }
+    v
+}
+
+/// A Unity Catalog model (a dotted full name) or a workspace registry one.
+fn registered_model(client: &Client, id: &str) -> Result<Option<Value>> {
+    if id.contains('.') {
+        return client.uc_model_get(id);
+    }
+    let m = client.model_get(id)?;
+    Ok(m.map(|m| pick(&m, &["name", "description", "tags"])))
+}
+
+/// An alert moved to the trash is deleted, as the CLI's read has it.
+fn alert(client: &Client, id: &str) -> Result<Option<Value>> {
+    let a = client.rest("GET", &format!("/api/2.0/alerts/{}", escape(id)), None)?;
+    Ok(a.filter(|a| a["lifecycle_state"] != "DELETED"))
+}
+
+fn app(client: &Client, name: &str) -> Result<Option<Value>> {
+    client.rest("GET", &format!("/api/2.0/apps/{}", escape(name)), None)
+}
+
+/// The `fields` of `v` it has.
+pub(super) fn pick(v: &Value, fields: &[&str]) -> Value {
+    let picked = fields
+        .iter()
+        .filter_map(|f| Some((f.to_string(), v.get(*f)?.clone())));
+    Value::Object(picked.collect::<Map<String, Value>>())
+}
