@@ -468,9 +468,8 @@ pub fn check_deployable(bundle: &Bundle, remote: bool) -> Vec<Diagnostic> {
 }
 
 /// Fields of deployed kinds that this tool cannot deploy yet: the CLI
-/// reads these files into the request (an alert's `.dbalert.json`), or
 /// starts and deploys the app's code (`lifecycle`).
-const NOT_YET: &[(&str, &str)] = &[("alerts", "file_path"), ("apps", "lifecycle")];
+const NOT_YET: &[(&str, &str)] = &[("apps", "lifecycle")];
 
 /// Resources of a deployed kind that set a field of [`NOT_YET`]: refused
 /// remotely (sent as is, the API would get a field it does not know),

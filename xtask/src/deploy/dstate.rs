@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::remote_acl::acl_entries;
 use super::resources::{PROVIDER, kind_of, tf_type};
 use super::state::{TfInstance, TfResource, TfState};
-use super::{remote_custom, remote_refs};
+use super::{remote_custom, remote_kinds, remote_refs};
 use crate::config::kinds;
 use crate::workspace::Workspace;
 
@@ -166,6 +166,12 @@ pub fn next(prev: Option<&DState>, tf: &TfState, user: &str) -> DState {
         let mut applied = settings;
         for k in ["permissions", "grants", "id"] {
             applied.remove(k);
+        }
+        for (_, k) in remote_kinds::BUNDLE_ONLY_OF
+            .iter()
+            .filter(|(of, _)| *of == kind)
+        {
+            applied.remove(*k);
         }
         if let Some(custom) = remote_custom::get(&kind) {
             applied = (custom.to_state)(&applied);

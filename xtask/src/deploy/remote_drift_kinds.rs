@@ -139,6 +139,8 @@ pub(super) const READ_BACK: &[ReadBack] = &[
                 "create_time",
                 "effective_run_as",
                 "evaluation.last_evaluated_at",
+                // The bundle's: the settings were read from it.
+                "file_path",
                 "evaluation.state",
                 "id",
                 "lifecycle_state",

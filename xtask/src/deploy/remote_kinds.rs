@@ -37,7 +37,7 @@ pub(super) fn deploy(
     let Some(rest) = get(&change.kind) else {
         return Ok(None);
     };
-    let api = api_settings(settings);
+    let api = api_settings_of(rest.kind, settings);
     let recreate = recreates(rest, &api, before);
     let id = apply(client, rest, change.action, old.clone(), &api, before)?;
     if let Some(id) = &id {
@@ -53,6 +53,11 @@ pub(super) fn deploy(
 /// Keys of a bundle resource that are not part of the API's settings.
 const BUNDLE_ONLY: [&str; 3] = ["permissions", "grants", "id"];
 
+/// Keys of one kind that only the bundle knows: an alert's `file_path`
+/// names the `.dbalert.json` its settings were read from (neither the
+/// CLI's request nor its state has it).
+pub(super) const BUNDLE_ONLY_OF: &[(&str, &str)] = &[("alerts", "file_path")];
+
 /// The resource's settings without the keys that only the bundle knows.
 pub(super) fn api_settings(settings: &Value) -> Value {
     let mut a = settings.as_object().cloned().unwrap_or_default();
@@ -60,6 +65,17 @@ pub(super) fn api_settings(settings: &Value) -> Value {
         a.remove(k);
     }
     Value::Object(a)
+}
+
+/// [`api_settings`] of a resource of `kind`, without its own bundle-only keys.
+pub(super) fn api_settings_of(kind: &str, settings: &Value) -> Value {
+    let mut a = api_settings(settings);
+    if let Some(m) = a.as_object_mut() {
+        for (_, k) in BUNDLE_ONLY_OF.iter().filter(|(of, _)| *of == kind) {
+            m.remove(*k);
+        }
+    }
+    a
 }
 
 pub(super) fn get(kind: &str) -> Option<&'static Rest> {

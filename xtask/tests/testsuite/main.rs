@@ -13,6 +13,7 @@ mod flow;
 mod params;
 mod reliability;
 mod remote;
+mod remote_alert_file_cli;
 mod remote_auth;
 mod remote_catalogs_cli;
 mod remote_cli;
