@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::remote_kinds::{start, writes};
-use crate::support::cli_remote::{CliWorkspace, assert_same_bodies, root};
+use crate::support::cli_remote::{assert_same_bodies, cli_state, root};
 use e2e::cli_server::cli_binary;
 
 const ALERT_YML: &str = "\
@@ -46,16 +46,10 @@ fn an_alert_from_its_file_deploys_as_the_cli() {
     };
     r.repo.write("resources/alarm.dbalert.json", ALERT_JSON);
     let copy = r.bundle_copy();
-    let m1 = r.server.mark();
-    r.ok(&["deploy"]);
-    let m2 = r.server.mark();
-    r.databricks(&cli, copy.path(), &["bundle", "deploy"], CliWorkspace::Own);
-    let all = r.server.requests();
-    assert_same_bodies(&all[m1..m2], &all[m2..], &["POST /api/2.0/alerts"], |v| v);
+    let (ours, theirs) = r.deploy_beside(&cli, copy.path());
+    assert_same_bodies(&ours, &theirs, &["POST /api/2.0/alerts"], |v| v);
     let ours = r.server.state(&root("test"), "resources.json");
-    let theirs = copy.path().join(".databricks/bundle/test/resources.json");
-    let theirs: Value = serde_json::from_slice(&std::fs::read(theirs).unwrap()).unwrap();
-    assert_eq!(entry(&ours), entry(&theirs));
+    assert_eq!(entry(&ours), entry(&cli_state(copy.path())));
     assert_eq!(
         entry(&ours)["query_text"],
         "select min(recall) as recall\nfrom main.ml.eval\n"

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::remote_kinds::{start, writes};
-use crate::support::cli_remote::{CliWorkspace, assert_same_bodies, root};
+use crate::support::cli_remote::{assert_same_bodies, cli_state, root, state_entries};
 use e2e::cli_server::cli_binary;
 
 const MODELS_YML: &str = "\
@@ -26,13 +26,8 @@ resources:
 
 /// The entries for the model, its numeric id (each workspace's own) blanked.
 fn entries(state: &Value) -> Value {
-    let all = state["state"].as_object().cloned().unwrap_or_default();
-    let kept = all
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("resources.models."));
-    let text = Value::Object(kept.collect()).to_string();
-    let blank = regex_lite_blank(&text);
-    serde_json::from_str(&blank).unwrap()
+    let text = state_entries(state, "resources.models.").to_string();
+    serde_json::from_str(&regex_lite_blank(&text)).unwrap()
 }
 
 /// `/registered-models/<digits>` → `/registered-models/<id>`.
@@ -61,15 +56,10 @@ fn workspace_registry_models_deploy_as_the_cli() {
         return;
     };
     let copy = r.bundle_copy();
-    let m1 = r.server.mark();
-    r.ok(&["deploy"]);
-    let m2 = r.server.mark();
-    r.databricks(&cli, copy.path(), &["bundle", "deploy"], CliWorkspace::Own);
-    let all = r.server.requests();
-    let (ours, theirs) = (&all[m1..m2], &all[m2..]);
+    let (ours, theirs) = r.deploy_beside(&cli, copy.path());
     assert_same_bodies(
-        ours,
-        theirs,
+        &ours,
+        &theirs,
         &[
             "POST /api/2.0/mlflow/registered-models/create",
             "PUT /api/2.0/permissions/registered-models/",
@@ -84,9 +74,7 @@ fn workspace_registry_models_deploy_as_the_cli() {
     let put = format!("PUT /api/2.0/permissions/registered-models/{id}");
     assert!(ours.iter().any(|q| q.line() == put), "{put} not sent");
     let state = r.server.state(&root("test"), "resources.json");
-    let cli_state = copy.path().join(".databricks/bundle/test/resources.json");
-    let cli_state: Value = serde_json::from_slice(&std::fs::read(cli_state).unwrap()).unwrap();
-    assert_eq!(entries(&state), entries(&cli_state));
+    assert_eq!(entries(&state), entries(&cli_state(copy.path())));
     assert_eq!(
         entries(&state).as_object().map(|m| m.len()),
         Some(2),
@@ -100,16 +88,11 @@ fn workspace_registry_models_deploy_as_the_cli() {
 
     // A new description: the one PATCH, as the CLI's.
     let changed = MODELS_YML.replace("description: first", "description: second");
-    r.repo.write("resources/kinds.yml", &changed);
-    std::fs::write(copy.path().join("resources/kinds.yml"), &changed).unwrap();
-    let m1 = r.server.mark();
-    r.ok(&["deploy"]);
-    let m2 = r.server.mark();
-    r.databricks(&cli, copy.path(), &["bundle", "deploy"], CliWorkspace::Own);
-    let all = r.server.requests();
+    r.write_both(copy.path(), "resources/kinds.yml", &changed);
+    let (ours, theirs) = r.deploy_beside(&cli, copy.path());
     assert_same_bodies(
-        &all[m1..m2],
-        &all[m2..],
+        &ours,
+        &theirs,
         &["PATCH /api/2.0/mlflow/registered-models/update"],
         |v| v,
     );

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::remote_kinds::{start, writes};
-use crate::support::cli_remote::{CliRemote, CliWorkspace, assert_same_bodies, root};
+use crate::support::cli_remote::{assert_same_bodies, cli_state, root, state_entries};
 use e2e::cli_server::{Recorded, cli_binary};
 
 const PG_YML: &str = "\
@@ -39,25 +39,7 @@ resources:
 const PROJECT: &str = "/api/2.0/postgres/projects/feature-store";
 
 fn entries(state: &Value) -> Value {
-    let all = state["state"].as_object().cloned().unwrap_or_default();
-    let kept = all
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("resources.postgres_"));
-    Value::Object(kept.collect())
-}
-
-/// One deploy by each tool: the requests of ours, then of the CLI's.
-fn deploy_both(
-    r: &CliRemote,
-    cli: &std::path::Path,
-    copy: &std::path::Path,
-) -> (Vec<Recorded>, Vec<Recorded>) {
-    let m1 = r.server.mark();
-    r.ok(&["deploy"]);
-    let m2 = r.server.mark();
-    r.databricks(cli, copy, &["bundle", "deploy"], CliWorkspace::Own);
-    let all = r.server.requests();
-    (all[m1..m2].to_vec(), all[m2..].to_vec())
+    state_entries(state, "resources.postgres_")
 }
 
 /// `METHOD path?query` of the requests to the Postgres API, operations
@@ -84,7 +66,7 @@ fn postgres_kinds_deploy_as_the_cli() {
         return;
     };
     let copy = r.bundle_copy();
-    let (ours, theirs) = deploy_both(&r, &cli, copy.path());
+    let (ours, theirs) = r.deploy_beside(&cli, copy.path());
     assert_same_bodies(
         &ours,
         &theirs,
@@ -116,9 +98,7 @@ fn postgres_kinds_deploy_as_the_cli() {
     assert_eq!(ops(&ours), ops(&theirs));
 
     let state = r.server.state(&root("test"), "resources.json");
-    let cli_state = copy.path().join(".databricks/bundle/test/resources.json");
-    let cli_state: Value = serde_json::from_slice(&std::fs::read(cli_state).unwrap()).unwrap();
-    assert_eq!(entries(&state), entries(&cli_state));
+    assert_eq!(entries(&state), entries(&cli_state(copy.path())));
     assert_eq!(
         entries(&state).as_object().map(|m| m.len()),
         Some(4),
@@ -137,9 +117,8 @@ fn postgres_kinds_deploy_as_the_cli() {
 
     // One field changed: the whole spec, masked to it, as the CLI's PATCH.
     let changed = PG_YML.replace("autoscaling_limit_max_cu: 8", "autoscaling_limit_max_cu: 4");
-    r.repo.write("resources/kinds.yml", &changed);
-    std::fs::write(copy.path().join("resources/kinds.yml"), &changed).unwrap();
-    let (ours, theirs) = deploy_both(&r, &cli, copy.path());
+    r.write_both(copy.path(), "resources/kinds.yml", &changed);
+    let (ours, theirs) = r.deploy_beside(&cli, copy.path());
     assert_eq!(writes_of(&ours), writes_of(&theirs));
     assert_eq!(
         writes_of(&ours),

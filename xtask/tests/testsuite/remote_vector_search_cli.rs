@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::remote_kinds::{start, writes};
-use crate::support::cli_remote::{CliRemote, CliWorkspace, assert_same_bodies, root};
+use crate::support::cli_remote::{CliRemote, assert_same_bodies, cli_state, root, state_entries};
 use e2e::cli_server::{Recorded, cli_binary};
 
 const VS_YML: &str = "\
@@ -44,33 +44,13 @@ fn no_uuid(v: Value) -> Value {
     serde_json::from_str(&re(&text)).unwrap()
 }
 
-/// Our `resources.json` entries and the CLI's for the endpoint, UUIDs blanked.
+/// The `resources.json` entries for the endpoint, UUIDs blanked.
 fn entries(state: &Value) -> Value {
-    let all = state["state"].as_object().cloned().unwrap_or_default();
-    let kept = all
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("resources.vector_search_endpoints."));
-    no_uuid(Value::Object(kept.collect()))
-}
-
-/// One deploy by each tool from `m1`: the requests of ours and of the CLI's.
-fn deploy_both(
-    r: &CliRemote,
-    cli: &std::path::Path,
-    copy: &std::path::Path,
-) -> (Vec<Recorded>, Vec<Recorded>) {
-    let m1 = r.server.mark();
-    r.ok(&["deploy"]);
-    let m2 = r.server.mark();
-    r.databricks(cli, copy, &["bundle", "deploy"], CliWorkspace::Own);
-    let all = r.server.requests();
-    (all[m1..m2].to_vec(), all[m2..].to_vec())
+    no_uuid(state_entries(state, "resources.vector_search_endpoints."))
 }
 
 fn edit(r: &CliRemote, copy: &std::path::Path, from: &str, to: &str) {
-    let text = VS_YML.replace(from, to);
-    r.repo.write("resources/kinds.yml", &text);
-    std::fs::write(copy.join("resources/kinds.yml"), &text).unwrap();
+    r.write_both(copy, "resources/kinds.yml", &VS_YML.replace(from, to));
 }
 
 #[test]
@@ -83,7 +63,7 @@ fn vector_search_endpoints_deploy_as_the_cli() {
         return;
     };
     let copy = r.bundle_copy();
-    let (ours, theirs) = deploy_both(&r, &cli, copy.path());
+    let (ours, theirs) = r.deploy_beside(&cli, copy.path());
     assert_same_bodies(
         &ours,
         &theirs,
@@ -106,9 +86,7 @@ fn vector_search_endpoints_deploy_as_the_cli() {
         ours.iter().map(|q| q.line()).collect::<Vec<_>>()
     );
     let state = r.server.state(&root("test"), "resources.json");
-    let cli_state = copy.path().join(".databricks/bundle/test/resources.json");
-    let cli_state: Value = serde_json::from_slice(&std::fs::read(cli_state).unwrap()).unwrap();
-    assert_eq!(entries(&state), entries(&cli_state));
+    assert_eq!(entries(&state), entries(&cli_state(copy.path())));
     assert_eq!(
         entries(&state).as_object().map(|m| m.len()),
         Some(2),
@@ -128,7 +106,7 @@ fn vector_search_endpoints_deploy_as_the_cli() {
         "endpoint_type: STANDARD",
         "endpoint_type: STANDARD\n      min_qps: 5",
     );
-    let (ours, theirs) = deploy_both(&r, &cli, copy.path());
+    let (ours, theirs) = r.deploy_beside(&cli, copy.path());
     assert_same_bodies(
         &ours,
         &theirs,
@@ -144,7 +122,7 @@ fn vector_search_endpoints_deploy_as_the_cli() {
 
     // Another endpoint type is another endpoint: deleted, then created.
     edit(&r, copy.path(), "STANDARD", "STORAGE_OPTIMIZED");
-    let (ours, theirs) = deploy_both(&r, &cli, copy.path());
+    let (ours, theirs) = r.deploy_beside(&cli, copy.path());
     for reqs in [&ours, &theirs] {
         let lines: Vec<String> = reqs.iter().map(|q| q.line()).collect();
         assert!(
@@ -187,7 +165,7 @@ fn a_new_database_instance_is_read_until_available_as_the_cli_reads_it() {
         return;
     };
     let copy = r.bundle_copy();
-    let (ours, theirs) = deploy_both(&r, &cli, copy.path());
+    let (ours, theirs) = r.deploy_beside(&cli, copy.path());
     let after_create = |reqs: &[Recorded]| -> Vec<String> {
         let lines: Vec<String> = reqs.iter().map(|q| q.line()).collect();
         let at = lines

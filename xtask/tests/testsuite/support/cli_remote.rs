@@ -199,6 +199,23 @@ impl CliRemote {
         Some((theirs, ours))
     }
 
+    /// One deploy by us, then one by the CLI from `copy` (see
+    /// [`CliRemote::bundle_copy`]) into a workspace of its own: (ours, its).
+    pub fn deploy_beside(&self, cli: &Path, copy: &Path) -> (Vec<Recorded>, Vec<Recorded>) {
+        let m1 = self.server.mark();
+        self.ok(&["deploy"]);
+        let m2 = self.server.mark();
+        self.databricks(cli, copy, &["bundle", "deploy"], CliWorkspace::Own);
+        let all = self.server.requests();
+        (all[m1..m2].to_vec(), all[m2..].to_vec())
+    }
+
+    /// Writes `rel` with `text` in our bundle and in the CLI's `copy` of it.
+    pub fn write_both(&self, copy: &Path, rel: &str, text: &str) {
+        self.repo.write(rel, text);
+        std::fs::write(copy.join(rel), text).unwrap();
+    }
+
     pub fn deploy(&self, env: &str) -> Value {
         self.ok(&["deploy", "--env", env])
     }
@@ -322,4 +339,20 @@ pub fn assert_same_bodies(
         }
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// The `resources.json` the CLI keeps in its copy of the bundle (target `test`).
+pub fn cli_state(copy: &Path) -> Value {
+    let file = copy.join(".databricks/bundle/test/resources.json");
+    serde_json::from_slice(&std::fs::read(&file).expect("the CLI's resources.json")).unwrap()
+}
+
+/// The entries of a `resources.json` whose key starts with `prefix`.
+pub fn state_entries(state: &Value, prefix: &str) -> Value {
+    let all = state["state"].as_object().cloned().unwrap_or_default();
+    Value::Object(
+        all.into_iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .collect(),
+    )
 }
