@@ -64,10 +64,8 @@ fn apply(
         .as_str()
         .context("an app needs a name")?
         .to_string();
-    let existing = match old {
-        Some(id) => client.rest("GET", &at(&id), None)?.map(|_| id),
-        None => None,
-    };
+    let path = at(old.as_deref().unwrap_or_default());
+    let existing = super::remote_custom::still_there(client, old, &path)?;
     match existing {
         // The name is the id: another name is another app.
         Some(id) if id != name => client.rest("DELETE", &at(&id), None).map(drop)?,

@@ -70,6 +70,19 @@ pub(super) fn get(kind: &str) -> Option<&'static Custom> {
     CUSTOM.iter().copied().find(|c| c.kind == kind)
 }
 
+/// `old`, if the workspace still has it at `GET path`: a resource deleted
+/// there since is made again.
+pub(super) fn still_there(
+    client: &Client,
+    old: Option<String>,
+    path: &str,
+) -> Result<Option<String>> {
+    match old {
+        Some(id) => Ok(client.rest("GET", path, None)?.map(|_| id)),
+        None => Ok(None),
+    }
+}
+
 /// The field a resource of `kind` keeps its permissions under, if not its id.
 pub(super) fn permission_id(kind: &str) -> Option<&'static str> {
     get(kind).and_then(|c| c.permission_id)

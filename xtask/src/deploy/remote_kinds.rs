@@ -111,10 +111,8 @@ pub(super) fn apply(
         }
         return Ok(None);
     }
-    let existing = match old {
-        Some(id) => client.rest("GET", &at(rest.read, &id), None)?.map(|_| id),
-        None => None,
-    };
+    let path = at(rest.read, old.as_deref().unwrap_or_default());
+    let existing = super::remote_custom::still_there(client, old, &path)?;
     let Some(id) = existing else {
         return create(client, rest, settings).map(Some);
     };

@@ -125,10 +125,8 @@ fn apply(
         return Ok(None);
     }
     let name = name_of(pg, settings)?;
-    let existing = match old {
-        Some(id) => client.rest("GET", &at(&id), None)?.map(|_| id),
-        None => None,
-    };
+    let path = at(old.as_deref().unwrap_or_default());
+    let existing = super::remote_custom::still_there(client, old, &path)?;
     match existing {
         Some(id) if id == name => {
             update(pg, client, &id, settings, before)?;

@@ -63,10 +63,8 @@ fn apply(
         .context("a vector search endpoint needs a name")?
         .to_string();
     // Gone from the workspace since: made again.
-    let existing = match old {
-        Some(id) => client.rest("GET", &at(&id), None)?.map(|_| id),
-        None => None,
-    };
+    let path = at(old.as_deref().unwrap_or_default());
+    let existing = super::remote_custom::still_there(client, old, &path)?;
     if let Some(id) = existing {
         let same_type = before.is_none_or(|b| b["endpoint_type"] == body["endpoint_type"]);
         if id == name && same_type {

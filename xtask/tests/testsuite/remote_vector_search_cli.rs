@@ -154,7 +154,8 @@ resources:
 
 /// After creating an instance, each tool reads it until it is AVAILABLE
 /// (the SDK's waiter the CLI calls); the instance on the test server is
-/// available at once, so one read each.
+/// available at once. (The CLI sends other requests meanwhile, so the read
+/// need not come right after the create.)
 #[test]
 fn a_new_database_instance_is_read_until_available_as_the_cli_reads_it() {
     let test = "a_new_database_instance_is_read_until_available_as_the_cli_reads_it";
@@ -166,16 +167,15 @@ fn a_new_database_instance_is_read_until_available_as_the_cli_reads_it() {
     };
     let copy = r.bundle_copy();
     let (ours, theirs) = r.deploy_beside(&cli, copy.path());
-    let after_create = |reqs: &[Recorded]| -> Vec<String> {
+    let reads_after_create = |reqs: &[Recorded]| -> usize {
         let lines: Vec<String> = reqs.iter().map(|q| q.line()).collect();
         let at = lines
             .iter()
             .position(|l| l == "POST /api/2.0/database/instances")
             .unwrap_or_else(|| panic!("no create in {lines:?}"));
-        let reads = lines[at + 1..].iter().take_while(|l| l.starts_with("GET "));
-        reads.cloned().collect()
+        let read = "GET /api/2.0/database/instances/features-db";
+        lines[at + 1..].iter().filter(|l| *l == read).count()
     };
-    let read = ["GET /api/2.0/database/instances/features-db".to_string()];
-    assert_eq!(after_create(&theirs), read);
-    assert_eq!(after_create(&ours), read);
+    assert!(reads_after_create(&theirs) >= 1);
+    assert_eq!(reads_after_create(&ours), 1);
 }
