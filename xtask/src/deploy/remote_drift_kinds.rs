@@ -215,6 +215,18 @@ pub(super) const READ_BACK: &[ReadBack] = &[
             "uid",
         ],
     ),
+    ReadBack {
+        read: Some(vector_search_endpoint),
+        remap: vector_search_settings,
+        // The UUID the workspace gave, kept for the permissions.
+        ..row("vector_search_endpoints", &["endpoint_uuid"])
+    },
+    ReadBack {
+        read: Some(workspace_model),
+        // Tags are not updated by the CLI (its `skip` annotation, as
+        // Terraform): not compared. The numeric id is the workspace's.
+        ..row("models", &["tags", "model_id"])
+    },
     row("schemas", &[]),
     ReadBack {
         defaults: &[("storage_location", &[])],
@@ -363,6 +375,32 @@ fn registered_model(client: &Client, id: &str) -> Result<Option<Value>> {
 fn alert(client: &Client, id: &str) -> Result<Option<Value>> {
     let a = client.rest("GET", &format!("/api/2.0/alerts/{}", escape(id)), None)?;
     Ok(a.filter(|a| a["lifecycle_state"] != "DELETED"))
+}
+
+fn vector_search_endpoint(client: &Client, name: &str) -> Result<Option<Value>> {
+    let path = format!("/api/2.0/vector-search/endpoints/{}", escape(name));
+    client.rest("GET", &path, None)
+}
+
+/// An endpoint's answer as its settings (the CLI's `RemapState`): the
+/// minimum QPS is under `scaling_info`.
+fn vector_search_settings(v: Value) -> Value {
+    let mut out = pick(&v, &["name", "endpoint_type", "budget_policy_id"]);
+    let qps = &v["scaling_info"]["requested_min_qps"];
+    if let (Some(m), false) = (out.as_object_mut(), qps.is_null()) {
+        m.insert("min_qps".into(), qps.clone());
+    }
+    out
+}
+
+/// A workspace registry model, as its settings (`name`, `description`).
+fn workspace_model(client: &Client, name: &str) -> Result<Option<Value>> {
+    let path = format!(
+        "/api/2.0/mlflow/databricks/registered-models/get?name={}",
+        escape(name)
+    );
+    let answer = client.rest("GET", &path, None)?;
+    Ok(answer.map(|a| a["registered_model_databricks"].clone()))
 }
 
 fn app(client: &Client, name: &str) -> Result<Option<Value>> {

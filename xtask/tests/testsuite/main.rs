@@ -24,6 +24,7 @@ mod remote_database_catalogs_cli;
 mod remote_deploy;
 mod remote_drift_cli;
 mod remote_drift_kinds_cli;
+mod remote_drift_more_cli;
 mod remote_interop;
 mod remote_kinds;
 mod remote_kinds_cli;

@@ -1,0 +1,76 @@
+//! Resource drift of the kinds deployed last (vector search endpoints,
+//! workspace registry models) on the Databricks CLI's test server, with the
+//! harness of `remote_drift_kinds_cli`: shown by `plan` and `status`, put
+//! back by `deploy` with the CLI's request bodies.
+
+use serde_json::json;
+
+use crate::support::drift_case::{Case, call_ok, get, run};
+
+const VS_YML: &str = "\
+resources:
+  vector_search_endpoints:
+    vs:
+      name: docs-index
+      endpoint_type: STANDARD
+      min_qps: 5
+";
+
+const VS: &str = "/api/2.0/vector-search/endpoints/docs-index";
+
+#[test]
+fn a_vector_search_endpoint_rescaled_in_the_workspace_gets_its_min_qps_back() {
+    run(
+        "a_vector_search_endpoint_rescaled_in_the_workspace_gets_its_min_qps_back",
+        &Case {
+            yml: VS_YML,
+            files: &[],
+            kind: "vector_search_endpoints",
+            key: "vs",
+            edit: |r, token, _| {
+                call_ok(r, token, "PATCH", VS, &json!({"min_qps": 9}));
+            },
+            fields: &["min_qps"],
+            back: Some(|r, _| get(r, VS)["scaling_info"]["requested_min_qps"] == 5),
+            same: &["PATCH /api/2.0/vector-search/endpoints/docs-index"],
+        },
+    );
+}
+
+const MODEL_YML: &str = "\
+resources:
+  models:
+    m:
+      name: legacy-ranker
+      description: first
+";
+
+const MODEL: &str = "/api/2.0/mlflow/databricks/registered-models/get?name=legacy-ranker";
+
+#[test]
+fn a_workspace_registry_model_described_in_the_workspace_gets_its_description_back() {
+    run(
+        "a_workspace_registry_model_described_in_the_workspace_gets_its_description_back",
+        &Case {
+            yml: MODEL_YML,
+            files: &[],
+            kind: "models",
+            key: "m",
+            edit: |r, token, _| {
+                let body = json!({"name": "legacy-ranker", "description": "set in the UI"});
+                call_ok(
+                    r,
+                    token,
+                    "PATCH",
+                    "/api/2.0/mlflow/registered-models/update",
+                    &body,
+                );
+            },
+            fields: &["description"],
+            back: Some(|r, _| {
+                get(r, MODEL)["registered_model_databricks"]["description"] == "first"
+            }),
+            same: &["PATCH /api/2.0/mlflow/registered-models/update"],
+        },
+    );
+}
