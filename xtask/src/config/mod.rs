@@ -37,7 +37,7 @@ mod names;
 mod paths;
 pub mod pattern;
 mod perm_checks;
-mod schema;
+pub mod schema;
 mod targets;
 mod vars;
 mod view;
