@@ -46,12 +46,15 @@ pub fn to_file(tf: &TfState) -> TfState {
         };
         let id = r.id().unwrap_or_default();
         let mut attrs = inst.attributes.clone();
-        let access = [attrs.remove("permissions"), attrs.remove("grants")];
-        if let [Some(p), _] = &access {
-            resources.push(permissions_resource(&kind, &r.name, id, p));
+        if let Some(naming) = permissions_naming(&kind)
+            && let Some(p) = attrs.remove("permissions")
+        {
+            resources.push(permissions_resource(&kind, naming, &r.name, id, &p));
         }
-        if let [_, Some(g)] = &access {
-            resources.push(grants_resource(&kind, &r.name, id, g));
+        if let Some(naming) = grants_naming(&kind)
+            && let Some(g) = attrs.remove("grants")
+        {
+            resources.push(grants_resource(naming, &r.name, id, &g));
         }
         let ty = schema::resource_type(&kind);
         let attributes = object_to_tf(&kind, ty, "", &attrs);
@@ -299,9 +302,12 @@ pub(super) fn without_defaults(v: &Value) -> Value {
 }
 
 /// tfdyn's name prefix of a kind's `databricks_permissions` resource and
-/// the attribute naming the object.
-fn permissions_naming(kind: &str) -> (String, String) {
-    let (prefix, attr) = match kind {
+/// the attribute naming the object. `None` for a kind whose permissions
+/// the Terraform engine keeps otherwise (secret scopes: ACL resources) or
+/// does not deploy: those stay in the resource's attributes, where the
+/// CLI's reading of the file (`id` and `name` only) passes them by.
+fn permissions_naming(kind: &str) -> Option<(&'static str, &'static str)> {
+    Some(match kind {
         "jobs" => ("job", "job_id"),
         "pipelines" => ("pipeline", "pipeline_id"),
         "experiments" => ("mlflow_experiment", "experiment_id"),
@@ -313,28 +319,29 @@ fn permissions_naming(kind: &str) -> (String, String) {
         "apps" => ("app", "app_name"),
         "alerts" => ("alert", "alert_v2_id"),
         "database_instances" => ("database_instance", "database_instance_name"),
-        other => {
-            let one = other.trim_end_matches('s');
-            return (one.to_string(), format!("{one}_id"));
-        }
-    };
-    (prefix.to_string(), attr.to_string())
+        _ => return None,
+    })
 }
 
 /// tfdyn's name prefix of a kind's `databricks_grants` resource and its
-/// securable attribute (Unity Catalog models are `function`s).
-fn grants_naming(kind: &str) -> (String, String) {
-    match kind {
-        "registered_models" => ("registered_model".into(), "function".into()),
-        other => {
-            let one = other.trim_end_matches('s').to_string();
-            (one.clone(), one)
-        }
-    }
+/// securable attribute (Unity Catalog models are `function`s); `None` as
+/// for [`permissions_naming`].
+fn grants_naming(kind: &str) -> Option<(&'static str, &'static str)> {
+    Some(match kind {
+        "registered_models" => ("registered_model", "function"),
+        "schemas" => ("schema", "schema"),
+        "volumes" => ("volume", "volume"),
+        _ => return None,
+    })
 }
 
-fn permissions_resource(kind: &str, key: &str, id: &str, wanted: &Value) -> TfResource {
-    let (prefix, attr) = permissions_naming(kind);
+fn permissions_resource(
+    kind: &str,
+    (prefix, attr): (&str, &str),
+    key: &str,
+    id: &str,
+    wanted: &Value,
+) -> TfResource {
     let access_control: Vec<Value> = wanted
         .as_array()
         .into_iter()
@@ -351,16 +358,20 @@ fn permissions_resource(kind: &str, key: &str, id: &str, wanted: &Value) -> TfRe
     let mut attributes = Map::new();
     attributes.insert("access_control".into(), Value::Array(access_control));
     attributes.insert("id".into(), json!(format!("/{object}/{id}")));
-    attributes.insert(attr, json!(id));
+    attributes.insert(attr.into(), json!(id));
     resource(PERMISSIONS, &format!("{prefix}_{key}"), attributes)
 }
 
-fn grants_resource(kind: &str, key: &str, id: &str, wanted: &Value) -> TfResource {
-    let (prefix, attr) = grants_naming(kind);
+fn grants_resource(
+    (prefix, attr): (&str, &str),
+    key: &str,
+    id: &str,
+    wanted: &Value,
+) -> TfResource {
     let mut attributes = Map::new();
     attributes.insert("grant".into(), wanted.clone());
     attributes.insert("id".into(), json!(format!("{attr}/{id}")));
-    attributes.insert(attr, json!(id));
+    attributes.insert(attr.into(), json!(id));
     resource(GRANTS, &format!("{prefix}_{key}"), attributes)
 }
 
@@ -373,12 +384,12 @@ fn fold_access(resources: &mut [TfResource], access: &TfResource) {
     };
     let owner = resources.iter_mut().find(|r| {
         let kind = kind_of(&r.kind);
-        let (prefix, _) = if access.kind == PERMISSIONS {
+        let naming = if access.kind == PERMISSIONS {
             permissions_naming(&kind)
         } else {
             grants_naming(&kind)
         };
-        access.name == format!("{prefix}_{}", r.name)
+        naming.is_some_and(|(prefix, _)| access.name == format!("{prefix}_{}", r.name))
     });
     let Some(inst) = owner.and_then(|o| o.instances.first_mut()) else {
         return;

@@ -30,6 +30,7 @@ mod remote_kinds_serving;
 mod remote_rate_limit;
 mod remote_resources;
 mod remote_serving_wait_cli;
+mod remote_tfstate_cli;
 mod repo;
 mod runner;
 mod support;
