@@ -19,7 +19,10 @@ fn on_terraform(test: &str) -> Option<CliRemote> {
 
 /// The CLI's recorded Terraform state of its acceptance case `migrate/permissions`.
 fn recorded_permissions_state() -> Option<Value> {
-    let out = Command::new("go").args(["env", "GOMODCACHE"]).output().ok()?;
+    let out = Command::new("go")
+        .args(["env", "GOMODCACHE"])
+        .output()
+        .ok()?;
     let cache = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     let path = cache.join(
         "github.com/databricks/cli@v0.298.0/acceptance/bundle/migrate/permissions/out.original_state.json",
@@ -107,9 +110,15 @@ fn a_state_the_clis_terraform_engine_recorded_is_adopted_without_a_duplicate() {
     assert_eq!(r.server.jobs(), vec![job], "one job, the recorded one");
 
     let after = r.server.state(&root("dev"), "terraform.tfstate");
-    assert_eq!(after["lineage"], theirs["lineage"], "the CLI's lineage kept");
+    assert_eq!(
+        after["lineage"], theirs["lineage"],
+        "the CLI's lineage kept"
+    );
     assert!(after["serial"].as_u64() > theirs["serial"].as_u64());
-    assert_eq!(tf_id(&after, "databricks_job", "train"), Some(job.to_string()));
+    assert_eq!(
+        tf_id(&after, "databricks_job", "train"),
+        Some(job.to_string())
+    );
     assert_eq!(
         tf_id(&after, "databricks_mlflow_experiment", "exp").map(Value::from),
         Some(experiment_id)
@@ -121,7 +130,10 @@ fn a_state_the_clis_terraform_engine_recorded_is_adopted_without_a_duplicate() {
         .unwrap();
     let attrs = &job_state["instances"][0]["attributes"];
     assert_eq!(job_state["instances"][0]["schema_version"], 2);
-    assert!(attrs["task"].is_array() && attrs.get("tasks").is_none(), "{attrs}");
+    assert!(
+        attrs["task"].is_array() && attrs.get("tasks").is_none(),
+        "{attrs}"
+    );
     assert!(attrs["deployment"].is_array(), "{attrs}");
     assert!(
         r.server
@@ -193,7 +205,11 @@ fn the_cli_reads_our_terraform_state_and_migrates_it_without_a_duplicate() {
     let args = ["bundle", "deployment", "migrate", "--noplancheck"];
     let out = cli_terraform(&r, &bin, dir.path(), &args);
     assert!(out.status.success(), "migrate: {}", text(&out));
-    assert!(text(&out).contains("Migrated 3 resources"), "{}", text(&out));
+    assert!(
+        text(&out).contains("Migrated 3 resources"),
+        "{}",
+        text(&out)
+    );
 
     let mut plan = Command::new(&bin);
     plan.args(["bundle", "plan", "-o", "json"]);
