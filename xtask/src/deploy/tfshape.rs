@@ -172,10 +172,9 @@ const UNTYPED_STRUCT: usize = usize::MAX;
 
 /// The type of field `key` of the struct of type `ty` at `path`.
 fn field_type(ty: Option<usize>, path: &str, key: &str) -> Option<usize> {
-    if path.is_empty() && key == "deployment" {
-        return Some(UNTYPED_STRUCT);
-    }
-    ty.and_then(|t| schema::field(t, key))
+    let typed = ty.and_then(|t| schema::field(t, key));
+    let added = path.is_empty() && key == "deployment";
+    typed.or(added.then_some(UNTYPED_STRUCT))
 }
 
 fn shape_of(ty: Option<usize>) -> Option<Shape> {
