@@ -1337,7 +1337,12 @@ fn a_local_env_keeps_terraform_state_in_the_terraform_engines_shape() {
     let status = repo.json(&["status", "--env", "dev"]);
     assert_eq!(status[0]["deployed"], true, "{status}");
 
-    // A file of ours in the bundle's shape (before this format): read as it is.
+    an_older_bundle_shaped_file_is_read(&repo, &tf, &id);
+}
+
+/// A file of ours in the bundle's shape (before this format), put as the
+/// env's state: read as it is, the job keeps its id.
+fn an_older_bundle_shaped_file_is_read(repo: &Repo, tf: &Value, id: &Value) {
     let mut old = tf.clone();
     for r in old["resources"].as_array_mut().unwrap() {
         if r["type"] == "databricks_job" {
@@ -1360,6 +1365,6 @@ fn a_local_env_keeps_terraform_state_in_the_terraform_engines_shape() {
         .find(|c| c["key"] == "train")
         .unwrap()
         .clone();
-    assert_eq!(change["id"], id, "{plan}");
+    assert_eq!(&change["id"], id, "{plan}");
     assert_ne!(change["action"], "create", "{plan}");
 }
