@@ -38,7 +38,7 @@ mod paths;
 pub mod pattern;
 mod perm_checks;
 mod resource_files;
-mod schema;
+pub mod schema;
 mod targets;
 mod vars;
 mod view;

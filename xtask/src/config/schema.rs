@@ -86,6 +86,44 @@ fn parse(text: &str) -> Schema {
     s
 }
 
+/// What a field holds, as a state file's shape needs to know it: Terraform
+/// records a struct as a list of one element, a map as a map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A struct: its type, for [`field`].
+    Struct(usize),
+    Map,
+    /// A list: its elements' type.
+    List(usize),
+    Scalar,
+}
+
+/// The type of one resource of `kind` (`jobs`, `pipelines`, ...).
+pub fn resource_type(kind: &str) -> Option<usize> {
+    let resources = field(0, "resources")?;
+    match schema().types.get(field(resources, kind)?)? {
+        Ty::Map(elem) => Some(*elem),
+        _ => None,
+    }
+}
+
+/// The type of field `key` of struct type `ty`.
+pub fn field(ty: usize, key: &str) -> Option<usize> {
+    match schema().types.get(ty)? {
+        Ty::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, t)| *t),
+        _ => None,
+    }
+}
+
+pub fn shape(ty: usize) -> Shape {
+    match schema().types.get(ty) {
+        Some(Ty::Object(_)) => Shape::Struct(ty),
+        Some(Ty::Map(_)) => Shape::Map,
+        Some(Ty::List(elem)) => Shape::List(*elem),
+        _ => Shape::Scalar,
+    }
+}
+
 /// The CLI's name of a value's kind, in its messages.
 fn kind(v: &Value) -> &'static str {
     match v {

@@ -5,8 +5,9 @@
 //! The CLI picks, among `terraform.tfstate` and `resources.json`, the one of
 //! highest serial, and stops on a lineage mismatch or on equal serials. So
 //! both files share one lineage (the CLI's, when it deployed first) and
-//! `resources.json` always has the higher serial: the CLI reads it, never
-//! our `terraform.tfstate` (which is not in the Terraform engine's shape).
+//! `resources.json` always has the higher serial: the CLI reads it. Our
+//! `terraform.tfstate` is in the Terraform engine's shape (see `tfshape`),
+//! which is what the CLI reads for a project on that engine.
 
 use std::collections::BTreeMap;
 

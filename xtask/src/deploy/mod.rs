@@ -44,6 +44,7 @@ mod remote_wait;
 mod resources;
 mod rollback;
 pub mod state;
+mod tfshape;
 
 use std::path::{Path, PathBuf};
 
@@ -619,7 +620,7 @@ fn record_resources<'a>(
 ) -> impl FnMut(Vec<state::TfResource>) -> Result<()> + 'a {
     move |resources| {
         let tf = state.next_tfstate(resources);
-        ws.write_state("terraform.tfstate", &serde_json::to_vec_pretty(&tf)?)
+        ws.write_state("terraform.tfstate", &tfshape::encode(&tf)?)
             .context("recording a created or deleted resource in terraform.tfstate")?;
         match dstate_user {
             Some(user) => dstate::write(ws, state.dstate.as_ref(), &tf, user),
@@ -660,7 +661,7 @@ fn keep_resource_ids(ws: &dyn Workspace, plan: &resources::ResourcePlan, tfstate
     if !plan.changed() {
         return;
     }
-    if let Ok(bytes) = serde_json::to_vec_pretty(tfstate) {
+    if let Ok(bytes) = tfshape::encode(tfstate) {
         let _ = ws.write_state("terraform.tfstate", &bytes);
     }
 }

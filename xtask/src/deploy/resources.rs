@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::state::{TfInstance, TfResource, TfState};
+use super::tfshape::without_defaults;
 use crate::config::{Bundle, kinds};
 
 pub(super) const PROVIDER: &str = "provider[\"registry.terraform.io/databricks/databricks\"]";
@@ -169,7 +170,7 @@ fn plan_one(
                 let mut a = i.attributes.clone();
                 a.remove("id");
                 a.retain(|k, _| !observed.contains(&k.as_str()));
-                Value::Object(a) == settings
+                without_defaults(&Value::Object(a)) == without_defaults(&settings)
             });
             let action = if same {
                 Action::Unchanged

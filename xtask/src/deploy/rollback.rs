@@ -81,7 +81,7 @@ fn rollback_locked(
     };
     let mut metadata: Metadata = serde_json::from_slice(&read("metadata.json")?)?;
     let old_deployment: DeploymentState = serde_json::from_slice(&read("deployment.json")?)?;
-    let old_tf: TfState = serde_json::from_slice(&read("terraform.tfstate")?)?;
+    let old_tf: TfState = super::tfshape::decode(&read("terraform.tfstate")?)?;
     let now = crate::util::now_rfc3339();
     metadata.other.insert(
         "rolled_back".into(),

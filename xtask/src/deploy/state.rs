@@ -212,10 +212,19 @@ fn parse<T: serde::de::DeserializeOwned>(
     name: &str,
     lenient: bool,
 ) -> Result<(Option<T>, Option<String>)> {
+    parse_with(ws, name, lenient, |b| serde_json::from_slice(b))
+}
+
+fn parse_with<T>(
+    ws: &dyn Workspace,
+    name: &str,
+    lenient: bool,
+    decode: impl Fn(&[u8]) -> serde_json::Result<T>,
+) -> Result<(Option<T>, Option<String>)> {
     let Some(bytes) = ws.read_state(name)? else {
         return Ok((None, None));
     };
-    match serde_json::from_slice(&bytes) {
+    match decode(&bytes) {
         Ok(v) => Ok((Some(v), None)),
         Err(e) if lenient => Ok((
             None,
@@ -246,7 +255,9 @@ impl EnvState {
         let (recorded, mut state, warnings) = std::thread::scope(|s| -> Result<_> {
             let metadata = s.spawn(|| parse(ws, "metadata.json", lenient));
             let deployment = s.spawn(|| parse(ws, "deployment.json", lenient));
-            let tfstate = s.spawn(|| parse(ws, "terraform.tfstate", lenient));
+            // In the Terraform engine's shape (or ours of before): see `tfshape`.
+            let tfstate =
+                s.spawn(|| parse_with(ws, "terraform.tfstate", lenient, super::tfshape::decode));
             let dstate = s.spawn(|| super::dstate::read(ws));
             let history = parse(ws, "history.json", lenient)?;
             let (metadata, deployment, tfstate) =
@@ -412,7 +423,7 @@ fn serialise(
 ) -> Result<Vec<(&'static str, Vec<u8>)>> {
     Ok(vec![
         ("deployment.json", serde_json::to_vec_pretty(deployment)?),
-        ("terraform.tfstate", serde_json::to_vec_pretty(tfstate)?),
+        ("terraform.tfstate", super::tfshape::encode(tfstate)?),
         ("history.json", serde_json::to_vec_pretty(history)?),
         ("metadata.json", serde_json::to_vec_pretty(metadata)?),
     ])

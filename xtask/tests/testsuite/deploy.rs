@@ -1276,3 +1276,95 @@ fn a_sparse_source_file_stays_sparse_in_the_env() {
     );
     assert!(std::fs::read(&deployed).unwrap() == std::fs::read(&path).unwrap());
 }
+
+/// The job's resource in a `terraform.tfstate` document.
+fn tf_resource<'a>(tf: &'a Value, ty: &str, name: &str) -> &'a Value {
+    tf["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == ty && r["name"] == name)
+        .unwrap_or_else(|| panic!("no {ty}.{name} in {tf:#}"))
+}
+
+/// A local env keeps `terraform.tfstate` in the shape the CLI's Terraform
+/// engine writes; redeploys, rollback and status read it back, and a file
+/// of ours in the bundle's older shape is still read.
+#[test]
+fn a_local_env_keeps_terraform_state_in_the_terraform_engines_shape() {
+    let repo = Repo::new();
+    let job_yml = crate::support::deploy::JOB_YML.replace(
+        "      name: train\n",
+        "      name: train\n      permissions:\n        - level: CAN_VIEW\n          group_name: readers\n",
+    );
+    repo.write("resources/job.yml", &job_yml);
+    repo.deploy("dev");
+    let tf = repo.state("dev", "terraform.tfstate");
+    let job = tf_resource(&tf, "databricks_job", "train");
+    let id = job["instances"][0]["attributes"]["id"].clone();
+    assert_eq!(job["instances"][0]["schema_version"], 2);
+    let attrs = &job["instances"][0]["attributes"];
+    assert_eq!(attrs["task"][0]["task_key"], "main", "{attrs:#}");
+    assert!(attrs["task"][0]["notebook_task"].is_array(), "{attrs:#}");
+    assert!(attrs.get("tasks").is_none() && attrs.get("permissions").is_none());
+    let acl = tf_resource(&tf, "databricks_permissions", "job_train");
+    assert_eq!(acl["instances"][0]["attributes"]["job_id"], id);
+    assert_eq!(
+        acl["instances"][0]["attributes"]["access_control"][0]["permission_level"],
+        "CAN_VIEW"
+    );
+
+    // Read back: nothing changed, nothing to do for the job.
+    repo.write("README.md", "v2\n");
+    let second = repo.deploy("dev");
+    let train = |r: &Value| {
+        r["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == "train")
+            .map(|c| c["action"].clone())
+    };
+    assert_eq!(train(&second), Some("unchanged".into()), "{second}");
+
+    // Rollback and status read it too; the ids stay.
+    let r = repo.json(&["rollback", "--env", "dev"]);
+    assert!(r["digest"].is_string(), "{r}");
+    let tf = repo.state("dev", "terraform.tfstate");
+    let job = tf_resource(&tf, "databricks_job", "train");
+    assert_eq!(job["instances"][0]["attributes"]["id"], id);
+    assert!(job["instances"][0]["attributes"]["task"].is_array());
+    let status = repo.json(&["status", "--env", "dev"]);
+    assert_eq!(status[0]["deployed"], true, "{status}");
+
+    an_older_bundle_shaped_file_is_read(&repo, &tf, &id);
+}
+
+/// A file of ours in the bundle's shape (before this format), put as the
+/// env's state: read as it is, the job keeps its id.
+fn an_older_bundle_shaped_file_is_read(repo: &Repo, tf: &Value, id: &Value) {
+    let mut old = tf.clone();
+    for r in old["resources"].as_array_mut().unwrap() {
+        if r["type"] == "databricks_job" {
+            let a = &mut r["instances"][0]["attributes"];
+            let task = a["task"][0].clone();
+            a.as_object_mut().unwrap().remove("task");
+            a["tasks"] = serde_json::json!([{
+                "task_key": task["task_key"],
+                "notebook_task": task["notebook_task"][0],
+            }]);
+        }
+    }
+    let path = repo.env_dir("dev").join("state/terraform.tfstate");
+    std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+    let plan = repo.json(&["plan", "--env", "dev"]);
+    let change = plan["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "train")
+        .unwrap()
+        .clone();
+    assert_eq!(&change["id"], id, "{plan}");
+    assert_ne!(change["action"], "create", "{plan}");
+}

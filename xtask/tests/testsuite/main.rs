@@ -35,6 +35,7 @@ mod remote_postgres_cli;
 mod remote_rate_limit;
 mod remote_resources;
 mod remote_serving_wait_cli;
+mod remote_tfstate_cli;
 mod remote_vector_search_cli;
 mod repo;
 mod runner;
