@@ -78,9 +78,11 @@ fn permissions_same(
         .cloned()
         .unwrap_or_default();
     let wanted = entries(&acl_entries(&wanted, user, kind));
-    // An endpoint's permissions are kept under its own id, not its name.
-    let object = match kind {
-        "model_serving_endpoints" => remote_serving::endpoint_id(client, id)?,
+    // An endpoint's permissions are kept under its own id, not its name;
+    // some kinds' under a field the workspace gave, which the state keeps.
+    let object = match (kind, remote_custom::permission_id(kind)) {
+        ("model_serving_endpoints", _) => remote_serving::endpoint_id(client, id)?,
+        (_, Some(field)) => settings[field].as_str().unwrap_or(id).to_string(),
         _ => id.to_string(),
     };
     let at = format!("/api/2.0/permissions/{ty}/{}", escape(&object));
