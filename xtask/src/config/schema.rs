@@ -115,6 +115,11 @@ pub fn field(ty: usize, key: &str) -> Option<usize> {
     }
 }
 
+/// True if type `ty` is an integer (a job id in `run_job_task.job_id`, ...).
+pub fn is_int(ty: usize) -> bool {
+    matches!(schema().types.get(ty), Some(Ty::Int))
+}
+
 pub fn shape(ty: usize) -> Shape {
     match schema().types.get(ty) {
         Some(Ty::Object(_)) => Shape::Struct(ty),

@@ -150,7 +150,44 @@ fn jobs(api: &Api) -> Result<Map<String, Value>> {
         }
         out.insert(key, settings);
     }
-    Ok(out)
+    // Another job's id (`run_job_task.job_id`, a description naming it) is
+    // each workspace's own: named by the job's name instead.
+    let names: Vec<(String, String)> = list["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|j| {
+            (
+                j["job_id"].to_string(),
+                j["settings"]["name"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let mut out = Value::Object(out);
+    name_ids(&mut out, &names);
+    Ok(out.as_object().cloned().unwrap_or_default())
+}
+
+/// Every job id in `v` (a number, or within a string) as `<job NAME>`.
+fn name_ids(v: &mut Value, names: &[(String, String)]) {
+    match v {
+        Value::Number(n) => {
+            let text = n.to_string();
+            if let Some((_, name)) = names.iter().find(|(id, _)| *id == text) {
+                *v = Value::String(format!("<job {name}>"));
+            }
+        }
+        Value::String(s) => {
+            for (id, name) in names {
+                if s.contains(id.as_str()) {
+                    *s = s.replace(id.as_str(), &format!("<job {name}>"));
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| name_ids(x, names)),
+        Value::Object(m) => m.values_mut().for_each(|x| name_ids(x, names)),
+        _ => {}
+    }
 }
 
 /// Resources the server can fetch by name: the bundle's serving endpoints,
@@ -201,15 +238,89 @@ fn named(api: &Api, config: &Value) -> Result<Map<String, Value>> {
     Ok(out)
 }
 
-/// A resource without what the server makes up per creation (ids, times).
+/// A resource without what the server makes up per creation (ids, times;
+/// below the top, `id` and times only, since `warehouse_id` and the like
+/// are settings), UUIDs in its strings (a volume's storage location) blanked.
 fn strip(v: Option<Value>) -> Value {
     let Some(mut v) = v else {
         return Value::String("absent".into());
     };
     if let Some(map) = v.as_object_mut() {
-        map.retain(|k, _| {
-            !(k.ends_with("_id") || k.ends_with("_time") || k.ends_with("_at") || k == "id")
-        });
+        map.retain(|k, _| !(k.ends_with("_id") || made_up(k)));
+        map.values_mut().for_each(strip_below);
     }
     v
+}
+
+fn made_up(k: &str) -> bool {
+    k == "id" || k.ends_with("_time") || k.ends_with("_at") || k.ends_with("_timestamp")
+}
+
+fn strip_below(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, _| !made_up(k));
+            m.values_mut().for_each(strip_below);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_below),
+        Value::String(s) => *s = blank_uuids(s),
+        _ => {}
+    }
+}
+
+/// `s` with each UUID (`8-4-4-4-12` hex digits) as `<uuid>`.
+fn blank_uuids(s: &str) -> String {
+    let b = s.as_bytes();
+    let is_uuid = |at: usize| {
+        at + 36 <= b.len()
+            && b[at..at + 36].iter().enumerate().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => *c == b'-',
+                _ => c.is_ascii_hexdigit(),
+            })
+    };
+    let (mut out, mut i) = (String::new(), 0);
+    while i < b.len() {
+        if is_uuid(i) {
+            out.push_str("<uuid>");
+            i += 36;
+        } else {
+            let ch = s[i..].chars().next().unwrap_or('?');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn what_each_workspace_makes_up_is_blanked_and_settings_kept() {
+        let loc = "s3://b/metastore/120ef0e2-1b2c-4d5e-8f90-a1b2c3d4e5f6/volumes/x";
+        assert_eq!(blank_uuids(loc), "s3://b/metastore/<uuid>/volumes/x");
+        assert_eq!(blank_uuids("é 120ef0e2-1b2c"), "é 120ef0e2-1b2c");
+        let got = strip(Some(json!({
+            "volume_id": "v", "name": "n", "storage_location": loc,
+            "registered_model_databricks": {"id": "123", "warehouse_id": "w", "creation_timestamp": 5}
+        })));
+        assert_eq!(
+            got,
+            json!({"name": "n", "storage_location": "s3://b/metastore/<uuid>/volumes/x",
+                   "registered_model_databricks": {"warehouse_id": "w"}})
+        );
+    }
+
+    #[test]
+    fn another_jobs_id_is_named_by_that_job() {
+        let names = vec![("8796".to_string(), "job bar".to_string())];
+        let mut v = json!({"description": "runs 8796", "tasks": [{"run_job_task": {"job_id": 8796}}], "max": 8});
+        name_ids(&mut v, &names);
+        assert_eq!(
+            v,
+            json!({"description": "runs <job job bar>", "tasks": [{"run_job_task": {"job_id": "<job job bar>"}}], "max": 8})
+        );
+    }
 }

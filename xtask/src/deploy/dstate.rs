@@ -177,7 +177,7 @@ pub fn next(prev: Option<&DState>, tf: &TfState, user: &str) -> DState {
         if let Some(custom) = remote_custom::get(&kind) {
             applied = (custom.to_state)(&applied);
         }
-        let (state_now, depends_on) = resolved(Value::Object(applied), &tf.resources);
+        let (state_now, depends_on) = resolved(&kind, Value::Object(applied), &tf.resources);
         let entry = Entry {
             id: id.to_string(),
             state: state_now,
@@ -197,7 +197,7 @@ pub fn next(prev: Option<&DState>, tf: &TfState, user: &str) -> DState {
 /// A resource's state as the CLI records it: its `${resources...}`
 /// references replaced by the values they had (the CLI, reading the text
 /// of a reference, would see a change), each named in `depends_on`.
-fn resolved(written: Value, all: &[TfResource]) -> (Value, Vec<Value>) {
+fn resolved(kind: &str, written: Value, all: &[TfResource]) -> (Value, Vec<Value>) {
     let depends_on = remote_refs::refs(&written)
         .into_iter()
         .map(|r| {
@@ -206,7 +206,7 @@ fn resolved(written: Value, all: &[TfResource]) -> (Value, Vec<Value>) {
             json!({ "node": node, "label": label })
         })
         .collect();
-    let now = remote_refs::resolve(&written, &|r| remote_refs::lookup(all, r, 0));
+    let now = remote_refs::resolve_for(kind, &written, &|r| remote_refs::lookup(all, r, 0));
     (now.unwrap_or(written), depends_on)
 }
 

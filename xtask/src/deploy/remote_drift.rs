@@ -183,7 +183,7 @@ fn settle(plan: &mut ResourcePlan, i: usize, seen: Seen, prev: &[TfResource]) {
     } else if let Some(planned) = planned
         && same_access(&planned, plan_settings(prev, &ty, &change.key).as_ref())
         && seen.access.is_empty()
-        && let Some(wanted) = wanted(planned, prev)
+        && let Some(wanted) = wanted(&change.kind, planned, prev)
         && compare(&change.kind, &wanted, &remote).is_empty()
     {
         change.action = Action::Unchanged;
@@ -226,9 +226,9 @@ fn same_access(planned: &Value, before: Option<&Value>) -> bool {
 /// The settings a deploy would send, references resolved against the
 /// recorded resources (an update's references are to existing ones); `None`
 /// where one cannot be resolved yet.
-fn wanted(settings: Value, prev: &[TfResource]) -> Option<Value> {
+fn wanted(kind: &str, settings: Value, prev: &[TfResource]) -> Option<Value> {
     let api = api_settings(&settings);
-    remote_refs::resolve(&api, &|x| remote_refs::lookup(prev, x, 0)).ok()
+    remote_refs::resolve_for(kind, &api, &|x| remote_refs::lookup(prev, x, 0)).ok()
 }
 
 /// The fields where `remote` differs from `recorded` for the kind of

@@ -21,7 +21,8 @@ use crate::workspace::remote::client::Client;
 pub(super) fn recorded(prev: &[TfResource], ty: &str, key: &str) -> Option<Value> {
     let r = prev.iter().find(|r| r.kind == ty && r.name == key)?;
     let attrs = api_settings(&Value::Object(r.instances.first()?.attributes.clone()));
-    let then = remote_refs::resolve(&attrs, &|x| remote_refs::lookup(prev, x, 0));
+    let kind = super::resources::kind_of(ty);
+    let then = remote_refs::resolve_for(&kind, &attrs, &|x| remote_refs::lookup(prev, x, 0));
     Some(then.unwrap_or(attrs))
 }
 

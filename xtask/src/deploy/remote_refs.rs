@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::resources::{Action, ResourceChange, ResourcePlan, tf_type};
 use super::state::TfResource;
+use crate::config::schema::{self, Shape};
 
 const OPEN: &str = "${resources.";
 
@@ -189,6 +190,41 @@ fn order(plan: &ResourcePlan, prev: &[TfResource]) -> Result<Vec<usize>> {
 /// `v` with its references replaced through `lookup` (kind, key, field →
 /// value): a string that is one reference becomes the value as is, one that
 /// embeds references gets them as text.
+/// [`resolve`] for a resource of `kind`, then each string of digits in an
+/// integer field made a number: a reference to an id (ids are strings in
+/// the state) put where the API wants a number (`run_job_task.job_id`),
+/// as the CLI's typed configuration converts it.
+pub(super) fn resolve_for(
+    kind: &str,
+    v: &Value,
+    lookup: &dyn Fn(&Ref) -> Result<Value>,
+) -> Result<Value> {
+    let mut out = resolve(v, lookup)?;
+    if let Some(ty) = schema::resource_type(kind) {
+        as_typed(&mut out, ty);
+    }
+    Ok(out)
+}
+
+fn as_typed(v: &mut Value, ty: usize) {
+    match (schema::shape(ty), v) {
+        (Shape::Struct(t), Value::Object(m)) => {
+            for (k, x) in m.iter_mut() {
+                if let Some(ft) = schema::field(t, k) {
+                    as_typed(x, ft);
+                }
+            }
+        }
+        (Shape::List(e), Value::Array(items)) => items.iter_mut().for_each(|x| as_typed(x, e)),
+        (Shape::Scalar, v @ Value::String(_)) if schema::is_int(ty) => {
+            if let Some(n) = v.as_str().and_then(|s| s.parse::<i64>().ok()) {
+                *v = Value::from(n);
+            }
+        }
+        _ => {}
+    }
+}
+
 pub(super) fn resolve(v: &Value, lookup: &dyn Fn(&Ref) -> Result<Value>) -> Result<Value> {
     Ok(match v {
         Value::String(s) => {

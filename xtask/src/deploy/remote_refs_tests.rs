@@ -76,3 +76,25 @@ fn references_are_found_and_replaced() {
     assert_eq!(out, json!({"a": "dev_s", "b": ["x 12 y"]}));
     assert_eq!(refs(&json!("${resources.x}")).len(), 0);
 }
+
+#[test]
+fn an_id_put_in_an_integer_field_is_a_number_and_in_text_stays_text() {
+    let all = vec![res("jobs", "bar", json!({"id": "8796049158161900518"}))];
+    let foo = json!({
+        "description": "runs ${resources.jobs.bar.id}",
+        "tasks": [{"task_key": "t", "run_job_task": {"job_id": "${resources.jobs.bar.id}"}}]
+    });
+    let lookup = |r: &Ref| lookup(&all, r, 0);
+    let out = resolve_for("jobs", &foo, &lookup).unwrap();
+    assert_eq!(
+        out["tasks"][0]["run_job_task"]["job_id"],
+        json!(8796049158161900518_i64)
+    );
+    assert_eq!(out["description"], "runs 8796049158161900518");
+    // Untyped, as before: the id as the state keeps it.
+    let plain = resolve(&foo, &lookup).unwrap();
+    assert_eq!(
+        plain["tasks"][0]["run_job_task"]["job_id"],
+        "8796049158161900518"
+    );
+}

@@ -43,7 +43,8 @@ pub fn apply(
             .map(|inst| Value::Object(inst.attributes.clone()))
             .unwrap_or(Value::Null);
         let resources = &plan.resources;
-        let settings = remote_refs::resolve(&written, &|r| remote_refs::lookup(resources, r, 0))
+        let lookup = |r: &remote_refs::Ref| remote_refs::lookup(resources, r, 0);
+        let settings = remote_refs::resolve_for(&change.kind, &written, &lookup)
             .with_context(|| format!("{what}: its references"))?;
         // A planned create carries a locally made-up id: the workspace gives the real one.
         let old_id = change
