@@ -168,7 +168,8 @@ fn jobs(api: &Api) -> Result<Map<String, Value>> {
     Ok(out.as_object().cloned().unwrap_or_default())
 }
 
-/// Every job id in `v` (a number, or within a string) as `<job NAME>`.
+/// Every job id in `v` (a number, or within a string) as `<job NAME>`,
+/// and UUIDs as `<uuid>`.
 fn name_ids(v: &mut Value, names: &[(String, String)]) {
     match v {
         Value::Number(n) => {
@@ -183,6 +184,8 @@ fn name_ids(v: &mut Value, names: &[(String, String)]) {
                     *s = s.replace(id.as_str(), &format!("<job {name}>"));
                 }
             }
+            // Other resources' ids (a pipeline's) are UUIDs.
+            *s = blank_uuids(s);
         }
         Value::Array(a) => a.iter_mut().for_each(|x| name_ids(x, names)),
         Value::Object(m) => m.values_mut().for_each(|x| name_ids(x, names)),
@@ -316,11 +319,11 @@ mod tests {
     #[test]
     fn another_jobs_id_is_named_by_that_job() {
         let names = vec![("8796".to_string(), "job bar".to_string())];
-        let mut v = json!({"description": "runs 8796", "tasks": [{"run_job_task": {"job_id": 8796}}], "max": 8});
+        let mut v = json!({"description": "runs 8796 after 120ef0e2-1b2c-4d5e-8f90-a1b2c3d4e5f6", "tasks": [{"run_job_task": {"job_id": 8796}}], "max": 8});
         name_ids(&mut v, &names);
         assert_eq!(
             v,
-            json!({"description": "runs <job job bar>", "tasks": [{"run_job_task": {"job_id": "<job job bar>"}}], "max": 8})
+            json!({"description": "runs <job job bar> after <uuid>", "tasks": [{"run_job_task": {"job_id": "<job job bar>"}}], "max": 8})
         );
     }
 }
