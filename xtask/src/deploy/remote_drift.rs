@@ -93,6 +93,12 @@ fn compare(kind: &str, recorded: &Value, remote: &Value) -> Vec<String> {
     differences(row, recorded, &declared.unwrap_or_default())
 }
 
+/// True if `kind` is read back before a deploy (a row of `remote_drift_kinds`):
+/// then one planned unchanged is known to be there as recorded.
+pub(super) fn reads_back(kind: &str) -> bool {
+    rows::get(kind).is_some()
+}
+
 /// Each recorded resource of a kind read back, compared with its record.
 pub fn detect(api: &Api, prev: &[TfResource]) -> Result<Vec<Drifted>> {
     let items: Vec<(String, String, String)> = prev

@@ -32,6 +32,12 @@ pub fn apply(
     remote_dashboards::make_folders(client, &plan.resources)?;
     for i in 0..plan.changes.len() {
         let change = plan.changes[i].clone();
+        // Read back moments ago by the plan (`remote_drift::amend`), which
+        // makes one deleted there a create: one still as recorded needs no
+        // request, not even a look (the CLI sends none either).
+        if change.action == Action::Unchanged && remote_drift::reads_back(&change.kind) {
+            continue;
+        }
         let what = format!("{}.{}", change.kind, change.key);
         let ty = tf_type(&change.kind);
         let slot = plan

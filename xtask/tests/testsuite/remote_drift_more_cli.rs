@@ -74,3 +74,32 @@ fn a_workspace_registry_model_described_in_the_workspace_gets_its_description_ba
         },
     );
 }
+
+/// A no-change deploy reads each resource back once (the plan's drift
+/// check) and sends it nothing more: no second look before "unchanged".
+#[test]
+fn a_no_change_deploy_reads_each_resource_once() {
+    let Some(r) =
+        crate::support::cli_remote::CliRemote::start("a_no_change_deploy_reads_each_resource_once")
+    else {
+        return;
+    };
+    r.ok(&["deploy"]);
+    let mark = r.server.mark();
+    r.ok(&["deploy"]);
+    let all = r.server.requests();
+    let reads: Vec<String> = all[mark..]
+        .iter()
+        .filter(|q| q.method == "GET" && !q.path.contains("/workspace"))
+        .filter(|q| !q.path.contains("/scim/") && !q.path.contains("/permissions/"))
+        .map(|q| format!("{}?{}", q.path, q.query))
+        .collect();
+    let jobs = reads
+        .iter()
+        .filter(|l| l.starts_with("/api/2.2/jobs/get"))
+        .count();
+    assert!(jobs >= 1, "{reads:?}");
+    let mut seen = std::collections::BTreeSet::new();
+    let twice: Vec<&String> = reads.iter().filter(|l| !seen.insert(*l)).collect();
+    assert!(twice.is_empty(), "read twice: {twice:?}");
+}
