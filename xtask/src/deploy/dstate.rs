@@ -164,16 +164,8 @@ pub fn next(prev: Option<&DState>, tf: &TfState, user: &str) -> DState {
         if let Some(acl) = access_entry(&kind, &key, id, &settings, user) {
             state.insert(acl.0, acl.1);
         }
-        let mut applied = settings;
-        for k in ["permissions", "grants", "id"] {
-            applied.remove(k);
-        }
-        for (_, k) in remote_kinds::BUNDLE_ONLY_OF
-            .iter()
-            .filter(|(of, _)| *of == kind)
-        {
-            applied.remove(*k);
-        }
+        let applied = remote_kinds::api_settings_of(&kind, &Value::Object(settings));
+        let mut applied = applied.as_object().cloned().unwrap_or_default();
         if let Some(custom) = remote_custom::get(&kind) {
             applied = (custom.to_state)(&applied);
         }

@@ -57,7 +57,7 @@ const BUNDLE_ONLY: [&str; 3] = ["permissions", "grants", "id"];
 /// Keys of one kind that only the bundle knows: an alert's `file_path`
 /// names the `.dbalert.json` its settings were read from (neither the
 /// CLI's request nor its state has it).
-pub(super) const BUNDLE_ONLY_OF: &[(&str, &str)] = &[("alerts", "file_path")];
+const BUNDLE_ONLY_OF: &[(&str, &str)] = &[("alerts", "file_path")];
 
 /// The resource's settings without the keys that only the bundle knows.
 pub(super) fn api_settings(settings: &Value) -> Value {

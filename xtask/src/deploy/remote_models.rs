@@ -38,12 +38,15 @@ fn to_state(settings: &Map<String, Value>) -> Map<String, Value> {
     m
 }
 
-fn read(client: &Client, name: &str) -> Result<Option<Value>> {
-    let path = format!(
+fn read_path(name: &str) -> String {
+    format!(
         "{API}/databricks/registered-models/get?name={}",
         escape(name)
-    );
-    client.rest("GET", &path, None)
+    )
+}
+
+fn read(client: &Client, name: &str) -> Result<Option<Value>> {
+    client.rest("GET", &read_path(name), None)
 }
 
 fn delete(client: &Client, name: &str) -> Result<()> {
@@ -69,10 +72,8 @@ fn apply(
         .as_str()
         .context("a model needs a name")?
         .to_string();
-    let existing = match old {
-        Some(id) => read(client, &id)?.map(|_| id),
-        None => None,
-    };
+    let path = read_path(old.as_deref().unwrap_or_default());
+    let existing = super::remote_custom::still_there(client, old, &path)?;
     match existing {
         Some(id) if id == name => {
             if action == Action::Update {
