@@ -245,8 +245,11 @@ fn scalar_text(n: &Node) -> Option<String> {
 pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
     let lookups = &with_known_user(root, lookups);
     let mut problems: BTreeSet<(bool, String, u32, u32, u32)> = BTreeSet::new();
+    // A snapshot is taken after each round that changed something only: the
+    // copy is most of the cost of resolving, and a round that changed nothing
+    // leaves the last one current.
+    let mut snapshot = sections(root);
     for _ in 0..ROUNDS {
-        let snapshot = sections(root);
         let mut changed = false;
         walk(root, &mut |n| {
             changed |= substitute(n, &snapshot, lookups, &mut problems)
@@ -254,8 +257,8 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
         if !changed {
             break;
         }
+        snapshot = sections(root);
     }
-    let snapshot = sections(root);
     let mut reported_lookups = BTreeSet::new();
     let mut scim = BTreeSet::new();
     let mut cycles = Vec::new();

@@ -7,113 +7,131 @@
 
 use super::yaml::{Node, Value};
 
+/// One step of a pattern. Patterns are read a step at a time during the
+/// walk: a `validate` walks some 400 of them (one per required field and enum
+/// of the schema), most of which stop matching after two steps, so reading
+/// one must cost no allocation.
 #[derive(Debug, Clone, PartialEq)]
-enum Seg {
-    Key(String),
+enum Seg<'p> {
+    Key(&'p str),
     AnyKey,
     Index(usize),
     AnyIndex,
 }
 
-/// `a.*.b[*].c[0]` → [Key a, AnyKey, Key b, AnyIndex, Key c, Index 0].
-fn parse(pattern: &str) -> Vec<Seg> {
-    let mut segs = Vec::new();
-    for part in pattern.split('.').filter(|p| !p.is_empty()) {
-        let (key, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
-        match key {
-            "" => {}
-            "*" => segs.push(Seg::AnyKey),
-            k => segs.push(Seg::Key(k.to_string())),
-        }
-        while let Some(r) = rest.strip_prefix('[') {
-            let close = r.find(']').unwrap_or(r.len());
-            match &r[..close] {
-                "*" => segs.push(Seg::AnyIndex),
-                i => match i.parse() {
-                    Ok(i) => segs.push(Seg::Index(i)),
-                    Err(_) => debug_assert!(false, "unsupported index in pattern {part:?}"),
-                },
-            }
-            rest = r.get(close + 1..).unwrap_or("");
-        }
-        debug_assert!(rest.is_empty(), "unsupported pattern segment {part:?}");
+/// The first step of `pattern` and the rest: `a.*.b[*]` → `Key a`, `.*.b[*]`.
+fn next(pattern: &str) -> Option<(Seg<'_>, &str)> {
+    let p = pattern.trim_start_matches('.');
+    if p.is_empty() {
+        return None;
     }
-    segs
+    if let Some(r) = p.strip_prefix('[') {
+        let close = r.find(']').unwrap_or(r.len());
+        let seg = match &r[..close] {
+            "*" => Seg::AnyIndex,
+            i => Seg::Index(i.parse().unwrap_or_else(|_| {
+                debug_assert!(false, "unsupported index in pattern {pattern:?}");
+                usize::MAX
+            })),
+        };
+        return Some((seg, r.get(close + 1..).unwrap_or("")));
+    }
+    let end = p.find(['.', '[']).unwrap_or(p.len());
+    let seg = match &p[..end] {
+        "*" => Seg::AnyKey,
+        k => Seg::Key(k),
+    };
+    Some((seg, &p[end..]))
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
+/// Extend `path` by one step, run `f`, and take the step back: one buffer for
+/// the whole walk, where a fresh string per node was most of its cost.
+fn step(path: &mut String, push: impl FnOnce(&mut String), f: impl FnOnce(&mut String)) {
+    let len = path.len();
+    push(path);
+    f(path);
+    path.truncate(len);
+}
+
+fn push_key(path: &mut String, key: &str) {
+    if !path.is_empty() {
+        path.push('.');
     }
+    path.push_str(key);
+}
+
+fn push_index(path: &mut String, i: usize) {
+    use std::fmt::Write;
+    let _ = write!(path, "[{i}]");
 }
 
 /// Call `f(path, node)` for every node of `root` that matches `pattern`, in
 /// source order.
 pub fn visit(root: &Node, pattern: &str, f: &mut dyn FnMut(&str, &Node)) {
-    fn go(node: &Node, segs: &[Seg], path: String, f: &mut dyn FnMut(&str, &Node)) {
-        let Some((seg, rest)) = segs.split_first() else {
-            return f(&path, node);
+    fn go(node: &Node, pattern: &str, path: &mut String, f: &mut dyn FnMut(&str, &Node)) {
+        let Some((seg, rest)) = next(pattern) else {
+            return f(path, node);
         };
-        match (seg, &node.v) {
+        match (&seg, &node.v) {
             (Seg::Key(k), Value::Map(m)) => {
                 if let Some(n) = m.get(k) {
-                    go(n, rest, join(&path, k), f);
+                    step(path, |p| push_key(p, k), |p| go(n, rest, p, f));
                 }
             }
             (Seg::AnyKey, Value::Map(m)) => {
                 for e in m.iter() {
-                    go(&e.node, rest, join(&path, &e.key), f);
+                    step(path, |p| push_key(p, &e.key), |p| go(&e.node, rest, p, f));
                 }
             }
             (Seg::Index(i), Value::Seq(items)) => {
                 if let Some(n) = items.get(*i) {
-                    go(n, rest, format!("{path}[{i}]"), f);
+                    step(path, |p| push_index(p, *i), |p| go(n, rest, p, f));
                 }
             }
             (Seg::AnyIndex, Value::Seq(items)) => {
                 for (i, n) in items.iter().enumerate() {
-                    go(n, rest, format!("{path}[{i}]"), f);
+                    step(path, |p| push_index(p, i), |p| go(n, rest, p, f));
                 }
             }
             _ => {}
         }
     }
-    go(root, &parse(pattern), String::new(), f);
+    go(root, pattern, &mut String::new(), f);
 }
 
 /// As [`visit`], with each matching node open for change.
 pub fn visit_mut(root: &mut Node, pattern: &str, f: &mut dyn FnMut(&str, &mut Node)) {
-    fn go(node: &mut Node, segs: &[Seg], path: String, f: &mut dyn FnMut(&str, &mut Node)) {
-        let Some((seg, rest)) = segs.split_first() else {
-            return f(&path, node);
+    fn go(node: &mut Node, pattern: &str, path: &mut String, f: &mut dyn FnMut(&str, &mut Node)) {
+        let Some((seg, rest)) = next(pattern) else {
+            return f(path, node);
         };
-        match (seg, &mut node.v) {
+        match (&seg, &mut node.v) {
             (Seg::Key(k), Value::Map(m)) => {
                 if let Some(n) = m.get_mut(k) {
-                    go(n, rest, join(&path, k), f);
+                    step(path, |p| push_key(p, k), |p| go(n, rest, p, f));
                 }
             }
             (Seg::AnyKey, Value::Map(m)) => {
                 for e in m.0.iter_mut() {
-                    go(&mut e.node, rest, join(&path, &e.key), f);
+                    let key = &e.key;
+                    let node = &mut e.node;
+                    step(path, |p| push_key(p, key), |p| go(node, rest, p, f));
                 }
             }
             (Seg::Index(i), Value::Seq(items)) => {
                 if let Some(n) = items.get_mut(*i) {
-                    go(n, rest, format!("{path}[{i}]"), f);
+                    step(path, |p| push_index(p, *i), |p| go(n, rest, p, f));
                 }
             }
             (Seg::AnyIndex, Value::Seq(items)) => {
                 for (i, n) in items.iter_mut().enumerate() {
-                    go(n, rest, format!("{path}[{i}]"), f);
+                    step(path, |p| push_index(p, i), |p| go(n, rest, p, f));
                 }
             }
             _ => {}
         }
     }
-    go(root, &parse(pattern), String::new(), f);
+    go(root, pattern, &mut String::new(), f);
 }
 
 #[cfg(test)]
@@ -175,5 +193,30 @@ mod tests {
             &mut |_, n| files.push(n.as_str().unwrap_or("").to_string()),
         );
         assert_eq!(files, ["moved.py"]);
+    }
+
+    #[test]
+    fn a_pattern_is_read_one_step_at_a_time() {
+        let mut steps = Vec::new();
+        let mut rest = "a.*.b[*].c[0][12].d";
+        while let Some((seg, r)) = next(rest) {
+            steps.push(seg);
+            rest = r;
+        }
+        use Seg::*;
+        assert_eq!(
+            steps,
+            [
+                Key("a"),
+                AnyKey,
+                Key("b"),
+                AnyIndex,
+                Key("c"),
+                Index(0),
+                Index(12),
+                Key("d")
+            ]
+        );
+        assert_eq!(next(""), None);
     }
 }

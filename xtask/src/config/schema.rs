@@ -11,14 +11,14 @@
 //! struct, map or list is kept; an unknown key whose value is a YAML anchor
 //! (`new_cluster: &cluster ...`, an anchor holder) is dropped in silence.
 
-use std::sync::OnceLock;
-
 use crate::config::ctx::Ctx;
 use crate::config::pattern::visit;
 use crate::config::yaml::{Loc, Node, Value};
 use crate::diag::Diagnostic;
 
-const TABLE: &str = include_str!("schema.txt");
+// `TYPES`, `REQUIRED` and `ENUMS`: `schema.txt` as static tables, written by
+// `build.rs` (a type is its index in `TYPES`).
+include!(concat!(env!("OUT_DIR"), "/schema_table.rs"));
 
 #[derive(Debug)]
 enum Ty {
@@ -31,59 +31,22 @@ enum Ty {
     Enum,
     List(usize),
     Map(usize),
-    Object(Vec<(String, usize)>),
+    Object(&'static [(&'static str, usize)]),
 }
 
 struct Schema {
-    types: Vec<Ty>,
-    required: Vec<(String, Vec<String>)>,
-    enums: Vec<(String, Vec<String>)>,
+    types: &'static [Ty],
+    required: &'static [(&'static str, &'static [&'static str])],
+    enums: &'static [(&'static str, &'static [&'static str])],
 }
 
 fn schema() -> &'static Schema {
-    static S: OnceLock<Schema> = OnceLock::new();
-    S.get_or_init(|| parse(TABLE))
-}
-
-fn parse(text: &str) -> Schema {
-    let mut s = Schema {
-        types: Vec::new(),
-        required: Vec::new(),
-        enums: Vec::new(),
+    static S: Schema = Schema {
+        types: TYPES,
+        required: REQUIRED,
+        enums: ENUMS,
     };
-    let id = |w: Option<&str>| w.and_then(|w| w.parse().ok()).unwrap_or(usize::MAX);
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let mut words = line.split(' ');
-        let tag = words.next().unwrap_or("");
-        let ty = match tag {
-            "s" => Ty::Str,
-            "i" => Ty::Int,
-            "f" => Ty::Float,
-            "b" => Ty::Bool,
-            "e" => Ty::Enum,
-            "l" => Ty::List(id(words.next())),
-            "m" => Ty::Map(id(words.next())),
-            "o" => Ty::Object(
-                words
-                    .filter_map(|w| w.split_once(':'))
-                    .map(|(k, t)| (k.to_string(), id(Some(t))))
-                    .collect(),
-            ),
-            "R" | "E" => {
-                let pattern = words.next().unwrap_or("").to_string();
-                let rest = words.map(str::to_string).collect();
-                if tag == "R" {
-                    s.required.push((pattern, rest));
-                } else {
-                    s.enums.push((pattern, rest));
-                }
-                continue;
-            }
-            _ => Ty::Any,
-        };
-        s.types.push(ty);
-    }
-    s
+    &S
 }
 
 /// What a field holds, as a state file's shape needs to know it: Terraform
@@ -110,7 +73,7 @@ pub fn resource_type(kind: &str) -> Option<usize> {
 /// The type of field `key` of struct type `ty`.
 pub fn field(ty: usize, key: &str) -> Option<usize> {
     match schema().types.get(ty)? {
-        Ty::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, t)| *t),
+        Ty::Object(fields) => fields.iter().find(|(k, _)| *k == key).map(|(_, t)| *t),
         _ => None,
     }
 }
@@ -174,7 +137,7 @@ pub fn normalize_resources(ctx: &mut Ctx, root: &mut Node) {
     let Some(Ty::Object(fields)) = s.types.first() else {
         return;
     };
-    let Some((_, ty)) = fields.iter().find(|(k, _)| k == "resources") else {
+    let Some((_, ty)) = fields.iter().find(|(k, _)| *k == "resources") else {
         return;
     };
     let Some(resources) = root.as_map_mut().and_then(|m| m.get_mut("resources")) else {
@@ -442,9 +405,9 @@ pub fn check_required_and_enums(ctx: &mut Ctx, root: &Node) {
     }
     let s = schema();
     let mut found: Vec<(String, Loc, String)> = Vec::new();
-    for (pattern, fields) in &s.required {
+    for (pattern, fields) in s.required {
         visit(root, pattern, &mut |path, n| {
-            for f in fields {
+            for f in fields.iter() {
                 if n.get(f).is_none_or(Node::is_null) {
                     found.push((
                         format!("required field {f:?} is not set"),
@@ -457,7 +420,7 @@ pub fn check_required_and_enums(ctx: &mut Ctx, root: &Node) {
     }
     emit_sorted(ctx, found);
     let mut found = Vec::new();
-    for (pattern, values) in &s.enums {
+    for (pattern, values) in s.enums {
         visit(root, pattern, &mut |path, n| {
             // `validate.Enum` checks an empty string too (`volume_type: ""`),
             // but a variable's empty `type` is gone by then (`omitempty`
@@ -465,7 +428,7 @@ pub fn check_required_and_enums(ctx: &mut Ctx, root: &Node) {
             if let Value::Str(v) = &n.v
                 && !(v.is_empty() && path.starts_with("variables."))
                 && !v.contains("${")
-                && !values.contains(v)
+                && !values.contains(&v.as_str())
             {
                 found.push((
                     format!(
@@ -537,11 +500,11 @@ mod tests {
         let Ty::Object(root) = &s.types[0] else {
             panic!("root is an object")
         };
-        assert!(root.iter().any(|(k, _)| k == "resources"));
+        assert!(root.iter().any(|(k, _)| *k == "resources"));
         assert!(
             s.required
                 .iter()
-                .any(|(p, f)| p == "bundle" && f == &["name"])
+                .any(|(p, f)| *p == "bundle" && *f == ["name"])
         );
     }
 

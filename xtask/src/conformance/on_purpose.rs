@@ -51,7 +51,7 @@ impl OnPurpose {
     pub fn readme_row(self) -> &'static str {
         match self {
             OnPurpose::Located => {
-                "| Errors from reference resolution, variables and path translation |"
+                "| Errors from reference resolution, variables, includes and path translation |"
             }
             OnPurpose::EveryPathError => "| Several path errors |",
             OnPurpose::EveryUnassignedVariable => "| Several variables with no value |",
@@ -63,7 +63,7 @@ impl OnPurpose {
 }
 
 /// `Located`: the README row covers errors of reference resolution,
-/// variables and path translation; a warning or another error placed
+/// variables, includes and path translation; a warning or another error placed
 /// elsewhere than the CLI places it stays a difference.
 pub fn located(reference: &Diagnostic, ours: &Diagnostic) -> bool {
     reference.severity == "Error"
@@ -71,7 +71,14 @@ pub fn located(reference: &Diagnostic, ours: &Diagnostic) -> bool {
         && reference.summary == ours.summary
         && reference.location.is_none()
         && ours.location.is_some()
-        && (is_path_error(&reference.summary) || is_reference_error(&reference.summary))
+        && (is_path_error(&reference.summary)
+            || is_reference_error(&reference.summary)
+            || is_include_error(&reference.summary))
+}
+
+/// An `include:` glob that matches nothing (the CLI's `process_include.go`).
+fn is_include_error(summary: &str) -> bool {
+    summary.ends_with(" defined in 'include' section does not match any files")
 }
 
 /// The errors of path translation (the CLI's `translate_paths.go` texts and
@@ -85,13 +92,15 @@ pub fn is_path_error(summary: &str) -> bool {
         || s.ends_with(" is not a directory")
         || (s.starts_with("expected a ") && s.contains(" but got a "))
         || (s.starts_with("path ") && s.ends_with(" is outside the bundle root"))
+        || (s.starts_with("path ") && s.ends_with(" is not contained in sync root path"))
 }
 
 /// The errors of reference resolution and of variables (the CLI's
 /// `resolve_variable_references.go`, `set_variables.go` texts).
 fn is_reference_error(summary: &str) -> bool {
-    const STARTS: [&str; 4] = [
+    const STARTS: [&str; 5] = [
         "reference does not exist: ",
+        "expected a map to index ",
         "no value assigned to required variable ",
         "failed to resolve ",
         "cycle detected in field resolution: ",
@@ -171,5 +180,48 @@ mod tests {
                 class.readme_row()
             );
         }
+    }
+
+    fn diag(severity: &str, summary: &str, location: Option<&str>) -> Diagnostic {
+        Diagnostic {
+            severity: severity.into(),
+            summary: summary.into(),
+            location: location.map(String::from),
+        }
+    }
+
+    #[test]
+    fn a_place_added_to_the_clis_include_and_sync_root_errors_is_excused_and_nothing_else() {
+        for summary in [
+            "../include.yml defined in 'include' section does not match any files",
+            "path /tmp/src is not contained in sync root path",
+            "expected a map to index \"variables.a.value.b\", found string",
+        ] {
+            let theirs = diag("Error", summary, None);
+            assert!(located(
+                &theirs,
+                &diag("Error", summary, Some("databricks.yml:5:5"))
+            ));
+            // Another text, a warning, or a place where the CLI has one: a difference.
+            assert!(!located(
+                &theirs,
+                &diag("Error", "other", Some("databricks.yml:5:5"))
+            ));
+            let warning = diag("Warning", summary, None);
+            assert!(!located(
+                &warning,
+                &diag("Warning", summary, Some("a.yml:1:1"))
+            ));
+            let placed = diag("Error", summary, Some("b.yml:2:2"));
+            assert!(!located(
+                &placed,
+                &diag("Error", summary, Some("a.yml:1:1"))
+            ));
+        }
+        let unrelated = diag("Error", "something else failed", None);
+        assert!(!located(
+            &unrelated,
+            &diag("Error", "something else failed", Some("a.yml:1:1"))
+        ));
     }
 }
