@@ -16,13 +16,17 @@ use crate::workspace::remote::api::escape;
 use crate::workspace::remote::client::Client;
 
 /// The settings `prev` recorded for `ty.key`, as the API saw them: its
-/// references resolved against `prev` too (the values they had then), or
-/// left as written where that fails.
+/// references resolved against `prev` too (the values they had then, those
+/// to fields only the workspace knows as recorded), or left as written
+/// where that fails.
 pub(super) fn recorded(prev: &[TfResource], ty: &str, key: &str) -> Option<Value> {
     let r = prev.iter().find(|r| r.kind == ty && r.name == key)?;
-    let attrs = api_settings(&Value::Object(r.instances.first()?.attributes.clone()));
+    let inst = r.instances.first()?;
+    let attrs = api_settings(&Value::Object(inst.attributes.clone()));
     let kind = super::resources::kind_of(ty);
-    let then = remote_refs::resolve_for(&kind, &attrs, &|x| remote_refs::lookup(prev, x, 0));
+    let known = |x: &remote_refs::Ref| Ok(inst.resolved_references.get(&x.text()).cloned());
+    let lookup = |x: &remote_refs::Ref| remote_refs::lookup_with(prev, &known, x, 0);
+    let then = remote_refs::resolve_for(&kind, &attrs, &lookup);
     Some(then.unwrap_or(attrs))
 }
 
