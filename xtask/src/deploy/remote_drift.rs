@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::remote_drift_access as access;
 use super::remote_drift_kinds::{self as rows, ReadBack};
-use super::remote_kinds::{api_settings, recorded};
+use super::remote_kinds::{api_settings, recorded, recorded_whole};
 use super::remote_refs;
 use super::resources::{Action, ResourcePlan, tf_type};
 use super::state::TfResource;
@@ -54,7 +54,7 @@ fn look(
 ) -> Result<Seen> {
     let remote =
         rows::read(client, kind, id).with_context(|| format!("reading {kind}.{key} back"))?;
-    let access = match (&remote, plan_settings(prev, &tf_type(kind), key)) {
+    let access = match (&remote, recorded_whole(prev, &tf_type(kind), key)) {
         (Some(Some(_)), Some(settings)) => access::changed(client, user, kind, id, &settings)
             .with_context(|| format!("reading the access to {kind}.{key} back"))?,
         _ => Vec::new(),

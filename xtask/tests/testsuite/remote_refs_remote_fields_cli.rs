@@ -6,6 +6,8 @@
 //! bodies both send and the `resources.json` entries both record are the
 //! same, and a redeploy with nothing changed writes no resource.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use crate::remote_kinds::{start, writes};
@@ -50,13 +52,15 @@ resources:
 ";
 
 /// `v` with what each workspace makes up (UUIDs in ids and storage paths)
-/// blanked, so that two workspaces compare.
+/// blanked and keys in order, so that two workspaces' bodies compare.
 fn blank_uuids(v: Value) -> Value {
     match v {
         Value::String(s) => Value::String(blank(&s)),
         Value::Array(a) => Value::Array(a.into_iter().map(blank_uuids).collect()),
         Value::Object(m) => {
-            Value::Object(m.into_iter().map(|(k, x)| (k, blank_uuids(x))).collect())
+            let sorted: BTreeMap<String, Value> =
+                m.into_iter().map(|(k, x)| (k, blank_uuids(x))).collect();
+            Value::Object(sorted.into_iter().collect())
         }
         other => other,
     }
