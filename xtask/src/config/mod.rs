@@ -43,6 +43,9 @@ mod targets;
 mod vars;
 mod view;
 
+/// `${...}` references in a string, by the CLI's grammar (the deploy resolves
+/// `${resources...}` ones).
+pub use interp::find_refs;
 pub use vars::split_var_flags;
 pub mod yaml;
 

@@ -131,6 +131,7 @@ pub fn adopt(tf: &mut Option<TfState>, d: &DState) {
                 schema_version: 0,
                 attributes,
                 sensitive_attributes: Vec::new(),
+                resolved_references: Map::new(),
             }],
         });
     }
@@ -169,7 +170,10 @@ pub fn next(prev: Option<&DState>, tf: &TfState, user: &str) -> DState {
         if let Some(custom) = remote_custom::get(&kind) {
             applied = (custom.to_state)(&applied);
         }
-        let (state_now, depends_on) = resolved(&kind, Value::Object(applied), &tf.resources);
+        let known = r.instances.first().map(|i| &i.resolved_references);
+        let known = known.cloned().unwrap_or_default();
+        let (state_now, depends_on) =
+            resolved(&kind, Value::Object(applied), &tf.resources, &known);
         let entry = Entry {
             id: id.to_string(),
             state: state_now,
@@ -189,7 +193,13 @@ pub fn next(prev: Option<&DState>, tf: &TfState, user: &str) -> DState {
 /// A resource's state as the CLI records it: its `${resources...}`
 /// references replaced by the values they had (the CLI, reading the text
 /// of a reference, would see a change), each named in `depends_on`.
-fn resolved(kind: &str, written: Value, all: &[TfResource]) -> (Value, Vec<Value>) {
+/// `known`: the values of its references to fields only the workspace knows.
+fn resolved(
+    kind: &str,
+    written: Value,
+    all: &[TfResource],
+    known: &Map<String, Value>,
+) -> (Value, Vec<Value>) {
     let depends_on = remote_refs::refs(&written)
         .into_iter()
         .map(|r| {
@@ -198,7 +208,9 @@ fn resolved(kind: &str, written: Value, all: &[TfResource]) -> (Value, Vec<Value
             json!({ "node": node, "label": label })
         })
         .collect();
-    let now = remote_refs::resolve_for(kind, &written, &|r| remote_refs::lookup(all, r, 0));
+    let remote = |r: &remote_refs::Ref| Ok(known.get(&r.text()).cloned());
+    let lookup = |r: &remote_refs::Ref| remote_refs::lookup_with(all, &remote, r, 0);
+    let now = remote_refs::resolve_for(kind, &written, &lookup);
     (now.unwrap_or(written), depends_on)
 }
 

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::remote_drift_access as access;
 use super::remote_drift_kinds::{self as rows, ReadBack};
-use super::remote_kinds::{api_settings, recorded};
+use super::remote_kinds::{api_settings, recorded, recorded_whole};
 use super::remote_refs;
 use super::resources::{Action, ResourcePlan, tf_type};
 use super::state::TfResource;
@@ -54,7 +54,7 @@ fn look(
 ) -> Result<Seen> {
     let remote =
         rows::read(client, kind, id).with_context(|| format!("reading {kind}.{key} back"))?;
-    let access = match (&remote, plan_settings(prev, &tf_type(kind), key)) {
+    let access = match (&remote, recorded_whole(prev, &tf_type(kind), key)) {
         (Some(Some(_)), Some(settings)) => access::changed(client, user, kind, id, &settings)
             .with_context(|| format!("reading the access to {kind}.{key} back"))?,
         _ => Vec::new(),
@@ -189,7 +189,7 @@ fn settle(plan: &mut ResourcePlan, i: usize, seen: Seen, prev: &[TfResource]) {
     } else if let Some(planned) = planned
         && same_access(&planned, plan_settings(prev, &ty, &change.key).as_ref())
         && seen.access.is_empty()
-        && let Some(wanted) = wanted(&change.kind, planned, prev)
+        && let Some(wanted) = wanted(&change.kind, planned, prev, &change.key)
         && compare(&change.kind, &wanted, &remote).is_empty()
     {
         change.action = Action::Unchanged;
@@ -230,11 +230,20 @@ fn same_access(planned: &Value, before: Option<&Value>) -> bool {
 }
 
 /// The settings a deploy would send, references resolved against the
-/// recorded resources (an update's references are to existing ones); `None`
+/// recorded resources (an update's references are to existing ones; those
+/// to fields only the workspace knows as `key` recorded them); `None`
 /// where one cannot be resolved yet.
-fn wanted(kind: &str, settings: Value, prev: &[TfResource]) -> Option<Value> {
+fn wanted(kind: &str, settings: Value, prev: &[TfResource], key: &str) -> Option<Value> {
     let api = api_settings(&settings);
-    remote_refs::resolve_for(kind, &api, &|x| remote_refs::lookup(prev, x, 0)).ok()
+    let ty = tf_type(kind);
+    let inst = prev
+        .iter()
+        .find(|r| r.kind == ty && r.name == key)
+        .and_then(|r| r.instances.first());
+    let known =
+        |x: &remote_refs::Ref| Ok(inst.and_then(|i| i.resolved_references.get(&x.text()).cloned()));
+    let lookup = |x: &remote_refs::Ref| remote_refs::lookup_with(prev, &known, x, 0);
+    remote_refs::resolve_for(kind, &api, &lookup).ok()
 }
 
 /// The fields where `remote` differs from `recorded` for the kind of
@@ -485,6 +494,7 @@ mod tests {
                         schema_version: 0,
                         attributes,
                         sensitive_attributes: Vec::new(),
+                        resolved_references: serde_json::Map::new(),
                     }],
                 }
             })

@@ -327,6 +327,24 @@ pub(super) fn read(client: &Client, kind: &str, id: &str) -> Result<Option<Optio
     Ok(Some(got.map(row.remap)))
 }
 
+/// The resource with this id as the API answers (`None`: deleted there, or
+/// a kind not read back): what a reference to a field only the workspace
+/// knows is resolved from (a job's answer has its `settings`, a pipeline's
+/// its `spec`, beside what the workspace adds).
+pub(super) fn read_raw(client: &Client, kind: &str, id: &str) -> Result<Option<Value>> {
+    if kind == "jobs" {
+        return match id.parse::<i64>() {
+            Ok(n) => client.job_get(n),
+            Err(_) => Ok(None),
+        };
+    }
+    match (get(kind).and_then(|row| row.read), remote_kinds::get(kind)) {
+        (Some(read), _) => read(client, id),
+        (None, Some(rest)) => client.rest("GET", &remote_kinds::at(rest.read, id), None),
+        (None, None) => Ok(None),
+    }
+}
+
 /// A pipeline's settings are its `spec`.
 fn pipeline_spec(v: Value) -> Value {
     v["spec"].clone()

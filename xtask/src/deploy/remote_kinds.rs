@@ -16,13 +16,32 @@ use crate::workspace::remote::api::escape;
 use crate::workspace::remote::client::Client;
 
 /// The settings `prev` recorded for `ty.key`, as the API saw them: its
-/// references resolved against `prev` too (the values they had then), or
-/// left as written where that fails.
+/// references resolved against `prev` too (the values they had then, those
+/// to fields only the workspace knows as recorded), or left as written
+/// where that fails.
 pub(super) fn recorded(prev: &[TfResource], ty: &str, key: &str) -> Option<Value> {
+    recorded_with(prev, ty, key, api_settings)
+}
+
+/// [`recorded`] with the resource's `permissions` and `grants`, for the
+/// check of those against the workspace.
+pub(super) fn recorded_whole(prev: &[TfResource], ty: &str, key: &str) -> Option<Value> {
+    recorded_with(prev, ty, key, Value::clone)
+}
+
+fn recorded_with(
+    prev: &[TfResource],
+    ty: &str,
+    key: &str,
+    part: fn(&Value) -> Value,
+) -> Option<Value> {
     let r = prev.iter().find(|r| r.kind == ty && r.name == key)?;
-    let attrs = api_settings(&Value::Object(r.instances.first()?.attributes.clone()));
+    let inst = r.instances.first()?;
+    let attrs = part(&Value::Object(inst.attributes.clone()));
     let kind = super::resources::kind_of(ty);
-    let then = remote_refs::resolve_for(&kind, &attrs, &|x| remote_refs::lookup(prev, x, 0));
+    let known = |x: &remote_refs::Ref| Ok(inst.resolved_references.get(&x.text()).cloned());
+    let lookup = |x: &remote_refs::Ref| remote_refs::lookup_with(prev, &known, x, 0);
+    let then = remote_refs::resolve_for(&kind, &attrs, &lookup);
     Some(then.unwrap_or(attrs))
 }
 

@@ -14,9 +14,8 @@ use super::resources::{Action, ResourceChange, ResourcePlan, tf_type};
 use super::state::TfResource;
 use crate::config::schema::{self, Shape};
 
-const OPEN: &str = "${resources.";
-
-/// A reference: kind, key and the field path (`id`, `name`, `a.b`).
+/// A reference: kind, key and the field path (`id`, `name`, `a.b`,
+/// `permissions[0].level`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Ref {
     pub kind: String,
@@ -24,16 +23,22 @@ pub(super) struct Ref {
     pub field: String,
 }
 
-/// The `${resources...}` references in one string, with their byte ranges.
+impl Ref {
+    /// The reference as written inside `${...}`.
+    pub fn text(&self) -> String {
+        format!("resources.{}.{}.{}", self.kind, self.key, self.field)
+    }
+}
+
+/// The `${resources...}` references in one string, with their byte ranges:
+/// only those of the CLI's grammar (`${resources.a.bad..syntax}` is text
+/// to it, sent as written).
 fn refs_in_str(s: &str) -> Vec<(usize, usize, Ref)> {
     let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(i) = s[from..].find(OPEN) {
-        let start = from + i;
-        let Some(len) = s[start..].find('}') else {
-            break;
+    for found in crate::config::find_refs(s) {
+        let Some(inner) = found.path.strip_prefix("resources.") else {
+            continue;
         };
-        let inner = &s[start + OPEN.len()..start + len];
         let mut parts = inner.splitn(3, '.');
         if let (Some(kind), Some(key), Some(field)) = (parts.next(), parts.next(), parts.next()) {
             let r = Ref {
@@ -41,9 +46,8 @@ fn refs_in_str(s: &str) -> Vec<(usize, usize, Ref)> {
                 key: key.into(),
                 field: field.into(),
             };
-            out.push((start, start + len + 1, r));
+            out.push((found.start, found.end, r));
         }
-        from = start + len + 1;
     }
     out
 }
@@ -187,9 +191,6 @@ fn order(plan: &ResourcePlan, prev: &[TfResource]) -> Result<Vec<usize>> {
     Ok(out)
 }
 
-/// `v` with its references replaced through `lookup` (kind, key, field →
-/// value): a string that is one reference becomes the value as is, one that
-/// embeds references gets them as text.
 /// [`resolve`] for a resource of `kind`, then each string of digits in an
 /// integer field made a number: a reference to an id (ids are strings in
 /// the state) put where the API wants a number (`run_job_task.job_id`),
@@ -225,6 +226,9 @@ fn as_typed(v: &mut Value, ty: usize) {
     }
 }
 
+/// `v` with its references replaced through `lookup` (kind, key, field →
+/// value): a string that is one reference becomes the value as is, one that
+/// embeds references gets them as text.
 pub(super) fn resolve(v: &Value, lookup: &dyn Fn(&Ref) -> Result<Value>) -> Result<Value> {
     Ok(match v {
         Value::String(s) => {
@@ -239,6 +243,7 @@ pub(super) fn resolve(v: &Value, lookup: &dyn Fn(&Ref) -> Result<Value>) -> Resu
                         text.push_str(&s[last..*start]);
                         match lookup(r)? {
                             Value::String(x) => text.push_str(&x),
+                            Value::Null => {}
                             other => text.push_str(&other.to_string()),
                         }
                         last = *end;
@@ -256,7 +261,13 @@ pub(super) fn resolve(v: &Value, lookup: &dyn Fn(&Ref) -> Result<Value>) -> Resu
         Value::Object(m) => {
             let mut out = serde_json::Map::new();
             for (k, x) in m {
-                out.insert(k.clone(), resolve(x, lookup)?);
+                let v = resolve(x, lookup)?;
+                // A reference to a field the workspace left unset: the
+                // field is not sent (the CLI's typed settings omit it).
+                if v.is_null() && x.is_string() {
+                    continue;
+                }
+                out.insert(k.clone(), v);
             }
             Value::Object(out)
         }
@@ -264,10 +275,24 @@ pub(super) fn resolve(v: &Value, lookup: &dyn Fn(&Ref) -> Result<Value>) -> Resu
     })
 }
 
+/// The value of a reference `lookup_with` cannot find in the bundle's
+/// settings: the field as the workspace has it (`Ok(None)`: not known, the
+/// resource not read back).
+pub(super) type Remote<'a> = &'a dyn Fn(&Ref) -> Result<Option<Value>>;
+
 /// The value of reference `r` among `resources` (the plan's, ids of those
-/// deployed so far filled in), itself resolved (`depth` bounds chains).
-pub(super) fn lookup(resources: &[TfResource], r: &Ref, depth: usize) -> Result<Value> {
-    let what = format!("${{resources.{}.{}.{}}}", r.kind, r.key, r.field);
+/// deployed so far filled in), itself resolved (`depth` bounds chains); a
+/// field the bundle does not set (a pipeline's `creator_user_name`, a
+/// volume's `storage_location`, an app's `url`) from `remote`, as the
+/// CLI's direct engine resolves it from the resource read back after its
+/// deploy.
+pub(super) fn lookup_with(
+    resources: &[TfResource],
+    remote: Remote,
+    r: &Ref,
+    depth: usize,
+) -> Result<Value> {
+    let what = format!("${{{}}}", r.text());
     if depth > 16 {
         bail!("{what}: references nested too deep (a cycle?)");
     }
@@ -280,14 +305,61 @@ pub(super) fn lookup(resources: &[TfResource], r: &Ref, depth: usize) -> Result<
     else {
         bail!("{what}: no resource {}.{} in this bundle", r.kind, r.key);
     };
-    let mut v = attrs.get(r.field.split('.').next().unwrap_or_default());
-    for part in r.field.split('.').skip(1) {
-        v = v.and_then(|x| x.get(part));
+    let local = field_at(&Value::Object(attrs.clone()), &r.field);
+    if let Some(v) = local.filter(|v| !v.is_null() && v.as_str() != Some("")) {
+        return resolve(&v, &|inner| {
+            lookup_with(resources, remote, inner, depth + 1)
+        });
     }
-    let Some(v) = v.filter(|v| !v.is_null() && v.as_str() != Some("")) else {
-        bail!("{what}: not known (the resource has no such field, or is not deployed yet)");
-    };
-    resolve(v, &|inner| lookup(resources, inner, depth + 1))
+    if r.field != "id"
+        && let Some(v) = remote(r)?
+    {
+        return Ok(v);
+    }
+    bail!("{what}: not known (the resource has no such field, or is not deployed yet)")
+}
+
+/// The value at `path` (`a.b`, `a[0].b`) in `v`.
+pub(super) fn field_at(v: &Value, path: &str) -> Option<Value> {
+    let mut at = v;
+    for seg in path.split('.') {
+        let (key, mut rest) = seg.split_at(seg.find('[').unwrap_or(seg.len()));
+        if !key.is_empty() {
+            at = at.get(key)?;
+        }
+        while let Some(inner) = rest.strip_prefix('[') {
+            let close = inner.find(']')?;
+            at = at.get(inner[..close].parse::<usize>().ok()?)?;
+            rest = &inner[close + 1..];
+        }
+    }
+    Some(at.clone())
+}
+
+/// Field `r.field` of a resource read back (`raw`, the API's answer): at
+/// its top level (`creator_user_name`, `state`, `url`, `storage_location`)
+/// or in its settings (a pipeline's `spec`, a job's `settings`). A field of
+/// the bundle's settings the workspace left unset is null (the CLI resolves
+/// it to nothing); a path through something unset
+/// (`ingestion_definition.connection_name`, a missing map key) or a field
+/// neither knows is an error, as the CLI's.
+pub(super) fn remote_value(r: &Ref, raw: &Value) -> Result<Value> {
+    for at in [raw, &raw["spec"], &raw["settings"]] {
+        if let Some(v) = field_at(at, &r.field).filter(|v| !v.is_null()) {
+            return Ok(v);
+        }
+    }
+    let what = format!("${{{}}}", r.text());
+    let top = r.field.split(['.', '[']).next().unwrap_or_default();
+    let declared = schema::resource_type(&r.kind).and_then(|ty| schema::field(ty, top));
+    match (declared, top == r.field) {
+        (Some(_), true) => Ok(Value::Null),
+        (Some(_), false) => bail!("{what}: not set in the bundle nor in the workspace"),
+        (None, _) => bail!(
+            "{what}: {} have no field `{top}`, neither in the bundle nor in the workspace",
+            r.kind
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ fn res(kind: &str, key: &str, attrs: Value) -> TfResource {
             schema_version: 0,
             attributes: attrs.as_object().cloned().unwrap_or_default(),
             sensitive_attributes: Vec::new(),
+            resolved_references: serde_json::Map::new(),
         }],
     }
 }
@@ -84,7 +85,7 @@ fn an_id_put_in_an_integer_field_is_a_number_and_in_text_stays_text() {
         "description": "runs ${resources.jobs.bar.id}",
         "tasks": [{"task_key": "t", "run_job_task": {"job_id": "${resources.jobs.bar.id}"}}]
     });
-    let lookup = |r: &Ref| lookup(&all, r, 0);
+    let lookup = |r: &Ref| lookup_with(&all, &|_| Ok(None), r, 0);
     let out = resolve_for("jobs", &foo, &lookup).unwrap();
     assert_eq!(
         out["tasks"][0]["run_job_task"]["job_id"],
@@ -97,4 +98,57 @@ fn an_id_put_in_an_integer_field_is_a_number_and_in_text_stays_text() {
         plain["tasks"][0]["run_job_task"]["job_id"],
         "8796049158161900518"
     );
+}
+
+#[test]
+fn indexed_paths_resolve_and_text_outside_the_grammar_is_no_reference() {
+    let all = vec![res(
+        "jobs",
+        "b",
+        json!({"permissions": [{"level": "CAN_VIEW"}, {"level": "CAN_MANAGE"}]}),
+    )];
+    let a = json!({"permissions": [
+        {"level": "${resources.jobs.b.permissions[1].level}"},
+        {"level": "${resources.volumes.bar.bad..syntax}"}
+    ]});
+    assert_eq!(refs(&a).len(), 1);
+    let out = resolve(&a, &|r| lookup_with(&all, &|_| Ok(None), r, 0)).unwrap();
+    assert_eq!(out["permissions"][0]["level"], "CAN_MANAGE");
+    assert_eq!(
+        out["permissions"][1]["level"],
+        "${resources.volumes.bar.bad..syntax}"
+    );
+}
+
+#[test]
+fn a_field_the_bundle_does_not_set_comes_from_the_workspace() {
+    let all = vec![
+        res("pipelines", "foo", json!({"name": "pfoo", "id": "p1"})),
+        res("apps", "app", json!({"name": "app", "id": "app"})),
+    ];
+    let raw = json!({"pipeline_id": "p1", "creator_user_name": "me@x", "state": "IDLE",
+                     "spec": {"name": "pfoo"}});
+    let remote = |r: &Ref| match r.kind.as_str() {
+        "pipelines" => remote_value(r, &raw).map(Some),
+        _ => Ok(None),
+    };
+    let v = json!({
+        "name": "by ${resources.pipelines.foo.creator_user_name} (${resources.pipelines.foo.name})",
+        "catalog": "${resources.pipelines.foo.catalog}",
+        "comment": "${resources.pipelines.foo.state}"
+    });
+    let out = resolve(&v, &|r| lookup_with(&all, &remote, r, 0)).unwrap();
+    // Unset there too: a field of the settings is not sent.
+    assert_eq!(out, json!({"name": "by me@x (pfoo)", "comment": "IDLE"}));
+    // A field neither knows is an error naming it; one of a resource not
+    // read back is not known.
+    let bad = json!({"x": "${resources.pipelines.foo.non_existent}"});
+    let err = resolve(&bad, &|r| lookup_with(&all, &remote, r, 0)).unwrap_err();
+    assert!(err.to_string().contains("non_existent"), "{err}");
+    let deep = json!({"x": "${resources.pipelines.foo.ingestion_definition.connection_name}"});
+    let err = resolve(&deep, &|r| lookup_with(&all, &remote, r, 0)).unwrap_err();
+    assert!(err.to_string().contains("not set"), "{err}");
+    let url = json!({"x": "${resources.apps.app.url}"});
+    let err = resolve(&url, &|r| lookup_with(&all, &remote, r, 0)).unwrap_err();
+    assert!(err.to_string().contains("resources.apps.app.url"), "{err}");
 }

@@ -4,14 +4,17 @@
 //! order of their references (`remote_refs`), with the ids the workspace
 //! gives kept in the state, so that a redeploy updates the same resource.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::remote_acl::{apply_grants, permissions};
 use super::remote_kinds::{self, api_settings};
 use super::resources::{Action, ResourceChange, ResourcePlan, tf_type};
 use super::state::TfResource;
-use super::{remote_custom, remote_dashboards, remote_drift, remote_refs};
+use super::{remote_custom, remote_dashboards, remote_drift, remote_drift_kinds, remote_refs};
 use crate::config::kinds;
 use crate::workspace::remote::client::Client;
 
@@ -30,6 +33,8 @@ pub fn apply(
     let mut warnings = Vec::new();
     remote_refs::prepare(plan, prev)?;
     remote_dashboards::make_folders(client, &plan.resources)?;
+    // Resources read back for a field only the workspace knows, by `kind.key`.
+    let reads = RefCell::new(BTreeMap::new());
     for i in 0..plan.changes.len() {
         let change = plan.changes[i].clone();
         // Read back moments ago by the plan (`remote_drift::amend`), which
@@ -49,9 +54,15 @@ pub fn apply(
             .map(|inst| Value::Object(inst.attributes.clone()))
             .unwrap_or(Value::Null);
         let resources = &plan.resources;
-        let lookup = |r: &remote_refs::Ref| remote_refs::lookup(resources, r, 0);
+        let used = RefCell::new(Map::new());
+        let remote = |r: &remote_refs::Ref| read_back_field(client, resources, &reads, &used, r);
+        let lookup = |r: &remote_refs::Ref| remote_refs::lookup_with(resources, &remote, r, 0);
         let settings = remote_refs::resolve_for(&change.kind, &written, &lookup)
             .with_context(|| format!("{what}: its references"))?;
+        let used = used.into_inner();
+        if let Some(inst) = slot.and_then(|s| plan.resources[s].instances.first_mut()) {
+            inst.resolved_references = used;
+        }
         // A planned create carries a locally made-up id: the workspace gives the real one.
         let old_id = change
             .id
@@ -97,6 +108,42 @@ pub fn apply(
         }
     }
     Ok(warnings)
+}
+
+/// The field reference `r` names as the workspace has it (`None`: the
+/// resource is not there), noted in `used`. Each resource is read back at
+/// most once a deploy, when a change first needs it: the changes run in
+/// the order of their references, so after its own create or update, as
+/// the CLI's direct engine reads it back then. Only a reference to a field
+/// the bundle does not set gets here, so no other deploy sends a read.
+fn read_back_field(
+    client: &Client,
+    resources: &[TfResource],
+    reads: &RefCell<BTreeMap<String, Option<Value>>>,
+    used: &RefCell<Map<String, Value>>,
+    r: &remote_refs::Ref,
+) -> Result<Option<Value>> {
+    let name = format!("{}.{}", r.kind, r.key);
+    if !reads.borrow().contains_key(&name) {
+        let ty = tf_type(&r.kind);
+        let id = resources
+            .iter()
+            .find(|x| x.kind == ty && x.name == r.key)
+            .and_then(TfResource::id)
+            .filter(|id| !id.is_empty());
+        let raw = match id {
+            Some(id) => remote_drift_kinds::read_raw(client, &r.kind, id)
+                .with_context(|| format!("reading {name} back for ${{{}}}", r.text()))?,
+            None => None,
+        };
+        reads.borrow_mut().insert(name.clone(), raw);
+    }
+    let Some(raw) = reads.borrow().get(&name).cloned().flatten() else {
+        return Ok(None);
+    };
+    let v = remote_refs::remote_value(r, &raw)?;
+    used.borrow_mut().insert(r.text(), v.clone());
+    Ok(Some(v))
 }
 
 /// What change `i`'s permissions are kept under: its id, or for some kinds

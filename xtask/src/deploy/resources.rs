@@ -193,6 +193,10 @@ fn plan_one(
             schema_version: 0,
             attributes,
             sensitive_attributes: Vec::new(),
+            // Until the deploy resolves them again: what they were.
+            resolved_references: recorded
+                .map(|i| i.resolved_references.clone())
+                .unwrap_or_default(),
         }],
     };
     let change = ResourceChange {

@@ -149,6 +149,12 @@ pub struct TfInstance {
     pub attributes: Map<String, Value>,
     #[serde(default)]
     pub sensitive_attributes: Vec<Value>,
+    /// The values the references to fields only the workspace knows
+    /// (`resources.apps.a.url` → its URL) had when the resource was last
+    /// deployed: what its settings were sent with, for the drift check and
+    /// the CLI's state (the attributes keep the references as written).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub resolved_references: Map<String, Value>,
 }
 
 impl TfResource {

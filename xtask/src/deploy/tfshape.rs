@@ -58,7 +58,9 @@ pub fn to_file(tf: &TfState) -> TfState {
         }
         let ty = schema::resource_type(&kind);
         let attributes = object_to_tf(&kind, ty, "", &attrs);
-        resources.push(resource(&r.kind, &r.name, attributes));
+        let mut out = resource(&r.kind, &r.name, attributes);
+        out.instances[0].resolved_references = inst.resolved_references.clone();
+        resources.push(out);
     }
     resources.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
     TfState {
@@ -90,6 +92,7 @@ fn resource(ty: &str, name: &str, attributes: Map<String, Value>) -> TfResource 
             schema_version: schema_version(ty),
             attributes,
             sensitive_attributes: Vec::new(),
+            resolved_references: Map::new(),
         }],
     }
 }
