@@ -63,7 +63,7 @@ pub(super) fn deploy(
     if let Some(id) = &id {
         let created = old.as_ref() != Some(id) || recreate;
         if created {
-            super::remote_wait::after_create(client, rest.kind, id)?;
+            super::remote_wait::until_ready(client, rest.kind, id)?;
         }
         grants(client, rest, id, &settings["grants"], created)?;
     }
@@ -143,7 +143,7 @@ pub(super) fn apply(
     if action == Action::Update {
         if rest.kind == "model_serving_endpoints" {
             remote_serving::update(client, &id, settings, before)?;
-            remote_serving::wait_not_updating(client, &id)?;
+            super::remote_wait::until_ready(client, rest.kind, &id)?;
             return Ok(Some(id));
         }
         return update(client, rest, &id, settings).map(Some);
@@ -166,10 +166,6 @@ fn create(client: &Client, rest: &Rest, settings: &Value) -> Result<String> {
     let id = id
         .map(str::to_string)
         .with_context(|| format!("{path}: no {} in the answer", rest.id_field))?;
-    // Its permissions and any later update wait for it, as the CLI's.
-    if rest.kind == "model_serving_endpoints" {
-        remote_serving::wait_not_updating(client, &id)?;
-    }
     Ok(id)
 }
 

@@ -5,7 +5,6 @@
 //! back for drift in the shape of its settings.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
@@ -158,88 +157,4 @@ fn serving_config(config: &Value) -> Value {
         out.insert("traffic_config".into(), traffic.clone());
     }
     Value::Object(out)
-}
-
-/// How long the CLI waits for an endpoint's configuration to settle.
-const WAIT: Duration = Duration::from_secs(35 * 60);
-
-/// Waits until endpoint `name` is no longer updating its configuration,
-/// as the CLI does after each create and update (the SDK's
-/// `WaitGetServingEndpointNotUpdating`), so that the next update or its
-/// permissions find it settled. A failed or canceled update is an error.
-pub(super) fn wait_not_updating(client: &Client, name: &str) -> Result<()> {
-    let path = format!("{BASE}/{}", escape(name));
-    let mut get = || client.rest("GET", &path, None);
-    wait_with(name, &mut get, WAIT, &mut std::thread::sleep)
-        .with_context(|| format!("waiting for serving endpoint {name} to finish updating"))
-}
-
-/// The poll of [`wait_not_updating`]: `get` reads the endpoint, `sleep`
-/// waits between reads (1 s, growing by 1 s up to 10 s, as the SDK's poll).
-fn wait_with(
-    name: &str,
-    get: &mut dyn FnMut() -> Result<Option<Value>>,
-    timeout: Duration,
-    sleep: &mut dyn FnMut(Duration),
-) -> Result<()> {
-    let start = Instant::now();
-    let mut waited = Duration::ZERO;
-    let mut pause = Duration::from_secs(1);
-    loop {
-        let endpoint = get()?.with_context(|| format!("serving endpoint {name}: not found"))?;
-        let state = endpoint["state"]["config_update"].as_str().unwrap_or("");
-        match state {
-            "NOT_UPDATING" => return Ok(()),
-            "UPDATE_FAILED" | "UPDATE_CANCELED" => {
-                anyhow::bail!("its configuration update ended {state}")
-            }
-            _ => {}
-        }
-        if waited + pause > timeout || start.elapsed() > timeout {
-            anyhow::bail!("still {state:?} after {} s", waited.as_secs());
-        }
-        sleep(pause);
-        waited += pause;
-        pause = (pause + Duration::from_secs(1)).min(Duration::from_secs(10));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(states: &[&str], timeout: Duration) -> (Result<()>, usize, Vec<u64>) {
-        let mut answers = states.iter();
-        let mut gets = 0;
-        let mut get = || {
-            gets += 1;
-            let s = answers.next().copied().unwrap_or("IN_PROGRESS");
-            Ok(Some(json!({"name": "e", "state": {"config_update": s}})))
-        };
-        let mut pauses = Vec::new();
-        let out = wait_with("e", &mut get, timeout, &mut |d| pauses.push(d.as_secs()));
-        (out, gets, pauses)
-    }
-
-    #[test]
-    fn polls_until_not_updating_with_growing_pauses() {
-        let (out, gets, pauses) = run(&["IN_PROGRESS", "IN_PROGRESS", "NOT_UPDATING"], WAIT);
-        out.unwrap();
-        assert_eq!(gets, 3);
-        assert_eq!(pauses, [1, 2]);
-    }
-
-    #[test]
-    fn a_failed_update_or_a_timeout_is_an_error() {
-        let (out, gets, _) = run(&["IN_PROGRESS", "UPDATE_FAILED"], WAIT);
-        let e = format!("{:#}", out.unwrap_err());
-        assert!(e.contains("UPDATE_FAILED"), "{e}");
-        assert_eq!(gets, 2);
-        let (out, _, pauses) = run(&[], Duration::from_secs(30));
-        assert!(format!("{:#}", out.unwrap_err()).contains("IN_PROGRESS"));
-        assert_eq!(pauses.iter().sum::<u64>(), 28);
-        let mut gone = || Ok(None);
-        let e = wait_with("e", &mut gone, WAIT, &mut |_| {}).unwrap_err();
-        assert!(format!("{e:#}").contains("not found"));
-    }
 }

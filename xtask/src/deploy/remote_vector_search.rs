@@ -76,7 +76,7 @@ fn apply(
     client
         .rest("POST", BASE, Some(&body))?
         .with_context(|| format!("{BASE}: not found"))?;
-    super::remote_wait::after_create(client, KIND.kind, &name)?;
+    super::remote_wait::until_ready(client, KIND.kind, &name)?;
     Ok(Some(name))
 }
 

@@ -2,7 +2,8 @@
 //! CLI's direct engine waits (`WaitAfterCreate`) through the SDK's waiters
 //! until the resource is ready, so that what depends on it (a database
 //! catalog on its instance, an index on its endpoint) finds it usable.
-//! One row per kind that waits.
+//! One row per kind that waits. A serving endpoint is waited for after an
+//! update too.
 
 use std::time::{Duration, Instant};
 
@@ -42,11 +43,21 @@ const WAITS: &[Wait] = &[
         failed: &["OFFLINE"],
         timeout: Duration::from_secs(60 * 60),
     },
+    // `WaitGetServingEndpointNotUpdating`, 35 minutes in the CLI: its
+    // permissions and any later update find the endpoint settled.
+    Wait {
+        kind: "model_serving_endpoints",
+        path: "/api/2.0/serving-endpoints/{id}",
+        field: "/state/config_update",
+        ready: "NOT_UPDATING",
+        failed: &["UPDATE_FAILED", "UPDATE_CANCELED"],
+        timeout: Duration::from_secs(35 * 60),
+    },
 ];
 
-/// Waits until the resource `id` of `kind`, just created, is ready (at once
-/// for a kind that does not wait).
-pub(super) fn after_create(client: &Client, kind: &str, id: &str) -> Result<()> {
+/// Waits until the resource `id` of `kind`, just created or updated, is
+/// ready (at once for a kind that does not wait).
+pub(super) fn until_ready(client: &Client, kind: &str, id: &str) -> Result<()> {
     let Some(wait) = WAITS.iter().find(|w| w.kind == kind) else {
         return Ok(());
     };
@@ -130,5 +141,24 @@ mod tests {
         // The SDK's growing pause, capped at 10 s, until the hour is spent.
         assert_eq!(&pauses[..11], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10]);
         assert!(pauses.iter().sum::<u64>() <= 3600);
+    }
+
+    #[test]
+    fn a_serving_endpoint_is_read_until_not_updating_and_a_failed_update_is_an_error() {
+        let updating = json!({"name": "e", "state": {"config_update": "IN_PROGRESS"}});
+        let settled = json!({"name": "e", "state": {"config_update": "NOT_UPDATING"}});
+        let (out, pauses) = run(
+            "model_serving_endpoints",
+            &[updating.clone(), updating.clone(), settled],
+        );
+        out.unwrap();
+        assert_eq!(pauses, [1, 2]);
+        let failed = json!({"name": "e", "state": {"config_update": "UPDATE_FAILED"}});
+        let (out, pauses) = run("model_serving_endpoints", &[updating, failed]);
+        assert!(format!("{:#}", out.unwrap_err()).contains("UPDATE_FAILED"));
+        assert_eq!(pauses, [1]);
+        let mut gone = || Ok(None);
+        let e = poll(wait("model_serving_endpoints"), &mut gone, &mut |_| {}).unwrap_err();
+        assert!(format!("{e:#}").contains("not found"));
     }
 }
