@@ -269,10 +269,15 @@ fn resources_are_created_after_the_files_they_name() {
     let notebook = at(
         "import-file/Workspace/Users/tester@databricks.com/.bundle/demo/dev/files/training/train.py",
     );
-    let manifest = at("/dev/artifacts/manifest.json");
+    // The writes (the state and the manifest are read first).
+    let manifest = at(
+        "import-file/Workspace/Users/tester@databricks.com/.bundle/demo/dev/artifacts/manifest.json",
+    );
     let job = at("POST /api/2.2/jobs/create");
     let experiment = at("POST /api/2.0/mlflow/experiments/create");
-    let metadata = at("/dev/state/metadata.json");
+    let metadata = at(
+        "import-file/Workspace/Users/tester@databricks.com/.bundle/demo/dev/state/metadata.json",
+    );
     assert!(
         notebook < job && notebook < experiment,
         "a resource before the files"
