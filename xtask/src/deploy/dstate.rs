@@ -94,10 +94,11 @@ pub fn adopt(tf: &mut Option<TfState>, d: &DState) {
         resources: Vec::new(),
         other: Map::new(),
     });
-    // Our own write puts `resources.json` one serial past `terraform.tfstate`;
-    // more means the CLI deployed since: its record is the newer truth
-    // (what it deleted is gone, what it re-created has a new id).
-    if d.serial > tf.serial + 1 {
+    // Our own write puts `resources.json` at least one serial past
+    // `terraform.tfstate` (whose serial moves only when its resources do);
+    // more, from the CLI, means it deployed since: its record is the newer
+    // truth (what it deleted is gone, what it re-created has a new id).
+    if d.serial > tf.serial + 1 && !d.cli_version.starts_with("xtask-") {
         tf.resources.clear();
     }
     if !d.lineage.is_empty() {
@@ -364,7 +365,13 @@ mod tests {
         // resources.json one past ours: our own write; ours stands.
         adopt(&mut tf, &cli_state(2));
         assert_eq!(tf.as_ref().unwrap().resources[0].id(), Some("7"));
-        // Further: the CLI deployed since, its ids stand.
+        // Further but ours (no-change deploys move only resources.json's
+        // serial): ours stands.
+        let mut own = cli_state(3);
+        own.cli_version = crate::deploy::state::TOOL_VERSION.to_string();
+        adopt(&mut tf, &own);
+        assert_eq!(tf.as_ref().unwrap().resources[0].id(), Some("7"));
+        // Further, from the CLI: it deployed since, its ids stand.
         adopt(&mut tf, &cli_state(3));
         assert_eq!(tf.unwrap().resources[0].id(), Some("42"));
     }

@@ -118,7 +118,7 @@ pub struct DeployedFile {
 }
 
 /// `state/terraform.tfstate`, Terraform state format 4. Fields we do not use are kept.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TfState {
     pub version: u32,
     pub terraform_version: String,
@@ -206,6 +206,9 @@ pub struct EnvState {
     pub history: History,
     /// What was wrong with the state files and how it was taken.
     pub warnings: Vec<String>,
+    /// `tfstate` holds more than `terraform.tfstate` does (ids or the
+    /// lineage taken from `resources.json`): the next one is a new serial.
+    pub tfstate_adopted: bool,
 }
 
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
@@ -289,13 +292,16 @@ impl EnvState {
                     dstate,
                     history: history.0.unwrap_or_default(),
                     warnings: Vec::new(),
+                    tfstate_adopted: false,
                 },
                 warnings,
             ))
         })?;
         state.warnings = warnings;
         if let Some(d) = &state.dstate {
+            let read = state.tfstate.clone();
             super::dstate::adopt(&mut state.tfstate, d);
+            state.tfstate_adopted = state.tfstate != read;
         }
         if recorded {
             state.rebuild_empty_history(ws)?;
@@ -385,9 +391,12 @@ impl EnvState {
         }
     }
 
-    /// The next terraform.tfstate: serial + 1, lineage fixed per env.
+    /// The next terraform.tfstate: serial + 1 when the resources changed
+    /// (as Terraform counts), else the same file, which a workspace then
+    /// needs no request to rewrite; lineage fixed per env.
     pub fn next_tfstate(&self, resources: Vec<TfResource>) -> TfState {
         match &self.tfstate {
+            Some(prev) if prev.resources == resources && !self.tfstate_adopted => prev.clone(),
             Some(prev) => TfState {
                 serial: prev.serial + 1,
                 resources,
@@ -528,7 +537,21 @@ mod tests {
         };
         assert_eq!(state.next_seq(), 2);
         let second = state.next_record(Vec::new(), Vec::new(), "t2", entry("b"));
-        assert_eq!((second.deployment.seq, second.tfstate.serial), (2, 2));
+        // The same resources: the same terraform.tfstate (as Terraform counts).
+        assert_eq!((second.deployment.seq, second.tfstate.serial), (2, 1));
+        assert_eq!(second.tfstate, first.tfstate);
+        let job = TfResource {
+            mode: "managed".into(),
+            kind: "databricks_job".into(),
+            name: "train".into(),
+            provider: "p".into(),
+            instances: Vec::new(),
+        };
+        let changed = state.next_record(Vec::new(), vec![job], "t2", entry("b"));
+        assert_eq!(
+            changed.tfstate.serial, 2,
+            "other resources: the next serial"
+        );
         assert_eq!(
             second.deployment.id, first.deployment.id,
             "one deployment id per env"

@@ -103,3 +103,69 @@ fn a_no_change_deploy_reads_each_resource_once() {
     let twice: Vec<&String> = reads.iter().filter(|l| !seen.insert(*l)).collect();
     assert!(twice.is_empty(), "read twice: {twice:?}");
 }
+
+/// What a no-change deploy sends to the workspace's files, by kind: each
+/// state file read once, with no `get-status` before it (an absent file is
+/// a 404); only the files whose bytes change written (not
+/// `terraform.tfstate`, whose resources are the same); the lock created,
+/// checked before the commit and released. The CLI's no-change deploy of
+/// this repository's bundle spends 9 requests on its state (README).
+#[test]
+fn a_no_change_deploy_sends_each_state_request_once() {
+    let Some(r) = crate::support::cli_remote::CliRemote::start(
+        "a_no_change_deploy_sends_each_state_request_once",
+    ) else {
+        return;
+    };
+    r.ok(&["deploy"]);
+    let mark = r.server.mark();
+    r.ok(&["deploy"]);
+    let files: Vec<e2e::cli_server::Recorded> = r.server.requests()[mark..]
+        .iter()
+        .filter(|q| q.path.starts_with("/api/2.0/workspace"))
+        .cloned()
+        .collect();
+    let lines: Vec<String> = files.iter().map(|q| q.line()).collect();
+    let count = |method: &str, kind: &str, name: &str| {
+        files
+            .iter()
+            .filter(|q| q.method == method && q.path.starts_with(kind) && q.path.ends_with(name))
+            .count()
+    };
+    let read = |name: &str| count("GET", "/api/2.0/workspace-files/", name);
+    let written = |name: &str| count("POST", "/api/2.0/workspace-files/import-file/", name);
+    assert_eq!(
+        count("GET", "/api/2.0/workspace/get-status", ""),
+        0,
+        "{lines:#?}"
+    );
+    for name in [
+        "state/terraform.tfstate",
+        "state/resources.json",
+        "state/history.json",
+        "state/metadata.json",
+        "state/deployment.json",
+        "artifacts/manifest.json",
+    ] {
+        assert_eq!(read(name), 1, "{name}: {lines:#?}");
+    }
+    // Before the commit (a deploy displaced by --force-lock stops), and
+    // before the release (only our own lock is deleted).
+    assert_eq!(read("state/deploy.lock"), 2, "{lines:#?}");
+    assert_eq!(written("state/deploy.lock"), 1, "{lines:#?}");
+    assert_eq!(
+        count("POST", "/api/2.0/workspace/delete", ""),
+        1,
+        "{lines:#?}"
+    );
+    for name in [
+        "state/deployment.json",
+        "state/history.json",
+        "state/metadata.json",
+        "state/resources.json",
+    ] {
+        assert_eq!(written(name), 1, "{name}: {lines:#?}");
+    }
+    assert_eq!(written("state/terraform.tfstate"), 0, "{lines:#?}");
+    assert_eq!(files.len(), 6 + 2 + 1 + 1 + 4, "{lines:#?}");
+}

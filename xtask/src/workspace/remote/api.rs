@@ -195,6 +195,34 @@ impl Client {
         }
     }
 
+    /// The raw bytes of a plain file (never a notebook) in one request where
+    /// [`export`](Self::export) takes two: the download is just attempted, a
+    /// 404 meaning "absent". For the state files, the lock and the manifest,
+    /// read at every deploy. Only an empty answer or another error is
+    /// asked about with `get-status` (the CLI's test server answers a
+    /// missing path with a 500): absent there, the path is absent.
+    pub fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        check_abs(path)?;
+        let call = Call::get(format!(
+            "/api/2.0/workspace-files/{}",
+            escape_path(path.trim_start_matches('/'))
+        ));
+        let failed = match self.send(&call) {
+            Ok(bytes) if !bytes.is_empty() => return Ok(Some(bytes)),
+            Err(e) if is_missing(&e) => return Ok(None),
+            Ok(_) => None,
+            Err(e) => Some(e),
+        };
+        match (self.get_status_export(path)?, failed) {
+            (None, _) => Ok(None),
+            (Some(info), _) if info.object_type == ObjectType::Directory => {
+                bail!("{path} is a folder, not a file")
+            }
+            (Some(_), None) => Ok(Some(Vec::new())),
+            (Some(_), Some(e)) => Err(e).with_context(|| format!("reading {path}")),
+        }
+    }
+
     /// `get-status` with `return_export_info=true`, as the CLI's filer
     /// asks before a read; `None` if nothing is at `path`.
     fn get_status_export(&self, path: &str) -> Result<Option<ObjectInfo>> {

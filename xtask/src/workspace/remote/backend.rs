@@ -11,7 +11,7 @@
 //! leaf folders, then all puts (overwrite, parents created on a 404), each
 //! phase with bounded parallelism over the client's kept-alive connections.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -20,6 +20,7 @@ use anyhow::{Context, Result, bail};
 use super::api::{ObjectType, is_exists, is_missing};
 use super::auth::{self, TargetAuth};
 use super::client::{Client, ClientOptions, api_error};
+use super::ratelimit::Role;
 use super::txn::RemoteTxn;
 use crate::config::Bundle;
 use crate::package::{self, Manifest};
@@ -33,6 +34,11 @@ const SNAPSHOT: &str = "remote-snapshot.json";
 
 pub struct RemoteWorkspace {
     client: Client,
+    /// The same client as the CLI's filers send: the files' uploads, the
+    /// state files, the lock (each its own rate-limit bucket, see `Role`).
+    files: Client,
+    state: Client,
+    lock: Client,
     /// Absolute workspace path of the environment, e.g.
     /// `/Workspace/Users/me@x.com/.bundle/my_bundle/dev`.
     root: String,
@@ -45,17 +51,21 @@ pub struct RemoteWorkspace {
     /// The id of the deploy lock this process took: checked before a
     /// commit deletes files or writes state (see [`RemoteWorkspace::fence`]).
     held: Mutex<Option<String>>,
-    /// State files as this process read or wrote them while holding the
-    /// lock (`None`: known missing). Under the lock nobody else writes them,
-    /// so reading one again or writing the same bytes back would be a
-    /// request for nothing; at 15 requests a second such requests are the
-    /// cost of a deploy. Emptied when the lock is taken and released.
+    /// State files (by bare name) and artifacts (`artifacts/<path>`) as this
+    /// process read or wrote them while holding the lock (`None`: known
+    /// missing). Under the lock nobody else writes them, so reading one
+    /// again or writing the same bytes back would be a request for nothing;
+    /// at 15 requests a second such requests are the cost of a deploy.
+    /// Emptied when the lock is taken and released.
     state_seen: Mutex<HashMap<String, Option<Vec<u8>>>>,
 }
 
 impl RemoteWorkspace {
     pub fn new(client: Client, root: String) -> RemoteWorkspace {
         RemoteWorkspace {
+            files: client.with_role(Role::Files),
+            state: client.with_role(Role::State),
+            lock: client.with_role(Role::Lock),
             client,
             root: root.trim_end_matches('/').to_string(),
             user: String::new(),
@@ -148,6 +158,14 @@ impl RemoteWorkspace {
             .cloned()
     }
 
+    /// Drops what the cache knows of `name`: the next read asks the server.
+    pub(super) fn forget(&self, name: &str) {
+        self.state_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
+
     fn remember(&self, name: &str, bytes: Option<Vec<u8>>) {
         if self
             .held
@@ -162,18 +180,23 @@ impl RemoteWorkspace {
         }
     }
 
+    /// The client the deployment's files are sent with.
+    pub(super) fn files_client(&self) -> &Client {
+        &self.files
+    }
+
     /// Upload with overwrite; on a missing parent, `mkdirs` it and retry
-    /// once (the CLI's create-parents mode).
+    /// once (the CLI's create-parents mode). `by`: the sender's client.
     pub(super) fn put_creating_parents(
-        &self,
+        by: &Client,
         path: &str,
         bytes: Vec<u8>,
         overwrite: bool,
     ) -> Result<()> {
-        match self.client.import_file(path, bytes.clone(), overwrite) {
+        match by.import_file(path, bytes.clone(), overwrite) {
             Err(e) if is_missing(&e) => {
-                self.client.mkdirs(parent(path))?;
-                self.client.import_file(path, bytes, overwrite)
+                by.mkdirs(parent(path))?;
+                by.import_file(path, bytes, overwrite)
             }
             other => other,
         }
@@ -181,12 +204,31 @@ impl RemoteWorkspace {
 
     fn read_lock(&self) -> Result<Option<(Vec<u8>, Option<LockInfo>)>> {
         Ok(self
-            .client
-            .export(&self.state_path("deploy.lock"))?
+            .lock
+            .read_file(&self.state_path("deploy.lock"))?
             .map(|bytes| {
                 let info = serde_json::from_slice(&bytes).ok();
                 (bytes, info)
             }))
+    }
+
+    /// The folders (absolute) that hold a file of the deployment `prev`
+    /// describes: they exist, so a put into one needs no `mkdirs` first (one
+    /// deleted out of band since is created on the put's 404).
+    fn deployed_dirs(&self, prev: Option<&Manifest>) -> HashSet<String> {
+        let Some(m) = prev else {
+            return HashSet::new();
+        };
+        let files = m
+            .files
+            .iter()
+            .map(|f| format!("files/{}", remote_name(&f.path, f.notebook)));
+        let artifacts = m.artifacts.iter().map(|a| format!("artifacts/{}", a.path));
+        files
+            .chain(artifacts)
+            .chain(["artifacts/manifest.json".to_string()])
+            .map(|rel| parent(&self.abs(&rel)).to_string())
+            .collect()
     }
 
     /// Every file and notebook under `files/` and `artifacts/`, by path
@@ -374,7 +416,7 @@ impl Workspace for RemoteWorkspace {
         if let Some(known) = self.seen(name) {
             return Ok(known);
         }
-        let bytes = self.client.export(&self.state_path(name))?;
+        let bytes = self.state.read_file(&self.state_path(name))?;
         self.remember(name, bytes.clone());
         Ok(bytes)
     }
@@ -383,7 +425,7 @@ impl Workspace for RemoteWorkspace {
         if self.seen(name).flatten().as_deref() == Some(bytes) {
             return Ok(());
         }
-        self.put_creating_parents(&self.state_path(name), bytes.to_vec(), true)?;
+        Self::put_creating_parents(&self.state, &self.state_path(name), bytes.to_vec(), true)?;
         self.remember(name, Some(bytes.to_vec()));
         Ok(())
     }
@@ -401,7 +443,14 @@ impl Workspace for RemoteWorkspace {
             replaced = Replaced::Forced(info.unwrap_or_else(|| unknown_holder(&bytes)));
         }
         loop {
-            match self.put_creating_parents(&path, body.clone(), overwrite) {
+            match Self::put_creating_parents(&self.lock, &path, body.clone(), overwrite) {
+                // The server's create-if-absent is atomic: this lock is ours
+                // without reading it back. (An overwrite is read back: two
+                // takeovers may race.)
+                Ok(()) if !overwrite => {
+                    self.set_held(Some(lock.id.clone()));
+                    return Ok(replaced);
+                }
                 Ok(()) => {}
                 Err(e) if is_exists(&e) => {}
                 // The create is not retried (not idempotent), but it may have
@@ -451,7 +500,7 @@ impl Workspace for RemoteWorkspace {
         match self.read_lock()? {
             None => Ok(Some(format!("{path} disappeared while the deploy held it"))),
             Some((_, Some(h))) if h.id == lock.id => {
-                self.client.delete(&path, false)?;
+                self.lock.delete(&path, false)?;
                 Ok(None)
             }
             Some((_, Some(h))) => Ok(Some(format!(
@@ -477,6 +526,16 @@ impl Workspace for RemoteWorkspace {
     /// A notebook is stored without its extension: `files/a/nb.py` is read
     /// from `files/a/nb` when there is no file of the full name.
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        // Artifacts are plain files (the manifest is read at every deploy):
+        // one request, and under the lock one per command.
+        if path.starts_with("artifacts/") {
+            if let Some(known) = self.seen(path) {
+                return Ok(known);
+            }
+            let bytes = self.files.read_file(&self.abs(path))?;
+            self.remember(path, bytes.clone());
+            return Ok(bytes);
+        }
         if let Some(bytes) = self.client.export(&self.abs(path))? {
             return Ok(Some(bytes));
         }
@@ -504,6 +563,10 @@ impl Workspace for RemoteWorkspace {
 
     /// The whole root folder, recursively (a missing one is not an error).
     fn delete_all(&self) -> Result<()> {
+        self.state_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.client.delete(&self.root, true).map(|_| ())
     }
 
@@ -564,15 +627,20 @@ impl Workspace for RemoteWorkspace {
             None => None,
         };
         let notebooks = prev
+            .as_ref()
             .map(|m| {
                 m.files
-                    .into_iter()
+                    .iter()
                     .filter(|f| f.notebook)
                     .map(|f| format!("files/{}", f.path))
                     .collect()
             })
             .unwrap_or_default();
-        Ok(Box::new(RemoteTxn::new(self, notebooks)))
+        Ok(Box::new(RemoteTxn::new(
+            self,
+            notebooks,
+            self.deployed_dirs(prev.as_ref()),
+        )))
     }
 
     /// A workspace keeps no old deployments: rollback is a local feature.

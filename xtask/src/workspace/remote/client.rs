@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow};
 use reqwest::blocking::Client as Http;
 
 use super::auth::{Auth, Credentials, Secret};
-use super::ratelimit::RateLimiter;
+use super::ratelimit::{Limiters, Role};
 
 /// Knobs of the transport. Defaults follow the CLI's bundle settings.
 #[derive(Clone, Debug)]
@@ -32,7 +32,8 @@ pub struct ClientOptions {
     pub max_backoff: Duration,
     /// Requests in flight for [`Client::run_parallel`].
     pub parallelism: usize,
-    /// Requests a second, all threads together (the SDKs' `rate_limit`).
+    /// Requests a second, all threads together, per bucket (the SDKs'
+    /// `rate_limit`; see [`Role`] for the buckets).
     pub rate_limit: u32,
 }
 
@@ -145,8 +146,11 @@ pub struct Client {
     host: String,
     /// Shared by every clone and lane: one token, refreshed once for all.
     auth: Arc<Auth>,
-    /// Shared likewise: the limit is the whole client's, not a thread's.
-    limiter: Arc<RateLimiter>,
+    /// Shared likewise: the limits are the whole process's, not a
+    /// thread's; one bucket per role, as the CLI's API clients.
+    limiters: Arc<Limiters>,
+    /// Whose requests these are: which bucket filer calls take.
+    role: Role,
     opts: ClientOptions,
 }
 
@@ -165,9 +169,18 @@ impl Client {
             lanes: Arc::new(OnceLock::new()),
             host: auth.host.clone(),
             auth,
-            limiter: Arc::new(RateLimiter::new(opts.rate_limit)),
+            limiters: Arc::new(Limiters::new(opts.rate_limit)),
+            role: Role::Api,
             opts,
         })
+    }
+
+    /// This client, sending as `role` (same connections, token and buckets).
+    pub fn with_role(&self, role: Role) -> Client {
+        Client {
+            role,
+            ..self.clone()
+        }
     }
 
     pub fn host(&self) -> &str {
@@ -277,7 +290,7 @@ impl Client {
 
     fn attempt(&self, call: &Call) -> Attempt {
         // Every attempt counts, retries included, as in the SDK.
-        if !self.limiter.wait() {
+        if !self.limiters.for_call(self.role, &call.path).wait() {
             return Attempt::Fatal(anyhow!(
                 "interrupted while waiting for the request rate limit"
             ));

@@ -3,6 +3,17 @@
 //! worker thread of one client. The default is the Go SDK's 15 a second, so
 //! this tool asks no more of a workspace than the CLI does;
 //! `DATABRICKS_RATE_LIMIT` changes it, as it does for the CLI.
+//!
+//! The CLI's `bundle deploy` holds more than one SDK API client, each with
+//! its own bucket: the workspace client (resources, permissions, `Me`, and
+//! the `mkdirs`/`delete`/`list`/`export` of every filer), and one more per
+//! workspace filer (`libs/filer/workspace_files_client.go`:
+//! `NewWorkspaceFilesClient` calls `client.New`), which its `import-file`
+//! writes and `get-status` stats go through: the file sync's
+//! (`libs/sync/sync.go`), the lock's (`libs/locker/locker.go`) and the
+//! state's (`bundle/deploy/filer.go` `StateFiler`, whose reads of
+//! `workspace-files/<path>` have a client of their own too). [`Limiters`]
+//! keeps one bucket per such [`Role`] and routes calls the same way.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -62,6 +73,56 @@ impl RateLimiter {
     }
 }
 
+/// Who sends a request, as the CLI's API clients divide them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Resources, permissions, `Me`: the workspace client.
+    Api,
+    /// The upload of the bundle's files (the CLI's sync filer).
+    Files,
+    /// The state files (the CLI's state filer).
+    State,
+    /// `deploy.lock` (the CLI's locker filer).
+    Lock,
+}
+
+/// One bucket per role, each of the same limit (`DATABRICKS_RATE_LIMIT`
+/// applies to every SDK client alike).
+#[derive(Debug)]
+pub struct Limiters {
+    api: RateLimiter,
+    files: RateLimiter,
+    state: RateLimiter,
+    lock: RateLimiter,
+}
+
+impl Limiters {
+    pub fn new(per_second: u32) -> Limiters {
+        Limiters {
+            api: RateLimiter::new(per_second),
+            files: RateLimiter::new(per_second),
+            state: RateLimiter::new(per_second),
+            lock: RateLimiter::new(per_second),
+        }
+    }
+
+    /// The bucket a call to `path` by `role` takes its token from: a
+    /// filer's own client sends only its writes (`import-file`), stats
+    /// (`get-status`) and the state's downloads (`workspace-files/<path>`);
+    /// the rest goes through the workspace client, as in the CLI.
+    pub fn for_call(&self, role: Role, path: &str) -> &RateLimiter {
+        let filer_call = path.starts_with("/api/2.0/workspace-files/")
+            || path.starts_with("/api/2.0/workspace/get-status");
+        match role {
+            _ if !filer_call => &self.api,
+            Role::Api => &self.api,
+            Role::Files => &self.files,
+            Role::State => &self.state,
+            Role::Lock => &self.lock,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +172,25 @@ mod tests {
         let t0 = Instant::now();
         let last = (0..45).map(|_| l.reserve(t0)).max().unwrap();
         assert_eq!(ms(last), 2000);
+    }
+
+    #[test]
+    fn each_role_has_its_own_bucket_for_its_filer_calls_only() {
+        let l = Limiters::new(2);
+        let t0 = Instant::now();
+        let put = "/api/2.0/workspace-files/import-file/Workspace%2Fa?overwrite=true";
+        let mkdirs = "/api/2.0/workspace/mkdirs";
+        // The uploads empty the files bucket, not the state's nor the api's.
+        for _ in 0..2 {
+            assert_eq!(l.for_call(Role::Files, put).reserve(t0), Duration::ZERO);
+        }
+        assert!(l.for_call(Role::Files, put).reserve(t0) > Duration::ZERO);
+        assert_eq!(l.for_call(Role::State, put).reserve(t0), Duration::ZERO);
+        assert_eq!(l.for_call(Role::Lock, put).reserve(t0), Duration::ZERO);
+        // A filer's mkdirs goes through the workspace client's bucket.
+        for _ in 0..2 {
+            assert_eq!(l.for_call(Role::Files, mkdirs).reserve(t0), Duration::ZERO);
+        }
+        assert!(l.for_call(Role::Api, "/api/2.2/jobs/get").reserve(t0) > Duration::ZERO);
     }
 }

@@ -642,3 +642,21 @@ fn remote_unreachable_host_fails_fast_naming_it() {
         start.elapsed()
     );
 }
+
+#[test]
+fn remote_read_file_is_one_request_and_asks_only_about_an_empty_answer() {
+    let fake = FakeWorkspace::start();
+    let c = client(&fake);
+    let f = format!("{}/state/a.json", home(&fake));
+    c.mkdirs(&format!("{}/state", home(&fake))).unwrap();
+    // Absent: a 404, nothing more asked.
+    assert!(c.read_file(&f).unwrap().is_none());
+    c.import_file(&f, b"{}".to_vec(), true).unwrap();
+    assert_eq!(c.read_file(&f).unwrap().unwrap(), b"{}");
+    assert!(fake.requests_matching("get-status").is_empty());
+    // Empty (the CLI's test server answers a missing path so): get-status says which.
+    let empty = format!("{}/state/empty", home(&fake));
+    c.import_file(&empty, Vec::new(), true).unwrap();
+    assert_eq!(c.read_file(&empty).unwrap().unwrap(), b"");
+    assert_eq!(fake.requests_matching("get-status").len(), 1);
+}

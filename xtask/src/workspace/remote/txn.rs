@@ -26,6 +26,8 @@ pub(super) struct RemoteTxn<'a> {
     puts: Mutex<Vec<(String, Source)>>,
     deletes: Mutex<Vec<String>>,
     prev_notebooks: std::collections::HashSet<String>,
+    /// Folders the current deployment has files in: no `mkdirs` for them.
+    deployed_dirs: std::collections::HashSet<String>,
     /// What `upload` sent (written, deleted), for the commit's snapshot.
     sent: Mutex<(Vec<String>, Vec<String>)>,
 }
@@ -34,12 +36,14 @@ impl<'a> RemoteTxn<'a> {
     pub(super) fn new(
         ws: &'a RemoteWorkspace,
         prev_notebooks: std::collections::HashSet<String>,
+        deployed_dirs: std::collections::HashSet<String>,
     ) -> Self {
         RemoteTxn {
             ws,
             puts: Mutex::new(Vec::new()),
             deletes: Mutex::new(Vec::new()),
             prev_notebooks,
+            deployed_dirs,
             sent: Mutex::new((Vec::new(), Vec::new())),
         }
     }
@@ -56,7 +60,8 @@ impl<'a> RemoteTxn<'a> {
     }
 
     /// Deletes ("not found" is fine: the goal is absence), then the leaf
-    /// folders (the server creates their parents).
+    /// folders (the server creates their parents) that the current
+    /// deployment does not already have files in.
     fn delete_and_mkdirs(&self, deletes: &[String], puts: &[(String, Source)]) -> Result<()> {
         let ws = self.ws;
         let targets: Vec<String> = deletes.iter().map(|d| ws.abs(d)).collect();
@@ -73,6 +78,7 @@ impl<'a> RemoteTxn<'a> {
                     .range(format!("{d}/")..)
                     .next()
                     .is_some_and(|n| n.starts_with(&format!("{d}/")))
+                    && !self.deployed_dirs.contains(*d)
             })
             .cloned()
             .collect();
@@ -97,10 +103,10 @@ impl<'a> RemoteTxn<'a> {
                     std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?
                 }
             };
-            ws.put_creating_parents(&ws.abs(&path), bytes, true)
+            RemoteWorkspace::put_creating_parents(ws.files_client(), &ws.abs(&path), bytes, true)
         };
         let progress = crate::progress::Counter::new("uploading", puts.len());
-        ws.client().run_parallel(puts, |_, item| {
+        ws.files_client().run_parallel(puts, |_, item| {
             let r = put(item);
             progress.tick();
             r
@@ -156,6 +162,10 @@ impl Transaction for RemoteTxn<'_> {
         // A deploy that lost its lock stops before changing anything.
         self.ws.fence()?;
         let written: Vec<String> = puts.iter().map(|(p, _)| p.clone()).collect();
+        // The manifest read at the start of the deploy is cached: not after this.
+        for p in written.iter().chain(&deletes) {
+            self.ws.forget(p);
+        }
         self.delete_and_mkdirs(&deletes, &puts)?;
         self.put_all(puts)?;
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
