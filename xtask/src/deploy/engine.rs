@@ -379,10 +379,8 @@ pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
             }
         }
     }
-    let r = txn.put(
-        "artifacts/manifest.json",
-        &serde_json::to_vec_pretty(&c.manifest)?,
-    );
+    // Compact: every deploy reads it back, and a redeploy writes it whole.
+    let r = txn.put("artifacts/manifest.json", &serde_json::to_vec(&c.manifest)?);
     t.phase(" . artifacts, manifest");
     r
 }

@@ -391,6 +391,7 @@ fn deploy_locked(
     let tfstate = &record.tfstate;
     let files = record.files(&metadata)?;
 
+    t.phase(" . staged, resources");
     commit(ws, staged, &id, &c.manifest, &files).inspect_err(|_| {
         if !noop {
             keep_resource_ids(ws, &resources, tfstate);
@@ -540,7 +541,9 @@ fn stage_version<'w>(
         next: &c.manifest,
         keep,
     };
+    let mut t = crate::util::Timer::new();
     let txn = ws.begin_from(id, &basis)?;
+    t.phase(" . begin (oldest reused)");
     let (applied, pruned) = std::thread::scope(|s| {
         let pruner = (!defer_prune).then(|| s.spawn(|| ws.prune(keep)));
         let applied = engine::apply(c, &*txn);

@@ -296,7 +296,7 @@ fn copy_verified(
     })?;
     txn.put(
         "artifacts/manifest.json",
-        &serde_json::to_vec_pretty(&src.manifest)?,
+        &serde_json::to_vec(&src.manifest)?,
     )?;
     Ok(changes)
 }

@@ -52,7 +52,7 @@ mod verify;
 
 use lockfile::{Guard, try_hold, unknown_holder};
 pub use lockfile::{describe_holder, holder_is_gone, hostname, process_identity};
-use tree::{HUSK, PLAIN, delete_except, list_files, same_file};
+use tree::{HUSK, Held, PLAIN, delete_except, list_files, same_file};
 use txn::LocalTxn;
 
 pub struct LocalWorkspace {
@@ -180,21 +180,15 @@ impl LocalWorkspace {
         fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
         let dir = root.join(format!(".build-{id}"));
         let base_id = self.current()?;
-        let old = match basis {
-            Some(b) => self.recyclable(base_id.as_deref(), b.keep)?,
+        let reused = match basis {
+            Some(b) => self.reuse_oldest(base_id.as_deref(), b, &dir)?,
             None => None,
         };
-        let good = match (old, basis) {
-            (Some((old, manifest)), Some(b)) => {
-                let from = self.version_dir(&old);
-                fs::rename(&from, &dir)
-                    .with_context(|| format!("renaming {} to {}", from.display(), dir.display()))?;
-                fault::step("old version taken")?;
-                tree::reuse(&dir, &manifest, b.next)?
-            }
-            _ => {
+        let held = match reused {
+            Some(held) => held,
+            None => {
                 fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-                HashSet::new()
+                Held::Nothing
             }
         };
         let base = base_id.as_ref().map(|cur| self.version_dir(cur));
@@ -206,24 +200,35 @@ impl LocalWorkspace {
             base_id,
             made: Mutex::new(HashSet::new()),
             fresh: Mutex::new(HashSet::new()),
-            good,
+            held,
         }))
     }
 
-    /// The oldest plain version that is neither current nor kept, with its manifest.
-    fn recyclable(
+    /// The oldest plain version that is neither current nor kept (and has a
+    /// manifest that reads), moved to `dir` and rewritten towards `basis.next`;
+    /// `None` when there is none.
+    fn reuse_oldest(
         &self,
         current: Option<&str>,
-        keep: &[String],
-    ) -> Result<Option<(String, Manifest)>> {
+        basis: &Basis,
+        dir: &Path,
+    ) -> Result<Option<Held>> {
         for id in self.all_versions()? {
-            if Some(id.as_str()) == current || keep.contains(&id) || !self.is_plain(&id) {
+            if Some(id.as_str()) == current || basis.keep.contains(&id) || !self.is_plain(&id) {
                 continue;
             }
-            let path = self.version_dir(&id).join("artifacts/manifest.json");
-            if let Some(manifest) = read_opt(&path)?.and_then(|b| serde_json::from_slice(&b).ok()) {
-                return Ok(Some((id, manifest)));
-            }
+            let from = self.version_dir(&id);
+            let Some(bytes) = read_opt(&from.join("artifacts/manifest.json"))? else {
+                continue;
+            };
+            // Paths and hashes only, borrowed from the bytes: no record is built.
+            let Ok(listed) = serde_json::from_slice::<tree::Listed>(&bytes) else {
+                continue;
+            };
+            fs::rename(&from, dir)
+                .with_context(|| format!("renaming {} to {}", from.display(), dir.display()))?;
+            fault::step("old version taken")?;
+            return tree::reuse(dir, &listed, basis.next).map(Some);
         }
         Ok(None)
     }

@@ -1,7 +1,8 @@
 //! The folders of a local environment: listing (through shared folders)
 //! and pruning.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -22,24 +23,94 @@ pub(super) const HUSK: &str = ".husk";
 /// whole; one without the mark (older tools) may be shared from.
 pub(super) const PLAIN: &str = ".plain";
 
-/// Turn the tree at `dir`, which holds `old`, into the start of one holding
-/// `next`: every file whose path or content differs goes (and folders left
-/// empty), the old state snapshot and mark go. Returns the paths that stay,
-/// which already hold their new content.
-pub(super) fn reuse(dir: &Path, old: &Manifest, next: &Manifest) -> Result<HashSet<String>> {
-    let want: HashMap<String, &str> = envstat::expected(next)
-        .map(|(top, rel, hash)| (format!("{top}/{rel}"), hash))
-        .collect();
-    let mut good = HashSet::new();
-    let mut doomed = vec!["artifacts/manifest.json".to_string()];
-    for (top, rel, hash) in envstat::expected(old) {
-        let path = format!("{top}/{rel}");
-        if want.get(&path) == Some(&hash) {
-            good.insert(path);
-        } else {
-            doomed.push(path);
+/// What a version being written already holds.
+pub(super) enum Held {
+    /// Nothing: a new, empty folder.
+    Nothing,
+    /// An old version rewritten by [`reuse`]: every path of the next
+    /// manifest, with its content, except these (`files/...`,
+    /// `artifacts/...`), which it lacks. Asked only about the next
+    /// manifest's paths (the only ones a version is written with).
+    AllBut(HashSet<String>),
+}
+
+impl Held {
+    /// `path` (of the next manifest) is already there with its content.
+    pub(super) fn holds(&self, path: &str) -> bool {
+        match self {
+            Held::Nothing => false,
+            Held::AllBut(lacking) => !lacking.contains(path),
         }
     }
+}
+
+/// The paths and hashes of a manifest, borrowed from its bytes: what
+/// [`reuse`] compares (a full [`Manifest`] would build every record).
+#[derive(serde::Deserialize)]
+pub(super) struct Listed<'a> {
+    #[serde(borrow)]
+    files: Vec<ListedFile<'a>>,
+    #[serde(borrow, default)]
+    artifacts: Vec<ListedFile<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedFile<'a> {
+    #[serde(borrow)]
+    path: Cow<'a, str>,
+    #[serde(borrow)]
+    hash: Cow<'a, str>,
+}
+
+impl Listed<'_> {
+    /// (top, path, hash) in `envstat::order`, each path once: sorted here
+    /// if the file was not (it always is when this tool wrote it).
+    fn entries(&self) -> Vec<(&'static str, &str, &str)> {
+        let files = self.files.iter().map(|f| ("files", &f.path, &f.hash));
+        let artifacts = self
+            .artifacts
+            .iter()
+            .map(|a| ("artifacts", &a.path, &a.hash));
+        let mut out: Vec<(&'static str, &str, &str)> = files
+            .chain(artifacts)
+            .map(|(top, p, h)| (top, p.as_ref(), h.as_ref()))
+            .collect();
+        if !out.is_sorted_by(|a, b| entry_key(a) < entry_key(b)) {
+            out.sort_by(|a, b| entry_key(a).cmp(&entry_key(b)));
+            out.dedup_by(|a, b| entry_key(a) == entry_key(b));
+        }
+        out
+    }
+}
+
+fn entry_key<'a>(e: &(&'static str, &'a str, &'a str)) -> (u8, &'a str) {
+    envstat::key(e.0, e.1)
+}
+
+/// Turn the tree at `dir`, which holds `old`, into the start of one holding
+/// `next`: every file whose path or content differs goes (and folders left
+/// empty), the old state snapshot and mark go. Returns what stays: the
+/// paths of `next` the tree already holds. One merge of the two sorted
+/// lists: its cost is a comparison per path, allocations only for what differs.
+pub(super) fn reuse(dir: &Path, old: &Listed, next: &Manifest) -> Result<Held> {
+    let mut want = envstat::expected(next).peekable();
+    let mut lacking = HashSet::new();
+    let mut doomed = vec!["artifacts/manifest.json".to_string()];
+    for (top, rel, hash) in old.entries() {
+        let k = envstat::key(top, rel);
+        while let Some((t, r, _)) = want.next_if(|(t, r, _)| envstat::key(t, r) < k) {
+            lacking.insert(format!("{t}/{r}"));
+        }
+        match want.next_if(|(t, r, _)| envstat::key(t, r) == k) {
+            Some((_, _, h)) if h == hash => {}
+            Some((t, r, _)) => {
+                lacking.insert(format!("{t}/{r}"));
+                doomed.push(format!("{top}/{rel}"));
+            }
+            None => doomed.push(format!("{top}/{rel}")),
+        }
+    }
+    lacking.extend(want.map(|(t, r, _)| format!("{t}/{r}")));
     crate::util::parallel(doomed.len(), |i| {
         let full = dir.join(&doomed[i]);
         match fs::remove_file(&full) {
@@ -69,7 +140,7 @@ pub(super) fn reuse(dir: &Path, old: &Manifest, next: &Manifest) -> Result<HashS
         }
     }
     let _ = fs::remove_file(dir.join(PLAIN));
-    Ok(good)
+    Ok(Held::AllBut(lacking))
 }
 
 /// Delete `dir` except the folders in `keep` (physical paths); true if something stayed.
@@ -165,4 +236,68 @@ pub(super) fn list_dir(
 
 fn is_share_link(path: &Path) -> bool {
     fs::read_link(path).is_ok_and(|t| t.starts_with(".."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::FileRecord;
+
+    fn manifest(files: &[(&str, &str)]) -> Manifest {
+        let records = files
+            .iter()
+            .map(|(path, hash)| FileRecord {
+                path: path.to_string(),
+                size: 1,
+                hash: hash.to_string(),
+                notebook: false,
+            })
+            .collect();
+        Manifest::new(records, Vec::new())
+    }
+
+    /// An old tree rewritten towards a new manifest: what differs goes, what
+    /// stays is held with its content; an old manifest out of order (written
+    /// by hand) gives the same answer.
+    #[test]
+    fn reuse_keeps_only_same_path_and_content_in_either_order() {
+        let old = [("a", "h1"), ("b/c", "h2"), ("d", "h3"), ("flip", "h4")];
+        let next = manifest(&[("a", "h1"), ("b/c", "hX"), ("e", "h5"), ("flip/in", "h6")]);
+        for order in [vec![0, 1, 2, 3], vec![3, 0, 2, 1, 0]] {
+            let tmp = crate::util::tempdir::TempDir::new("reuse").unwrap();
+            let dir = tmp.path();
+            for (path, hash) in old {
+                let full = dir.join("files").join(path);
+                fs::create_dir_all(full.parent().unwrap()).unwrap();
+                fs::write(full, hash).unwrap();
+            }
+            fs::create_dir_all(dir.join("artifacts")).unwrap();
+            fs::write(dir.join("artifacts/manifest.json"), "{}").unwrap();
+            fs::create_dir_all(dir.join("state")).unwrap();
+            fs::write(dir.join(PLAIN), "").unwrap();
+            let files: Vec<serde_json::Value> = order
+                .iter()
+                .map(|&i| serde_json::json!({"path": old[i].0, "hash": old[i].1, "size": 2}))
+                .collect();
+            let bytes = serde_json::to_vec(&serde_json::json!({"files": files})).unwrap();
+            let listed: Listed = serde_json::from_slice(&bytes).unwrap();
+            let held = reuse(dir, &listed, &next).unwrap();
+            assert!(held.holds("files/a"), "{order:?}");
+            for lacking in ["files/b/c", "files/e", "files/flip/in"] {
+                assert!(!held.holds(lacking), "{lacking} {order:?}");
+            }
+            assert_eq!(fs::read_to_string(dir.join("files/a")).unwrap(), "h1");
+            for gone in [
+                "files/b/c",
+                "files/b",
+                "files/d",
+                "files/flip",
+                "state",
+                PLAIN,
+            ] {
+                assert!(!dir.join(gone).exists(), "{gone} stayed {order:?}");
+            }
+            assert!(!dir.join("artifacts/manifest.json").exists());
+        }
+    }
 }

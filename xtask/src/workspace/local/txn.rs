@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, bail};
 
 use super::LocalWorkspace;
-use super::tree::PLAIN;
+use super::tree::{Held, PLAIN};
 use crate::package::Manifest;
 use crate::util::fault;
 use crate::workspace::Transaction;
@@ -25,9 +25,9 @@ pub(super) struct LocalTxn<'a> {
     /// Paths written anew (not linked or shared from the base version): the
     /// only ones whose stat the commit must take.
     pub(super) fresh: Mutex<HashSet<String>>,
-    /// Paths of a rewritten old tree that already hold the new content:
-    /// kept as they are.
-    pub(super) good: HashSet<String>,
+    /// What the folder already holds with the new content (a rewritten
+    /// old tree): kept as it is.
+    pub(super) held: Held,
 }
 
 impl LocalTxn<'_> {
@@ -38,10 +38,16 @@ impl LocalTxn<'_> {
             .insert(path.to_string());
     }
 
-    /// A path of a rewritten old tree that is written anew: its old file goes first.
+    /// A path of a rewritten old tree that is written anew (a repair): its
+    /// old file goes first.
     fn clear(&self, path: &str, full: &Path) -> Result<()> {
-        if self.good.contains(path) {
-            fs::remove_file(full).with_context(|| format!("removing {}", full.display()))?;
+        if self.held.holds(path) {
+            match fs::remove_file(full) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("removing {}", full.display()));
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -77,7 +83,7 @@ impl LocalTxn<'_> {
 
 impl Transaction for LocalTxn<'_> {
     fn keep(&self, path: &str) -> Result<()> {
-        if self.good.contains(path) {
+        if self.held.holds(path) {
             return Ok(());
         }
         let Some(base) = &self.base else {
