@@ -21,6 +21,7 @@ use super::remote_kinds::{api_settings, recorded, recorded_whole};
 use super::remote_refs;
 use super::resources::{Action, ResourcePlan, tf_type};
 use super::state::TfResource;
+use super::tfshape::is_default;
 use crate::workspace::Api;
 use crate::workspace::remote::client::Client;
 
@@ -266,13 +267,13 @@ fn diff(row: &ReadBack, rec: &Value, rem: &Value, path: &str, out: &mut Vec<Stri
                 let p = join(path, k);
                 match b.get(k) {
                     Some(vb) => diff(row, va, vb, &p, out),
-                    None if empty(va) || ignored(row, &p) => {}
+                    None if is_default(va) || ignored(row, &p) => {}
                     None => out.push(p),
                 }
             }
             for (k, vb) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
                 let p = join(path, k);
-                if !empty(vb) && !backend_default(row, &p, vb) && !ignored(row, &p) {
+                if !is_default(vb) && !backend_default(row, &p, vb) && !ignored(row, &p) {
                     out.push(p);
                 }
             }
@@ -280,7 +281,7 @@ fn diff(row: &ReadBack, rec: &Value, rem: &Value, path: &str, out: &mut Vec<Stri
         (Value::Array(a), Value::Array(b)) => diff_lists(row, a, b, path, out),
         (Value::Number(x), Value::Number(y)) if x.as_f64() == y.as_f64() => {}
         _ if rec == rem => {}
-        _ if empty(rec) && empty(rem) => {}
+        _ if is_default(rec) && is_default(rem) => {}
         _ => out.push(path.to_string()),
     }
 }
@@ -336,17 +337,6 @@ fn keyed(items: &[Value]) -> Option<Vec<(&'static str, &str)>> {
         .iter()
         .map(|i| i.get(*key).and_then(Value::as_str).map(|v| (*key, v)))
         .collect()
-}
-
-fn empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(m) => m.is_empty(),
-    }
 }
 
 /// `path` with each element selector (`[task_key='a']`, `[0]`) as `[*]`.

@@ -275,7 +275,8 @@ fn field_from_tf(kind: &str, fty: Option<usize>, path: &str, v: &Value) -> Optio
     }
 }
 
-/// A value Terraform records for what was never set.
+/// A value recorded for what was never set (Go's zero value): what Terraform
+/// records, and what a drift check takes for "unset" on either side.
 pub(super) fn is_default(v: &Value) -> bool {
     match v {
         Value::Null => true,
