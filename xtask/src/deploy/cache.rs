@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use crate::files::{SourceFile, Stat, seek};
+use crate::files::{SourceFile, Stat, fields, seek};
 
 const RACY_NS: i64 = 1_000_000_000;
 
@@ -43,12 +43,13 @@ impl SourceCache {
     /// For each of `files` (sorted by path): its cached entry, if its stat
     /// is unchanged and the entry is trustworthy.
     pub fn lookup(&self, files: &[SourceFile]) -> Vec<Option<Entry>> {
-        let mut lines = self.lines().peekable();
+        // Each line split once, as it is passed.
+        let mut lines = self.lines().filter_map(fields::<7>).peekable();
         files
             .iter()
             .map(|f| {
-                seek(&mut lines, &f.path.as_str(), |l| l.splitn(8, ' ').nth(7))
-                    .and_then(parse)
+                seek(&mut lines, &f.path.as_str(), |(_, path)| Some(path))
+                    .and_then(|(fields, _)| parse(fields))
                     .filter(|e| e.stat == f.stat)
             })
             .collect()
@@ -92,12 +93,9 @@ impl SourceCache {
 }
 
 /// A line's entry; none if it is racy (see the top of this file) or unreadable.
-fn parse(line: &str) -> Option<Entry> {
-    let mut it = line.splitn(8, ' ');
-    let stat = Stat::parse(&mut it)?;
-    let notebook = it.next()? == "1";
-    let racy = it.next()? == "1";
-    let hash = it.next()?.to_string();
+fn parse([size, mtime, ino, ctime, notebook, racy, hash]: [&str; 7]) -> Option<Entry> {
+    let stat = Stat::parse(&[size, mtime, ino, ctime])?;
+    let (notebook, racy, hash) = (notebook == "1", racy == "1", hash.to_string());
     (!racy).then_some(Entry {
         stat,
         hash,

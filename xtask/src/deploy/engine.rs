@@ -350,7 +350,18 @@ pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
     }
     let mut t = crate::util::Timer::new();
     let files = &c.manifest.files;
-    let mut order: Vec<usize> = (0..files.len()).collect();
+    // Into a rewritten old version only what it lacks, and what is put.
+    let lacking: Option<HashSet<&str>> = txn
+        .lacking()
+        .map(|l| l.iter().filter_map(|p| p.strip_prefix("files/")).collect());
+    let mut order: Vec<usize> = (0..files.len())
+        .filter(|&i| {
+            let path = files[i].path.as_str();
+            lacking
+                .as_ref()
+                .is_none_or(|l| l.contains(path) || put.contains(path))
+        })
+        .collect();
     order.sort_by(|&a, &b| parent(&files[a].path).cmp(parent(&files[b].path)));
     let folders: Vec<&[usize]> = order
         .chunk_by(|&a, &b| parent(&files[a].path) == parent(&files[b].path))

@@ -111,6 +111,29 @@ pub struct DeploymentState {
     pub id: String,
 }
 
+/// What the next deployment.json counts on from the current one. Its file
+/// list (10,000 entries in a big bundle) is not read: the next one is made
+/// from the manifest.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DeploymentHead {
+    /// Required, as by [`DeploymentState`]: a file without it is damaged.
+    #[serde(rename = "version")]
+    _version: u32,
+    pub seq: u64,
+    #[serde(default)]
+    pub id: String,
+}
+
+impl From<&DeploymentState> for DeploymentHead {
+    fn from(d: &DeploymentState) -> DeploymentHead {
+        DeploymentHead {
+            _version: d.version,
+            seq: d.seq,
+            id: d.id.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeployedFile {
     pub local_path: String,
@@ -198,7 +221,7 @@ pub struct HistoryEntry {
 #[derive(Debug, Clone, Default)]
 pub struct EnvState {
     pub metadata: Option<Metadata>,
-    pub deployment: Option<DeploymentState>,
+    pub deployment: Option<DeploymentHead>,
     pub tfstate: Option<TfState>,
     /// The CLI's direct-engine state (`resources.json`), if any; its ids
     /// are already taken into `tfstate` (see [`super::dstate::adopt`]).
@@ -530,7 +553,7 @@ mod tests {
         assert_eq!(first.history.deployments[0].at, "t1");
         // Read back, the next record counts on from it and keeps the ids.
         let state = EnvState {
-            deployment: Some(first.deployment.clone()),
+            deployment: Some((&first.deployment).into()),
             tfstate: Some(first.tfstate.clone()),
             history: first.history.clone(),
             ..Default::default()

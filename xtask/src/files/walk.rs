@@ -199,11 +199,7 @@ fn visit(
         if rules && ignored(&stack, global, &abs, is_dir) {
             continue;
         }
-        let rel = if is_root {
-            name.to_string()
-        } else {
-            format!("{}/{name}", dir.rel)
-        };
+        let rel = super::join_rel(&dir.rel, name);
         if is_dir {
             pending.push(Pending {
                 rel,

@@ -548,11 +548,14 @@ impl Workspace for LocalWorkspace {
         let text = fs::read_to_string(self.cache_file()).unwrap_or_default();
         let mut cache = envstat::Reader::new(&text, &id);
         let mut found = Vec::with_capacity(manifest.files.len() + manifest.artifacts.len());
+        // What is there and what should be, both in manifest order (files,
+        // then artifacts, each by path): one merge. Within one top folder
+        // that order is the plain order of the paths.
         for top in ["files", "artifacts"] {
+            let start = found.len();
             list_files(&dir, top, &mut found)?;
+            found[start..].sort_unstable_by(|a, b| a.0.cmp(&b.0));
         }
-        // What is there and what should be, both in manifest order: one merge.
-        found.sort_unstable_by(|a, b| envstat::order(&a.0).cmp(&envstat::order(&b.0)));
         let mut found = found
             .into_iter()
             .filter(|(path, _)| path != "artifacts/manifest.json")

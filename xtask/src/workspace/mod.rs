@@ -232,6 +232,12 @@ pub struct Basis<'a> {
 pub trait Transaction: Sync {
     /// `path` is unchanged from the current deployment (local: hard link; remote: nothing to do).
     fn keep(&self, path: &str) -> Result<()>;
+    /// The paths (`files/...`, `artifacts/...`) of the new deployment this
+    /// one does not hold yet; `None`: it holds none. A rewritten old version
+    /// holds all but a few, and the others need no `keep`.
+    fn lacking(&self) -> Option<&std::collections::HashSet<String>> {
+        None
+    }
     /// Write `path` with these bytes.
     fn put(&self, path: &str, bytes: &[u8]) -> Result<()>;
     /// Write `path` with the content of a local file.

@@ -11,10 +11,10 @@
 //! Everything that reads it walks the manifest in that same order, so a
 //! lookup is a step forward in the file, not a hash map of 10,000 entries.
 
-use std::iter::Peekable;
+use std::iter::{FilterMap, Peekable};
 use std::str::Lines;
 
-use crate::files::{Stat, seek};
+use crate::files::{Stat, fields, seek};
 use crate::package::Manifest;
 
 /// Where an env path sorts: `files/...` before `artifacts/...`, each by path
@@ -45,9 +45,12 @@ pub(super) fn expected(manifest: &Manifest) -> impl Iterator<Item = (&'static st
     files.chain(artifacts)
 }
 
+/// The lines of the file, each split once as it is passed.
+type Entries<'a> = Peekable<FilterMap<Lines<'a>, fn(&'a str) -> Option<Recorded<'a>>>>;
+
 /// The recorded entries of one version, looked up in increasing `order`.
 pub(super) struct Reader<'a> {
-    lines: Peekable<Lines<'a>>,
+    lines: Entries<'a>,
 }
 
 impl<'a> Reader<'a> {
@@ -57,40 +60,43 @@ impl<'a> Reader<'a> {
         if lines.next().and_then(|l| l.strip_prefix("v1 ")) != Some(id) {
             lines = "".lines();
         }
+        let parse: fn(&'a str) -> Option<Recorded<'a>> = Recorded::parse;
         Reader {
-            lines: lines.peekable(),
+            lines: lines.filter_map(parse).peekable(),
         }
     }
 
     /// The entry of `path` (`files/...` or `artifacts/...`), skipping those
     /// before it. Lookups must come in increasing `order`.
     pub(super) fn find(&mut self, top: &str, rel: &str) -> Option<Recorded<'a>> {
-        let line = seek(&mut self.lines, &key(top, rel), |l| {
-            split(l).map(|(_, path)| order(path))
-        })?;
-        let (hash, _) = split(line)?;
-        Some(Recorded { line, hash })
+        seek(&mut self.lines, &key(top, rel), |r| Some(order(r.path)))
     }
 }
 
-/// One recorded entry: its line as written, and the hash in it.
-#[derive(Debug, PartialEq, Eq)]
+/// One recorded entry: its line as written, its stat fields, hash and path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Recorded<'a> {
     pub line: &'a str,
     pub hash: &'a str,
+    path: &'a str,
+    stat: [&'a str; 4],
 }
 
-impl Recorded<'_> {
-    pub(super) fn stat(&self) -> Option<Stat> {
-        Stat::parse(&mut self.line.splitn(5, ' '))
+impl<'a> Recorded<'a> {
+    /// A line: the four numbers of the stat, the hash, the path.
+    fn parse(line: &'a str) -> Option<Recorded<'a>> {
+        let ([size, mtime, ino, ctime, hash], path) = fields::<5>(line)?;
+        Some(Recorded {
+            line,
+            hash,
+            path,
+            stat: [size, mtime, ino, ctime],
+        })
     }
-}
 
-/// (hash, path) of a line: after the four numbers of the stat.
-fn split(line: &str) -> Option<(&str, &str)> {
-    let mut it = line.splitn(6, ' ');
-    let hash = it.nth(4)?;
-    Some((hash, it.next()?))
+    pub(super) fn stat(&self) -> Option<Stat> {
+        Stat::parse(&self.stat)
+    }
 }
 
 /// One line of the file.

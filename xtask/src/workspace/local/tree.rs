@@ -217,7 +217,7 @@ pub(super) fn list_dir(
     for e in entries {
         let e = e?;
         let name = e.file_name();
-        let path = format!("{rel}/{}", name.to_string_lossy());
+        let path = crate::files::join_rel(rel, &name.to_string_lossy());
         // The entry's type comes with the listing, and its stat is taken
         // relative to the open folder: no path lookup per file.
         let ft = e.file_type()?;

@@ -82,6 +82,13 @@ impl LocalTxn<'_> {
 }
 
 impl Transaction for LocalTxn<'_> {
+    fn lacking(&self) -> Option<&HashSet<String>> {
+        match &self.held {
+            Held::Nothing => None,
+            Held::AllBut(lacking) => Some(lacking),
+        }
+    }
+
     fn keep(&self, path: &str) -> Result<()> {
         if self.held.holds(path) {
             return Ok(());
