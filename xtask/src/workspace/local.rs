@@ -45,6 +45,7 @@ use crate::package::{self, Manifest};
 use crate::util::fault;
 
 mod envstat;
+mod lineage;
 mod lockfile;
 mod tree;
 mod txn;
@@ -205,8 +206,8 @@ impl LocalWorkspace {
     }
 
     /// The oldest plain version that is neither current nor kept (and has a
-    /// manifest that reads), moved to `dir` and rewritten towards `basis.next`;
-    /// `None` when there is none.
+    /// manifest that reads, and a lineage from the current version), moved
+    /// to `dir` and rewritten towards `basis.next`; `None` when there is none.
     fn reuse_oldest(
         &self,
         current: Option<&str>,
@@ -217,6 +218,16 @@ impl LocalWorkspace {
             if Some(id.as_str()) == current || basis.keep.contains(&id) || !self.is_plain(&id) {
                 continue;
             }
+            // Its files are trusted only where they are the current
+            // version's inodes (verified by the drift check): not at all
+            // when the lineages do not lead from the current version to it.
+            let Some(unverified) = current
+                .map(|cur| lineage::written_since(&self.versions_dir(), cur, &id))
+                .transpose()?
+                .flatten()
+            else {
+                continue;
+            };
             let from = self.version_dir(&id);
             let Some(bytes) = read_opt(&from.join("artifacts/manifest.json"))? else {
                 continue;
@@ -228,7 +239,7 @@ impl LocalWorkspace {
             fs::rename(&from, dir)
                 .with_context(|| format!("renaming {} to {}", from.display(), dir.display()))?;
             fault::step("old version taken")?;
-            return tree::reuse(dir, &listed, basis.next).map(Some);
+            return tree::reuse(dir, &listed, basis.next, &unverified).map(Some);
         }
         Ok(None)
     }
