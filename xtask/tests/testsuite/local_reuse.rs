@@ -118,31 +118,68 @@ fn an_edit_repaired_once_never_comes_back_from_the_versions_that_shared_it() {
     }
 }
 
+/// Five versions sharing one inode of [`CHUNK`], edited in place and
+/// repaired by a sixth deploy; the ids, oldest first.
+fn edited_history(repo: &Repo) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(deploy(repo, n));
+    }
+    tamper(&repo.env_dir("dev").join("files").join(CHUNK));
+    ids.push(deploy(repo, 5));
+    assert_clean(repo, "after the repair");
+    ids
+}
+
+/// After a rollback to `ids[2]`: the deploys that follow build on it and
+/// reuse versions both on its line (older) and off it (newer than it).
+fn deploy_after_rollback(repo: &Repo, ids: &[String]) {
+    assert_eq!(current(repo), ids[2]);
+    assert_clean(repo, "after the rollback");
+    for n in 6..13 {
+        deploy(repo, n);
+        assert_clean(repo, &format!("deploy {n} after the rollback"));
+    }
+    assert!(kept(repo).len() <= 5, "{:?}", kept(repo));
+}
+
 /// A rollback to the middle of the history repairs that version from
-/// another; the deploys that follow build on it and reuse versions both on
-/// its line and off it (newer than it): the current version stays clean.
+/// another (its copy of the file is the edited inode); the current version
+/// stays clean through the deploys that follow.
 #[test]
 fn deploys_after_a_rollback_to_the_middle_reuse_only_what_they_can_trust() {
     let repo = Repo::new();
-    let mut ids = Vec::new();
-    for n in 0..5 {
-        ids.push(deploy(&repo, n));
-    }
-    tamper(&repo.env_dir("dev").join("files").join(CHUNK));
-    ids.push(deploy(&repo, 5));
-    assert_clean(&repo, "after the repair");
-    // Back to the third version: its copy of the file is the edited inode,
-    // put right from the repaired version.
+    let ids = edited_history(&repo);
     let seq = ids[2][..4].parse::<u64>().unwrap().to_string();
     let out = repo.run(&["rollback", "--env", "dev", "--to", &seq]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(current(&repo), ids[2]);
-    assert_clean(&repo, "after the rollback");
-    for n in 6..13 {
-        deploy(&repo, n);
-        assert_clean(&repo, &format!("deploy {n} after the rollback"));
+    deploy_after_rollback(&repo, &ids);
+}
+
+/// The same rollback killed at each of its steps, then run again: a repair
+/// is recorded before it is made, so none is ever trusted unrecorded.
+#[test]
+fn a_rollback_that_repairs_killed_at_any_step_still_leaves_reuse_safe() {
+    for n in 1..40 {
+        let repo = Repo::new();
+        let ids = edited_history(&repo);
+        let killed = repo
+            .xtask(&["rollback", "--env", "dev", "--to", &ids[2]])
+            .env("XTASK_FAULT_AFTER_STEP", n.to_string())
+            .output()
+            .unwrap();
+        if !killed.status.success() {
+            assert_eq!(killed.status.code(), None, "step {n}: {}", text(&killed));
+            let again = repo.run(&["rollback", "--env", "dev", "--to", &ids[2]]);
+            assert!(again.status.success(), "step {n}: {}", text(&again));
+        }
+        deploy_after_rollback(&repo, &ids);
+        if killed.status.success() {
+            assert!(n > 3, "a rollback of only {n} steps?");
+            return;
+        }
     }
-    assert!(kept(&repo).len() <= 5, "{:?}", kept(&repo));
+    panic!("the rollback never finished");
 }
 
 /// Versions written before lineages were recorded (or whose lineage is

@@ -51,6 +51,7 @@ pub(super) fn restore(dir: &Path, id: &str, others: &[PathBuf]) -> Result<Manife
         .map(|w| w.path.as_str())
         .collect();
     lineage::add_fresh(dir, &repaired)?;
+    crate::util::fault::step("repairs recorded")?;
     let sources = by_hash(others);
     let mut left = Vec::new();
     for w in &wrong {
