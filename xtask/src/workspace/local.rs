@@ -23,7 +23,9 @@
 //! folders newer versions still share, as a "husk" (marked `.husk`, never
 //! offered for rollback), and deletes the rest. Deployed files are read-only,
 //! to discourage edits in place (which, through the sharing, would also reach
-//! older versions; `drift` finds them and the next deploy writes a fresh copy).
+//! older versions; `drift` finds them and the next deploy writes a fresh copy,
+//! and `lineage` keeps an older version that still holds one from bringing
+//! it back when it is rewritten into a new version).
 //!
 //! Cost on this kind of file system (ext4 here): a hard link is ~5 µs, but
 //! creating an inode (mkdir, symlink, a new file) 15–250 µs depending on load
