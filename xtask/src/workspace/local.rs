@@ -23,7 +23,9 @@
 //! folders newer versions still share, as a "husk" (marked `.husk`, never
 //! offered for rollback), and deletes the rest. Deployed files are read-only,
 //! to discourage edits in place (which, through the sharing, would also reach
-//! older versions; `drift` finds them and the next deploy writes a fresh copy).
+//! older versions; `drift` finds them and the next deploy writes a fresh copy,
+//! and `lineage` keeps an older version that still holds one from bringing
+//! it back when it is rewritten into a new version).
 //!
 //! Cost on this kind of file system (ext4 here): a hard link is ~5 µs, but
 //! creating an inode (mkdir, symlink, a new file) 15–250 µs depending on load
@@ -45,6 +47,7 @@ use crate::package::{self, Manifest};
 use crate::util::fault;
 
 mod envstat;
+mod lineage;
 mod lockfile;
 mod tree;
 mod txn;
@@ -205,8 +208,8 @@ impl LocalWorkspace {
     }
 
     /// The oldest plain version that is neither current nor kept (and has a
-    /// manifest that reads), moved to `dir` and rewritten towards `basis.next`;
-    /// `None` when there is none.
+    /// manifest that reads, and a lineage from the current version), moved
+    /// to `dir` and rewritten towards `basis.next`; `None` when there is none.
     fn reuse_oldest(
         &self,
         current: Option<&str>,
@@ -217,6 +220,16 @@ impl LocalWorkspace {
             if Some(id.as_str()) == current || basis.keep.contains(&id) || !self.is_plain(&id) {
                 continue;
             }
+            // Its files are trusted only where they are the current
+            // version's inodes (verified by the drift check): not at all
+            // when the lineages do not lead from the current version to it.
+            let Some(unverified) = current
+                .map(|cur| lineage::written_since(&self.versions_dir(), cur, &id))
+                .transpose()?
+                .flatten()
+            else {
+                continue;
+            };
             let from = self.version_dir(&id);
             let Some(bytes) = read_opt(&from.join("artifacts/manifest.json"))? else {
                 continue;
@@ -228,7 +241,7 @@ impl LocalWorkspace {
             fs::rename(&from, dir)
                 .with_context(|| format!("renaming {} to {}", from.display(), dir.display()))?;
             fault::step("old version taken")?;
-            return tree::reuse(dir, &listed, basis.next).map(Some);
+            return tree::reuse(dir, &listed, basis.next, &unverified).map(Some);
         }
         Ok(None)
     }

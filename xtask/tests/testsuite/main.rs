@@ -10,6 +10,7 @@ mod conformance;
 mod deploy;
 mod fake_workspace_sdk;
 mod flow;
+mod local_reuse;
 mod params;
 mod reliability;
 mod remote;

@@ -89,20 +89,39 @@ fn entry_key<'a>(e: &(&'static str, &'a str, &'a str)) -> (u8, &'a str) {
 
 /// Turn the tree at `dir`, which holds `old`, into the start of one holding
 /// `next`: every file whose path or content differs goes (and folders left
-/// empty), the old state snapshot and mark go. Returns what stays: the
-/// paths of `next` the tree already holds. One merge of the two sorted
-/// lists: its cost is a comparison per path, allocations only for what differs.
-pub(super) fn reuse(dir: &Path, old: &Listed, next: &Manifest) -> Result<Held> {
+/// empty), and so does every path in `unverified` (`files/...`: where the
+/// tree may hold another inode than the current version, which the drift
+/// check does not vouch for; see `lineage`); the old state snapshot and
+/// marks go. Returns what stays: the paths of `next` the tree already holds.
+/// One merge of the two sorted lists: its cost is a comparison per path,
+/// allocations only for what differs.
+pub(super) fn reuse(
+    dir: &Path,
+    old: &Listed,
+    next: &Manifest,
+    unverified: &HashSet<String>,
+) -> Result<Held> {
     let mut want = envstat::expected(next).peekable();
     let mut lacking = HashSet::new();
     let mut doomed = vec!["artifacts/manifest.json".to_string()];
+    let mut path = String::new();
+    let mut verified = |top: &str, rel: &str| {
+        if unverified.is_empty() {
+            return true;
+        }
+        path.clear();
+        path.push_str(top);
+        path.push('/');
+        path.push_str(rel);
+        !unverified.contains(&path)
+    };
     for (top, rel, hash) in old.entries() {
         let k = envstat::key(top, rel);
         while let Some((t, r, _)) = want.next_if(|(t, r, _)| envstat::key(t, r) < k) {
             lacking.insert(format!("{t}/{r}"));
         }
         match want.next_if(|(t, r, _)| envstat::key(t, r) == k) {
-            Some((_, _, h)) if h == hash => {}
+            Some((_, _, h)) if h == hash && verified(top, rel) => {}
             Some((t, r, _)) => {
                 lacking.insert(format!("{t}/{r}"));
                 doomed.push(format!("{top}/{rel}"));
@@ -139,7 +158,9 @@ pub(super) fn reuse(dir: &Path, old: &Listed, next: &Manifest) -> Result<Held> {
             _ => {}
         }
     }
-    let _ = fs::remove_file(dir.join(PLAIN));
+    for mark in [PLAIN, super::lineage::LINEAGE] {
+        let _ = fs::remove_file(dir.join(mark));
+    }
     Ok(Held::AllBut(lacking))
 }
 
@@ -281,7 +302,7 @@ mod tests {
                 .collect();
             let bytes = serde_json::to_vec(&serde_json::json!({"files": files})).unwrap();
             let listed: Listed = serde_json::from_slice(&bytes).unwrap();
-            let held = reuse(dir, &listed, &next).unwrap();
+            let held = reuse(dir, &listed, &next, &HashSet::new()).unwrap();
             assert!(held.holds("files/a"), "{order:?}");
             for lacking in ["files/b/c", "files/e", "files/flip/in"] {
                 assert!(!held.holds(lacking), "{lacking} {order:?}");
@@ -299,5 +320,29 @@ mod tests {
             }
             assert!(!dir.join("artifacts/manifest.json").exists());
         }
+    }
+
+    /// A path the lineage does not vouch for goes even with the same content:
+    /// the new version links or writes it, never keeps the old inode.
+    #[test]
+    fn reuse_drops_unverified_paths_of_the_same_content() {
+        let tmp = crate::util::tempdir::TempDir::new("reuse").unwrap();
+        let dir = tmp.path();
+        for (path, hash) in [("a", "h1"), ("b", "h2")] {
+            let full = dir.join("files").join(path);
+            fs::create_dir_all(full.parent().unwrap()).unwrap();
+            fs::write(full, hash).unwrap();
+        }
+        fs::write(dir.join(super::super::lineage::LINEAGE), "{}").unwrap();
+        let bytes = br#"{"files": [{"path": "a", "hash": "h1"}, {"path": "b", "hash": "h2"}]}"#;
+        let listed: Listed = serde_json::from_slice(bytes).unwrap();
+        let next = manifest(&[("a", "h1"), ("b", "h2")]);
+        let unverified: HashSet<String> = ["files/b".to_string()].into();
+        let held = reuse(dir, &listed, &next, &unverified).unwrap();
+        assert!(held.holds("files/a"));
+        assert!(!held.holds("files/b"));
+        assert!(dir.join("files/a").exists());
+        assert!(!dir.join("files/b").exists());
+        assert!(!dir.join(super::super::lineage::LINEAGE).exists());
     }
 }

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 
-use super::LocalWorkspace;
 use super::tree::{Held, PLAIN};
+use super::{LocalWorkspace, lineage};
 use crate::package::Manifest;
 use crate::util::fault;
 use crate::workspace::Transaction;
@@ -160,6 +160,8 @@ impl Transaction for LocalTxn<'_> {
         let base = self.base_id.as_deref().map(|b| (b, &*fresh));
         self.ws
             .record_env_stat(&self.dir, &self.id, manifest, base)?;
+        lineage::write(&self.dir, self.base_id.as_deref(), fresh.iter())?;
+        fault::step("lineage written")?;
         fs::write(self.dir.join(PLAIN), "")
             .with_context(|| format!("marking {}", self.dir.display()))?;
         // Under its own name only now: a version folder is always complete.

@@ -15,8 +15,8 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 
-use super::envstat;
 use super::tree::list_files;
+use super::{envstat, lineage};
 use crate::package::{self, Manifest};
 
 /// One path of a version that is not as its manifest says.
@@ -42,6 +42,16 @@ pub(super) fn restore(dir: &Path, id: &str, others: &[PathBuf]) -> Result<Manife
     if wrong.is_empty() {
         return Ok(manifest);
     }
+    // Each file put back is a new inode, no longer its base version's: said
+    // in the lineage first, so that reusing an older version never trusts
+    // the inode it replaced (which a kill midway may leave either way).
+    let repaired: Vec<&str> = wrong
+        .iter()
+        .filter(|w| w.hash.is_some())
+        .map(|w| w.path.as_str())
+        .collect();
+    lineage::add_fresh(dir, &repaired)?;
+    crate::util::fault::step("repairs recorded")?;
     let sources = by_hash(others);
     let mut left = Vec::new();
     for w in &wrong {
