@@ -56,6 +56,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    util::parallel::grow_heaps_in_large_steps();
     let cli = Cli::parse();
     let json = cli.global.json;
     match commands::run(cli) {
