@@ -460,7 +460,8 @@ fn serialise(
     metadata: &Metadata,
 ) -> Result<Vec<(&'static str, Vec<u8>)>> {
     Ok(vec![
-        ("deployment.json", serde_json::to_vec_pretty(deployment)?),
+        // Compact, as the CLI writes it: it lists every file.
+        ("deployment.json", serde_json::to_vec(deployment)?),
         ("terraform.tfstate", super::tfshape::encode(tfstate)?),
         ("history.json", serde_json::to_vec_pretty(history)?),
         ("metadata.json", serde_json::to_vec_pretty(metadata)?),
