@@ -339,8 +339,10 @@ pub(super) fn hash_source(f: &SourceFile) -> Result<Entry> {
 }
 
 /// Write a computed deployment into `txn`: changed files put (re-hashed, so a
-/// file edited since `compute` is caught), the others kept.
-pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
+/// file edited since `compute` is caught), the others kept; its artifacts;
+/// and `manifest_json`, the manifest serialised compact (every deploy reads
+/// it back, and a redeploy writes it whole).
+pub fn apply(c: &Computed, txn: &dyn Transaction, manifest_json: &[u8]) -> Result<()> {
     let put: HashSet<&str> = c.files.put.iter().map(String::as_str).collect();
     // One job per folder: the threads then work in different folders (the
     // kernel serialises entries made in the same one: two threads linking
@@ -390,8 +392,7 @@ pub fn apply(c: &Computed, txn: &dyn Transaction) -> Result<()> {
             }
         }
     }
-    // Compact: every deploy reads it back, and a redeploy writes it whole.
-    let r = txn.put("artifacts/manifest.json", &serde_json::to_vec(&c.manifest)?);
+    let r = txn.put("artifacts/manifest.json", manifest_json);
     t.phase(" . artifacts, manifest");
     r
 }

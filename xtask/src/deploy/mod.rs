@@ -542,11 +542,23 @@ fn stage_version<'w>(
         keep,
     };
     let mut t = crate::util::Timer::new();
-    let txn = ws.begin_from(id, &basis)?;
+    // The manifest (10,000 records in a big bundle) is serialised on the
+    // other core while the old version is rewritten.
+    let (txn, manifest_json) = std::thread::scope(|s| {
+        let json = s.spawn(|| serde_json::to_vec(&c.manifest));
+        let txn = ws.begin_from(id, &basis);
+        let json = json.join().unwrap_or_else(|_| {
+            Err(serde::ser::Error::custom(
+                "serialising the manifest panicked",
+            ))
+        });
+        (txn, json)
+    });
+    let (txn, manifest_json) = (txn?, manifest_json?);
     t.phase(" . begin (oldest reused)");
     let (applied, pruned) = std::thread::scope(|s| {
         let pruner = (!defer_prune).then(|| s.spawn(|| ws.prune(keep)));
-        let applied = engine::apply(c, &*txn);
+        let applied = engine::apply(c, &*txn, &manifest_json);
         let pruned = pruner.map_or(Ok(()), |p| {
             p.join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("pruning old versions panicked")))
