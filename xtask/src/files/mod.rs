@@ -8,49 +8,16 @@
 //! to a bundle (`.git`, `.bundle`, `.databricks`, `target/`, virtualenvs), so a
 //! repository with a big `.venv` stays fast.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
-use std::iter::Peekable;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
+mod stat;
 mod walk;
 
-/// What `stat` says about a file: enough to tell, without reading it, that a
-/// file has not changed since it was hashed (size, mtime, inode, ctime: an
-/// editor's atomic save changes the inode, an in-place write the ctime).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Stat {
-    pub size: u64,
-    pub mtime_ns: i64,
-    pub ino: u64,
-    pub ctime_ns: i64,
-}
-
-impl Stat {
-    /// The four numbers as the stat caches write them (`size mtime ino
-    /// ctime`), taken from the front of `fields`.
-    pub fn parse(fields: &[&str; 4]) -> Option<Stat> {
-        Some(Stat {
-            size: fields[0].parse().ok()?,
-            mtime_ns: fields[1].parse().ok()?,
-            ino: fields[2].parse().ok()?,
-            ctime_ns: fields[3].parse().ok()?,
-        })
-    }
-
-    pub fn of(meta: &std::fs::Metadata) -> Stat {
-        Stat {
-            size: meta.size(),
-            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-            ino: meta.ino(),
-            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
-        }
-    }
-}
+pub use stat::{Stat, fields, seek};
 
 /// `rel/name`, or `name` at the top (`rel` empty). Without `format!`,
 /// whose machinery costs more than the copy: walks make one per file.
@@ -63,41 +30,6 @@ pub fn join_rel(rel: &str, name: &str) -> String {
     path.push('/');
     path.push_str(name);
     path
-}
-
-/// The first `N` space-separated fields of a stat cache line and the rest
-/// (a path, which may hold spaces). A plain byte scan: a deploy reads some
-/// 20,000 such lines, where a `splitn` costs a searcher per field.
-pub fn fields<const N: usize>(line: &str) -> Option<([&str; N], &str)> {
-    let mut out = [""; N];
-    let mut rest = line;
-    for field in &mut out {
-        let end = rest.bytes().position(|b| b == b' ')?;
-        *field = &rest[..end];
-        rest = &rest[end + 1..];
-    }
-    Some((out, rest))
-}
-
-/// Step `lines`, sorted by `key`, to the line whose key is `want`: lines
-/// before it (and lines `key` cannot read) are passed over; a line after it
-/// is left for the next call. The stat caches are read so, in one pass beside
-/// a sorted file set, without a map of every entry.
-pub fn seek<T: Copy, K: Ord>(
-    lines: &mut Peekable<impl Iterator<Item = T>>,
-    want: &K,
-    key: impl Fn(T) -> Option<K>,
-) -> Option<T> {
-    while let Some(&line) = lines.peek() {
-        match key(line).map(|k| k.cmp(want)) {
-            None | Some(Ordering::Less) => {
-                lines.next();
-            }
-            Some(Ordering::Equal) => return lines.next(),
-            Some(Ordering::Greater) => return None,
-        }
-    }
-    None
 }
 
 /// One selected file of the bundle.
