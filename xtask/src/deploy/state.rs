@@ -124,16 +124,6 @@ pub struct DeploymentHead {
     pub id: String,
 }
 
-impl From<&DeploymentState> for DeploymentHead {
-    fn from(d: &DeploymentState) -> DeploymentHead {
-        DeploymentHead {
-            _version: d.version,
-            seq: d.seq,
-            id: d.id.clone(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeployedFile {
     pub local_path: String,
@@ -554,7 +544,11 @@ mod tests {
         assert_eq!(first.history.deployments[0].at, "t1");
         // Read back, the next record counts on from it and keeps the ids.
         let state = EnvState {
-            deployment: Some((&first.deployment).into()),
+            deployment: Some(DeploymentHead {
+                _version: first.deployment.version,
+                seq: first.deployment.seq,
+                id: first.deployment.id.clone(),
+            }),
             tfstate: Some(first.tfstate.clone()),
             history: first.history.clone(),
             ..Default::default()

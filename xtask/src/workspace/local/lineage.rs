@@ -70,7 +70,6 @@ fn read(dir: &Path) -> Result<Option<Lineage>> {
 /// version without a lineage is trusted for nothing already; one without a
 /// base is the end of every walk back, its paths never asked.
 pub(super) fn add_fresh(dir: &Path, paths: &[&str]) -> Result<()> {
-    // Without a base, the end of every walk back: its paths are never asked.
     let Some(mut lineage) = read(dir)?.filter(|l| l.base.is_some()) else {
         return Ok(());
     };
