@@ -412,6 +412,21 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Remove the temp files `atomic_write` and a repair leave when killed
+/// (`.NAME.tmp-PID`, `.NAME.tmp`) from `dir`; best effort, as a leftover
+/// only costs space.
+fn remove_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && (name.ends_with(".tmp") || name.contains(".tmp-")) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 fn read_opt(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {
         Ok(b) => Ok(Some(b)),
@@ -708,26 +723,24 @@ impl LocalWorkspace {
     /// Finish or undo what a killed run left: temp files, a version being
     /// written, a `current` that is not a link, state files not installed.
     fn recover_env(&self) -> Result<()> {
+        let mut temp_dirs = vec![self.env.clone(), self.state_dir(), self.env.join(".cache")];
+        temp_dirs.push(self.versions_dir());
         if let Ok(entries) = fs::read_dir(self.versions_dir()) {
             for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with(".build-") {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(".build-") {
                     fs::remove_dir_all(e.path())
                         .with_context(|| format!("removing {}", e.path().display()))?;
+                } else if !name.starts_with('.') {
+                    temp_dirs.push(e.path());
                 }
             }
         }
         self.heal_current()?;
-        // Temp files of a killed run: the switch's, the state files', the caches'.
-        for dir in [self.env.clone(), self.state_dir(), self.env.join(".cache")] {
-            let Ok(entries) = fs::read_dir(&dir) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') && (name.ends_with(".tmp") || name.contains(".tmp-")) {
-                    let _ = fs::remove_file(e.path());
-                }
-            }
+        // Temp files of a killed run: the switch's, the state files', the
+        // caches', a repair's (beside the versions), a lineage's (in one).
+        for dir in temp_dirs {
+            remove_temp_files(&dir);
         }
         // A run killed between the switch and the state files: install the
         // state recorded with the current version.

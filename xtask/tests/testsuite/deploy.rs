@@ -1213,6 +1213,11 @@ fn a_current_replaced_by_a_file_heals_and_a_rollback_killed_after_its_switch_rer
     // What a kill leaves: a cache's temp file, a version half written.
     std::fs::write(env.join(".cache/.source-stat.tmp-99999"), "partial").unwrap();
     std::fs::create_dir_all(env.join(".deployments/.build-0009-x/files")).unwrap();
+    let kept = env
+        .join(".deployments")
+        .join(second["deployment_id"].as_str().unwrap());
+    std::fs::write(kept.join(".lineage.tmp-99999"), "partial").unwrap();
+    std::fs::write(env.join(".deployments/.repair.tmp-99999"), "partial").unwrap();
     let status = repo.run(&["status", "--env", "dev"]);
     assert!(text(&status).contains("not a link"), "{}", text(&status));
     repo.write("README.md", "3\n");
@@ -1225,6 +1230,8 @@ fn a_current_replaced_by_a_file_heals_and_a_rollback_killed_after_its_switch_rer
     );
     assert!(!env.join(".cache/.source-stat.tmp-99999").exists());
     assert!(!env.join(".deployments/.build-0009-x").exists());
+    assert!(!kept.join(".lineage.tmp-99999").exists());
+    assert!(!env.join(".deployments/.repair.tmp-99999").exists());
     assert_eq!(repo.deployed("dev")["README.md"], b"3\n");
     // Killed at every step of a rollback: a re-run finishes it.
     let to = second["deployment_id"].as_str().unwrap();

@@ -172,6 +172,7 @@ fn a_rollback_that_repairs_killed_at_any_step_still_leaves_reuse_safe() {
             assert_eq!(killed.status.code(), None, "step {n}: {}", text(&killed));
             let again = repo.run(&["rollback", "--env", "dev", "--to", &ids[2]]);
             assert!(again.status.success(), "step {n}: {}", text(&again));
+            assert_no_temp_files(&repo.env_dir("dev"), n);
         }
         deploy_after_rollback(&repo, &ids);
         if killed.status.success() {
@@ -180,6 +181,22 @@ fn a_rollback_that_repairs_killed_at_any_step_still_leaves_reuse_safe() {
         }
     }
     panic!("the rollback never finished");
+}
+
+/// Nothing a killed run wrote for itself is left once a command has run
+/// again: no temp file anywhere in the env, in its trees or beside them.
+fn assert_no_temp_files(dir: &Path, step: usize) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.contains(".tmp"),
+            "step {step}: {}",
+            e.path().display()
+        );
+        if e.file_type().unwrap().is_dir() {
+            assert_no_temp_files(&e.path(), step);
+        }
+    }
 }
 
 /// Versions written before lineages were recorded (or whose lineage is

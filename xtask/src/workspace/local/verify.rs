@@ -153,10 +153,16 @@ fn repair(dir: &Path, w: &Wrong, sources: &HashMap<String, Vec<PathBuf>>) -> Res
     };
     let parent = full.parent().unwrap_or(dir);
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let tmp = parent.join(format!(".repair.tmp-{}", std::process::id()));
+    // Beside the versions, not in the tree: a kill before the rename must
+    // not leave a file in a deployment that its manifest does not list.
+    let tmp = dir
+        .parent()
+        .unwrap_or(dir)
+        .join(format!(".repair.tmp-{}", std::process::id()));
     fs::copy(src, &tmp).with_context(|| format!("copying {}", src.display()))?;
     fs::set_permissions(&tmp, fs::Permissions::from_mode(0o444))
         .with_context(|| format!("making {} read-only", tmp.display()))?;
+    crate::util::fault::step("repair copied")?;
     if fs::symlink_metadata(&full).is_ok_and(|m| m.is_dir()) {
         fs::remove_dir_all(&full).with_context(|| format!("removing {}", full.display()))?;
     }
