@@ -177,7 +177,7 @@ pub fn compute(req: &Request) -> Result<Computed> {
 fn read_env(ws: &dyn Workspace, known: &Known) -> Result<(Option<Manifest>, Drift)> {
     let prev_manifest: Option<Manifest> = match ws.read("artifacts/manifest.json")? {
         Some(bytes) => {
-            Some(serde_json::from_slice(&bytes).context("reading the deployed manifest")?)
+            Some(crate::util::json::from_bytes(&bytes).context("reading the deployed manifest")?)
         }
         None => None,
     };

@@ -411,6 +411,9 @@ fn deploy_locked(
         r.warnings
             .push(format!("could not save the stat cache: {e:#}"));
     }
+    // Tables of every file, freed while the lock is released and the
+    // report printed.
+    crate::util::parallel::drop_later((c, record));
     t.phase("report, stat cache");
     Ok(r)
 }

@@ -234,7 +234,7 @@ fn parse<T: serde::de::DeserializeOwned>(
     name: &str,
     lenient: bool,
 ) -> Result<(Option<T>, Option<String>)> {
-    parse_with(ws, name, lenient, |b| serde_json::from_slice(b))
+    parse_with(ws, name, lenient, |b| crate::util::json::from_bytes(b))
 }
 
 fn parse_with<T>(

@@ -1,17 +1,18 @@
 //! A small scoped thread pool: the walk, the local tree writer and the deploy
 //! engine fan out over it. Lives at the bottom so every layer may use it.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::Result;
 
 /// Run `job(i)` for i in 0..n on a few threads; the first error stops the rest.
 pub fn parallel(n: usize, job: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |p| p.get())
-        .clamp(2, 8)
-        .min(n.max(1));
+    // One job (a one-file change has many such calls): no thread to start.
+    if n <= 1 {
+        return (0..n).try_for_each(job);
+    }
+    let threads = cores().clamp(2, 8).min(n);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
@@ -38,6 +39,25 @@ pub fn parallel(n: usize, job: impl Fn(usize) -> Result<()> + Sync) -> Result<()
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// The cores this process may use, asked once: the answer reads the
+/// cgroup's files (a dozen system calls), and `parallel` runs many times
+/// per deploy.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |p| p.get()))
+}
+
+/// Drop `value` on a thread of its own. A deploy's tables of 10,000 files
+/// take milliseconds to free, which the command need not wait for (and at
+/// exit, never does: the process ends before the thread).
+pub fn drop_later<T: Send + 'static>(value: T) {
+    let dropped = std::thread::Builder::new()
+        .name("drop".into())
+        .spawn(move || drop(value));
+    // No thread to be had: the value came back with the error and is freed here.
+    drop(dropped);
 }
 
 /// Let the allocator grow its heaps 16 MB at a time. Each thread of

@@ -43,9 +43,10 @@ use anyhow::{Context, Result, bail};
 
 use super::{Basis, Drift, LockInfo, Replaced, STATE_FILES, Transaction, Workspace};
 use crate::files::Stat;
-use crate::package::{self, Manifest};
+use crate::package::Manifest;
 use crate::util::fault;
 
+mod drift;
 mod envstat;
 mod lineage;
 mod lockfile;
@@ -55,7 +56,7 @@ mod verify;
 
 use lockfile::{Guard, try_hold, unknown_holder};
 pub use lockfile::{describe_holder, holder_is_gone, hostname, process_identity};
-use tree::{HUSK, Held, PLAIN, delete_except, list_files, same_file};
+use tree::{HUSK, Held, PLAIN, delete_except};
 use txn::LocalTxn;
 
 pub struct LocalWorkspace {
@@ -235,7 +236,7 @@ impl LocalWorkspace {
                 continue;
             };
             // Paths and hashes only, borrowed from the bytes: no record is built.
-            let Ok(listed) = serde_json::from_slice::<tree::Listed>(&bytes) else {
+            let Ok(listed) = crate::util::json::from_bytes::<tree::Listed>(&bytes) else {
                 continue;
             };
             fs::rename(&from, dir)
@@ -375,26 +376,31 @@ impl LocalWorkspace {
         let mut old = envstat::Reader::new(&text, base.map_or("", |(from, _)| from));
         let mut out = String::with_capacity(text.len().max(64 * manifest.files.len()));
         out.push_str(&format!("v1 {id}\n"));
-        let mut path = String::new();
+        // A few paths as a rule: searched as (top, rel), with no path built
+        // or hashed per file.
+        let mut fresh: Vec<(&str, &str)> = base
+            .into_iter()
+            .flat_map(|(_, fresh)| fresh.iter().filter_map(|p| p.split_once('/')))
+            .collect();
+        fresh.sort_unstable();
         for (top, rel, hash) in envstat::expected(manifest) {
-            path.clear();
-            path.push_str(top);
-            path.push('/');
-            path.push_str(rel);
             let carried = old
                 .find(top, rel)
                 .filter(|e| e.hash == hash)
-                .filter(|_| base.is_some_and(|(_, fresh)| !fresh.contains(&path)));
+                .filter(|_| fresh.binary_search(&(top, rel)).is_err());
             match carried {
                 // Linked from the base: the same inode, the same line.
                 Some(e) => {
                     out.push_str(e.line);
                     out.push('\n');
                 }
-                None => match fs::symlink_metadata(dir.join(&path)) {
-                    Ok(meta) => envstat::line(&mut out, &path, &Stat::of(&meta), hash),
-                    Err(_) => continue,
-                },
+                None => {
+                    let path = format!("{top}/{rel}");
+                    match fs::symlink_metadata(dir.join(&path)) {
+                        Ok(meta) => envstat::line(&mut out, &path, &Stat::of(&meta), hash),
+                        Err(_) => continue,
+                    }
+                }
             }
         }
         let file = self.cache_file();
@@ -572,44 +578,8 @@ impl Workspace for LocalWorkspace {
         let Some(id) = self.current()? else {
             return Ok(Drift::default());
         };
-        let dir = self.version_dir(&id);
         let text = fs::read_to_string(self.cache_file()).unwrap_or_default();
-        let mut cache = envstat::Reader::new(&text, &id);
-        let mut found = Vec::with_capacity(manifest.files.len() + manifest.artifacts.len());
-        // What is there and what should be, both in manifest order (files,
-        // then artifacts, each by path): one merge. Within one top folder
-        // that order is the plain order of the paths.
-        for top in ["files", "artifacts"] {
-            let start = found.len();
-            list_files(&dir, top, &mut found)?;
-            found[start..].sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        }
-        let mut found = found
-            .into_iter()
-            .filter(|(path, _)| path != "artifacts/manifest.json")
-            .peekable();
-        let mut drift = Drift::default();
-        for (top, rel, hash) in envstat::expected(manifest) {
-            let want = envstat::key(top, rel);
-            while let Some((path, _)) = found.next_if(|(p, _)| envstat::order(p) < want) {
-                drift.added.push(path);
-            }
-            let Some((path, stat)) = found.next_if(|(p, _)| envstat::order(p) == want) else {
-                drift.missing.push(format!("{top}/{rel}"));
-                continue;
-            };
-            let trusted = cache
-                .find(top, rel)
-                .is_some_and(|e| e.hash == hash && e.stat().is_some_and(|s| same_file(&s, &stat)));
-            if !trusted && package::hash_file(&dir.join(&path))? != hash {
-                drift.changed.push(path);
-            }
-        }
-        drift.added.extend(found.map(|(path, _)| path));
-        drift.added.sort();
-        drift.changed.sort();
-        drift.missing.sort();
-        Ok(drift)
+        drift::check(&self.version_dir(&id), &id, &text, manifest)
     }
 
     fn begin(&self, id: &str) -> Result<Box<dyn Transaction + '_>> {

@@ -29,7 +29,7 @@ struct Wrong {
 
 fn read_manifest(dir: &Path) -> Option<Manifest> {
     let bytes = fs::read(dir.join("artifacts/manifest.json")).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    crate::util::json::from_bytes(&bytes).ok()
 }
 
 /// Make version `id` (at `dir`) hold exactly its manifest, from `others` if
