@@ -128,7 +128,10 @@ fn run_deployed_with(
         .unwrap_or_else(|| "UNKNOWN".into());
     if print && project.settings.json {
         crate::util::print_json(&result_json(&started, &run, &result))?;
-    } else if human || result != "SUCCESS" {
+    } else if !project.settings.json && (human || result != "SUCCESS") {
+        // A failure is told even when quiet or not asked to print, but never
+        // as text on the stdout of a `--json` run, which owes its caller one
+        // JSON document (the gate's, when the gate runs the job).
         print_result(&started, &run, &result);
     }
     if result == "SUCCESS" {
