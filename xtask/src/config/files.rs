@@ -18,21 +18,49 @@ pub const ROOT_NAMES: [&str; 4] = [
 /// Read the root file and every include, merged into one tree. `None` when
 /// nothing usable could be read (the reason is in `ctx.diags`).
 pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
+    let name = root_file_name(ctx)?;
+    let mut root = read_root(ctx, name)?;
+    if glob_in_root_path(ctx) {
+        return None;
+    }
+    ctx.sources.push(root.clone());
+    let included = includes(ctx, &root);
+    // The CLI keeps the expanded list in `include` (`ProcessRootIncludes`).
+    if let Some(m) = root.as_map_mut()
+        && let Some(e) = m.0.iter_mut().find(|e| e.key == "include")
+    {
+        let loc = e.node.loc;
+        let items = included
+            .iter()
+            .map(|p| Node::str(slash_path(p), loc))
+            .collect();
+        e.node = Node::new(Value::Seq(items), loc);
+    }
+    for rel in included {
+        if let Some(node) = read_file(ctx, &rel) {
+            merge_included(ctx, &mut root, node);
+        }
+    }
+    Some(root)
+}
+
+/// The one root file of the bundle folder; none or several is an error.
+fn root_file_name(ctx: &mut Ctx) -> Option<&'static str> {
     let found: Vec<&str> = ROOT_NAMES
         .iter()
         .copied()
         .filter(|n| ctx.root.join(n).is_file())
         .collect();
-    let name = match found.as_slice() {
+    match found.as_slice() {
         [] => {
             ctx.error(
                 "unable to locate bundle root: databricks.yml not found".to_string(),
                 None,
                 "",
             );
-            return None;
+            None
         }
-        [one] => *one,
+        [one] => Some(*one),
         many => {
             ctx.error(
                 format!(
@@ -43,10 +71,14 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
                 None,
                 "",
             );
-            return None;
+            None
         }
-    };
-    let mut root = read_file(ctx, Path::new(name))?;
+    }
+}
+
+/// The root file, which must be a map (at least `bundle: {name: ...}`).
+fn read_root(ctx: &mut Ctx, name: &str) -> Option<Node> {
+    let root = read_file(ctx, Path::new(name))?;
     if root.is_null() {
         ctx.error(
             format!("{name} is empty: a bundle needs at least `bundle: {{name: ...}}`"),
@@ -66,60 +98,52 @@ pub fn read_all(ctx: &mut Ctx) -> Option<Node> {
         );
         return None;
     }
-    // The CLI refuses a root whose path holds a glob character, since its
-    // include globs are joined to that path (bundle/config/loader/
-    // process_root_includes.go; acceptance/bundle/includes/glob_in_root_path).
-    let root_text = ctx.root.to_string_lossy().into_owned();
-    if let Some(c) = root_text.chars().find(|c| matches!(c, '*' | '?' | '[')) {
-        let d = crate::diag::Diagnostic::error("Bundle root path contains glob pattern characters")
-            .detail(format!(
-                "The path to the bundle root {root_text} contains glob pattern character \"{c}\". Please remove the character from this path to use bundle commands."
-            ));
-        ctx.push(d, None, "");
-        return None;
-    }
-    ctx.sources.push(root.clone());
-    let included = includes(ctx, &root);
-    // The CLI keeps the expanded list in `include` (`ProcessRootIncludes`).
-    if let Some(m) = root.as_map_mut()
-        && let Some(e) = m.0.iter_mut().find(|e| e.key == "include")
-    {
-        let loc = e.node.loc;
-        let items = included
-            .iter()
-            .map(|p| Node::str(slash_path(p), loc))
-            .collect();
-        e.node = Node::new(Value::Seq(items), loc);
-    }
-    for rel in included {
-        let Some(node) = read_file(ctx, &rel) else {
-            continue;
-        };
-        match &node.v {
-            Value::Null => ctx.warning("included file is empty", Some(node.loc), ""),
-            Value::Map(m) => {
-                if let Some(e) = m.entry("include") {
-                    // The CLI warns and ignores it, located at the value
-                    // (acceptance/bundle/includes/include_outside_root/output.txt).
-                    let d = crate::diag::Diagnostic::warning(
-                        "Include section is defined outside root file",
-                    )
-                    .detail("An include section is defined in a file that is not databricks.yml.\nOnly includes defined in databricks.yml are applied.")
-                    .path("include")
-                    .at(ctx.location(e.node.loc));
-                    ctx.diags.push(d);
-                }
-                ctx.sources.push(node.clone());
-                merge::merge_file(ctx, &mut root, node);
-            }
-            _ => ctx.error(
-                format!("expected a map at the top level, found a {}", node.kind()),
-                Some(node.loc),
-                "",
-            ),
-        }
-    }
     Some(root)
+}
+
+/// The CLI refuses a root whose path holds a glob character, since its
+/// include globs are joined to that path (bundle/config/loader/
+/// process_root_includes.go; acceptance/bundle/includes/glob_in_root_path).
+/// True, with the error in `ctx`, for such a root.
+fn glob_in_root_path(ctx: &mut Ctx) -> bool {
+    let root_text = ctx.root.to_string_lossy().into_owned();
+    let Some(c) = root_text.chars().find(|c| matches!(c, '*' | '?' | '[')) else {
+        return false;
+    };
+    let d = crate::diag::Diagnostic::error("Bundle root path contains glob pattern characters")
+        .detail(format!(
+            "The path to the bundle root {root_text} contains glob pattern character \"{c}\". Please remove the character from this path to use bundle commands."
+        ));
+    ctx.push(d, None, "");
+    true
+}
+
+/// Merge an included file into `root`: an empty one is a warning, one that
+/// is not a map an error; its own `include` is ignored, as the CLI ignores it.
+fn merge_included(ctx: &mut Ctx, root: &mut Node, node: Node) {
+    match &node.v {
+        Value::Null => ctx.warning("included file is empty", Some(node.loc), ""),
+        Value::Map(m) => {
+            if let Some(e) = m.entry("include") {
+                // The CLI warns and ignores it, located at the value
+                // (acceptance/bundle/includes/include_outside_root/output.txt).
+                let d = crate::diag::Diagnostic::warning(
+                    "Include section is defined outside root file",
+                )
+                .detail("An include section is defined in a file that is not databricks.yml.\nOnly includes defined in databricks.yml are applied.")
+                .path("include")
+                .at(ctx.location(e.node.loc));
+                ctx.diags.push(d);
+            }
+            ctx.sources.push(node.clone());
+            merge::merge_file(ctx, root, node);
+        }
+        _ => ctx.error(
+            format!("expected a map at the top level, found a {}", node.kind()),
+            Some(node.loc),
+            "",
+        ),
+    }
 }
 
 /// A relative path with `/` separators, as the CLI prints it.

@@ -85,30 +85,37 @@ pub fn fill_facts(
     let Some(m) = root.as_map_mut() else { return };
     let loc = Loc::default();
     let bundle = child(m, "bundle", loc);
-    let g = child(bundle, "git", loc);
-    // As the CLI's `LoadGitDetails`: a value written in the configuration
-    // wins; `bundle_root_path` is relative to the repository, or "." outside one.
+    fill_git(child(bundle, "git", loc), git);
+    bundle.insert("environment", loc, Node::str(target, loc));
+    let bundle_name = m
+        .get("bundle")
+        .and_then(|b| b.get("name"))
+        .and_then(Node::as_str)
+        .unwrap_or("")
+        .to_string();
+    let ws = child(m, "workspace", loc);
+    fill_current_user(child(ws, "current_user", loc), user, scim);
+    fill_workspace_paths(ws, &bundle_name, target, user);
+    rewrite_legacy_prefix(ctx, root);
+}
+
+/// `bundle.git.*` as the CLI's `LoadGitDetails`: a value written in the
+/// configuration wins; `bundle_root_path` is relative to the repository, or
+/// "." outside one.
+fn fill_git(g: &mut Map, git: &GitInfo) {
+    let loc = Loc::default();
+    // Written in the configuration, not empty: left as written.
+    let unset = |g: &Map, key: &str| g.get(key).and_then(Node::as_str).is_none_or(str::is_empty);
     if !git.branch.is_empty() {
-        if g.get("branch")
-            .and_then(Node::as_str)
-            .is_none_or(str::is_empty)
-        {
+        if unset(g, "branch") {
             g.insert("branch", loc, Node::str(&git.branch, loc));
         }
         g.insert("actual_branch", loc, Node::str(&git.branch, loc));
     }
-    if !git.commit.is_empty()
-        && g.get("commit")
-            .and_then(Node::as_str)
-            .is_none_or(str::is_empty)
-    {
+    if !git.commit.is_empty() && unset(g, "commit") {
         g.insert("commit", loc, Node::str(&git.commit, loc));
     }
-    if !git.origin_url.is_empty()
-        && g.get("origin_url")
-            .and_then(Node::as_str)
-            .is_none_or(str::is_empty)
-    {
+    if !git.origin_url.is_empty() && unset(g, "origin_url") {
         g.insert("origin_url", loc, Node::str(&git.origin_url, loc));
     }
     // `${bundle.git.x}` must resolve even outside git, to an empty string
@@ -124,16 +131,12 @@ pub fn fill_facts(
         &git.bundle_root_path
     };
     g.insert("bundle_root_path", loc, Node::str(root_path, loc));
-    bundle.insert("environment", loc, Node::str(target, loc));
+}
 
-    let bundle_name = m
-        .get("bundle")
-        .and_then(|b| b.get("name"))
-        .and_then(Node::as_str)
-        .unwrap_or("")
-        .to_string();
-    let ws = child(m, "workspace", loc);
-    let cu = child(ws, "current_user", loc);
+/// `workspace.current_user`: the names derived from the user name, and what
+/// else SCIM `Me` told, as the CLI keeps it (empty values left out).
+fn fill_current_user(cu: &mut Map, user: &str, scim: &serde_json::Map<String, serde_json::Value>) {
+    let loc = Loc::default();
     cu.insert(
         "domain_friendly_name",
         loc,
@@ -141,7 +144,6 @@ pub fn fill_facts(
     );
     cu.insert("short_name", loc, Node::str(short_name(user), loc));
     cu.insert("userName", loc, Node::str(user, loc));
-    // What else SCIM `Me` told, as the CLI keeps it (empty values left out).
     for (k, v) in scim {
         let empty = v.is_null()
             || v.as_str() == Some("")
@@ -151,6 +153,14 @@ pub fn fill_facts(
             cu.insert(k, loc, Node::from_json(v, loc));
         }
     }
+}
+
+/// The five workspace paths: `root_path` (by default the CLI's, under the
+/// user's home) with `~/` expanded, the others under it unless written, and
+/// each given the `/Workspace` prefix the CLI gives a path outside
+/// `/Workspace` and `/Volumes`.
+fn fill_workspace_paths(ws: &mut Map, bundle_name: &str, target: &str, user: &str) {
+    let loc = Loc::default();
     let root_path = match ws.get("root_path").and_then(Node::as_str) {
         Some(r) => r.to_string(),
         // As the CLI's `DefineDefaultWorkspaceRoot`: the values, not references.
@@ -187,7 +197,6 @@ pub fn fill_facts(
             *s = format!("/Workspace{s}");
         }
     }
-    rewrite_legacy_prefix(ctx, root);
 }
 
 /// `/Workspace${workspace.root_path}` and friends: the paths already carry

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{Ctx, Params, Valid, default_inference_table, rules};
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Location};
 
 /// What the file holds, key by key.
 pub(super) struct Keys {
@@ -25,18 +25,33 @@ impl Keys {
 /// wrong value: that is reported already, and its default is not what the
 /// user meant.
 pub(super) fn check(p: &Params, keys: &Keys, ctx: &Ctx, diags: &mut Vec<Diagnostic>) {
-    let (valid, broken) = (&keys.valid, &keys.broken);
-    let at = |key: &str| valid.get(key).map(|v| ctx.loc(v.pos));
-    // A value the user did not write is shown as such, or "it is yes" puzzles.
-    let given = |key: &str, value: &str| {
-        if valid.contains_key(key) {
-            rules::quote(value)
-        } else {
-            format!("{} (the default)", rules::quote(value))
-        }
-    };
+    project_name_is_bundle_name(keys, ctx, diags);
+    root_dir_is_the_bundle(keys, ctx, diags);
+    release_branch_differs(p, keys, ctx, diags);
+    recipes_exclude_uc_and_feature_store(p, keys, ctx, diags);
+    read_group_given_for_uc(p, keys, ctx, diags);
+    if let Some(name) = keys.valid.get("input_project_name") {
+        derived_defaults(p, name, keys, ctx, diags);
+    }
+}
 
-    if let Some(name) = valid.get("input_project_name")
+/// Where `key` is written, if it is (with a valid value).
+fn at(keys: &Keys, ctx: &Ctx, key: &str) -> Option<Location> {
+    keys.valid.get(key).map(|v| ctx.loc(v.pos))
+}
+
+/// `value` quoted, marked as the default when the user did not write `key`:
+/// else "it is yes" puzzles.
+fn given(keys: &Keys, key: &str, value: &str) -> String {
+    if keys.valid.contains_key(key) {
+        rules::quote(value)
+    } else {
+        format!("{} (the default)", rules::quote(value))
+    }
+}
+
+fn project_name_is_bundle_name(keys: &Keys, ctx: &Ctx, diags: &mut Vec<Diagnostic>) {
+    if let Some(name) = keys.valid.get("input_project_name")
         && let Some((bundle, bundle_loc)) = &ctx.bundle_name
         && name.value != *bundle
     {
@@ -53,8 +68,10 @@ pub(super) fn check(p: &Params, keys: &Keys, ctx: &Ctx, diags: &mut Vec<Diagnost
                 .at_opt(bundle_loc.clone()),
         );
     }
+}
 
-    if let Some(root) = valid.get("input_root_dir")
+fn root_dir_is_the_bundle(keys: &Keys, ctx: &Ctx, diags: &mut Vec<Diagnostic>) {
+    if let Some(root) = keys.valid.get("input_root_dir")
         && let Err(why) = root_dir_on_disk(&root.value, ctx)
     {
         let summary = format!("input_root_dir {} {why}", rules::quote(&root.value));
@@ -64,70 +81,83 @@ pub(super) fn check(p: &Params, keys: &Keys, ctx: &Ctx, diags: &mut Vec<Diagnost
                 .at(ctx.loc(root.pos)),
         );
     }
+}
 
+fn release_branch_differs(p: &Params, keys: &Keys, ctx: &Ctx, diags: &mut Vec<Diagnostic>) {
     if p.input_default_branch == p.input_release_branch
-        && !broken.contains("input_default_branch")
-        && !broken.contains("input_release_branch")
+        && !keys.broken.contains("input_default_branch")
+        && !keys.broken.contains("input_release_branch")
     {
         let summary = format!(
             "input_release_branch {} is the same as input_default_branch {}; releases need a branch of their own",
-            given("input_release_branch", &p.input_release_branch),
-            given("input_default_branch", &p.input_default_branch),
+            given(keys, "input_release_branch", &p.input_release_branch),
+            given(keys, "input_default_branch", &p.input_default_branch),
         );
         diags.push(
             Diagnostic::error(summary)
                 .path("input_release_branch")
-                .at_opt(at("input_release_branch"))
-                .at_opt(at("input_default_branch")),
+                .at_opt(at(keys, ctx, "input_release_branch"))
+                .at_opt(at(keys, ctx, "input_default_branch")),
         );
     }
+}
 
-    if p.mlflow_recipes() {
-        let needs_no = [
-            (
-                "input_include_models_in_unity_catalog",
-                &p.input_include_models_in_unity_catalog,
-            ),
-            (
-                "input_include_feature_store",
-                &p.input_include_feature_store,
-            ),
-        ];
-        for (key, value) in needs_no
-            .into_iter()
-            .filter(|(k, v)| *v == "yes" && !broken.contains(k))
-        {
-            let summary = format!(
-                "input_include_mlflow_recipes is \"yes\", which needs {key} to be \"no\", but it is {}",
-                given(key, value)
-            );
-            diags.push(
-                Diagnostic::error(summary)
-                    .path("input_include_mlflow_recipes")
-                    .at_opt(at("input_include_mlflow_recipes"))
-                    .at_opt(at(key)),
-            );
-        }
+/// MLflow Recipes cannot be combined with Unity Catalog models or the
+/// Feature Store: one error per key that says "yes".
+fn recipes_exclude_uc_and_feature_store(
+    p: &Params,
+    keys: &Keys,
+    ctx: &Ctx,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if !p.mlflow_recipes() {
+        return;
     }
+    let needs_no = [
+        (
+            "input_include_models_in_unity_catalog",
+            &p.input_include_models_in_unity_catalog,
+        ),
+        (
+            "input_include_feature_store",
+            &p.input_include_feature_store,
+        ),
+    ];
+    for (key, value) in needs_no
+        .into_iter()
+        .filter(|(k, v)| *v == "yes" && !keys.broken.contains(k))
+    {
+        let summary = format!(
+            "input_include_mlflow_recipes is \"yes\", which needs {key} to be \"no\", but it is {}",
+            given(keys, key, value)
+        );
+        diags.push(
+            Diagnostic::error(summary)
+                .path("input_include_mlflow_recipes")
+                .at_opt(at(keys, ctx, "input_include_mlflow_recipes"))
+                .at_opt(at(keys, ctx, key)),
+        );
+    }
+}
 
+/// Models in Unity Catalog are granted to the read group: it must be named.
+fn read_group_given_for_uc(p: &Params, keys: &Keys, ctx: &Ctx, diags: &mut Vec<Diagnostic>) {
     if p.unity_catalog()
-        && !broken.contains("input_include_models_in_unity_catalog")
-        && let Some(group) = valid.get("input_unity_catalog_read_user_group")
+        && !keys
+            .broken
+            .contains("input_include_models_in_unity_catalog")
+        && let Some(group) = keys.valid.get("input_unity_catalog_read_user_group")
         && rules::non_blank(&group.value).is_err()
     {
         let summary = format!(
             "input_unity_catalog_read_user_group must not be empty when input_include_models_in_unity_catalog is {}",
-            given("input_include_models_in_unity_catalog", "yes")
+            given(keys, "input_include_models_in_unity_catalog", "yes")
         );
         diags.push(
             Diagnostic::error(summary)
                 .path("input_unity_catalog_read_user_group")
                 .at(ctx.loc(group.pos)),
         );
-    }
-
-    if let Some(name) = valid.get("input_project_name") {
-        derived_defaults(p, name, keys, ctx, diags);
     }
 }
 

@@ -1,7 +1,8 @@
 //! Running a bundle job locally: tasks in dependency order, from the deployed copy.
 //!
-//! `job` reads a job's settings, `exec` schedules and runs the tasks, `process`
-//! owns one task process; `shim.py` is the Databricks stand-in each task runs in.
+//! `job` reads a job's settings, `exec` schedules the tasks, `task` runs one
+//! with its retries, `process` owns one task process; `shim.py` is the
+//! Databricks stand-in each task runs in.
 
 mod exec;
 mod job;
@@ -10,6 +11,7 @@ pub mod remote;
 pub use remote::run_deployed;
 mod report;
 mod rules;
+mod task;
 #[cfg(test)]
 mod tests;
 

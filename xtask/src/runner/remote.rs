@@ -18,6 +18,7 @@ use crate::config::Bundle;
 use crate::deploy;
 use crate::project::Project;
 use crate::workspace::remote::api::Run;
+use crate::workspace::remote::client::Client;
 
 /// Seconds between polls (`XTASK_POLL_MS` overrides, for tests).
 fn poll_interval() -> Duration {
@@ -98,20 +99,89 @@ fn run_deployed_with(
     print: bool,
     opts: &RunOptions,
 ) -> Result<()> {
-    let env = bundle.target.clone();
     let job_id = deployed_job_id(project, bundle, job_key)?;
     let (client, _) = deploy::env::session(project, bundle)?;
     let human = print && !project.settings.json && !project.settings.quiet;
     if opts.restart {
-        for active in client.runs_active(job_id)? {
-            client
-                .run_cancel(active)
-                .with_context(|| format!("cancelling run {active} of job {job_key}"))?;
-            if human {
-                println!("cancelled active run {active} of job {job_key}");
-            }
+        cancel_active_runs(&client, job_id, job_key, human)?;
+    }
+    let (started, first) = start_run(&client, bundle, job_key, job_id, opts)?;
+    if human {
+        println!(
+            "started job {job_key} (id {job_id}) in env {}: run {}",
+            started.env, started.run_id
+        );
+        println!("Run URL: {}", started.url);
+    }
+    if opts.no_wait {
+        if print && project.settings.json {
+            crate::util::print_json(&started.json())?;
+        }
+        return Ok(());
+    }
+    let run = follow(&client, &started, first, opts.timeout, human)?;
+    let result = run
+        .state
+        .result_state
+        .clone()
+        .or(run.state.life_cycle_state.clone())
+        .unwrap_or_else(|| "UNKNOWN".into());
+    if print && project.settings.json {
+        crate::util::print_json(&result_json(&started, &run, &result))?;
+    } else if !project.settings.json && (human || result != "SUCCESS") {
+        // A failure is told even when quiet or not asked to print, but never
+        // as text on the stdout of a `--json` run, which owes its caller one
+        // JSON document (the gate's, when the gate runs the job).
+        print_result(&started, &run, &result);
+    }
+    if result == "SUCCESS" {
+        Ok(())
+    } else {
+        let msg = run.state.state_message.unwrap_or_default();
+        bail!("job {job_key} ended {result} in env {}: {msg}", started.env)
+    }
+}
+
+/// A run started: what every message and the JSON document name it by.
+struct Started {
+    job_key: String,
+    job_id: i64,
+    run_id: i64,
+    env: String,
+    url: String,
+}
+
+impl Started {
+    fn json(&self) -> Value {
+        json!({
+            "job": self.job_key, "job_id": self.job_id, "run_id": self.run_id, "env": self.env,
+            "run_page_url": self.url,
+        })
+    }
+}
+
+/// `--restart`: cancel the job's active runs, so the new run is the only one.
+fn cancel_active_runs(client: &Client, job_id: i64, job_key: &str, human: bool) -> Result<()> {
+    for active in client.runs_active(job_id)? {
+        client
+            .run_cancel(active)
+            .with_context(|| format!("cancelling run {active} of job {job_key}"))?;
+        if human {
+            println!("cancelled active run {active} of job {job_key}");
         }
     }
+    Ok(())
+}
+
+/// `run-now` with the options' parameters, and the run's first state (which
+/// carries the run's page).
+fn start_run(
+    client: &Client,
+    bundle: &Bundle,
+    job_key: &str,
+    job_id: i64,
+    opts: &RunOptions,
+) -> Result<(Started, Run)> {
     let params: Map<String, Value> = opts
         .params
         .iter()
@@ -123,33 +193,38 @@ fn run_deployed_with(
     let first = client
         .runs_get(run_id)
         .with_context(|| format!("reading run {run_id}"))?;
-    let url = run_url(client.host(), first.run_page_url.as_deref());
-    if human {
-        println!("started job {job_key} (id {job_id}) in env {env}: run {run_id}");
-        println!("Run URL: {url}");
-    }
-    if opts.no_wait {
-        if print && project.settings.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({
-                    "job": job_key, "job_id": job_id, "run_id": run_id, "env": env,
-                    "run_page_url": url,
-                }))?
-            );
-        }
-        return Ok(());
-    }
-    let started = Instant::now();
+    let started = Started {
+        job_key: job_key.to_string(),
+        job_id,
+        run_id,
+        env: bundle.target.clone(),
+        url: run_url(client.host(), first.run_page_url.as_deref()),
+    };
+    Ok((started, first))
+}
+
+/// Poll the run (`first` is its state already read) until it can no longer
+/// change, printing each task's state as it changes when `human`. An error
+/// once `timeout` has passed: the run goes on, we stop waiting.
+fn follow(
+    client: &Client,
+    started: &Started,
+    first: Run,
+    timeout: Option<Duration>,
+    human: bool,
+) -> Result<Run> {
+    let (job_key, run_id) = (&started.job_key, started.run_id);
+    let since = Instant::now();
     let mut seen: Vec<(String, String)> = Vec::new();
     let mut polled = Some(first);
-    let run: Run = loop {
-        if let Some(limit) = opts.timeout
-            && started.elapsed() > limit
+    loop {
+        if let Some(limit) = timeout
+            && since.elapsed() > limit
         {
             bail!(
-                "run {run_id} of job {job_key} did not finish within {:.0}s; it goes on: {url}",
-                limit.as_secs_f64()
+                "run {run_id} of job {job_key} did not finish within {:.0}s; it goes on: {}",
+                limit.as_secs_f64(),
+                started.url
             );
         }
         let run = match polled.take() {
@@ -158,58 +233,57 @@ fn run_deployed_with(
                 .runs_get(run_id)
                 .with_context(|| format!("polling run {run_id}"))?,
         };
-        for t in &run.tasks {
-            let state = describe(&t.state);
-            match seen.iter_mut().find(|(k, _)| *k == t.task_key) {
-                Some((_, s)) if *s == state => {}
-                Some((_, s)) => {
-                    *s = state.clone();
-                    if human {
-                        println!("  task {:<24} {state}", t.task_key);
-                    }
-                }
-                None => {
-                    seen.push((t.task_key.clone(), state.clone()));
-                    if human {
-                        println!("  task {:<24} {state}", t.task_key);
-                    }
-                }
+        for (task_key, state) in changed_tasks(&mut seen, &run) {
+            if human {
+                println!("  task {task_key:<24} {state}");
             }
         }
         if run.state.is_final() {
-            break run;
+            return Ok(run);
         }
         std::thread::sleep(poll_interval());
-    };
-    let result = run
-        .state
-        .result_state
-        .clone()
-        .or(run.state.life_cycle_state.clone())
-        .unwrap_or_else(|| "UNKNOWN".into());
-    if print && project.settings.json {
-        let tasks: Vec<Value> = run
-            .tasks
-            .iter()
-            .map(|t| json!({"task_key": t.task_key, "state": describe(&t.state)}))
-            .collect();
-        crate::util::print_json(&json!({
-            "job": job_key, "job_id": job_id, "run_id": run_id, "env": env,
-            "result_state": result, "tasks": tasks, "run_page_url": url,
-        }))?;
-    } else if human || result != "SUCCESS" {
-        for t in &run.tasks {
-            let msg = t.state.state_message.as_deref().unwrap_or_default();
-            println!("  result {:<22} {} {msg}", t.task_key, describe(&t.state));
+    }
+}
+
+/// The tasks of `run` whose state is new or other than in `seen` (the last
+/// state of each task), which is brought up to date.
+fn changed_tasks(seen: &mut Vec<(String, String)>, run: &Run) -> Vec<(String, String)> {
+    let mut changed = Vec::new();
+    for t in &run.tasks {
+        let state = describe(&t.state);
+        match seen.iter_mut().find(|(k, _)| *k == t.task_key) {
+            Some((_, s)) if *s == state => continue,
+            Some((_, s)) => *s = state.clone(),
+            None => seen.push((t.task_key.clone(), state.clone())),
         }
-        println!("run {run_id} of job {job_key}: {result} {url}");
+        changed.push((t.task_key.clone(), state));
     }
-    if result == "SUCCESS" {
-        Ok(())
-    } else {
-        let msg = run.state.state_message.unwrap_or_default();
-        bail!("job {job_key} ended {result} in env {env}: {msg}")
+    changed
+}
+
+/// The JSON document of a finished run: its result and each task's.
+fn result_json(started: &Started, run: &Run, result: &str) -> Value {
+    let tasks: Vec<Value> = run
+        .tasks
+        .iter()
+        .map(|t| json!({"task_key": t.task_key, "state": describe(&t.state)}))
+        .collect();
+    json!({
+        "job": started.job_key, "job_id": started.job_id, "run_id": started.run_id,
+        "env": started.env, "result_state": result, "tasks": tasks, "run_page_url": started.url,
+    })
+}
+
+/// Each task's result with its message, then the run's.
+fn print_result(started: &Started, run: &Run, result: &str) {
+    for t in &run.tasks {
+        let msg = t.state.state_message.as_deref().unwrap_or_default();
+        println!("  result {:<22} {} {msg}", t.task_key, describe(&t.state));
     }
+    println!(
+        "run {} of job {}: {result} {}",
+        started.run_id, started.job_key, started.url
+    );
 }
 
 fn describe(s: &crate::workspace::remote::api::RunState) -> String {

@@ -540,11 +540,12 @@ fn test_remote_runs_the_jobs_in_the_workspace_and_records_there() {
         &DATABRICKS_YML.replace("https://example.cloud.databricks.com", fake.url()),
     );
     repo.commit("the fake workspace");
-    let remote_test = |repo: &Repo| {
+    let remote_test_with = |repo: &Repo, extra: &[&str]| {
         xtask()
             .arg("--bundle-dir")
             .arg(repo.join("bundle"))
             .args(["test", "--remote"])
+            .args(extra)
             .env("XTASK_VENV", venv())
             .env("DATABRICKS_HOST", fake.url())
             .env("DATABRICKS_TOKEN", fake.token())
@@ -554,6 +555,7 @@ fn test_remote_runs_the_jobs_in_the_workspace_and_records_there() {
             .output()
             .expect("running xtask")
     };
+    let remote_test = |repo: &Repo| remote_test_with(repo, &[]);
     let state = |name: &str| -> serde_json::Value {
         let path = format!("/Workspace/Users/{DEFAULT_USER}/.bundle/flowdemo/test/state/{name}");
         serde_json::from_slice(
@@ -595,4 +597,16 @@ fn test_remote_runs_the_jobs_in_the_workspace_and_records_there() {
     let meta = state("metadata.json");
     assert_eq!(meta["test"]["passed"], false, "{meta}");
     assert_eq!(meta["test"]["failed_step"], "integration job train");
+
+    // With `--json`, the failed job's run is told in the one JSON document on
+    // stdout, never in lines of text before it.
+    let out = remote_test_with(&repo, &["--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert!(doc.to_string().contains("integration job train"), "{doc}");
 }

@@ -383,7 +383,7 @@ fn tasks_inherit_no_credentials() {
         ("GITHUB_TOKEN", "s"),
     ]
     .map(|(k, v)| (k.into(), v.into()));
-    let kept: Vec<String> = crate::runner::exec::inherited(vars.into_iter())
+    let kept: Vec<String> = crate::runner::task::inherited(vars.into_iter())
         .into_iter()
         .map(|(k, _)| k.to_string_lossy().into_owned())
         .collect();

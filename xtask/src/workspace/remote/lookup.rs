@@ -10,14 +10,18 @@ use super::api::escape;
 use super::client::{Call, Client, api_error};
 
 /// How one kind is listed: the path (with query), the array in the answer,
-/// the name and id fields, and the CLI's words for none and for several.
+/// and the name and id fields.
 struct Listing {
     path: String,
     items: &'static str,
     name: &'static str,
     id: &'static str,
+}
+
+/// The CLI's words when no object or several have the name.
+struct Words {
     none: String,
-    many: fn(usize, &str) -> String,
+    many: String,
 }
 
 /// The id of the `kind` object named `name` (`kind` as written under
@@ -36,9 +40,9 @@ pub fn resolve(client: &Client, kind: &str, name: &str) -> Result<String, String
         })
         .collect();
     match ids.as_slice() {
-        [] => Err(l.none),
+        [] => Err(words(kind, name, 0).none),
         [id] => Ok(id.clone()),
-        many => Err((l.many)(many.len(), name)),
+        many => Err(words(kind, name, many.len()).many),
     }
 }
 
@@ -47,129 +51,111 @@ fn field<'a>(item: &'a Value, dotted: &str) -> &'a Value {
     dotted.split('.').fold(item, |v, k| &v[k])
 }
 
+/// Where the objects of `kind` are listed; `None` for a kind the CLI does
+/// not look up.
 fn listing(kind: &str, name: &str) -> Option<Listing> {
-    // The SDK's `GetByName` words: the Go type, then the name in quotes.
-    fn sdk(ty: &str, name: &str) -> String {
-        format!("{ty} named '{name}' does not exist")
-    }
-    fn sdk_many(n: usize, name: &str) -> String {
-        format!("there are {n} instances of objects named '{name}'")
-    }
-    let l = |path: &str, items, name_f, id, none| Listing {
-        path: path.to_string(),
-        items,
-        name: name_f,
-        id,
-        none,
-        many: sdk_many,
-    };
-    Some(match kind {
-        "cluster" => Listing {
-            many: |n, name| format!("there are {n} instances of clusters named '{name}'"),
-            ..l(
-                "/api/2.1/clusters/list?filter_by.cluster_sources=API&filter_by.cluster_sources=UI",
-                "clusters",
-                "cluster_name",
-                "cluster_id",
-                format!("cluster named '{name}' does not exist"),
-            )
-        },
-        "cluster_policy" => l(
+    let (path, items, name_field, id) = match kind {
+        "cluster" => (
+            "/api/2.1/clusters/list?filter_by.cluster_sources=API&filter_by.cluster_sources=UI",
+            "clusters",
+            "cluster_name",
+            "cluster_id",
+        ),
+        "cluster_policy" => (
             "/api/2.0/policies/clusters/list",
             "policies",
             "name",
             "policy_id",
-            sdk("Policy", name),
         ),
-        "instance_pool" => l(
+        "instance_pool" => (
             "/api/2.0/instance-pools/list",
             "instance_pools",
             "instance_pool_name",
             "instance_pool_id",
-            sdk("InstancePoolAndStats", name),
         ),
-        "warehouse" => l(
-            "/api/2.0/sql/warehouses",
-            "warehouses",
+        "warehouse" => ("/api/2.0/sql/warehouses", "warehouses", "name", "id"),
+        "job" => ("/api/2.2/jobs/list", "jobs", "settings.name", "job_id"),
+        "pipeline" => ("/api/2.0/pipelines", "statuses", "name", "pipeline_id"),
+        "metastore" => (
+            "/api/2.1/unity-catalog/metastores",
+            "metastores",
             "name",
-            "id",
-            sdk("EndpointInfo", name),
+            "metastore_id",
         ),
-        "job" => l(
-            "/api/2.2/jobs/list",
-            "jobs",
-            "settings.name",
-            "job_id",
-            sdk("BaseJob", name),
-        ),
-        "pipeline" => l(
-            "/api/2.0/pipelines",
-            "statuses",
-            "name",
-            "pipeline_id",
-            sdk("PipelineStateInfo", name),
-        ),
-        "metastore" => Listing {
-            many: |n, name| format!("there are {n} instances of metastores named {name:?}"),
-            ..l(
-                "/api/2.1/unity-catalog/metastores",
-                "metastores",
-                "name",
-                "metastore_id",
-                format!("metastore named {name:?} does not exist"),
-            )
-        },
-        "alert" => l(
-            "/api/2.0/sql/alerts",
+        "alert" => ("/api/2.0/sql/alerts", "results", "display_name", "id"),
+        "query" => ("/api/2.0/sql/queries", "results", "display_name", "id"),
+        "dashboard" => ("/api/2.0/preview/sql/dashboards", "results", "name", "id"),
+        "notification_destination" => (
+            "/api/2.0/notification-destinations?page_size=200",
             "results",
             "display_name",
             "id",
-            sdk("ListAlertsResponseAlert", name),
         ),
-        "query" => l(
-            "/api/2.0/sql/queries",
-            "results",
-            "display_name",
-            "id",
-            sdk("ListQueryObjectsResponseQuery", name),
-        ),
-        "dashboard" => Listing {
-            many: |n, name| format!("there are {n} instances of dashboards named '{name}'"),
-            ..l(
-                "/api/2.0/preview/sql/dashboards",
-                "results",
-                "name",
-                "id",
-                format!("dashboard name '{name}' does not exist"),
-            )
-        },
-        "notification_destination" => Listing {
-            many: |n, name| {
-                format!("there are {n} instances of notification destinations named {name:?}")
-            },
-            ..l(
-                "/api/2.0/notification-destinations?page_size=200",
-                "results",
-                "display_name",
-                "id",
-                format!("notification destination named {name:?} does not exist"),
-            )
-        },
-        "service_principal" => Listing {
-            many: |_, name| format!("multiple service principals found with display name {name:?}"),
-            ..l(
-                &format!(
+        // Service principals are filtered by the server, as the CLI asks.
+        "service_principal" => {
+            return Some(Listing {
+                path: format!(
                     "/api/2.0/preview/scim/v2/ServicePrincipals?filter={}",
                     escape(&format!("displayName eq '{name}'"))
                 ),
-                "Resources",
-                "displayName",
-                "applicationId",
-                format!("service principal named {name:?} does not exist"),
-            )
-        },
+                items: "Resources",
+                name: "displayName",
+                id: "applicationId",
+            });
+        }
         _ => return None,
+    };
+    Some(Listing {
+        path: path.to_string(),
+        items,
+        name: name_field,
+        id,
     })
+}
+
+/// The CLI's error texts for `kind` (one `listing` knows) when no object is
+/// named `name` and when `n` are. The kinds the CLI resolves by the SDK's
+/// `GetByName` share the SDK's words, naming the Go type; the others have
+/// words of their own.
+fn words(kind: &str, name: &str, n: usize) -> Words {
+    let own = |none: String, many: String| Words { none, many };
+    match kind {
+        "cluster" => own(
+            format!("cluster named '{name}' does not exist"),
+            format!("there are {n} instances of clusters named '{name}'"),
+        ),
+        "metastore" => own(
+            format!("metastore named {name:?} does not exist"),
+            format!("there are {n} instances of metastores named {name:?}"),
+        ),
+        "dashboard" => own(
+            format!("dashboard name '{name}' does not exist"),
+            format!("there are {n} instances of dashboards named '{name}'"),
+        ),
+        "notification_destination" => own(
+            format!("notification destination named {name:?} does not exist"),
+            format!("there are {n} instances of notification destinations named {name:?}"),
+        ),
+        "service_principal" => own(
+            format!("service principal named {name:?} does not exist"),
+            format!("multiple service principals found with display name {name:?}"),
+        ),
+        _ => {
+            let go_type = match kind {
+                "cluster_policy" => "Policy",
+                "instance_pool" => "InstancePoolAndStats",
+                "warehouse" => "EndpointInfo",
+                "job" => "BaseJob",
+                "pipeline" => "PipelineStateInfo",
+                "alert" => "ListAlertsResponseAlert",
+                _ => "ListQueryObjectsResponseQuery",
+            };
+            own(
+                format!("{go_type} named '{name}' does not exist"),
+                format!("there are {n} instances of objects named '{name}'"),
+            )
+        }
+    }
 }
 
 /// Every item of a listing, following `next_page_token` as the SDK's
