@@ -32,6 +32,19 @@ fn make_writable_and_remove(dir: &Path) -> Result<()> {
     std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))
 }
 
+/// The times of one run, each a list of samples.
+#[derive(Default)]
+struct Samples {
+    cp: Vec<Duration>,
+    ours_initial: Vec<Duration>,
+    ours_stage: Vec<Duration>,
+    ours_nochange: Vec<Duration>,
+    rs_nochange: Vec<Duration>,
+    ours_fill: Vec<Duration>,
+    ours_one: Vec<Duration>,
+    rs_one: Vec<Duration>,
+}
+
 fn run(tmp: &Path, n: usize) -> Result<()> {
     let src = tmp.join("src");
     let bytes = generate(&src, n)?;
@@ -48,34 +61,55 @@ fn run(tmp: &Path, n: usize) -> Result<()> {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-
     // Warm the page cache with one untimed copy.
     sh(Command::new("cp").arg("-r").arg(&src).arg(tmp.join("warm")))?;
+    let mut s = Samples::default();
+    initial_and_stage(tmp, &src, &mut s)?;
+    redeploys(tmp, &src, rsync, &mut s)?;
+    let (self_kb, children_kb) = max_rss_kb();
+    let fs_costs = fs_costs(&tmp.join("fs"))?;
+    print_samples(&s);
+    println!(
+        "file system here: {fs_costs} (a redeploy rewrites the oldest kept version into the new one: a link or write per path that differs between the two)"
+    );
+    println!(
+        "peak memory (max RSS): xtask {:.1} MB (goal < 100 MB), children {:.1} MB",
+        self_kb as f64 / 1024.0,
+        children_kb as f64 / 1024.0
+    );
+    Ok(())
+}
 
-    let mut ours_initial = Vec::new();
-    let mut cp = Vec::new();
+/// Three initial deploys beside three `cp -r`, then three promotions of a
+/// deployed env into a new one (`stage`'s copy: every file read and
+/// checked against the manifest).
+fn initial_and_stage(tmp: &Path, src: &Path, s: &mut Samples) -> Result<()> {
     for i in 0..3 {
-        cp.push(time(|| {
+        s.cp.push(time(|| {
             sh(Command::new("cp")
                 .arg("-r")
-                .arg(&src)
+                .arg(src)
                 .arg(tmp.join(format!("cp{i}"))))
         })?);
-        let (project, bundle) = setup(tmp, &src, &format!("env{i}"));
-        ours_initial.push(time(|| {
+        let (project, bundle) = setup(tmp, src, &format!("env{i}"));
+        s.ours_initial.push(time(|| {
             deploy::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
         })?);
     }
-    // `stage`'s copy: a promotion of a deployed env into a new one, every
-    // file read and checked against the manifest.
-    let mut ours_stage = Vec::new();
     for i in 0..3 {
-        let (project, bundle) = setup(tmp, &src, &format!("stage{i}"));
-        ours_stage.push(time(|| {
+        let (project, bundle) = setup(tmp, src, &format!("stage{i}"));
+        s.ours_stage.push(time(|| {
             deploy::promote(&project, &bundle, "env1", &DeployOptions::default()).map(drop)
         })?);
     }
-    let (project, bundle) = setup(tmp, &src, "env0");
+    Ok(())
+}
+
+/// Redeploys of env0 beside `rsync -a --delete` into its own copy: with no
+/// change, while the history fills, then with one file changed.
+fn redeploys(tmp: &Path, src: &Path, rsync: bool, s: &mut Samples) -> Result<()> {
+    let (project, bundle) = setup(tmp, src, "env0");
+    let ours = || time(|| deploy::deploy(&project, &bundle, &DeployOptions::default()).map(drop));
     let rs_dst = tmp.join("rsync");
     let rsync_run = || {
         sh(Command::new("rsync")
@@ -90,41 +124,30 @@ fn run(tmp: &Path, n: usize) -> Result<()> {
     // The copies above leave some 200 MB for the kernel to write back: flushed
     // now, so that it does not run during the redeploys of either tool.
     flush_to_disk();
-    let mut ours_nochange = Vec::new();
-    let mut rs_nochange = Vec::new();
     for _ in 0..REDEPLOYS {
-        ours_nochange.push(time(|| {
-            deploy::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
-        })?);
+        s.ours_nochange.push(ours()?);
         if rsync {
-            rs_nochange.push(time(rsync_run)?);
+            s.rs_nochange.push(time(rsync_run)?);
         }
     }
     // Until the history is full each new version is a new tree (a link per
     // file); after that the oldest is rewritten in proportion to the change.
-    let mut ours_fill = Vec::new();
     for i in 0..5 {
         std::fs::write(src.join("d0000/f00001.py"), format!("# fill {i}\n"))?;
-        ours_fill.push(time(|| {
-            deploy::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
-        })?);
+        s.ours_fill.push(ours()?);
     }
     flush_to_disk();
-    let mut ours_one = Vec::new();
-    let mut rs_one = Vec::new();
     for i in 0..REDEPLOYS {
-        let changed = src.join("d0000/f00000.py");
-        std::fs::write(&changed, format!("# changed {i}\n"))?;
-        ours_one.push(time(|| {
-            deploy::deploy(&project, &bundle, &DeployOptions::default()).map(drop)
-        })?);
+        std::fs::write(src.join("d0000/f00000.py"), format!("# changed {i}\n"))?;
+        s.ours_one.push(ours()?);
         if rsync {
-            rs_one.push(time(rsync_run)?);
+            s.rs_one.push(time(rsync_run)?);
         }
     }
-    let (self_kb, children_kb) = max_rss_kb();
-    let fs_costs = fs_costs(&tmp.join("fs"))?;
+    Ok(())
+}
 
+fn print_samples(s: &Samples) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let line = |what: &str, ours: &[Duration], peer: &[Duration], peer_name: &str, goal: &str| {
         let (o, p) = (median(ours), median(peer));
@@ -142,38 +165,19 @@ fn run(tmp: &Path, n: usize) -> Result<()> {
             );
         }
     };
-    line("initial deploy", &ours_initial, &cp, "cp -r", "<= 1.5");
-    line("stage (promote)", &ours_stage, &cp, "cp -r", "<= 1.5");
+    let rsync = "rsync -a --delete";
+    line("initial deploy", &s.ours_initial, &s.cp, "cp -r", "<= 1.5");
+    line("stage (promote)", &s.ours_stage, &s.cp, "cp -r", "<= 1.5");
     line(
         "no-change redeploy",
-        &ours_nochange,
-        &rs_nochange,
-        "rsync -a --delete",
+        &s.ours_nochange,
+        &s.rs_nochange,
+        rsync,
         "<= 0.5",
     );
-    line(
-        "one-file, history filling",
-        &ours_fill,
-        &rs_one,
-        "rsync -a --delete",
-        "(once per env)",
-    );
-    line(
-        "one-file redeploy",
-        &ours_one,
-        &rs_one,
-        "rsync -a --delete",
-        "<= 0.5",
-    );
-    println!(
-        "file system here: {fs_costs} (a redeploy rewrites the oldest kept version into the new one: a link or write per path that differs between the two)"
-    );
-    println!(
-        "peak memory (max RSS): xtask {:.1} MB (goal < 100 MB), children {:.1} MB",
-        self_kb as f64 / 1024.0,
-        children_kb as f64 / 1024.0
-    );
-    Ok(())
+    let fill = "one-file, history filling";
+    line(fill, &s.ours_fill, &s.rs_one, rsync, "(once per env)");
+    line("one-file redeploy", &s.ours_one, &s.rs_one, rsync, "<= 0.5");
 }
 
 fn flush_to_disk() {
