@@ -141,3 +141,63 @@ fn references_to_fields_only_the_workspace_knows_resolve_as_the_cli() {
     let w = writes(&r, mark);
     assert!(w.iter().all(|l| l.contains("/workspace")), "{w:?}");
 }
+
+/// The CLI's `acceptance/bundle/resource_deps/immutable_field_ref`: a job
+/// that names a volume's `storage_location` (which only a re-create
+/// changes) and `catalog_name` (set in the bundle, unchanged) is not
+/// updated when the volume's comment is: the plan has one change, and the
+/// deploy sends no request for the job.
+#[test]
+fn a_dependent_of_an_update_that_keeps_its_referenced_fields_is_unchanged() {
+    let file = "\
+resources:
+  schemas:
+    schema:
+      catalog_name: main
+      name: schema
+  volumes:
+    foo:
+      catalog_name: main
+      schema_name: schema
+      name: volume
+      comment: comment1
+  jobs:
+    bar:
+      name: job bar
+      description: storage_location is ${resources.volumes.foo.storage_location}, catalog_name is ${resources.volumes.foo.catalog_name}
+";
+    let Some(r) = start(
+        "a_dependent_of_an_update_that_keeps_its_referenced_fields",
+        file,
+    ) else {
+        return;
+    };
+    r.ok(&["deploy"]);
+    r.repo
+        .write("resources/kinds.yml", &file.replace("comment1", "comment2"));
+    let plan = r.ok(&["plan"]);
+    let actions: BTreeMap<String, String> = plan["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|c| {
+            let at = format!(
+                "{}.{}",
+                c["kind"].as_str().unwrap(),
+                c["key"].as_str().unwrap()
+            );
+            (at, c["action"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(actions["volumes.foo"], "update", "{plan}");
+    assert_eq!(actions["jobs.bar"], "unchanged", "{plan}");
+    assert_eq!(actions["schemas.schema"], "unchanged", "{plan}");
+    let mark = r.server.mark();
+    r.ok(&["deploy"]);
+    let w = writes(&r, mark);
+    assert!(
+        w.iter().any(|l| l.contains("unity-catalog/volumes")),
+        "{w:?}"
+    );
+    assert!(!w.iter().any(|l| l.contains("/jobs/")), "{w:?}");
+}
