@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
-use super::cache::Entry;
 use super::engine::Built;
 use crate::config::Bundle;
 use crate::files::SourceFile;
@@ -89,8 +88,8 @@ impl Prior<'_> {
 
 /// The bundle's source files with their hashes, as the file plan saw them.
 pub struct Sources<'a> {
+    /// The files' records, in the order of `files`.
     pub records: &'a [FileRecord],
-    pub hashed: &'a [(String, Entry)],
     pub files: &'a [SourceFile],
 }
 
@@ -160,9 +159,10 @@ fn own_wheel(bundle: &Bundle, src: &Sources, prior: &Prior, out: &mut Artifacts)
         .as_bytes(),
     );
     let mut inputs = Vec::new();
-    for ((p, e), file) in src.hashed.iter().zip(src.files) {
+    for (r, file) in src.records.iter().zip(src.files) {
+        let p = &r.path;
         if wheel::belongs(p, &packages) {
-            key.update(format!("{p}\0{}\n", e.hash).as_bytes());
+            key.update(format!("{p}\0{}\n", r.hash).as_bytes());
             inputs.push(WheelInput {
                 path: p,
                 abs: &file.abs,

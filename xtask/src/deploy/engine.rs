@@ -19,7 +19,7 @@ use super::cache::{Entry, SourceCache};
 use super::resources::{self, ResourcePlan};
 use super::state::EnvState;
 use crate::config::Bundle;
-use crate::files::{self, Selection, SourceFile};
+use crate::files::{self, Selection, SourceFile, Stat};
 use crate::package::artifacts::ArtifactSpec;
 use crate::package::{self, FileRecord, Manifest};
 use crate::util::{fault, parallel};
@@ -51,7 +51,9 @@ pub struct Computed {
     sources: Vec<PathBuf>,
     /// Bytes of artifacts to write, by artifact path.
     artifact_bytes: Vec<(String, ArtifactBytes)>,
-    pub cache_entries: Vec<(String, Entry)>,
+    /// The stat of each file of `manifest.files` (same order), for the
+    /// source stat cache.
+    pub cache_stats: Vec<Stat>,
     /// Files hashed because the cache could not vouch for them.
     pub cache_misses: usize,
     pub warnings: Vec<String>,
@@ -132,12 +134,11 @@ pub fn compute(req: &Request) -> Result<Computed> {
     files::check_collisions(hashed.iter().map(|e| (e.0.as_str(), e.1.notebook)))?;
     lap.phase(" . hash + collisions");
 
-    let (changes, records, sources) =
-        diff_files(&hashed, &selection.files, prev_manifest.as_ref(), &drift);
+    let changes = diff_files(&hashed, prev_manifest.as_ref(), &drift);
     lap.phase(" . diff");
+    let (records, cache_stats) = into_records(hashed);
     let sources_in = Sources {
         records: &records,
-        hashed: &hashed,
         files: &selection.files,
     };
     let prior = Prior {
@@ -157,6 +158,8 @@ pub fn compute(req: &Request) -> Result<Computed> {
         super::remote_drift::amend(&api, &mut resources, prev)?;
     }
     let manifest = Manifest::new(records, artifact_records);
+    let warnings = selection.warnings.clone();
+    let sources = into_sources(selection);
     lap.phase(" . artifacts, manifest");
     Ok(Computed {
         files: changes,
@@ -166,9 +169,9 @@ pub fn compute(req: &Request) -> Result<Computed> {
         prev_manifest,
         sources,
         artifact_bytes,
-        cache_entries: hashed,
+        cache_stats,
         cache_misses,
-        warnings: selection.warnings.clone(),
+        warnings,
     })
 }
 
@@ -206,12 +209,7 @@ fn select_and_hash<'a>(req: &Request<'a>) -> Result<Local<'a>> {
 /// The tree against the env's manifest. Both lists are sorted by path: one
 /// merge finds the same, the changed and the deleted files; a file the
 /// drift check found damaged is put again even when its hash is the same.
-fn diff_files(
-    hashed: &[(String, Entry)],
-    selected: &[SourceFile],
-    prev: Option<&Manifest>,
-    drift: &Drift,
-) -> (FileChanges, Vec<FileRecord>, Vec<PathBuf>) {
+fn diff_files(hashed: &[(String, Entry)], prev: Option<&Manifest>, drift: &Drift) -> FileChanges {
     let next: Vec<(&str, &str)> = hashed
         .iter()
         .map(|(p, e)| (p.as_str(), e.hash.as_str()))
@@ -224,16 +222,6 @@ fn diff_files(
     });
     let damaged = |path: &str| !drift.is_empty() && drift.damaged(&format!("files/{path}"));
     let mut changes = diff_sorted(&next, &prev_files, &damaged);
-    let records = hashed
-        .iter()
-        .map(|(path, entry)| FileRecord {
-            path: path.clone(),
-            size: entry.stat.size,
-            hash: entry.hash.clone(),
-            notebook: entry.notebook,
-        })
-        .collect();
-    let sources = selected.iter().map(|src| src.abs.clone()).collect();
     changes.repaired = drift
         .changed
         .iter()
@@ -242,7 +230,33 @@ fn diff_files(
         .cloned()
         .collect();
     changes.repaired.sort();
-    (changes, records, sources)
+    changes
+}
+
+/// The manifest's file records, moved out of the hash entries (10,000
+/// paths and hashes in a big bundle: not copied), and each file's stat.
+fn into_records(hashed: Vec<(String, Entry)>) -> (Vec<FileRecord>, Vec<Stat>) {
+    hashed
+        .into_iter()
+        .map(|(path, entry)| {
+            let record = FileRecord {
+                path,
+                size: entry.stat.size,
+                hash: entry.hash,
+                notebook: entry.notebook,
+            };
+            (record, entry.stat)
+        })
+        .unzip()
+}
+
+/// Each selected file's path on disk, moved out of a selection the walk
+/// made (copied from one the caller gave).
+fn into_sources(selection: Cow<Selection>) -> Vec<PathBuf> {
+    match selection {
+        Cow::Owned(s) => s.files.into_iter().map(|f| f.abs).collect(),
+        Cow::Borrowed(s) => s.files.iter().map(|f| f.abs.clone()).collect(),
+    }
 }
 
 /// The difference between two path-sorted lists of `(path, hash)`, in one

@@ -582,13 +582,22 @@ fn save_cache(
     c: &engine::Computed,
     scan_start: i64,
 ) -> Result<()> {
-    if !cache.save_needed(c.cache_misses, c.cache_entries.len()) {
+    if !cache.save_needed(c.cache_misses, c.cache_stats.len()) {
         return Ok(());
     }
     let entries: Vec<(&str, cache::Entry)> = c
-        .cache_entries
+        .manifest
+        .files
         .iter()
-        .map(|(p, e)| (p.as_str(), e.clone()))
+        .zip(&c.cache_stats)
+        .map(|(r, stat)| {
+            let entry = cache::Entry {
+                stat: *stat,
+                hash: r.hash.clone(),
+                notebook: r.notebook,
+            };
+            (r.path.as_str(), entry)
+        })
         .collect();
     SourceCache::save(cache_file, &entries, scan_start)
 }
