@@ -104,7 +104,8 @@ fn selected(
         .into_iter()
         .map(|(path, abs, stat)| SourceFile { path, abs, stat })
         .collect();
-    found.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    // Stable: merges the sorted runs the walk gives (see `walk`).
+    found.sort_by(|a, b| a.path.cmp(&b.path));
     if !include.is_empty() {
         // Include re-adds files the ignore rules dropped: walk without them.
         let everything = everything()?;

@@ -71,6 +71,10 @@ pub(super) fn walk(root: &Path, rules: bool) -> Result<Walked> {
         let dir = pending.remove(0);
         visit(&dir, rules, global.as_ref(), &mut out, &mut pending)?;
     }
+    // Subtrees in path order, each listed in path order: the caller's sort
+    // of the whole list then meets runs already sorted (cheap to merge),
+    // the sorting done here in small pieces on every thread.
+    pending.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
     let found: Vec<Mutex<Walked>> = pending.iter().map(|_| Mutex::default()).collect();
     crate::util::parallel(pending.len(), |i| {
         let mut sub = Walked::default();
@@ -82,6 +86,7 @@ pub(super) fn walk(root: &Path, rules: bool) -> Result<Walked> {
         while let Some(dir) = stack.pop() {
             visit(&dir, rules, global.as_ref(), &mut sub, &mut stack)?;
         }
+        sub.files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         *found[i].lock().unwrap_or_else(|e| e.into_inner()) = sub;
         Ok(())
     })?;

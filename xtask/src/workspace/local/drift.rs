@@ -48,7 +48,8 @@ fn check_top<'m>(
     // Both lists by the path under `top`, a plain comparison of strings
     // (every found path starts with `top/`): one merge.
     let under = |path: &str| -> usize { path.len().min(top.len() + 1) };
-    found.sort_unstable_by(|a, b| a.0[under(&a.0)..].cmp(&b.0[under(&b.0)..]));
+    // Stable: merges the sorted runs `list_files` gives.
+    found.sort_by(|a, b| a.0[under(&a.0)..].cmp(&b.0[under(&b.0)..]));
     let mut found = found.into_iter().peekable();
     for (rel, hash) in expected {
         while let Some((path, _)) = found.next_if(|(p, _)| &p[under(p)..] < rel) {

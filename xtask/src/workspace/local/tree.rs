@@ -199,6 +199,9 @@ pub(super) fn same_file(a: &Stat, b: &Stat) -> bool {
 pub(super) fn list_files(root: &Path, top: &str, out: &mut Vec<(String, Stat)>) -> Result<()> {
     let mut dirs = Vec::new();
     list_dir(root, top, out, &mut dirs)?;
+    // In path order, each sorted on its thread: the caller's sort of the
+    // whole list meets runs already sorted.
+    dirs.sort_unstable();
     let found: Vec<Mutex<Vec<(String, Stat)>>> =
         dirs.iter().map(|_| Mutex::new(Vec::new())).collect();
     crate::util::parallel(dirs.len(), |i| {
@@ -207,6 +210,7 @@ pub(super) fn list_files(root: &Path, top: &str, out: &mut Vec<(String, Stat)>) 
         while let Some(rel) = stack.pop() {
             list_dir(root, &rel, &mut files, &mut stack)?;
         }
+        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         *found[i].lock().unwrap_or_else(|e| e.into_inner()) = files;
         Ok(())
     })?;
