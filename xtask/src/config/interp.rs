@@ -15,6 +15,18 @@ const ROUNDS: usize = 11;
 /// chains double a value per level, and a value this long is never meant.
 const MAX_LEN: usize = 1 << 20;
 const PREFIXES: [&str; 3] = ["bundle", "workspace", "variables"];
+/// No value is nested deeper than this by interpolation. A complex value
+/// that refers to itself nests twice as deep each round: the CLI's
+/// `complex-cycle` reaches 2,051 levels after 11 rounds, and this tool
+/// prints the same; one more level written there doubles to 3,000 and
+/// more. The passes after this one recurse per level (about 1.7 KB of
+/// stack each in a debug build), so the limit keeps well inside the main
+/// thread's 8 MB.
+const MAX_DEPTH: usize = 2560;
+/// Nor does interpolation copy more values than this in all (a bundle's
+/// complex variables, copied into each use, come to a few thousand): a
+/// complex value that refers to itself twice squares its size each round.
+const MAX_COPIED: usize = 1 << 17;
 
 /// One `${...}` in a string: byte range and the path inside.
 #[derive(Debug, Clone, PartialEq)]
@@ -249,12 +261,19 @@ pub fn resolve(ctx: &mut Ctx, root: &mut Node, lookups: &Lookups) {
     // copy is most of the cost of resolving, and a round that changed nothing
     // leaves the last one current.
     let mut snapshot = sections(root);
+    let mut copied = 0;
     for _ in 0..ROUNDS {
         let mut changed = false;
-        walk(root, &mut |n| {
-            changed |= substitute(n, &snapshot, lookups, &mut problems)
+        walk(root, 0, &mut |n, depth| {
+            let at = At {
+                snapshot: &snapshot,
+                lookups,
+                depth,
+            };
+            changed |= substitute(n, &at, &mut copied, &mut problems)
         });
-        if !changed {
+        // Past the copy limit every further round only grows what is left.
+        if !changed || copied > MAX_COPIED {
             break;
         }
         snapshot = sections(root);
@@ -426,13 +445,63 @@ fn sections(root: &Node) -> Node {
     out
 }
 
-fn walk(n: &mut Node, f: &mut impl FnMut(&mut Node)) {
+/// Each string under `n`, with its depth below the root.
+fn walk(n: &mut Node, depth: usize, f: &mut impl FnMut(&mut Node, usize)) {
     match &mut n.v {
-        Value::Seq(v) => v.iter_mut().for_each(|c| walk(c, f)),
-        Value::Map(m) => m.0.iter_mut().for_each(|e| walk(&mut e.node, f)),
-        Value::Str(_) => f(n),
+        Value::Seq(v) => v.iter_mut().for_each(|c| walk(c, depth + 1, f)),
+        Value::Map(m) => m.0.iter_mut().for_each(|e| walk(&mut e.node, depth + 1, f)),
+        Value::Str(_) => f(n, depth),
         _ => {}
     }
+}
+
+/// How many values `n` holds and how deep it nests (without recursion:
+/// `n` may be thousands of levels deep).
+/// Counting stops past `cap`.
+fn extent(n: &Node, cap: usize) -> (usize, usize) {
+    let (mut count, mut deepest) = (0, 0);
+    let mut todo = vec![(n, 1)];
+    while let Some((n, depth)) = todo.pop() {
+        count += 1;
+        if count > cap {
+            break;
+        }
+        deepest = deepest.max(depth);
+        match &n.v {
+            Value::Seq(v) => todo.extend(v.iter().map(|c| (c, depth + 1))),
+            Value::Map(m) => todo.extend(m.iter().map(|e| (&e.node, depth + 1))),
+            _ => {}
+        }
+    }
+    (count, deepest)
+}
+
+/// What a string is resolved against, and how deep it sits.
+struct At<'a> {
+    snapshot: &'a Node,
+    lookups: &'a Lookups,
+    depth: usize,
+}
+
+/// Why a complex value may not replace a string `depth` deep, when
+/// `copied` values have been copied before.
+/// Each value is counted once (past the limit, at once), before it is copied.
+fn too_big(v: &Node, depth: usize, copied: &mut usize, path: &str) -> Option<String> {
+    let room = MAX_COPIED.saturating_sub(*copied);
+    let (count, deepest) = extent(v, room);
+    if count > room {
+        *copied = MAX_COPIED + 1;
+        return Some(format!(
+            "interpolation copies more than {MAX_COPIED} values (at ${{{path}}}); it is left unresolved"
+        ));
+    }
+    if depth + deepest > MAX_DEPTH {
+        return Some(format!(
+            "interpolation nests this value deeper than {MAX_DEPTH} levels (at ${{{path}}}); it is left unresolved"
+        ));
+    }
+    *copied += count;
+    None
 }
 
 fn walk_ref(n: &Node, f: &mut impl FnMut(&Node)) {
@@ -450,10 +519,11 @@ fn walk_ref_node(n: &Node, f: &mut impl FnMut(&Node)) {
 /// Replace the references of one string that can be resolved now.
 fn substitute(
     n: &mut Node,
-    snapshot: &Node,
-    lookups: &Lookups,
+    at: &At,
+    copied: &mut usize,
     problems: &mut BTreeSet<(bool, String, u32, u32, u32)>,
 ) -> bool {
+    let (snapshot, lookups) = (at.snapshot, at.lookups);
     let Value::Str(s) = &n.v else { return false };
     if !s.contains("${") {
         return false;
@@ -462,6 +532,8 @@ fn substitute(
     if refs.is_empty() {
         return false;
     }
+    // A string that is exactly one reference takes the value with its type.
+    let whole = refs.len() == 1 && refs[0].start == 0 && refs[0].end == s.len();
     let mut values: Vec<Option<Node>> = Vec::with_capacity(refs.len());
     for r in &refs {
         let path = normalize(&r.path);
@@ -470,6 +542,21 @@ fn substitute(
             continue;
         }
         match lookup(snapshot, &path) {
+            // A map or list is taken as it is, references and all: they are
+            // resolved where it lands, in the next round (the CLI's resolver
+            // follows a reference to a string only). A value that refers to
+            // itself so nests deeper each round, as the CLI's does.
+            Some(v) if matches!(v.v, Value::Map(_) | Value::Seq(_)) => {
+                if !whole {
+                    // Only its kind matters: it cannot be spliced into text.
+                    values.push(Some(Node::map(v.loc)));
+                } else if let Some(why) = too_big(v, at.depth, copied, &r.path) {
+                    problems.insert((true, why, n.loc.file, n.loc.line, n.loc.col));
+                    values.push(None);
+                } else {
+                    values.push(Some(v.clone()));
+                }
+            }
             Some(v) if !has_refs(v, lookups) => values.push(Some(v.clone())),
             Some(_) => values.push(None),
             None => {
@@ -491,8 +578,7 @@ fn substitute(
             }
         }
     }
-    // A string that is exactly one reference takes the value with its type.
-    if refs.len() == 1 && refs[0].start == 0 && refs[0].end == s.len() {
+    if whole {
         return match values.pop().flatten() {
             Some(v) => {
                 n.v = v.v;
@@ -593,20 +679,82 @@ fn suggest(snapshot: &Node, path: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// `f` on a thread with the stack the binary's main thread has (a test's
+    /// own has 2 MB): deep values are walked by recursion.
+    fn on_main_sized_stack(f: impl FnOnce() + Send) {
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .stack_size(8 << 20)
+                .spawn_scoped(s, f)
+                .unwrap()
+                .join()
+                .unwrap()
+        })
+    }
+
+    fn hellos(mut n: &serde_json::Value) -> (usize, &serde_json::Value) {
+        let mut depth = 0;
+        while let Some(next) = n.get("hello") {
+            (n, depth) = (next, depth + 1);
+        }
+        (depth, n)
+    }
+
     #[test]
-    fn a_cycle_through_a_complex_value_is_too_deep_not_a_cycle_error() {
+    fn a_cycle_through_a_complex_value_nests_it_as_deep_as_the_cli_does() {
         // The CLI's acceptance cases variables/complex-cycle(-self): each
-        // round nests the maps deeper; it warns after 11 rounds and succeeds.
-        let (_, diags) = crate::config::load_files(&[(
-            "databricks.yml",
-            "bundle:\n  name: c\nvariables:\n  a:\n    default:\n      hello: ${var.b}\n  b:\n    default:\n      hello: ${var.a}\n",
-        )]);
-        assert_eq!(
-            diags,
-            [
-                "Warning: Variables references are too deep, stopping resolution after 11 rounds. Unresolved variables may remain."
-            ]
-        );
+        // round takes the other map as it is, so it nests twice as deep; the
+        // CLI warns after 11 rounds and prints 2,048 levels of `hello`
+        // (both tools' documents compared byte for byte on 30 November).
+        on_main_sized_stack(|| {
+            let (config, diags) = crate::config::load_files(&[(
+                "databricks.yml",
+                "bundle:\n  name: c\nvariables:\n  a:\n    default:\n      hello: ${var.b}\n  b:\n    default:\n      hello: ${var.a}\n",
+            )]);
+            assert_eq!(
+                diags,
+                [
+                    "Warning: Variables references are too deep, stopping resolution after 11 rounds. Unresolved variables may remain."
+                ]
+            );
+            for (var, other) in [("a", "${var.a}"), ("b", "${var.b}")] {
+                for field in ["default", "value"] {
+                    let (depth, leaf) = hellos(&config["variables"][var][field]);
+                    assert_eq!((depth, leaf.as_str()), (2048, Some(other)), "{var}.{field}");
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn a_cycle_that_would_nest_past_the_limit_is_an_error_not_a_crash() {
+        on_main_sized_stack(|| {
+            let (_, diags) = crate::config::load_files(&[(
+                "databricks.yml",
+                "bundle:\n  name: c\nvariables:\n  a:\n    default:\n      hello:\n        hello: ${var.a}\n",
+            )]);
+            assert!(
+                diags.iter().any(|d| d.starts_with(
+                    "Error: interpolation nests this value deeper than 2560 levels (at ${var.a})"
+                )),
+                "{diags:?}"
+            );
+            // Two references to itself square the size each round.
+            let (_, diags) = crate::config::load_files(&[(
+                "databricks.yml",
+                "bundle:\n  name: c\nvariables:\n  a:\n    default:\n      x: ${var.a}\n      y: ${var.a}\n",
+            )]);
+            assert!(
+                diags
+                    .iter()
+                    .any(|d| d.starts_with("Error: interpolation copies more than 131072 values")),
+                "{diags:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn a_cycle_through_strings_is_a_cycle_error() {
         // Through strings it is still a cycle, and an error.
         let (_, diags) = crate::config::load_files(&[(
             "databricks.yml",

@@ -28,6 +28,7 @@ mod check;
 mod ctx;
 mod defaults;
 mod files;
+mod gojson;
 mod interp;
 pub mod kinds;
 mod locations;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::ctx::Ctx;
+use crate::config::gojson;
 use crate::config::yaml::{Loc, Map, Node};
 
 /// The CLI's words for a variable with no value, its name following.
@@ -329,7 +330,26 @@ fn read_overrides(
     let rel = std::path::PathBuf::from(".databricks/bundle")
         .join(target)
         .join("variable-overrides.json");
-    let text = std::fs::read_to_string(ctx.root.join(&rel)).ok()?;
+    // The CLI reads the file when it exists (`os.Stat`); one it cannot read
+    // is an error, bytes that are no UTF-8 are read as Go reads them (each
+    // replaced by U+FFFD).
+    let bytes = match std::fs::read(ctx.root.join(&rel)) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            let abs = ctx.root.join(&rel);
+            ctx.error(
+                format!(
+                    "failed to read variables file: read {}: {}",
+                    abs.display(),
+                    go_errno_text(&e)
+                ),
+                None,
+                "",
+            );
+            return None;
+        }
+    };
     let id = ctx.files.len() as u32;
     ctx.files.push(rel);
     // The CLI names the file by its full path, unlocated.
@@ -339,6 +359,29 @@ fn read_overrides(
         .join(target)
         .join("variable-overrides.json");
     let abs = abs.display();
+    let at = |(line, col): (usize, usize)| Loc {
+        file: id,
+        line: line as u32,
+        col: col as u32,
+    };
+    // Go's words and position where Go's decoder stops (the CLI reads the
+    // file with it); serde_json reads what Go would accept.
+    let end = match gojson::check(&bytes) {
+        Ok(end) => end,
+        Err(e) => {
+            let (line, col) = gojson::go_position(&bytes, e.go_offset);
+            ctx.error(
+                format!(
+                    "failed to parse variables file {abs}: error decoding JSON at {abs}:{line}:{col}: {}",
+                    e.message
+                ),
+                Some(at(gojson::position(&bytes, e.at))),
+                "",
+            );
+            return None;
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes[..end]);
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Object(o)) => Some(o),
         Ok(_) => {
@@ -349,6 +392,8 @@ fn read_overrides(
             );
             None
         }
+        // What Go reads and serde_json does not: a lone UTF-16 surrogate in
+        // an escape, nesting deeper than 128.
         Err(e) => {
             ctx.error(
                 format!(
@@ -356,16 +401,24 @@ fn read_overrides(
                     e.line(),
                     e.column()
                 ),
-                Some(Loc {
-                    file: id,
-                    line: e.line() as u32,
-                    col: e.column() as u32,
-                }),
+                Some(at((e.line(), e.column()))),
                 "",
             );
             None
         }
     }
+}
+
+/// An OS error as Go writes it (`is a directory`), where Rust writes
+/// `Is a directory (os error 21)`.
+fn go_errno_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// `--var` values as the CLI reads them: each flag is a comma-separated list

@@ -98,8 +98,9 @@ pub fn is_path_error(summary: &str) -> bool {
 /// The errors of reference resolution and of variables (the CLI's
 /// `resolve_variable_references.go`, `set_variables.go` texts).
 fn is_reference_error(summary: &str) -> bool {
-    const STARTS: [&str; 5] = [
+    const STARTS: [&str; 6] = [
         "reference does not exist: ",
+        "failed to parse variables file ",
         "expected a map to index ",
         "no value assigned to required variable ",
         "failed to resolve ",
@@ -196,6 +197,7 @@ mod tests {
             "../include.yml defined in 'include' section does not match any files",
             "path /tmp/src is not contained in sync root path",
             "expected a map to index \"variables.a.value.b\", found string",
+            "failed to parse variables file /b/v.json: error decoding JSON at /b/v.json:1:1: unexpected EOF",
         ] {
             let theirs = diag("Error", summary, None);
             assert!(located(

@@ -112,8 +112,7 @@ enum Doc {
     Printed(Value),
     /// Nothing, or (ours) a failure report: the run failed.
     Nothing,
-    /// Output that is no JSON this runner reads (e.g. nesting deeper than
-    /// serde_json's 128 levels): never counted as agreement.
+    /// Output that is no JSON: never counted as agreement.
     Unreadable(String),
 }
 
@@ -122,14 +121,41 @@ fn document(seen: &Seen) -> Doc {
     if text.is_empty() {
         return Doc::Nothing;
     }
-    match serde_json::from_str::<Value>(text) {
+    match read_deep(text) {
         Ok(doc) if doc.get("ok") == Some(&Value::Bool(false)) => Doc::Nothing,
         Ok(doc) => Doc::Printed(seen.norm.json(&doc)),
         Err(e) => Doc::Unreadable(format!("{e}")),
     }
 }
 
+/// JSON at any depth (on a stack that `documents` makes large enough).
+fn read_deep(text: &str) -> serde_json::Result<Value> {
+    use serde::Deserialize;
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    let doc = Value::deserialize(&mut de)?;
+    de.end()?;
+    Ok(doc)
+}
+
+/// The differences of both documents. Read, normalised, compared and
+/// dropped on a thread of its own with a large stack: each of those recurses
+/// once per level, and the CLI nests a cycle of complex variables 2,048
+/// levels deep (`variables/complex-cycle`).
 fn documents(cli: &Seen, ours: &Seen) -> Vec<String> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(s, || compare_documents(cli, ours))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec!["comparing the documents panicked".into()])
+            })
+            .unwrap_or_else(|e| vec![format!("no thread to compare the documents on: {e}")])
+    })
+}
+
+fn compare_documents(cli: &Seen, ours: &Seen) -> Vec<String> {
     match (document(cli), document(ours)) {
         (Doc::Printed(a), Doc::Printed(b)) => {
             diff::diff(&a, &b).iter().map(|d| d.to_string()).collect()

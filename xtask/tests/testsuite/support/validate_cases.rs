@@ -98,7 +98,10 @@ pub fn bad_cases() -> Vec<Bad> {
         bad("undefined --var", &format!("{BASE}variables:\n  a:\n    default: 1\n"), "variable nope has not been defined", "").args(&["--var", "nope=1"]),
         bad("--var without a value", &format!("{BASE}variables:\n  a:\n    default: 1\n"), "unexpected flag value for variable assignment: a", "").args(&["--var", "a"]),
         bad("complex variable via --var", &format!("{BASE}variables:\n  a:\n    type: complex\n    default:\n      k: v\n"), "setting variables of complex type via --var flag is not supported: a", "").args(&["--var", "a=1"]),
-        bad("bad variable-overrides.json", &format!("{BASE}variables:\n  a:\n    description: x\n"), "failed to parse variables file", ".databricks/bundle/default/variable-overrides.json:1:").with(".databricks/bundle/default/variable-overrides.json", b"{\"a\": }"),
+        bad("bad variable-overrides.json", &format!("{BASE}variables:\n  a:\n    description: x\n"), "variable-overrides.json:1:7: invalid character '}' looking for beginning of value", ".databricks/bundle/default/variable-overrides.json:1:7").with(".databricks/bundle/default/variable-overrides.json", b"{\"a\": }"),
+        // Go's words and Go's position (the decoder stands at the literal's start); ours points at the byte at fault.
+        bad("variable-overrides.json in Go's words", &format!("{BASE}variables:\n  a:\n    description: x\n"), "variable-overrides.json:2:7: invalid character ' ' in literal true (expecting 'e')", ".databricks/bundle/default/variable-overrides.json:2:10").with(".databricks/bundle/default/variable-overrides.json", b"{\"a\": 1,\n \"b\": tru }"),
+        bad("variable-overrides.json that is a folder", &format!("{BASE}variables:\n  a:\n    description: x\n"), "failed to read variables file: read ", "").with(".databricks/bundle/default/variable-overrides.json/x", b"{}"),
         bad("missing bundle name", "bundle:\n  uuid: x\n", "missing required field: name", "databricks.yml:1:1"),
         bad("unsupported mode", &format!("{BASE}targets:\n  dev:\n    mode: staging\n"), "unsupported value 'staging' specified for 'mode'", "databricks.yml:5:11"),
         bad("production without root_path", &format!("{BASE}targets:\n  prod:\n    mode: production\n"), "must set 'workspace.root_path'", "databricks.yml:5:11"),
