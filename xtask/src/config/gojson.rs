@@ -294,26 +294,28 @@ fn quote(c: u8) -> String {
     format!("'{inner}'")
 }
 
-/// Line and column (1-based, in bytes, as the CLI counts them) of `offset`.
-pub fn go_position(b: &[u8], offset: usize) -> (usize, usize) {
+/// The bytes before `offset`, where their last line starts, and its number
+/// (1-based).
+fn line_of(b: &[u8], offset: usize) -> (&[u8], usize, usize) {
     let before = &b[..offset.min(b.len())];
     let line_start = before
         .iter()
         .rposition(|&c| c == b'\n')
         .map_or(0, |i| i + 1);
     let line = 1 + before.iter().filter(|&&c| c == b'\n').count();
+    (before, line_start, line)
+}
+
+/// Line and column (1-based, in bytes, as the CLI counts them) of `offset`.
+pub fn go_position(b: &[u8], offset: usize) -> (usize, usize) {
+    let (_, line_start, line) = line_of(b, offset);
     (line, offset - line_start + 1)
 }
 
 /// Line and column (1-based, the column in characters) of `offset`: where
 /// this tool points.
 pub fn position(b: &[u8], offset: usize) -> (usize, usize) {
-    let before = &b[..offset.min(b.len())];
-    let line_start = before
-        .iter()
-        .rposition(|&c| c == b'\n')
-        .map_or(0, |i| i + 1);
-    let line = 1 + before.iter().filter(|&&c| c == b'\n').count();
+    let (before, line_start, line) = line_of(b, offset);
     let col = before[line_start..]
         .iter()
         .filter(|&&c| c & 0xc0 != 0x80)
