@@ -56,7 +56,7 @@ struct Source<'a> {
 impl<'a> Source<'a> {
     fn read(ws: &'a dyn Workspace, env: &'a str, opts: &DeployOptions) -> Result<Self> {
         let manifest: Manifest = match ws.read("artifacts/manifest.json")? {
-            Some(b) => serde_json::from_slice(&b)
+            Some(b) => crate::util::json::from_bytes(&b)
                 .with_context(|| format!("reading the manifest of env {env}"))?,
             None => bail!("nothing is deployed in env {env}"),
         };
@@ -105,7 +105,7 @@ impl Target {
         ws.recover()?;
         let state = EnvState::read(ws)?;
         let prev: Option<Manifest> = match ws.read("artifacts/manifest.json")? {
-            Some(b) => Some(serde_json::from_slice(&b)?),
+            Some(b) => Some(crate::util::json::from_bytes(&b)?),
             None => None,
         };
         let drift = match &prev {

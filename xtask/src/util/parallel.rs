@@ -1,5 +1,7 @@
 //! A small scoped thread pool: the walk, the local tree writer and the deploy
-//! engine fan out over it. Lives at the bottom so every layer may use it.
+//! engine fan out over it. Lives at the bottom so every layer may use it,
+//! with the two tools that keep its threads cheap: freeing big tables off
+//! the caller's thread, and the allocator's heap growth.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};

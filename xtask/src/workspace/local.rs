@@ -693,9 +693,14 @@ impl LocalWorkspace {
     /// Finish or undo what a killed run left: temp files, a version being
     /// written, a `current` that is not a link, state files not installed.
     fn recover_env(&self) -> Result<()> {
-        let mut temp_dirs = vec![self.env.clone(), self.state_dir(), self.env.join(".cache")];
-        temp_dirs.push(self.versions_dir());
-        if let Ok(entries) = fs::read_dir(self.versions_dir()) {
+        let versions = self.versions_dir();
+        let mut temp_dirs = vec![
+            self.env.clone(),
+            self.state_dir(),
+            self.env.join(".cache"),
+            versions.clone(),
+        ];
+        if let Ok(entries) = fs::read_dir(&versions) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if name.starts_with(".build-") {
