@@ -1,7 +1,7 @@
 //! Resources changed in the workspace out of band (in its UI, by another
 //! tool): each recorded resource of a kind read back (`remote_drift_kinds`:
 //! jobs, experiments, models, serving endpoints, quality monitors, UC and
-//! Lakebase kinds, pipelines, clusters, warehouses, dashboards, alerts,
+//! Lakebase and Postgres kinds, pipelines, clusters, warehouses, dashboards, alerts,
 //! apps, secret scopes), with its permissions and grants
 //! (`remote_drift_access`), is compared with the settings the state
 //! recorded, as the CLI's direct engine compares its remote state with its
@@ -192,9 +192,27 @@ fn settle(plan: &mut ResourcePlan, i: usize, seen: Seen, prev: &[TfResource]) {
         && seen.access.is_empty()
         && let Some(wanted) = wanted(&change.kind, planned, prev, &change.key)
         && compare(&change.kind, &wanted, &remote).is_empty()
+        && !changes_unread(&change.kind, &wanted, recorded(prev, &ty, &change.key))
     {
         change.action = Action::Unchanged;
     }
+}
+
+/// True if the bundle changed, since `before` was recorded, a field the
+/// read does not tell (`ignore_remote_changes`): the workspace's answer is
+/// no proof it is set, so the update stands, as the CLI skips such a field
+/// only when its old and new values are equal.
+fn changes_unread(kind: &str, wanted: &Value, before: Option<Value>) -> bool {
+    let (Some(row), Some(before)) = (rows::get(kind), before) else {
+        return false;
+    };
+    let every = ReadBack {
+        ignore: &[],
+        defaults: &[],
+        ..*row
+    };
+    let changed = differences(&every, &before, wanted);
+    changed.iter().any(|path| ignored(row, path))
 }
 
 /// True if the fields changed there are only permissions or grants: the

@@ -10,7 +10,7 @@
 use anyhow::Result;
 use serde_json::{Map, Value};
 
-use super::remote_kinds;
+use super::{remote_kinds, remote_postgres};
 use crate::workspace::remote::api::escape;
 use crate::workspace::remote::client::Client;
 
@@ -21,6 +21,7 @@ type Read = fn(&Client, &str) -> Result<Option<Value>>;
 /// (JSON literals: `"MULTI_TASK"`, `false`).
 pub(super) type Default = (&'static str, &'static [&'static str]);
 
+#[derive(Clone, Copy)]
 pub(super) struct ReadBack {
     pub kind: &'static str,
     /// `None`: a GET of the kind's `read` path in `remote_rest`.
@@ -228,6 +229,23 @@ pub(super) const READ_BACK: &[ReadBack] = &[
         ..row("models", &["tags", "model_id"])
     },
     row("schemas", &[]),
+    // The read answers with a status, not the spec (`RemapState`): only
+    // a deletion there is seen, every spec field being `input_only`.
+    ReadBack {
+        read: Some(remote_postgres::read),
+        remap: remote_postgres::naming_fields,
+        ..row("postgres_projects", remote_postgres::PROJECT_SPEC)
+    },
+    ReadBack {
+        read: Some(remote_postgres::read),
+        remap: remote_postgres::naming_fields,
+        ..row("postgres_branches", remote_postgres::BRANCH_SPEC)
+    },
+    ReadBack {
+        read: Some(remote_postgres::read),
+        remap: remote_postgres::naming_fields,
+        ..row("postgres_endpoints", remote_postgres::ENDPOINT_SPEC)
+    },
     ReadBack {
         defaults: &[("storage_location", &[])],
         ..row("volumes", &[])

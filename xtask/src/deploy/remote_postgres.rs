@@ -140,6 +140,65 @@ fn apply(
     Ok(Some(name))
 }
 
+/// The spec fields of each kind, which the read does not return (the
+/// CLI's `ignore_remote_changes`, all `spec:input_only`).
+pub(super) const PROJECT_SPEC: &[&str] = &[
+    "budget_policy_id",
+    "custom_tags",
+    "default_branch",
+    "default_endpoint_settings",
+    "display_name",
+    "enable_pg_native_login",
+    "history_retention_duration",
+    "pg_version",
+];
+pub(super) const BRANCH_SPEC: &[&str] = &[
+    "expire_time",
+    "is_protected",
+    "no_expiry",
+    "source_branch",
+    "source_branch_lsn",
+    "source_branch_time",
+    "ttl",
+];
+pub(super) const ENDPOINT_SPEC: &[&str] = &[
+    "autoscaling_limit_max_cu",
+    "autoscaling_limit_min_cu",
+    "disabled",
+    "endpoint_type",
+    "group",
+    "no_suspension",
+    "settings",
+    "suspend_timeout_duration",
+];
+
+/// The resource named `id` (`projects/p/branches/b`) as the workspace has
+/// it; `None` once deleted there.
+pub(super) fn read(client: &Client, id: &str) -> Result<Option<Value>> {
+    client.rest("GET", &at(id), None)
+}
+
+/// What the read tells of the settings: the id and parent in its name.
+pub(super) fn naming_fields(answer: Value) -> Value {
+    let name = answer["name"].as_str().unwrap_or_default();
+    Value::Object(parse_name(name).unwrap_or_default())
+}
+
+/// `projects/p/branches/b` as `{branch_id: b, parent: projects/p}`.
+fn parse_name(name: &str) -> Option<Map<String, Value>> {
+    let (rest, id) = name.rsplit_once('/')?;
+    let (parent, collection) = rest.rsplit_once('/').unwrap_or(("", rest));
+    let pg = [PROJECT, BRANCH, ENDPOINT]
+        .into_iter()
+        .find(|pg| pg.collection == collection)?;
+    let mut out = Map::new();
+    out.insert(pg.id_field.into(), Value::String(id.into()));
+    if pg.has_parent {
+        out.insert("parent".into(), Value::String(parent.into()));
+    }
+    Some(out)
+}
+
 fn at(name: &str) -> String {
     format!("{API}/{}", escape_path(name))
 }
@@ -274,6 +333,26 @@ mod tests {
         assert_eq!(name_of(&PROJECT, &p).unwrap(), "projects/p");
         assert_eq!(Value::Object(spec(&BRANCH, &b)), json!({"no_expiry": true}));
         assert!(name_of(&ENDPOINT, &json!({})).is_err());
+    }
+
+    #[test]
+    fn a_name_read_back_gives_the_id_and_parent_it_was_made_from() {
+        for (pg, settings) in [
+            (&PROJECT, json!({"project_id": "p"})),
+            (
+                &BRANCH,
+                json!({"parent": "projects/p", "branch_id": "main"}),
+            ),
+            (
+                &ENDPOINT,
+                json!({"parent": "projects/p/branches/main", "endpoint_id": "rw"}),
+            ),
+        ] {
+            let name = name_of(pg, &settings).unwrap();
+            assert_eq!(naming_fields(json!({ "name": name })), settings);
+        }
+        assert_eq!(naming_fields(json!({"name": "p"})), json!({}));
+        assert_eq!(naming_fields(json!({"name": "other/x"})), json!({}));
     }
 
     #[test]

@@ -169,3 +169,43 @@ fn a_no_change_deploy_sends_each_state_request_once() {
     assert_eq!(written("state/terraform.tfstate"), 0, "{lines:#?}");
     assert_eq!(files.len(), 6 + 2 + 1 + 1 + 4, "{lines:#?}");
 }
+
+const LOCATION_YML: &str = "\
+resources:
+  external_locations:
+    l:
+      name: landing
+      url: s3://bucket/landing
+      credential_name: cred
+";
+
+/// A setting the read does not tell (`skip_validation`, one of the CLI's
+/// `ignore_remote_changes`) changed in the bundle is updated: the
+/// workspace's answer, which lacks it, is no proof it is set. As the CLI,
+/// which skips such a field only when its old and new values are equal.
+#[test]
+fn a_setting_the_read_does_not_tell_changed_in_the_bundle_is_updated_as_the_cli_does() {
+    let test = "a_setting_the_read_does_not_tell_changed_in_the_bundle_is_updated_as_the_cli_does";
+    let Some(r) = crate::remote_kinds::start(test, LOCATION_YML) else {
+        return;
+    };
+    let Some(cli) = e2e::cli_server::cli_binary(test) else {
+        return;
+    };
+    let copy = r.bundle_copy();
+    r.deploy_beside(&cli, copy.path());
+    let changed = format!("{LOCATION_YML}      skip_validation: true\n");
+    r.write_both(copy.path(), "resources/kinds.yml", &changed);
+    let l = crate::support::drift_case::planned(&r, "l");
+    assert_eq!(l["action"], "update", "{l}");
+    let (ours, theirs) = r.deploy_beside(&cli, copy.path());
+    let patch = "PATCH /api/2.1/unity-catalog/external-locations/landing";
+    let sent = ours.iter().filter(|q| q.line().starts_with(patch)).count();
+    assert_eq!(
+        sent,
+        1,
+        "{:?}",
+        ours.iter().map(|q| q.line()).collect::<Vec<_>>()
+    );
+    crate::support::cli_remote::assert_same_bodies(&ours, &theirs, &[patch], |v| v);
+}

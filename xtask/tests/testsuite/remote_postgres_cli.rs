@@ -8,7 +8,10 @@
 use serde_json::Value;
 
 use crate::remote_kinds::{start, writes};
-use crate::support::cli_remote::{assert_same_bodies, cli_state, root, state_entries};
+use crate::support::cli_remote::{
+    CliWorkspace, assert_same_bodies, cli_state, root, state_entries,
+};
+use crate::support::drift_case::call_ok;
 use e2e::cli_server::{Recorded, cli_binary};
 
 const PG_YML: &str = "\
@@ -149,4 +152,68 @@ fn postgres_kinds_deploy_as_the_cli() {
 
     r.ok(&["destroy", "--auto-approve"]);
     assert!(r.server.get_json(PROJECT).is_none());
+}
+
+/// `key: action` of each Postgres resource in our `plan`, sorted.
+fn actions(r: &crate::support::cli_remote::CliRemote) -> Vec<String> {
+    let plan = r.ok(&["plan"]);
+    let all = plan["resources"].as_array().cloned().unwrap_or_default();
+    let pg = all.iter().filter(|c| {
+        c["kind"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("postgres_"))
+    });
+    let line = |c: &Value| {
+        format!(
+            "{}: {}",
+            c["key"].as_str().unwrap(),
+            c["action"].as_str().unwrap()
+        )
+    };
+    let mut out: Vec<String> = pg.map(line).collect();
+    out.sort();
+    out
+}
+
+/// The read of a Postgres resource answers its status, not its spec: as
+/// for the CLI, only a deletion there is drift. An endpoint deleted in
+/// the workspace is planned as a create by both tools and made again with
+/// the CLI's body; the project and branch stay unchanged.
+#[test]
+fn a_postgres_endpoint_deleted_in_the_workspace_is_created_again_as_the_cli_plans() {
+    let test = "a_postgres_endpoint_deleted_in_the_workspace_is_created_again_as_the_cli_plans";
+    let Some(r) = start(test, PG_YML) else {
+        return;
+    };
+    let Some(cli) = cli_binary(test) else {
+        return;
+    };
+    let copy = r.bundle_copy();
+    r.deploy_beside(&cli, copy.path());
+    let unchanged = ["main: unchanged", "p: unchanged", "rw: unchanged"];
+    assert_eq!(actions(&r), unchanged);
+
+    let endpoint = format!("{PROJECT}/branches/main/endpoints/rw");
+    let cli_token = format!("{}-cli", r.server.token());
+    for token in [r.server.token(), cli_token.as_str()] {
+        call_ok(&r, token, "DELETE", &endpoint, &Value::Null);
+    }
+    assert_eq!(
+        actions(&r),
+        ["main: unchanged", "p: unchanged", "rw: create"]
+    );
+    let plan = ["bundle", "plan"];
+    let theirs = r.databricks(&cli, copy.path(), &plan, CliWorkspace::Own);
+    let theirs = String::from_utf8_lossy(&theirs.stdout).into_owned();
+    assert!(theirs.contains("create postgres_endpoints.rw"), "{theirs}");
+    assert!(theirs.contains("1 to add, 0 to change"), "{theirs}");
+    let status = crate::support::deploy::text(&r.run(&["status"]));
+    let line = "resource postgres_endpoints.rw deleted in the workspace";
+    assert!(status.contains(line), "{status}");
+
+    let (ours, theirs) = r.deploy_beside(&cli, copy.path());
+    let create = "POST /api/2.0/postgres/projects/feature-store/branches/main/endpoints";
+    assert_same_bodies(&ours, &theirs, &[create], |v| v);
+    assert!(r.server.get_json(&endpoint).is_some());
+    assert_eq!(actions(&r), unchanged);
 }
