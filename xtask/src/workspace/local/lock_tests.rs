@@ -199,3 +199,22 @@ fn a_displaced_holder_neither_prunes_nor_switches() {
     assert_eq!(ws.current().unwrap().as_deref(), Some("v2"));
     assert!(!ws.version_dir("v1").join("files/a.txt").exists());
 }
+
+/// A lock released a moment after it is asked for (a forked child of the
+/// holder closing its copy at `exec`) is taken, not reported as a live
+/// deploy; one held on is refused.
+#[test]
+fn a_lock_released_within_a_moment_is_taken() {
+    let (_dir, ws) = env();
+    let held = ws.env.join(".lock-held");
+    let holder = lockfile::try_hold(&held).unwrap().expect("free");
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        drop(holder);
+    });
+    assert!(lockfile::try_hold(&held).unwrap().is_some());
+    releaser.join().unwrap();
+
+    let _holder = lockfile::try_hold(&held).unwrap().expect("free");
+    assert!(lockfile::try_hold(&held).unwrap().is_none());
+}

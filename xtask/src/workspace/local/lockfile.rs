@@ -94,16 +94,27 @@ pub(super) fn pid_alive(pid: u32) -> bool {
 /// the kernel drops it when that process dies, however it dies, so a lock
 /// file whose `flock` is free has no live holder on this machine (or in any
 /// container sharing its kernel and this folder). `None` when it is held.
+///
+/// Asked again for a quarter of a second before answering `None`: a child
+/// forked by the holder (any thread of it) shares the descriptor until it
+/// runs `exec`, which closes it (`O_CLOEXEC`), so a lock just released can
+/// stay held for that moment.
 pub(super) fn try_hold(path: &Path) -> Result<Option<fs::File>> {
     let file = open_for_flock(path)?;
-    if flock(&file, libc::LOCK_EX | libc::LOCK_NB) == 0 {
-        return Ok(Some(file));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(250);
+    loop {
+        if flock(&file, libc::LOCK_EX | libc::LOCK_NB) == 0 {
+            return Ok(Some(file));
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(err).with_context(|| format!("locking {}", path.display()));
+        }
+        if std::time::Instant::now() > deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let err = std::io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        return Ok(None);
-    }
-    Err(err).with_context(|| format!("locking {}", path.display()))
 }
 
 /// A file to `flock` (created if missing, never truncated: its bytes are
