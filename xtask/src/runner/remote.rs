@@ -62,7 +62,9 @@ pub fn run_remote(project: &Project, job_key: &str, opts: &RunOptions) -> Result
 }
 
 /// Run job `job_key` as deployed in `bundle`'s env and wait for it; an error
-/// unless it ends SUCCESS. `print`: task states and the result (human or JSON).
+/// unless it ends SUCCESS. `print`: task states and the result (human or JSON);
+/// without it, a run that fails still has its result printed as text, unless
+/// the output is JSON (the caller's one document tells it).
 pub fn run_deployed(project: &Project, bundle: &Bundle, job_key: &str, print: bool) -> Result<()> {
     run_deployed_with(project, bundle, job_key, print, &RunOptions::default())
 }
