@@ -11,6 +11,7 @@ pub mod parallel;
 pub mod stop;
 pub mod tempdir;
 pub mod time;
+pub mod workers;
 
 pub use output::print_json;
 pub use parallel::parallel;

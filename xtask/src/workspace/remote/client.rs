@@ -591,8 +591,9 @@ fn exchange(req: reqwest::blocking::RequestBuilder, progress: &Progress) -> Answ
 /// Sends `req` (with `upload` as its body) and waits while the exchange
 /// moves: `None` once `idle` passes with no byte taken by the connection
 /// nor received. The blocking client cannot be interrupted, so the
-/// exchange runs on its own thread, which a timeout leaves to end by
-/// itself (the answer, or TCP keepalive giving up on a dead peer).
+/// exchange runs on a thread of its own (`util::workers`, reused), which a
+/// timeout leaves to end by itself (the answer, or TCP keepalive giving up
+/// on a dead peer).
 fn watched(
     req: reqwest::blocking::RequestBuilder,
     upload: Option<Vec<u8>>,
@@ -615,7 +616,7 @@ fn watched(
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let p = progress.clone();
-    std::thread::spawn(move || {
+    crate::util::workers::spawn(move || {
         let _ = tx.send(exchange(req, &p));
     });
     let tick = idle.clamp(Duration::from_millis(1), Duration::from_millis(100));
