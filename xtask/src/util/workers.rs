@@ -99,7 +99,9 @@ mod tests {
         let (release, blocked) = channel::<()>();
         let blocked = Arc::new(Mutex::new(blocked));
         let b = blocked.clone();
-        spawn(move || drop(b.lock().unwrap().recv()));
+        spawn(move || {
+            let _ = b.lock().unwrap().recv();
+        });
         let ran = Arc::new(AtomicUsize::new(0));
         let (done, wait) = channel();
         let r = ran.clone();
