@@ -268,6 +268,7 @@ fn diff(row: &ReadBack, rec: &Value, rem: &Value, path: &str, out: &mut Vec<Stri
                 match b.get(k) {
                     Some(vb) => diff(row, va, vb, &p, out),
                     None if is_default(va) || ignored(row, &p) => {}
+                    None if row.only_there.contains(&p.as_str()) => {}
                     None => out.push(p),
                 }
             }
