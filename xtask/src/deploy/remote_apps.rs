@@ -203,16 +203,27 @@ pub(super) fn deployment(settings: &Value) -> Value {
         d.insert("command".into(), config["command"].clone());
     }
     if let Some(env) = config["env"].as_array().filter(|e| !e.is_empty()) {
-        let vars = env
-            .iter()
-            .map(|v| env_var(v, &["name", "value", "value_from"]));
-        d.insert("env_vars".into(), Value::Array(vars.collect()));
+        d.insert("env_vars".into(), env.iter().map(env_var).collect());
     }
     Value::Object(d)
 }
 
-/// The non-empty `fields` of one environment variable.
-pub(super) fn env_var(v: &Value, fields: &[&str]) -> Value {
+/// The `config` a deployment ran with (the CLI's `deploymentToAppConfig`):
+/// its command and environment, `None` without either.
+pub(super) fn deployed_config(d: &Value) -> Option<Value> {
+    let mut config = Map::new();
+    if d["command"].as_array().is_some_and(|c| !c.is_empty()) {
+        config.insert("command".into(), d["command"].clone());
+    }
+    if let Some(env) = d["env_vars"].as_array().filter(|e| !e.is_empty()) {
+        config.insert("env".into(), env.iter().map(env_var).collect());
+    }
+    (!config.is_empty()).then_some(Value::Object(config))
+}
+
+/// One environment variable: its non-empty `name`, `value`, `value_from`.
+fn env_var(v: &Value) -> Value {
+    let fields = ["name", "value", "value_from"];
     let kept = fields.iter().filter_map(|f| {
         let s = v[*f].as_str().filter(|s| !s.is_empty())?;
         Some((f.to_string(), json!(s)))
@@ -333,5 +344,12 @@ mod tests {
         assert!(started(&json!({"compute_status": {"state": "STARTING"}})));
         assert!(!started(&json!({"compute_status": {"state": "STOPPED"}})));
         assert!(!started(&json!({"name": "a"})));
+        let ran =
+            json!({"command": [], "env_vars": [{"name": "V", "value": "1", "value_from": ""}]});
+        assert_eq!(
+            deployed_config(&ran),
+            Some(json!({"env": [{"name": "V", "value": "1"}]}))
+        );
+        assert_eq!(deployed_config(&json!({"mode": "SNAPSHOT"})), None);
     }
 }

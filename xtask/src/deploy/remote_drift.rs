@@ -86,9 +86,8 @@ fn compare(kind: &str, recorded: &Value, remote: &Value) -> Vec<String> {
         return differences(row, recorded, remote);
     }
     let declared = recorded.as_object().map(|m| {
-        let kept = m
-            .keys()
-            .filter_map(|k| Some((k.clone(), remote.get(k)?.clone())));
+        let keys = m.keys().map(String::as_str).chain(row.also.iter().copied());
+        let kept = keys.filter_map(|k| Some((k.to_string(), remote.get(k)?.clone())));
         Value::Object(kept.collect())
     });
     differences(row, recorded, &declared.unwrap_or_default())

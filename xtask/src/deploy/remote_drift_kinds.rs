@@ -38,6 +38,8 @@ pub(super) struct ReadBack {
     pub defaults: &'static [Default],
     /// Compared only when the workspace has a value.
     pub only_there: &'static [&'static str],
+    /// Compared even when the bundle leaves them out.
+    pub also: &'static [&'static str],
 }
 
 const fn row(kind: &'static str, ignore: &'static [&'static str]) -> ReadBack {
@@ -50,6 +52,7 @@ const fn row(kind: &'static str, ignore: &'static [&'static str]) -> ReadBack {
         ignore,
         defaults: &[],
         only_there: &[],
+        also: &[],
     }
 }
 
@@ -159,6 +162,9 @@ pub(super) const READ_BACK: &[ReadBack] = &[
         // Before any deployment the workspace has no code folder (the
         // CLI's `OverrideChangeDesc`).
         only_there: &["source_code_path"],
+        // What the active deployment ran with, whether the bundle says or
+        // not (the CLI compares them with its deployment).
+        also: &["config", "git_source"],
         // What no update call takes (`space`); what only the bundle knows.
         ..row("apps", &["space", "lifecycle.prevent_destroy"])
     },
@@ -426,7 +432,7 @@ fn app(client: &Client, name: &str) -> Result<Option<Value>> {
 /// from its compute status; the code folder, `config` and `git_source` from
 /// its active deployment, if any.
 fn app_settings(mut v: Value) -> Value {
-    use super::remote_apps::{env_var, started};
+    use super::remote_apps::{deployed_config, started};
     let on = started(&v);
     let active = v["active_deployment"].take();
     let code = v["default_source_code_path"].clone();
@@ -443,14 +449,7 @@ fn app_settings(mut v: Value) -> Value {
     if active["git_source"].is_object() {
         m.insert("git_source".into(), active["git_source"].clone());
     }
-    let mut config = pick(&active, &["command"]);
-    if let Some(env) = active["env_vars"].as_array().filter(|e| !e.is_empty()) {
-        let vars = env
-            .iter()
-            .map(|e| env_var(e, &["name", "value", "value_from"]));
-        config["env"] = Value::Array(vars.collect());
-    }
-    if config.as_object().is_some_and(|c| !c.is_empty()) {
+    if let Some(config) = deployed_config(&active) {
         m.insert("config".into(), config);
     }
     v

@@ -264,6 +264,70 @@ fn an_app_stopped_out_of_band_is_started_again_as_the_cli() {
     same_state(&r, copy.path());
 }
 
+/// A deployment of app `scorer-app` made out of band (another command and
+/// environment, a git source), in our workspace and the CLI's.
+fn deployed_out_of_band(r: &CliRemote, deployment: &Value) {
+    let body = deployment.to_string();
+    for token in [r.server.token().to_string(), cli_token(r)] {
+        let at = "/api/2.0/apps/scorer-app/deployments";
+        let (status, got) = r.server.call_as(&token, "POST", at, body.as_bytes());
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&got));
+    }
+}
+
+/// `plan` names `drift` for the app, the CLI's plan shows an update, and
+/// `deploy` deploys the bundle's code again as the CLI's does; then
+/// nothing is left to do.
+fn put_back(r: &CliRemote, cli: &Path, copy: &Path, drift: Value) {
+    let plan = r.ok(&["plan"]);
+    assert_eq!(plan["resources"][0]["drift"], drift, "{plan}");
+    let theirs = r.databricks(cli, copy, &["bundle", "plan"], CliWorkspace::Own);
+    assert!(
+        text(&theirs).contains("update apps.app"),
+        "{}",
+        text(&theirs)
+    );
+    let w = deploy_same(r, cli, copy, false);
+    assert_eq!(w, ["POST /api/2.0/apps/scorer-app/deployments"]);
+    let plan = r.ok(&["plan"]);
+    assert_eq!(plan["resources"][0]["action"], "unchanged", "{plan}");
+}
+
+/// The app's code deployed out of band with another `config`, then with a
+/// `git_source` the bundle does not set: each is drift (read from the
+/// active deployment, as the CLI reads it) that `deploy` replaces with
+/// the bundle's deployment, with the CLI's request.
+#[test]
+fn a_deployment_made_out_of_band_is_replaced_by_the_bundles_as_the_cli() {
+    let test = "a_deployment_made_out_of_band_is_replaced_by_the_bundles_as_the_cli";
+    let Some((r, cli, copy)) = start_app(test, &app_yml(true)) else {
+        return;
+    };
+    deploy_same(&r, &cli, copy.path(), false);
+    deploy_same(&r, &cli, copy.path(), false);
+    let code = format!("{}/files/resources/app", root("test"));
+    let env = json!([{"name": "MODEL", "value": "changed"}, {"name": "NEW", "value": "new"}]);
+    deployed_out_of_band(
+        &r,
+        &json!({"mode": "SNAPSHOT", "source_code_path": code,
+                "command": ["streamlit", "run", "dashboard.py"], "env_vars": env}),
+    );
+    put_back(
+        &r,
+        &cli,
+        copy.path(),
+        json!(["config.command", "config.env"]),
+    );
+    deployed_out_of_band(
+        &r,
+        &json!({"mode": "SNAPSHOT", "source_code_path": code,
+                "git_source": {"branch": "feature-branch"},
+                "command": ["python", "app.py"],
+                "env_vars": [{"name": "MODEL", "value": "scorer"}]}),
+    );
+    put_back(&r, &cli, copy.path(), json!(["git_source"]));
+}
+
 /// `databricks <args>` on the Terraform engine, in the CLI's own workspace.
 fn cli_on_terraform(r: &CliRemote, cli: &Path, dir: &Path, args: &[&str]) -> String {
     let home = tempfile::tempdir().unwrap();
