@@ -175,6 +175,31 @@ resources:
         .map(|c| &c["action"])
         .collect();
     assert!(actions.iter().all(|a| *a == "unchanged"), "{plan}");
+
+    // Left out, then `false` on a stopped app: no request. (The CLI keeps
+    // its old entry there, as for any resource whose workspace already has
+    // the new settings; ours takes the new one, see `remote_drift_cli`.)
+    let off = three.replace(
+        "description: no lifecycle\n",
+        "description: no lifecycle\n      lifecycle:\n        started: false\n",
+    );
+    write_both(&r, copy.path(), &off);
+    assert!(deploy_same(&r, &cli, copy.path(), true).is_empty());
+    // Then `true`: started and its code deployed.
+    write_both(
+        &r,
+        copy.path(),
+        &off.replacen("started: false", "started: true", 1),
+    );
+    let w = deploy_same(&r, &cli, copy.path(), false);
+    assert_eq!(
+        w,
+        [
+            "POST /api/2.0/apps/app-unset/start",
+            "POST /api/2.0/apps/app-unset/deployments",
+        ]
+    );
+    same_state(&r, copy.path());
 }
 
 /// Stopped, then `started: true`: started and its code deployed (the
