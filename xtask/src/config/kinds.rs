@@ -432,7 +432,6 @@ pub fn check_deployable(bundle: &Bundle, remote: bool) -> Vec<Diagnostic> {
         let Some(kind) = get(key) else { continue };
         if kind.deployed {
             out.extend(permissions_not_applied(bundle, kind, items));
-            out.extend(fields_not_deployed(bundle, kind, items, remote));
             continue;
         }
         for name in items.as_object().into_iter().flat_map(|m| m.keys()) {
@@ -467,44 +466,22 @@ pub fn check_deployable(bundle: &Bundle, remote: bool) -> Vec<Diagnostic> {
     out
 }
 
-/// Fields of deployed kinds that this tool cannot deploy yet: the CLI
-/// starts and deploys the app's code (`lifecycle`).
-const NOT_YET: &[(&str, &str)] = &[("apps", "lifecycle")];
-
-/// Resources of a deployed kind that set a field of [`NOT_YET`]: refused
-/// remotely (sent as is, the API would get a field it does not know),
-/// warned about locally, as kinds not deployed yet.
-fn fields_not_deployed(
-    bundle: &Bundle,
-    kind: &Kind,
-    items: &Value,
-    remote: bool,
-) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    let fields = NOT_YET.iter().filter(|(k, _)| *k == kind.key);
-    for (_, field) in fields {
-        for (name, item) in items.as_object().into_iter().flatten() {
-            if item.get(*field).is_none() {
-                continue;
-            }
-            let path = format!("resources.{}.{name}.{field}", kind.key);
-            let summary = format!(
-                "{path}: {} with `{field}` are not deployed by this tool yet; write the \
-                 settings in the bundle or deploy it with the Databricks CLI",
-                kind.key
-            );
-            let mut d = match remote {
-                true => Diagnostic::error(summary),
-                false => Diagnostic::warning(summary),
-            };
-            d.path = Some(path.clone());
-            if let Some(loc) = bundle.location(&path) {
-                d.locations.push(loc);
-            }
-            out.push(d);
-        }
-    }
-    out
+/// Apps that set `lifecycle.started`, on a target the CLI deploys with its
+/// Terraform engine: an error each, at the field, as the CLI's plan and
+/// deploy give (`ValidateLifecycleStarted`): only its direct engine starts
+/// an app and deploys its code.
+pub fn started_needs_direct(bundle: &Bundle) -> Vec<Diagnostic> {
+    let apps = bundle.config["resources"]["apps"].as_object();
+    let set = apps.into_iter().flatten();
+    let set = set.filter(|(_, app)| !app["lifecycle"]["started"].is_null());
+    set.map(|(name, _)| {
+        let path = format!("resources.apps.{name}.lifecycle.started");
+        let mut d =
+            Diagnostic::error("lifecycle.started is only supported in direct deployment mode");
+        d.locations.extend(bundle.location(&path));
+        d
+    })
+    .collect()
 }
 
 /// `permissions:` on resources of a deployed kind that has none (Unity

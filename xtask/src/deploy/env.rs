@@ -138,7 +138,7 @@ pub fn load_name(project: &Project) -> Result<String> {
 
 /// Print the diagnostics with their locations (warnings too, unless `-q`);
 /// errors end with the summary line and fail with [`diag::Failed`].
-fn reported<T>(project: &Project, loaded: Option<T>, diags: &[Diagnostic]) -> Result<T> {
+pub(super) fn reported<T>(project: &Project, loaded: Option<T>, diags: &[Diagnostic]) -> Result<T> {
     let errors = diags.iter().any(Diagnostic::is_error);
     if errors || !project.settings.quiet {
         for d in diags {

@@ -230,6 +230,7 @@ fn git_asked(
 pub fn plan(project: &Project, bundle: &Bundle, _opts: &DeployOptions) -> Result<DeployReport> {
     let ws = open(project, bundle)?;
     let state = EnvState::read_lenient(&*ws)?;
+    engine_allows(project, bundle, &*ws, &state)?;
     let specs = crate::package::artifacts::specs(bundle)?;
     let cache = SourceCache::load(&cache_path(project, bundle));
     let known = Known::default();
@@ -346,6 +347,7 @@ fn deploy_locked(
     let git_soon = git_info_soon(bundle);
     let cache_file = cache_path(project, bundle);
     let (cache, state) = recover_and_read(ws, &cache_file)?;
+    engine_allows(project, bundle, ws, &state)?;
     let specs = crate::package::artifacts::specs(bundle)?;
     let built = Some(build_artifacts(&specs, opts.verbose)?);
     let scan_start = cache::now_ns();
@@ -662,6 +664,25 @@ fn writes_dstate(ws: &dyn Workspace, bundle: &Bundle, state: &EnvState) -> bool 
     let env_engine = std::env::var("DATABRICKS_BUNDLE_ENGINE").ok();
     ws.api().is_some()
         && dstate::direct_engine(&bundle.config, state.dstate.as_ref(), env_engine.as_deref())
+}
+
+/// A target the CLI deploys with its Terraform engine refuses an app's
+/// `lifecycle.started`, as the CLI's plan and deploy refuse it (only its
+/// direct engine starts apps), before anything is sent.
+fn engine_allows(
+    project: &Project,
+    bundle: &Bundle,
+    ws: &dyn Workspace,
+    state: &EnvState,
+) -> Result<()> {
+    if ws.api().is_none() || writes_dstate(ws, bundle, state) {
+        return Ok(());
+    }
+    let diags = crate::config::kinds::started_needs_direct(bundle);
+    match diags.is_empty() {
+        true => Ok(()),
+        false => env::reported(project, None::<()>, &diags),
+    }
 }
 
 /// The CLI's direct-engine state (`resources.json`) beside ours, when the

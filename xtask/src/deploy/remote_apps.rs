@@ -1,9 +1,12 @@
 //! Databricks Apps, as the CLI's direct engine deploys them
-//! (`dresources/app.go`) when `lifecycle` is not set: created without
-//! compute (`no_compute=true`), updated through an asynchronous update of
-//! the app's own fields (waited for), re-created under another name,
-//! deleted. The deploy-only fields (`source_code_path`, `config`,
-//! `git_source`) are recorded, not sent, as the CLI records them.
+//! (`dresources/app.go`): created without compute (`no_compute=true`)
+//! unless `lifecycle.started` is true, then waited for until its compute is
+//! active or stopped; updated through an asynchronous update of the app's
+//! own fields (waited for), then, when `lifecycle.started` is set, started
+//! and its code deployed (true) or stopped (false); re-created under another
+//! name, deleted. The deploy-only fields (`source_code_path`, `config`,
+//! `git_source`, `lifecycle`) are never part of the app's own calls; the
+//! state records them as the CLI's does (`lifecycle` only its `started`).
 
 use std::time::{Duration, Instant};
 
@@ -22,7 +25,7 @@ pub(super) const KIND: Custom = Custom {
     permissions: None,
     observed: &[],
     observe: None,
-    to_state: Map::clone,
+    to_state,
     from_state: Map::clone,
     access_state: None,
     permission_id: None,
@@ -37,12 +40,27 @@ const DEPLOY_ONLY: [&str; 4] = ["source_code_path", "config", "git_source", "lif
 const UPDATE_MASK: &str = "description,budget_policy_id,usage_policy_id,resources,user_api_scopes,\
                            compute_size,git_repository,telemetry_export_destinations";
 
+/// The CLI's `AppState`: the settings, `lifecycle` kept only for its
+/// `started` (`prevent_destroy` is the bundle's alone).
+fn to_state(settings: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = settings.clone();
+    match settings.get("lifecycle").map(|l| &l["started"]) {
+        Some(Value::Bool(b)) => out.insert("lifecycle".into(), json!({ "started": b })),
+        _ => out.remove("lifecycle"),
+    };
+    out
+}
+
 fn app_fields(settings: &Value) -> Value {
     let mut m = settings.as_object().cloned().unwrap_or_default();
     for k in DEPLOY_ONLY {
         m.remove(k);
     }
     Value::Object(m)
+}
+
+fn at(name: &str) -> String {
+    format!("{BASE}/{}", escape(name))
 }
 
 fn apply(
@@ -52,7 +70,6 @@ fn apply(
     settings: &Value,
     before: Option<&Value>,
 ) -> Result<Option<String>> {
-    let at = |name: &str| format!("{BASE}/{}", escape(name));
     if action == Action::Delete {
         if let Some(id) = old {
             client.rest("DELETE", &at(&id), None)?;
@@ -64,57 +81,275 @@ fn apply(
         .as_str()
         .context("an app needs a name")?
         .to_string();
-    let path = at(old.as_deref().unwrap_or_default());
-    let existing = super::remote_custom::still_there(client, old, &path)?;
+    // The app as it is now: a deleted one is made again, and its compute
+    // status says whether it is started (the CLI's remote state).
+    let existing = match old {
+        Some(id) => client.rest("GET", &at(&id), None)?.map(|got| (id, got)),
+        None => None,
+    };
     match existing {
         // The name is the id: another name is another app.
-        Some(id) if id != name => client.rest("DELETE", &at(&id), None).map(drop)?,
-        Some(id) => {
-            let changed = before.is_none_or(|b| app_fields(b) != app);
-            if action == Action::Update && changed {
-                update(client, &id, &app)?;
+        Some((id, _)) if id != name => client.rest("DELETE", &at(&id), None).map(drop)?,
+        Some((id, remote)) => {
+            if action == Action::Update {
+                if before.is_none_or(|b| app_fields(b) != app) {
+                    update(client, &id, &app)?;
+                }
+                lifecycle(client, &id, settings, &remote)?;
             }
             return Ok(Some(id));
         }
         None => {}
     }
-    client
-        .rest("POST", &format!("{BASE}?no_compute=true"), Some(&app))?
-        .with_context(|| format!("{BASE}: not found"))?;
+    create(
+        client,
+        &name,
+        &app,
+        settings["lifecycle"]["started"] == true,
+    )?;
     Ok(Some(name))
+}
+
+/// Created with compute only when `lifecycle.started` is true, then waited
+/// for until its compute is active or stopped (no code is deployed yet).
+fn create(client: &Client, name: &str, app: &Value, start: bool) -> Result<()> {
+    let path = match start {
+        true => BASE.to_string(),
+        false => format!("{BASE}?no_compute=true"),
+    };
+    client
+        .rest("POST", &path, Some(app))?
+        .with_context(|| format!("{BASE}: not found"))?;
+    compute(client, name, &["ACTIVE", "STOPPED"], &["ERROR"]).map(drop)
 }
 
 /// The app's own fields replaced, then the update waited for.
 fn update(client: &Client, name: &str, app: &Value) -> Result<()> {
-    let path = format!("{BASE}/{}/update", escape(name));
+    let path = format!("{}/update", at(name));
     let body = json!({ "app": app, "update_mask": UPDATE_MASK });
-    let mut answer = client.rest("POST", &path, Some(&body))?;
-    let deadline = Instant::now() + Duration::from_secs(20 * 60);
-    loop {
-        let status = answer
-            .as_ref()
-            .map(|a| a["status"].clone())
-            .unwrap_or_default();
-        match status["state"].as_str() {
-            Some("SUCCEEDED") => return Ok(()),
-            Some("FAILED") | Some("CANCELED") => {
-                bail!(
-                    "app {name}: update {}: {}",
-                    status["state"],
-                    status["message"]
-                )
+    let mut first = client.rest("POST", &path, Some(&body))?;
+    let read = || match first.take() {
+        Some(answer) => Ok(answer),
+        None => get(client, &path),
+    };
+    let what = format!("app {name}: update");
+    let fail = ["FAILED", "CANCELED"];
+    wait(&what, read, "/status", &["SUCCEEDED"], &fail).map(drop)
+}
+
+/// `lifecycle.started`, when set, against the compute as it was found
+/// (`remote`): true starts it if not started and deploys the code (every
+/// update, as the CLI's); false stops it if started.
+fn lifecycle(client: &Client, name: &str, settings: &Value, remote: &Value) -> Result<()> {
+    match (settings["lifecycle"]["started"].as_bool(), started(remote)) {
+        (Some(true), running) => {
+            if !running {
+                let path = format!("{}/start", at(name));
+                client.rest("POST", &path, Some(&json!({})))?;
+                let app = compute(client, name, &["ACTIVE"], &["ERROR", "STOPPED"])?;
+                deployments_done(client, name, &app)?;
             }
-            _ if Instant::now() > deadline => bail!("app {name}: update not done after 20 minutes"),
-            _ => std::thread::sleep(poll()),
+            deploy_code(client, name, settings)
         }
-        answer = client.rest("GET", &path, None)?;
+        (Some(false), true) => {
+            client.rest("POST", &format!("{}/stop", at(name)), Some(&json!({})))?;
+            compute(client, name, &["STOPPED"], &["ERROR"]).map(drop)
+        }
+        _ => Ok(()),
     }
 }
 
-/// Between polls of an update (`XTASK_POLL_MS` overrides, for tests).
+/// Started: a compute status that is neither stopped nor in error (the
+/// CLI's `isComputeStopped`, negated).
+pub(super) fn started(app: &Value) -> bool {
+    let status = &app["compute_status"];
+    status.is_object() && !matches!(status["state"].as_str(), Some("STOPPED" | "ERROR"))
+}
+
+/// A snapshot deployment of the app's code, waited for until it succeeds.
+/// One refused (another in progress) is sent again once those are done.
+fn deploy_code(client: &Client, name: &str, settings: &Value) -> Result<()> {
+    let path = format!("{}/deployments", at(name));
+    let body = deployment(settings);
+    let made = match client.rest("POST", &path, Some(&body)) {
+        Ok(Some(made)) => made,
+        _ => {
+            deployments_done(client, name, &get(client, &at(name))?)?;
+            client
+                .rest("POST", &path, Some(&body))?
+                .with_context(|| format!("{path}: not found"))?
+        }
+    };
+    let id = made["deployment_id"]
+        .as_str()
+        .with_context(|| format!("{path}: no deployment_id in the answer"))?;
+    deployment_done(client, name, id)
+}
+
+/// The deployment the CLI sends (`BuildDeployment`): the workspace folder of
+/// the code, the command and environment of `config`, the `git_source`.
+pub(super) fn deployment(settings: &Value) -> Value {
+    let mut d = Map::new();
+    d.insert("mode".into(), json!("SNAPSHOT"));
+    let path = settings["source_code_path"].as_str().unwrap_or_default();
+    if !path.is_empty() {
+        d.insert("source_code_path".into(), json!(path));
+    }
+    if settings["git_source"].is_object() {
+        d.insert("git_source".into(), settings["git_source"].clone());
+    }
+    let config = &settings["config"];
+    if config["command"].as_array().is_some_and(|c| !c.is_empty()) {
+        d.insert("command".into(), config["command"].clone());
+    }
+    if let Some(env) = config["env"].as_array().filter(|e| !e.is_empty()) {
+        d.insert("env_vars".into(), env.iter().map(env_var).collect());
+    }
+    Value::Object(d)
+}
+
+/// The `config` a deployment ran with (the CLI's `deploymentToAppConfig`):
+/// its command and environment, `None` without either.
+pub(super) fn deployed_config(d: &Value) -> Option<Value> {
+    let mut config = Map::new();
+    if d["command"].as_array().is_some_and(|c| !c.is_empty()) {
+        config.insert("command".into(), d["command"].clone());
+    }
+    if let Some(env) = d["env_vars"].as_array().filter(|e| !e.is_empty()) {
+        config.insert("env".into(), env.iter().map(env_var).collect());
+    }
+    (!config.is_empty()).then_some(Value::Object(config))
+}
+
+/// One environment variable: its non-empty `name`, `value`, `value_from`.
+fn env_var(v: &Value) -> Value {
+    let fields = ["name", "value", "value_from"];
+    let kept = fields.iter().filter_map(|f| {
+        let s = v[*f].as_str().filter(|s| !s.is_empty())?;
+        Some((f.to_string(), json!(s)))
+    });
+    Value::Object(kept.collect())
+}
+
+/// The app's active and pending deployments, if in progress, waited for
+/// (the CLI's `WaitForDeploymentToComplete`).
+fn deployments_done(client: &Client, name: &str, app: &Value) -> Result<()> {
+    for which in ["active_deployment", "pending_deployment"] {
+        let d = &app[which];
+        if d["status"]["state"] == "IN_PROGRESS"
+            && let Some(id) = d["deployment_id"].as_str()
+        {
+            deployment_done(client, name, id)?;
+        }
+    }
+    Ok(())
+}
+
+fn deployment_done(client: &Client, name: &str, id: &str) -> Result<()> {
+    let path = format!("{}/deployments/{}", at(name), escape(id));
+    let what = format!("app {name}: deployment {id}");
+    let fail = ["FAILED", "CANCELLED"];
+    wait(
+        &what,
+        || get(client, &path),
+        "/status",
+        &["SUCCEEDED"],
+        &fail,
+    )
+    .map(drop)
+}
+
+/// The app read until its compute is in a state of `done` (the app
+/// returned) or of `fail` (an error).
+fn compute(client: &Client, name: &str, done: &[&str], fail: &[&str]) -> Result<Value> {
+    let what = format!("app {name}: compute");
+    wait(
+        &what,
+        || get(client, &at(name)),
+        "/compute_status",
+        done,
+        fail,
+    )
+}
+
+fn get(client: &Client, path: &str) -> Result<Value> {
+    client
+        .rest("GET", path, None)?
+        .with_context(|| format!("{path}: not found"))
+}
+
+/// `read` until the `state` of its answer's status (at the JSON pointer
+/// `status`) is one of `done` (the answer returned) or of `fail` (an error
+/// with the status message); 20 minutes at most, as the CLI's waiters.
+fn wait(
+    what: &str,
+    mut read: impl FnMut() -> Result<Value>,
+    status: &str,
+    done: &[&str],
+    fail: &[&str],
+) -> Result<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20 * 60);
+    loop {
+        let answer = read()?;
+        let s = answer.pointer(status).cloned().unwrap_or_default();
+        let state = s["state"].as_str().unwrap_or_default();
+        if done.contains(&state) {
+            return Ok(answer);
+        }
+        if fail.contains(&state) {
+            bail!(
+                "{what}: {state}: {}",
+                s["message"].as_str().unwrap_or_default()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!("{what}: not done after 20 minutes ({state})");
+        }
+        std::thread::sleep(poll());
+    }
+}
+
+/// Between polls (`XTASK_POLL_MS` overrides, for tests).
 fn poll() -> Duration {
     let ms = std::env::var("XTASK_POLL_MS")
         .ok()
         .and_then(|v| v.parse().ok());
     Duration::from_millis(ms.unwrap_or(2000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deployment_and_state_are_the_clis() {
+        let settings = json!({
+            "name": "a",
+            "source_code_path": "/Workspace/x/app",
+            "config": {"command": ["python", "app.py"], "env": [{"name": "V", "value": "1"}]},
+            "lifecycle": {"started": true, "prevent_destroy": true}
+        });
+        assert_eq!(
+            deployment(&settings),
+            json!({
+                "mode": "SNAPSHOT", "source_code_path": "/Workspace/x/app",
+                "command": ["python", "app.py"], "env_vars": [{"name": "V", "value": "1"}]
+            })
+        );
+        let state = to_state(settings.as_object().unwrap());
+        assert_eq!(state["lifecycle"], json!({"started": true}));
+        let kept = json!({"name": "a", "lifecycle": {"prevent_destroy": true}});
+        assert!(!to_state(kept.as_object().unwrap()).contains_key("lifecycle"));
+        assert!(started(&json!({"compute_status": {"state": "ACTIVE"}})));
+        assert!(started(&json!({"compute_status": {"state": "STARTING"}})));
+        assert!(!started(&json!({"compute_status": {"state": "STOPPED"}})));
+        assert!(!started(&json!({"name": "a"})));
+        let ran =
+            json!({"command": [], "env_vars": [{"name": "V", "value": "1", "value_from": ""}]});
+        assert_eq!(
+            deployed_config(&ran),
+            Some(json!({"env": [{"name": "V", "value": "1"}]}))
+        );
+        assert_eq!(deployed_config(&json!({"mode": "SNAPSHOT"})), None);
+    }
 }

@@ -86,9 +86,8 @@ fn compare(kind: &str, recorded: &Value, remote: &Value) -> Vec<String> {
         return differences(row, recorded, remote);
     }
     let declared = recorded.as_object().map(|m| {
-        let kept = m
-            .keys()
-            .filter_map(|k| Some((k.clone(), remote.get(k)?.clone())));
+        let keys = m.keys().map(String::as_str).chain(row.also.iter().copied());
+        let kept = keys.filter_map(|k| Some((k.to_string(), remote.get(k)?.clone())));
         Value::Object(kept.collect())
     });
     differences(row, recorded, &declared.unwrap_or_default())
@@ -286,6 +285,7 @@ fn diff(row: &ReadBack, rec: &Value, rem: &Value, path: &str, out: &mut Vec<Stri
                 match b.get(k) {
                     Some(vb) => diff(row, va, vb, &p, out),
                     None if is_default(va) || ignored(row, &p) => {}
+                    None if row.only_there.contains(&p.as_str()) => {}
                     None => out.push(p),
                 }
             }

@@ -37,6 +37,10 @@ pub(super) struct ReadBack {
     /// Never compared, with all below them (`[*]`: any element).
     pub ignore: &'static [&'static str],
     pub defaults: &'static [Default],
+    /// Compared only when the workspace has a value.
+    pub only_there: &'static [&'static str],
+    /// Compared even when the bundle leaves them out.
+    pub also: &'static [&'static str],
 }
 
 const fn row(kind: &'static str, ignore: &'static [&'static str]) -> ReadBack {
@@ -48,6 +52,8 @@ const fn row(kind: &'static str, ignore: &'static [&'static str]) -> ReadBack {
         whole: false,
         ignore,
         defaults: &[],
+        only_there: &[],
+        also: &[],
     }
 }
 
@@ -152,19 +158,16 @@ pub(super) const READ_BACK: &[ReadBack] = &[
     },
     ReadBack {
         read: Some(app),
-        defaults: &[("compute_size", &[]), ("lifecycle", &[])],
-        // What app deployments set (not made by this tool: see
-        // `remote_apps`) and what no update call takes (`space`).
-        ..row(
-            "apps",
-            &[
-                "space",
-                "source_code_path",
-                "config",
-                "git_source",
-                "lifecycle",
-            ],
-        )
+        remap: app_settings,
+        defaults: &[("compute_size", &[]), ("lifecycle.started", &[])],
+        // Before any deployment the workspace has no code folder (the
+        // CLI's `OverrideChangeDesc`).
+        only_there: &["source_code_path"],
+        // What the active deployment ran with, whether the bundle says or
+        // not (the CLI compares them with its deployment).
+        also: &["config", "git_source"],
+        // What no update call takes (`space`); what only the bundle knows.
+        ..row("apps", &["space", "lifecycle.prevent_destroy"])
     },
     row(
         "database_catalogs",
@@ -441,6 +444,33 @@ fn workspace_model(client: &Client, name: &str) -> Result<Option<Value>> {
 
 fn app(client: &Client, name: &str) -> Result<Option<Value>> {
     client.rest("GET", &format!("/api/2.0/apps/{}", escape(name)), None)
+}
+
+/// An app's answer as its settings (the CLI's `RemapState`): `lifecycle.started`
+/// from its compute status; the code folder, `config` and `git_source` from
+/// its active deployment, if any.
+fn app_settings(mut v: Value) -> Value {
+    use super::remote_apps::{deployed_config, started};
+    let on = started(&v);
+    let active = v["active_deployment"].take();
+    let code = v["default_source_code_path"].clone();
+    let Some(m) = v.as_object_mut() else {
+        return v;
+    };
+    m.insert("lifecycle".into(), serde_json::json!({ "started": on }));
+    if !active.is_object() {
+        return v;
+    }
+    if code.as_str().is_some_and(|c| !c.is_empty()) {
+        m.insert("source_code_path".into(), code);
+    }
+    if active["git_source"].is_object() {
+        m.insert("git_source".into(), active["git_source"].clone());
+    }
+    if let Some(config) = deployed_config(&active) {
+        m.insert("config".into(), config);
+    }
+    v
 }
 
 /// The `fields` of `v` it has.

@@ -15,6 +15,7 @@ mod params;
 mod reliability;
 mod remote;
 mod remote_alert_file_cli;
+mod remote_apps_lifecycle_cli;
 mod remote_auth;
 mod remote_catalogs_cli;
 mod remote_cli;

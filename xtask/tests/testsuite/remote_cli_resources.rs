@@ -283,40 +283,6 @@ fn normalize(v: Value) -> Value {
     }
 }
 
-#[test]
-fn a_setting_not_deployed_yet_is_refused_remotely_with_its_location() {
-    let Some(r) = start("a_setting_not_deployed_yet_is_refused_remotely_with_its_location") else {
-        return;
-    };
-    // Every kind is deployed; an app whose code the CLI would start is not.
-    let app = "  apps:\n    web:\n      name: web\n      lifecycle:\n        started: true\n";
-    r.repo
-        .write("resources/job.yml", &format!("{}{app}", resources_yml()));
-    let out = r.run(&["validate"]);
-    assert!(!out.status.success(), "{}", text(&out));
-    let t = text(&out);
-    let refused =
-        "resources.apps.web.lifecycle: apps with `lifecycle` are not deployed by this tool yet";
-    assert!(t.contains(refused), "{t}");
-    assert!(t.contains("resources/job.yml:"), "no location: {t}");
-    // deploy refuses before writing anything.
-    let out = r.run(&["deploy"]);
-    assert!(!out.status.success(), "{}", text(&out));
-    let writes: Vec<String> = r
-        .server
-        .requests()
-        .iter()
-        .filter(|q| q.method != "GET")
-        .map(|q| q.line())
-        .collect();
-    assert!(writes.is_empty(), "{writes:?}");
-
-    // Locally, where resources are only recorded, a warning.
-    let out = r.run_with(&["validate"], false);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains(refused), "{}", text(&out));
-}
-
 /// A local env: summary and destroy work on it and never call the workspace.
 #[test]
 fn destroy_of_a_local_env_removes_it() {
