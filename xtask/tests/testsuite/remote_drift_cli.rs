@@ -186,7 +186,9 @@ fn a_job_deleted_in_the_workspace_is_created_again() {
 }
 
 /// Changed in the bundle and in the workspace alike: nothing to send, as
-/// the CLI's `remote_matches_config` case; the state takes the new value.
+/// the CLI's `remote_matches_config` case. The state takes the new value,
+/// the workspace's now, where the CLI keeps the old one (on purpose, README
+/// "Resource drift"): either tool then plans no change.
 #[test]
 fn a_job_changed_there_as_the_bundle_now_says_gets_no_request() {
     let test = "a_job_changed_there_as_the_bundle_now_says_gets_no_request";
@@ -218,6 +220,11 @@ fn a_job_changed_there_as_the_bundle_now_says_gets_no_request() {
     assert!(!w.iter().any(|l| l.contains("/jobs/")), "{w:?}");
     let p = planned(&r);
     assert_eq!(p["action"], "unchanged", "{p}");
+    let state = r
+        .server
+        .state(&crate::support::cli_remote::root("test"), "resources.json");
+    let recorded = &state["state"]["resources.jobs.j"]["state"]["max_concurrent_runs"];
+    assert_eq!(recorded, 2, "{state}");
 }
 
 const STORE_YML: &str = "\
