@@ -117,3 +117,27 @@ fn settings_under_permissions_are_planned_apart() {
     );
     assert_eq!(planned_as(at, "resources.jobs.j.permissions_x"), at);
 }
+
+#[test]
+fn the_references_this_repository_and_the_corpus_use_are_known() {
+    let used = [
+        ("apps", "url"),
+        ("catalogs", "name"),
+        ("database_instances", "name"),
+        ("jobs", "permissions[1].level"),
+        ("pipelines", "catalog"),
+        ("pipelines", "creator_user_name"),
+        ("pipelines", "ingestion_definition.connection_name"),
+        ("pipelines", "name"),
+        ("pipelines", "state"),
+        ("pipelines", "permissions[0].level"),
+        ("schemas", "name"),
+        ("volumes", "schema_name"),
+        ("volumes", "storage_location"),
+        ("volumes", "catalog_name"),
+        ("volumes", "name"),
+    ];
+    for (kind, field) in used {
+        assert_eq!(mismatch(&r(kind, field)), None, "{kind}.{field}");
+    }
+}
