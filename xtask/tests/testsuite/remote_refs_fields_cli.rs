@@ -9,6 +9,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use serde_json::Value;
+
 use crate::remote_kinds::start;
 use crate::support::cli_remote::{CliWorkspace, with_json};
 use crate::support::deploy::text;
@@ -77,8 +79,11 @@ fn a_reference_to_a_field_neither_knows_is_refused_before_any_request() {
     // With --json, the failure is a document too, naming the reference.
     let out = r.run(&with_json(&["plan"]));
     assert!(!out.status.success());
-    let said = text(&out);
-    assert!(said.contains("non_existent"), "{said}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("a JSON document");
+    let d = &doc["diagnostics"][0];
+    assert_eq!(d["summary"], MESSAGE, "{doc}");
+    assert_eq!(d["path"], "resources.volumes.foo.catalog_name", "{doc}");
+    assert_eq!(d["locations"][0]["line"], 8, "{doc}");
 }
 
 /// `remote_fields.generated.txt` is what `tests/cliref/remotefields`
