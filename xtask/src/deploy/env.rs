@@ -155,6 +155,20 @@ pub(super) fn reported<T>(project: &Project, loaded: Option<T>, diags: &[Diagnos
     }
 }
 
+/// On the remote backend, the bundle's `${resources...}` references whose
+/// field neither the referenced kind's settings nor the workspace know
+/// (`remote_fields`): printed as configuration errors are, failing with
+/// [`diag::Failed`]. Called before anything is sent, so a deploy refused
+/// here leaves the workspace as it was (the CLI refuses at its plan, after
+/// uploading the files).
+pub fn check_references(project: &Project, bundle: &Bundle) -> Result<()> {
+    if !backend(project).deploys_resources() {
+        return Ok(());
+    }
+    let diags = super::remote_fields::check(bundle);
+    reported(project, Some(()), &diags)
+}
+
 /// The backend of `bundle`'s target env.
 pub fn open(project: &Project, bundle: &Bundle) -> Result<Box<dyn Workspace>> {
     if backend(project) == Backend::Local {

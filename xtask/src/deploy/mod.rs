@@ -31,6 +31,7 @@ mod remote_dashboards;
 mod remote_drift;
 mod remote_drift_access;
 mod remote_drift_kinds;
+mod remote_fields;
 mod remote_kinds;
 mod remote_models;
 mod remote_postgres;
@@ -228,6 +229,7 @@ fn git_asked(
 
 /// What a deploy of `bundle` to its target would do. Writes nothing (not even caches).
 pub fn plan(project: &Project, bundle: &Bundle, _opts: &DeployOptions) -> Result<DeployReport> {
+    env::check_references(project, bundle)?;
     let ws = open(project, bundle)?;
     let state = EnvState::read_lenient(&*ws)?;
     engine_allows(project, bundle, &*ws, &state)?;
@@ -297,6 +299,7 @@ pub fn deploy_known(
     known: &Known,
 ) -> Result<DeployReport> {
     let mut t = crate::util::Timer::new();
+    env::check_references(project, bundle)?;
     let ws = open(project, bundle)?;
     let user = current_user(bundle);
     let (mut report, warnings) = with_lock(&*ws, &user, opts.force_lock, || {

@@ -25,6 +25,8 @@ pub fn promote(
     if from_env == bundle.target {
         bail!("cannot promote env {from_env} to itself");
     }
+    // Its resources are deployed as by `deploy`: refused before any lock.
+    super::env::check_references(project, bundle)?;
     let from = super::open_env(project, bundle, from_env)?;
     let user = super::current_user(bundle);
     // The source env is locked for the whole copy: what is read is what

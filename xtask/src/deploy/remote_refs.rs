@@ -33,7 +33,7 @@ impl Ref {
 /// The `${resources...}` references in one string, with their byte ranges:
 /// only those of the CLI's grammar (`${resources.a.bad..syntax}` is text
 /// to it, sent as written).
-fn refs_in_str(s: &str) -> Vec<(usize, usize, Ref)> {
+pub(super) fn refs_in_str(s: &str) -> Vec<(usize, usize, Ref)> {
     let mut out = Vec::new();
     for found in crate::config::find_refs(s) {
         let Some(inner) = found.path.strip_prefix("resources.") else {

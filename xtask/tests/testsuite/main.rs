@@ -35,6 +35,7 @@ mod remote_kinds_serving;
 mod remote_models_cli;
 mod remote_postgres_cli;
 mod remote_rate_limit;
+mod remote_refs_fields_cli;
 mod remote_refs_remote_fields_cli;
 mod remote_resources;
 mod remote_serving_wait_cli;

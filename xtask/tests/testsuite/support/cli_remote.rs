@@ -151,12 +151,25 @@ impl CliRemote {
     /// `databricks <args>` (reference CLI, direct engine) in `dir`, on this
     /// server, in workspace `ws`; it must succeed.
     pub fn databricks(&self, bin: &Path, dir: &Path, args: &[&str], ws: CliWorkspace) -> Output {
+        let out = self.databricks_output(bin, dir, args, ws);
+        assert!(out.status.success(), "databricks {args:?}:\n{}", text(&out));
+        out
+    }
+
+    /// `databricks`, whether it succeeds or not.
+    pub fn databricks_output(
+        &self,
+        bin: &Path,
+        dir: &Path,
+        args: &[&str],
+        ws: CliWorkspace,
+    ) -> Output {
         let own_home = tempfile::tempdir().expect("tempdir");
         let (home, token) = match ws {
             CliWorkspace::Ours => (self.repo.path(), self.server.token().to_string()),
             CliWorkspace::Own => (own_home.path(), format!("{}-cli", self.server.token())),
         };
-        let out = Command::new(bin)
+        Command::new(bin)
             .args(args)
             .current_dir(dir)
             .env_clear()
@@ -166,9 +179,7 @@ impl CliRemote {
             .env("DATABRICKS_TOKEN", token)
             .env("DATABRICKS_BUNDLE_ENGINE", "direct")
             .output()
-            .expect("running databricks");
-        assert!(out.status.success(), "databricks {args:?}:\n{}", text(&out));
-        out
+            .expect("running databricks")
     }
 
     /// A copy of the bundle's files in a folder of its own, for the CLI to
