@@ -4,9 +4,11 @@
 //! active or stopped; updated through an asynchronous update of the app's
 //! own fields (waited for), then, when `lifecycle.started` is set, started
 //! and its code deployed (true) or stopped (false); re-created under another
-//! name, deleted. The deploy-only fields (`source_code_path`, `config`,
-//! `git_source`, `lifecycle`) are never part of the app's own calls; the
-//! state records them as the CLI's does (`lifecycle` only its `started`).
+//! name (a create retried while an app of that name is still being deleted,
+//! as the CLI's), deleted. The deploy-only fields (`source_code_path`,
+//! `config`, `git_source`, `lifecycle`) are never part of the app's own
+//! calls; the state records them as the CLI's does (`lifecycle` only its
+//! `started`).
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +18,7 @@ use serde_json::{Map, Value, json};
 use super::remote_custom::Custom;
 use super::resources::Action;
 use crate::workspace::remote::api::escape;
-use crate::workspace::remote::client::Client;
+use crate::workspace::remote::client::{ApiError, Client, api_error};
 
 pub(super) const KIND: Custom = Custom {
     kind: "apps",
@@ -117,10 +119,43 @@ fn create(client: &Client, name: &str, app: &Value, start: bool) -> Result<()> {
         true => BASE.to_string(),
         false => format!("{BASE}?no_compute=true"),
     };
-    client
-        .rest("POST", &path, Some(app))?
-        .with_context(|| format!("{BASE}: not found"))?;
+    let post = || {
+        let answer = client.rest("POST", &path, Some(app))?;
+        answer
+            .with_context(|| format!("{BASE}: not found"))
+            .map(drop)
+    };
+    let deleting = || {
+        let app = client.rest("GET", &at(name), None)?;
+        Ok(app.is_none_or(|a| a["compute_status"]["state"] == "DELETING"))
+    };
+    let limit = Duration::from_secs(15 * 60);
+    create_retrying(post, deleting, std::thread::sleep, limit)?;
     compute(client, name, &["ACTIVE", "STOPPED"], &["ERROR"]).map(drop)
+}
+
+/// `post` (a create), sent again while the app of that name is still being
+/// deleted, as the CLI's `DoCreate` retries for up to 15 minutes: "already
+/// exists" while `deleting` (gone already, or `DELETING`) says so is worth
+/// another try; any other failure, or one after `limit`, is the error.
+fn create_retrying(
+    mut post: impl FnMut() -> Result<()>,
+    mut deleting: impl FnMut() -> Result<bool>,
+    mut sleep: impl FnMut(Duration),
+    limit: Duration,
+) -> Result<()> {
+    let mut waited = Duration::ZERO;
+    loop {
+        let Err(err) = post() else {
+            return Ok(());
+        };
+        let exists = api_error(&err).is_some_and(ApiError::is_exists);
+        if !exists || waited >= limit || !deleting()? {
+            return Err(err);
+        }
+        sleep(poll());
+        waited += poll();
+    }
 }
 
 /// The app's own fields replaced, then the update waited for.
@@ -320,6 +355,56 @@ fn poll() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn api(status: u16, code: &str) -> anyhow::Error {
+        anyhow::Error::new(ApiError {
+            status,
+            error_code: Some(code.into()),
+            message: "refused".into(),
+        })
+    }
+
+    /// `create_retrying` over the answers `posts` and `deleting` (each
+    /// taken in turn): its result, the posts sent and the pauses taken.
+    fn retry(posts: Vec<Result<()>>, deleting: &[bool]) -> (Result<()>, usize, usize) {
+        let mut posts = posts.into_iter();
+        let (mut sent, mut asked, mut paused) = (0, 0, 0);
+        let out = create_retrying(
+            || {
+                sent += 1;
+                posts.next().unwrap_or(Ok(()))
+            },
+            || {
+                asked += 1;
+                Ok(deleting[(asked - 1).min(deleting.len() - 1)])
+            },
+            |_| paused += 1,
+            Duration::from_secs(10),
+        );
+        (out, sent, paused)
+    }
+
+    #[test]
+    fn a_create_is_retried_only_while_the_app_of_that_name_is_being_deleted() {
+        let exists = || Err(api(409, "RESOURCE_ALREADY_EXISTS"));
+        let (out, sent, paused) = retry(vec![exists(), exists(), Ok(())], &[true]);
+        out.unwrap();
+        assert_eq!((sent, paused), (3, 2));
+        // Another app of that name, live: the error, at once.
+        let (out, sent, _) = retry(vec![exists()], &[false]);
+        assert!(format!("{:#}", out.unwrap_err()).contains("RESOURCE_ALREADY_EXISTS"));
+        assert_eq!(sent, 1);
+        // Any other failure is not retried.
+        let (out, sent, _) = retry(vec![Err(api(400, "INVALID_PARAMETER_VALUE"))], &[true]);
+        assert!(out.is_err());
+        assert_eq!(sent, 1);
+        // Deleting for ever: given up after the limit, with the error.
+        let forever = (0..100).map(|_| exists()).collect();
+        let (out, sent, _) = retry(forever, &[true]);
+        assert!(out.is_err());
+        let polls = 10_000 / poll().as_millis() as usize;
+        assert_eq!(sent, polls + 1);
+    }
 
     #[test]
     fn the_deployment_and_state_are_the_clis() {
