@@ -186,7 +186,7 @@ fn read_env(ws: &dyn Workspace, known: &Known) -> Result<(Option<Manifest>, Drif
     };
     let trusted = known.current.is_some() && ws.current()?.as_deref() == known.current;
     let drift = match &prev_manifest {
-        Some(m) if !trusted => ws.drift(m)?,
+        Some(m) if !trusted => ws.drift_for_deploy(m)?,
         _ => Drift::default(),
     };
     Ok((prev_manifest, drift))

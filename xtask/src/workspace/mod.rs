@@ -195,6 +195,12 @@ pub trait Workspace: Send + Sync {
     fn delete_all(&self) -> Result<()>;
     /// Compare the current deployment with its manifest.
     fn drift(&self, manifest: &Manifest) -> Result<Drift>;
+    /// [`Workspace::drift`] as a deploy asks it: a backend whose look costs
+    /// a request per folder may skip it for a big deployment (`unknown`),
+    /// where `status` and the promotions always look.
+    fn drift_for_deploy(&self, manifest: &Manifest) -> Result<Drift> {
+        self.drift(manifest)
+    }
 
     /// Start writing deployment `id` on top of the current one.
     fn begin(&self, id: &str) -> Result<Box<dyn Transaction + '_>>;

@@ -367,3 +367,47 @@ fn sigterm_ends_watch_remote_during_retries() {
 unsafe extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
+
+/// A deployment of more folders than a deploy lists (64; a request each)
+/// is not looked over by the deploy, which lists only the folder it
+/// writes; `status` looks and finds a file edited in the workspace. Our
+/// fake: it lists folders and counts the lists.
+#[test]
+fn a_deploy_of_many_folders_skips_the_look_that_status_makes() {
+    let r = Remote::new();
+    for i in 0..70 {
+        r.repo.write(&format!("many/d{i:02}/f.txt"), "x\n");
+    }
+    r.deploy("dev");
+    let edited = format!("{}/files/many/d03/f.txt", root("dev"));
+    r.fake.put(&edited, b"edited there\n");
+    r.repo.write("many/d05/f.txt", "y\n");
+    r.fake.clear_log();
+    let out = r.run(&["deploy", "--env", "dev"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("are not looked for on a deploy of"),
+        "{}",
+        text(&out)
+    );
+    // The folders written: the file's and the manifest's.
+    let mut lists: Vec<String> = r
+        .fake
+        .requests_matching("workspace/list")
+        .into_iter()
+        .map(|q| q.query.rsplit('/').next().unwrap_or_default().to_string())
+        .collect();
+    lists.sort();
+    assert_eq!(lists, ["artifacts", "d05"]);
+    assert_eq!(r.uploaded("dev"), ["many/d05/f.txt"]);
+    assert_eq!(r.fake.file(&edited).unwrap(), b"edited there\n");
+
+    // Only the file edited there: the snapshot took the deploy's own write.
+    let status = r.ok(&["status", "--env", "dev"]);
+    let changed = &status[0]["drift"]["changed"];
+    assert_eq!(
+        changed,
+        &serde_json::json!(["files/many/d03/f.txt"]),
+        "{status}"
+    );
+}

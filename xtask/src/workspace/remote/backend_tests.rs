@@ -434,3 +434,18 @@ fn remote_state_is_read_once_under_the_lock_and_afresh_after_it() {
     fake.put(&format!("{}/state/history.json", ws.root()), b"four");
     assert_eq!(ws.read_state("history.json").unwrap().unwrap(), b"four");
 }
+
+/// A walk lists each folder holding a file and every folder above it, up
+/// to the root (not included): the count a deploy's look is bounded by.
+#[test]
+fn a_walk_lists_each_folder_and_those_above_it_once() {
+    let root = "/W/.bundle/b/dev";
+    let dirs = [
+        "/W/.bundle/b/dev/files/a/b",
+        "/W/.bundle/b/dev/files/a/c",
+        "/W/.bundle/b/dev/artifacts",
+    ];
+    let dirs = dirs.iter().map(|d| d.to_string()).collect();
+    // files, files/a, files/a/b, files/a/c, artifacts.
+    assert_eq!(super::backend::all_folders(root, dirs), 5);
+}
