@@ -142,3 +142,35 @@ fn upload_progress_shows_on_a_terminal_only() {
     );
     assert_eq!(r.remote_files("dev"), r.expected());
 }
+
+/// A deployment of more folders than a deploy looks over (64) redeploys a
+/// changed file on a server that lists no folder (the CLI's test server):
+/// the deploy skips the look and keeps no `modified_at` snapshot, as it
+/// keeps none there for a smaller one.
+#[test]
+fn a_deployment_of_many_folders_redeploys_where_folders_are_not_listed() {
+    let Some(r) =
+        CliRemote::start("a_deployment_of_many_folders_redeploys_where_folders_are_not_listed")
+    else {
+        return;
+    };
+    for i in 0..70 {
+        r.repo.write(&format!("many/d{i:02}/f.txt"), "x\n");
+    }
+    r.deploy("dev");
+    r.repo.write("many/d05/f.txt", "y\n");
+    let mark = r.server.mark();
+    r.deploy("dev");
+    let sent: Vec<String> = r.server.requests()[mark..]
+        .iter()
+        .filter(|q| q.path.contains("import-file") && q.path.contains("/files/"))
+        .map(|q| {
+            q.path
+                .rsplit("/files/")
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(sent, ["many/d05/f.txt"]);
+}
