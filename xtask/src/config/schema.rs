@@ -171,7 +171,15 @@ impl Normalizer<'_> {
                             continue;
                         }
                         let Some((_, fty)) = fields.iter().find(|(k, _)| *k == e.key) else {
-                            if !self.anchored(e.key_loc) {
+                            if self.anchored(e.key_loc) {
+                            } else if e.key == "valueFrom"
+                                && fields.iter().any(|(k, _)| *k == "value_from")
+                            {
+                                // The CLI's one spelling hint (`normalize.go`).
+                                let d = Diagnostic::warning("Use 'value_from' instead of 'valueFrom'")
+                                    .detail("The field 'valueFrom' should be 'value_from' (snake_case). The 'valueFrom' field will be ignored.");
+                                self.ctx.push(d, Some(e.key_loc), path);
+                            } else {
                                 self.warn(format!("unknown field: {}", e.key), e.key_loc, path);
                             }
                             continue;
@@ -524,6 +532,16 @@ mod tests {
                 "Warning: cannot parse \"many\" as an integer\n  at resources.jobs.j.max_concurrent_runs\n  in databricks.yml:9:28\n",
                 "Warning: cannot accurately represent \"1.5\" as integer due to precision loss\n  at resources.jobs.j.timeout_seconds\n  in databricks.yml:10:24\n",
                 "Warning: unknown field: notebok_task\n  at resources.jobs.j.tasks[0]\n  in databricks.yml:13:11\n",
+            ]
+        );
+        let (_, diags) = run(concat!(
+            "bundle:\n  name: t\nresources:\n  apps:\n    a:\n      config:\n        env:\n",
+            "          - name: S\n            valueFrom: secret://s\n",
+        ));
+        assert_eq!(
+            diags,
+            [
+                "Warning: Use 'value_from' instead of 'valueFrom'\n  at resources.apps.a.config.env[0]\n  in databricks.yml:9:13\n\nThe field 'valueFrom' should be 'value_from' (snake_case). The 'valueFrom' field will be ignored.\n"
             ]
         );
         let j = &json["resources"]["jobs"]["j"];

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 /// The acceptance groups compared, under `acceptance/bundle/`.
-pub const GROUPS: [&str; 9] = [
+pub const GROUPS: [&str; 10] = [
     "variables",
     "override",
     "includes",
@@ -17,10 +17,11 @@ pub const GROUPS: [&str; 9] = [
     "presets",
     "resource_deps",
     "resources",
+    "apps",
 ];
 
 /// Groups whose cases are also deployed (the rest test configuration only).
-const DEPLOYED_GROUPS: [&str; 2] = ["resource_deps", "resources"];
+const DEPLOYED_GROUPS: [&str; 3] = ["resource_deps", "resources", "apps"];
 
 #[derive(Debug, Clone)]
 pub struct Case {

@@ -333,6 +333,11 @@ fn sync_patterns_and_artifact_paths_are_relative_to_the_root() {
         at(&json, "/artifacts/whl/files"),
         &json!([{"source": format!("{pkg}/dist/*.whl")}])
     );
+    // ... and, with no `build` either, the CLI's default build command.
+    assert_eq!(
+        at(&json, "/artifacts/whl/build"),
+        "python3 setup.py bdist_wheel"
+    );
     // A folder that is not there is an error, as the CLI reports it.
     std::fs::remove_file(dir.path().join("pkg/setup.py")).unwrap();
     std::fs::remove_dir(dir.path().join("pkg")).unwrap();
