@@ -61,8 +61,9 @@ pub fn validate(ctx: &mut Ctx, root: &Node) {
     }
 }
 
-/// The CLI's `GetLocations`: every place the value was written, in merge
-/// order for a mapping; for a scalar the overriding value comes first.
+/// The CLI's `GetLocations`, as measured: every place the value was written,
+/// in merge order for an app (a mapping); for a scalar a target overrides,
+/// the overriding place first.
 fn push(ctx: &mut Ctx, mut d: Diagnostic, path: &[&str], scalar: bool) {
     let mut locs: Vec<Loc> = ctx
         .sources
@@ -239,6 +240,20 @@ mod tests {
                 "Error: Duplicate app source code path\n  in databricks.yml:10:25\n\n\
               app resource 'b' has the same source code path as app resource 'a', \
               this will lead to the app configuration being overridden by each other"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_app_a_target_adds_to_is_located_at_both_places() {
+        let d = diags(
+            "  apps:\n    a:\n      name: a\n      description: d\ntargets:\n  t:\n    default: true\n    resources:\n      apps:\n        a:\n          description: e\n",
+        );
+        assert_eq!(
+            d,
+            [
+                "Error: Missing app source code path or git source\n  in databricks.yml:6:7\n     databricks.yml:14:11\n\n\
+              app resource 'a' should have either source_code_path or git_source field"
             ]
         );
     }
