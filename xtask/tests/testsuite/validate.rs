@@ -99,7 +99,13 @@ fn bad_inputs_fail_with_a_located_message() {
         let ok = run.code == 1
             && out.contains("Error: ")
             && out.contains(case.message)
-            && (case.at.is_empty() || out.contains(&format!("  in {}", case.at)))
+            // A place is `  in file:line:col`, or aligned below the first.
+            && (case.at.is_empty()
+                || out.lines().any(|l| {
+                    l.strip_prefix("  in ")
+                        .or(l.strip_prefix("     "))
+                        .is_some_and(|place| place.starts_with(case.at))
+                }))
             && !out.contains("panicked");
         if !ok {
             failures.push(format!("--- {} (exit {}):\n{}", case.name, run.code, out));
