@@ -576,6 +576,10 @@ fn stages(
     }
     paths::prepare_artifacts(ctx, tree);
     app_checks::validate(ctx, tree);
+    // As the CLI's sequence: an app error ends the phase before the mode's rules.
+    if failed(ctx) {
+        return mode;
+    }
     modes::validate_mode(ctx, tree, mode.as_deref(), root_path_explicit);
     perm_checks::shared_root(ctx, tree);
     if failed(ctx) {

@@ -100,6 +100,15 @@ fn an_app_without_a_source_is_refused_as_the_cli_refuses_it() {
         None,
         &[],
     );
+    // In production mode without a root path: the app's error ends the
+    // phase before the mode's own error, in both tools.
+    let prod = format!("{yml}targets:\n  prod:\n    mode: production\n");
+    agree(
+        "apps_missing_source_prod",
+        &[("databricks.yml", prod.as_bytes()), APP_PY],
+        Some("prod"),
+        &[],
+    );
 }
 
 #[test]
