@@ -171,16 +171,10 @@ impl Normalizer<'_> {
                             continue;
                         }
                         let Some((_, fty)) = fields.iter().find(|(k, _)| *k == e.key) else {
-                            if self.anchored(e.key_loc) {
-                            } else if e.key == "valueFrom"
-                                && fields.iter().any(|(k, _)| *k == "value_from")
-                            {
-                                // The CLI's one spelling hint (`normalize.go`).
-                                let d = Diagnostic::warning("Use 'value_from' instead of 'valueFrom'")
-                                    .detail("The field 'valueFrom' should be 'value_from' (snake_case). The 'valueFrom' field will be ignored.");
-                                self.ctx.push(d, Some(e.key_loc), path);
-                            } else {
-                                self.warn(format!("unknown field: {}", e.key), e.key_loc, path);
+                            if !self.anchored(e.key_loc) {
+                                let hint = e.key == "valueFrom"
+                                    && fields.iter().any(|(k, _)| *k == "value_from");
+                                self.unknown_field(&e.key, hint, e.key_loc, path);
                             }
                             continue;
                         };
@@ -350,6 +344,17 @@ impl Normalizer<'_> {
             .is_some_and(|(_, v)| v.trim_start().starts_with('&'))
     }
 
+    /// "unknown field", or the CLI's one spelling hint (`normalize.go`):
+    /// `valueFrom` where `value_from` is meant.
+    fn unknown_field(&mut self, key: &str, value_from_hint: bool, loc: Loc, path: &str) {
+        if !value_from_hint {
+            return self.warn(format!("unknown field: {key}"), loc, path);
+        }
+        let d = Diagnostic::warning("Use 'value_from' instead of 'valueFrom'").detail(
+            "The field 'valueFrom' should be 'value_from' (snake_case). The 'valueFrom' field will be ignored.",
+        );
+        self.ctx.push(d, Some(loc), path);
+    }
     fn warn(&mut self, summary: impl Into<String>, loc: Loc, path: &str) {
         self.ctx.warning(summary, Some(loc), path);
     }
