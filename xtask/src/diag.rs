@@ -97,8 +97,10 @@ impl fmt::Display for Diagnostic {
         if let Some(path) = &self.path {
             writeln!(f, "  at {path}")?;
         }
-        for loc in &self.locations {
-            writeln!(f, "  in {loc}")?;
+        for (i, loc) in self.locations.iter().enumerate() {
+            // The CLI names `in` once and aligns the other places under it.
+            let lead = if i == 0 { "  in " } else { "     " };
+            writeln!(f, "{lead}{loc}")?;
         }
         if let Some(detail) = &self.detail {
             writeln!(f, "\n{detail}")?;

@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use crate::diag::Location;
 
+mod app_checks;
 mod check;
 mod ctx;
 mod defaults;
@@ -574,6 +575,11 @@ fn stages(
         return mode;
     }
     paths::prepare_artifacts(ctx, tree);
+    app_checks::validate(ctx, tree);
+    // As the CLI's sequence: an app error ends the phase before the mode's rules.
+    if failed(ctx) {
+        return mode;
+    }
     modes::validate_mode(ctx, tree, mode.as_deref(), root_path_explicit);
     perm_checks::shared_root(ctx, tree);
     if failed(ctx) {

@@ -94,7 +94,8 @@ fn rebase(ctx: &Ctx, n: &mut Node) {
 
 /// What the CLI's `artifacts.Prepare` fills in: a file source relative to
 /// the file that names it becomes absolute, an artifact without `path` is
-/// the bundle root, and a wheel without `files` gets `<path>/dist/*.whl`.
+/// the bundle root, and a wheel without `files` gets `<path>/dist/*.whl`
+/// (and, without `build` either, the CLI's `python3 setup.py bdist_wheel`).
 pub fn prepare_artifacts(ctx: &Ctx, root: &mut Node) {
     let bundle_root = ctx.root.to_string_lossy().into_owned();
     visit_mut(root, "artifacts.*", &mut |_, art| {
@@ -138,6 +139,13 @@ pub fn prepare_artifacts(ctx: &Ctx, root: &mut Node) {
             .and_then(Node::as_seq)
             .is_none_or(Vec::is_empty);
         if m.get("type").and_then(Node::as_str) == Some("whl") && no_files {
+            let no_build = m
+                .get("build")
+                .and_then(Node::as_str)
+                .is_none_or(str::is_empty);
+            if no_build {
+                m.insert("build", loc, Node::str("python3 setup.py bdist_wheel", loc));
+            }
             let path = m
                 .get("path")
                 .and_then(Node::as_str)

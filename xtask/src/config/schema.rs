@@ -172,7 +172,9 @@ impl Normalizer<'_> {
                         }
                         let Some((_, fty)) = fields.iter().find(|(k, _)| *k == e.key) else {
                             if !self.anchored(e.key_loc) {
-                                self.warn(format!("unknown field: {}", e.key), e.key_loc, path);
+                                let hint = e.key == "valueFrom"
+                                    && fields.iter().any(|(k, _)| *k == "value_from");
+                                self.unknown_field(&e.key, hint, e.key_loc, path);
                             }
                             continue;
                         };
@@ -342,6 +344,17 @@ impl Normalizer<'_> {
             .is_some_and(|(_, v)| v.trim_start().starts_with('&'))
     }
 
+    /// "unknown field", or the CLI's one spelling hint (`normalize.go`):
+    /// `valueFrom` where `value_from` is meant.
+    fn unknown_field(&mut self, key: &str, value_from_hint: bool, loc: Loc, path: &str) {
+        if !value_from_hint {
+            return self.warn(format!("unknown field: {key}"), loc, path);
+        }
+        let d = Diagnostic::warning("Use 'value_from' instead of 'valueFrom'").detail(
+            "The field 'valueFrom' should be 'value_from' (snake_case). The 'valueFrom' field will be ignored.",
+        );
+        self.ctx.push(d, Some(loc), path);
+    }
     fn warn(&mut self, summary: impl Into<String>, loc: Loc, path: &str) {
         self.ctx.warning(summary, Some(loc), path);
     }
@@ -524,6 +537,16 @@ mod tests {
                 "Warning: cannot parse \"many\" as an integer\n  at resources.jobs.j.max_concurrent_runs\n  in databricks.yml:9:28\n",
                 "Warning: cannot accurately represent \"1.5\" as integer due to precision loss\n  at resources.jobs.j.timeout_seconds\n  in databricks.yml:10:24\n",
                 "Warning: unknown field: notebok_task\n  at resources.jobs.j.tasks[0]\n  in databricks.yml:13:11\n",
+            ]
+        );
+        let (_, diags) = run(concat!(
+            "bundle:\n  name: t\nresources:\n  apps:\n    a:\n      config:\n        env:\n",
+            "          - name: S\n            valueFrom: secret://s\n",
+        ));
+        assert_eq!(
+            diags,
+            [
+                "Warning: Use 'value_from' instead of 'valueFrom'\n  at resources.apps.a.config.env[0]\n  in databricks.yml:9:13\n\nThe field 'valueFrom' should be 'value_from' (snake_case). The 'valueFrom' field will be ignored.\n"
             ]
         );
         let j = &json["resources"]["jobs"]["j"];

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 /// The acceptance groups compared, under `acceptance/bundle/`.
-pub const GROUPS: [&str; 9] = [
+pub const GROUPS: [&str; 10] = [
     "variables",
     "override",
     "includes",
@@ -17,9 +17,13 @@ pub const GROUPS: [&str; 9] = [
     "presets",
     "resource_deps",
     "resources",
+    "apps",
 ];
 
 /// Groups whose cases are also deployed (the rest test configuration only).
+/// Not `apps`: in `job_permissions_warning` the job's permissions after a
+/// deploy depend on whether the CLI's parallel engine sets them before or
+/// after it creates the app (which grants the app's service principal).
 const DEPLOYED_GROUPS: [&str; 2] = ["resource_deps", "resources"];
 
 #[derive(Debug, Clone)]

@@ -229,7 +229,7 @@ fn a_name_mismatch_points_at_both_files() {
     assert_eq!(diags.len(), 1, "{}", render(&diags));
     assert_eq!(
         diags[0].to_string(),
-        "Error: input_project_name \"abc\" does not match bundle.name \"xyz\"\n  at input_project_name\n  in project_params.json:2:25\n  in databricks.yml:2:9\n\nThe template names the bundle after the project; change one so that they agree.\n"
+        "Error: input_project_name \"abc\" does not match bundle.name \"xyz\"\n  at input_project_name\n  in project_params.json:2:25\n     databricks.yml:2:9\n\nThe template names the bundle after the project; change one so that they agree.\n"
     );
     // Without a location for bundle.name, the error still names the file's value.
     let (_, diags) = check(&repo.bundle(), &repo.root, Some(("xyz", None)));

@@ -45,6 +45,7 @@ mod repo;
 mod runner;
 mod support;
 mod validate;
+mod validate_apps_cli;
 mod validate_cli;
 mod watch;
 

@@ -99,7 +99,13 @@ fn bad_inputs_fail_with_a_located_message() {
         let ok = run.code == 1
             && out.contains("Error: ")
             && out.contains(case.message)
-            && (case.at.is_empty() || out.contains(&format!("  in {}", case.at)))
+            // A place is `  in file:line:col`, or aligned below the first.
+            && (case.at.is_empty()
+                || out.lines().any(|l| {
+                    l.strip_prefix("  in ")
+                        .or(l.strip_prefix("     "))
+                        .is_some_and(|place| place.starts_with(case.at))
+                }))
             && !out.contains("panicked");
         if !ok {
             failures.push(format!("--- {} (exit {}):\n{}", case.name, run.code, out));
@@ -332,6 +338,11 @@ fn sync_patterns_and_artifact_paths_are_relative_to_the_root() {
     assert_eq!(
         at(&json, "/artifacts/whl/files"),
         &json!([{"source": format!("{pkg}/dist/*.whl")}])
+    );
+    // ... and, with no `build` either, the CLI's default build command.
+    assert_eq!(
+        at(&json, "/artifacts/whl/build"),
+        "python3 setup.py bdist_wheel"
     );
     // A folder that is not there is an error, as the CLI reports it.
     std::fs::remove_file(dir.path().join("pkg/setup.py")).unwrap();

@@ -12,10 +12,10 @@ use std::process::{Child, Command, Stdio};
 
 use crate::support::validate::{bundle, copy_tree, target_names, validate};
 
-struct Cli {
-    databricks: PathBuf,
+pub(crate) struct Cli {
+    pub(crate) databricks: PathBuf,
     server: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Cli {
@@ -26,7 +26,7 @@ impl Drop for Cli {
     }
 }
 
-fn cli(test: &str) -> Option<Cli> {
+pub(crate) fn cli(test: &str) -> Option<Cli> {
     let bin = e2e::workspace_root().join("target/cliref/bin");
     let (databricks, testserver) = (bin.join("databricks"), bin.join("testserver"));
     if !(databricks.is_file() && testserver.is_file()) {
@@ -56,7 +56,7 @@ fn cli(test: &str) -> Option<Cli> {
 }
 
 /// Point every `host:` of the copy's YAML files at the fake workspace.
-fn point_hosts_at(dir: &Path, url: &str) {
+pub(crate) fn point_hosts_at(dir: &Path, url: &str) {
     for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
         let p = entry.path();
         if p.is_dir() {
@@ -151,7 +151,7 @@ fn compare_with(cli: &Cli, src: &Path, t: Option<&str>, extra: &[&str]) -> Resul
     Ok(())
 }
 
-fn uuid_like() -> String {
+pub(crate) fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     format!(
