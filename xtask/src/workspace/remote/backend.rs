@@ -44,6 +44,8 @@ pub struct RemoteWorkspace {
     files: Client,
     state: Client,
     lock: Client,
+    /// The look for files changed there out of band: a client of its own.
+    look: Client,
     /// Absolute workspace path of the environment, e.g.
     /// `/Workspace/Users/me@x.com/.bundle/my_bundle/dev`.
     root: String,
@@ -71,6 +73,7 @@ impl RemoteWorkspace {
             files: client.with_role(Role::Files),
             state: client.with_role(Role::State),
             lock: client.with_role(Role::Lock),
+            look: client.with_role(Role::Look),
             client,
             root: root.trim_end_matches('/').to_string(),
             user: String::new(),
@@ -256,13 +259,13 @@ impl RemoteWorkspace {
         let mut top = true;
         // Breadth-first, one level at a time, each level listed in parallel.
         while !dirs.is_empty() {
-            let levels = self
-                .client
-                .run_parallel(std::mem::take(&mut dirs), |c, d| match c.list(&d) {
-                    // The top folders do not exist before the first deploy.
-                    Err(e) if top && is_missing(&e) => Ok(Vec::new()),
-                    other => other,
-                })?;
+            let levels =
+                self.look
+                    .run_parallel(std::mem::take(&mut dirs), |c, d| match c.list(&d) {
+                        // The top folders do not exist before the first deploy.
+                        Err(e) if top && is_missing(&e) => Ok(Vec::new()),
+                        other => other,
+                    })?;
             top = false;
             for obj in levels.into_iter().flatten() {
                 if obj.object_type == ObjectType::Directory {
@@ -297,7 +300,7 @@ impl RemoteWorkspace {
                     .map(|p| parent(&self.abs(p)).to_string())
                     .collect();
                 let listed = self
-                    .client
+                    .look
                     .run_parallel(dirs.into_iter().collect(), |c, d| c.list(&d));
                 // A server that lists nothing (the CLI's test server) keeps no snapshot.
                 let listed = match listed {
@@ -629,7 +632,7 @@ impl Workspace for RemoteWorkspace {
             }
             suspects.push((path, hash.to_string()));
         }
-        let changed = self.client.run_parallel(suspects, |c, (path, hash)| {
+        let changed = self.look.run_parallel(suspects, |c, (path, hash)| {
             let now = c.export(&format!("{}/{path}", self.root))?;
             Ok(now
                 .is_none_or(|bytes| package::hash_bytes(&bytes) != hash)

@@ -84,6 +84,11 @@ pub enum Role {
     State,
     /// `deploy.lock` (the CLI's locker filer).
     Lock,
+    /// The look for files changed in the workspace out of band (lists and
+    /// exports): this tool's own, which the CLI never sends, so a client of
+    /// its own, as each of the CLI's filers has one; the requests the CLI
+    /// also sends are not slowed by it.
+    Look,
 }
 
 /// One bucket per role, each of the same limit (`DATABRICKS_RATE_LIMIT`
@@ -94,6 +99,7 @@ pub struct Limiters {
     files: RateLimiter,
     state: RateLimiter,
     lock: RateLimiter,
+    look: RateLimiter,
 }
 
 impl Limiters {
@@ -103,6 +109,7 @@ impl Limiters {
             files: RateLimiter::new(per_second),
             state: RateLimiter::new(per_second),
             lock: RateLimiter::new(per_second),
+            look: RateLimiter::new(per_second),
         }
     }
 
@@ -114,6 +121,7 @@ impl Limiters {
         let filer_call = path.starts_with("/api/2.0/workspace-files/")
             || path.starts_with("/api/2.0/workspace/get-status");
         match role {
+            Role::Look => &self.look,
             _ if !filer_call => &self.api,
             Role::Api => &self.api,
             Role::Files => &self.files,
@@ -192,5 +200,17 @@ mod tests {
             assert_eq!(l.for_call(Role::Files, mkdirs).reserve(t0), Duration::ZERO);
         }
         assert!(l.for_call(Role::Api, "/api/2.2/jobs/get").reserve(t0) > Duration::ZERO);
+    }
+
+    #[test]
+    fn the_look_for_files_changed_there_has_a_bucket_of_its_own() {
+        let l = Limiters::new(2);
+        let t0 = Instant::now();
+        let list = "/api/2.0/workspace/list?path=%2Fa";
+        for _ in 0..2 {
+            assert_eq!(l.for_call(Role::Look, list).reserve(t0), Duration::ZERO);
+        }
+        assert!(l.for_call(Role::Look, list).reserve(t0) > Duration::ZERO);
+        assert_eq!(l.for_call(Role::Api, list).reserve(t0), Duration::ZERO);
     }
 }
