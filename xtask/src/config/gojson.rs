@@ -323,9 +323,73 @@ pub fn position(b: &[u8], offset: usize) -> (usize, usize) {
     (line, col + 1)
 }
 
+/// `text` (JSON that [`check`] passed) with each `\\u` escape of a UTF-16
+/// surrogate that is not half of a pair written `\\ufffd`, as Go's decoder
+/// reads it (U+FFFD), where serde_json refuses the document.
+pub fn lone_surrogates_replaced(text: &str) -> std::borrow::Cow<'_, str> {
+    let b = text.as_bytes();
+    let unit = |i: usize| -> Option<u16> {
+        let hex = b.get(i..i + 6)?;
+        (hex[0] == b'\\' && hex[1] == b'u')
+            .then(|| std::str::from_utf8(&hex[2..]).ok())
+            .flatten()
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+    };
+    let mut out = String::new();
+    let (mut i, mut copied, mut in_string) = (0, 0, false);
+    while i < b.len() {
+        match b[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => {
+                let Some(u) = unit(i).filter(|u| (0xD800..0xE000).contains(u)) else {
+                    i += 2;
+                    continue;
+                };
+                let low = unit(i + 6).filter(|l| (0xDC00..0xE000).contains(l));
+                if u < 0xDC00 && low.is_some() {
+                    i += 12;
+                    continue;
+                }
+                out.push_str(&text[copied..i]);
+                out.push_str("\\ufffd");
+                i += 6;
+                copied = i;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    // Nothing replaced: nothing copied.
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As Go's `encoding/json` reads them: a pair is kept, each lone half
+    /// (high or low, at the end or before another escape) is U+FFFD, and an
+    /// escaped backslash before `u` is no escape.
+    #[test]
+    fn lone_surrogates_read_as_go_reads_them() {
+        let read = |t: &str| -> serde_json::Value {
+            serde_json::from_str(&lone_surrogates_replaced(t)).unwrap()
+        };
+        assert_eq!(read(r#""\ud83d\ude00""#), "\u{1F600}");
+        assert_eq!(read(r#"{"a": "x\ud800"}"#)["a"], "x\u{FFFD}");
+        assert_eq!(read(r#""\udc00\u0041""#), "\u{FFFD}A");
+        assert_eq!(read(r#""\ud800\ud83d\ude00""#), "\u{FFFD}\u{1F600}");
+        assert_eq!(read(r#""\\ud800""#), "\\ud800");
+        assert!(matches!(
+            lone_surrogates_replaced(r#"{"k": "\u0041"}"#),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     /// Ours as the CLI prints it after "error decoding JSON at <file>:", or `OK`.
     fn go_text(input: &[u8]) -> String {

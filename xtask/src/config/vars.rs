@@ -382,6 +382,7 @@ fn read_overrides(
         }
     };
     let text = String::from_utf8_lossy(&bytes[..end]);
+    let text = gojson::lone_surrogates_replaced(&text);
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Object(o)) => Some(o),
         Ok(_) => {
@@ -392,8 +393,7 @@ fn read_overrides(
             );
             None
         }
-        // What Go reads and serde_json does not: a lone UTF-16 surrogate in
-        // an escape, nesting deeper than 128.
+        // What Go reads and serde_json does not: nesting deeper than 128.
         Err(e) => {
             ctx.error(
                 format!(
