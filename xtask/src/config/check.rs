@@ -163,93 +163,108 @@ fn check_section(ctx: &mut Ctx, section: &str, node: &Node, path: &str) {
         return;
     }
     match section {
-        "bundle" => {
-            check_keys(ctx, node, BUNDLE, path);
-            if let Some(n) = node.get("name")
-                && n.as_str().is_none()
-            {
-                ctx.error(
-                    format!("expected a string, found a {}", n.kind()),
-                    Some(n.loc),
-                    &format!("{path}.name"),
-                );
-            }
-            if let Some(g) = node.get("git") {
-                check_keys(ctx, g, GIT, &format!("{path}.git"));
-            }
-            if let Some(d) = node.get("deployment") {
-                check_keys(ctx, d, DEPLOYMENT, &format!("{path}.deployment"));
-                if let Some(l) = d.get("lock") {
-                    check_keys(ctx, l, LOCK, &format!("{path}.deployment.lock"));
-                }
-            }
-        }
-        "workspace" => {
-            check_keys(ctx, node, WORKSPACE, path);
-            if let Some(m) = node.as_map() {
-                for e in m
-                    .iter()
-                    .filter(|e| e.key.ends_with("_path") || e.key == "host" || e.key == "profile")
-                {
-                    expect_scalar_str(ctx, &e.node, &format!("{path}.{}", e.key));
-                }
-            }
-        }
-        "sync" => {
-            check_keys(ctx, node, SYNC, path);
-            if let Some(m) = node.as_map() {
-                for e in m.iter() {
-                    expect_string_seq(ctx, &e.node, &format!("{path}.{}", e.key));
-                }
-            }
-        }
+        "bundle" => check_bundle(ctx, node, path),
+        "workspace" => check_workspace(ctx, node, path),
+        "sync" => check_sync(ctx, node, path),
         "presets" => check_keys(ctx, node, PRESETS, path),
-        "variables" => {
-            let Some(m) = expect_map(ctx, node, path) else {
-                return;
-            };
-            for e in m.iter() {
-                // `name: value` shorthand is accepted; a map is a declaration.
-                if let Some(vm) = e.node.as_map()
-                    && (vm.get("default").is_some()
-                        || vm.get("description").is_some()
-                        || vm.get("lookup").is_some()
-                        || vm.get("type").is_some()
-                        || vm.get("value").is_some()
-                        || vm.0.is_empty())
-                {
-                    check_keys(ctx, &e.node, VARIABLE, &format!("{path}.{}", e.key));
-                }
-            }
-        }
-        "resources" => {
-            let Some(m) = expect_map(ctx, node, path) else {
-                return;
-            };
-            for kind in m.iter() {
-                let kp = format!("{path}.{}", kind.key);
-                if crate::config::kinds::get(&kind.key).is_none() {
-                    continue;
-                }
-                if kind.node.is_null() {
-                    continue;
-                }
-                let Some(rs) = expect_map(ctx, &kind.node, &kp) else {
-                    continue;
-                };
-                for r in rs.iter() {
-                    let rp = format!("{kp}.{}", r.key);
-                    let Some(rm) = expect_map(ctx, &r.node, &rp) else {
-                        continue;
-                    };
-                    if kind.key == "jobs" {
-                        check_job(ctx, rm, &rp);
-                    }
-                }
-            }
-        }
+        "variables" => check_variables(ctx, node, path),
+        "resources" => check_resources(ctx, node, path),
         "artifacts" | "permissions" | "run_as" | "experimental" | "python" | "scripts" => {}
         _ => {}
+    }
+}
+
+/// `bundle`: its keys, a string name, and the keys of `git` and `deployment`.
+fn check_bundle(ctx: &mut Ctx, node: &Node, path: &str) {
+    check_keys(ctx, node, BUNDLE, path);
+    if let Some(n) = node.get("name")
+        && n.as_str().is_none()
+    {
+        ctx.error(
+            format!("expected a string, found a {}", n.kind()),
+            Some(n.loc),
+            &format!("{path}.name"),
+        );
+    }
+    if let Some(g) = node.get("git") {
+        check_keys(ctx, g, GIT, &format!("{path}.git"));
+    }
+    if let Some(d) = node.get("deployment") {
+        check_keys(ctx, d, DEPLOYMENT, &format!("{path}.deployment"));
+        if let Some(l) = d.get("lock") {
+            check_keys(ctx, l, LOCK, &format!("{path}.deployment.lock"));
+        }
+    }
+}
+
+/// `workspace`: its keys, and the paths, host and profile as strings.
+fn check_workspace(ctx: &mut Ctx, node: &Node, path: &str) {
+    check_keys(ctx, node, WORKSPACE, path);
+    if let Some(m) = node.as_map() {
+        for e in m
+            .iter()
+            .filter(|e| e.key.ends_with("_path") || e.key == "host" || e.key == "profile")
+        {
+            expect_scalar_str(ctx, &e.node, &format!("{path}.{}", e.key));
+        }
+    }
+}
+
+/// `sync`: its keys, each a list of strings.
+fn check_sync(ctx: &mut Ctx, node: &Node, path: &str) {
+    check_keys(ctx, node, SYNC, path);
+    if let Some(m) = node.as_map() {
+        for e in m.iter() {
+            expect_string_seq(ctx, &e.node, &format!("{path}.{}", e.key));
+        }
+    }
+}
+
+/// `variables`: a map; the keys of each declaration.
+fn check_variables(ctx: &mut Ctx, node: &Node, path: &str) {
+    let Some(m) = expect_map(ctx, node, path) else {
+        return;
+    };
+    for e in m.iter() {
+        // `name: value` shorthand is accepted; a map is a declaration.
+        if let Some(vm) = e.node.as_map()
+            && (vm.get("default").is_some()
+                || vm.get("description").is_some()
+                || vm.get("lookup").is_some()
+                || vm.get("type").is_some()
+                || vm.get("value").is_some()
+                || vm.0.is_empty())
+        {
+            check_keys(ctx, &e.node, VARIABLE, &format!("{path}.{}", e.key));
+        }
+    }
+}
+
+/// `resources`: maps of known kinds holding maps, and each job's tasks.
+fn check_resources(ctx: &mut Ctx, node: &Node, path: &str) {
+    let Some(m) = expect_map(ctx, node, path) else {
+        return;
+    };
+    for kind in m.iter() {
+        let kp = format!("{path}.{}", kind.key);
+        if crate::config::kinds::get(&kind.key).is_none() {
+            continue;
+        }
+        if kind.node.is_null() {
+            continue;
+        }
+        let Some(rs) = expect_map(ctx, &kind.node, &kp) else {
+            continue;
+        };
+        for r in rs.iter() {
+            let rp = format!("{kp}.{}", r.key);
+            let Some(rm) = expect_map(ctx, &r.node, &rp) else {
+                continue;
+            };
+            if kind.key == "jobs" {
+                check_job(ctx, rm, &rp);
+            }
+        }
     }
 }
 

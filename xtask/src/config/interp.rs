@@ -516,14 +516,16 @@ fn walk_ref_node(n: &Node, f: &mut impl FnMut(&Node)) {
     }
 }
 
+/// Problems found while resolving: (is an error, message, file, line, col),
+/// sorted and each once.
+type Problems = BTreeSet<(bool, String, u32, u32, u32)>;
+
+fn problem(problems: &mut Problems, msg: String, loc: Loc) {
+    problems.insert((true, msg, loc.file, loc.line, loc.col));
+}
+
 /// Replace the references of one string that can be resolved now.
-fn substitute(
-    n: &mut Node,
-    at: &At,
-    copied: &mut usize,
-    problems: &mut BTreeSet<(bool, String, u32, u32, u32)>,
-) -> bool {
-    let (snapshot, lookups) = (at.snapshot, at.lookups);
+fn substitute(n: &mut Node, at: &At, copied: &mut usize, problems: &mut Problems) -> bool {
     let Value::Str(s) = &n.v else { return false };
     if !s.contains("${") {
         return false;
@@ -534,50 +536,10 @@ fn substitute(
     }
     // A string that is exactly one reference takes the value with its type.
     let whole = refs.len() == 1 && refs[0].start == 0 && refs[0].end == s.len();
-    let mut values: Vec<Option<Node>> = Vec::with_capacity(refs.len());
-    for r in &refs {
-        let path = normalize(&r.path);
-        if !resolvable(&r.path, lookups) {
-            values.push(None);
-            continue;
-        }
-        match lookup(snapshot, &path) {
-            // A map or list is taken as it is, references and all: they are
-            // resolved where it lands, in the next round (the CLI's resolver
-            // follows a reference to a string only). A value that refers to
-            // itself so nests deeper each round, as the CLI's does.
-            Some(v) if matches!(v.v, Value::Map(_) | Value::Seq(_)) => {
-                if !whole {
-                    // Only its kind matters: it cannot be spliced into text.
-                    values.push(Some(Node::map(v.loc)));
-                } else if let Some(why) = too_big(v, at.depth, copied, &r.path) {
-                    problems.insert((true, why, n.loc.file, n.loc.line, n.loc.col));
-                    values.push(None);
-                } else {
-                    values.push(Some(v.clone()));
-                }
-            }
-            Some(v) if !has_refs(v, lookups) => values.push(Some(v.clone())),
-            Some(_) => values.push(None),
-            None => {
-                // Every missing reference is an error, with the fix when
-                // there is a near miss, as the CLI's resolver reports it
-                // (libs/dyn/dynvar/resolve.go: a NoSuchKey lookup becomes
-                // "reference does not exist"; recorded in
-                // acceptance/bundle/variables/did_you_mean/output.txt).
-                let msg = match suggest(snapshot, &r.path) {
-                    _ if let Some(e) = index_error(snapshot, &path) => e,
-                    Some(s) => format!(
-                        "reference does not exist: ${{{}}}. did you mean ${{{s}}}?",
-                        r.path
-                    ),
-                    None => format!("reference does not exist: ${{{}}}", r.path),
-                };
-                problems.insert((true, msg, n.loc.file, n.loc.line, n.loc.col));
-                values.push(None);
-            }
-        }
-    }
+    let mut values: Vec<Option<Node>> = refs
+        .iter()
+        .map(|r| value_of(r, n.loc, whole, at, copied, problems))
+        .collect();
     if whole {
         return match values.pop().flatten() {
             Some(v) => {
@@ -587,6 +549,78 @@ fn substitute(
             None => false,
         };
     }
+    match splice(s, &refs, values, n.loc, problems) {
+        Some(out) => {
+            n.v = Value::Str(out);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The value reference `r` (in a string at `loc`) stands for now; `None`
+/// when it is left as it is this round (a problem is noted when it never
+/// resolves).
+fn value_of(
+    r: &Ref,
+    loc: Loc,
+    whole: bool,
+    at: &At,
+    copied: &mut usize,
+    problems: &mut Problems,
+) -> Option<Node> {
+    let (snapshot, lookups) = (at.snapshot, at.lookups);
+    let path = normalize(&r.path);
+    if !resolvable(&r.path, lookups) {
+        return None;
+    }
+    match lookup(snapshot, &path) {
+        // A map or list is taken as it is, references and all: they are
+        // resolved where it lands, in the next round (the CLI's resolver
+        // follows a reference to a string only). A value that refers to
+        // itself so nests deeper each round, as the CLI's does.
+        Some(v) if matches!(v.v, Value::Map(_) | Value::Seq(_)) => {
+            if !whole {
+                // Only its kind matters: it cannot be spliced into text.
+                Some(Node::map(v.loc))
+            } else if let Some(why) = too_big(v, at.depth, copied, &r.path) {
+                problem(problems, why, loc);
+                None
+            } else {
+                Some(v.clone())
+            }
+        }
+        Some(v) if !has_refs(v, lookups) => Some(v.clone()),
+        Some(_) => None,
+        None => {
+            problem(problems, missing_ref(snapshot, &r.path, &path), loc);
+            None
+        }
+    }
+}
+
+/// Every missing reference is an error, with the fix when there is a near
+/// miss, as the CLI's resolver reports it (libs/dyn/dynvar/resolve.go: a
+/// NoSuchKey lookup becomes "reference does not exist"; recorded in
+/// acceptance/bundle/variables/did_you_mean/output.txt).
+fn missing_ref(snapshot: &Node, raw: &str, path: &str) -> String {
+    match suggest(snapshot, raw) {
+        _ if let Some(e) = index_error(snapshot, path) => e,
+        Some(s) => format!("reference does not exist: ${{{raw}}}. did you mean ${{{s}}}?"),
+        None => format!("reference does not exist: ${{{raw}}}"),
+    }
+}
+
+/// `s` with each reference that has a text value replaced by it; `None`
+/// when none has, or when the result would grow past `MAX_LEN` (then the
+/// string is left whole, with a problem noted).
+fn splice(
+    s: &str,
+    refs: &[Ref],
+    values: Vec<Option<Node>>,
+    loc: Loc,
+    problems: &mut Problems,
+) -> Option<String> {
     let mut out = String::with_capacity(s.len());
     let mut last = 0;
     let mut changed = false;
@@ -599,38 +633,25 @@ fn substitute(
             }
             None => {
                 if v.is_some() {
-                    problems.insert((
-                        true,
-                        format!("cannot interpolate non-string value: ${{{}}}", r.path),
-                        n.loc.file,
-                        n.loc.line,
-                        n.loc.col,
-                    ));
+                    let msg = format!("cannot interpolate non-string value: ${{{}}}", r.path);
+                    problem(problems, msg, loc);
                 }
                 out.push_str(&s[r.start..r.end]);
             }
         }
         last = r.end;
         if out.len() > MAX_LEN {
-            problems.insert((
-                true,
-                format!(
-                    "interpolation makes this value longer than {} MiB (at ${{{}}}); it is left unresolved",
-                    MAX_LEN >> 20,
-                    r.path
-                ),
-                n.loc.file,
-                n.loc.line,
-                n.loc.col,
-            ));
-            return false;
+            let msg = format!(
+                "interpolation makes this value longer than {} MiB (at ${{{}}}); it is left unresolved",
+                MAX_LEN >> 20,
+                r.path
+            );
+            problem(problems, msg, loc);
+            return None;
         }
     }
     out.push_str(&s[last..]);
-    if changed {
-        n.v = Value::Str(out);
-    }
-    changed
+    changed.then_some(out)
 }
 
 /// "did you mean": the closest existing sibling of the missing key.

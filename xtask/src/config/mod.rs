@@ -305,28 +305,15 @@ fn resolve(
     // As the CLI: an error of its load phase (the files, the target) ends
     // it, and validate prints the configuration as loaded so far.
     let load_failed = has_errors(ctx);
-    targets::legacy_alias(ctx, &mut tree);
-    check::check_root(ctx, &tree);
-    names::check(ctx, &tree);
-    check::drop_unknown(&mut tree);
-    check::drop_mistyped(ctx, &mut tree);
+    check_loaded(ctx, &mut tree);
     if load_failed {
-        // The CLI had not replaced `include` by the files it matched yet.
-        let written = ctx.sources.first().and_then(|r| r.get("include")).cloned();
-        if let (Some(w), Some(m)) = (written, tree.as_map_mut())
-            && let Some(e) = m.get_mut("include")
-        {
-            *e = w;
-        }
+        restore_written_include(ctx, &mut tree);
         return Ok(Some(as_loaded(ctx, tree)));
     }
     let Some(target) = targets::select(ctx, &tree, opts.target.as_deref()) else {
         return Ok(Some(as_loaded(ctx, tree)));
     };
-    let errors_before = ctx.diags.iter().filter(|d| d.is_error()).count();
-    let loaded = tree.clone();
-    targets::apply(ctx, &mut tree, &target);
-    if ctx.diags.iter().filter(|d| d.is_error()).count() > errors_before {
+    if let Some(loaded) = apply_target(ctx, &mut tree, &target) {
         return Ok(Some(as_loaded(ctx, loaded)));
     }
     merge::keyed_merges_before_references(&mut tree);
@@ -340,20 +327,71 @@ fn resolve(
     }
     let asked = match ask {
         Some(ask) if opts.current_user.is_none() && !has_errors(ctx) => {
-            if let Some(host) = unusable_host(&tree) {
-                // The CLI fails here, at its first request, and prints the
-                // target as selected; no request goes anywhere.
-                ctx.error(
-                    format!("failed during request visitor: parse \"https://{host}\": invalid character \"{{\" in host name"),
-                    None,
-                    "",
-                );
+            if host_unusable(ctx, &tree) {
                 return Ok(Some(as_selected(ctx, tree, target, true)));
             }
             Some(ask(&Unresolved(&tree))?)
         }
         _ => None,
     };
+    let mode = complete(ctx, &mut tree, opts, asked, &target);
+    Ok(Some(finished(ctx, tree, (name, target), mode)))
+}
+
+/// The checks on the tree as loaded, and the drop of what they reject.
+fn check_loaded(ctx: &mut ctx::Ctx, tree: &mut yaml::Node) {
+    targets::legacy_alias(ctx, tree);
+    check::check_root(ctx, tree);
+    names::check(ctx, tree);
+    check::drop_unknown(tree);
+    check::drop_mistyped(ctx, tree);
+}
+
+/// The CLI had not replaced `include` by the files it matched yet when its
+/// load phase failed: the root file's `include` as written.
+fn restore_written_include(ctx: &ctx::Ctx, tree: &mut yaml::Node) {
+    let written = ctx.sources.first().and_then(|r| r.get("include")).cloned();
+    if let (Some(w), Some(m)) = (written, tree.as_map_mut())
+        && let Some(e) = m.get_mut("include")
+    {
+        *e = w;
+    }
+}
+
+/// Apply `target` to the tree; the tree as it was before, when that added
+/// an error (the CLI then prints the configuration as loaded).
+fn apply_target(ctx: &mut ctx::Ctx, tree: &mut yaml::Node, target: &str) -> Option<yaml::Node> {
+    let errors_before = ctx.diags.iter().filter(|d| d.is_error()).count();
+    let loaded = tree.clone();
+    targets::apply(ctx, tree, target);
+    let failed = ctx.diags.iter().filter(|d| d.is_error()).count() > errors_before;
+    failed.then_some(loaded)
+}
+
+/// Whether `workspace.host` cannot be asked (an error noted if so).
+fn host_unusable(ctx: &mut ctx::Ctx, tree: &yaml::Node) -> bool {
+    let Some(host) = unusable_host(tree) else {
+        return false;
+    };
+    // The CLI fails here, at its first request, and prints the target as
+    // selected; no request goes anywhere.
+    ctx.error(
+        format!("failed during request visitor: parse \"https://{host}\": invalid character \"{{\" in host name"),
+        None,
+        "",
+    );
+    true
+}
+
+/// The user's facts filled in, then every later stage and the local paths;
+/// the bundle's mode.
+fn complete(
+    ctx: &mut ctx::Ctx,
+    tree: &mut yaml::Node,
+    opts: &LoadOptions,
+    asked: Option<CurrentUser>,
+    target: &str,
+) -> Option<String> {
     let scim = asked.as_ref().map(|u| u.scim.clone()).unwrap_or_default();
     let resolver = asked.as_ref().and_then(|u| u.lookups.clone());
     let user = asked
@@ -364,20 +402,29 @@ fn resolve(
         .unwrap_or_else(|| "unknown".to_string());
     let git = crate::git::info(&ctx.root);
     let root_path_explicit = tree.at(&["workspace", "root_path"]).is_some();
-    modes::fill_facts(ctx, &mut tree, (&user, &scim), &git, &target);
+    modes::fill_facts(ctx, tree, (&user, &scim), &git, target);
     let mode = stages(
         ctx,
-        &mut tree,
+        tree,
         (opts, resolver.as_ref()),
-        (&user, &target),
+        (&user, target),
         root_path_explicit,
     );
-    paths::rebase_local(ctx, &mut tree);
-    paths::check_sync_patterns(ctx, &tree);
+    paths::rebase_local(ctx, tree);
+    paths::check_sync_patterns(ctx, tree);
+    mode
+}
 
+/// The bundle from the finished tree.
+fn finished(
+    ctx: &mut ctx::Ctx,
+    tree: yaml::Node,
+    (name, target): (String, String),
+    mode: Option<String>,
+) -> Bundle {
     let resource_files = resource_files(ctx, &tree);
     let config = to_config_json(&tree);
-    Ok(Some(Bundle {
+    Bundle {
         root: ctx.root.clone(),
         name,
         target,
@@ -389,7 +436,7 @@ fn resolve(
             files: ctx.files.clone(),
             sources: std::mem::take(&mut ctx.sources),
         },
-    }))
+    }
 }
 
 /// A `workspace.host` written as a reference: auth fields are never

@@ -360,49 +360,77 @@ fn development(ctx: &mut Ctx, root: &mut Node, user: &str) {
 /// `presets` (set by the user, or by development mode) applied to jobs and
 /// pipelines; a value set on the resource itself wins.
 pub fn apply_presets(root: &mut Node) {
-    let loc = Loc::default();
-    let Some(presets) = root.get("presets").and_then(Node::as_map).cloned() else {
+    let Some(presets) = root
+        .get("presets")
+        .and_then(Node::as_map)
+        .map(Presets::read)
+    else {
         return;
     };
-    let prefix = presets
-        .get("name_prefix")
-        .and_then(Node::as_str)
-        .unwrap_or("")
-        .to_string();
-    let pause = presets
-        .get("trigger_pause_status")
-        .and_then(Node::as_str)
-        .map(str::to_string);
-    let max_runs = presets
-        .get("jobs_max_concurrent_runs")
-        .filter(|n| matches!(n.v, Value::Int(_)))
-        .cloned();
-    let pipelines_dev = presets
-        .get("pipelines_development")
-        .filter(|n| matches!(n.v, Value::Bool(_)))
-        .cloned();
-    let tags = presets
-        .get("tags")
-        .and_then(Node::as_map)
-        .cloned()
-        .unwrap_or_default();
-    prefix_names(root, &prefix);
+    prefix_names(root, &presets.prefix);
+    preset_jobs(root, &presets);
+    preset_alerts(root, presets.pause.as_deref());
+    preset_pipelines(root, &presets);
+    preset_other_tags(root, &presets.tags);
+}
+
+/// The presets that apply to resources, each kept only when of its type.
+struct Presets {
+    prefix: String,
+    pause: Option<String>,
+    max_runs: Option<Node>,
+    pipelines_dev: Option<Node>,
+    tags: Map,
+}
+
+impl Presets {
+    fn read(presets: &Map) -> Presets {
+        Presets {
+            prefix: presets
+                .get("name_prefix")
+                .and_then(Node::as_str)
+                .unwrap_or("")
+                .to_string(),
+            pause: presets
+                .get("trigger_pause_status")
+                .and_then(Node::as_str)
+                .map(str::to_string),
+            max_runs: presets
+                .get("jobs_max_concurrent_runs")
+                .filter(|n| matches!(n.v, Value::Int(_)))
+                .cloned(),
+            pipelines_dev: presets
+                .get("pipelines_development")
+                .filter(|n| matches!(n.v, Value::Bool(_)))
+                .cloned(),
+            tags: presets
+                .get("tags")
+                .and_then(Node::as_map)
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A job's tags, maximum concurrent runs and its triggers' pause status.
+fn preset_jobs(root: &mut Node, presets: &Presets) {
+    let loc = Loc::default();
     visit_mut(root, "resources.jobs.*", &mut |_, job| {
         let Some(job) = job.as_map_mut() else { return };
-        if !tags.0.is_empty() {
+        if !presets.tags.0.is_empty() {
             let jt = child(job, "tags", loc);
-            for t in tags.iter() {
+            for t in presets.tags.iter() {
                 if jt.get(&t.key).is_none() {
                     jt.insert(&t.key, loc, t.node.clone());
                 }
             }
         }
-        if let Some(n) = &max_runs
+        if let Some(n) = &presets.max_runs
             && job.get("max_concurrent_runs").is_none()
         {
             job.insert("max_concurrent_runs", loc, n.clone());
         }
-        if let Some(p) = &pause {
+        if let Some(p) = &presets.pause {
             for k in ["schedule", "continuous", "trigger"] {
                 if let Some(t) = job.get_mut(k).and_then(Node::as_map_mut)
                     && t.get("pause_status").is_none()
@@ -412,9 +440,13 @@ pub fn apply_presets(root: &mut Node) {
             }
         }
     });
-    // An alert's schedule, when it has one and no pause status of its own.
+}
+
+/// An alert's schedule, when it has one and no pause status of its own.
+fn preset_alerts(root: &mut Node, pause: Option<&str>) {
+    let loc = Loc::default();
     visit_mut(root, "resources.alerts.*.schedule", &mut |_, s| {
-        if let (Some(p), Some(m)) = (&pause, s.as_map_mut())
+        if let (Some(p), Some(m)) = (pause, s.as_map_mut())
             && m.get("quartz_cron_schedule")
                 .and_then(Node::as_str)
                 .is_some_and(|c| !c.is_empty())
@@ -423,36 +455,47 @@ pub fn apply_presets(root: &mut Node) {
             m.insert("pause_status", loc, Node::str(p, loc));
         }
     });
+}
+
+/// A pipeline's development flag (only ever set to true), its continuous
+/// run stopped when triggers are paused, and its tags.
+fn preset_pipelines(root: &mut Node, presets: &Presets) {
+    let loc = Loc::default();
     visit_mut(root, "resources.pipelines.*", &mut |_, p| {
         let Some(pm) = p.as_map_mut() else { return };
-        if let Some(d) = &pipelines_dev
+        if let Some(d) = &presets.pipelines_dev
             && d.v == Value::Bool(true)
         {
             pm.insert("development", loc, d.clone());
         }
-        if pause.as_deref() == Some("PAUSED") && pm.get("continuous").is_some() {
+        if presets.pause.as_deref() == Some("PAUSED") && pm.get("continuous").is_some() {
             pm.insert("continuous", loc, Node::new(Value::Bool(false), loc));
         }
-        add_map_tags(pm, "tags", &tags);
+        add_map_tags(pm, "tags", &presets.tags);
     });
+}
+
+/// Tags on the other kinds that take them, each in its own shape.
+fn preset_other_tags(root: &mut Node, tags: &Map) {
+    let loc = Loc::default();
     // Tags as `{key, value}` lists, added in key order where the key is new.
     for pattern in ["resources.experiments.*", "resources.models.*"] {
         visit_mut(root, pattern, &mut |_, r| {
             if let Some(m) = r.as_map_mut() {
-                add_list_tags(m, "tags", &tags);
+                add_list_tags(m, "tags", tags);
             }
         });
     }
     visit_mut(root, "resources.clusters.*", &mut |_, c| {
         if let Some(m) = c.as_map_mut() {
-            add_map_tags(m, "custom_tags", &tags);
+            add_map_tags(m, "custom_tags", tags);
         }
     });
     visit_mut(root, "resources.sql_warehouses.*", &mut |_, w| {
         if let Some(m) = w.as_map_mut()
             && !tags.0.is_empty()
         {
-            add_list_tags(child(m, "tags", loc), "custom_tags", &tags);
+            add_list_tags(child(m, "tags", loc), "custom_tags", tags);
         }
     });
 }

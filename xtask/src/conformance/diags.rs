@@ -107,6 +107,43 @@ pub fn compare(
     (reference, reference_ok): (&[Diagnostic], bool),
     (ours, ours_ok): (&[Diagnostic], bool),
 ) -> Vec<Difference> {
+    let (mut missing, mut extra) = unmatched(reference, ours);
+    let mut out = Vec::new();
+    pair_moved(&mut missing, &mut extra, &mut out);
+    pair_cycles(&mut missing, &mut extra, &mut out);
+    let excuses = Excuses::new(reference, &missing);
+    out.extend(
+        missing
+            .iter()
+            .map(|m| Difference::new(format!("missing: {m}"), None)),
+    );
+    let extra: Vec<Difference> = extra
+        .iter()
+        .map(|e| Difference::new(format!("extra: {e}"), excuses.of(e)))
+        .collect();
+    if reference_ok != ours_ok {
+        // Decided before the extras join `out`: the excuse looks at the
+        // other differences and at the extras apart.
+        let why = only_not_deployable(reference_ok, &extra, &out, ours)
+            .then_some(OnPurpose::NotDeployableYet);
+        out.extend(extra);
+        out.push(Difference::new(
+            format!(
+                "exit: reference {} ≠ ours {}",
+                status(reference_ok),
+                status(ours_ok)
+            ),
+            why,
+        ));
+    } else {
+        out.extend(extra);
+    }
+    out
+}
+
+/// The reference's diagnostics ours lacks and ours the reference lacks,
+/// matched one for one (a multiset difference), each in its input order.
+fn unmatched(reference: &[Diagnostic], ours: &[Diagnostic]) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
     let mut missing: Vec<Diagnostic> = reference.to_vec();
     let mut extra: Vec<Diagnostic> = Vec::new();
     for d in ours {
@@ -117,8 +154,16 @@ pub fn compare(
             None => extra.push(d.clone()),
         }
     }
-    let mut out = Vec::new();
-    // Same severity and summary, another place: one difference, named as such.
+    (missing, extra)
+}
+
+/// Same severity and summary, another place: one difference, named as such,
+/// rather than one missing and one extra.
+fn pair_moved(
+    missing: &mut Vec<Diagnostic>,
+    extra: &mut Vec<Diagnostic>,
+    out: &mut Vec<Difference>,
+) {
     missing.retain(|m| {
         let same = extra
             .iter()
@@ -138,7 +183,14 @@ pub fn compare(
         ));
         false
     });
-    // The same cycle in other words.
+}
+
+/// The same cycle in other words: one difference, excused.
+fn pair_cycles(
+    missing: &mut Vec<Diagnostic>,
+    extra: &mut Vec<Diagnostic>,
+    out: &mut Vec<Difference>,
+) {
     missing.retain(|m| {
         let Some(j) = extra.iter().position(|e| on_purpose::same_cycle(m, e)) else {
             return true;
@@ -150,68 +202,70 @@ pub fn compare(
         ));
         false
     });
-    let said_all = |pred: &dyn Fn(&Diagnostic) -> bool| {
-        reference.iter().any(pred) && !missing.iter().any(pred)
-    };
-    // The CLI's pick among the variables with no value is one of ours.
-    let picked_one = reference
-        .iter()
-        .filter(|d| on_purpose::is_unassigned(d))
-        .count()
-        == 1
-        && said_all(&on_purpose::is_unassigned);
-    // The CLI's first path error is one of ours.
-    let first_path_error =
-        said_all(&|d: &Diagnostic| d.severity == "Error" && on_purpose::is_path_error(&d.summary));
-    let added = |e: &Diagnostic| {
+}
+
+/// What the reference said that lets an extra diagnostic of ours pass as
+/// deliberate: the CLI stops at the first of some kinds, ours reports all.
+struct Excuses {
+    /// The CLI's pick among the variables with no value is one of ours.
+    picked_one: bool,
+    /// The CLI's first path error is one of ours.
+    first_path_error: bool,
+}
+
+impl Excuses {
+    fn new(reference: &[Diagnostic], missing: &[Diagnostic]) -> Excuses {
+        let said_all = |pred: &dyn Fn(&Diagnostic) -> bool| {
+            reference.iter().any(pred) && !missing.iter().any(pred)
+        };
+        Excuses {
+            picked_one: reference
+                .iter()
+                .filter(|d| on_purpose::is_unassigned(d))
+                .count()
+                == 1
+                && said_all(&on_purpose::is_unassigned),
+            first_path_error: said_all(&is_path_error),
+        }
+    }
+
+    /// Why an extra diagnostic of ours is on purpose, if it is.
+    fn of(&self, e: &Diagnostic) -> Option<OnPurpose> {
         if on_purpose::is_duplicate_key(e) {
             Some(OnPurpose::DuplicateKeyWarned)
         } else if on_purpose::is_not_deployable(e) {
             Some(OnPurpose::NotDeployableYet)
-        } else if picked_one && on_purpose::is_unassigned(e) {
+        } else if self.picked_one && on_purpose::is_unassigned(e) {
             Some(OnPurpose::EveryUnassignedVariable)
-        } else if first_path_error && e.severity == "Error" && on_purpose::is_path_error(&e.summary)
-        {
+        } else if self.first_path_error && is_path_error(e) {
             Some(OnPurpose::EveryPathError)
         } else {
             None
         }
-    };
-    out.extend(
-        missing
-            .iter()
-            .map(|m| Difference::new(format!("missing: {m}"), None)),
-    );
-    let extra: Vec<Difference> = extra
-        .iter()
-        .map(|e| Difference::new(format!("extra: {e}"), added(e)))
-        .collect();
-    if reference_ok != ours_ok {
-        // Ours failing where the CLI passed, only for a kind it cannot
-        // deploy yet: that error is the whole difference.
-        let why = (reference_ok
-            && !extra.is_empty()
-            && extra
-                .iter()
-                .all(|d| d.on_purpose == Some(OnPurpose::NotDeployableYet))
-            && out.iter().all(|d| d.on_purpose.is_some())
-            && !ours
-                .iter()
-                .any(|d| d.severity == "Error" && !on_purpose::is_not_deployable(d)))
-        .then_some(OnPurpose::NotDeployableYet);
-        out.extend(extra);
-        out.push(Difference::new(
-            format!(
-                "exit: reference {} ≠ ours {}",
-                status(reference_ok),
-                status(ours_ok)
-            ),
-            why,
-        ));
-    } else {
-        out.extend(extra);
     }
-    out
+}
+
+fn is_path_error(d: &Diagnostic) -> bool {
+    d.severity == "Error" && on_purpose::is_path_error(&d.summary)
+}
+
+/// Ours failing where the CLI passed, only for a kind it cannot deploy yet:
+/// that error is the whole difference.
+fn only_not_deployable(
+    reference_ok: bool,
+    extra: &[Difference],
+    others: &[Difference],
+    ours: &[Diagnostic],
+) -> bool {
+    reference_ok
+        && !extra.is_empty()
+        && extra
+            .iter()
+            .all(|d| d.on_purpose == Some(OnPurpose::NotDeployableYet))
+        && others.iter().all(|d| d.on_purpose.is_some())
+        && !ours
+            .iter()
+            .any(|d| d.severity == "Error" && !on_purpose::is_not_deployable(d))
 }
 
 fn status(ok: bool) -> &'static str {

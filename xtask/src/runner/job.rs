@@ -138,70 +138,15 @@ pub fn tasks(job: &Value) -> Result<Vec<Task>> {
 }
 
 fn kind(t: &Value) -> Kind {
-    let unsupported = |kind: &str, reason: &str| Kind::Unsupported {
-        kind: kind.into(),
-        reason: reason.into(),
-    };
-    let from_git = |v: &Value| v["source"].as_str() == Some("GIT");
+    // The first task type present decides, in this order.
     if let Some(nb) = t.get("notebook_task") {
-        if from_git(nb) {
-            return unsupported(
-                "notebook_task",
-                "the notebook comes from a Git source, not the deployed bundle",
-            );
-        }
-        let Some(path) = nb["notebook_path"].as_str() else {
-            return unsupported("notebook_task", "no notebook_path");
-        };
-        let base_parameters = nb["base_parameters"]
-            .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar(v))).collect())
-            .unwrap_or_default();
-        return Kind::Notebook {
-            path: path.to_string(),
-            base_parameters,
-        };
+        return notebook(nb);
     }
     if let Some(py) = t.get("spark_python_task") {
-        if from_git(py) {
-            return unsupported(
-                "spark_python_task",
-                "the file comes from a Git source, not the deployed bundle",
-            );
-        }
-        let Some(path) = py["python_file"].as_str() else {
-            return unsupported("spark_python_task", "no python_file");
-        };
-        let parameters = py["parameters"]
-            .as_array()
-            .map(|a| a.iter().map(scalar).collect())
-            .unwrap_or_default();
-        return Kind::PythonFile {
-            path: path.to_string(),
-            parameters,
-        };
+        return python_file(py);
     }
     if let Some(w) = t.get("python_wheel_task") {
-        let (Some(package), Some(entry_point)) =
-            (w["package_name"].as_str(), w["entry_point"].as_str())
-        else {
-            return unsupported("python_wheel_task", "needs package_name and entry_point");
-        };
-        let parameters = match w["named_parameters"].as_object() {
-            Some(named) => named
-                .iter()
-                .map(|(k, v)| format!("--{k}={}", scalar(v)))
-                .collect(),
-            None => w["parameters"]
-                .as_array()
-                .map(|a| a.iter().map(scalar).collect())
-                .unwrap_or_default(),
-        };
-        return Kind::Wheel {
-            package: package.to_string(),
-            entry_point: entry_point.to_string(),
-            parameters,
-        };
+        return wheel(w);
     }
     if let Some(c) = t.get("condition_task") {
         return Kind::Condition {
@@ -210,7 +155,98 @@ fn kind(t: &Value) -> Kind {
             right: scalar(&c["right"]),
         };
     }
-    let reason = |kind: &str| match kind {
+    match t
+        .as_object()
+        .and_then(|o| o.keys().find(|k| k.ends_with("_task")))
+    {
+        Some(k) => unsupported(k, no_local_run(k)),
+        None => unsupported(
+            "unknown",
+            "the task names no task type (notebook_task, spark_python_task, ...)",
+        ),
+    }
+}
+
+fn unsupported(kind: &str, reason: &str) -> Kind {
+    Kind::Unsupported {
+        kind: kind.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Only files of the deployed bundle are run; a Git source is elsewhere.
+fn from_git(v: &Value) -> bool {
+    v["source"].as_str() == Some("GIT")
+}
+
+fn notebook(nb: &Value) -> Kind {
+    if from_git(nb) {
+        return unsupported(
+            "notebook_task",
+            "the notebook comes from a Git source, not the deployed bundle",
+        );
+    }
+    let Some(path) = nb["notebook_path"].as_str() else {
+        return unsupported("notebook_task", "no notebook_path");
+    };
+    let base_parameters = nb["base_parameters"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar(v))).collect())
+        .unwrap_or_default();
+    Kind::Notebook {
+        path: path.to_string(),
+        base_parameters,
+    }
+}
+
+fn python_file(py: &Value) -> Kind {
+    if from_git(py) {
+        return unsupported(
+            "spark_python_task",
+            "the file comes from a Git source, not the deployed bundle",
+        );
+    }
+    let Some(path) = py["python_file"].as_str() else {
+        return unsupported("spark_python_task", "no python_file");
+    };
+    let parameters = py["parameters"]
+        .as_array()
+        .map(|a| a.iter().map(scalar).collect())
+        .unwrap_or_default();
+    Kind::PythonFile {
+        path: path.to_string(),
+        parameters,
+    }
+}
+
+/// A wheel's entry point; named parameters, when given, win over the list
+/// and are passed as `--name=value`.
+fn wheel(w: &Value) -> Kind {
+    let (Some(package), Some(entry_point)) =
+        (w["package_name"].as_str(), w["entry_point"].as_str())
+    else {
+        return unsupported("python_wheel_task", "needs package_name and entry_point");
+    };
+    let parameters = match w["named_parameters"].as_object() {
+        Some(named) => named
+            .iter()
+            .map(|(k, v)| format!("--{k}={}", scalar(v)))
+            .collect(),
+        None => w["parameters"]
+            .as_array()
+            .map(|a| a.iter().map(scalar).collect())
+            .unwrap_or_default(),
+    };
+    Kind::Wheel {
+        package: package.to_string(),
+        entry_point: entry_point.to_string(),
+        parameters,
+    }
+}
+
+/// Why a task type with no local equivalent is not run here.
+fn no_local_run(kind: &str) -> &'static str {
+    match kind {
         "pipeline_task" => "a Lakeflow/DLT pipeline runs only on Databricks",
         "sql_task" | "dashboard_task" => "needs a Databricks SQL warehouse",
         "dbt_task" => "needs dbt and a Databricks SQL warehouse",
@@ -218,16 +254,6 @@ fn kind(t: &Value) -> Kind {
         "spark_jar_task" | "spark_submit_task" => "needs a Spark cluster",
         "for_each_task" => "for_each tasks are not run locally",
         _ => "this task type has no local equivalent",
-    };
-    match t
-        .as_object()
-        .and_then(|o| o.keys().find(|k| k.ends_with("_task")))
-    {
-        Some(k) => unsupported(k, reason(k)),
-        None => unsupported(
-            "unknown",
-            "the task names no task type (notebook_task, spark_python_task, ...)",
-        ),
     }
 }
 
