@@ -248,9 +248,17 @@ impl RemoteWorkspace {
     /// deployment (it trusts its own record). Drift is then unknown.
     fn walk(&self) -> Result<Option<BTreeMap<String, Option<i64>>>> {
         match self.walk_all() {
-            Err(e) if api_error(&e).is_some_and(|a| a.status == 501) => Ok(None),
+            Err(e) if unlisted(&e) => Ok(None),
             other => other.map(Some),
         }
+    }
+
+    /// The `modified_at` of each deployed object as the last deploy saw it.
+    fn read_snapshot(&self) -> Result<BTreeMap<String, Option<i64>>> {
+        Ok(match self.read_state(SNAPSHOT)? {
+            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            None => BTreeMap::new(),
+        })
     }
 
     fn walk_all(&self) -> Result<BTreeMap<String, Option<i64>>> {
@@ -304,7 +312,7 @@ impl RemoteWorkspace {
                     .run_parallel(dirs.into_iter().collect(), |c, d| c.list(&d));
                 // A server that lists nothing (the CLI's test server) keeps no snapshot.
                 let listed = match listed {
-                    Err(e) if api_error(&e).is_some_and(|a| a.status == 501) => return Ok(()),
+                    Err(e) if unlisted(&e) => return Ok(()),
                     other => other?,
                 };
                 let prefix = format!("{}/", self.root);
@@ -321,6 +329,11 @@ impl RemoteWorkspace {
         // Through `write_state`, so the state cache stays true.
         self.write_state(SNAPSHOT, &serde_json::to_vec(&snapshot)?)
     }
+}
+
+/// The server does not implement `workspace/list` (501).
+fn unlisted(e: &anyhow::Error) -> bool {
+    api_error(e).is_some_and(|a| a.status == 501)
 }
 
 /// How many folders a walk of `dirs` lists: each with its ancestors below
@@ -609,10 +622,7 @@ impl Workspace for RemoteWorkspace {
             });
         };
         *self.last_walk.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
-        let snapshot: BTreeMap<String, Option<i64>> = match self.read_state(SNAPSHOT)? {
-            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-            None => BTreeMap::new(),
-        };
+        let snapshot = self.read_snapshot()?;
         let mut drift = Drift::default();
         let mut suspects = Vec::new();
         for (path, modified) in found {
@@ -647,7 +657,7 @@ impl Workspace for RemoteWorkspace {
     }
 
     /// The look of [`Self::drift`] is a `workspace/list` per folder, at the
-    /// rate limit of the API client: a deploy of more than
+    /// rate limit (its own client's): a deploy of more than
     /// [`DEPLOY_LIST_BUDGET`] folders skips it (at 15 a second, 1,112
     /// folders would add 74 s to every deploy, where the CLI never looks)
     /// and lists only the folders it writes, for the snapshot.
@@ -661,10 +671,7 @@ impl Workspace for RemoteWorkspace {
              {folders} folders (a request each; more than {DEPLOY_LIST_BUDGET}): `status`, \
              `stage` and `release` look"
         );
-        let snapshot = match self.read_state(SNAPSHOT)? {
-            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-            None => BTreeMap::new(),
-        };
+        let snapshot = self.read_snapshot()?;
         *self.last_walk.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
         Ok(Drift {
             unknown: true,
