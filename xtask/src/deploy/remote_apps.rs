@@ -153,8 +153,9 @@ fn create_retrying(
         if !exists || waited >= limit || !deleting()? {
             return Err(err);
         }
-        sleep(poll());
-        waited += poll();
+        let pause = poll();
+        sleep(pause);
+        waited += pause;
     }
 }
 

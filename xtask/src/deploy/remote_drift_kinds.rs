@@ -57,6 +57,16 @@ const fn row(kind: &'static str, ignore: &'static [&'static str]) -> ReadBack {
     }
 }
 
+/// A Postgres kind: read by its name, seen only as the id and parent in
+/// it, its `spec` fields never compared.
+const fn postgres(kind: &'static str, spec: &'static [&'static str]) -> ReadBack {
+    ReadBack {
+        read: Some(remote_postgres::read),
+        remap: remote_postgres::naming_fields,
+        ..row(kind, spec)
+    }
+}
+
 fn same(v: Value) -> Value {
     v
 }
@@ -234,21 +244,9 @@ pub(super) const READ_BACK: &[ReadBack] = &[
     row("schemas", &[]),
     // The read answers with a status, not the spec (`RemapState`): only
     // a deletion there is seen, every spec field being `input_only`.
-    ReadBack {
-        read: Some(remote_postgres::read),
-        remap: remote_postgres::naming_fields,
-        ..row("postgres_projects", remote_postgres::PROJECT_SPEC)
-    },
-    ReadBack {
-        read: Some(remote_postgres::read),
-        remap: remote_postgres::naming_fields,
-        ..row("postgres_branches", remote_postgres::BRANCH_SPEC)
-    },
-    ReadBack {
-        read: Some(remote_postgres::read),
-        remap: remote_postgres::naming_fields,
-        ..row("postgres_endpoints", remote_postgres::ENDPOINT_SPEC)
-    },
+    postgres("postgres_projects", remote_postgres::PROJECT_SPEC),
+    postgres("postgres_branches", remote_postgres::BRANCH_SPEC),
+    postgres("postgres_endpoints", remote_postgres::ENDPOINT_SPEC),
     ReadBack {
         defaults: &[("storage_location", &[])],
         ..row("volumes", &[])
