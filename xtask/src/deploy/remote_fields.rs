@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use super::remote_refs::{Ref, refs_in_str};
+use super::remote_refs::{Node, Ref, nodes, refs_in_str};
 use crate::config::Bundle;
 use crate::diag::Diagnostic;
 
@@ -69,30 +69,6 @@ fn parse(text: &'static str) -> Types {
                 current = Some(name);
             }
             _ => {}
-        }
-    }
-    out
-}
-
-/// One step of a field path: a key (`.name`) or an index (`[0]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Node<'a> {
-    Key(&'a str),
-    Index(&'a str),
-}
-
-/// `a.b[0].c` as its steps.
-fn nodes(path: &str) -> Vec<Node<'_>> {
-    let mut out = Vec::new();
-    for seg in path.split('.') {
-        let (key, mut rest) = seg.split_at(seg.find('[').unwrap_or(seg.len()));
-        if !key.is_empty() {
-            out.push(Node::Key(key));
-        }
-        while let Some(inner) = rest.strip_prefix('[') {
-            let close = inner.find(']').unwrap_or(inner.len());
-            out.push(Node::Index(&inner[..close]));
-            rest = inner.get(close + 1..).unwrap_or_default();
         }
     }
     out

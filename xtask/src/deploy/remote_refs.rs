@@ -319,19 +319,39 @@ pub(super) fn lookup_with(
     bail!("{what}: not known (the resource has no such field, or is not deployed yet)")
 }
 
-/// The value at `path` (`a.b`, `a[0].b`) in `v`.
-pub(super) fn field_at(v: &Value, path: &str) -> Option<Value> {
-    let mut at = v;
+/// One step of a field path: a key (`.name`) or an index (`[0]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Node<'a> {
+    Key(&'a str),
+    Index(&'a str),
+}
+
+/// `a.b[0].c` as its steps (a path of the reference grammar, whose
+/// brackets hold digits and close).
+pub(super) fn nodes(path: &str) -> Vec<Node<'_>> {
+    let mut out = Vec::new();
     for seg in path.split('.') {
         let (key, mut rest) = seg.split_at(seg.find('[').unwrap_or(seg.len()));
         if !key.is_empty() {
-            at = at.get(key)?;
+            out.push(Node::Key(key));
         }
         while let Some(inner) = rest.strip_prefix('[') {
-            let close = inner.find(']')?;
-            at = at.get(inner[..close].parse::<usize>().ok()?)?;
-            rest = &inner[close + 1..];
+            let close = inner.find(']').unwrap_or(inner.len());
+            out.push(Node::Index(&inner[..close]));
+            rest = inner.get(close + 1..).unwrap_or_default();
         }
+    }
+    out
+}
+
+/// The value at `path` (`a.b`, `a[0].b`) in `v`.
+pub(super) fn field_at(v: &Value, path: &str) -> Option<Value> {
+    let mut at = v;
+    for node in nodes(path) {
+        at = match node {
+            Node::Key(key) => at.get(key)?,
+            Node::Index(i) => at.get(i.parse::<usize>().ok()?)?,
+        };
     }
     Some(at.clone())
 }
