@@ -124,10 +124,6 @@ fn permission_warnings(ctx: &mut Ctx, root: &Node, key: &str, app: &Node) {
     }
 }
 
-fn text<'a>(n: &'a Node, field: &str) -> &'a str {
-    n.get(field).and_then(Node::as_str).unwrap_or("")
-}
-
 /// The field of an app resource entry that names another resource, and the
 /// permission asked for, checked in the CLI's order (`appResourceRef`).
 fn referenced(entry: &Node) -> Option<(&str, &str)> {
@@ -140,20 +136,20 @@ fn referenced(entry: &Node) -> Option<(&str, &str)> {
     let set = |f: &str| entry.get(f).filter(|n| !n.is_null());
     for (kind, field) in fields {
         if let Some(n) = set(kind) {
-            return Some((text(n, field), text(n, "permission")));
+            return Some((n.text(field), n.text("permission")));
         }
     }
     if let Some(n) = set("postgres") {
-        let branch = text(n, "branch");
+        let branch = n.text("branch");
         let value = if branch.is_empty() {
-            text(n, "database")
+            n.text("database")
         } else {
             branch
         };
-        return Some((value, text(n, "permission")));
+        return Some((value, n.text("permission")));
     }
     let n = set("uc_securable")?;
-    Some((text(n, "securable_full_name"), text(n, "permission")))
+    Some((n.text("securable_full_name"), n.text("permission")))
 }
 
 /// The first `${resources.<kind>.<key>.<field>}` in `s`, as the CLI's

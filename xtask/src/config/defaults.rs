@@ -269,7 +269,6 @@ pub fn capture_uc_dependencies(root: &mut Node) {
             v.v = Value::Str(to);
         }
     };
-    let text = |n: &Node, f: &str| n.get(f).and_then(Node::as_str).unwrap_or("").to_string();
     // (pattern, catalog field, schema fields)
     for (pattern, cat, schema_fields) in [
         ("resources.volumes.*", "catalog_name", &["schema_name"][..]),
@@ -296,16 +295,16 @@ pub fn capture_uc_dependencies(root: &mut Node) {
         ("resources.schemas.*", "catalog_name", &[][..]),
     ] {
         visit_mut(root, pattern, &mut |_, n| {
-            let c = text(n, cat);
+            let c = n.text(cat).to_string();
             for f in schema_fields {
-                let s = text(n, f);
+                let s = n.text(f).to_string();
                 set(n, f, schema(&c, &s));
             }
             set(n, cat, catalog(&c));
         });
     }
     visit_mut(root, "resources.quality_monitors.*", &mut |_, n| {
-        let out = text(n, "output_schema_name");
+        let out = n.text("output_schema_name").to_string();
         let Some((c, s)) = out.split_once('.') else {
             return;
         };
@@ -593,13 +592,9 @@ fn fix_permissions(root: &mut Node, user: &str) {
     });
 }
 
-fn text<'a>(n: &'a Node, key: &str) -> &'a str {
-    n.get(key).and_then(Node::as_str).unwrap_or("")
-}
-
 fn ensure_owner(perms: &mut Vec<Node>, user: &str, kind: &str) {
-    let person = |p: &Node| match text(p, "user_name") {
-        "" => text(p, "service_principal_name").to_string(),
+    let person = |p: &Node| match p.text("user_name") {
+        "" => p.text("service_principal_name").to_string(),
         u => u.to_string(),
     };
     let mut can_add_owner = matches!(kind, "jobs" | "pipelines" | "sql_warehouses");
@@ -690,18 +685,18 @@ fn level_score(level: &str) -> i32 {
 fn max_levels(perms: &[Node]) -> Vec<Node> {
     let mut out: Vec<(&'static str, String, String)> = Vec::new();
     for p in perms {
-        let level = text(p, "level");
+        let level = p.text("level");
         if level.is_empty() {
             continue;
         }
         let Some(field) = PRINCIPAL_ORDER
             .iter()
             .copied()
-            .find(|k| !text(p, k).is_empty())
+            .find(|k| !p.text(k).is_empty())
         else {
             continue;
         };
-        let who = text(p, field).to_string();
+        let who = p.text(field).to_string();
         match out.iter_mut().find(|(f, w, _)| *f == field && *w == who) {
             Some((_, _, have)) => {
                 let better = match level_score(level).cmp(&level_score(have)) {

@@ -6,10 +6,6 @@ use crate::config::ctx::Ctx;
 use crate::config::yaml::Node;
 use crate::diag::Diagnostic;
 
-fn text<'a>(n: &'a Node, key: &str) -> &'a str {
-    n.get(key).and_then(Node::as_str).unwrap_or("")
-}
-
 /// A recommendation when `permissions` are set but give the deploying
 /// identity (or one of its groups) no `CAN_MANAGE`.
 pub fn current_identity_included(ctx: &mut Ctx, root: &Node) {
@@ -26,13 +22,13 @@ pub fn current_identity_included(ctx: &mut Ctx, root: &Node) {
     let groups: Vec<&str> = root
         .at(&["workspace", "current_user", "groups"])
         .and_then(Node::as_seq)
-        .map(|g| g.iter().map(|g| text(g, "display")).collect())
+        .map(|g| g.iter().map(|g| g.text("display")).collect())
         .unwrap_or_default();
     let manages = list.iter().any(|p| {
-        text(p, "level") == "CAN_MANAGE"
-            && (text(p, "user_name") == user
-                || text(p, "service_principal_name") == user
-                || groups.contains(&text(p, "group_name")))
+        p.text("level") == "CAN_MANAGE"
+            && (p.text("user_name") == user
+                || p.text("service_principal_name") == user
+                || groups.contains(&p.text("group_name")))
     });
     if manages {
         return;
@@ -66,7 +62,7 @@ pub fn shared_root(ctx: &mut Ctx, root: &Node) {
         .and_then(Node::as_seq)
         .is_some_and(|l| {
             l.iter()
-                .any(|p| text(p, "group_name") == "users" && text(p, "level") == "CAN_MANAGE")
+                .any(|p| p.text("group_name") == "users" && p.text("level") == "CAN_MANAGE")
         });
     if !all_users {
         let d = Diagnostic::warning(format!("the bundle root path {path} is writable by all workspace users"))

@@ -123,6 +123,10 @@ impl Node {
             _ => None,
         }
     }
+    /// The string under `key`, or `""` when missing or not a string.
+    pub fn text(&self, key: &str) -> &str {
+        self.get(key).and_then(Node::as_str).unwrap_or("")
+    }
     pub fn get(&self, key: &str) -> Option<&Node> {
         self.as_map().and_then(|m| m.get(key))
     }
