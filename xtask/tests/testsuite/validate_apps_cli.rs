@@ -5,10 +5,9 @@
 //! Skipped with a note when the CLI is not built, unless `XTASK_REQUIRE_CLI=1`.
 
 use std::path::Path;
-use std::process::Command;
 
-use crate::support::validate::{bundle, copy_tree, validate};
-use crate::validate_cli::{Cli, cli, point_hosts_at, uuid_like};
+use crate::support::validate::{bundle, validate};
+use crate::validate_cli::{Cli, Prepared, cli};
 
 struct Outcome {
     code: i32,
@@ -18,29 +17,11 @@ struct Outcome {
 
 /// Each tool's human run (status, stderr) and JSON run (document, stderr).
 fn run_both(cli: &Cli, src: &Path, target: Option<&str>) -> [(Outcome, Outcome); 2] {
-    let tmp = tempfile::tempdir().unwrap();
-    let copy = tmp.path().join("b");
-    copy_tree(src, &copy);
-    point_hosts_at(&copy, &cli.url);
-    let home = tempfile::tempdir().unwrap();
-    let token = format!("dbapi0{}", uuid_like());
-    let env = [
-        ("DATABRICKS_HOST", cli.url.as_str()),
-        ("DATABRICKS_TOKEN", token.as_str()),
-        ("HOME", home.path().to_str().unwrap()),
-    ];
+    let run = Prepared::new(cli, src);
     let targs: Vec<&str> = target.map(|t| vec!["-t", t]).unwrap_or_default();
     let theirs = |json: bool| {
-        let out = Command::new(&cli.databricks)
-            .args(["bundle", "validate"])
-            .args(if json { &["-o", "json"][..] } else { &[] })
-            .args(&targs)
-            .current_dir(&copy)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs(env)
-            .output()
-            .expect("run databricks");
+        let format: &[&str] = if json { &["-o", "json"] } else { &[] };
+        let out = run.databricks(&[format, &targs].concat());
         Outcome {
             code: out.status.code().unwrap_or(-1),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -53,11 +34,11 @@ fn run_both(cli: &Cli, src: &Path, target: Option<&str>) -> [(Outcome, Outcome);
             args.push("--json");
         }
         args.extend(&targs);
-        let run = validate(&copy, &args, &env);
+        let out = validate(&run.copy, &args, &run.env());
         Outcome {
-            code: run.code,
-            stderr: run.stderr.clone(),
-            json: serde_json::from_str(&run.stdout).unwrap_or_default(),
+            code: out.code,
+            stderr: out.stderr.clone(),
+            json: serde_json::from_str(&out.stdout).unwrap_or_default(),
         }
     };
     [(theirs(false), ours(false)), (theirs(true), ours(true))]

@@ -102,35 +102,16 @@ fn compare(cli: &Cli, src: &Path, t: Option<&str>) -> Result<(), String> {
 
 /// [`compare`] with `extra` flags given to both tools.
 fn compare_with(cli: &Cli, src: &Path, t: Option<&str>, extra: &[&str]) -> Result<(), String> {
-    let tmp = tempfile::tempdir().unwrap();
-    let copy = tmp.path().join("b");
-    copy_tree(src, &copy);
-    point_hosts_at(&copy, &cli.url);
-    let home = tempfile::tempdir().unwrap();
-    let token = format!("dbapi0{}", uuid_like());
-    let env = [
-        ("DATABRICKS_HOST", cli.url.as_str()),
-        ("DATABRICKS_TOKEN", token.as_str()),
-        ("HOME", home.path().to_str().unwrap()),
-    ];
+    let run = Prepared::new(cli, src);
     let mut targs: Vec<&str> = Vec::new();
     if let Some(t) = t {
         targs.extend(["-t", t]);
     }
-    let theirs = Command::new(&cli.databricks)
-        .args(["bundle", "validate", "-o", "json"])
-        .args(extra)
-        .args(&targs)
-        .current_dir(&copy)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(env)
-        .output()
-        .expect("run databricks");
+    let theirs = run.databricks(&[&["-o", "json"], extra, &targs].concat());
     let mut args = vec!["--json", "--remote"];
     args.extend(extra);
     args.extend(&targs);
-    let ours = validate(&copy, &args, &env);
+    let ours = validate(&run.copy, &args, &run.env());
     let (their_json, our_json): (serde_json::Value, serde_json::Value) = (
         serde_json::from_slice(&theirs.stdout).map_err(|e| format!("CLI JSON: {e}"))?,
         serde_json::from_str(&ours.stdout).map_err(|e| format!("our JSON: {e}\n{}", ours.all()))?,
@@ -149,6 +130,54 @@ fn compare_with(cli: &Cli, src: &Path, t: Option<&str>, extra: &[&str]) -> Resul
         ));
     }
     Ok(())
+}
+
+/// A copy of a bundle pointed at the CLI's server, and the environment both
+/// tools validate it in: a home and a token of its own.
+pub(crate) struct Prepared<'a> {
+    cli: &'a Cli,
+    _tmp: tempfile::TempDir,
+    pub(crate) copy: PathBuf,
+    home: tempfile::TempDir,
+    token: String,
+}
+
+impl<'a> Prepared<'a> {
+    pub(crate) fn new(cli: &'a Cli, src: &Path) -> Prepared<'a> {
+        let tmp = tempfile::tempdir().unwrap();
+        let copy = tmp.path().join("b");
+        copy_tree(src, &copy);
+        point_hosts_at(&copy, &cli.url);
+        Prepared {
+            cli,
+            _tmp: tmp,
+            copy,
+            home: tempfile::tempdir().unwrap(),
+            token: format!("dbapi0{}", uuid_like()),
+        }
+    }
+
+    pub(crate) fn env(&self) -> [(&str, &str); 3] {
+        [
+            ("DATABRICKS_HOST", self.cli.url.as_str()),
+            ("DATABRICKS_TOKEN", self.token.as_str()),
+            ("HOME", self.home.path().to_str().unwrap()),
+        ]
+    }
+
+    /// `databricks bundle validate <args>` in the copy, with only this
+    /// environment and `PATH`.
+    pub(crate) fn databricks(&self, args: &[&str]) -> std::process::Output {
+        Command::new(&self.cli.databricks)
+            .args(["bundle", "validate"])
+            .args(args)
+            .current_dir(&self.copy)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(self.env())
+            .output()
+            .expect("run databricks")
+    }
 }
 
 pub(crate) fn uuid_like() -> String {
